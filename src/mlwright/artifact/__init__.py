@@ -1,0 +1,33 @@
+"""Safe save and load of a whole model: manifest, hashes, no pickle."""
+
+from mlwright.artifact._model import InputField, Member, Model
+from mlwright.artifact._store import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    jsonable,
+    library_versions,
+    load_model,
+    manifest_digest,
+    read_manifest,
+    save_model,
+    sha256_file,
+    verify_files,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "InputField",
+    "Member",
+    "Model",
+    "jsonable",
+    "library_versions",
+    "load_model",
+    "manifest_digest",
+    "read_manifest",
+    "save_model",
+    "sha256_file",
+    "verify_files",
+]

@@ -1,0 +1,211 @@
+"""Model: a trained model in memory — input schema, feature plans, learners and their weights.
+
+It is what ``mlwright.fit`` returns and what ``mlwright.load`` reads back from an artifact.
+The single-record path (``predict_one``) never builds a DataFrame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from mlwright.data import to_polars
+from mlwright.errors import InputError
+from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
+from mlwright.learners import Learner
+from mlwright.spec import ProblemType, TaskSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ClassValue = str | int | bool
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One input column the model reads: its name, feature kind and type family."""
+
+    name: str
+    kind: FeatureKind
+    dtype: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind, "dtype": self.dtype}
+
+
+@dataclass
+class Member:
+    """One learner of the model, its feature style and its ensemble weight."""
+
+    name: str
+    learner: Learner
+    weight: float
+
+    @property
+    def style(self) -> FeatureStyle:
+        return self.learner.feature_style
+
+
+class Model:
+    """A trained model. Construct it through ``mlwright.fit``, ``mlwright.run`` or
+    ``mlwright.load``."""
+
+    def __init__(
+        self,
+        *,
+        spec: TaskSpec,
+        classes: Sequence[ClassValue],
+        threshold: float | None,
+        inputs: Sequence[InputField],
+        plans: Mapping[str, FeaturePlan],
+        members: Sequence[Member],
+        metadata: Mapping[str, Any],
+    ):
+        self.spec = spec
+        self.problem_type: ProblemType = spec.resolved_problem_type
+        self.classes: list[ClassValue] = list(classes)
+        self.class_names: list[str] = [_class_name(c) for c in self.classes]
+        self.threshold = threshold
+        self.inputs = list(inputs)
+        self.plans = dict(plans)
+        self.members = list(members)
+        self.metadata: dict[str, Any] = dict(metadata)
+        self.registry: dict[str, Any] = {}
+        # Styles actually used, in a fixed order, for the single-record path.
+        self._styles = sorted({m.style for m in self.members})
+        self._single = self.members[0] if len(self.members) == 1 else None
+        total = sum(m.weight for m in self.members)
+        self._weights = [m.weight / total for m in self.members]
+
+    # -- batch ------------------------------------------------------------------------------------
+
+    def _frame(self, data: Any) -> pl.DataFrame:
+        return to_polars(data)
+
+    def _raw(self, frame: pl.DataFrame) -> np.ndarray:
+        matrices = {style: self.plans[style].transform(frame) for style in self._styles}
+        out: np.ndarray | None = None
+        for member, weight in zip(self.members, self._weights, strict=True):
+            pred = member.learner.predict(matrices[member.style]) * weight
+            out = pred if out is None else out + pred
+        assert out is not None
+        return out
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Predicted labels (classification; binary uses the model's threshold) or values."""
+        raw = self._raw(self._frame(data))
+        if self.problem_type == "regression":
+            return raw
+        return self._labels(raw)
+
+    def predict_proba(self, data: Any) -> pd.DataFrame:
+        """Class probabilities as a pandas DataFrame with one column per class."""
+        import pandas as pd
+
+        if self.problem_type == "regression":
+            raise InputError(
+                "predict_proba is for classification; this model does regression",
+                hint="use predict",
+            )
+        raw = self._raw(self._frame(data))
+        return pd.DataFrame(raw, columns=self.class_names)
+
+    def _labels(self, proba: np.ndarray) -> np.ndarray:
+        classes = np.asarray(self.classes, dtype=object)
+        if self.problem_type == "binary":
+            threshold = 0.5 if self.threshold is None else self.threshold
+            picked = (proba[:, 1] >= threshold).astype(np.int64)
+        else:
+            picked = proba.argmax(axis=1)
+        labels = classes[picked]
+        if all(isinstance(c, bool) for c in self.classes):
+            return labels.astype(bool)
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in self.classes):
+            return labels.astype(np.int64)
+        return labels
+
+    # -- one record -------------------------------------------------------------------------------
+
+    def _raw_one(self, record: Mapping[str, Any]) -> list[float]:
+        if not isinstance(record, Mapping):
+            raise InputError(
+                f"a record must be a mapping of field -> value, got {type(record).__name__}",
+                hint="pass a dict such as {'tenure': 12, 'contract': 'One year', ...}",
+            )
+        single = self._single
+        if single is not None:
+            return single.learner.predict_one(self.plans[single.style].transform_one(record))
+        vectors = {style: self.plans[style].transform_one(record) for style in self._styles}
+        out: list[float] | None = None
+        for member, weight in zip(self.members, self._weights, strict=True):
+            pred = member.learner.predict_one(vectors[member.style])
+            out = (
+                [p * weight for p in pred]
+                if out is None
+                else [o + p * weight for o, p in zip(out, pred, strict=True)]
+            )
+        assert out is not None
+        return out
+
+    def predict_one(self, record: Mapping[str, Any]) -> ClassValue | float:
+        """The label (or value) for one record: a dict of input column -> value."""
+        raw = self._raw_one(record)
+        if self.problem_type == "regression":
+            return raw[0]
+        if self.problem_type == "binary":
+            threshold = 0.5 if self.threshold is None else self.threshold
+            return self.classes[1] if raw[1] >= threshold else self.classes[0]
+        return self.classes[max(range(len(raw)), key=raw.__getitem__)]
+
+    def predict_proba_one(self, record: Mapping[str, Any]) -> dict[str, float]:
+        """Class name -> probability for one record."""
+        if self.problem_type == "regression":
+            raise InputError(
+                "predict_proba_one is for classification; this model does regression",
+                hint="use predict_one",
+            )
+        return dict(zip(self.class_names, self._raw_one(record), strict=True))
+
+    # -- information --------------------------------------------------------------------------
+
+    @property
+    def leaderboard(self) -> pd.DataFrame:
+        """Every candidate tried: cross-validated score, spread, fit seconds, status."""
+        import pandas as pd
+
+        return pd.DataFrame(self.metadata.get("leaderboard", []))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Holdout and cross-validation metrics, with the baseline beside."""
+        return dict(self.metadata.get("metrics", {}))
+
+    @property
+    def input_schema(self) -> list[dict[str, str]]:
+        return [f.to_dict() for f in self.inputs]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model as an artifact directory (see ``mlwright.load``)."""
+        from mlwright.artifact._store import save_model
+
+        return save_model(self, Path(directory))
+
+    def __repr__(self) -> str:
+        names = ", ".join(
+            f"{m.name}×{w:.2f}" for m, w in zip(self.members, self._weights, strict=True)
+        )
+        return (
+            f"<mlwright.Model {self.spec.task_name!r}: {self.problem_type} on "
+            f"'{self.spec.task.target}', {len(self.inputs)} inputs, members [{names}]>"
+        )
+
+
+def _class_name(value: ClassValue) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

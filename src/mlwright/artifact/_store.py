@@ -1,0 +1,284 @@
+"""The artifact directory: ``manifest.json`` plus the learners' own files.
+
+The manifest records the SHA-256 of every other file. Loading verifies every hash, refuses
+any file the manifest does not list (and any link), and never unpickles anything: learners
+are read from their libraries' own formats, everything else from JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from importlib import metadata as importlib_metadata
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from mlwright.artifact._model import InputField, Member, Model
+from mlwright.errors import ArtifactError, MlwrightError
+from mlwright.features import FeaturePlan
+from mlwright.learners import learner_class
+from mlwright.spec import spec_from_dict
+
+FORMAT = "mlwright-artifact"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_LIBRARIES = ("mlwright", "numpy", "polars", "scikit-learn", "lightgbm", "pydantic")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: NumPy scalars to Python, NaN and infinities to None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# -- saving -------------------------------------------------------------------------------------
+
+
+def save_model(model: Model, directory: Path) -> Path:
+    """Write ``model`` to ``directory`` atomically (a sibling temp dir renamed into place)."""
+    directory = directory.expanduser()
+    _check_replaceable(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        members = []
+        for member in model.members:
+            relative = f"learners/{member.name}"
+            info = member.learner.to_files(staging / relative)
+            members.append(
+                {
+                    "name": member.name,
+                    "family": member.learner.family,
+                    "style": member.style,
+                    "weight": member.weight,
+                    "dir": relative,
+                    "learner": info,
+                }
+            )
+        files = {
+            path.relative_to(staging).as_posix(): sha256_file(path)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created_at": model.metadata.get("created_at")
+            or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "spec": model.spec.to_dict(),
+            "task": {
+                "problem_type": model.problem_type,
+                "classes": model.classes,
+                "threshold": model.threshold,
+            },
+            "input_schema": [f.to_dict() for f in model.inputs],
+            "feature_plans": {style: plan.to_dict() for style, plan in model.plans.items()},
+            "members": members,
+            "libraries": library_versions(),
+            **{k: v for k, v in model.metadata.items() if k not in ("created_at", "libraries")},
+            "files": files,
+        }
+        text = json.dumps(jsonable(manifest), indent=1, allow_nan=False)
+        (staging / MANIFEST).write_text(text, encoding="utf-8")
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def _check_replaceable(directory: Path) -> None:
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ArtifactError(
+            f"cannot write the artifact to {directory}: a file of that name exists",
+            field=str(directory),
+            hint="choose another output directory (--out)",
+        )
+    if any(directory.iterdir()) and not (directory / MANIFEST).is_file():
+        raise ArtifactError(
+            f"refusing to overwrite {directory}: it is not empty and not an mlwright artifact",
+            field=str(directory),
+            hint="choose an empty or new output directory (--out)",
+        )
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not directory.exists():
+        raise ArtifactError(
+            f"no model at {directory}",
+            field=str(directory),
+            hint="give the directory written by `mlwright run` (or a models:/NAME@ALIAS URI)",
+        )
+    if not path.is_file():
+        raise ArtifactError(
+            f"{directory} is not an mlwright artifact (no {MANIFEST})",
+            field=str(directory),
+            hint="give the directory written by `mlwright run`",
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(
+            f"{path} is not valid JSON: {exc}", field=str(path), hint="the artifact is damaged"
+        ) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(
+            f"{path} is not an mlwright manifest", field=str(path), hint="the artifact is damaged"
+        )
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"artifact format version {version!r} is not supported (this mlwright reads "
+            f"version {FORMAT_VERSION})",
+            field=str(path),
+            hint="load it with the mlwright version that wrote it, or retrain",
+        )
+    return manifest
+
+
+def verify_files(directory: Path, files: dict[str, str]) -> None:
+    """Every listed file exists with its hash; nothing unlisted, and no links, are present."""
+    root = directory.resolve()
+    for relative, expected in files.items():
+        pure = PurePosixPath(relative)
+        if pure.is_absolute() or ".." in pure.parts or relative == MANIFEST:
+            raise ArtifactError(
+                f"the manifest lists an unsafe path {relative!r}",
+                field=relative,
+                hint="the artifact was tampered with; do not load it",
+            )
+        path = directory / relative
+        if path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(root):
+            raise ArtifactError(
+                f"file {relative} listed in the manifest is missing from {directory}",
+                field=relative,
+                hint="the artifact is incomplete; copy the whole directory again",
+            )
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ArtifactError(
+                f"file {relative} does not match its SHA-256 in the manifest (tampered or damaged)",
+                field=relative,
+                hint="do not load this artifact; fetch it again from the registry or retrain",
+            )
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory).as_posix()
+        if path.is_symlink():
+            raise ArtifactError(
+                f"the artifact contains a link ({relative}); links are refused",
+                field=relative,
+                hint="copy the artifact without links",
+            )
+        if path.is_file() and relative != MANIFEST and relative not in files:
+            raise ArtifactError(
+                f"the artifact contains a file the manifest does not list: {relative}",
+                field=relative,
+                hint="remove the file, or fetch the artifact again; unknown files are never loaded",
+            )
+
+
+def load_model(directory: str | Path) -> Model:
+    """Read and verify an artifact directory."""
+    path = Path(directory).expanduser()
+    manifest = read_manifest(path)
+    try:
+        files = manifest["files"]
+        verify_files(path, files)
+        spec = spec_from_dict(manifest["spec"], base_dir=path, origin=f"{path}/{MANIFEST}")
+        plans = {
+            style: FeaturePlan.from_dict(plan) for style, plan in manifest["feature_plans"].items()
+        }
+        members = []
+        for entry in manifest["members"]:
+            cls = learner_class(entry["family"])
+            learner = cls.from_files(path / entry["dir"], entry["learner"])
+            members.append(
+                Member(name=entry["name"], learner=learner, weight=float(entry["weight"]))
+            )
+        inputs = [InputField(**f) for f in manifest["input_schema"]]
+        task = manifest["task"]
+        metadata = {
+            k: v
+            for k, v in manifest.items()
+            if k
+            not in (
+                "format",
+                "format_version",
+                "spec",
+                "task",
+                "input_schema",
+                "feature_plans",
+                "members",
+                "files",
+            )
+        }
+    except MlwrightError as exc:
+        if isinstance(exc, ArtifactError):
+            raise
+        raise ArtifactError(
+            f"artifact {path} could not be read: {exc.message}", field=str(path), hint=exc.hint
+        ) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(
+            f"artifact {path} has a malformed manifest ({type(exc).__name__}: {exc})",
+            field=str(path),
+            hint="the artifact is damaged; fetch it again or retrain",
+        ) from exc
+    model = Model(
+        spec=spec,
+        classes=task["classes"],
+        threshold=task["threshold"],
+        inputs=inputs,
+        plans=plans,
+        members=members,
+        metadata=metadata,
+    )
+    model.metadata["path"] = str(path)
+    return model
+
+
+def manifest_digest(directory: Path) -> str:
+    """SHA-256 of the manifest, which covers every other file through their hashes."""
+    return sha256_file(directory / MANIFEST)

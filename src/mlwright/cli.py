@@ -1,0 +1,379 @@
+"""The ``mlwright`` command: a thin dispatcher over the stages and the main job.
+
+Errors from mlwright's hierarchy become a message and the error's exit code, never a
+traceback (set MLWRIGHT_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from mlwright.errors import MlwrightError
+
+app = typer.Typer(
+    name="mlwright",
+    help="A machine-learning engineer's job as software: frame a task, check the data, "
+    "train, evaluate, register and score.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+INTERNAL_ERROR = 70
+
+
+def _fail(exc: MlwrightError) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+    if exc.hint:
+        err.print(f"  [bold]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except MlwrightError as exc:
+        if os.environ.get("MLWRIGHT_DEBUG"):
+            raise
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+class RichReporter:
+    """Draws the library's progress reports as Rich progress bars."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bars = RichProgress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
+            console=console,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> RichReporter:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        self.bars.stop()
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            total = self.bars.tasks[-1].total
+            self.bars.update(
+                self.task, completed=total if total is not None else 1, total=total or 1, note=""
+            )
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self._finish()
+        self.task = self.bars.add_task(name, total=total, note="")
+
+    def advance(self, steps: int = 1, note: str = "") -> None:
+        if self.task is not None:
+            self.bars.update(self.task, advance=steps, note=note)
+
+    def log(self, message: str) -> None:
+        self.bars.console.print(f"  [dim]{message}[/]", highlight=False)
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mlwright import __version__
+
+        out.print(f"mlwright {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """mlwright: frame -> check -> train -> evaluate -> register -> score."""
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file to train from.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the spec.")] = Path(
+        "mlwright.toml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing spec.")] = False,
+) -> None:
+    """Write a commented task spec inferred from DATA."""
+    from mlwright.pipeline import draft_spec
+
+    with _errors():
+        if output.exists() and not force:
+            from mlwright.errors import SpecError
+
+            raise SpecError(
+                f"{output} exists already", field=str(output), hint="pass --force to overwrite it"
+            )
+        text = draft_spec(data, target, output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    out.print(f"wrote [bold]{output}[/]; check it, then run: mlwright run {output}")
+
+
+@app.command("spec")
+def spec_command(
+    spec: Annotated[Path, typer.Argument(help="Task spec (TOML).")],
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the resolved spec with every default.")
+    ] = False,
+) -> None:
+    """Validate SPEC; with --show, print it resolved against its data."""
+    from mlwright.data import load_training_data
+    from mlwright.spec import load_spec, render_spec, resolve
+
+    with _errors():
+        task = load_spec(spec)
+        notes: dict[str, str] = {}
+        if task.data.path or task.data.sql:
+            resolution = resolve(task, load_training_data(task))
+            task = resolution.spec
+            for line in resolution.notes:
+                key, _, why = line.partition(" (")
+                notes[f"task.{key.split(' = ')[0]}"] = f"resolved ({why.rstrip(')')})"
+    if show:
+        out.print(
+            render_spec(task, notes=notes, header=f"resolved spec: {spec}"),
+            highlight=False,
+            markup=False,
+        )
+    else:
+        out.print(f"[green]ok[/]: {spec} is a valid spec")
+
+
+@app.command()
+def check(
+    spec: Annotated[Path, typer.Argument(help="Task spec (TOML).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the data: types, quality, target, leakage, time order. Exit 4 on a blocking finding."""
+    from mlwright.pipeline import check as run_check
+    from mlwright.spec import load_spec, require_data_source
+
+    with _errors():
+        task = load_spec(spec)
+        require_data_source(task)
+        checked = run_check(task)
+    report = checked.report
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=1, default=str) + "\n")
+    else:
+        _print_schema(report.schema)
+        _print_findings(report.findings, report.allow)
+    if report.blocking:
+        raise typer.Exit(4)
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Task spec (TOML).")],
+    time_budget: Annotated[
+        str | None, typer.Option("--time-budget", help="Override the budget: 90s, 5m, 1h.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Artifact directory (default: the spec's).")
+    ] = None,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Save the artifact but skip MLflow.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """The main job: check -> train -> evaluate on the holdout -> save -> register."""
+    from mlwright.pipeline import train
+    from mlwright.spec import load_spec, require_data_source, with_overrides
+
+    with _errors():
+        task = load_spec(spec)
+        if time_budget is not None:
+            task = with_overrides(task, {"time_budget": time_budget})
+        require_data_source(task)
+        register = False if no_register else None
+        if quiet:
+            result = train(task, out_dir=out_dir, register=register)
+        else:
+            with RichReporter(err) as reporter:
+                result = train(task, progress=reporter, out_dir=out_dir, register=register)
+    _print_summary(result)
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .csv or .parquet.")],
+    keep_columns: Annotated[
+        bool, typer.Option("--keep-columns", help="Copy every input column to the output.")
+    ] = False,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
+    ] = None,
+) -> None:
+    """Score DATA in batch with MODEL into OUTPUT."""
+    from mlwright.pipeline import load, predict_file
+
+    with _errors():
+        loaded = load(model, tracking_uri=tracking_uri)
+        rows = predict_file(loaded, data, output, keep_columns=keep_columns)
+    out.print(f"scored {rows} rows -> [bold]{output}[/]")
+
+
+# -- printing -------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:.{digits}g}" if abs(value) >= 1e5 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _print_schema(schema: Any) -> None:
+    table = Table(title=f"columns ({schema.n_rows} rows)", title_justify="left")
+    for name in ("column", "kind", "type", "role", "missing", "distinct", "why"):
+        table.add_column(name)
+    for col in schema.columns:
+        table.add_row(
+            col.name,
+            col.kind,
+            col.dtype,
+            col.role,
+            f"{col.missing_rate:.1%}" if col.missing else "",
+            str(col.n_unique),
+            col.reason,
+        )
+    out.print(table)
+
+
+_SEVERITY_STYLE = {"blocking": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _print_findings(findings: list[Any], allow: list[str]) -> None:
+    if not findings:
+        out.print("[green]no findings[/]")
+        return
+    table = Table(title="findings", title_justify="left", show_lines=True)
+    for name in ("severity", "finding", "what", "evidence", "action"):
+        table.add_column(name, overflow="fold")
+    for f in findings:
+        severity = f.severity + (
+            " (allowed)" if f.severity == "blocking" and f.allowed_by(allow) else ""
+        )
+        evidence = ", ".join(f"{k}={_fmt(v)}" for k, v in list(f.evidence.items())[:6])
+        table.add_row(
+            f"[{_SEVERITY_STYLE[f.severity]}]{severity}[/]", f.key, f.message, evidence, f.action
+        )
+    out.print(table)
+
+
+def _print_summary(result: Any) -> None:
+    model = result.model
+    metrics = model.metrics
+    metric = metrics["metric"]
+    board = Table(title="leaderboard (cross-validation)", title_justify="left")
+    for name in ("rank", "model", f"cv {metric}", "± std", "fit s", "status"):
+        board.add_column(name)
+    for row in model.metadata["leaderboard"]:
+        board.add_row(
+            _fmt(row["rank"]),
+            ("* " if row["chosen"] else "  ") + row["model"],
+            _fmt(row[f"cv_{metric}"]),
+            _fmt(row["cv_std"]),
+            _fmt(row["fit_seconds"], 2),
+            row["status"] + (f" ({row['note']})" if row["note"] else ""),
+        )
+    out.print(board)
+    hold = metrics["holdout"]
+    m, b = hold["model"], hold["baseline"]
+    out.print(
+        f"holdout {metric} ({hold['rows']} rows): [bold]{_fmt(m['value'])}[/] "
+        f"[95% {_fmt(m['low'])}-{_fmt(m['high'])}]   baseline {_fmt(b['value'])} "
+        f"[{_fmt(b['low'])}-{_fmt(b['high'])}]"
+    )
+    decision = metrics.get("decision")
+    if decision:
+        v = decision["holdout_value_per_1000"]
+        out.print(
+            f"decision threshold {decision['threshold']:.3f} (max business value on out-of-fold "
+            f"predictions): value per 1,000 decisions {v['model_at_threshold']:,.0f} vs "
+            f"{v['model_at_0.5']:,.0f} at 0.5, {v['act_on_everyone']:,.0f} acting on everyone, "
+            f"{v['act_on_no_one']:,.0f} on no one"
+        )
+    latency = model.metadata.get("latency", {})
+    out.print(
+        f"predict_one latency: p50 {_fmt(latency.get('p50_us'), 1)} µs, p99 "
+        f"{_fmt(latency.get('p99_us'), 1)} µs; model size {model.metadata.get('size_mb', 0):.2f} MB"
+    )
+    if result.artifact_dir is not None:
+        out.print(f"artifact: [bold]{result.artifact_dir}[/]")
+    if result.registration is not None:
+        reg = result.registration
+        out.print(
+            f"registered: [bold]{reg.model_name}[/] version {reg.version} as '{reg.alias}' "
+            f"({reg.uri}) in {reg.tracking_uri}"
+        )
+        out.print(f"score a file: mlwright predict {reg.uri} DATA.csv -o predictions.csv")
+    elif result.artifact_dir is not None:
+        out.print(
+            f"score a file: mlwright predict {result.artifact_dir} DATA.csv -o predictions.csv"
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except MlwrightError as exc:  # pragma: no cover - commands catch their own
+        err.print(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("MLWRIGHT_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  this is a bug in mlwright; rerun with MLWRIGHT_DEBUG=1 for the traceback and "
+            "report it"
+        )
+        sys.exit(INTERNAL_ERROR)

@@ -1,0 +1,79 @@
+"""Reference statistics of the training data, stored in the artifact for monitoring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+TOP_CATEGORIES = 50
+
+
+def profile_column(series: pl.Series, kind: str) -> dict[str, Any]:
+    """Missing rate and the distribution of one column (quantiles or category shares)."""
+    n = len(series)
+    missing = series.null_count() + (int(series.is_nan().sum()) if series.dtype.is_float() else 0)
+    stats: dict[str, Any] = {"kind": kind, "rows": n, "missing_rate": missing / n if n else 0.0}
+    if kind in ("numeric", "boolean"):
+        numbers = series.cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
+        if len(numbers):
+            stats["quantiles"] = dict(
+                zip(
+                    [str(q) for q in QUANTILES],
+                    np.quantile(numbers, QUANTILES).tolist(),
+                    strict=True,
+                )
+            )
+            stats["mean"] = float(numbers.mean())
+            stats["std"] = float(numbers.std())
+    elif kind in ("categorical", "text"):
+        values = series.cast(pl.String).drop_nulls()
+        stats["distinct"] = values.n_unique()
+        if kind == "categorical" and len(values):
+            counts = values.value_counts(sort=True).head(TOP_CATEGORIES)
+            total = len(values)
+            stats["top"] = {str(k): int(c) / total for k, c in counts.iter_rows()}
+    elif kind == "datetime":
+        present = series.drop_nulls()
+        if len(present) and present.dtype != pl.String:
+            stats["min"] = str(present.min())
+            stats["max"] = str(present.max())
+    return stats
+
+
+def reference_statistics(frame: pl.DataFrame, columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {name: profile_column(frame[name], kind) for name, kind in columns}
+
+
+def prediction_statistics(
+    pred: np.ndarray, problem_type: str, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Distribution of predictions: quantiles of values, or of each class's probability."""
+    if problem_type == "regression":
+        return {
+            "quantiles": dict(
+                zip([str(q) for q in QUANTILES], np.quantile(pred, QUANTILES).tolist(), strict=True)
+            )
+        }
+    return {
+        "class_share": dict(
+            zip(
+                class_names,
+                np.bincount(pred.argmax(axis=1), minlength=len(class_names)) / len(pred),
+                strict=True,
+            )
+        ),
+        "probability_quantiles": {
+            name: dict(
+                zip(
+                    [str(q) for q in QUANTILES],
+                    np.quantile(pred[:, j], QUANTILES).tolist(),
+                    strict=True,
+                )
+            )
+            for j, name in enumerate(class_names)
+        },
+    }

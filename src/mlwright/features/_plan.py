@@ -1,0 +1,279 @@
+"""FeaturePlan: the fitted, JSON-serialisable recipe that turns input columns into a float matrix.
+
+One plan per feature style: ``"tree"`` keeps missing values as NaN and categories as native
+codes (gradient boosting splits on them directly); ``"linear"`` imputes, standardises and
+one-hot or target encodes. A plan runs batch (``transform``) or on one record
+(``transform_one``), and the two agree exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from sklearn.model_selection import KFold
+
+from mlwright.errors import InputError, NotFittedError, SchemaMismatchError, list_choices
+from mlwright.features import _values as v
+from mlwright.features._transforms import (
+    Codes,
+    DateParts,
+    HashedTfidf,
+    OneHot,
+    Raw,
+    Scaled,
+    TargetEncoded,
+    Transform,
+    frequent_levels,
+    transform_from_dict,
+)
+
+FeatureStyle = Literal["tree", "linear"]
+FEATURE_STYLES: tuple[FeatureStyle, ...] = ("tree", "linear")
+FeatureKind = Literal["numeric", "categorical", "boolean", "datetime", "text"]
+FEATURE_KINDS: tuple[FeatureKind, ...] = ("numeric", "categorical", "boolean", "datetime", "text")
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """Knobs of a plan; their values are saved with it."""
+
+    tree_min_count: int = 5
+    tree_max_levels: int = 250
+    linear_min_count: int = 10
+    max_onehot: int = 30
+    text_buckets: int = 128
+    smoothing: float = 10.0
+    encoding_folds: int = 5
+
+
+def target_matrix(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Targets as an (n, k) float matrix: one column for regression and binary (the positive
+    class), one per class for multiclass."""
+    if n_classes > 2:
+        return np.eye(n_classes, dtype=np.float64)[y.astype(np.int64)]
+    return y.astype(np.float64).reshape(-1, 1)
+
+
+class FeaturePlan:
+    """Fitted feature recipe for one style over the given ``(column, kind)`` pairs.
+
+    ``n_classes`` is 0 for regression, else the number of classes (target encoding only).
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, FeatureKind]],
+        style: FeatureStyle,
+        *,
+        n_classes: int = 0,
+        settings: PlanSettings | None = None,
+        seed: int = 0,
+    ):
+        self.columns = list(columns)
+        self.style = style
+        self.n_classes = n_classes
+        self.settings = settings if settings is not None else PlanSettings()
+        self.seed = seed
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    def fit(self, data: pl.DataFrame, y: np.ndarray | None = None) -> FeaturePlan:
+        self._fit(data, y)
+        return self
+
+    def fit_transform(self, data: pl.DataFrame, y: np.ndarray | None = None) -> np.ndarray:
+        """Fit and transform the training rows; target encodings of these rows are out-of-fold
+        so that a model trained on them does not see its own targets."""
+        out_of_fold = self._fit(data, y)
+        blocks = [
+            out_of_fold[i] if i in out_of_fold else t.batch(data[t.column])
+            for i, t in enumerate(self.transforms_)
+        ]
+        return _stack(blocks, len(data))
+
+    def _fit(self, data: pl.DataFrame, y: np.ndarray | None) -> dict[int, np.ndarray]:
+        self._require_columns(data)
+        s = self.settings
+        transforms: list[Transform] = []
+        out_of_fold: dict[int, np.ndarray] = {}
+        for name, kind in self.columns:
+            series = data[name]
+            if kind == "numeric":
+                values = v.number_column(series)
+                transforms.append(Raw(name) if self.style == "tree" else Scaled.fit(name, values))
+            elif kind == "boolean":
+                values = v.boolean_column(series)
+                transforms.append(
+                    Raw(name, boolean=True)
+                    if self.style == "tree"
+                    else Scaled.fit(name, values, boolean=True)
+                )
+            elif kind == "categorical":
+                keys = v.category_column(series)
+                if self.style == "tree":
+                    levels, _ = frequent_levels(
+                        keys, min_count=s.tree_min_count, max_levels=s.tree_max_levels
+                    )
+                    transforms.append(Codes(name, levels=levels))
+                    continue
+                levels, rare = frequent_levels(
+                    keys, min_count=s.linear_min_count, max_levels=len(keys)
+                )
+                if len(levels) <= s.max_onehot or y is None:
+                    transforms.append(
+                        OneHot(
+                            name,
+                            levels=levels[: s.max_onehot],
+                            other=rare or len(levels) > s.max_onehot,
+                            missing=bool(keys.null_count() > 0),
+                        )
+                    )
+                else:
+                    encoder, block = self._fit_target_encoding(name, keys, levels, y)
+                    out_of_fold[len(transforms)] = block
+                    transforms.append(encoder)
+            elif kind == "datetime":
+                transforms.append(self._fit_dates(name, series))
+            elif kind == "text":
+                texts = v.category_column(series).to_list()
+                transforms.append(HashedTfidf.fit(name, texts, s.text_buckets))
+            else:
+                raise ValueError(f"unknown feature kind {kind!r} for column '{name}'")
+        self.transforms_ = transforms
+        return out_of_fold
+
+    def _fit_target_encoding(
+        self, name: str, keys: pl.Series, levels: list[str], y: np.ndarray
+    ) -> tuple[TargetEncoded, np.ndarray]:
+        targets = target_matrix(y, self.n_classes)
+        smoothing = self.settings.smoothing
+        raw = np.empty_like(targets)
+        folds = KFold(self.settings.encoding_folds, shuffle=True, random_state=self.seed)
+        for fit_rows, enc_rows in folds.split(targets):
+            table, prior = TargetEncoded.encode(
+                keys[fit_rows], targets[fit_rows], levels, smoothing
+            )
+            encoder = TargetEncoded(
+                name,
+                levels=levels,
+                table=table,
+                prior=prior,
+                mean=[0.0] * len(prior),
+                std=[1.0] * len(prior),
+            )
+            raw[enc_rows] = encoder.batch(keys[enc_rows])
+        mean = raw.mean(axis=0)
+        std = raw.std(axis=0)
+        std[std <= 0] = 1.0
+        table, prior = TargetEncoded.encode(keys, targets, levels, smoothing)
+        encoder = TargetEncoded(
+            name, levels=levels, table=table, prior=prior, mean=mean.tolist(), std=std.tolist()
+        )
+        return encoder, (raw - mean) / std
+
+    def _fit_dates(self, name: str, series: pl.Series) -> DateParts:
+        ts = v.timestamp_column(series)
+        epochs = ts.dt.epoch("us").drop_nulls()
+        ref_us = int(epochs.min()) if len(epochs) else 0  # type: ignore[arg-type]
+        has_time = bool(len(epochs) and (epochs % 86_400_000_000 != 0).any())
+        parts = ["year", "month", "day", "weekday", *(["hour"] if has_time else []), "elapsed_days"]
+        draft = DateParts(name, parts=parts, ref_us=ref_us)
+        if self.style == "tree":
+            return draft
+        raw = draft.raw_batch(series)
+        scalers = [Scaled.fit(f"{name}__{p}", raw[:, i]).params() for i, p in enumerate(parts)]
+        return DateParts(name, parts=parts, ref_us=ref_us, scalers=scalers)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _fitted(self) -> list[Transform]:
+        try:
+            return self.transforms_
+        except AttributeError:
+            raise NotFittedError(
+                "this FeaturePlan is not fitted", hint="call fit(data) first"
+            ) from None
+
+    def _require_columns(self, data: pl.DataFrame) -> None:
+        present = set(data.columns)
+        missing = [name for name, _ in self.columns if name not in present]
+        if missing:
+            raise SchemaMismatchError(
+                f"{len(missing)} input column(s) the model needs are missing: "
+                f"{list_choices(missing)}",
+                field=missing[0],
+                hint="score a table with the same columns as the training data",
+            )
+
+    def transform(self, data: pl.DataFrame) -> np.ndarray:
+        """The feature matrix for a table, float64, one row per input row."""
+        transforms = self._fitted()
+        self._require_columns(data)
+        return _stack([t.batch(data[t.column]) for t in transforms], len(data))
+
+    def transform_one(self, record: Mapping[str, Any]) -> list[float]:
+        """The feature vector for one record (a mapping of column -> value)."""
+        out: list[float] = []
+        try:
+            for t in self.transforms_:
+                t.one(record[t.column], out)
+        except KeyError as exc:
+            column = exc.args[0]
+            raise InputError(
+                f"field '{column}' is missing from the record",
+                field=str(column),
+                hint=f"send every input field ({list_choices([c for c, _ in self.columns])}); "
+                "use null for a missing value",
+            ) from None
+        except AttributeError:
+            self._fitted()
+            raise
+        return out
+
+    # -- introspection and persistence -------------------------------------------------------
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for t in self._fitted() for name in t.names]
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Output positions holding native category codes (for gradient boosting)."""
+        indices: list[int] = []
+        offset = 0
+        for t in self._fitted():
+            indices.extend(offset + i for i in t.categorical_outputs)
+            offset += len(t.names)
+        return indices
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "style": self.style,
+            "columns": [[name, kind] for name, kind in self.columns],
+            "n_classes": self.n_classes,
+            "settings": asdict(self.settings),
+            "seed": self.seed,
+            "transforms": [t.to_dict() for t in self._fitted()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeaturePlan:
+        plan = cls(
+            [(str(name), kind) for name, kind in data["columns"]],
+            data["style"],
+            n_classes=int(data["n_classes"]),
+            settings=PlanSettings(**data["settings"]),
+            seed=int(data["seed"]),
+        )
+        plan.transforms_ = [transform_from_dict(t) for t in data["transforms"]]
+        return plan
+
+
+def _stack(blocks: list[np.ndarray], n_rows: int) -> np.ndarray:
+    if not blocks:
+        return np.zeros((n_rows, 0), dtype=np.float64)
+    return np.ascontiguousarray(np.hstack(blocks), dtype=np.float64)

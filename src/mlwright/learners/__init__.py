@@ -1,0 +1,33 @@
+"""Model families behind one Learner contract; ``LEARNERS`` is the registry."""
+
+from mlwright.errors import SpecError, did_you_mean, list_choices
+from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+from mlwright.learners._baseline import Baseline
+from mlwright.learners._lightgbm import LightGBM
+from mlwright.learners._linear import Linear
+
+LEARNERS: dict[str, type[Learner]] = {cls.family: cls for cls in (Baseline, Linear, LightGBM)}
+
+
+def learner_class(family: str) -> type[Learner]:
+    """The registered learner class for ``family``, or a SpecError naming the choices."""
+    try:
+        return LEARNERS[family]
+    except KeyError:
+        raise SpecError(
+            f"unknown learner '{family}'{did_you_mean(family, LEARNERS)}",
+            field="search.learners",
+            hint=f"choose from: {list_choices(LEARNERS)}",
+        ) from None
+
+
+__all__ = [
+    "LEARNERS",
+    "Baseline",
+    "Learner",
+    "LearnerTask",
+    "LightGBM",
+    "Linear",
+    "learner_class",
+    "probabilities_from_binary",
+]

@@ -1,0 +1,147 @@
+"""The Learner contract every model family implements.
+
+scikit-learn's conventions: the constructor only stores its arguments, ``fit`` validates and
+returns self, learned attributes end in ``_``, and an unfitted learner raises. Learners save
+to and load from their library's own safe formats (never pickle).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from mlwright.errors import NotFittedError
+from mlwright.features import FeatureStyle
+from mlwright.spec import ProblemType
+
+
+@dataclass(frozen=True)
+class LearnerTask:
+    """What a learner is asked to fit: the problem type, the number of classes (0 for
+    regression) and which input columns hold native category codes."""
+
+    problem_type: ProblemType
+    n_classes: int = 0
+    categorical: tuple[int, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problem_type": self.problem_type,
+            "n_classes": self.n_classes,
+            "categorical": list(self.categorical),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LearnerTask:
+        return cls(data["problem_type"], int(data["n_classes"]), tuple(data["categorical"]))
+
+
+class Learner(ABC):
+    """A model family. Outputs are probabilities (n, n_classes) for classification and values
+    (n,) for regression."""
+
+    family: ClassVar[str]
+    feature_style: ClassVar[FeatureStyle]
+    description: ClassVar[str]
+    task_: LearnerTask  # set by fit (and from_files)
+
+    def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, threads: int = 0):
+        self.params = dict(params) if params is not None else {}
+        self.seed = seed
+        self.threads = threads
+
+    # -- the contract -----------------------------------------------------------------------
+
+    @abstractmethod
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        task: LearnerTask,
+        *,
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
+    ) -> Self:
+        """Fit on ``X`` (float64, n x p) and ``y`` (class codes 0..k-1, or values). A
+        validation set, when given, may be used for early stopping."""
+
+    @abstractmethod
+    def _predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _predict_one(self, x: Sequence[float]) -> list[float]: ...
+
+    @abstractmethod
+    def _save(self, directory: Path) -> dict[str, Any]:
+        """Write the model's files into ``directory``; return JSON-able metadata."""
+
+    @classmethod
+    @abstractmethod
+    def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
+        """Rebuild a fitted learner from its files and metadata."""
+
+    @classmethod
+    def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        """Configurations worth trying first, best expected first."""
+        return [{}]
+
+    # -- shared behaviour ---------------------------------------------------------------------
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "task_")
+
+    def _check_fitted(self) -> LearnerTask:
+        try:
+            task: LearnerTask = self.task_
+        except AttributeError:
+            raise NotFittedError(
+                f"this {self.family} learner is not fitted", hint="call fit(X, y, task) first"
+            ) from None
+        return task
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, k), or predicted values (n,) for regression."""
+        self._check_fitted()
+        return self._predict(np.asarray(X, dtype=np.float64))
+
+    def predict_one(self, x: Sequence[float]) -> list[float]:
+        """The same for one feature vector: k probabilities, or [value]."""
+        self._check_fitted()
+        return self._predict_one(x)
+
+    def to_files(self, directory: str | Path) -> dict[str, Any]:
+        """Save into ``directory`` (created); return the metadata ``from_files`` needs."""
+        task = self._check_fitted()
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = self._save(path)
+        return {
+            "family": self.family,
+            "params": self.params,
+            "seed": self.seed,
+            "task": task.to_dict(),
+            "meta": meta,
+        }
+
+    @classmethod
+    def from_files(cls, directory: str | Path, info: Mapping[str, Any]) -> Self:
+        task = LearnerTask.from_dict(info["task"])
+        learner = cls._load(Path(directory), info["meta"], task)
+        learner.params = dict(info["params"])
+        learner.seed = int(info["seed"])
+        learner.task_ = task
+        return learner
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(params={self.params!r}, seed={self.seed})"
+
+
+def probabilities_from_binary(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    return np.column_stack([1.0 - p, p])

@@ -1,0 +1,220 @@
+"""LightGBM gradient-boosted trees, with native categorical splits and early stopping.
+
+Saved in LightGBM's own text format. One-row predictions go through LightGBM's
+``LGBM_BoosterPredictForMatSingleRowFast`` C entry point (prepared once per thread), which
+skips the per-call set-up of ``Booster.predict``: a few microseconds instead of tens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+
+from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+
+DEFAULTS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 1.0,
+    "bagging_freq": 0,
+    "lambda_l2": 0.0,
+    "max_bin": 255,
+    "cat_smooth": 10.0,
+    "max_cat_to_onehot": 4,
+    "n_estimators": 2000,  # upper bound when early stopping, exact count otherwise
+    "early_stopping_rounds": 50,
+}
+_OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
+_C_API_DTYPE_FLOAT64 = 1
+_C_API_PREDICT_NORMAL = 0
+
+
+class _FastRow:
+    """A prepared single-row predictor for one thread (LightGBM's FastConfig)."""
+
+    def __init__(self, booster: Any, n_features: int, n_outputs: int):
+        from lightgbm.basic import _LIB, _c_str, _safe_call  # type: ignore[attr-defined]
+
+        self._lib = _LIB
+        self._config = ctypes.c_void_p()
+        _safe_call(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(_C_API_PREDICT_NORMAL),
+                ctypes.c_int(0),
+                ctypes.c_int(-1),
+                ctypes.c_int(_C_API_DTYPE_FLOAT64),
+                ctypes.c_int32(n_features),
+                _c_str("num_threads=1"),
+                ctypes.byref(self._config),
+            )
+        )
+        self._row = (ctypes.c_double * n_features)()
+        self._out = (ctypes.c_double * n_outputs)()
+        self._out_len = ctypes.c_int64()
+        self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        self._booster = booster  # keep the booster alive as long as its config
+
+    def __call__(self, x: Sequence[float]) -> list[float]:
+        # Slice assignment checks the length, so a wrong-sized vector raises, never reads past.
+        self._row[:] = x  # type: ignore[call-overload]
+        ret = self._call(self._config, self._row, ctypes.byref(self._out_len), self._out)
+        if ret != 0:
+            from lightgbm.basic import _safe_call
+
+            _safe_call(ret)
+        return self._out[: self._out_len.value]
+
+    def __del__(self) -> None:
+        if getattr(self, "_config", None) is not None and self._config.value:
+            self._lib.LGBM_FastConfigFree(self._config)
+
+
+class LightGBM(Learner):
+    family = "lightgbm"
+    feature_style = "tree"
+    description = "LightGBM gradient-boosted trees with native categorical splits"
+
+    @classmethod
+    def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        return [
+            {},
+            {
+                "learning_rate": 0.03,
+                "num_leaves": 63,
+                "min_data_in_leaf": 10,
+                "feature_fraction": 0.8,
+                "lambda_l2": 1.0,
+            },
+            {
+                "learning_rate": 0.05,
+                "num_leaves": 15,
+                "min_data_in_leaf": 40,
+                "feature_fraction": 0.7,
+                "bagging_fraction": 0.8,
+                "bagging_freq": 1,
+                "lambda_l2": 5.0,
+            },
+        ]
+
+    def _lgb_params(self, task: LearnerTask) -> dict[str, Any]:
+        merged = {**DEFAULTS, **self.params}
+        params = {
+            k: v for k, v in merged.items() if k not in ("n_estimators", "early_stopping_rounds")
+        }
+        params.update(
+            objective=_OBJECTIVE[task.problem_type],
+            seed=self.seed,
+            deterministic=True,
+            force_row_wise=True,
+            verbosity=-1,
+            num_threads=self.threads,
+        )
+        if task.problem_type == "multiclass":
+            params["num_class"] = task.n_classes
+        return params
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        task: LearnerTask,
+        *,
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
+    ) -> Self:
+        import lightgbm as lgb
+
+        merged = {**DEFAULTS, **self.params}
+        params = self._lgb_params(task)
+        categorical: list[int] | Literal["auto"] = list(task.categorical) or "auto"
+        train = lgb.Dataset(
+            np.asarray(X, dtype=np.float64),
+            label=y,
+            categorical_feature=categorical,
+            free_raw_data=True,
+            params={"verbosity": -1},
+        )
+        callbacks: list[Callable[..., Any]] = []
+        valid_sets = []
+        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
+            valid = lgb.Dataset(
+                np.asarray(X_valid, dtype=np.float64),
+                label=y_valid,
+                reference=train,
+                categorical_feature=categorical,
+                params={"verbosity": -1},
+            )
+            valid_sets = [valid]
+            callbacks.append(
+                lgb.early_stopping(int(merged["early_stopping_rounds"]), verbose=False)
+            )
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=int(merged["n_estimators"]),
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+        )
+        best = (
+            booster.best_iteration
+            if valid_sets and booster.best_iteration > 0
+            else booster.current_iteration()
+        )
+        # Keep exactly the trees that count, so predict, predict_one and the saved file agree.
+        self.model_text_ = booster.model_to_string(num_iteration=best)
+        self.booster_ = lgb.Booster(model_str=self.model_text_)
+        self.best_iteration_ = int(best)
+        self.n_features_ = int(np.asarray(X).shape[1])
+        self.task_ = task
+        self._local = threading.local()
+        return self
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        raw = np.asarray(self.booster_.predict(X, num_threads=self.threads), dtype=np.float64)
+        if self.task_.problem_type == "binary":
+            return probabilities_from_binary(raw)
+        return np.asarray(raw, dtype=np.float64)
+
+    def _fast_row(self) -> _FastRow:
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self._local = threading.local()
+        fast: _FastRow | None = getattr(local, "fast", None)
+        if fast is None:
+            n_out = self.task_.n_classes if self.task_.problem_type == "multiclass" else 1
+            fast = local.fast = _FastRow(self.booster_, self.n_features_, n_out)
+        return fast
+
+    def _predict_one(self, x: Sequence[float]) -> list[float]:
+        out = self._fast_row()(x)
+        if self.task_.problem_type == "binary":
+            return [1.0 - out[0], out[0]]
+        return out
+
+    def _save(self, directory: Path) -> dict[str, Any]:
+        (directory / "model.txt").write_text(self.model_text_, encoding="utf-8")
+        return {
+            "files": ["model.txt"],
+            "best_iteration": self.best_iteration_,
+            "n_features": self.n_features_,
+        }
+
+    @classmethod
+    def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
+        import lightgbm as lgb
+
+        learner = cls()
+        learner.model_text_ = (directory / "model.txt").read_text(encoding="utf-8")
+        learner.booster_ = lgb.Booster(model_str=learner.model_text_)
+        learner.best_iteration_ = int(meta["best_iteration"])
+        learner.n_features_ = int(meta["n_features"])
+        learner._local = threading.local()
+        return learner

@@ -1,0 +1,253 @@
+"""MLflow as the tracking store and model registry.
+
+Every training run is logged (parameters, cross-validation and holdout scores, the data
+fingerprint, the artifact directory). The model is registered; it takes the ``champion``
+alias when the name has none, ``challenger`` otherwise. The registered version carries the
+SHA-256 of the artifact's manifest, which ``resolve`` checks when it hands the artifact back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from mlwright.errors import ArtifactError, RegistryError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+MANIFEST_TAG = "mlwright.manifest_sha256"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    """The spec's URI, else $MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
+    if explicit:
+        return explicit
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def check_model_name(name: str) -> str:
+    """Registered model names are plain identifiers: no paths, no traversal."""
+    if not _NAME.match(name) or ".." in name:
+        raise RegistryError(
+            f"model name {name!r} is not allowed",
+            field="registry.model_name",
+            hint="use letters, digits, '-', '_' and '.', starting with a letter or digit",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Registration:
+    run_id: str
+    experiment: str
+    model_name: str
+    version: str
+    alias: str
+    tracking_uri: str
+    artifact_uri: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model_name}@{self.alias}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "run_id": self.run_id,
+            "experiment": self.experiment,
+            "model_name": self.model_name,
+            "version": self.version,
+            "alias": self.alias,
+            "tracking_uri": self.tracking_uri,
+            "artifact_uri": self.artifact_uri,
+            "uri": self.uri,
+        }
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow and Alembic log INFO lines on every new database; keep them out of the user's way."""
+    import mlflow  # noqa: F401  (its import configures its loggers; quieten them after)
+
+    loggers = [logging.getLogger(n) for n in ("mlflow", "alembic")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _client(uri: str) -> Any:
+    try:
+        from mlflow import MlflowClient
+    except ImportError as exc:  # pragma: no cover - mlflow-skinny is a dependency
+        raise RegistryError("MLflow is not installed", hint="pip install mlflow-skinny") from exc
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _registry_error(action: str, exc: Exception, uri: str) -> RegistryError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RegistryError(
+        f"MLflow could not {action}: {first}",
+        field=uri,
+        hint="check the tracking URI (registry.tracking_uri or MLFLOW_TRACKING_URI) and that "
+        "the store is reachable",
+    )
+
+
+def log_and_register(
+    *,
+    artifact_dir: Path,
+    manifest_sha256: str,
+    experiment: str,
+    model_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    uri: str | None = None,
+    extra_files: Mapping[str, Path] | None = None,
+) -> Registration:
+    """Log a run with the artifact, register it, and give it an alias."""
+    check_model_name(model_name)
+    uri = tracking_uri(uri)
+    with _quiet():
+        try:
+            from mlflow.entities import Metric, Param, RunTag
+
+            client = _client(uri)
+            found = client.get_experiment_by_name(experiment)
+            experiment_id = (
+                found.experiment_id if found is not None else client.create_experiment(experiment)
+            )
+            run = client.create_run(experiment_id, tags=dict(tags))
+            run_id = run.info.run_id
+            now = int(run.info.start_time)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                tags=[RunTag(k, v) for k, v in tags.items()],
+            )
+            client.log_artifacts(run_id, str(artifact_dir), artifact_path="model")
+            for name, path in (extra_files or {}).items():
+                client.log_artifact(run_id, str(path), artifact_path=name)
+            client.set_terminated(run_id)
+            artifact_uri = f"{run.info.artifact_uri.rstrip('/')}/model"
+            try:
+                client.get_registered_model(model_name)
+            except Exception:
+                client.create_registered_model(model_name)
+            version = client.create_model_version(
+                model_name,
+                source=artifact_uri,
+                run_id=run_id,
+                tags={MANIFEST_TAG: manifest_sha256},
+            )
+            aliases = client.get_registered_model(model_name).aliases or {}
+            alias = CHALLENGER if CHAMPION in aliases else CHAMPION
+            client.set_registered_model_alias(model_name, alias, version.version)
+        except RegistryError:
+            raise
+        except Exception as exc:
+            raise _registry_error("log and register the model", exc, uri) from exc
+    return Registration(
+        run_id=run_id,
+        experiment=experiment,
+        model_name=model_name,
+        version=str(version.version),
+        alias=alias,
+        tracking_uri=uri,
+        artifact_uri=artifact_uri,
+    )
+
+
+def is_registry_uri(text: str) -> bool:
+    return text.startswith("models:/")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    path: Path
+    model_name: str
+    version: str
+    alias: str | None
+    manifest_sha256: str | None
+
+
+def resolve(model_uri: str, *, uri: str | None = None, cache_dir: Path | None = None) -> Resolved:
+    """The local artifact directory for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
+    match = _URI.match(model_uri)
+    if not match:
+        raise RegistryError(
+            f"{model_uri!r} is not a model URI",
+            field=model_uri,
+            hint="write models:/NAME@ALIAS (e.g. models:/churn@champion) or models:/NAME/VERSION",
+        )
+    name = check_model_name(match["name"])
+    alias, number = match["alias"], match["version"]
+    if alias is not None and not _NAME.match(alias):
+        raise RegistryError(f"alias {alias!r} is not allowed", field=model_uri)
+    uri = tracking_uri(uri)
+    with _quiet():
+        try:
+            client = _client(uri)
+            version = (
+                client.get_model_version_by_alias(name, alias)
+                if alias is not None
+                else client.get_model_version(name, number)
+            )
+        except Exception as exc:
+            what = f"alias '{alias}'" if alias else f"version {number}"
+            raise RegistryError(
+                f"no {what} of model '{name}' in the registry at {uri}",
+                field=model_uri,
+                hint="list versions with `mlflow` or check registry.tracking_uri / "
+                "MLFLOW_TRACKING_URI; train one with `mlwright run SPEC`",
+            ) from exc
+        source = str(version.source)
+        parsed = urlparse(source)
+        if parsed.scheme in ("", "file") and Path(unquote(parsed.path)).is_dir():
+            path = Path(unquote(parsed.path))
+        else:
+            try:
+                from mlflow.artifacts import download_artifacts
+
+                target = cache_dir or Path(tempfile.mkdtemp(prefix="mlwright-model-"))
+                path = Path(download_artifacts(artifact_uri=source, dst_path=str(target)))
+            except Exception as exc:
+                raise _registry_error(f"download {source}", exc, uri) from exc
+    tags = dict(version.tags or {})
+    return Resolved(
+        path=path,
+        model_name=name,
+        version=str(version.version),
+        alias=alias,
+        manifest_sha256=tags.get(MANIFEST_TAG),
+    )
+
+
+def check_manifest(resolved: Resolved, actual_sha256: str) -> None:
+    """The artifact's manifest must be the one that was registered."""
+    if resolved.manifest_sha256 is not None and resolved.manifest_sha256 != actual_sha256:
+        raise ArtifactError(
+            f"the manifest of {resolved.model_name} version {resolved.version} does not match "
+            "the SHA-256 recorded at registration (tampered or replaced)",
+            field=str(resolved.path),
+            hint="do not serve it; register a freshly trained model",
+        )

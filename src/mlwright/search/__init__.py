@@ -1,0 +1,21 @@
+"""Time-budgeted model search over the registered learners."""
+
+from mlwright.search._search import (
+    Candidate,
+    SearchResult,
+    TrialResult,
+    candidates_for,
+    early_stopping_rows,
+    fit_final,
+    run_search,
+)
+
+__all__ = [
+    "Candidate",
+    "SearchResult",
+    "TrialResult",
+    "candidates_for",
+    "early_stopping_rows",
+    "fit_final",
+    "run_search",
+]

@@ -1,0 +1,259 @@
+"""Cross-validated model selection under a wall-clock budget.
+
+Each candidate (a learner family with parameters) is scored on the same folds. Feature
+plans are fitted on each fold's training rows only, once per feature style, and shared by
+the candidates of that style. The baseline always runs first and always finishes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from mlwright._progress import Progress, Silent
+from mlwright.data import Splits
+from mlwright.errors import TrainingError
+from mlwright.evaluate import better, defined, score
+from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
+from mlwright.learners import Learner, LearnerTask, learner_class
+from mlwright.spec import ProblemType
+
+EARLY_STOPPING_SHARE = 0.1
+REFIT_ROUNDS_FACTOR = 1.1  # more rows in the refit than in a fold: a few more boosting rounds
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    family: str
+    params: dict[str, Any]
+
+
+@dataclass
+class TrialResult:
+    candidate: Candidate
+    status: Literal["ok", "failed", "skipped"]
+    fold_scores: list[float] = field(default_factory=list)
+    oof: np.ndarray | None = None
+    fit_seconds: float = 0.0
+    best_iterations: list[int] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def cv_score(self) -> float:
+        return float(np.mean(self.fold_scores)) if self.fold_scores else float("nan")
+
+    @property
+    def cv_std(self) -> float:
+        return float(np.std(self.fold_scores)) if len(self.fold_scores) > 1 else 0.0
+
+
+@dataclass
+class SearchResult:
+    metric: str
+    trials: list[TrialResult]
+    best: TrialResult
+    baseline: TrialResult
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """Finished candidates best first, then the ones that failed or were skipped."""
+        ok = [t for t in self.trials if t.status == "ok"]
+        ok.sort(key=lambda t: -t.cv_score if _greater(self.metric) else t.cv_score)
+        rest = [t for t in self.trials if t.status != "ok"]
+        rows = []
+        for rank, trial in enumerate([*ok, *rest], start=1):
+            rows.append(
+                {
+                    "rank": rank if trial.status == "ok" else None,
+                    "model": trial.candidate.name,
+                    "family": trial.candidate.family,
+                    f"cv_{self.metric}": trial.cv_score if trial.status == "ok" else None,
+                    "cv_std": trial.cv_std if trial.status == "ok" else None,
+                    "fit_seconds": round(trial.fit_seconds, 3),
+                    "status": trial.status,
+                    "chosen": trial is self.best,
+                    "params": trial.candidate.params,
+                    "note": trial.message,
+                }
+            )
+        return rows
+
+
+def _greater(metric: str) -> bool:
+    from mlwright.evaluate import greater_is_better
+
+    return greater_is_better(metric)
+
+
+def candidates_for(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
+    """The baseline, then each family's default configurations, cheap families first."""
+    out = [Candidate("baseline", "baseline", {})]
+    order = ["linear", "lightgbm"]
+    chosen = [f for f in order if f in families] + [
+        f for f in families if f not in order and f != "baseline"
+    ]
+    for family in chosen:
+        configs = learner_class(family).default_configs(task, n_rows)
+        for i, params in enumerate(configs, start=1):
+            name = family if len(configs) == 1 else f"{family}_{i}"
+            out.append(Candidate(name, family, dict(params)))
+    return out
+
+
+def early_stopping_rows(n: int, ordered: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``n`` fitting rows into (train, early-stopping) positions: the latest rows when
+    ``ordered`` (time), else a random share."""
+    k = max(1, round(n * EARLY_STOPPING_SHARE))
+    if n < 20:
+        return np.arange(n), np.arange(0)
+    if ordered:
+        return np.arange(n - k), np.arange(n - k, n)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+class _FoldCache:
+    """Feature matrices per (style, fold), fitted on the fold's training rows only."""
+
+    def __init__(
+        self,
+        *,
+        frame: pl.DataFrame,
+        y: np.ndarray,
+        splits: Splits,
+        columns: Sequence[tuple[str, FeatureKind]],
+        n_classes: int,
+        seed: int,
+    ):
+        self.frame, self.y, self.splits = frame, y, splits
+        self.columns, self.n_classes, self.seed = columns, n_classes, seed
+        self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, tuple[int, ...]]] = {}
+
+    def get(self, style: FeatureStyle, fold: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        key = (style, fold)
+        if key not in self._cache:
+            fit_pos, valid_pos = self.splits.folds[fold]
+            fit_rows = self.splits.train[fit_pos]
+            valid_rows = self.splits.train[valid_pos]
+            plan = FeaturePlan(self.columns, style, n_classes=self.n_classes, seed=self.seed)
+            X_fit = plan.fit_transform(self.frame[fit_rows], self.y[fit_rows])
+            X_valid = plan.transform(self.frame[valid_rows])
+            self._cache[key] = (X_fit, X_valid, tuple(plan.categorical_indices))
+        return self._cache[key]
+
+
+def run_search(
+    *,
+    frame: pl.DataFrame,
+    y: np.ndarray,
+    splits: Splits,
+    columns: Sequence[tuple[str, FeatureKind]],
+    problem_type: ProblemType,
+    n_classes: int,
+    metric: str,
+    families: Sequence[str],
+    seed: int,
+    deadline: float,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Score every candidate by cross-validation until ``deadline`` (time.monotonic())."""
+    progress = progress if progress is not None else Silent()
+    base_task = LearnerTask(problem_type, n_classes)
+    candidates = candidates_for(families, base_task, len(splits.train))
+    cache = _FoldCache(
+        frame=frame, y=y, splits=splits, columns=columns, n_classes=n_classes, seed=seed
+    )
+    n_train = len(splits.train)
+    width = n_classes if problem_type != "regression" else 0
+    progress.stage("cross-validating candidates", total=len(candidates) * len(splits.folds))
+    trials: list[TrialResult] = []
+    fold_seconds: dict[str, float] = {}
+    ordered = splits.strategy == "time"
+    for candidate in candidates:
+        cls = learner_class(candidate.family)
+        is_baseline = candidate.family == "baseline"
+        expected = fold_seconds.get(candidate.family, 0.0)
+        if not is_baseline and time.monotonic() + expected > deadline:
+            trials.append(TrialResult(candidate, "skipped", message="time budget spent"))
+            progress.advance(len(splits.folds), note=f"{candidate.name}: skipped")
+            continue
+        oof = np.full((n_train, width) if width else n_train, np.nan)
+        trial = TrialResult(candidate, "ok", oof=oof)
+        started = time.monotonic()
+        try:
+            for fold, (_, valid_pos) in enumerate(splits.folds):
+                if not is_baseline and time.monotonic() > deadline:
+                    trial.status, trial.message = "skipped", "time budget spent mid-way"
+                    break
+                X_fit, X_valid, categorical = cache.get(cls.feature_style, fold)
+                fit_rows = splits.train[splits.folds[fold][0]]
+                y_fit, y_valid = y[fit_rows], y[splits.train[valid_pos]]
+                task = LearnerTask(problem_type, n_classes, categorical)
+                learner = cls(candidate.params, seed=seed)
+                if candidate.family == "lightgbm":
+                    inner, stop = early_stopping_rows(len(y_fit), ordered, seed + fold)
+                    learner.fit(
+                        X_fit[inner], y_fit[inner], task, X_valid=X_fit[stop], y_valid=y_fit[stop]
+                    )
+                    trial.best_iterations.append(int(getattr(learner, "best_iteration_", 0)))
+                else:
+                    learner.fit(X_fit, y_fit, task)
+                pred = learner.predict(X_valid)
+                oof[valid_pos] = pred
+                if defined(metric, y_valid):
+                    trial.fold_scores.append(score(metric, y_valid, pred))
+                progress.advance(1, note=f"{candidate.name} fold {fold + 1}")
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            trial.status, trial.message = "failed", f"{type(exc).__name__}: {exc}"
+        trial.fit_seconds = time.monotonic() - started
+        if trial.status == "ok" and not trial.fold_scores:
+            trial.status, trial.message = "failed", f"{metric} undefined on every fold"
+        if trial.status == "ok":
+            fold_seconds[candidate.family] = max(
+                fold_seconds.get(candidate.family, 0.0), trial.fit_seconds / len(splits.folds)
+            )
+        if trial.status != "ok":
+            trial.oof = None
+            progress.log(f"{candidate.name}: {trial.status} ({trial.message})")
+        trials.append(trial)
+    finished = [t for t in trials if t.status == "ok"]
+    baseline = next((t for t in trials if t.candidate.family == "baseline"), None)
+    if baseline is None or baseline.status != "ok":
+        raise TrainingError(
+            "even the baseline could not be cross-validated"
+            + (f": {baseline.message}" if baseline else ""),
+            hint="check the data-check findings; the target may be degenerate in some folds",
+        )
+    best = finished[0]
+    for trial in finished[1:]:
+        if better(metric, trial.cv_score, best.cv_score):
+            best = trial
+    return SearchResult(metric=metric, trials=trials, best=best, baseline=baseline)
+
+
+def fit_final(
+    trial: TrialResult,
+    *,
+    frame: pl.DataFrame,
+    y: np.ndarray,
+    columns: Sequence[tuple[str, FeatureKind]],
+    problem_type: ProblemType,
+    n_classes: int,
+    seed: int,
+) -> tuple[Learner, FeaturePlan]:
+    """Refit a candidate on all training rows with what cross-validation learned."""
+    cls = learner_class(trial.candidate.family)
+    plan = FeaturePlan(columns, cls.feature_style, n_classes=n_classes, seed=seed)
+    X = plan.fit_transform(frame, y)
+    params = dict(trial.candidate.params)
+    if trial.best_iterations:
+        rounds = float(np.mean(trial.best_iterations)) * REFIT_ROUNDS_FACTOR
+        params["n_estimators"] = max(1, round(rounds))
+    learner = cls(params, seed=seed)
+    learner.fit(X, y, LearnerTask(problem_type, n_classes, tuple(plan.categorical_indices)))
+    return learner, plan

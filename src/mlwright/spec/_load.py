@@ -1,0 +1,272 @@
+"""Reading, validating and resolving task specs."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from mlwright.errors import SpecError, did_you_mean, list_choices
+from mlwright.spec._metrics import METRICS, metrics_for
+from mlwright.spec._model import FLAT_FIELDS, SECTIONS, TOP_LEVEL_FIELDS, TaskSpec
+
+
+def load_spec(path: str | Path) -> TaskSpec:
+    """Read a TOML spec file; relative paths inside it resolve against its folder."""
+    file = Path(path)
+    if not file.exists():
+        raise SpecError(
+            f"spec file not found: {file}",
+            field=str(file),
+            hint="check the path, or write one with `mlwright init DATA --target COLUMN`",
+        )
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(
+            f"spec file {file} is not valid TOML: {exc}",
+            field=str(file),
+            hint="fix the TOML syntax at the line and column given",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file {file} is not UTF-8 text", field=str(file)) from exc
+    return spec_from_dict(raw, base_dir=file.resolve().parent, origin=str(file))
+
+
+def spec_from_kwargs(fields: Mapping[str, Any], *, base_dir: Path | None = None) -> TaskSpec:
+    """Build a spec from keyword arguments: leaf names (``time_budget=60``) or whole sections
+    (``value={"tp": 10}``), as ``mlwright.fit`` accepts them."""
+    nested: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in TOP_LEVEL_FIELDS:
+            nested[key] = value
+        elif key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise SpecError(
+                    f"spec section '{key}' must be a mapping of fields, got {type(value).__name__}",
+                    field=key,
+                    hint=f"pass {key}={{...}} with fields "
+                    f"{list_choices(SECTIONS[key].model_fields)}",
+                )
+            nested.setdefault(key, {}).update(value)
+        elif key in FLAT_FIELDS:
+            nested.setdefault(FLAT_FIELDS[key], {})[key] = value
+        else:
+            known = [*TOP_LEVEL_FIELDS, *SECTIONS, *FLAT_FIELDS]
+            raise SpecError(
+                f"unknown spec field '{key}'{did_you_mean(key, known)}",
+                field=key,
+                hint=f"known fields: {list_choices(sorted(known), limit=40)}",
+            )
+    return spec_from_dict(nested, base_dir=base_dir, origin="keyword arguments")
+
+
+def with_overrides(spec: TaskSpec, fields: Mapping[str, Any]) -> TaskSpec:
+    """A copy of ``spec`` with leaf fields replaced (``{"time_budget": "5m"}``), re-validated."""
+    data = spec.to_dict()
+    for key, value in fields.items():
+        if key in TOP_LEVEL_FIELDS:
+            data[key] = value
+        elif key in FLAT_FIELDS:
+            data[FLAT_FIELDS[key]][key] = value
+        else:
+            raise SpecError(
+                f"unknown spec field '{key}'{did_you_mean(key, FLAT_FIELDS)}", field=key
+            )
+    return spec_from_dict(data, base_dir=spec.base_dir, origin="spec with overrides")
+
+
+def spec_from_dict(
+    raw: Mapping[str, Any], *, base_dir: Path | None = None, origin: str = "spec"
+) -> TaskSpec:
+    """Validate a nested mapping into a TaskSpec, or raise SpecError naming the field."""
+    try:
+        spec = TaskSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise _spec_error(exc, origin) from None
+    spec.with_base_dir(base_dir if base_dir is not None else Path.cwd())
+    for rule in RULES:
+        rule(spec)
+    return spec
+
+
+def _spec_error(exc: ValidationError, origin: str) -> SpecError:
+    errors = exc.errors()
+    messages = [_describe(err) for err in errors]
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"])
+    message = f"invalid spec ({origin}): " + "; ".join(m for m, _ in messages)
+    hints = [h for _, h in messages if h]
+    return SpecError(message, field=field, hint=hints[0] if hints else None)
+
+
+def _describe(err: ErrorDetails) -> tuple[str, str | None]:
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc)
+    kind = err["type"]
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        *parents, leaf = loc
+        if parents and parents[0] in SECTIONS:
+            siblings = list(SECTIONS[parents[0]].model_fields)
+            where = f"[{parents[0]}]"
+        else:
+            siblings = [*TOP_LEVEL_FIELDS, *SECTIONS]
+            where = "the top level"
+        return (
+            f"'{field}' is not a spec field{did_you_mean(leaf, siblings)}",
+            f"fields allowed in {where}: {list_choices(siblings, limit=20)}",
+        )
+    if kind == "missing":
+        section = loc[0] if len(loc) > 1 else None
+        where = f" under [{section}]" if section else ""
+        return (
+            f"'{field}' is required",
+            f"add `{loc[-1]} = ...`{where}",
+        )
+    if kind == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "")
+        return (f"'{field}' must be one of {expected}; got {given!r}", None)
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return (f"'{field}': {msg}; got {given!r}", None)
+
+
+# ---------------------------------------------------------------------------------------
+# Validation rules: each a named function that raises SpecError; a test proves each fires.
+
+
+def rule_one_data_source(spec: TaskSpec) -> None:
+    """data.path and data.sql are alternatives."""
+    if spec.data.path and spec.data.sql:
+        raise SpecError(
+            "the spec gives both data.path and data.sql",
+            field="data",
+            hint="keep one: a file (path) or a query (sql + url)",
+        )
+
+
+def rule_sql_needs_url(spec: TaskSpec) -> None:
+    """A SQL query needs the database URL to run against."""
+    if spec.data.sql and not spec.data.url:
+        raise SpecError(
+            "data.sql is set but data.url is not",
+            field="data.url",
+            hint="set data.url to a SQLAlchemy URL, e.g. 'sqlite:///shop.db'",
+        )
+    if spec.data.url and not spec.data.sql:
+        raise SpecError(
+            "data.url is set but data.sql is not",
+            field="data.sql",
+            hint="set data.sql to the query that returns the training table",
+        )
+
+
+def rule_metric_known(spec: TaskSpec) -> None:
+    """The model-choosing metric must be one mlwright computes."""
+    metric = spec.task.metric
+    if metric != "auto" and metric not in METRICS:
+        raise SpecError(
+            f"task.metric '{metric}' is not a known metric{did_you_mean(metric, METRICS)}",
+            field="task.metric",
+            hint=f"use 'auto' or one of: {list_choices(METRICS, limit=20)}",
+        )
+
+
+def rule_metric_fits_problem_type(spec: TaskSpec) -> None:
+    """A stated problem type and a stated metric must go together."""
+    pt, metric = spec.task.problem_type, spec.task.metric
+    if pt == "auto" or metric == "auto" or metric not in METRICS:
+        return
+    if pt not in METRICS[metric].problem_types:
+        raise SpecError(
+            f"task.metric '{metric}' does not apply to a {pt} task",
+            field="task.metric",
+            hint=f"for {pt} use one of: {', '.join(metrics_for(pt))}",
+        )
+
+
+def rule_value_needs_binary(spec: TaskSpec) -> None:
+    """Decision values (tp, fp, tn, fn) only mean something for a binary task."""
+    if spec.value.stated and spec.task.problem_type in ("multiclass", "regression"):
+        raise SpecError(
+            f"[value] is set but the task is {spec.task.problem_type}",
+            field="value",
+            hint="remove [value], or set task.problem_type = 'binary'",
+        )
+
+
+def rule_roles_distinct(spec: TaskSpec) -> None:
+    """The target, id, group and time columns are different columns, and none is ignored."""
+    roles = {
+        "task.target": spec.task.target,
+        "task.id": spec.task.id,
+        "task.group": spec.task.group,
+        "task.time": spec.task.time,
+    }
+    seen: dict[str, str] = {}
+    for role, column in roles.items():
+        if column is None:
+            continue
+        if column in seen:
+            raise SpecError(
+                f"column '{column}' is both {seen[column]} and {role}",
+                field=role,
+                hint="give each role its own column",
+            )
+        seen[column] = role
+    if spec.task.target in spec.task.ignore:
+        raise SpecError(
+            f"the target '{spec.task.target}' is listed in task.ignore",
+            field="task.ignore",
+            hint="remove the target from task.ignore",
+        )
+
+
+def rule_validation_strategy_has_column(spec: TaskSpec) -> None:
+    """Group and time validation need their column."""
+    strategy = spec.validation.strategy
+    if strategy == "group" and not spec.task.group:
+        raise SpecError(
+            "validation.strategy is 'group' but task.group is not set",
+            field="validation.strategy",
+            hint="set task.group to the column that groups rows, or use strategy 'auto'",
+        )
+    if strategy == "time" and not spec.task.time:
+        raise SpecError(
+            "validation.strategy is 'time' but task.time is not set",
+            field="validation.strategy",
+            hint="set task.time to the timestamp column, or use strategy 'auto'",
+        )
+    if strategy == "stratified" and spec.task.problem_type == "regression":
+        raise SpecError(
+            "validation.strategy 'stratified' needs classes, but the task is regression",
+            field="validation.strategy",
+            hint="use 'kfold' or 'auto'",
+        )
+
+
+RULES: tuple[Callable[[TaskSpec], None], ...] = (
+    rule_one_data_source,
+    rule_sql_needs_url,
+    rule_metric_known,
+    rule_metric_fits_problem_type,
+    rule_value_needs_binary,
+    rule_roles_distinct,
+    rule_validation_strategy_has_column,
+)
+
+
+def require_data_source(spec: TaskSpec) -> None:
+    """A spec run on its own (not through mlwright.fit with a table) must name its data."""
+    if not spec.data.path and not spec.data.sql:
+        raise SpecError(
+            "the spec names no data",
+            field="data",
+            hint="set data.path to a CSV or Parquet file, or data.sql with data.url",
+        )

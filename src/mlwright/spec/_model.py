@@ -1,0 +1,257 @@
+"""TaskSpec: the declarative, validated description of one machine-learning task.
+
+Every field has a default and a description; the descriptions are also what
+``mlwright init`` writes as comments and what ``mlwright spec --show`` prints.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from mlwright.spec._metrics import PROBLEM_TYPES, ProblemType
+
+SPEC_VERSION = 1
+
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$"
+)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string like ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '5m'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.lower())
+        if match and any(match.groups()):
+            hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+            return hours * 3600 + minutes * 60 + seconds
+    raise ValueError(
+        f"cannot read {value!r} as a duration; write seconds (300) or '90s', '5m', '1h30m'"
+    )
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=False
+    )
+
+
+class DataSource(_Section):
+    """Where the training data comes from: a file, or a SQL query."""
+
+    path: str | None = Field(
+        None, description="CSV or Parquet file to train from; relative to the spec file."
+    )
+    sql: str | None = Field(
+        None, description="SQL query to train from instead of a file; needs url."
+    )
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database for sql, e.g. 'sqlite:///shop.db' or "
+        "'postgresql+psycopg://user:pass@host/db'.",
+    )
+    format: Literal["auto", "csv", "parquet"] = Field(
+        "auto", description="File format of path; 'auto' reads it from the file extension."
+    )
+
+
+class TaskSection(_Section):
+    """What to predict, from which columns, judged by which metric."""
+
+    target: str = Field(description="Column to predict.")
+    problem_type: Literal["auto", "binary", "multiclass", "regression"] = Field(
+        "auto", description="'auto' infers it from the target column."
+    )
+    positive_class: str | None = Field(
+        None,
+        description="Binary tasks: the class whose probability is predicted and acted on; "
+        "default: a class named like yes/true/1, else the rarer class.",
+    )
+    id: str | None = Field(
+        None, description="Row identifier column: kept in outputs, never a feature."
+    )
+    group: str | None = Field(
+        None, description="Group column (e.g. customer): rows of a group never span train and test."
+    )
+    time: str | None = Field(
+        None, description="Time column: validation trains on the past and tests on the future."
+    )
+    ignore: list[str] = Field(default_factory=list, description="Columns never used as features.")
+    metric: str = Field(
+        "auto",
+        description="Metric that chooses the model; 'auto': roc_auc (binary), log_loss "
+        "(multiclass), rmse (regression).",
+    )
+
+
+class ValueSection(_Section):
+    """Business value of each decision outcome of a binary task, in any currency unit."""
+
+    tp: float = Field(0.0, description="Value of acting on a positive (true positive).")
+    fp: float = Field(
+        0.0, description="Value of acting on a negative (false positive); usually a cost."
+    )
+    tn: float = Field(0.0, description="Value of not acting on a negative (true negative).")
+    fn: float = Field(0.0, description="Value of not acting on a positive (false negative).")
+
+    @property
+    def stated(self) -> bool:
+        return any(v != 0.0 for v in (self.tp, self.fp, self.tn, self.fn))
+
+
+class ConstraintsSection(_Section):
+    """Limits the chosen model must respect."""
+
+    time_budget: float = Field(
+        300.0, gt=0, description="Wall-clock seconds for training; also '90s', '5m', '1h'."
+    )
+    max_latency_p99_ms: float | None = Field(
+        None, gt=0, description="Largest acceptable p99 latency of one single-row prediction, ms."
+    )
+    max_model_size_mb: float | None = Field(
+        None, gt=0, description="Largest acceptable artifact size, MB."
+    )
+    max_memory_gb: float | None = Field(
+        None, gt=0, description="Peak memory the search may use, GB; default: half the machine."
+    )
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+
+class ValidationSection(_Section):
+    """How models are compared without touching the final holdout."""
+
+    strategy: Literal["auto", "stratified", "kfold", "group", "time"] = Field(
+        "auto",
+        description="'auto': time splits with a time column, group k-fold with a group column, "
+        "else stratified k-fold (plain k-fold for regression).",
+    )
+    folds: int = Field(5, ge=2, le=20, description="Number of cross-validation folds.")
+    holdout: float = Field(
+        0.2,
+        gt=0.0,
+        lt=0.5,
+        description="Share of rows kept out of every choice, used only to report.",
+    )
+
+
+class SearchSection(_Section):
+    """Which model families to try."""
+
+    learners: list[str] = Field(
+        default_factory=list,
+        description="Learner families to try, e.g. ['lightgbm', 'linear']; empty: all. "
+        "The baseline always runs.",
+    )
+
+
+class ChecksSection(_Section):
+    """Overrides for data checks."""
+
+    allow: list[str] = Field(
+        default_factory=list,
+        description="Blocking findings to accept anyway: a code ('leakage.single_feature') or "
+        "code:column ('leakage.single_feature:refund_date').",
+    )
+
+
+class RegistrySection(_Section):
+    """MLflow tracking and model registry."""
+
+    enabled: bool = Field(True, description="Log the run and register the model in MLflow.")
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlflow.db in the working directory.",
+    )
+    model_name: str | None = Field(
+        None, description="Registered model name; default: the spec name."
+    )
+    experiment: str | None = Field(None, description="MLflow experiment; default: the spec name.")
+
+
+class OutputSection(_Section):
+    """Where the artifact is written."""
+
+    dir: str | None = Field(None, description="Artifact directory; default: models/<name>.")
+
+
+class TaskSpec(BaseModel):
+    """A whole task: data, target, validation, constraints, business values and registry."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    version: Literal[1] = Field(1, description="Spec format version.")
+    name: str | None = Field(
+        None, description="Task name, used for the registry and output folder; default: the target."
+    )
+    seed: int = Field(0, description="Random seed for splits and learners.")
+    data: DataSource = Field(default_factory=DataSource)
+    task: TaskSection
+    value: ValueSection = Field(default_factory=ValueSection)
+    constraints: ConstraintsSection = Field(default_factory=ConstraintsSection)
+    validation: ValidationSection = Field(default_factory=ValidationSection)
+    search: SearchSection = Field(default_factory=SearchSection)
+    checks: ChecksSection = Field(default_factory=ChecksSection)
+    registry: RegistrySection = Field(default_factory=RegistrySection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+    # Directory that relative paths in the spec are resolved against (the spec file's folder).
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    def with_base_dir(self, base_dir: Path) -> TaskSpec:
+        self._base_dir = base_dir
+        return self
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self._base_dir / path
+
+    @property
+    def task_name(self) -> str:
+        return self.name if self.name else self.task.target
+
+    @property
+    def resolved_problem_type(self) -> ProblemType:
+        pt = self.task.problem_type
+        if pt == "auto":
+            raise RuntimeError("problem_type not resolved yet: call mlwright.spec.resolve first")
+        assert pt in PROBLEM_TYPES
+        return pt
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "data": DataSource,
+    "task": TaskSection,
+    "value": ValueSection,
+    "constraints": ConstraintsSection,
+    "validation": ValidationSection,
+    "search": SearchSection,
+    "checks": ChecksSection,
+    "registry": RegistrySection,
+    "output": OutputSection,
+}
+TOP_LEVEL_FIELDS: tuple[str, ...] = ("version", "name", "seed")
+
+# Keyword arguments of mlwright.fit name leaf fields directly (time_budget=60), so leaf
+# names must be unique across sections; a test pins this.
+FLAT_FIELDS: dict[str, str] = {
+    field: section for section, model in SECTIONS.items() for field in model.model_fields
+}

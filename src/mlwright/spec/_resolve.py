@@ -1,0 +1,192 @@
+"""Resolving a spec against its data: the columns it names, the problem type, the metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from mlwright.errors import DataError, SpecError, did_you_mean, list_choices
+from mlwright.spec._metrics import DEFAULT_METRIC, METRICS, ProblemType, metrics_for
+from mlwright.spec._model import TaskSpec
+
+_POSITIVE_NAMES = ("yes", "true", "1", "y", "t", "positive", "pos", "bad", "fraud", "churn")
+# Integer targets with at most this many distinct values (and few per row) are classes.
+_MAX_INTEGER_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A spec with every 'auto' decided, and why each was decided so."""
+
+    spec: TaskSpec
+    notes: tuple[str, ...]
+
+
+def check_columns(spec: TaskSpec, columns: list[str]) -> None:
+    """Every column the spec names must exist in the data."""
+    named = {
+        "task.target": [spec.task.target],
+        "task.id": [spec.task.id] if spec.task.id else [],
+        "task.group": [spec.task.group] if spec.task.group else [],
+        "task.time": [spec.task.time] if spec.task.time else [],
+        "task.ignore": spec.task.ignore,
+    }
+    for field, names in named.items():
+        for name in names:
+            if name not in columns:
+                what = "target column" if field == "task.target" else f"column '{name}' ({field})"
+                subject = f"target column '{name}'" if field == "task.target" else what
+                raise SpecError(
+                    f"{subject} not found{did_you_mean(name, columns)}; "
+                    f"columns are: {list_choices(columns, limit=30)}",
+                    field=field,
+                    hint=f"set {field} to one of the data's columns",
+                )
+
+
+def infer_problem_type(target: pl.Series) -> tuple[ProblemType, str]:
+    """Problem type from the target's values, with the reason in words."""
+    values = target.drop_nulls()
+    if target.dtype.is_float():
+        values = values.filter(values.is_not_nan())
+    n_unique = values.n_unique()
+    dtype = target.dtype
+    if n_unique < 2:
+        shown = values.unique().to_list()[:1]
+        raise DataError(
+            f"target '{target.name}' has {n_unique} distinct value(s) {shown}: nothing to learn",
+            field=target.name,
+            hint="check the target column and the rows selected (a filter in data.sql?)",
+        )
+    if dtype == pl.Boolean or dtype in (pl.String, pl.Categorical, pl.Enum):
+        if n_unique == 2:
+            return "binary", f"{dtype} target with 2 distinct values"
+        return "multiclass", f"{dtype} target with {n_unique} distinct values"
+    if dtype.is_integer() or (dtype.is_float() and bool((values == values.round(0)).all())):
+        if n_unique == 2:
+            return (
+                "binary",
+                f"numeric target with 2 distinct values {sorted(values.unique().to_list())}",
+            )
+        if n_unique <= _MAX_INTEGER_CLASSES and n_unique <= max(3, len(values) // 20):
+            return (
+                "multiclass",
+                f"integer target with {n_unique} distinct values; "
+                "set task.problem_type = 'regression' if they are amounts, not classes",
+            )
+        return "regression", f"integer target with {n_unique} distinct values"
+    if dtype.is_numeric():
+        return "regression", f"numeric target with {n_unique} distinct values"
+    raise DataError(
+        f"target '{target.name}' has type {dtype}, which mlwright cannot predict",
+        field=target.name,
+        hint="use a numeric, boolean or text target column",
+    )
+
+
+def class_labels(target: pl.Series) -> list[str]:
+    """The target's classes as strings, in sorted order (the order of probability columns)."""
+    values = target.drop_nulls()
+    if values.dtype == pl.Boolean:
+        return [str(v).lower() for v in sorted(values.unique().to_list())]
+    if values.dtype.is_float() and bool((values == values.round(0)).all()):
+        values = values.cast(pl.Int64)
+    if values.dtype.is_numeric():
+        return [str(v) for v in sorted(values.unique().to_list())]
+    return sorted(str(v) for v in values.unique().to_list())
+
+
+def _default_positive(classes: list[str], target: pl.Series) -> tuple[str, str]:
+    for name in _POSITIVE_NAMES:
+        for cls in classes:
+            if cls.lower() == name:
+                return cls, f"class named '{cls}'"
+    labels = target.drop_nulls()
+    counts = {c: 0 for c in classes}
+    for value, count in labels.cast(pl.String).value_counts().iter_rows():
+        key = str(value).lower() if labels.dtype == pl.Boolean else str(value)
+        if key in counts:
+            counts[key] += int(count)
+    rarer = min(classes, key=lambda c: (counts[c], c))
+    return rarer, f"the rarer class ({counts[rarer]} of {sum(counts.values())} rows)"
+
+
+def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
+    """Decide every 'auto' field of ``spec`` from ``data`` and check the columns it names."""
+    check_columns(spec, data.columns)
+    target = data[spec.task.target]
+    notes: list[str] = []
+    resolved = spec.model_copy(deep=True)
+    resolved.with_base_dir(spec.base_dir)
+
+    if spec.task.problem_type == "auto":
+        problem_type, why = infer_problem_type(target)
+        resolved.task.problem_type = problem_type
+        notes.append(f"problem_type = {problem_type} (inferred: {why})")
+    else:
+        problem_type = spec.task.problem_type
+        infer_problem_type(target)  # still refuses a target with a single value
+
+    if problem_type == "binary":
+        classes = class_labels(target)
+        if len(classes) != 2:
+            raise DataError(
+                f"task.problem_type is binary but target '{target.name}' has {len(classes)} "
+                f"classes: {list_choices(classes)}",
+                field="task.problem_type",
+                hint="set task.problem_type = 'multiclass', or filter the rows",
+            )
+        if spec.task.positive_class is None:
+            positive, why = _default_positive(classes, target)
+            resolved.task.positive_class = positive
+            notes.append(f"positive_class = {positive!r} ({why})")
+        elif spec.task.positive_class not in classes:
+            raise SpecError(
+                f"task.positive_class {spec.task.positive_class!r} is not a class of "
+                f"'{target.name}'{did_you_mean(spec.task.positive_class, classes)}; "
+                f"classes are {classes}",
+                field="task.positive_class",
+                hint=f"set it to one of {classes}",
+            )
+    elif spec.task.positive_class is not None:
+        raise SpecError(
+            f"task.positive_class is set but the task is {problem_type}",
+            field="task.positive_class",
+            hint="remove task.positive_class",
+        )
+    if spec.value.stated and problem_type != "binary":
+        raise SpecError(
+            f"[value] is set but the task is {problem_type} (inferred)",
+            field="value",
+            hint="remove [value], or set task.problem_type = 'binary'",
+        )
+
+    if spec.task.metric == "auto":
+        resolved.task.metric = DEFAULT_METRIC[problem_type]
+        notes.append(f"metric = {resolved.task.metric} (default for {problem_type})")
+    elif problem_type not in METRICS[spec.task.metric].problem_types:
+        raise SpecError(
+            f"task.metric '{spec.task.metric}' does not apply to a {problem_type} task "
+            "(the problem type was inferred from the target)",
+            field="task.metric",
+            hint=f"use one of: {', '.join(metrics_for(problem_type))}, or set task.problem_type",
+        )
+    if spec.validation.strategy == "stratified" and problem_type == "regression":
+        raise SpecError(
+            "validation.strategy 'stratified' needs classes, but the task is regression",
+            field="validation.strategy",
+            hint="use 'kfold' or 'auto'",
+        )
+    if resolved.name is None:
+        resolved.name = _safe_name(spec.task.target)
+    if resolved.registry.model_name is None:
+        resolved.registry.model_name = resolved.name
+    if resolved.registry.experiment is None:
+        resolved.registry.experiment = resolved.name
+    return Resolution(spec=resolved, notes=tuple(notes))
+
+
+def _safe_name(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in text.strip())
+    return cleaned.strip("_") or "model"
