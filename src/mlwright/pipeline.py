@@ -24,7 +24,7 @@ from mlwright.artifact import InputField, Member, Model, load_model, manifest_di
 from mlwright.artifact._model import ClassValue, _class_name
 from mlwright.data import (
     CheckReport,
-    Schema,
+    Splits,
     choose_strategy,
     fingerprint,
     infer_schema,
@@ -57,8 +57,8 @@ from mlwright.search import SearchResult, TrialResult, fit_final, run_search
 from mlwright.spec import Resolution, TaskSpec, render_spec, spec_from_kwargs
 from mlwright.spec import resolve as resolve_spec
 
-# Share of the time budget the search may use; the rest is for the final refit and evaluation.
-SEARCH_SHARE = 0.85
+# Share of the time budget the search may use; the rest is for the final fits and evaluation.
+SEARCH_SHARE = 0.7
 LATENCY_CALLS = 200
 
 
@@ -216,47 +216,65 @@ def train(
     )
     timings["search"] = time.monotonic() - started - timings["check"]
 
-    progress.stage("fitting the chosen model on all training rows")
+    progress.stage("fitting the chosen model on the training rows")
     y_train = y[splits.train]
-    model, chosen, size_mb, latency = _fit_within_constraints(
-        search=search,
-        spec=spec,
-        train_frame=train_frame,
-        y_train=y_train,
-        columns=columns,
-        classes=classes,
-        schema=schema,
-        progress=progress,
+    inputs = [InputField(c.name, c.kind, c.dtype) for c in schema.features]  # type: ignore[arg-type]
+    sample = [
+        dict(r)
+        for r in train_frame.select([c for c, _ in columns])
+        .head(LATENCY_CALLS)
+        .iter_rows(named=True)
+    ]
+    fitting = _Fitting(
+        spec=spec, columns=columns, classes=classes, inputs=inputs, latency_sample=sample
     )
+    evaluated, rejected = _fit_within_constraints(search, fitting, train_frame, y_train, progress)
 
     progress.stage("evaluating on the holdout")
     holdout_frame = frame[splits.holdout]
     y_hold = y[splits.holdout]
+    batch_started = time.perf_counter()
+    holdout_pred = evaluated.model._raw(holdout_frame)
+    batch_seconds = time.perf_counter() - batch_started
     metrics = _evaluate(
-        model=model,
+        pred=holdout_pred,
         search=search,
-        chosen=chosen,
+        chosen=evaluated.trial,
         splits=splits,
-        holdout_frame=holdout_frame,
         y_hold=y_hold,
         y_train=y_train,
         spec=spec,
         n_classes=n_classes,
     )
-    model.threshold = metrics.get("decision", {}).get("threshold")
-    batch_started = time.perf_counter()
-    model._raw(holdout_frame)
-    batch_seconds = time.perf_counter() - batch_started
+    threshold = metrics.get("decision", {}).get("threshold")
+
+    final = evaluated
+    if spec.validation.refit:
+        # The holdout has judged this configuration; now let it learn from those rows too.
+        progress.stage("refitting the chosen model on every labelled row")
+        final = fitting.fit(evaluated.trial, frame, y)
+    model = final.model
+    model.threshold = threshold
     model.metadata.update(
+        chosen=final.trial.candidate.name,
+        rejected_by_constraints=rejected,
         metrics=metrics,
         leaderboard=search.leaderboard(),
         latency={
-            **latency,
+            **final.latency,
             "batch_rows_per_second": len(holdout_frame) / batch_seconds
             if batch_seconds > 0
             else None,
         },
-        size_mb=size_mb,
+        size_mb=final.size_mb,
+        training={
+            "refit_on_all_rows": spec.validation.refit,
+            "rows": frame.height if spec.validation.refit else len(splits.train),
+            "note": "holdout scores were measured on the same configuration fitted without the "
+            "holdout rows"
+            if spec.validation.refit
+            else "the model was fitted on the training rows only; the holdout never touched it",
+        },
         data={
             "fingerprint": fingerprint(checked.frame),
             "rows": checked.frame.height,
@@ -269,10 +287,8 @@ def train(
         checks=[f.to_dict() for f in report.findings],
         notes=list(checked.resolution.notes),
         reference={
-            "features": reference_statistics(train_frame, columns),
-            "predictions": prediction_statistics(
-                model._raw(holdout_frame), problem_type, model.class_names
-            ),
+            "features": reference_statistics(frame, columns),
+            "predictions": prediction_statistics(holdout_pred, problem_type, model.class_names),
         },
     )
     timings["total"] = time.monotonic() - started
@@ -298,69 +314,79 @@ def _default_out_dir(spec: TaskSpec) -> Path:
     return Path.cwd() / "models" / spec.task_name
 
 
+@dataclass
+class _Fitted:
+    model: Model
+    trial: TrialResult
+    size_mb: float
+    latency: dict[str, float]
+
+
+@dataclass
+class _Fitting:
+    """What every final fit of a candidate shares."""
+
+    spec: TaskSpec
+    columns: list[tuple[str, FeatureKind]]
+    classes: list[ClassValue]
+    inputs: list[InputField]
+    latency_sample: list[dict[str, Any]]
+
+    def fit(self, trial: TrialResult, frame: pl.DataFrame, y: np.ndarray) -> _Fitted:
+        learner, plan = fit_final(
+            trial,
+            frame=frame,
+            y=y,
+            columns=self.columns,
+            problem_type=self.spec.resolved_problem_type,
+            n_classes=len(self.classes),
+            seed=self.spec.seed,
+        )
+        model = Model(
+            spec=self.spec,
+            classes=self.classes,
+            threshold=None,
+            inputs=self.inputs,
+            plans={plan.style: plan},
+            members=[Member(trial.candidate.name, learner, 1.0)],
+            metadata={"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+        )
+        return _Fitted(model, trial, _size_mb(model), measure_latency(model, self.latency_sample))
+
+    def violation(self, fitted: _Fitted) -> str | None:
+        """Why ``fitted`` breaks a constraint of the spec, or None."""
+        limit_ms = self.spec.constraints.max_latency_p99_ms
+        limit_mb = self.spec.constraints.max_model_size_mb
+        name = fitted.trial.candidate.name
+        p99_ms = fitted.latency["p99_us"] / 1000.0
+        if limit_ms is not None and p99_ms > limit_ms:
+            return f"{name}: p99 {p99_ms:.3f} ms > {limit_ms} ms"
+        if limit_mb is not None and fitted.size_mb > limit_mb:
+            return f"{name}: {fitted.size_mb:.4f} MB > {limit_mb} MB"
+        return None
+
+
 def _fit_within_constraints(
-    *,
     search: SearchResult,
-    spec: TaskSpec,
-    train_frame: pl.DataFrame,
-    y_train: np.ndarray,
-    columns: list[tuple[str, FeatureKind]],
-    classes: list[ClassValue],
-    schema: Schema,
+    fitting: _Fitting,
+    frame: pl.DataFrame,
+    y: np.ndarray,
     progress: Progress,
-) -> tuple[Model, TrialResult, float, dict[str, float]]:
-    """Refit the best candidate; if it breaks a latency or size constraint, the next best."""
-    problem_type = spec.resolved_problem_type
+) -> tuple[_Fitted, list[str]]:
+    """Fit the best candidate; if it breaks a latency or size constraint, the next best."""
     ranked = sorted(
         (t for t in search.trials if t.status == "ok"),
         key=lambda t: -t.cv_score if _greater(search.metric) else t.cv_score,
     )
-    inputs = [InputField(c.name, c.kind, c.dtype) for c in schema.features]  # type: ignore[arg-type]
-    sample = [
-        dict(r)
-        for r in train_frame.select([c for c, _ in columns])
-        .head(LATENCY_CALLS)
-        .iter_rows(named=True)
-    ]
     rejected: list[str] = []
     for trial in ranked:
-        learner, plan = fit_final(
-            trial,
-            frame=train_frame,
-            y=y_train,
-            columns=columns,
-            problem_type=problem_type,
-            n_classes=len(classes),
-            seed=spec.seed,
-        )
-        model = Model(
-            spec=spec,
-            classes=classes,
-            threshold=None,
-            inputs=inputs,
-            plans={plan.style: plan},
-            members=[Member(trial.candidate.name, learner, 1.0)],
-            metadata={
-                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "chosen": trial.candidate.name,
-            },
-        )
-        size_mb = _size_mb(model)
-        latency = measure_latency(model, sample)
-        limit_ms = spec.constraints.max_latency_p99_ms
-        limit_mb = spec.constraints.max_model_size_mb
-        if limit_ms is not None and latency["p99_us"] / 1000.0 > limit_ms:
-            rejected.append(
-                f"{trial.candidate.name}: p99 {latency['p99_us'] / 1000:.3f} ms > {limit_ms} ms"
-            )
-            continue
-        if limit_mb is not None and size_mb > limit_mb:
-            rejected.append(f"{trial.candidate.name}: {size_mb:.2f} MB > {limit_mb} MB")
-            continue
-        for note in rejected:
-            progress.log(f"constraint: rejected {note}")
-        model.metadata["rejected_by_constraints"] = rejected
-        return model, trial, size_mb, latency
+        fitted = fitting.fit(trial, frame, y)
+        why = fitting.violation(fitted)
+        if why is None:
+            for note in rejected:
+                progress.log(f"constraint: rejected {note}")
+            return fitted, rejected
+        rejected.append(why)
     raise TrainingError(
         "no candidate meets the constraints: " + "; ".join(rejected),
         field="constraints",
@@ -409,11 +435,10 @@ def measure_latency(
 
 def _evaluate(
     *,
-    model: Model,
+    pred: np.ndarray,
     search: SearchResult,
     chosen: TrialResult,
-    splits: Any,
-    holdout_frame: pl.DataFrame,
+    splits: Splits,
     y_hold: np.ndarray,
     y_train: np.ndarray,
     spec: TaskSpec,
@@ -422,7 +447,6 @@ def _evaluate(
     """Holdout scores with 95% intervals, the baseline beside, and business value."""
     problem_type = spec.resolved_problem_type
     metric = spec.task.metric
-    pred = model._raw(holdout_frame)
     baseline = Baseline().fit(
         np.zeros((len(y_train), 0)), y_train, LearnerTask(problem_type, n_classes)
     )

@@ -125,8 +125,12 @@ class Scaled(Transform):
         fill = float(np.median(finite))
         lo, hi = float(finite.min()), float(finite.max())
         filled = np.where(np.isfinite(values), values, fill)
-        mean = float(filled.mean())
-        std = float(filled.std())
+        with np.errstate(over="ignore", invalid="ignore"):
+            # Values near the float limits overflow the moments; such columns stay unscaled.
+            mean = float(filled.mean())
+            std = float(filled.std())
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            mean, std = 0.0, 1.0
         return cls(
             column,
             fill=fill,

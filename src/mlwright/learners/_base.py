@@ -66,9 +66,11 @@ class Learner(ABC):
         *,
         X_valid: np.ndarray | None = None,
         y_valid: np.ndarray | None = None,
+        deadline: float | None = None,
     ) -> Self:
         """Fit on ``X`` (float64, n x p) and ``y`` (class codes 0..k-1, or values). A
-        validation set, when given, may be used for early stopping."""
+        validation set, when given, may be used for early stopping. Iterative learners stop
+        at ``deadline`` (a ``time.monotonic()`` value) with the model they have so far."""
 
     @abstractmethod
     def _predict(self, X: np.ndarray) -> np.ndarray: ...

@@ -27,6 +27,7 @@ class Baseline(Learner):
         *,
         X_valid: np.ndarray | None = None,
         y_valid: np.ndarray | None = None,
+        deadline: float | None = None,
     ) -> Self:
         y = np.asarray(y)
         if len(y) == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -28,12 +29,25 @@ DEFAULTS: dict[str, Any] = {
     "max_bin": 255,
     "cat_smooth": 10.0,
     "max_cat_to_onehot": 4,
-    "n_estimators": 2000,  # upper bound when early stopping, exact count otherwise
+    "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
+ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
+
+
+def _stop_at(deadline: float) -> Callable[..., None]:
+    """A LightGBM callback that ends boosting at ``deadline``, keeping the trees so far."""
+    import lightgbm as lgb
+
+    def callback(env: Any) -> None:
+        if time.monotonic() > deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+    callback.order = 5  # type: ignore[attr-defined]  # before early stopping's own check
+    return callback
 
 
 class _FastRow:
@@ -129,6 +143,7 @@ class LightGBM(Learner):
         *,
         X_valid: np.ndarray | None = None,
         y_valid: np.ndarray | None = None,
+        deadline: float | None = None,
     ) -> Self:
         import lightgbm as lgb
 
@@ -156,10 +171,16 @@ class LightGBM(Learner):
             callbacks.append(
                 lgb.early_stopping(int(merged["early_stopping_rounds"]), verbose=False)
             )
+        if "n_estimators" in self.params or valid_sets:
+            rounds = int(merged["n_estimators"])
+        else:
+            rounds = ROUNDS_WITHOUT_VALIDATION
+        if deadline is not None:
+            callbacks.append(_stop_at(deadline))
         booster = lgb.train(
             params,
             train,
-            num_boost_round=int(merged["n_estimators"]),
+            num_boost_round=rounds,
             valid_sets=valid_sets,
             callbacks=callbacks,
         )

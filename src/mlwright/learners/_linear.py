@@ -48,6 +48,7 @@ class Linear(Learner):
         *,
         X_valid: np.ndarray | None = None,
         y_valid: np.ndarray | None = None,
+        deadline: float | None = None,
     ) -> Self:
         from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -83,6 +84,8 @@ class Linear(Learner):
                 full_int[classes] = intercept
                 coef, intercept = full_coef, full_int
             self.coef_, self.intercept_ = coef, intercept
+        # C order, as after loading from JSON: BLAS sums in an order that depends on layout.
+        self.coef_ = np.ascontiguousarray(self.coef_)
         self.task_ = task
         return self
 

@@ -5,7 +5,6 @@ from mlwright.search._search import (
     SearchResult,
     TrialResult,
     candidates_for,
-    early_stopping_rows,
     fit_final,
     run_search,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "SearchResult",
     "TrialResult",
     "candidates_for",
-    "early_stopping_rows",
     "fit_final",
     "run_search",
 ]

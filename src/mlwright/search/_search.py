@@ -2,7 +2,11 @@
 
 Each candidate (a learner family with parameters) is scored on the same folds. Feature
 plans are fitted on each fold's training rows only, once per feature style, and shared by
-the candidates of that style. The baseline always runs first and always finishes.
+the candidates of that style. Boosting stops early on the fold's validation rows (as
+AutoGluon's bagging does); the holdout, never seen here, is what reports the final score.
+
+The baseline always runs first and always finishes; so does the first real candidate,
+even past the deadline, so that a tight budget never leaves only the baseline.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
 from mlwright.learners import Learner, LearnerTask, learner_class
 from mlwright.spec import ProblemType
 
-EARLY_STOPPING_SHARE = 0.1
 REFIT_ROUNDS_FACTOR = 1.1  # more rows in the refit than in a fold: a few more boosting rounds
+# Families most likely to win come first, so a short budget spends itself on them.
+FAMILY_ORDER = ("lightgbm", "linear")
+# A candidate that must finish past the deadline still gets this long per fold.
+MIN_FOLD_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -91,30 +98,24 @@ def _greater(metric: str) -> bool:
 
 
 def candidates_for(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
-    """The baseline, then each family's default configurations, cheap families first."""
+    """The baseline, then every family's first (strongest default) configuration, then the
+    other configurations: the likely best come first when the budget is short."""
     out = [Candidate("baseline", "baseline", {})]
-    order = ["linear", "lightgbm"]
-    chosen = [f for f in order if f in families] + [
-        f for f in families if f not in order and f != "baseline"
-    ]
-    for family in chosen:
+    rounds: list[list[Candidate]] = []
+    ordered = sorted(
+        (f for f in families if f != "baseline"),
+        key=lambda f: FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER),
+    )
+    for family in ordered:
         configs = learner_class(family).default_configs(task, n_rows)
-        for i, params in enumerate(configs, start=1):
-            name = family if len(configs) == 1 else f"{family}_{i}"
-            out.append(Candidate(name, family, dict(params)))
+        for i, params in enumerate(configs):
+            name = family if len(configs) == 1 else f"{family}_{i + 1}"
+            if len(rounds) <= i:
+                rounds.append([])
+            rounds[i].append(Candidate(name, family, dict(params)))
+    for batch in rounds:
+        out.extend(batch)
     return out
-
-
-def early_stopping_rows(n: int, ordered: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``n`` fitting rows into (train, early-stopping) positions: the latest rows when
-    ``ordered`` (time), else a random share."""
-    k = max(1, round(n * EARLY_STOPPING_SHARE))
-    if n < 20:
-        return np.arange(n), np.arange(0)
-    if ordered:
-        return np.arange(n - k), np.arange(n - k, n)
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[k:]), np.sort(perm[:k])
 
 
 class _FoldCache:
@@ -173,12 +174,14 @@ def run_search(
     progress.stage("cross-validating candidates", total=len(candidates) * len(splits.folds))
     trials: list[TrialResult] = []
     fold_seconds: dict[str, float] = {}
-    ordered = splits.strategy == "time"
     for candidate in candidates:
         cls = learner_class(candidate.family)
-        is_baseline = candidate.family == "baseline"
+        # The baseline and the first real candidate always finish.
+        must_finish = candidate.family == "baseline" or not any(
+            t.status == "ok" and t.candidate.family != "baseline" for t in trials
+        )
         expected = fold_seconds.get(candidate.family, 0.0)
-        if not is_baseline and time.monotonic() + expected > deadline:
+        if not must_finish and time.monotonic() + expected > deadline:
             trials.append(TrialResult(candidate, "skipped", message="time budget spent"))
             progress.advance(len(splits.folds), note=f"{candidate.name}: skipped")
             continue
@@ -187,7 +190,7 @@ def run_search(
         started = time.monotonic()
         try:
             for fold, (_, valid_pos) in enumerate(splits.folds):
-                if not is_baseline and time.monotonic() > deadline:
+                if not must_finish and time.monotonic() > deadline:
                     trial.status, trial.message = "skipped", "time budget spent mid-way"
                     break
                 X_fit, X_valid, categorical = cache.get(cls.feature_style, fold)
@@ -195,14 +198,16 @@ def run_search(
                 y_fit, y_valid = y[fit_rows], y[splits.train[valid_pos]]
                 task = LearnerTask(problem_type, n_classes, categorical)
                 learner = cls(candidate.params, seed=seed)
-                if candidate.family == "lightgbm":
-                    inner, stop = early_stopping_rows(len(y_fit), ordered, seed + fold)
-                    learner.fit(
-                        X_fit[inner], y_fit[inner], task, X_valid=X_fit[stop], y_valid=y_fit[stop]
-                    )
-                    trial.best_iterations.append(int(getattr(learner, "best_iteration_", 0)))
-                else:
-                    learner.fit(X_fit, y_fit, task)
+                now = time.monotonic()
+                allowance = (deadline - now) / (len(splits.folds) - fold)
+                if must_finish:
+                    allowance = max(allowance, MIN_FOLD_SECONDS)
+                learner.fit(
+                    X_fit, y_fit, task, X_valid=X_valid, y_valid=y_valid, deadline=now + allowance
+                )
+                best = getattr(learner, "best_iteration_", None)
+                if best is not None:
+                    trial.best_iterations.append(int(best))
                 pred = learner.predict(X_valid)
                 oof[valid_pos] = pred
                 if defined(metric, y_valid):

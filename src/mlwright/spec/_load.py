@@ -122,6 +122,12 @@ def _describe(err: ErrorDetails) -> tuple[str, str | None]:
             f"fields allowed in {where}: {list_choices(siblings, limit=20)}",
         )
     if kind == "missing":
+        if len(loc) == 1 and loc[0] in SECTIONS:
+            required = [n for n, f in SECTIONS[loc[0]].model_fields.items() if f.is_required()]
+            return (
+                f"the [{loc[0]}] section is required",
+                f"add a [{loc[0]}] section with " + ", ".join(f"{n} = ..." for n in required),
+            )
         section = loc[0] if len(loc) > 1 else None
         where = f" under [{section}]" if section else ""
         return (

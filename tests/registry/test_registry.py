@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import mlwright
+from mlwright.artifact import MANIFEST, Model, manifest_digest
+from mlwright.errors import ArtifactError, RegistryError
+from mlwright.pipeline import load
+from mlwright.registry import (
+    CHALLENGER,
+    CHAMPION,
+    check_manifest,
+    log_and_register,
+    resolve,
+    tracking_uri,
+)
+
+
+def register(artifact: Path, uri: str, name: str = "churn"):  # type: ignore[no-untyped-def]
+    return log_and_register(
+        artifact_dir=artifact,
+        manifest_sha256=manifest_digest(artifact),
+        experiment=name,
+        model_name=name,
+        params={"task.target": "y", "model.num_leaves": 31},
+        metrics={"cv_roc_auc": 0.8, "holdout_roc_auc": 0.79},
+        tags={"mlwright.problem_type": "binary"},
+        uri=uri,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def artifact(trained: dict[str, Model], tmp_path: Path) -> Path:
+    return trained["binary"].save(tmp_path / "artifact")
+
+
+def test_first_version_is_champion_then_challenger(artifact: Path, store: str) -> None:
+    first = register(artifact, store)
+    second = register(artifact, store)
+    assert (first.version, first.alias) == ("1", CHAMPION)
+    assert (second.version, second.alias) == ("2", CHALLENGER)
+    assert first.uri == "models:/churn@champion"
+
+
+def test_run_logs_params_metrics_tags_and_artifact(artifact: Path, store: str) -> None:
+    from mlflow import MlflowClient
+
+    reg = register(artifact, store)
+    run = MlflowClient(tracking_uri=store).get_run(reg.run_id)
+    assert run.data.params["task.target"] == "y"
+    assert run.data.metrics["holdout_roc_auc"] == pytest.approx(0.79)
+    assert run.data.tags["mlwright.problem_type"] == "binary"
+    assert run.info.status == "FINISHED"
+    logged = MlflowClient(tracking_uri=store).list_artifacts(reg.run_id, "model")
+    assert MANIFEST in {Path(f.path).name for f in logged}
+
+
+def test_resolve_alias_and_version_give_the_registered_artifact(artifact: Path, store: str) -> None:
+    register(artifact, store)
+    by_alias = resolve("models:/churn@champion", uri=store)
+    by_version = resolve("models:/churn/1", uri=store)
+    for resolved in (by_alias, by_version):
+        assert resolved.version == "1"
+        assert manifest_digest(resolved.path) == manifest_digest(artifact)
+        check_manifest(resolved, manifest_digest(resolved.path))
+    model = load("models:/churn@champion", tracking_uri=store)
+    assert model.registry["version"] == "1"
+    assert model.registry["alias"] == CHAMPION
+
+
+def test_a_replaced_manifest_is_refused_on_load(artifact: Path, store: str) -> None:
+    register(artifact, store)
+    resolved = resolve("models:/churn@champion", uri=store)
+    manifest_path = resolved.path / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["task"]["threshold"] = 0.01  # consistent hashes, different behaviour
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="does not match the SHA-256 recorded at registration"):
+        load("models:/churn@champion", tracking_uri=store)
+
+
+@pytest.mark.parametrize(
+    "uri", ["models:/churn@nobody", "models:/missing@champion", "models:/churn/7"]
+)
+def test_unknown_models_and_aliases(artifact: Path, store: str, uri: str) -> None:
+    register(artifact, store)
+    with pytest.raises(RegistryError, match="in the registry at") as info:
+        resolve(uri, uri=store)
+    assert info.value.hint is not None
+
+
+@pytest.mark.parametrize(
+    "uri", ["models:/../etc@champion", "models:/a/b/c", "runs:/abc/model", "models:/x@../../y"]
+)
+def test_malformed_or_traversing_uris_are_refused(store: str, uri: str) -> None:
+    with pytest.raises(RegistryError):
+        resolve(uri, uri=store)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", ".hidden", "x" * 200])
+def test_unsafe_model_names_are_refused(artifact: Path, store: str, name: str) -> None:
+    with pytest.raises(RegistryError, match="not allowed"):
+        register(artifact, store, name=name)
+
+
+def test_tracking_uri_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    assert tracking_uri() == "sqlite:///env.db"
+    assert tracking_uri("sqlite:///spec.db") == "sqlite:///spec.db"
+
+
+def test_unreachable_store_is_a_registry_error(artifact: Path, tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="MLflow could not"):
+        register(artifact, "nosuchscheme://tracking.example/x")
+
+
+def test_public_load_accepts_registry_uris(artifact: Path, store: str) -> None:
+    register(artifact, store)
+    assert mlwright.load("models:/churn@champion", tracking_uri=store).registry["version"] == "1"

@@ -1,0 +1,45 @@
+"""Small synthetic tables with every feature kind and a learnable target, for fast tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+WORDS = ["late", "delivery", "great", "price", "refund", "broken", "love", "support", "slow", "fast"]
+
+
+def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.DataFrame:
+    """Columns: num (float, some missing), count (int), plan (categorical), vip (boolean),
+    signup (datetime), note (free text) and the target ``y``."""
+    rng = np.random.default_rng(seed)
+    num = rng.normal(size=n)
+    count = rng.integers(0, 20, n)
+    plan = rng.choice(["basic", "plus", "pro", "team"], n, p=[0.4, 0.3, 0.2, 0.1])
+    vip = rng.random(n) < 0.3
+    start = dt.datetime(2021, 1, 1)
+    signup = [start + dt.timedelta(hours=int(h)) for h in rng.integers(0, 24 * 700, n)]
+    note = [" ".join(rng.choice(WORDS, 5)) for _ in range(n)]
+    signal = 1.5 * num + 0.1 * count + (plan == "pro") * 1.0 + vip * 0.8 + rng.normal(0, 0.7, n)
+    num_with_missing = np.where(rng.random(n) < 0.08, np.nan, num)
+    frame = pl.DataFrame(
+        {
+            "num": num_with_missing,
+            "count": count,
+            "plan": plan,
+            "vip": vip,
+            "signup": signup,
+            "note": note,
+        }
+    ).with_columns(pl.col("num").fill_nan(None))
+    if problem_type == "binary":
+        y = np.where(signal > np.quantile(signal, 0.7), "yes", "no")
+    elif problem_type == "multiclass":
+        y = np.array(["low", "mid", "high"])[np.digitize(signal, np.quantile(signal, [0.33, 0.66]))]
+    else:
+        y = signal * 10.0 + 50.0
+    return frame.with_columns(pl.Series("y", y))
+
+
+FAST = {"time_budget": 60, "folds": 3}

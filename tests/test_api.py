@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from synth import FAST, make_frame
+
+import mlwright
+from mlwright import Model
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(mlwright.__all__) == [
+        "ArtifactError",
+        "DataCheckError",
+        "DataError",
+        "InputError",
+        "MlwrightError",
+        "Model",
+        "NotFittedError",
+        "RegistryError",
+        "SchemaMismatchError",
+        "SpecError",
+        "TaskSpec",
+        "TrainingError",
+        "__version__",
+        "fit",
+        "load",
+        "load_spec",
+        "run",
+    ]
+    for name in mlwright.__all__:
+        assert getattr(mlwright, name) is not None
+        if callable(getattr(mlwright, name)):
+            assert getattr(mlwright, name).__doc__, f"{name} has no docstring"
+
+
+def test_every_error_is_an_mlwright_error() -> None:
+    for name in mlwright.__all__:
+        obj = getattr(mlwright, name)
+        if isinstance(obj, type) and name.endswith("Error"):
+            assert issubclass(obj, mlwright.MlwrightError)
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+def test_predict_one_agrees_with_batch_predict(trained: dict[str, Model], problem: str) -> None:
+    model = trained[problem]
+    data = make_frame(problem, n=80, seed=5).drop("y")
+    batch = model.predict(data)
+    singles = [model.predict_one(r) for r in data.iter_rows(named=True)]
+    if problem == "regression":
+        assert np.allclose(batch, singles, rtol=1e-12)
+    else:
+        assert list(batch) == singles
+        proba = model.predict_proba(data)
+        assert list(proba.columns) == model.class_names
+        for i, record in enumerate(data.head(10).iter_rows(named=True)):
+            one = model.predict_proba_one(record)
+            assert list(one) == model.class_names
+            assert np.allclose(list(one.values()), proba.iloc[i].to_numpy(), rtol=1e-12)
+
+
+def test_pandas_polars_and_path_inputs_agree(trained: dict[str, Model], tmp_path: Path) -> None:
+    model = trained["binary"]
+    data = make_frame("binary", n=50, seed=6).drop("y")
+    path = tmp_path / "d.parquet"
+    data.write_parquet(path)
+    by_polars = model.predict_proba(data)
+    by_pandas = model.predict_proba(data.to_pandas())
+    by_path = model.predict_proba(path)
+    pd.testing.assert_frame_equal(by_polars, by_pandas)
+    pd.testing.assert_frame_equal(by_polars, by_path)
+
+
+def test_pandas_records_with_nan_for_missing(trained: dict[str, Model]) -> None:
+    model = trained["binary"]
+    data = make_frame("binary", n=30, seed=7).drop("y")
+    records = data.to_pandas().to_dict("records")
+    assert any(pd.isna(r["num"]) for r in records)
+    assert [model.predict_one(r) for r in records] == list(model.predict(data))
+
+
+def test_binary_labels_use_the_business_value_threshold() -> None:
+    data = make_frame("binary", n=500, seed=2)
+    model = mlwright.fit(data, target="y", value={"tp": 100, "fp": -5}, **FAST)
+    assert model.threshold is not None and model.threshold < 0.5  # cheap false positives
+    proba = model.predict_proba(data)["yes"].to_numpy()
+    labels = model.predict(data)
+    assert list(labels) == ["yes" if p >= model.threshold else "no" for p in proba]
+    decision = model.metrics["decision"]["holdout_value_per_1000"]
+    assert decision["model_at_threshold"] >= decision["act_on_no_one"]
+
+
+def test_integer_and_boolean_targets_come_back_in_their_type() -> None:
+    data = make_frame("binary", n=300, seed=3)
+    as_int = data.with_columns((pl.col("y") == "yes").cast(pl.Int64))
+    as_bool = data.with_columns(pl.col("y") == "yes")
+    int_model = mlwright.fit(as_int, target="y", **FAST)
+    bool_model = mlwright.fit(as_bool, target="y", **FAST)
+    assert int_model.classes == [0, 1]
+    assert bool_model.classes == [False, True]
+    assert int_model.predict(as_int).dtype == np.int64
+    assert bool_model.predict(as_bool).dtype == bool
+    record = as_int.drop("y").row(0, named=True)
+    assert int_model.predict_one(record) in (0, 1)
+    assert bool_model.predict_proba_one(record).keys() == {"false", "true"}
+
+
+def test_regression_has_no_probabilities(trained: dict[str, Model]) -> None:
+    model = trained["regression"]
+    with pytest.raises(mlwright.InputError, match="regression"):
+        model.predict_proba(make_frame("regression", n=5).drop("y"))
+    assert isinstance(model.predict_one(make_frame("regression", n=1).drop("y").row(0, named=True)), float)
+
+
+def test_model_reports_scores_with_baseline_and_intervals(trained: dict[str, Model]) -> None:
+    for model in trained.values():
+        holdout = model.metrics["holdout"]
+        for who in ("model", "baseline"):
+            interval = holdout[who]
+            assert interval["low"] <= interval["value"] <= interval["high"]
+        board = model.leaderboard
+        assert {"model", "family", "fit_seconds", "status", "chosen"} <= set(board.columns)
+        assert board["chosen"].sum() == 1
+        assert "baseline" in set(board["family"])
+        assert model.metadata["latency"]["p50_us"] > 0
+    binary = trained["binary"].metrics
+    assert binary["holdout"]["model"]["value"] > binary["holdout"]["baseline"]["value"] + 0.1
+
+
+def test_fit_refuses_unknown_fields() -> None:
+    with pytest.raises(mlwright.SpecError, match="did you mean 'time_budget'"):
+        mlwright.fit(make_frame(n=50), target="y", time_budgit=5)
+
+
+def test_run_saves_registers_and_loads(workdir: Path) -> None:
+    data = make_frame("binary", n=300, seed=4)
+    data.write_csv(workdir / "train.csv")
+    (workdir / "spec.toml").write_text(
+        '[data]\npath = "train.csv"\n[task]\ntarget = "y"\n'
+        '[constraints]\ntime_budget = "60s"\n[validation]\nfolds = 3\n'
+    )
+    model = mlwright.run(workdir / "spec.toml")
+    assert model.registry["alias"] == "champion"
+    assert (workdir / "models" / "y" / "manifest.json").exists()
+    assert (workdir / "mlflow.db").exists()
+    again = mlwright.load("models:/y@champion")
+    records = list(data.drop("y").head(5).iter_rows(named=True))
+    assert [again.predict_one(r) for r in records] == [model.predict_one(r) for r in records]
+    second = mlwright.run(workdir / "spec.toml", out=workdir / "other", time_budget=30)
+    assert second.registry["alias"] == "challenger"
+    assert (workdir / "other" / "manifest.json").exists()

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from synth import FAST, make_frame
+
+import mlwright
+from mlwright.pipeline import encode_target, train
+from mlwright.spec import spec_from_kwargs
+
+
+def test_group_validation_keeps_groups_apart() -> None:
+    data = make_frame("binary", n=400, seed=1).with_columns(
+        (pl.int_range(pl.len()) % 40).cast(pl.String).alias("customer")
+    )
+    spec = spec_from_kwargs({"target": "y", "group": "customer", **FAST})
+    result = train(spec, data, save=False)
+    assert "group k-fold" in result.model.metadata["data"]["validation"]
+    assert "customer" not in [f["name"] for f in result.model.input_schema]
+
+
+def test_time_validation_trains_on_the_past() -> None:
+    data = make_frame("regression", n=400, seed=2).with_columns(
+        pl.Series("day", [dt.date(2024, 1, 1) + dt.timedelta(days=i // 3) for i in range(400)])
+    )
+    spec = spec_from_kwargs({"target": "y", "time": "day", **FAST})
+    result = train(spec, data, save=False)
+    assert "forward-chaining" in result.model.metadata["data"]["validation"]
+    assert result.model.metrics["holdout"]["rows"] > 0
+
+
+def test_tiny_budget_still_returns_a_model_and_says_what_was_skipped() -> None:
+    data = make_frame("binary", n=2000, seed=3)
+    spec = spec_from_kwargs({"target": "y", "time_budget": 0.05, "folds": 3})
+    model = train(spec, data, save=False).model
+    board = model.leaderboard
+    assert "skipped" in set(board["status"])
+    assert board.loc[board["family"] == "baseline", "status"].item() == "ok"
+
+
+def test_latency_constraint_that_nothing_meets_is_an_error() -> None:
+    spec = spec_from_kwargs({"target": "y", "max_latency_p99_ms": 1e-9, **FAST})
+    with pytest.raises(mlwright.TrainingError, match="no candidate meets the constraints"):
+        train(spec, make_frame(n=300), save=False)
+
+
+def test_size_constraint_rejects_large_models() -> None:
+    spec = spec_from_kwargs(
+        {"target": "y", "max_model_size_mb": 0.002, "learners": ["lightgbm"], **FAST}
+    )
+    model = train(spec, make_frame(n=300), save=False).model
+    assert model.metadata["size_mb"] <= 0.002
+    rejected = model.metadata["rejected_by_constraints"]
+    assert rejected and all("MB >" in r for r in rejected)
+    assert model.metadata["chosen"] == "baseline"
+
+
+def test_a_blocking_finding_stops_training_unless_allowed() -> None:
+    data = make_frame("binary", n=300).with_columns((pl.col("y") == "yes").alias("leak"))
+    with pytest.raises(mlwright.DataCheckError, match="leakage.single_feature:leak") as info:
+        mlwright.fit(data, target="y", **FAST)
+    assert "checks.allow" in (info.value.hint or "")
+    model = mlwright.fit(data, target="y", allow=["leakage.single_feature:leak"], **FAST)
+    assert model.metrics["holdout"]["model"]["value"] > 0.99
+
+
+def test_single_class_target_is_a_data_error() -> None:
+    data = make_frame("binary", n=100).with_columns(pl.lit("yes").alias("y"))
+    with pytest.raises(mlwright.DataError, match="nothing to learn"):
+        mlwright.fit(data, target="y", **FAST)
+
+
+def test_no_usable_features_is_a_data_error() -> None:
+    data = pl.DataFrame({"id": [f"r{i}" for i in range(200)], "y": ["a", "b"] * 100})
+    with pytest.raises(mlwright.DataError, match="no column can be used as a feature"):
+        mlwright.fit(data, target="y", **FAST)
+
+
+def test_rows_without_a_target_are_left_out() -> None:
+    data = make_frame("regression", n=300).with_columns(
+        pl.when(pl.int_range(pl.len()) % 10 == 0).then(None).otherwise(pl.col("y")).alias("y")
+    )
+    model = mlwright.fit(data, target="y", **FAST)
+    assert model.metadata["data"]["labelled_rows"] == 270
+    assert any(f["code"] == "target.missing" for f in model.metadata["checks"])
+
+
+def test_encode_target_puts_the_positive_class_last() -> None:
+    codes, classes = encode_target(pl.Series(["bad", "good", "bad"]), "binary", "bad")
+    assert classes == ["good", "bad"]
+    assert codes.tolist() == [1, 0, 1]
+    codes, classes = encode_target(pl.Series([3.0, 1.0, 2.0]), "multiclass", None)
+    assert classes == [1, 2, 3]
+    assert codes.tolist() == [2, 0, 1]
+    values, none = encode_target(pl.Series([1.5, 2.5]), "regression", None)
+    assert none == [] and np.array_equal(values, [1.5, 2.5])
