@@ -245,7 +245,8 @@ def markdown(results: list[Result], meta: dict[str, Any]) -> str:
         f"Run {meta['date']} on {meta['machine']}; budget {meta['budget']} s per system and "
         f"dataset; command: `{meta['command']}`.",
         "",
-        "| dataset | metric | system | score | fit s | batch rows/s | single-row p50 µs | p99 µs | note |",
+        "| dataset | metric | system | score | fit s | batch rows/s | single-row p50 µs "
+        "| p99 µs | note |",
         "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
@@ -331,14 +332,16 @@ def main(argv: list[str] | None = None) -> int:
                     item, system, task.metric, None, None, None, None, None, note=f"failed: {exc}"
                 )
             print(
-                f"  {system}: {result.metric} {fmt(result.score)}  fit {fmt(result.fit_seconds, 3)} s  "
-                f"p50 {fmt(result.p50_us, 3)} µs  p99 {fmt(result.p99_us, 3)} µs",
+                f"  {system}: {result.metric} {fmt(result.score)}  "
+                f"fit {fmt(result.fit_seconds, 3)} s  p50 {fmt(result.p50_us, 3)} µs  "
+                f"p99 {fmt(result.p99_us, 3)} µs",
                 flush=True,
             )
             results.append(result)
     meta = {
         "date": dt.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "budget": args.budget,
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
     }

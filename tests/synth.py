@@ -7,7 +7,18 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-WORDS = ["late", "delivery", "great", "price", "refund", "broken", "love", "support", "slow", "fast"]
+WORDS = [
+    "late",
+    "delivery",
+    "great",
+    "price",
+    "refund",
+    "broken",
+    "love",
+    "support",
+    "slow",
+    "fast",
+]
 
 
 def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.DataFrame:

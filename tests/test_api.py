@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from synth import FAST, make_frame
 
 import mlwright
 from mlwright import Model
+from synth import FAST, make_frame
 
 
 def test_public_api_is_pinned() -> None:
@@ -86,7 +86,8 @@ def test_pandas_records_with_nan_for_missing(trained: dict[str, Model]) -> None:
 def test_binary_labels_use_the_business_value_threshold() -> None:
     data = make_frame("binary", n=500, seed=2)
     model = mlwright.fit(data, target="y", value={"tp": 100, "fp": -5}, **FAST)
-    assert model.threshold is not None and model.threshold < 0.5  # cheap false positives
+    assert model.threshold is not None
+    assert model.threshold < 0.5
     proba = model.predict_proba(data)["yes"].to_numpy()
     labels = model.predict(data)
     assert list(labels) == ["yes" if p >= model.threshold else "no" for p in proba]
@@ -113,7 +114,9 @@ def test_regression_has_no_probabilities(trained: dict[str, Model]) -> None:
     model = trained["regression"]
     with pytest.raises(mlwright.InputError, match="regression"):
         model.predict_proba(make_frame("regression", n=5).drop("y"))
-    assert isinstance(model.predict_one(make_frame("regression", n=1).drop("y").row(0, named=True)), float)
+    assert isinstance(
+        model.predict_one(make_frame("regression", n=1).drop("y").row(0, named=True)), float
+    )
 
 
 def test_model_reports_scores_with_baseline_and_intervals(trained: dict[str, Model]) -> None:

@@ -5,11 +5,11 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-from synth import FAST, make_frame
 
 import mlwright
 from mlwright.pipeline import encode_target, train
 from mlwright.spec import spec_from_kwargs
+from synth import FAST, make_frame
 
 
 def test_group_validation_keeps_groups_apart() -> None:
@@ -54,13 +54,14 @@ def test_size_constraint_rejects_large_models() -> None:
     model = train(spec, make_frame(n=300), save=False).model
     assert model.metadata["size_mb"] <= 0.002
     rejected = model.metadata["rejected_by_constraints"]
-    assert rejected and all("MB >" in r for r in rejected)
+    assert rejected
+    assert all("MB >" in r for r in rejected)
     assert model.metadata["chosen"] == "baseline"
 
 
 def test_a_blocking_finding_stops_training_unless_allowed() -> None:
     data = make_frame("binary", n=300).with_columns((pl.col("y") == "yes").alias("leak"))
-    with pytest.raises(mlwright.DataCheckError, match="leakage.single_feature:leak") as info:
+    with pytest.raises(mlwright.DataCheckError, match=r"leakage\.single_feature:leak") as info:
         mlwright.fit(data, target="y", **FAST)
     assert "checks.allow" in (info.value.hint or "")
     model = mlwright.fit(data, target="y", allow=["leakage.single_feature:leak"], **FAST)
@@ -96,4 +97,5 @@ def test_encode_target_puts_the_positive_class_last() -> None:
     assert classes == [1, 2, 3]
     assert codes.tolist() == [2, 0, 1]
     values, none = encode_target(pl.Series([1.5, 2.5]), "regression", None)
-    assert none == [] and np.array_equal(values, [1.5, 2.5])
+    assert none == []
+    assert np.array_equal(values, [1.5, 2.5])

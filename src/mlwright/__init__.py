@@ -8,8 +8,11 @@ to a model registry::
     model.predict_one({"tenure": 3, "contract": "Month-to-month", ...})
 """
 
-from mlwright.api import fit, load, run
-from mlwright.artifact import Model
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mlwright.errors import (
     ArtifactError,
     DataCheckError,
@@ -22,9 +25,37 @@ from mlwright.errors import (
     SpecError,
     TrainingError,
 )
-from mlwright.spec import TaskSpec, load_spec
+
+if TYPE_CHECKING:
+    from mlwright.api import fit, load, run
+    from mlwright.artifact import Model
+    from mlwright.spec import TaskSpec, load_spec
 
 __version__ = "0.1.0"
+
+# The heavy parts (NumPy, Polars, scikit-learn, LightGBM) load on first use, so that the
+# command line starts fast and `import mlwright` costs nothing until it is used.
+_LAZY = {
+    "fit": "mlwright.api",
+    "run": "mlwright.api",
+    "load": "mlwright.api",
+    "Model": "mlwright.artifact",
+    "TaskSpec": "mlwright.spec",
+    "load_spec": "mlwright.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlwright' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ArtifactError",

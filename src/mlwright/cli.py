@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,9 +45,11 @@ INTERNAL_ERROR = 70
 
 
 def _fail(exc: MlwrightError) -> None:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+    # Messages quote user text ("[task]", "[leakage.single_feature:x]"): escape it, or Rich
+    # would read it as markup and drop it.
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
     if exc.hint:
-        err.print(f"  [bold]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        err.print(f"  [bold]fix:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -97,14 +100,14 @@ class RichReporter:
 
     def stage(self, name: str, total: int | None = None) -> None:
         self._finish()
-        self.task = self.bars.add_task(name, total=total, note="")
+        self.task = self.bars.add_task(escape(name), total=total, note="")
 
     def advance(self, steps: int = 1, note: str = "") -> None:
         if self.task is not None:
-            self.bars.update(self.task, advance=steps, note=note)
+            self.bars.update(self.task, advance=steps, note=escape(note))
 
     def log(self, message: str) -> None:
-        self.bars.console.print(f"  [dim]{message}[/]", highlight=False)
+        self.bars.console.print(f"  [dim]{escape(message)}[/]", highlight=False)
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -149,7 +152,8 @@ def init(
         text = draft_spec(data, target, output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
-    out.print(f"wrote [bold]{output}[/]; check it, then run: mlwright run {output}")
+    shown = escape(str(output))
+    out.print(f"wrote [bold]{shown}[/]; check it, then run: mlwright run {shown}")
 
 
 @app.command("spec")
@@ -169,9 +173,7 @@ def spec_command(
         if task.data.path or task.data.sql:
             resolution = resolve(task, load_training_data(task))
             task = resolution.spec
-            for line in resolution.notes:
-                key, _, why = line.partition(" (")
-                notes[f"task.{key.split(' = ')[0]}"] = f"resolved ({why.rstrip(')')})"
+            notes = dict(resolution.reasons)
     if show:
         out.print(
             render_spec(task, notes=notes, header=f"resolved spec: {spec}"),
@@ -179,7 +181,7 @@ def spec_command(
             markup=False,
         )
     else:
-        out.print(f"[green]ok[/]: {spec} is a valid spec")
+        out.print(f"[green]ok[/]: {escape(str(spec))} is a valid spec")
 
 
 @app.command()
@@ -201,8 +203,8 @@ def check(
     else:
         _print_schema(report.schema)
         _print_findings(report.findings, report.allow)
-    if report.blocking:
-        raise typer.Exit(4)
+    with _errors():
+        report.raise_if_blocking()  # the findings and the checks.allow override, on stderr
 
 
 @app.command()
@@ -255,7 +257,7 @@ def predict(
     with _errors():
         loaded = load(model, tracking_uri=tracking_uri)
         rows = predict_file(loaded, data, output, keep_columns=keep_columns)
-    out.print(f"scored {rows} rows -> [bold]{output}[/]")
+    out.print(f"scored {rows} rows -> [bold]{escape(str(output))}[/]")
 
 
 # -- printing -------------------------------------------------------------------------------------
@@ -277,13 +279,13 @@ def _print_schema(schema: Any) -> None:
         table.add_column(name)
     for col in schema.columns:
         table.add_row(
-            col.name,
+            escape(col.name),
             col.kind,
             col.dtype,
             col.role,
             f"{col.missing_rate:.1%}" if col.missing else "",
             str(col.n_unique),
-            col.reason,
+            escape(col.reason),
         )
     out.print(table)
 
@@ -304,7 +306,8 @@ def _print_findings(findings: list[Any], allow: list[str]) -> None:
         )
         evidence = ", ".join(f"{k}={_fmt(v)}" for k, v in list(f.evidence.items())[:6])
         table.add_row(
-            f"[{_SEVERITY_STYLE[f.severity]}]{severity}[/]", f.key, f.message, evidence, f.action
+            f"[{_SEVERITY_STYLE[f.severity]}]{severity}[/]",
+            *(escape(text) for text in (f.key, f.message, evidence, f.action)),
         )
     out.print(table)
 
@@ -319,11 +322,11 @@ def _print_summary(result: Any) -> None:
     for row in model.metadata["leaderboard"]:
         board.add_row(
             _fmt(row["rank"]),
-            ("* " if row["chosen"] else "  ") + row["model"],
+            ("* " if row["chosen"] else "  ") + escape(row["model"]),
             _fmt(row[f"cv_{metric}"]),
             _fmt(row["cv_std"]),
             _fmt(row["fit_seconds"], 2),
-            row["status"] + (f" ({row['note']})" if row["note"] else ""),
+            escape(row["status"] + (f" ({row['note']})" if row["note"] else "")),
         )
     out.print(board)
     hold = metrics["holdout"]
@@ -348,25 +351,24 @@ def _print_summary(result: Any) -> None:
         f"{_fmt(latency.get('p99_us'), 1)} µs; model size {model.metadata.get('size_mb', 0):.2f} MB"
     )
     if result.artifact_dir is not None:
-        out.print(f"artifact: [bold]{result.artifact_dir}[/]")
+        out.print(f"artifact: [bold]{escape(str(result.artifact_dir))}[/]")
     if result.registration is not None:
         reg = result.registration
         out.print(
-            f"registered: [bold]{reg.model_name}[/] version {reg.version} as '{reg.alias}' "
-            f"({reg.uri}) in {reg.tracking_uri}"
+            f"registered: [bold]{escape(reg.model_name)}[/] version {reg.version} as "
+            f"'{reg.alias}' ({escape(reg.uri)}) in {escape(reg.tracking_uri)}"
         )
-        out.print(f"score a file: mlwright predict {reg.uri} DATA.csv -o predictions.csv")
+        out.print(f"score a file: mlwright predict {escape(reg.uri)} DATA.csv -o predictions.csv")
     elif result.artifact_dir is not None:
-        out.print(
-            f"score a file: mlwright predict {result.artifact_dir} DATA.csv -o predictions.csv"
-        )
+        shown = escape(str(result.artifact_dir))
+        out.print(f"score a file: mlwright predict {shown} DATA.csv -o predictions.csv")
 
 
 def main() -> None:
     try:
         app()
     except MlwrightError as exc:  # pragma: no cover - commands catch their own
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if os.environ.get("MLWRIGHT_DEBUG"):
@@ -374,6 +376,8 @@ def main() -> None:
         err.print(
             f"internal error: {type(exc).__name__}: {exc}\n"
             "  this is a bug in mlwright; rerun with MLWRIGHT_DEBUG=1 for the traceback and "
-            "report it"
+            "report it",
+            markup=False,
+            highlight=False,
         )
         sys.exit(INTERNAL_ERROR)

@@ -228,7 +228,10 @@ def train(
     fitting = _Fitting(
         spec=spec, columns=columns, classes=classes, inputs=inputs, latency_sample=sample
     )
-    evaluated, rejected = _fit_within_constraints(search, fitting, train_frame, y_train, progress)
+    end = started + budget
+    evaluated, rejected = _fit_within_constraints(
+        search, fitting, train_frame, y_train, progress=progress, deadline=end
+    )
 
     progress.stage("evaluating on the holdout")
     holdout_frame = frame[splits.holdout]
@@ -249,10 +252,16 @@ def train(
     threshold = metrics.get("decision", {}).get("threshold")
 
     final = evaluated
-    if spec.validation.refit:
+    refit = spec.validation.refit
+    expected = evaluated.fit_seconds * frame.height / max(len(splits.train), 1)
+    if refit and time.monotonic() + expected > end:
+        # A refit cut short by the budget would be worse than the model the holdout judged.
+        refit = False
+        progress.log("refit on every labelled row skipped: not enough time budget left")
+    if refit:
         # The holdout has judged this configuration; now let it learn from those rows too.
         progress.stage("refitting the chosen model on every labelled row")
-        final = fitting.fit(evaluated.trial, frame, y)
+        final = fitting.fit(evaluated.trial, frame, y, deadline=None)
     model = final.model
     model.threshold = threshold
     model.metadata.update(
@@ -268,12 +277,13 @@ def train(
         },
         size_mb=final.size_mb,
         training={
-            "refit_on_all_rows": spec.validation.refit,
-            "rows": frame.height if spec.validation.refit else len(splits.train),
+            "refit_on_all_rows": refit,
+            "rows": frame.height if refit else len(splits.train),
             "note": "holdout scores were measured on the same configuration fitted without the "
             "holdout rows"
-            if spec.validation.refit
-            else "the model was fitted on the training rows only; the holdout never touched it",
+            if refit
+            else "the model was fitted on the training rows only; the holdout never touched it"
+            + ("" if not spec.validation.refit else " (refit skipped: time budget)"),
         },
         data={
             "fingerprint": fingerprint(checked.frame),
@@ -320,6 +330,7 @@ class _Fitted:
     trial: TrialResult
     size_mb: float
     latency: dict[str, float]
+    fit_seconds: float
 
 
 @dataclass
@@ -332,7 +343,10 @@ class _Fitting:
     inputs: list[InputField]
     latency_sample: list[dict[str, Any]]
 
-    def fit(self, trial: TrialResult, frame: pl.DataFrame, y: np.ndarray) -> _Fitted:
+    def fit(
+        self, trial: TrialResult, frame: pl.DataFrame, y: np.ndarray, deadline: float | None
+    ) -> _Fitted:
+        started = time.monotonic()
         learner, plan = fit_final(
             trial,
             frame=frame,
@@ -341,7 +355,9 @@ class _Fitting:
             problem_type=self.spec.resolved_problem_type,
             n_classes=len(self.classes),
             seed=self.spec.seed,
+            deadline=deadline,
         )
+        fit_seconds = time.monotonic() - started
         model = Model(
             spec=self.spec,
             classes=self.classes,
@@ -351,7 +367,8 @@ class _Fitting:
             members=[Member(trial.candidate.name, learner, 1.0)],
             metadata={"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
         )
-        return _Fitted(model, trial, _size_mb(model), measure_latency(model, self.latency_sample))
+        latency = measure_latency(model, self.latency_sample)
+        return _Fitted(model, trial, _size_mb(model), latency, fit_seconds)
 
     def violation(self, fitted: _Fitted) -> str | None:
         """Why ``fitted`` breaks a constraint of the spec, or None."""
@@ -371,7 +388,9 @@ def _fit_within_constraints(
     fitting: _Fitting,
     frame: pl.DataFrame,
     y: np.ndarray,
+    *,
     progress: Progress,
+    deadline: float,
 ) -> tuple[_Fitted, list[str]]:
     """Fit the best candidate; if it breaks a latency or size constraint, the next best."""
     ranked = sorted(
@@ -380,7 +399,10 @@ def _fit_within_constraints(
     )
     rejected: list[str] = []
     for trial in ranked:
-        fitted = fitting.fit(trial, frame, y)
+        # However late, a final fit may take about as long as its cross-validation folds did
+        # (they were fitted on fewer rows): a model cut to a few trees would be useless.
+        per_fold = trial.fit_seconds / max(len(trial.fold_scores), 1)
+        fitted = fitting.fit(trial, frame, y, max(deadline, time.monotonic() + 2 * per_fold))
         why = fitting.violation(fitted)
         if why is None:
             for note in rejected:
@@ -634,6 +656,7 @@ def draft_spec(data_path: Path, target: str, spec_path: Path) -> str:
     draft = spec.model_copy(deep=True)
     draft.task.problem_type = resolved.task.problem_type
     draft.task.positive_class = resolved.task.positive_class
+    draft.task.metric = resolved.task.metric
     draft.name = resolved.name
     if ids:
         draft.task.id = ids[0]
@@ -643,10 +666,7 @@ def draft_spec(data_path: Path, target: str, spec_path: Path) -> str:
             f"datetime column(s) {', '.join(times)}: set time to one of them if rows should be "
             "validated past -> future"
         )
-    for line in resolution.notes:
-        key, _, why = line.partition(" (")
-        field_name = key.split(" = ")[0]
-        notes[f"task.{field_name}"] = f"inferred ({why.rstrip(')')})" if why else "inferred"
+    notes.update(resolution.reasons)
     if resolved.task.problem_type == "binary":
         notes["value.tp"] = (
             "state what each decision is worth to set the decision threshold, e.g. tp = 100, "

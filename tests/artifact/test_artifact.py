@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synth import make_frame
 
 import mlwright
 from mlwright.artifact import FORMAT, FORMAT_VERSION, MANIFEST, Model, load_model, sha256_file
 from mlwright.errors import ArtifactError
+from synth import make_frame
 
 PICKLE_MARKERS = (b"cloudpickle", b"joblib", b"__reduce__", b"\x80\x04\x95", b"\x80\x05\x95")
 
@@ -91,7 +91,7 @@ def test_a_tampered_file_is_refused(saved: Path) -> None:
 
 def test_an_unknown_file_is_refused(saved: Path) -> None:
     (saved / "learners" / "extra.pkl").write_bytes(b"\x80\x04\x95")
-    with pytest.raises(ArtifactError, match="does not list: learners/extra.pkl"):
+    with pytest.raises(ArtifactError, match=r"does not list: learners/extra\.pkl"):
         load_model(saved)
 
 

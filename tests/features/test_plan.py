@@ -63,7 +63,9 @@ def plans_and_frames(draw: st.DrawFn) -> tuple[FeaturePlan, pl.DataFrame, pl.Dat
     columns = []
     for i, kind in enumerate(kinds):
         name = f"c{i}_{kind}"
-        train_values = draw(st.lists(values_for(kind, test=False), min_size=n_train, max_size=n_train))
+        train_values = draw(
+            st.lists(values_for(kind, test=False), min_size=n_train, max_size=n_train)
+        )
         test_values = draw(st.lists(values_for(kind, test=True), min_size=n_test, max_size=n_test))
         train[name] = pl.Series(name, train_values, dtype=DTYPES[kind])
         test[name] = pl.Series(name, test_values, dtype=DTYPES[kind])
@@ -71,7 +73,9 @@ def plans_and_frames(draw: st.DrawFn) -> tuple[FeaturePlan, pl.DataFrame, pl.Dat
     style = draw(st.sampled_from(["tree", "linear"]))
     n_classes = draw(st.sampled_from([0, 2, 3]))
     if n_classes:
-        y = np.asarray(draw(st.lists(st.integers(0, n_classes - 1), min_size=n_train, max_size=n_train)))
+        y = np.asarray(
+            draw(st.lists(st.integers(0, n_classes - 1), min_size=n_train, max_size=n_train))
+        )
     else:
         y = np.asarray(
             draw(st.lists(st.floats(-1e3, 1e3), min_size=n_train, max_size=n_train)), dtype=float
@@ -84,7 +88,9 @@ def plans_and_frames(draw: st.DrawFn) -> tuple[FeaturePlan, pl.DataFrame, pl.Dat
         text_buckets=draw(st.sampled_from([1, 4, 16])),
         encoding_folds=2,
     )
-    plan = FeaturePlan(columns, style, n_classes=n_classes, settings=knobs, seed=draw(st.integers(0, 9)))
+    plan = FeaturePlan(
+        columns, style, n_classes=n_classes, settings=knobs, seed=draw(st.integers(0, 9))
+    )
     return plan, pl.DataFrame(train), pl.DataFrame(test), y
 
 
@@ -159,7 +165,8 @@ def test_linear_style_imputes_scales_and_flags_missing() -> None:
     assert "n__missing" in names
     assert X[2, names.index("n__missing")] == 1.0
     assert abs(X[:, names.index("n")].mean()) < 1e-12
-    assert "c=__other__" in names and "c=__missing__" in names
+    assert "c=__other__" in names
+    assert "c=__missing__" in names
     row = plan.transform_one({"n": 3.0, "c": "never seen", "b": True})
     assert row[names.index("c=__other__")] == 1.0
     assert row[names.index("c=x")] == 0.0
@@ -176,7 +183,9 @@ def test_target_encoding_is_out_of_fold_on_training_rows() -> None:
     keys = rng.choice(levels, 600)
     y = rng.integers(0, 2, 600)
     data = pl.DataFrame({"k": keys})
-    plan = FeaturePlan([("k", "categorical")], "linear", n_classes=2, settings=PlanSettings(max_onehot=10))
+    plan = FeaturePlan(
+        [("k", "categorical")], "linear", n_classes=2, settings=PlanSettings(max_onehot=10)
+    )
     X_train = plan.fit_transform(data, y)
     assert plan.feature_names == ["k__target"]
     X_again = plan.transform(data)
@@ -192,7 +201,9 @@ def test_target_encoding_is_out_of_fold_on_training_rows() -> None:
 def test_multiclass_target_encoding_has_a_column_per_class() -> None:
     keys = [f"l{i % 40}" for i in range(400)]
     y = np.array([i % 3 for i in range(400)])
-    plan = FeaturePlan([("k", "categorical")], "linear", n_classes=3, settings=PlanSettings(max_onehot=5))
+    plan = FeaturePlan(
+        [("k", "categorical")], "linear", n_classes=3, settings=PlanSettings(max_onehot=5)
+    )
     plan.fit(pl.DataFrame({"k": keys}), y)
     assert plan.feature_names == ["k__target0", "k__target1", "k__target2"]
 
@@ -204,7 +215,9 @@ def test_datetime_strings_and_objects_give_the_same_features() -> None:
         plan = FeaturePlan([("t", "datetime")], style).fit(data)  # type: ignore[arg-type]
         as_text = pl.DataFrame({"t": ["2024-03-01T12:30:00", "2023-12-31", None]})
         assert_bitwise_equal(plan.transform(data), plan.transform(as_text))
-        assert plan.transform_one({"t": "2024-03-01 12:30"}) == plan.transform_one({"t": moments[0]})
+        assert plan.transform_one({"t": "2024-03-01 12:30"}) == plan.transform_one(
+            {"t": moments[0]}
+        )
         aware = dt.datetime(2024, 3, 1, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
         assert plan.transform_one({"t": aware}) == plan.transform_one({"t": moments[0]})
         assert plan.transform_one({"t": dt.date(2023, 12, 31)}) == plan.transform_one(
@@ -278,6 +291,8 @@ def test_bad_records_name_the_field(record: dict[str, Any], field: str, pattern:
 
 
 def test_bad_datetime_text_names_the_field() -> None:
-    plan = FeaturePlan([("t", "datetime")], "tree").fit(pl.DataFrame({"t": [dt.datetime(2020, 1, 1)]}))
+    plan = FeaturePlan([("t", "datetime")], "tree").fit(
+        pl.DataFrame({"t": [dt.datetime(2020, 1, 1)]})
+    )
     with pytest.raises(InputError, match="field 't' expects an ISO 8601"):
         plan.transform_one({"t": "yesterday"})

@@ -16,7 +16,9 @@ CASES = [(family, problem) for family in LEARNERS for problem in PROBLEMS]
 PICKLE_MARKERS = (b"cloudpickle", b"joblib", b"__reduce__", b"\x80\x04\x95", b"\x80\x05\x95")
 
 
-def dataset(problem: str, n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, LearnerTask]:
+def dataset(
+    problem: str, n: int = 300, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, LearnerTask]:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 5))
     X[:, 4] = rng.integers(0, 4, n)  # a native category code column

@@ -64,7 +64,15 @@ def test_keyword_fields_and_sections_land_in_their_sections() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(60, 60.0), (1.5, 1.5), ("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("2h", 7200.0)],
+    [
+        (60, 60.0),
+        (1.5, 1.5),
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("2h", 7200.0),
+    ],
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -89,7 +97,8 @@ def test_unknown_toml_field_names_section_and_suggests(tmp_path: Path) -> None:
         load_spec(path)
     assert "'task.targte' is not a spec field" in info.value.message
     assert "did you mean 'target'" in info.value.message
-    assert info.value.hint is not None and "target" in info.value.hint
+    assert info.value.hint is not None
+    assert "target" in info.value.hint
     assert info.value.field == "task.targte"
 
 
@@ -98,7 +107,8 @@ def test_wrong_value_names_field_allowed_values_and_given_value() -> None:
         spec_from_dict({"task": {"target": "y", "problem_type": "binay"}})
     message = info.value.message
     assert "task.problem_type" in message
-    assert "'binary'" in message and "'binay'" in message
+    assert "'binary'" in message
+    assert "'binay'" in message
 
 
 def test_missing_target_says_what_to_add() -> None:
@@ -118,7 +128,8 @@ def test_invalid_toml_is_a_spec_error(tmp_path: Path) -> None:
 def test_missing_spec_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="spec file not found") as info:
         load_spec(tmp_path / "nope.toml")
-    assert info.value.hint is not None and "mlwright init" in info.value.hint
+    assert info.value.hint is not None
+    assert "mlwright init" in info.value.hint
 
 
 def test_relative_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
@@ -254,7 +265,9 @@ def test_resolve_fills_auto_fields_with_reasons() -> None:
     assert spec.task.metric == "roc_auc"
     assert spec.name == "churn"
     assert spec.registry.model_name == "churn"
-    assert any("problem_type = binary" in n for n in resolution.notes)
+    assert resolution.reasons["task.problem_type"].startswith("inferred: ")
+    assert "task.problem_type = 'binary' (inferred: " in resolution.notes[0]
+    assert set(resolution.reasons) == {"task.problem_type", "task.positive_class", "task.metric"}
 
 
 def test_positive_class_defaults_to_the_rarer_class() -> None:

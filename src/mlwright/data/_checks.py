@@ -24,7 +24,7 @@ Severity = Literal["info", "warning", "blocking"]
 SEVERITY_ORDER: dict[str, int] = {"blocking": 0, "warning": 1, "info": 2}
 
 # Thresholds, named so that the evidence and the docs can cite them.
-LEAK_BLOCK = 0.99  # AUC / balanced accuracy / R² of one feature alone
+LEAK_BLOCK = 0.99  # AUC / balanced accuracy / R² of target ranks, of one feature alone
 LEAK_WARN = 0.95
 ID_SIGNAL = 0.10  # identifier's score above chance (AUC 0.5, 1/k, R² 0) worth a warning
 MIN_ROWS_BLOCK = 20
@@ -137,23 +137,23 @@ def check_row_count(ctx: CheckContext) -> list[Finding]:
 def check_duplicate_rows(ctx: CheckContext) -> list[Finding]:
     frame = ctx.labelled
     extra = frame.height - frame.unique().height
-    if extra == 0:
-        return []
-    share = extra / frame.height
-    findings = [
-        Finding(
-            "rows.duplicate",
-            "warning" if share > 0.01 else "info",
-            f"{extra} rows ({share:.1%}) repeat an earlier row exactly",
-            "drop duplicates if they are recording errors; if they are real repeats, use a "
-            "group column so that copies do not land in both train and test",
-            evidence={
-                "duplicate_rows": extra,
-                "share": round(share, 4),
-                "rows_in_groups": int(frame.is_duplicated().sum()),
-            },
+    findings = []
+    if extra:
+        share = extra / frame.height
+        findings.append(
+            Finding(
+                "rows.duplicate",
+                "warning" if share > 0.01 else "info",
+                f"{extra} rows ({share:.1%}) repeat an earlier row exactly",
+                "drop duplicates if they are recording errors; if they are real repeats, use a "
+                "group column so that copies do not land in both train and test",
+                evidence={
+                    "duplicate_rows": extra,
+                    "share": round(share, 4),
+                    "rows_in_groups": int(frame.is_duplicated().sum()),
+                },
+            )
         )
-    ]
     features = [c.name for c in ctx.schema.features]
     if features:
         by_features = frame.group_by(features).agg(pl.col(ctx.spec.task.target).n_unique())
@@ -366,7 +366,9 @@ def check_target(ctx: CheckContext) -> list[Finding]:
 
 def _target_codes(target: pl.Series, problem_type: ProblemType) -> np.ndarray:
     if problem_type == "regression":
-        return target.cast(pl.Float64).to_numpy()
+        # Ranks, so that a copy of a skewed target (prices, counts) scores near 1 too: a tree
+        # with few leaves cannot follow a long tail, and R² on raw values would miss the leak.
+        return target.cast(pl.Float64).rank("average").to_numpy() / target.len()
     labels = target.cast(pl.String)
     classes = sorted(labels.unique().to_list())
     return labels.replace_strict(
@@ -467,7 +469,7 @@ def _leak_sample(ctx: CheckContext) -> tuple[pl.DataFrame, np.ndarray]:
 
 def check_single_feature_leakage(ctx: CheckContext) -> list[Finding]:
     frame, y = _leak_sample(ctx)
-    measure = {"binary": "ROC AUC", "multiclass": "balanced accuracy", "regression": "R²"}[
+    measure = {"binary": "ROC AUC", "multiclass": "balanced accuracy", "regression": "R² of ranks"}[
         ctx.problem_type
     ]
     findings = []
@@ -543,7 +545,10 @@ def check_time(ctx: CheckContext) -> list[Finding]:
                 column=time_col,
             )
         ]
-    missing = series.null_count()
+    present = series.drop_nulls()
+    if series.dtype.is_float():
+        present = present.filter(present.is_not_nan())  # NaN is as missing as null
+    missing = series.len() - present.len()
     if missing:
         findings.append(
             Finding(
@@ -556,7 +561,6 @@ def check_time(ctx: CheckContext) -> list[Finding]:
                 evidence={"rows": missing},
             )
         )
-    present = series.drop_nulls()
     backwards = int((present.to_physical().diff().drop_nulls() < 0).sum())
     if backwards:
         findings.append(

@@ -31,7 +31,11 @@ def read_file(path: str | Path, file_format: str = "auto") -> pl.DataFrame:
             f"working directory: {Path.cwd()})",
         )
     if file.is_dir():
-        raise DataError(f"data path {file} is a directory, not a file", field=str(file))
+        raise DataError(
+            f"data path {file} is a directory, not a file",
+            field=str(file),
+            hint="point data.path at one CSV or Parquet file inside it",
+        )
     fmt = file_format if file_format != "auto" else _FORMATS.get(file.suffix.lower())
     if fmt is None:
         raise DataError(
@@ -45,11 +49,13 @@ def read_file(path: str | Path, file_format: str = "auto") -> pl.DataFrame:
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "check that the file is a well-formed " + (
+            "CSV with a header row" if fmt == "csv" else "Parquet file"
+        )
+        if fmt == "csv" and "utf-8" in first.lower():
+            hint = "save the file as UTF-8 text (spreadsheet exports are often Latin-1)"
         raise DataError(
-            f"could not read {file} as {fmt.upper()}: {first}",
-            field=str(file),
-            hint="check that the file is a well-formed "
-            + ("CSV with a header row" if fmt == "csv" else "Parquet file"),
+            f"could not read {file} as {fmt.upper()}: {first}", field=str(file), hint=hint
         ) from exc
     return require_rows(frame, str(file))
 
@@ -91,19 +97,33 @@ def read_sql(sql: str, url: str) -> pl.DataFrame:
             hint="for PostgreSQL: pip install 'mlwright[postgres]'",
         ) from exc
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except sa_exc.SQLAlchemyError as exc:
+            raise DataError(
+                f"could not connect to the database at data.url "
+                f"{engine.url.render_as_string(hide_password=True)!r}: {_first_line(exc)}",
+                field="data.url",
+                hint="check the host, port, database name, user and password in data.url, "
+                "and that the server is running",
+            ) from exc
+        with conn:
             frame = pl.read_database(sa.text(sql), conn, infer_schema_length=None)
     except sa_exc.SQLAlchemyError as exc:
-        cause = getattr(exc, "orig", None) or exc
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         raise DataError(
-            f"the query in data.sql failed: {first}",
+            f"the query in data.sql failed: {_first_line(exc)}",
             field="data.sql",
             hint="run the query in a SQL client against data.url and fix it there",
         ) from exc
     finally:
         engine.dispose()
     return require_rows(frame, "the query in data.sql")
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of the database's own message (SQLAlchemy appends its boilerplate)."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def require_rows(frame: pl.DataFrame, where: str) -> pl.DataFrame:
@@ -132,6 +152,13 @@ def to_polars(data: TableLike, *, base_dir: Path | None = None) -> pl.DataFrame:
         if isinstance(data, pd.DataFrame):
             frame = data.reset_index(drop=True)
             frame.columns = [str(c) for c in frame.columns]
+            repeated = sorted(set(frame.columns[frame.columns.duplicated()]))
+            if repeated:
+                raise DataError(
+                    f"the pandas DataFrame has repeated column names: {', '.join(repeated)}",
+                    field=repeated[0],
+                    hint="rename or drop the repeated columns; every column needs its own name",
+                )
             try:
                 return require_rows(pl.from_pandas(frame), "the table passed in")
             except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
@@ -176,8 +203,9 @@ def fingerprint(frame: pl.DataFrame) -> str:
             values = series.to_physical().cast(pl.Int64).fill_null(0).to_numpy()
             digest.update(np.ascontiguousarray(values).tobytes())
         else:
-            text = "\x00".join(
-                "" if x is None else str(x) for x in series.cast(pl.String).to_list()
-            )
+            # Lists, arrays and bytes have no cast to text; their Python values print stably.
+            castable = not isinstance(series.dtype, pl.List | pl.Array | pl.Binary)
+            items = series.cast(pl.String).to_list() if castable else series.to_list()
+            text = "\x00".join("" if x is None else str(x) for x in items)
             digest.update(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()

@@ -10,6 +10,7 @@ The holdout is chosen first and is used only to report, never to choose.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,11 +88,12 @@ def make_splits(
         )
     indices = np.arange(n)
     stratify = y if strategy == "stratified" else None
+    _require_splittable(stratify, n, holdout)
     train, test = train_test_split(
         indices, test_size=holdout, random_state=seed, shuffle=True, stratify=stratify
     )
     train, test = np.sort(train), np.sort(test)
-    k = _fold_count(y[train] if stratify is not None else None, folds)
+    k = _fold_count(y[train] if stratify is not None else None, min(folds, len(train)))
     splitter = (
         StratifiedKFold(k, shuffle=True, random_state=seed)
         if stratify is not None
@@ -107,6 +109,34 @@ def make_splits(
         description=f"{k}-fold {name} on {len(train)} rows; random {holdout:.0%} holdout "
         f"({len(test)} rows)" + (", stratified" if stratify is not None else ""),
     )
+
+
+def _require_splittable(y: np.ndarray | None, n: int, holdout: float) -> None:
+    """Refuse, with a hint, a table too small for the holdout and folds asked for (before
+    scikit-learn refuses it with a bare ValueError)."""
+    n_test = math.ceil(n * holdout)  # as train_test_split rounds
+    n_train = n - n_test
+    if n_train < 2:
+        raise DataError(
+            f"only {n} labelled rows: too few to hold out {holdout:.0%} and cross-validate "
+            "the rest",
+            hint="collect more labelled rows (see the data.too_few_rows finding)",
+        )
+    if y is None:
+        return
+    counts = np.unique(y, return_counts=True)[1]
+    if counts.min() < 2:
+        raise DataError(
+            "a class has only 1 row, so a stratified holdout cannot be drawn",
+            hint="merge or drop the rarest classes (see the target.rare_class finding)",
+        )
+    if min(n_test, n_train) < len(counts):
+        raise DataError(
+            f"a stratified split needs a row of each of the {len(counts)} classes on both "
+            f"sides, but the holdout has {n_test} rows and training {n_train}",
+            field="validation.holdout",
+            hint="collect more rows, merge rare classes, or raise validation.holdout",
+        )
 
 
 def _fold_count(y: np.ndarray | None, folds: int) -> int:
@@ -141,14 +171,40 @@ def _group_splits(
             hint="use a finer group column, fewer validation.folds, or no group column",
         )
     indices = np.arange(len(y))
-    # The holdout is one fold of a group split with about 1/holdout folds.
-    n_holdout_folds = max(2, round(1.0 / holdout))
-    outer = (
-        StratifiedGroupKFold(n_holdout_folds, shuffle=True, random_state=seed)
-        if classification
-        else GroupKFold(n_holdout_folds, shuffle=True, random_state=seed)
-    )
-    train, test = next(iter(outer.split(indices, y, groups)))
+    # scikit-learn's stratified group split refuses more folds than its largest class has rows.
+    limit = min(n_groups, _largest_class(y)) if classification else n_groups
+    # The holdout is one fold of a group split with about 1/holdout folds: the first fold
+    # that leaves enough to cross-validate on; failing that, as many folds as allowed, so
+    # that folds + 1 groups suffice.
+    found: tuple[np.ndarray, np.ndarray] | None = None
+    for n_outer in dict.fromkeys((min(max(2, round(1.0 / holdout)), limit), limit)):
+        if n_outer < 2:
+            continue
+        outer = (
+            StratifiedGroupKFold(n_outer, shuffle=True, random_state=seed)
+            if classification
+            else GroupKFold(n_outer, shuffle=True, random_state=seed)
+        )
+        found = next(
+            (
+                (fit, held)
+                for fit, held in outer.split(indices, y, groups)
+                if len(held)
+                and len(np.unique(groups[fit])) >= folds
+                and (not classification or _largest_class(y[fit]) >= folds)
+            ),
+            None,
+        )
+        if found is not None:
+            break
+    if found is None:
+        raise DataError(
+            f"no holdout of whole groups leaves enough groups (of {n_groups}) and rows for "
+            f"{folds}-fold group validation",
+            field="task.group",
+            hint="use a finer group column, or fewer validation.folds",
+        )
+    train, test = found
     inner = (
         StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
         if classification
@@ -165,6 +221,10 @@ def _group_splits(
     )
 
 
+def _largest_class(y: np.ndarray) -> int:
+    return int(np.unique(y, return_counts=True)[1].max())
+
+
 def _time_splits(times: np.ndarray, folds: int, holdout: float) -> Splits:
     """Sort by time; the holdout is the latest rows; folds chain forward: fold i trains on
     every block before block i+1 and validates on block i+1. Ties in time never straddle a cut."""
@@ -173,9 +233,9 @@ def _time_splits(times: np.ndarray, folds: int, holdout: float) -> Splits:
     n = len(times)
 
     holdout_start = cut_at(sorted_times, min(max(round(n * (1.0 - holdout)), 1), n - 1))
-    if holdout_start >= n:
+    if holdout_start == 0:
         raise DataError(
-            "all rows share the last timestamp, so no later rows are left for the holdout",
+            "all rows share one timestamp, so no rows are later than others for the holdout",
             field="task.time",
             hint="check the time column",
         )
@@ -206,10 +266,13 @@ def _time_splits(times: np.ndarray, folds: int, holdout: float) -> Splits:
 
 
 def cut_at(sorted_times: np.ndarray, position: int) -> int:
-    """The first position at or after ``position`` where the time changes."""
+    """The first position at or after ``position`` where the time changes; when the time
+    never changes after it, the start of that last run of equal times (0 if all are equal)."""
     n = len(sorted_times)
     if position <= 0:
         return 0
     if position >= n:
         return n
-    return int(np.searchsorted(sorted_times, sorted_times[position - 1], side="right"))
+    tied = sorted_times[position - 1]
+    forward = int(np.searchsorted(sorted_times, tied, side="right"))
+    return forward if forward < n else int(np.searchsorted(sorted_times, tied, side="left"))

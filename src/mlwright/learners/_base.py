@@ -51,6 +51,8 @@ class Learner(ABC):
     task_: LearnerTask  # set by fit (and from_files)
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, threads: int = 0):
+        """``threads``: CPU threads for fitting and batch prediction; 0 lets the learner
+        choose from the data size."""
         self.params = dict(params) if params is not None else {}
         self.seed = seed
         self.threads = threads

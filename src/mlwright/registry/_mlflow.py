@@ -93,6 +93,13 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri[len("sqlite:///") :]))
+
+
 def _client(uri: str) -> Any:
     try:
         from mlflow import MlflowClient
@@ -132,9 +139,13 @@ def log_and_register(
 
             client = _client(uri)
             found = client.get_experiment_by_name(experiment)
-            experiment_id = (
-                found.experiment_id if found is not None else client.create_experiment(experiment)
-            )
+            if found is not None:
+                experiment_id = found.experiment_id
+            else:
+                # A SQLite store keeps its artifacts beside it, not in the working directory.
+                db = _sqlite_path(uri)
+                location = (db.resolve().parent / "mlruns").as_uri() if db is not None else None
+                experiment_id = client.create_experiment(experiment, artifact_location=location)
             run = client.create_run(experiment_id, tags=dict(tags))
             run_id = run.info.run_id
             now = int(run.info.start_time)
@@ -204,6 +215,15 @@ def resolve(model_uri: str, *, uri: str | None = None, cache_dir: Path | None = 
     if alias is not None and not _NAME.match(alias):
         raise RegistryError(f"alias {alias!r} is not allowed", field=model_uri)
     uri = tracking_uri(uri)
+    db = _sqlite_path(uri)
+    if db is not None and not db.is_file():
+        # Opening it would create an empty store; there is nothing to resolve in one.
+        raise RegistryError(
+            f"no model registry at {uri} (the file {db} does not exist)",
+            field=model_uri,
+            hint="run from the folder where `mlwright run` registered the model, or pass its "
+            "store with --tracking-uri / MLFLOW_TRACKING_URI",
+        )
     with _quiet():
         try:
             client = _client(uri)

@@ -250,8 +250,9 @@ def fit_final(
     problem_type: ProblemType,
     n_classes: int,
     seed: int,
+    deadline: float | None = None,
 ) -> tuple[Learner, FeaturePlan]:
-    """Refit a candidate on all training rows with what cross-validation learned."""
+    """Fit a candidate on ``frame`` with what cross-validation learned (boosting rounds)."""
     cls = learner_class(trial.candidate.family)
     plan = FeaturePlan(columns, cls.feature_style, n_classes=n_classes, seed=seed)
     X = plan.fit_transform(frame, y)
@@ -260,5 +261,6 @@ def fit_final(
         rounds = float(np.mean(trial.best_iterations)) * REFIT_ROUNDS_FACTOR
         params["n_estimators"] = max(1, round(rounds))
     learner = cls(params, seed=seed)
-    learner.fit(X, y, LearnerTask(problem_type, n_classes, tuple(plan.categorical_indices)))
+    task = LearnerTask(problem_type, n_classes, tuple(plan.categorical_indices))
+    learner.fit(X, y, task, deadline=deadline)
     return learner, plan

@@ -33,7 +33,11 @@ def load_spec(path: str | Path) -> TaskSpec:
             hint="fix the TOML syntax at the line and column given",
         ) from exc
     except UnicodeDecodeError as exc:
-        raise SpecError(f"spec file {file} is not UTF-8 text", field=str(file)) from exc
+        raise SpecError(
+            f"spec file {file} is not UTF-8 text",
+            field=str(file),
+            hint="save the spec as UTF-8 (it is a TOML text file)",
+        ) from exc
     return spec_from_dict(raw, base_dir=file.resolve().parent, origin=str(file))
 
 

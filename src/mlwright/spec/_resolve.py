@@ -17,10 +17,21 @@ _MAX_INTEGER_CLASSES = 20
 
 @dataclass(frozen=True)
 class Resolution:
-    """A spec with every 'auto' decided, and why each was decided so."""
+    """A spec with every 'auto' decided, and why each was decided so: ``reasons`` maps a
+    field ("task.problem_type") to the reason in words."""
 
     spec: TaskSpec
-    notes: tuple[str, ...]
+    reasons: dict[str, str]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per decision, e.g. "task.metric = roc_auc (default for binary)"."""
+        values = self.spec.to_dict()
+        lines = []
+        for field, why in self.reasons.items():
+            section, name = field.split(".")
+            lines.append(f"{field} = {values[section][name]!r} ({why})")
+        return tuple(lines)
 
 
 def check_columns(spec: TaskSpec, columns: list[str]) -> None:
@@ -116,14 +127,14 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
     """Decide every 'auto' field of ``spec`` from ``data`` and check the columns it names."""
     check_columns(spec, data.columns)
     target = data[spec.task.target]
-    notes: list[str] = []
+    reasons: dict[str, str] = {}
     resolved = spec.model_copy(deep=True)
     resolved.with_base_dir(spec.base_dir)
 
     if spec.task.problem_type == "auto":
         problem_type, why = infer_problem_type(target)
         resolved.task.problem_type = problem_type
-        notes.append(f"problem_type = {problem_type} (inferred: {why})")
+        reasons["task.problem_type"] = f"inferred: {why}"
     else:
         problem_type = spec.task.problem_type
         infer_problem_type(target)  # still refuses a target with a single value
@@ -140,7 +151,7 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
         if spec.task.positive_class is None:
             positive, why = _default_positive(classes, target)
             resolved.task.positive_class = positive
-            notes.append(f"positive_class = {positive!r} ({why})")
+            reasons["task.positive_class"] = f"inferred: {why}"
         elif spec.task.positive_class not in classes:
             raise SpecError(
                 f"task.positive_class {spec.task.positive_class!r} is not a class of "
@@ -164,7 +175,7 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
 
     if spec.task.metric == "auto":
         resolved.task.metric = DEFAULT_METRIC[problem_type]
-        notes.append(f"metric = {resolved.task.metric} (default for {problem_type})")
+        reasons["task.metric"] = f"default for {problem_type}"
     elif problem_type not in METRICS[spec.task.metric].problem_types:
         raise SpecError(
             f"task.metric '{spec.task.metric}' does not apply to a {problem_type} task "
@@ -184,7 +195,7 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
         resolved.registry.model_name = resolved.name
     if resolved.registry.experiment is None:
         resolved.registry.experiment = resolved.name
-    return Resolution(spec=resolved, notes=tuple(notes))
+    return Resolution(spec=resolved, reasons=reasons)
 
 
 def _safe_name(text: str) -> str:

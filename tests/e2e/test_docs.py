@@ -1,0 +1,90 @@
+"""The documentation's examples run, and the reference pages cover what the code has."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import shlex
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from clirun import mlwright
+from mlwright.cli import app
+from mlwright.spec import render_spec, spec_from_kwargs
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_ROWS = 2000  # the bundled example, cut down so the documented commands run fast
+
+
+def blocks(page: Path, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", page.read_text(), flags=re.DOTALL)
+
+
+def commands(page: Path) -> list[list[str]]:
+    lines = [line for block in blocks(page, "console") for line in block.splitlines()]
+    return [shlex.split(line[2:], comments=True) for line in lines if line.startswith("$ ")]
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The examples folder as the docs refer to it, with a smaller copy of the data."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    csv = tmp_path / "examples" / "churn" / "churn.csv"
+    pl.read_csv(csv).sample(SAMPLE_ROWS, seed=0).write_csv(csv)
+    return tmp_path
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/cli.md"])
+def test_console_examples_run(page: str, repo_copy: Path) -> None:
+    examples = commands(ROOT / page)
+    assert examples, f"{page} has no console examples"
+    for argv in examples:
+        assert argv[0] == "mlwright", argv
+        result = mlwright(*argv[1:], cwd=repo_copy, timeout=300)
+        assert result.code == 0, str(result)
+        assert "Traceback" not in result.output
+
+
+def test_readme_python_example_runs(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo_copy)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (code,) = blocks(ROOT / "README.md", "python")
+    script = repo_copy / "readme_example.py"
+    script.write_text(code)
+    namespace = runpy.run_path(str(script))
+    model, same, record = namespace["model"], namespace["same"], namespace["record"]
+    assert same.predict_proba_one(record) == model.predict_proba_one(record)
+    assert (repo_copy / "models" / "churn-notebook" / "manifest.json").exists()
+
+
+def test_every_command_and_option_is_documented() -> None:
+    import typer.main
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert f"## `mlwright {name}" in text, f"command {name} is not documented"
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("-"):
+                    assert option in text, f"option {option} of {name} is not documented"
+    assert "--version" in text
+
+
+def test_spec_reference_matches_the_code() -> None:
+    page = (ROOT / "docs" / "spec.md").read_text()
+    documented = page.split("<!-- spec-reference:start -->\n```toml\n")[1].split("```")[0]
+    assert documented == render_spec(spec_from_kwargs({"target": "churn"}))
+
+
+def test_every_finding_code_is_documented() -> None:
+    source = (ROOT / "src" / "mlwright" / "data" / "_checks.py").read_text()
+    codes = set(re.findall(r'"([a-z_]+\.[a-z_]+)",\s*\n\s*"(?:info|warning|blocking)', source))
+    codes |= set(re.findall(r'"([a-z_]+\.[a-z_]+)",\s*\n\s*"blocking" if', source))
+    assert len(codes) >= 15
+    page = (ROOT / "docs" / "checks.md").read_text()
+    missing = sorted(code for code in codes if f"`{code}`" not in page)
+    assert not missing, f"undocumented finding codes: {missing}"
