@@ -44,7 +44,8 @@ unit: $(VENV)/.installed-test
 test: lint typecheck unit
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/tabular.py --budget 60
+	$(BIN)/python benchmarks/tabular.py --bundled --repeats 3 --update-docs
+	$(BIN)/python benchmarks/tabular.py --budget 60 --systems mlwright-lgbm,lightgbm --update-docs
 
 clean:
 	rm -rf $(VENV) models predictions mlflow.db mlruns .pytest_cache .mypy_cache .ruff_cache

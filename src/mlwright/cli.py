@@ -358,10 +358,13 @@ def _print_summary(result: Any) -> None:
             f"registered: [bold]{escape(reg.model_name)}[/] version {reg.version} as "
             f"'{reg.alias}' ({escape(reg.uri)}) in {escape(reg.tracking_uri)}"
         )
-        out.print(f"score a file: mlwright predict {escape(reg.uri)} DATA.csv -o predictions.csv")
+        where = reg.uri
     elif result.artifact_dir is not None:
-        shown = escape(str(result.artifact_dir))
-        out.print(f"score a file: mlwright predict {shown} DATA.csv -o predictions.csv")
+        where = str(result.artifact_dir)
+    else:
+        return
+    out.print(f"score a file: mlwright predict {escape(where)} DATA.csv -o predictions.csv")
+    out.print(f"load it in Python: mlwright.load({escape(repr(where))})")
 
 
 def main() -> None:

@@ -20,14 +20,22 @@ import numpy as np
 import polars as pl
 
 from mlwright._progress import Progress, Silent
-from mlwright.artifact import InputField, Member, Model, load_model, manifest_digest
-from mlwright.artifact._model import ClassValue, _class_name
+from mlwright.artifact import (
+    ClassValue,
+    InputField,
+    Member,
+    Model,
+    class_name,
+    load_model,
+    manifest_digest,
+)
 from mlwright.data import (
     CheckReport,
     Splits,
     choose_strategy,
     fingerprint,
     infer_schema,
+    labelled_rows,
     load_training_data,
     make_splits,
     prediction_statistics,
@@ -119,21 +127,13 @@ def encode_target(
         series = series.cast(pl.Int64)
     values: list[ClassValue] = sorted(series.unique().to_list())
     if problem_type == "binary":
-        values.sort(key=lambda v: _class_name(v) == positive_class)
-    names = [_class_name(v) for v in values]
+        values.sort(key=lambda v: class_name(v) == positive_class)
+    names = [class_name(v) for v in values]
     keys = series.cast(pl.String)
     if series.dtype == pl.Boolean:
         keys = keys.str.to_lowercase()
     codes = keys.replace_strict({n: i for i, n in enumerate(names)}, return_dtype=pl.Int64)
     return codes.to_numpy(), values
-
-
-def _labelled(frame: pl.DataFrame, target: str) -> pl.DataFrame:
-    series = frame[target]
-    keep = series.is_not_null()
-    if series.dtype.is_float():
-        keep = keep & series.is_not_nan()
-    return frame.filter(keep)
 
 
 # -- the main job -----------------------------------------------------------------------------
@@ -158,13 +158,16 @@ def train(
     report = checked.report
     for note in checked.resolution.notes:
         progress.log(note)
+    for finding in report.findings:
+        if finding.severity == "warning":
+            progress.log(f"warning [{finding.key}] {finding.message}")
     report.raise_if_blocking()
     spec = checked.spec
     problem_type = spec.resolved_problem_type
     metric = spec.task.metric
     timings["check"] = time.monotonic() - started
 
-    frame = _labelled(checked.frame, spec.task.target)
+    frame = labelled_rows(checked.frame, spec.task.target)
     y, classes = encode_target(frame[spec.task.target], problem_type, spec.task.positive_class)
     n_classes = len(classes)
     schema = report.schema
@@ -393,12 +396,8 @@ def _fit_within_constraints(
     deadline: float,
 ) -> tuple[_Fitted, list[str]]:
     """Fit the best candidate; if it breaks a latency or size constraint, the next best."""
-    ranked = sorted(
-        (t for t in search.trials if t.status == "ok"),
-        key=lambda t: -t.cv_score if _greater(search.metric) else t.cv_score,
-    )
     rejected: list[str] = []
-    for trial in ranked:
+    for trial in search.ranked():
         # However late, a final fit may take about as long as its cross-validation folds did
         # (they were fitted on fewer rows): a model cut to a few trees would be useless.
         per_fold = trial.fit_seconds / max(len(trial.fold_scores), 1)
@@ -414,12 +413,6 @@ def _fit_within_constraints(
         field="constraints",
         hint="relax constraints.max_latency_p99_ms / max_model_size_mb",
     )
-
-
-def _greater(metric: str) -> bool:
-    from mlwright.evaluate import greater_is_better
-
-    return greater_is_better(metric)
 
 
 def _size_mb(model: Model) -> float:

@@ -1,6 +1,6 @@
 """Safe save and load of a whole model: manifest, hashes, no pickle."""
 
-from mlwright.artifact._model import InputField, Member, Model
+from mlwright.artifact._model import ClassValue, InputField, Member, Model, class_name
 from mlwright.artifact._store import (
     FORMAT,
     FORMAT_VERSION,
@@ -19,9 +19,11 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST",
+    "ClassValue",
     "InputField",
     "Member",
     "Model",
+    "class_name",
     "jsonable",
     "library_versions",
     "load_model",

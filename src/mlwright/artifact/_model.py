@@ -69,7 +69,7 @@ class Model:
         self.spec = spec
         self.problem_type: ProblemType = spec.resolved_problem_type
         self.classes: list[ClassValue] = list(classes)
-        self.class_names: list[str] = [_class_name(c) for c in self.classes]
+        self.class_names: list[str] = [class_name(c) for c in self.classes]
         self.threshold = threshold
         self.inputs = list(inputs)
         self.plans = dict(plans)
@@ -205,7 +205,8 @@ class Model:
         )
 
 
-def _class_name(value: ClassValue) -> str:
+def class_name(value: ClassValue) -> str:
+    """A class value as it names probability columns (booleans lower-case, as in JSON)."""
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)

@@ -1,6 +1,13 @@
 """Loading data, inferring its schema, checking it, and splitting it for validation."""
 
-from mlwright.data._checks import CHECKS, CheckReport, Finding, run_checks, univariate_score
+from mlwright.data._checks import (
+    CHECKS,
+    CheckReport,
+    Finding,
+    labelled_rows,
+    run_checks,
+    univariate_score,
+)
 from mlwright.data._load import (
     fingerprint,
     load_training_data,
@@ -33,6 +40,7 @@ __all__ = [
     "fingerprint",
     "infer_kind",
     "infer_schema",
+    "labelled_rows",
     "load_training_data",
     "make_splits",
     "prediction_statistics",

@@ -622,15 +622,20 @@ CHECKS: tuple[Callable[[CheckContext], list[Finding]], ...] = (
 )
 
 
+def labelled_rows(frame: pl.DataFrame, target: str) -> pl.DataFrame:
+    """The rows that have a target value (not null, not NaN)."""
+    series = frame[target]
+    keep = series.is_not_null()
+    if series.dtype.is_float():
+        keep = keep & series.is_not_nan()
+    return frame.filter(keep)
+
+
 def run_checks(frame: pl.DataFrame, spec: TaskSpec, schema: Schema) -> CheckReport:
     """Run every check on ``frame`` under a resolved ``spec``."""
     problem_type = spec.resolved_problem_type
     target_name = spec.task.target
-    target = frame[target_name]
-    has_target = target.is_not_null()
-    if target.dtype.is_float():
-        has_target = has_target & target.is_not_nan()
-    labelled = frame.filter(has_target)
+    labelled = labelled_rows(frame, target_name)
     ctx = CheckContext(
         frame=frame,
         spec=spec,

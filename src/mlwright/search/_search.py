@@ -22,7 +22,7 @@ import polars as pl
 from mlwright._progress import Progress, Silent
 from mlwright.data import Splits
 from mlwright.errors import TrainingError
-from mlwright.evaluate import better, defined, score
+from mlwright.evaluate import better, defined, greater_is_better, score
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
 from mlwright.learners import Learner, LearnerTask, learner_class
 from mlwright.spec import ProblemType
@@ -67,10 +67,15 @@ class SearchResult:
     best: TrialResult
     baseline: TrialResult
 
+    def ranked(self) -> list[TrialResult]:
+        """The candidates that finished, best cross-validated score first."""
+        ok = [t for t in self.trials if t.status == "ok"]
+        greater = greater_is_better(self.metric)
+        return sorted(ok, key=lambda t: -t.cv_score if greater else t.cv_score)
+
     def leaderboard(self) -> list[dict[str, Any]]:
         """Finished candidates best first, then the ones that failed or were skipped."""
-        ok = [t for t in self.trials if t.status == "ok"]
-        ok.sort(key=lambda t: -t.cv_score if _greater(self.metric) else t.cv_score)
+        ok = self.ranked()
         rest = [t for t in self.trials if t.status != "ok"]
         rows = []
         for rank, trial in enumerate([*ok, *rest], start=1):
@@ -89,12 +94,6 @@ class SearchResult:
                 }
             )
         return rows
-
-
-def _greater(metric: str) -> bool:
-    from mlwright.evaluate import greater_is_better
-
-    return greater_is_better(metric)
 
 
 def candidates_for(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
