@@ -51,6 +51,8 @@ from mlwright.evaluate import (
     best_threshold,
     bootstrap_interval,
     decision_value,
+    defined,
+    score,
 )
 from mlwright.features import FeatureKind
 from mlwright.learners import LEARNERS, Baseline, LearnerTask, learner_class
@@ -212,6 +214,7 @@ def train(
         problem_type=problem_type,
         n_classes=n_classes,
         metric=metric,
+        scorer=lambda truth, pred: score(metric, truth, pred) if defined(metric, truth) else None,
         families=families,
         seed=spec.seed,
         deadline=deadline,

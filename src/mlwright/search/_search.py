@@ -12,7 +12,7 @@ even past the deadline, so that a tight budget never leaves only the baseline.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,10 +22,14 @@ import polars as pl
 from mlwright._progress import Progress, Silent
 from mlwright.data import Splits
 from mlwright.errors import TrainingError
-from mlwright.evaluate import better, defined, greater_is_better, score
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
 from mlwright.learners import Learner, LearnerTask, learner_class
-from mlwright.spec import ProblemType
+from mlwright.spec import METRICS, ProblemType
+
+# Scores one fold's predictions against its truths; None where the metric is undefined on
+# those rows (ROC AUC of a single class). The pipeline passes evaluate's metric in, so that
+# search does not depend on evaluate (a stage to its right).
+FoldScorer = Callable[[np.ndarray, np.ndarray], float | None]
 
 REFIT_ROUNDS_FACTOR = 1.1  # more rows in the refit than in a fold: a few more boosting rounds
 # Families most likely to win come first, so a short budget spends itself on them.
@@ -70,7 +74,7 @@ class SearchResult:
     def ranked(self) -> list[TrialResult]:
         """The candidates that finished, best cross-validated score first."""
         ok = [t for t in self.trials if t.status == "ok"]
-        greater = greater_is_better(self.metric)
+        greater = METRICS[self.metric].greater_is_better
         return sorted(ok, key=lambda t: -t.cv_score if greater else t.cv_score)
 
     def leaderboard(self) -> list[dict[str, Any]]:
@@ -156,6 +160,7 @@ def run_search(
     problem_type: ProblemType,
     n_classes: int,
     metric: str,
+    scorer: FoldScorer,
     families: Sequence[str],
     seed: int,
     deadline: float,
@@ -209,8 +214,9 @@ def run_search(
                     trial.best_iterations.append(int(best))
                 pred = learner.predict(X_valid)
                 oof[valid_pos] = pred
-                if defined(metric, y_valid):
-                    trial.fold_scores.append(score(metric, y_valid, pred))
+                fold_score = scorer(y_valid, pred)
+                if fold_score is not None:
+                    trial.fold_scores.append(fold_score)
                 progress.advance(1, note=f"{candidate.name} fold {fold + 1}")
         except (ValueError, RuntimeError, MemoryError) as exc:
             trial.status, trial.message = "failed", f"{type(exc).__name__}: {exc}"
@@ -225,7 +231,6 @@ def run_search(
             trial.oof = None
             progress.log(f"{candidate.name}: {trial.status} ({trial.message})")
         trials.append(trial)
-    finished = [t for t in trials if t.status == "ok"]
     baseline = next((t for t in trials if t.candidate.family == "baseline"), None)
     if baseline is None or baseline.status != "ok":
         raise TrainingError(
@@ -233,11 +238,9 @@ def run_search(
             + (f": {baseline.message}" if baseline else ""),
             hint="check the data-check findings; the target may be degenerate in some folds",
         )
-    best = finished[0]
-    for trial in finished[1:]:
-        if better(metric, trial.cv_score, best.cv_score):
-            best = trial
-    return SearchResult(metric=metric, trials=trials, best=best, baseline=baseline)
+    result = SearchResult(metric=metric, trials=trials, best=baseline, baseline=baseline)
+    result.best = result.ranked()[0]
+    return result
 
 
 def fit_final(
