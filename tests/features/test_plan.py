@@ -296,3 +296,13 @@ def test_bad_datetime_text_names_the_field() -> None:
     )
     with pytest.raises(InputError, match="field 't' expects an ISO 8601"):
         plan.transform_one({"t": "yesterday"})
+
+
+@pytest.mark.parametrize("dtype", [pl.String, pl.Null, pl.Int64, pl.Float64, pl.Boolean])
+def test_a_column_with_no_values_is_missing_whatever_its_type(dtype: pl.DataType) -> None:
+    """A CSV reader types an all-empty column as text; that is missing data, not a type
+    change."""
+    plan = FeaturePlan(COLUMNS, "linear").fit(frame())
+    empty = pl.DataFrame({name: pl.Series(name, [None] * 3, dtype=dtype) for name, _ in COLUMNS})
+    single = [plan.transform_one({"n": None, "c": None, "b": None})] * 3
+    assert_bitwise_equal(plan.transform(empty), np.array(single))

@@ -126,7 +126,14 @@ def _mismatch(series: pl.Series, expected: str) -> SchemaMismatchError:
     )
 
 
+def _all_missing(series: pl.Series) -> bool:
+    """A column with no values at all carries no type (a CSV reader calls it text)."""
+    return series.null_count() == len(series)
+
+
 def number_column(series: pl.Series) -> np.ndarray:
+    if _all_missing(series):
+        return np.full(len(series), NAN)
     if not (series.dtype.is_numeric() or series.dtype == pl.Null):
         raise _mismatch(series, "numeric")
     if series.dtype == pl.Boolean:
@@ -137,12 +144,16 @@ def number_column(series: pl.Series) -> np.ndarray:
 
 def category_column(series: pl.Series) -> pl.Series:
     """A column of strings (nulls for missing)."""
+    if _all_missing(series):
+        return pl.Series(series.name, [None] * len(series), dtype=pl.String)
     if series.dtype in (pl.String, pl.Categorical, pl.Enum, pl.Null):
         return series.cast(pl.String)
     raise _mismatch(series, "text (categorical)")
 
 
 def boolean_column(series: pl.Series) -> np.ndarray:
+    if _all_missing(series):
+        return np.full(len(series), NAN)
     if series.dtype not in (pl.Boolean, pl.Null):
         raise _mismatch(series, "boolean")
     return np.ascontiguousarray(series.cast(pl.Float64).fill_null(NAN).to_numpy(), dtype=np.float64)
@@ -151,8 +162,8 @@ def boolean_column(series: pl.Series) -> np.ndarray:
 def timestamp_column(series: pl.Series) -> pl.Series:
     """A Datetime('us') column of naive UTC instants (nulls for missing)."""
     dtype = series.dtype
-    if dtype == pl.Null:
-        return series.cast(pl.Datetime("us"))
+    if _all_missing(series):
+        return pl.Series(series.name, [None] * len(series), dtype=pl.Datetime("us"))
     if dtype == pl.Date:
         return series.cast(pl.Datetime("us"))
     if isinstance(dtype, pl.Datetime):
