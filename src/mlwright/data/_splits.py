@@ -9,10 +9,13 @@ The holdout is chosen first and is used only to report, never to choose.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 import numpy as np
 from sklearn.model_selection import (
@@ -25,6 +28,8 @@ from sklearn.model_selection import (
 
 from mlwright.errors import DataError
 
+P = ParamSpec("P")
+R = TypeVar("R")
 Strategy = Literal["stratified", "kfold", "group", "time"]
 
 
@@ -153,6 +158,22 @@ def _fold_count(y: np.ndarray | None, folds: int) -> int:
     return k
 
 
+def _without_rare_class_warning(func: Callable[P, R]) -> Callable[P, R]:
+    """A class rarer than the folds is reported by the target.rare_class finding; scikit-learn's
+    own warning about it would only repeat that, in the middle of the progress bars."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="The least populated class", category=UserWarning
+            )
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_without_rare_class_warning
 def _group_splits(
     y: np.ndarray,
     *,
