@@ -6,7 +6,13 @@ from mlwright.learners._baseline import Baseline
 from mlwright.learners._lightgbm import LightGBM
 from mlwright.learners._linear import Linear
 
-LEARNERS: dict[str, type[Learner]] = {cls.family: cls for cls in (Baseline, Linear, LightGBM)}
+# One entry per family, in the order the leaderboard lists families.
+_FAMILIES: tuple[type[Learner], ...] = (
+    Baseline,
+    Linear,
+    LightGBM,
+)
+LEARNERS: dict[str, type[Learner]] = {cls.family: cls for cls in _FAMILIES}
 
 
 def learner_class(family: str) -> type[Learner]:

@@ -91,8 +91,23 @@ class Learner(ABC):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        """Configurations worth trying first, best expected first."""
+        """Configurations worth trying first, best expected first (the search's portfolio)."""
         return [{}]
+
+    @classmethod
+    def search_space(cls, trial: Any, task: LearnerTask, n_rows: int) -> dict[str, Any]:
+        """Parameters for one Optuna trial (``trial.suggest_*``); the default configuration
+        when the family has nothing to tune."""
+        return {}
+
+    @classmethod
+    def cost_hint(cls, n_rows: int, n_features: int, task: LearnerTask) -> float:
+        """Rough seconds to fit the first default configuration once on one core, used to
+        order the portfolio by expected gain per second before anything has been timed."""
+        return 1e-6 * n_rows * max(n_features, 1)
+
+    #: Whether the family is available here (optional extras such as PyTorch may be absent).
+    available: ClassVar[bool] = True
 
     # -- shared behaviour ---------------------------------------------------------------------
 
