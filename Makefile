@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit bench clean help
+.PHONY: demo test lint typecheck unit bench docs clean help
 
 help:
 	@echo "make demo   - install into $(VENV) and run the bundled churn example end to end"
@@ -32,8 +32,8 @@ demo: $(VENV)/.installed
 	$(BIN)/mlwright predict models:/churn@champion examples/churn/churn.csv -o predictions/churn.csv
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
@@ -46,6 +46,9 @@ test: lint typecheck unit
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/tabular.py --bundled --repeats 3 --update-docs
 	$(BIN)/python benchmarks/tabular.py --budget 60 --systems mlwright-lgbm,lightgbm --update-docs
+
+docs: $(VENV)/.installed
+	$(BIN)/python tools/docs.py
 
 clean:
 	rm -rf $(VENV) models predictions mlflow.db mlruns .pytest_cache .mypy_cache .ruff_cache

@@ -53,4 +53,5 @@ def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.
     return frame.with_columns(pl.Series("y", y))
 
 
-FAST = {"time_budget": 60, "folds": 3}
+# Small and deterministic: a few trials, no wall-clock cut-offs inside them.
+FAST = {"time_budget": 120, "folds": 3, "max_trials": 3, "learners": ["lightgbm", "linear"]}

@@ -127,7 +127,10 @@ def test_model_reports_scores_with_baseline_and_intervals(trained: dict[str, Mod
             assert interval["low"] <= interval["value"] <= interval["high"]
         board = model.leaderboard
         assert {"model", "family", "fit_seconds", "status", "chosen"} <= set(board.columns)
-        assert board["chosen"].sum() == 1
+        chosen = board[board["chosen"]]
+        assert len(chosen) >= 1
+        assert chosen["weight"].sum() == pytest.approx(1.0)
+        assert set(chosen["model"]) == set(model.metadata["ensemble"])
         assert "baseline" in set(board["family"])
         assert model.metadata["latency"]["p50_us"] > 0
     binary = trained["binary"].metrics
@@ -145,6 +148,7 @@ def test_run_saves_registers_and_loads(workdir: Path) -> None:
     (workdir / "spec.toml").write_text(
         '[data]\npath = "train.csv"\n[task]\ntarget = "y"\n'
         '[constraints]\ntime_budget = "60s"\n[validation]\nfolds = 3\n'
+        '[search]\nmax_trials = 2\nlearners = ["lightgbm", "linear"]\n'
     )
     model = mlwright.run(workdir / "spec.toml")
     assert model.registry["alias"] == "champion"
@@ -153,6 +157,6 @@ def test_run_saves_registers_and_loads(workdir: Path) -> None:
     again = mlwright.load("models:/y@champion")
     records = list(data.drop("y").head(5).iter_rows(named=True))
     assert [again.predict_one(r) for r in records] == [model.predict_one(r) for r in records]
-    second = mlwright.run(workdir / "spec.toml", out=workdir / "other", time_budget=30)
+    second = mlwright.run(workdir / "spec.toml", out=workdir / "other", max_trials=1)
     assert second.registry["alias"] == "challenger"
     assert (workdir / "other" / "manifest.json").exists()

@@ -50,7 +50,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         root / "spec.toml",
         extra='\n[validation]\nfolds = 3\n\n[search]\nlearners = ["linear"]\n',
     )
-    result = mlwright("run", spec, "--time-budget", "20s", "--no-register", "-q", cwd=root)
+    result = mlwright("run", spec, "--max-trials", "1", "--no-register", "-q", cwd=root)
     assert result.code == 0, str(result)
     assert (root / "models" / "y" / "manifest.json").is_file(), str(result)
     return root / "models" / "y"

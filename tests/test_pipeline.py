@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import polars as pl
@@ -43,20 +44,29 @@ def test_tiny_budget_still_returns_a_model_and_says_what_was_skipped() -> None:
 
 def test_latency_constraint_that_nothing_meets_is_an_error() -> None:
     spec = spec_from_kwargs({"target": "y", "max_latency_p99_ms": 1e-9, **FAST})
-    with pytest.raises(mlwright.TrainingError, match="no candidate meets the constraints"):
+    with pytest.raises(mlwright.TrainingError, match="no candidate meets the constraints") as info:
         train(spec, make_frame(n=300), save=False)
+    assert "max_latency_p99_ms >= " in (info.value.hint or "")
 
 
-def test_size_constraint_rejects_large_models() -> None:
-    spec = spec_from_kwargs(
-        {"target": "y", "max_model_size_mb": 0.002, "learners": ["lightgbm"], **FAST}
-    )
+def test_size_constraint_rejects_large_models_and_keeps_small_ones() -> None:
+    spec = spec_from_kwargs({"target": "y", "max_model_size_mb": 0.05, **FAST})
     model = train(spec, make_frame(n=300), save=False).model
-    assert model.metadata["size_mb"] <= 0.002
+    assert model.metadata["size_mb"] <= 0.05
     rejected = model.metadata["rejected_by_constraints"]
-    assert rejected
-    assert all("MB >" in r for r in rejected)
-    assert model.metadata["chosen"] == "baseline"
+    assert rejected, "the boosted models are larger than 50 kB"
+    assert all("MB > max_model_size_mb 0.05" in r for r in rejected)
+    assert set(model.metadata["ensemble"]) == {"linear"}
+
+
+def test_constraints_only_the_baseline_meets_name_the_closest_candidate() -> None:
+    spec = spec_from_kwargs(
+        {"target": "y", "max_model_size_mb": 0.002, **{**FAST, "learners": ["lightgbm"]}}
+    )
+    with pytest.raises(mlwright.TrainingError, match="no candidate meets the constraints") as info:
+        train(spec, make_frame(n=300), save=False)
+    assert info.value.hint is not None
+    assert re.search(r"closest candidate is lightgbm_\d .*max_model_size_mb >= ", info.value.hint)
 
 
 def test_a_blocking_finding_stops_training_unless_allowed() -> None:

@@ -42,6 +42,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 INTERNAL_ERROR = 70
+LEADERBOARD_ROWS = 12
 
 
 def _fail(exc: MlwrightError) -> None:
@@ -210,6 +211,7 @@ def check(
 @app.command()
 def run(
     spec: Annotated[Path, typer.Argument(help="Task spec (TOML).")],
+    *,
     time_budget: Annotated[
         str | None, typer.Option("--time-budget", help="Override the budget: 90s, 5m, 1h.")
     ] = None,
@@ -219,6 +221,18 @@ def run(
     no_register: Annotated[
         bool, typer.Option("--no-register", help="Save the artifact but skip MLflow.")
     ] = False,
+    max_trials: Annotated[
+        int | None,
+        typer.Option("--max-trials", min=1, help="Stop after N trials (reproducible)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Worker processes for trials (default: cores)."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Reuse the finished trials of an interrupted run."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """The main job: check -> train -> evaluate on the holdout -> save -> register."""
@@ -227,15 +241,24 @@ def run(
 
     with _errors():
         task = load_spec(spec)
+        overrides: dict[str, object] = {}
         if time_budget is not None:
-            task = with_overrides(task, {"time_budget": time_budget})
+            overrides["time_budget"] = time_budget
+        if max_trials is not None:
+            overrides["max_trials"] = max_trials
+        if workers is not None:
+            overrides["workers"] = workers
+        if overrides:
+            task = with_overrides(task, overrides)
         require_data_source(task)
         register = False if no_register else None
         if quiet:
-            result = train(task, out_dir=out_dir, register=register)
+            result = train(task, out_dir=out_dir, register=register, resume=resume)
         else:
             with RichReporter(err) as reporter:
-                result = train(task, progress=reporter, out_dir=out_dir, register=register)
+                result = train(
+                    task, progress=reporter, out_dir=out_dir, register=register, resume=resume
+                )
     _print_summary(result)
 
 
@@ -316,19 +339,39 @@ def _print_summary(result: Any) -> None:
     model = result.model
     metrics = model.metrics
     metric = metrics["metric"]
-    board = Table(title="leaderboard (cross-validation)", title_justify="left")
-    for name in ("rank", "model", f"cv {metric}", "± std", "fit s", "status"):
-        board.add_column(name)
-    for row in model.metadata["leaderboard"]:
+    board = Table(
+        title="leaderboard (cross-validation; * chosen, ◆ Pareto front of score vs latency)",
+        title_justify="left",
+    )
+    for name in ("rank", "model", f"cv {metric}", "± std", "fit s", "p99 µs", "MB", "weight"):
+        board.add_column(name, justify="left" if name == "model" else "right")
+    board.add_column("status")
+    rows = model.metadata["leaderboard"]
+    shown = [r for r in rows if r["status"] == "ok"][:LEADERBOARD_ROWS]
+    shown += [r for r in rows if r["family"] == "baseline" and r not in shown]  # always beside
+    shown += [r for r in rows if r["status"] == "failed"]
+    for row in shown:
+        marks = ("*" if row["chosen"] else " ") + ("◆" if row.get("pareto") else " ")
         board.add_row(
             _fmt(row["rank"]),
-            ("* " if row["chosen"] else "  ") + escape(row["model"]),
+            f"{marks} {escape(row['model'])}",
             _fmt(row[f"cv_{metric}"]),
             _fmt(row["cv_std"]),
             _fmt(row["fit_seconds"], 2),
+            _fmt(row.get("p99_us"), 3),
+            _fmt(row.get("size_mb"), 2),
+            f"{row['weight']:.2f}" if row.get("weight") else "",
             escape(row["status"] + (f" ({row['note']})" if row["note"] else "")),
         )
     out.print(board)
+    hidden = len([r for r in rows if r["status"] == "ok" and r not in shown])
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    if hidden > 0 or skipped:
+        more = f"{hidden} more trials" if hidden > 0 else ""
+        if skipped:
+            more += (", " if more else "") + f"{len(skipped)} not reached"
+        out.print(f"  ({more}: Model.leaderboard has them all)")
+    out.print(f"chosen: {escape(model.metadata.get('chosen', ''))}")
     hold = metrics["holdout"]
     m, b = hold["model"], hold["baseline"]
     out.print(
@@ -336,6 +379,12 @@ def _print_summary(result: Any) -> None:
         f"[95% {_fmt(m['low'])}-{_fmt(m['high'])}]   baseline {_fmt(b['value'])} "
         f"[{_fmt(b['low'])}-{_fmt(b['high'])}]"
     )
+    single = hold.get("best_single")
+    if single:
+        out.print(
+            f"  best single model {escape(single['model'])}: {_fmt(single['value'])} "
+            f"[{_fmt(single['low'])}-{_fmt(single['high'])}]"
+        )
     decision = metrics.get("decision")
     if decision:
         v = decision["holdout_value_per_1000"]
@@ -344,6 +393,11 @@ def _print_summary(result: Any) -> None:
             f"predictions): value per 1,000 decisions {v['model_at_threshold']:,.0f} vs "
             f"{v['model_at_0.5']:,.0f} at 0.5, {v['act_on_everyone']:,.0f} acting on everyone, "
             f"{v['act_on_no_one']:,.0f} on no one"
+        )
+    if model.metadata.get("interrupted"):
+        out.print(
+            "[yellow]search interrupted[/]: the model uses the trials that finished "
+            f"({sum(r['status'] == 'ok' for r in model.metadata['leaderboard'])} of them)"
         )
     latency = model.metadata.get("latency", {})
     out.print(

@@ -6,12 +6,15 @@ the monitoring loop retrains through it too.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import json
 import math
-import statistics
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +57,7 @@ from mlwright.evaluate import (
     defined,
     score,
 )
-from mlwright.features import FeatureKind
+from mlwright.features import FeatureKind, FeaturePlan
 from mlwright.learners import LEARNERS, Baseline, LearnerTask, learner_class
 from mlwright.registry import (
     Registration,
@@ -63,8 +66,25 @@ from mlwright.registry import (
     log_and_register,
     resolve,
 )
-from mlwright.search import SearchResult, TrialResult, fit_final, run_search
-from mlwright.spec import Resolution, TaskSpec, render_spec, spec_from_kwargs
+from mlwright.search import (
+    Limits,
+    Prepared,
+    SearchResult,
+    SearchSettings,
+    Selection,
+    default_workers,
+    ensemble_model,
+    make_executor,
+    measure_trials,
+    pareto_front,
+    plan_scale,
+    prepare,
+    refit_members,
+    run_search,
+    sample_rows,
+    select,
+)
+from mlwright.spec import METRICS, Resolution, TaskSpec, render_spec, spec_from_kwargs
 from mlwright.spec import resolve as resolve_spec
 
 # Share of the time budget the search may use; the rest is for the final fits and evaluation.
@@ -149,11 +169,15 @@ def train(
     save: bool = True,
     register: bool | None = None,
     out_dir: Path | None = None,
+    resume: bool = False,
 ) -> RunResult:
-    """Check, search, evaluate on the holdout, and (optionally) save and register."""
+    """Check, search, choose, evaluate on the holdout, refit, and (optionally) save and
+    register. ``resume`` reuses the finished trials of an interrupted run of the same spec
+    on the same data."""
     progress = progress if progress is not None else Silent()
     started = time.monotonic()
     budget = spec.constraints.time_budget
+    end = started + budget
     timings: dict[str, float] = {}
 
     checked = check(spec, data, progress)
@@ -180,116 +204,179 @@ def train(
             "ignored or of unsupported types)",
             hint="check task.ignore and the column findings of `mlwright check`",
         )
-
-    strategy = choose_strategy(
-        spec.validation.strategy,
-        classification=problem_type != "regression",
-        has_group=spec.task.group is not None,
-        has_time=spec.task.time is not None,
-    )
-    splits = make_splits(
-        strategy=strategy,
-        y=y,
-        classification=problem_type != "regression",
+    # On large tables the search (and the holdout) use a sample; the refit uses every row.
+    classification = problem_type != "regression"
+    scale = plan_scale(
+        n_rows=round(frame.height * (1 - spec.validation.holdout)),
+        kinds=[kind for _, kind in columns],
+        search_seconds=budget * SEARCH_SHARE if spec.search.max_trials is None else math.inf,
+        memory_gb=spec.constraints.max_memory_gb,
+        workers=spec.search.workers or default_workers(),
         folds=spec.validation.folds,
-        holdout=spec.validation.holdout,
-        seed=spec.seed,
-        groups=frame[spec.task.group].cast(pl.String).fill_null("").to_numpy()
-        if spec.task.group
-        else None,
-        times=frame[spec.task.time].to_physical().cast(pl.Float64).to_numpy()
-        if spec.task.time
-        else None,
     )
+    sample = frame
+    y_sample = y
+    if scale.reason is not None:
+        keep = sample_rows(
+            y,
+            min(frame.height, round(scale.rows / (1 - spec.validation.holdout))),
+            classification=classification,
+            seed=spec.seed,
+        )
+        sample, y_sample = frame[keep], y[keep]
+        progress.log(
+            f"search on {sample.height:,} of {frame.height:,} rows with {scale.folds} folds "
+            f"({scale.reason})"
+        )
+    splits = _splits(spec, sample, y_sample, folds=scale.folds)
     progress.log(f"validation: {splits.description}")
-
-    families = spec.search.learners or [f for f in LEARNERS if f != "baseline"]
-    deadline = started + budget * SEARCH_SHARE
-    train_frame = frame[splits.train]
-    search = run_search(
-        frame=frame,
-        y=y,
-        splits=splits,
-        columns=columns,
-        problem_type=problem_type,
-        n_classes=n_classes,
-        metric=metric,
-        scorer=lambda truth, pred: score(metric, truth, pred) if defined(metric, truth) else None,
-        families=families,
-        seed=spec.seed,
-        deadline=deadline,
-        progress=progress,
-    )
-    timings["search"] = time.monotonic() - started - timings["check"]
-
-    progress.stage("fitting the chosen model on the training rows")
-    y_train = y[splits.train]
+    train_frame, y_train = sample[splits.train], y_sample[splits.train]
+    families = _families(spec)
+    styles = sorted({learner_class(f).feature_style for f in ["baseline", *families]})
     inputs = [InputField(c.name, c.kind, c.dtype) for c in schema.features]  # type: ignore[arg-type]
-    sample = [
+    records = [
         dict(r)
         for r in train_frame.select([c for c, _ in columns])
         .head(LATENCY_CALLS)
         .iter_rows(named=True)
     ]
-    fitting = _Fitting(
-        spec=spec, columns=columns, classes=classes, inputs=inputs, latency_sample=sample
-    )
-    end = started + budget
-    evaluated, rejected = _fit_within_constraints(
-        search, fitting, train_frame, y_train, progress=progress, deadline=end
-    )
 
-    progress.stage("evaluating on the holdout")
-    holdout_frame = frame[splits.holdout]
-    y_hold = y[splits.holdout]
-    batch_started = time.perf_counter()
-    holdout_pred = evaluated.model._raw(holdout_frame)
-    batch_seconds = time.perf_counter() - batch_started
-    metrics = _evaluate(
-        pred=holdout_pred,
-        search=search,
-        chosen=evaluated.trial,
-        splits=splits,
-        y_hold=y_hold,
-        y_train=y_train,
-        spec=spec,
-        n_classes=n_classes,
-    )
-    threshold = metrics.get("decision", {}).get("threshold")
+    def make_model(members: list[Member], plans: dict[str, FeaturePlan]) -> Model:
+        created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return Model(
+            spec=spec,
+            classes=classes,
+            threshold=None,
+            inputs=inputs,
+            plans=plans,
+            members=members,
+            metadata={"created_at": created},
+        )
 
-    final = evaluated
-    refit = spec.validation.refit
-    expected = evaluated.fit_seconds * frame.height / max(len(splits.train), 1)
-    if refit and time.monotonic() + expected > end:
-        # A refit cut short by the budget would be worse than the model the holdout judged.
-        refit = False
-        progress.log("refit on every labelled row skipped: not enough time budget left")
-    if refit:
-        # The holdout has judged this configuration; now let it learn from those rows too.
-        progress.stage("refitting the chosen model on every labelled row")
-        final = fitting.fit(evaluated.trial, frame, y, deadline=None)
-    model = final.model
-    model.threshold = threshold
+    with _work_dir(spec, checked, persist=save, resume=resume) as work:
+        progress.stage("preparing features for each fold")
+        prepared = prepare(
+            frame=train_frame,
+            y=y_train,
+            folds=splits.folds,
+            columns=columns,
+            styles=styles,
+            n_classes=n_classes,
+            seed=spec.seed,
+            root=work / "data",
+        )
+        settings = SearchSettings(
+            families=families,
+            metric=metric,
+            seed=spec.seed,
+            deadline=started + budget * SEARCH_SHARE,
+            max_trials=spec.search.max_trials,
+            tune=spec.search.tune,
+        )
+        search = run_search(
+            prepared=prepared,
+            problem_type=problem_type,
+            settings=settings,
+            scorer=lambda truth, pred: (
+                score(metric, truth, pred) if defined(metric, truth) else None
+            ),
+            journal=work / "trials",
+            executor=make_executor(_workers(spec, prepared)),
+            resume=resume,
+            progress=progress,
+        )
+        timings["search"] = time.monotonic() - started - timings["check"]
+
+        progress.stage("measuring each candidate's single-row latency and size")
+        measure_trials(search, make_model, records)
+        progress.stage("selecting the model")
+        selection = select(
+            search,
+            limits=Limits(spec.constraints.max_latency_p99_ms, spec.constraints.max_model_size_mb),
+            ensemble=spec.search.ensemble,
+            score=lambda truth, pred: score(metric, truth, pred),
+            make_model=make_model,
+            records=records,
+            seed=spec.seed,
+        )
+        for note in selection.rejected:
+            progress.log(f"constraint: rejected {note}")
+
+        progress.stage("evaluating on the holdout")
+        holdout_frame, y_hold = sample[splits.holdout], y_sample[splits.holdout]
+        batch_started = time.perf_counter()
+        holdout_pred = selection.model._raw(holdout_frame)
+        batch_seconds = time.perf_counter() - batch_started
+        best_single = search.best
+        single_pred = None
+        if set(selection.weights) != {best_single.candidate.name}:
+            single_pred = ensemble_model(
+                {best_single.candidate.name: 1.0}, search, make_model
+            )._raw(holdout_frame)
+        metrics = _evaluate(
+            pred=holdout_pred,
+            single_pred=single_pred,
+            search=search,
+            selection=selection,
+            validated=prepared.validated,
+            y_hold=y_hold,
+            y_train=y_train,
+            spec=spec,
+            n_classes=n_classes,
+        )
+
+        model, latency, size_mb = selection.model, selection.latency, selection.size_mb
+        refit = spec.validation.refit
+        selected = [search.by_name(n) for n in selection.weights]
+        # A fold fit saw (k-1)/k of the training rows; a refit sees every labelled row.
+        fold_rows = len(splits.train) * (1 - 1 / max(len(splits.folds), 2))
+        growth = frame.height / max(fold_rows, 1)
+        expected = sum(t.fit_seconds / max(len(t.fold_infos), 1) for t in selected) * growth
+        if refit and time.monotonic() + expected > end:
+            # A refit cut short by the budget would be worse than the model the holdout judged.
+            refit = False
+            progress.log("refit on every labelled row skipped: not enough time budget left")
+        if refit:
+            # The holdout has judged these configurations; now let them learn from every row.
+            progress.stage("refitting the chosen model on every labelled row")
+            members, plans = refit_members(
+                selection.weights,
+                selected,
+                frame=frame,
+                y=y,
+                columns=columns,
+                problem_type=problem_type,
+                n_classes=n_classes,
+                seed=spec.seed,
+            )
+            model = make_model(members, plans)
+            latency, size_mb = model.measure_latency(records), model.size_mb()
+
+    model.threshold = metrics.get("decision", {}).get("threshold")
     model.metadata.update(
-        chosen=final.trial.candidate.name,
-        rejected_by_constraints=rejected,
+        chosen=selection.name,
+        ensemble=selection.weights,
+        rejected_by_constraints=selection.rejected,
+        interrupted=search.interrupted,
         metrics=metrics,
-        leaderboard=search.leaderboard(),
+        leaderboard=leaderboard(search, selection),
         latency={
-            **final.latency,
+            **latency,
             "batch_rows_per_second": len(holdout_frame) / batch_seconds
             if batch_seconds > 0
             else None,
         },
-        size_mb=final.size_mb,
+        size_mb=size_mb,
         training={
             "refit_on_all_rows": refit,
+            "bagged_folds": None if refit else len(splits.folds),
             "rows": frame.height if refit else len(splits.train),
-            "note": "holdout scores were measured on the same configuration fitted without the "
-            "holdout rows"
+            "note": "holdout scores were measured on the fold models of the same "
+            "configurations (each fitted without the holdout rows); the final model refits "
+            "them on every labelled row"
             if refit
-            else "the model was fitted on the training rows only; the holdout never touched it"
-            + ("" if not spec.validation.refit else " (refit skipped: time budget)"),
+            else "the model is the bagged fold models the holdout scored"
+            + (" (refit skipped: time budget)" if spec.validation.refit else ""),
         },
         data={
             "fingerprint": fingerprint(checked.frame),
@@ -298,6 +385,7 @@ def train(
             "train_rows": len(splits.train),
             "holdout_rows": len(splits.holdout),
             "validation": splits.description,
+            "search": scale.to_dict(),
             "schema": schema.to_dict(),
         },
         checks=[f.to_dict() for f in report.findings],
@@ -330,152 +418,145 @@ def _default_out_dir(spec: TaskSpec) -> Path:
     return Path.cwd() / "models" / spec.task_name
 
 
-@dataclass
-class _Fitted:
-    model: Model
-    trial: TrialResult
-    size_mb: float
-    latency: dict[str, float]
-    fit_seconds: float
-
-
-@dataclass
-class _Fitting:
-    """What every final fit of a candidate shares."""
-
-    spec: TaskSpec
-    columns: list[tuple[str, FeatureKind]]
-    classes: list[ClassValue]
-    inputs: list[InputField]
-    latency_sample: list[dict[str, Any]]
-
-    def fit(
-        self, trial: TrialResult, frame: pl.DataFrame, y: np.ndarray, deadline: float | None
-    ) -> _Fitted:
-        started = time.monotonic()
-        learner, plan = fit_final(
-            trial,
-            frame=frame,
-            y=y,
-            columns=self.columns,
-            problem_type=self.spec.resolved_problem_type,
-            n_classes=len(self.classes),
-            seed=self.spec.seed,
-            deadline=deadline,
-        )
-        fit_seconds = time.monotonic() - started
-        model = Model(
-            spec=self.spec,
-            classes=self.classes,
-            threshold=None,
-            inputs=self.inputs,
-            plans={plan.style: plan},
-            members=[Member(trial.candidate.name, learner, 1.0)],
-            metadata={"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
-        )
-        latency = measure_latency(model, self.latency_sample)
-        return _Fitted(model, trial, _size_mb(model), latency, fit_seconds)
-
-    def violation(self, fitted: _Fitted) -> str | None:
-        """Why ``fitted`` breaks a constraint of the spec, or None."""
-        limit_ms = self.spec.constraints.max_latency_p99_ms
-        limit_mb = self.spec.constraints.max_model_size_mb
-        name = fitted.trial.candidate.name
-        p99_ms = fitted.latency["p99_us"] / 1000.0
-        if limit_ms is not None and p99_ms > limit_ms:
-            return f"{name}: p99 {p99_ms:.3f} ms > {limit_ms} ms"
-        if limit_mb is not None and fitted.size_mb > limit_mb:
-            return f"{name}: {fitted.size_mb:.4f} MB > {limit_mb} MB"
-        return None
-
-
-def _fit_within_constraints(
-    search: SearchResult,
-    fitting: _Fitting,
-    frame: pl.DataFrame,
-    y: np.ndarray,
-    *,
-    progress: Progress,
-    deadline: float,
-) -> tuple[_Fitted, list[str]]:
-    """Fit the best candidate; if it breaks a latency or size constraint, the next best."""
-    rejected: list[str] = []
-    for trial in search.ranked():
-        # However late, a final fit may take about as long as its cross-validation folds did
-        # (they were fitted on fewer rows): a model cut to a few trees would be useless.
-        per_fold = trial.fit_seconds / max(len(trial.fold_scores), 1)
-        fitted = fitting.fit(trial, frame, y, max(deadline, time.monotonic() + 2 * per_fold))
-        why = fitting.violation(fitted)
-        if why is None:
-            for note in rejected:
-                progress.log(f"constraint: rejected {note}")
-            return fitted, rejected
-        rejected.append(why)
-    raise TrainingError(
-        "no candidate meets the constraints: " + "; ".join(rejected),
-        field="constraints",
-        hint="relax constraints.max_latency_p99_ms / max_model_size_mb",
+def _splits(spec: TaskSpec, frame: pl.DataFrame, y: np.ndarray, *, folds: int) -> Splits:
+    problem_type = spec.resolved_problem_type
+    strategy = choose_strategy(
+        spec.validation.strategy,
+        classification=problem_type != "regression",
+        has_group=spec.task.group is not None,
+        has_time=spec.task.time is not None,
+    )
+    return make_splits(
+        strategy=strategy,
+        y=y,
+        classification=problem_type != "regression",
+        folds=folds,
+        holdout=spec.validation.holdout,
+        seed=spec.seed,
+        groups=frame[spec.task.group].cast(pl.String).fill_null("").to_numpy()
+        if spec.task.group
+        else None,
+        times=frame[spec.task.time].to_physical().cast(pl.Float64).to_numpy()
+        if spec.task.time
+        else None,
     )
 
 
-def _size_mb(model: Model) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        total = 0
-        for member in model.members:
-            member.learner.to_files(Path(tmp) / member.name)
-        for path in Path(tmp).rglob("*"):
-            if path.is_file():
-                total += path.stat().st_size
-    return total / 1e6
+def _families(spec: TaskSpec) -> list[str]:
+    """The spec's learners, or every installed family; the baseline runs regardless."""
+    if spec.search.learners:
+        return [f for f in spec.search.learners if f != "baseline"]
+    return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
 
 
-def measure_latency(
-    model: Model, records: Sequence[dict[str, Any]], calls: int = LATENCY_CALLS
-) -> dict[str, float]:
-    """p50/p99 of ``Model.predict_one`` over ``calls`` calls (features included), in µs."""
-    if not records:
-        return {"p50_us": float("nan"), "p99_us": float("nan"), "calls": 0}
-    for record in records[:20]:
-        model.predict_one(record)  # warm up caches and the learners' fast paths
-    times = []
-    for i in range(calls):
-        record = records[i % len(records)]
-        t0 = time.perf_counter_ns()
-        model.predict_one(record)
-        times.append((time.perf_counter_ns() - t0) / 1000.0)
-    times.sort()
-    return {
-        "p50_us": statistics.median(times),
-        "p99_us": times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)],
-        "calls": calls,
-    }
+# Below this many training cells (rows x features) worker processes cost more than they save.
+INLINE_CELLS = 200_000
+
+
+def _workers(spec: TaskSpec, prepared: Prepared) -> int:
+    if spec.search.workers > 0:
+        return spec.search.workers
+    cells = prepared.n_rows * max(prepared.n_features.values())
+    return 1 if cells < INLINE_CELLS else default_workers()
+
+
+@contextlib.contextmanager
+def _work_dir(spec: TaskSpec, checked: Checked, *, persist: bool, resume: bool) -> Iterator[Path]:
+    """Where the search keeps its fold matrices and trials. ``mlwright run`` keeps it under
+    ``.mlwright/runs/`` until the run succeeds, so that a killed run can ``--resume``; the
+    key covers the spec and the data, so a resume never mixes different tasks."""
+    if not persist:
+        with tempfile.TemporaryDirectory(prefix="mlwright-") as tmp:
+            yield Path(tmp)
+        return
+    key_source = json.dumps(
+        {
+            "spec": {k: v for k, v in spec.to_dict().items() if k not in ("output", "registry")},
+            "data": fingerprint(checked.frame),
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
+    root = Path.cwd() / ".mlwright" / "runs" / f"{spec.task_name}-{key}"
+    if resume and not (root / "trials").is_dir():
+        raise TrainingError(
+            f"nothing to resume: no interrupted run of this spec on this data under {root.parent}",
+            field="--resume",
+            hint="run without --resume (the spec or the data may have changed since)",
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)  # only after success: a failed run stays resumable
+
+
+def leaderboard(search: SearchResult, selection: Selection) -> list[dict[str, Any]]:
+    """Every trial: score, spread, fit seconds, single-row latency, size, Pareto front,
+    ensemble weight; finished ones best first."""
+    greater = METRICS[search.metric].greater_is_better
+    ranked = search.ranked()
+    front = pareto_front(ranked, greater)
+    rest = [t for t in search.trials if t.status != "ok"]
+    rows = []
+    for rank, trial in enumerate([*ranked, *rest], start=1):
+        ok = trial.status == "ok"
+        latency = trial.latency or {}
+        rows.append(
+            {
+                "rank": rank if ok else None,
+                "model": trial.candidate.name,
+                "family": trial.candidate.family,
+                "origin": trial.candidate.origin,
+                f"cv_{search.metric}": trial.cv_score if ok else None,
+                "cv_std": trial.cv_std if ok else None,
+                "fit_seconds": round(trial.fit_seconds, 3),
+                "p50_us": latency.get("p50_us"),
+                "p99_us": latency.get("p99_us"),
+                "size_mb": trial.size_mb,
+                "pareto": trial.candidate.name in front,
+                "weight": selection.weights.get(trial.candidate.name, 0.0),
+                "chosen": trial.candidate.name in selection.weights,
+                "status": trial.status,
+                "params": trial.candidate.params,
+                "note": trial.message + (" (resumed)" if trial.resumed else ""),
+            }
+        )
+    return rows
 
 
 def _evaluate(
     *,
     pred: np.ndarray,
+    single_pred: np.ndarray | None,
     search: SearchResult,
-    chosen: TrialResult,
-    splits: Splits,
+    selection: Selection,
+    validated: np.ndarray,
     y_hold: np.ndarray,
     y_train: np.ndarray,
     spec: TaskSpec,
     n_classes: int,
 ) -> dict[str, Any]:
-    """Holdout scores with 95% intervals, the baseline beside, and business value."""
+    """Holdout scores with 95% intervals, the baseline (and the best single model, when the
+    choice is an ensemble) beside, and business value."""
     problem_type = spec.resolved_problem_type
     metric = spec.task.metric
     baseline = Baseline().fit(
         np.zeros((len(y_train), 0)), y_train, LearnerTask(problem_type, n_classes)
     )
     base_pred = baseline.predict(np.zeros((len(y_hold), 0)))
+    fold_scores = [
+        score(metric, y_train[valid], selection.oof[valid])
+        for _, valid in search.prepared.folds
+        if defined(metric, y_train[valid])
+    ]
+    best = search.best
     out: dict[str, Any] = {
         "metric": metric,
         "cv": {
-            "model": chosen.candidate.name,
-            "score": chosen.cv_score,
-            "std": chosen.cv_std,
-            "folds": chosen.fold_scores,
+            "model": selection.name,
+            "score": float(np.mean(fold_scores)),
+            "std": float(np.std(fold_scores)),
+            "folds": fold_scores,
+            "best_single": {"model": best.candidate.name, "score": best.cv_score},
             "baseline": search.baseline.cv_score,
         },
         "holdout": {
@@ -486,10 +567,15 @@ def _evaluate(
             "baseline_all": all_metrics(problem_type, y_hold, base_pred),
         },
     }
-    if problem_type == "binary" and spec.value.stated and chosen.oof is not None:
-        validated = splits.validated
+    if single_pred is not None:
+        out["holdout"]["best_single"] = {
+            "model": best.candidate.name,
+            **bootstrap_interval(metric, y_hold, single_pred, seed=spec.seed).to_dict(),
+        }
+    oof = selection.oof
+    if problem_type == "binary" and spec.value.stated:
         choice: ThresholdChoice = best_threshold(
-            y_train[validated], chosen.oof[validated][:, 1], spec.value
+            y_train[validated], oof[validated][:, 1], spec.value
         )
         p = pred[:, 1]
         per_1000 = 1000.0 / len(y_hold)
@@ -514,9 +600,10 @@ def _register(
 ) -> Registration:
     params = _flatten(spec.to_dict())
     params["chosen_model"] = model.metadata.get("chosen", "")
-    chosen = next(t for t in search.trials if t.candidate.name == params["chosen_model"])
-    for key, value in chosen.candidate.params.items():
-        params[f"model.{key}"] = value
+    for name, weight in model.metadata.get("ensemble", {}).items():
+        params[f"model.{name}.weight"] = round(weight, 4)
+        for key, value in search.by_name(name).candidate.params.items():
+            params[f"model.{name}.{key}"] = value
     logged: dict[str, float] = {
         f"cv_{metrics['metric']}": metrics["cv"]["score"],
         f"cv_{metrics['metric']}_std": metrics["cv"]["std"],

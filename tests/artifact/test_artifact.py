@@ -69,10 +69,15 @@ def test_no_pickle_anywhere_in_an_artifact(saved: Path) -> None:
         if path.is_file():
             data = path.read_bytes()
             assert not any(marker in data for marker in PICKLE_MARKERS), path
+            assert not data.startswith(b"\x80"), f"{path} starts like a pickle"
             if path.suffix == ".json":
                 json.loads(data)
-            else:
-                data.decode("utf-8")  # learners here save text formats
+            elif path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as arrays:
+                    for name in arrays.files:
+                        assert arrays[name].dtype != object, (path, name)
+            elif path.suffix == ".txt":
+                data.decode("utf-8")
 
 
 def learner_file(artifact: Path) -> Path:

@@ -118,9 +118,9 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def runs(project: Path) -> Runs:
-    first = mlwright("run", "spec.toml", "--time-budget", "30s", cwd=project)
+    first = mlwright("run", "spec.toml", "--time-budget", "15s", cwd=project)
     assert first.code == 0, str(first)
-    second = mlwright("run", "spec.toml", "--time-budget", "30s", "-q", cwd=project)
+    second = mlwright("run", "spec.toml", "--max-trials", "2", "-q", cwd=project)
     assert second.code == 0, str(second)
     return Runs(first, second)
 
@@ -129,10 +129,10 @@ def test_run_prints_the_leaderboard_and_the_holdout_score_beside_the_baseline(
     runs: Runs,
 ) -> None:
     out = runs.first.stdout
-    assert "leaderboard (cross-validation)" in out
-    for family in ("baseline", "linear", "lightgbm"):
+    assert "leaderboard (cross-validation;" in out
+    for family in ("baseline", "lightgbm"):  # the best trials, and the baseline, always shown
         assert family in out, f"{family} missing from the leaderboard\n{runs.first}"
-    assert re.search(r"\* \w+", out), "the chosen model is not marked"
+    assert re.search(r"\*[ ◆] \w+", out), "the chosen model is not marked"
     score = re.search(
         rf"holdout roc_auc \({HOLDOUT_ROWS} rows\): (\d\.\d+) \[95% (\d\.\d+)-(\d\.\d+)\]\s+"
         r"baseline (\d\.\d+)",
@@ -145,7 +145,7 @@ def test_run_prints_the_leaderboard_and_the_holdout_score_beside_the_baseline(
     assert model > baseline + 0.2, "churn is learnable; the model must beat the baseline"
     assert "decision threshold" in out  # the example states business values
     # Progress bars go to stderr, never into the summary on stdout.
-    assert "cross-validating candidates" in runs.first.stderr
+    assert "searching models" in runs.first.stderr
     assert "Traceback" not in runs.first.output
 
 

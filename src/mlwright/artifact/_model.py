@@ -6,6 +6,10 @@ The single-record path (``predict_one``) never builds a DataFrame.
 
 from __future__ import annotations
 
+import math
+import statistics
+import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +44,13 @@ class InputField:
 
 @dataclass
 class Member:
-    """One learner of the model, its feature style and its ensemble weight."""
+    """One learner of the model, the feature plan it reads (a key of ``Model.plans``) and its
+    ensemble weight. Members of a bagged ensemble share the plan of their fold."""
 
     name: str
     learner: Learner
     weight: float
+    plan: str
 
     @property
     def style(self) -> FeatureStyle:
@@ -76,8 +82,11 @@ class Model:
         self.members = list(members)
         self.metadata: dict[str, Any] = dict(metadata)
         self.registry: dict[str, Any] = {}
-        # Styles actually used, in a fixed order, for the single-record path.
-        self._styles = sorted({m.style for m in self.members})
+        missing = sorted({m.plan for m in self.members} - set(self.plans))
+        if missing:
+            raise ValueError(f"members read feature plans that the model lacks: {missing}")
+        # Plans in use, in a fixed order: each is computed once per call, whatever the members.
+        self._plan_keys = sorted({m.plan for m in self.members})
         self._single = self.members[0] if len(self.members) == 1 else None
         total = sum(m.weight for m in self.members)
         self._weights = [m.weight / total for m in self.members]
@@ -88,10 +97,10 @@ class Model:
         return to_polars(data)
 
     def _raw(self, frame: pl.DataFrame) -> np.ndarray:
-        matrices = {style: self.plans[style].transform(frame) for style in self._styles}
+        matrices = {key: self.plans[key].transform(frame) for key in self._plan_keys}
         out: np.ndarray | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
-            pred = member.learner.predict(matrices[member.style]) * weight
+            pred = member.learner.predict(matrices[member.plan]) * weight
             out = pred if out is None else out + pred
         assert out is not None
         return out
@@ -139,11 +148,11 @@ class Model:
             )
         single = self._single
         if single is not None:
-            return single.learner.predict_one(self.plans[single.style].transform_one(record))
-        vectors = {style: self.plans[style].transform_one(record) for style in self._styles}
+            return single.learner.predict_one(self.plans[single.plan].transform_one(record))
+        vectors = {key: self.plans[key].transform_one(record) for key in self._plan_keys}
         out: list[float] | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
-            pred = member.learner.predict_one(vectors[member.style])
+            pred = member.learner.predict_one(vectors[member.plan])
             out = (
                 [p * weight for p in pred]
                 if out is None
@@ -188,6 +197,36 @@ class Model:
     @property
     def input_schema(self) -> list[dict[str, str]]:
         return [f.to_dict() for f in self.inputs]
+
+    def measure_latency(
+        self, records: Sequence[Mapping[str, Any]], calls: int = 200
+    ) -> dict[str, float]:
+        """p50/p99 of ``predict_one`` over ``calls`` calls cycling through ``records``
+        (features included), in microseconds."""
+        if not records:
+            return {"p50_us": float("nan"), "p99_us": float("nan"), "calls": 0}
+        for record in records[:20]:
+            self.predict_one(record)  # warm up caches and the learners' fast paths
+        times = []
+        for i in range(calls):
+            record = records[i % len(records)]
+            started = time.perf_counter_ns()
+            self.predict_one(record)
+            times.append((time.perf_counter_ns() - started) / 1000.0)
+        times.sort()
+        return {
+            "p50_us": statistics.median(times),
+            "p99_us": times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)],
+            "calls": calls,
+        }
+
+    def size_mb(self) -> float:
+        """Size of the learners' saved files, in MB (what the artifact adds to the manifest)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for member in self.members:
+                member.learner.to_files(Path(tmp) / member.name.replace("/", "_"))
+            total = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+        return total / 1e6
 
     def save(self, directory: str | Path) -> Path:
         """Write the model as an artifact directory (see ``mlwright.load``)."""

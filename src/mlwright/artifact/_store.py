@@ -77,13 +77,14 @@ def save_model(model: Model, directory: Path) -> Path:
     try:
         members = []
         for member in model.members:
-            relative = f"learners/{member.name}"
+            relative = f"learners/{member.name.replace('/', '_')}"
             info = member.learner.to_files(staging / relative)
             members.append(
                 {
                     "name": member.name,
                     "family": member.learner.family,
                     "style": member.style,
+                    "plan": member.plan,
                     "weight": member.weight,
                     "dir": relative,
                     "learner": info,
@@ -235,7 +236,12 @@ def load_model(directory: str | Path) -> Model:
             cls = learner_class(entry["family"])
             learner = cls.from_files(path / entry["dir"], entry["learner"])
             members.append(
-                Member(name=entry["name"], learner=learner, weight=float(entry["weight"]))
+                Member(
+                    name=entry["name"],
+                    learner=learner,
+                    weight=float(entry["weight"]),
+                    plan=str(entry["plan"]),
+                )
             )
         inputs = [InputField(**f) for f in manifest["input_schema"]]
         task = manifest["task"]

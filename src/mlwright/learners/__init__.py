@@ -3,14 +3,25 @@
 from mlwright.errors import SpecError, did_you_mean, list_choices
 from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
 from mlwright.learners._baseline import Baseline
+from mlwright.learners._catboost import CatBoost
+from mlwright.learners._forest import ExtraTrees, RandomForest
+from mlwright.learners._knn import KNN
 from mlwright.learners._lightgbm import LightGBM
 from mlwright.learners._linear import Linear
+from mlwright.learners._mlp import MLP
+from mlwright.learners._xgboost import XGBoost
 
 # One entry per family, in the order the leaderboard lists families.
 _FAMILIES: tuple[type[Learner], ...] = (
     Baseline,
     Linear,
     LightGBM,
+    XGBoost,
+    CatBoost,
+    RandomForest,
+    ExtraTrees,
+    KNN,
+    MLP,
 )
 LEARNERS: dict[str, type[Learner]] = {cls.family: cls for cls in _FAMILIES}
 
@@ -28,12 +39,18 @@ def learner_class(family: str) -> type[Learner]:
 
 
 __all__ = [
+    "KNN",
     "LEARNERS",
+    "MLP",
     "Baseline",
+    "CatBoost",
+    "ExtraTrees",
     "Learner",
     "LearnerTask",
     "LightGBM",
     "Linear",
+    "RandomForest",
+    "XGBoost",
     "learner_class",
     "probabilities_from_binary",
 ]

@@ -106,6 +106,20 @@ class Learner(ABC):
         order the portfolio by expected gain per second before anything has been timed."""
         return 1e-6 * n_rows * max(n_features, 1)
 
+    @classmethod
+    def refit_params(
+        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
+    ) -> dict[str, Any]:
+        """Parameters for a refit on all rows, given the early-stopping rounds the folds
+        found (iterative learners fix their round count from them; others keep params)."""
+        return dict(params)
+
+    @classmethod
+    def tunable(cls) -> bool:
+        """Whether the family defines a search space of its own."""
+        own = cls.__mro__[: cls.__mro__.index(Learner)]
+        return any("search_space" in vars(klass) for klass in own)
+
     #: Whether the family is available here (optional extras such as PyTorch may be absent).
     available: ClassVar[bool] = True
 

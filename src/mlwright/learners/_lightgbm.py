@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
+REFIT_ROUNDS = 1.1
 ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 # Below this many rows one thread is faster than several; and on a busy machine OpenMP's
@@ -122,6 +123,37 @@ class LightGBM(Learner):
                 "lambda_l2": 5.0,
             },
         ]
+
+    @classmethod
+    def search_space(cls, trial: Any, task: LearnerTask, n_rows: int) -> dict[str, Any]:
+        bagging = trial.suggest_float("bagging_fraction", 0.5, 1.0)
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 8, 256, log=True),
+            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 2, 100, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
+            "bagging_fraction": bagging,
+            "bagging_freq": 1 if bagging < 1.0 else 0,
+            "lambda_l1": trial.suggest_float("lambda_l1", 1e-8, 10.0, log=True),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True),
+            "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
+            "extra_trees": trial.suggest_categorical("extra_trees", [False, True]),
+        }
+
+    @classmethod
+    def cost_hint(cls, n_rows: int, n_features: int, task: LearnerTask) -> float:
+        per_class = task.n_classes if task.problem_type == "multiclass" else 1
+        return 0.05 + 3e-7 * n_rows * max(n_features, 1) * per_class
+
+    @classmethod
+    def refit_params(
+        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
+    ) -> dict[str, Any]:
+        # More rows than a fold saw: a few more rounds than the folds' mean best round.
+        out = dict(params)
+        if best_iterations:
+            out["n_estimators"] = max(1, round(float(np.mean(best_iterations)) * REFIT_ROUNDS))
+        return out
 
     def _threads(self, n_rows: int) -> int:
         if self.threads > 0:

@@ -40,6 +40,16 @@ class Linear(Learner):
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
         return [{"C": 1.0}] if task.problem_type != "regression" else [{"alpha": 1.0}]
 
+    @classmethod
+    def search_space(cls, trial: Any, task: LearnerTask, n_rows: int) -> dict[str, Any]:
+        if task.problem_type == "regression":
+            return {"alpha": trial.suggest_float("alpha", 1e-3, 1e3, log=True)}
+        return {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
+
+    @classmethod
+    def cost_hint(cls, n_rows: int, n_features: int, task: LearnerTask) -> float:
+        return 0.02 + 2e-7 * n_rows * max(n_features, 1)
+
     def fit(
         self,
         X: np.ndarray,

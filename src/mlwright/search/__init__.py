@@ -1,19 +1,66 @@
-"""Time-budgeted model search over the registered learners."""
+"""Time-budgeted model search: portfolio, Optuna, k-fold bagging, ensembles, constraints."""
 
+from mlwright.search._ensemble import greedy_ensemble
+from mlwright.search._executor import (
+    Executor,
+    InlineExecutor,
+    ProcessExecutor,
+    default_workers,
+    make_executor,
+)
+from mlwright.search._models import bagged_members, refit_members
+from mlwright.search._prepare import FoldFiles, Prepared, plan_key, prepare
+from mlwright.search._scale import SearchScale, plan_scale, sample_rows
 from mlwright.search._search import (
     Candidate,
+    FoldScorer,
     SearchResult,
+    SearchSettings,
     TrialResult,
-    candidates_for,
-    fit_final,
+    portfolio,
     run_search,
 )
+from mlwright.search._select import (
+    Limits,
+    Selection,
+    ensemble_model,
+    measure_trials,
+    pareto_front,
+    select,
+)
+from mlwright.search._trial import TrialOutcome, TrialSpec, read_outcome, run_trial
 
 __all__ = [
     "Candidate",
+    "Executor",
+    "FoldFiles",
+    "FoldScorer",
+    "InlineExecutor",
+    "Limits",
+    "Prepared",
+    "ProcessExecutor",
     "SearchResult",
+    "SearchScale",
+    "SearchSettings",
+    "Selection",
+    "TrialOutcome",
     "TrialResult",
-    "candidates_for",
-    "fit_final",
+    "TrialSpec",
+    "bagged_members",
+    "default_workers",
+    "ensemble_model",
+    "greedy_ensemble",
+    "make_executor",
+    "measure_trials",
+    "pareto_front",
+    "plan_key",
+    "plan_scale",
+    "portfolio",
+    "prepare",
+    "read_outcome",
+    "refit_members",
     "run_search",
+    "run_trial",
+    "sample_rows",
+    "select",
 ]

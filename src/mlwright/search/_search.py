@@ -1,29 +1,38 @@
-"""Cross-validated model selection under a wall-clock budget.
+"""Model search under a wall-clock budget (or a trial count).
 
-Each candidate (a learner family with parameters) is scored on the same folds. Feature
-plans are fitted on each fold's training rows only, once per feature style, and shared by
-the candidates of that style. Boosting stops early on the fold's validation rows (as
-AutoGluon's bagging does); the holdout, never seen here, is what reports the final score.
+1. The baseline, always, and first.
+2. A portfolio of strong default configurations, each family's best-expected first, in an
+   order of expected gain per second (families that usually win and fit fast go first).
+3. Optuna's TPE on the families that lead, for as long as the budget lasts.
 
-The baseline always runs first and always finishes; so does the first real candidate,
-even past the deadline, so that a tight budget never leaves only the baseline.
+Every trial is k-fold bagged: one model per cross-validation fold, each stopping early on
+its fold's validation rows, giving out-of-fold predictions for every training row; the
+holdout, never seen here, is what reports the final score. Trials run through an
+``Executor`` (worker processes by default). Finished trials are journaled on disk, so a
+killed search resumes from them; Ctrl-C ends the search with what has finished.
+
+With ``max_trials`` the search is reproducible: no wall-clock limits inside trials, trials
+processed in submission order, so the same seed and count give the same models.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import polars as pl
 
 from mlwright._progress import Progress, Silent
-from mlwright.data import Splits
 from mlwright.errors import TrainingError
-from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
-from mlwright.learners import Learner, LearnerTask, learner_class
+from mlwright.learners import LearnerTask, learner_class
+from mlwright.search._executor import Executor, InlineExecutor
+from mlwright.search._prepare import Prepared
+from mlwright.search._trial import TrialOutcome, TrialSpec, read_outcome, run_trial
 from mlwright.spec import METRICS, ProblemType
 
 # Scores one fold's predictions against its truths; None where the metric is undefined on
@@ -31,11 +40,23 @@ from mlwright.spec import METRICS, ProblemType
 # search does not depend on evaluate (a stage to its right).
 FoldScorer = Callable[[np.ndarray, np.ndarray], float | None]
 
-REFIT_ROUNDS_FACTOR = 1.1  # more rows in the refit than in a fold: a few more boosting rounds
-# Families most likely to win come first, so a short budget spends itself on them.
-FAMILY_ORDER = ("lightgbm", "linear")
-# A candidate that must finish past the deadline still gets this long per fold.
-MIN_FOLD_SECONDS = 0.5
+# Families in the order they usually rank on tabular data; the portfolio interleaves them.
+FAMILY_PRIORITY = (
+    "lightgbm",
+    "catboost",
+    "xgboost",
+    "extra_trees",
+    "random_forest",
+    "mlp",
+    "linear",
+    "knn",
+)
+# How many leading families Optuna tunes once the portfolio is done, and how many tuning
+# trials in a row may fail to improve the best score before tuning stops.
+TUNED_FAMILIES = 2
+TUNING_PATIENCE = 20
+# Do not start a trial expected to take more than this many times the time left.
+OVERRUN_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,17 +64,26 @@ class Candidate:
     name: str
     family: str
     params: dict[str, Any]
+    origin: str = "portfolio"
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class TrialResult:
     candidate: Candidate
     status: Literal["ok", "failed", "skipped"]
+    style: str = "tree"
     fold_scores: list[float] = field(default_factory=list)
     oof: np.ndarray | None = None
     fit_seconds: float = 0.0
     best_iterations: list[int] = field(default_factory=list)
+    fold_infos: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path | None = None
     message: str = ""
+    resumed: bool = False
+    # Filled in by the caller after the search: the real predict_one path, and the files.
+    latency: dict[str, float] | None = None
+    size_mb: float | None = None
 
     @property
     def cv_score(self) -> float:
@@ -68,8 +98,9 @@ class TrialResult:
 class SearchResult:
     metric: str
     trials: list[TrialResult]
-    best: TrialResult
     baseline: TrialResult
+    prepared: Prepared
+    interrupted: bool = False
 
     def ranked(self) -> list[TrialResult]:
         """The candidates that finished, best cross-validated score first."""
@@ -77,192 +108,379 @@ class SearchResult:
         greater = METRICS[self.metric].greater_is_better
         return sorted(ok, key=lambda t: -t.cv_score if greater else t.cv_score)
 
-    def leaderboard(self) -> list[dict[str, Any]]:
-        """Finished candidates best first, then the ones that failed or were skipped."""
-        ok = self.ranked()
-        rest = [t for t in self.trials if t.status != "ok"]
-        rows = []
-        for rank, trial in enumerate([*ok, *rest], start=1):
-            rows.append(
-                {
-                    "rank": rank if trial.status == "ok" else None,
-                    "model": trial.candidate.name,
-                    "family": trial.candidate.family,
-                    f"cv_{self.metric}": trial.cv_score if trial.status == "ok" else None,
-                    "cv_std": trial.cv_std if trial.status == "ok" else None,
-                    "fit_seconds": round(trial.fit_seconds, 3),
-                    "status": trial.status,
-                    "chosen": trial is self.best,
-                    "params": trial.candidate.params,
-                    "note": trial.message,
-                }
-            )
-        return rows
+    @property
+    def best(self) -> TrialResult:
+        return self.ranked()[0]
+
+    def by_name(self, name: str) -> TrialResult:
+        return next(t for t in self.trials if t.candidate.name == name)
 
 
-def candidates_for(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
-    """The baseline, then every family's first (strongest default) configuration, then the
-    other configurations: the likely best come first when the budget is short."""
-    out = [Candidate("baseline", "baseline", {})]
-    rounds: list[list[Candidate]] = []
+@dataclass(frozen=True)
+class SearchSettings:
+    families: Sequence[str]
+    metric: str
+    seed: int
+    deadline: float | None  # time.monotonic() at which no new trial starts
+    max_trials: int | None = None
+    tune: bool = True
+    min_fold_seconds: float = 0.5
+
+
+def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
+    """Every family's default configurations: first configurations of all families (in
+    priority order), then second ones, and so on."""
     ordered = sorted(
         (f for f in families if f != "baseline"),
-        key=lambda f: FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER),
+        key=lambda f: FAMILY_PRIORITY.index(f) if f in FAMILY_PRIORITY else len(FAMILY_PRIORITY),
     )
+    rounds: list[list[Candidate]] = []
     for family in ordered:
-        configs = learner_class(family).default_configs(task, n_rows)
+        cls = learner_class(family)
+        if not cls.available:
+            continue
+        configs = cls.default_configs(task, n_rows)
         for i, params in enumerate(configs):
             name = family if len(configs) == 1 else f"{family}_{i + 1}"
-            if len(rounds) <= i:
+            while len(rounds) <= i:
                 rounds.append([])
             rounds[i].append(Candidate(name, family, dict(params)))
-    for batch in rounds:
-        out.extend(batch)
-    return out
+    return [c for batch in rounds for c in batch]
 
 
-class _FoldCache:
-    """Feature matrices per (style, fold), fitted on the fold's training rows only."""
+class _Tuner:
+    """Optuna TPE studies for the leading families, asked in turn."""
+
+    def __init__(
+        self, families: Sequence[str], task: LearnerTask, n_rows: int, greater: bool, seed: int
+    ):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.task, self.n_rows = task, n_rows
+        self.studies = {
+            family: optuna.create_study(
+                direction="maximize" if greater else "minimize",
+                sampler=optuna.samplers.TPESampler(seed=seed + i, n_startup_trials=4),
+            )
+            for i, family in enumerate(families)
+        }
+        self.pending: dict[str, tuple[Any, Any]] = {}
+        self.counts = dict.fromkeys(families, 0)
+        self._turn = 0
+
+    def ask(self) -> Candidate:
+        families = list(self.studies)
+        family = families[self._turn % len(families)]
+        self._turn += 1
+        study = self.studies[family]
+        trial = study.ask()
+        params = learner_class(family).search_space(trial, self.task, self.n_rows)
+        self.counts[family] += 1
+        name = f"{family}_tpe{self.counts[family]}"
+        self.pending[name] = (study, trial)
+        return Candidate(name, family, params, origin="tpe")
+
+    def tell(self, name: str, value: float | None) -> None:
+        import optuna
+
+        study, trial = self.pending.pop(name)
+        if value is None or not np.isfinite(value):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+
+
+class _Run:
+    """The state of one search."""
 
     def __init__(
         self,
         *,
-        frame: pl.DataFrame,
-        y: np.ndarray,
-        splits: Splits,
-        columns: Sequence[tuple[str, FeatureKind]],
-        n_classes: int,
-        seed: int,
+        prepared: Prepared,
+        problem_type: ProblemType,
+        settings: SearchSettings,
+        scorer: FoldScorer,
+        journal: Path,
+        executor: Executor,
+        progress: Progress,
     ):
-        self.frame, self.y, self.splits = frame, y, splits
-        self.columns, self.n_classes, self.seed = columns, n_classes, seed
-        self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, tuple[int, ...]]] = {}
+        self.prepared, self.problem_type, self.settings = prepared, problem_type, settings
+        self.scorer, self.journal, self.executor, self.progress = (
+            scorer,
+            journal,
+            executor,
+            progress,
+        )
+        self.task = LearnerTask(problem_type, prepared.n_classes)
+        self.greater = METRICS[settings.metric].greater_is_better
+        self.trials: list[TrialResult] = []
+        self.seconds_per_trial: dict[str, float] = {}
+        self.started = time.monotonic()
 
-    def get(self, style: FeatureStyle, fold: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-        key = (style, fold)
-        if key not in self._cache:
-            fit_pos, valid_pos = self.splits.folds[fold]
-            fit_rows = self.splits.train[fit_pos]
-            valid_rows = self.splits.train[valid_pos]
-            plan = FeaturePlan(self.columns, style, n_classes=self.n_classes, seed=self.seed)
-            X_fit = plan.fit_transform(self.frame[fit_rows], self.y[fit_rows])
-            X_valid = plan.transform(self.frame[valid_rows])
-            self._cache[key] = (X_fit, X_valid, tuple(plan.categorical_indices))
-        return self._cache[key]
+    # -- one trial ------------------------------------------------------------------------------
+
+    def spec(self, candidate: Candidate) -> TrialSpec:
+        style = learner_class(candidate.family).feature_style
+        deadline = self.settings.deadline
+        seconds = None
+        if deadline is not None and self.settings.max_trials is None:
+            seconds = max(deadline - time.monotonic(), 0.0)
+        return TrialSpec(
+            trial_id=candidate.name,
+            family=candidate.family,
+            params=candidate.params,
+            seed=self.settings.seed,
+            style=style,
+            folds=self.prepared.files[style],
+            valid_positions=[v.tolist() for _, v in self.prepared.folds],
+            n_rows=self.prepared.n_rows,
+            problem_type=self.problem_type,
+            n_classes=self.prepared.n_classes,
+            categorical=self.prepared.categorical[style],
+            out_dir=str(self.journal / candidate.name),
+            seconds=seconds,
+            min_fold_seconds=self.settings.min_fold_seconds,
+            threads=1,
+            origin=candidate.origin,
+            extra=candidate.extra,
+        )
+
+    def record(
+        self, candidate: Candidate, outcome: TrialOutcome, oof: np.ndarray, resumed: bool
+    ) -> TrialResult:
+        style = learner_class(candidate.family).feature_style
+        result = TrialResult(
+            candidate=candidate,
+            status=outcome.status,
+            style=style,
+            fit_seconds=outcome.fit_seconds,
+            best_iterations=outcome.best_iterations,
+            fold_infos=outcome.fold_infos,
+            out_dir=self.journal / candidate.name,
+            message=outcome.message,
+            resumed=resumed,
+        )
+        if outcome.status == "ok":
+            y = self.prepared.y
+            for _, valid in self.prepared.folds:
+                value = self.scorer(y[valid], oof[valid])
+                if value is not None:
+                    result.fold_scores.append(value)
+            if result.fold_scores:
+                result.oof = oof
+            else:
+                result.status, result.message = (
+                    "failed",
+                    f"{self.settings.metric} undefined on every fold",
+                )
+        self.trials.append(result)
+        if result.status == "ok":
+            seen = self.seconds_per_trial.get(candidate.family, 0.0)
+            self.seconds_per_trial[candidate.family] = max(seen, outcome.fit_seconds)
+        best = [
+            t.cv_score for t in self.trials if t.status == "ok" and t.candidate.family != "baseline"
+        ]
+        note = (
+            f"{candidate.name}: {result.cv_score:.4f}"
+            if result.status == "ok"
+            else f"{candidate.name}: {result.status}"
+        )
+        if best:
+            top = max(best) if self.greater else min(best)
+            note += f"  (best {top:.4f})"
+        self.progress.advance(1, note=note)
+        if result.status == "failed":
+            self.progress.log(f"{candidate.name}: failed ({result.message})")
+        return result
+
+    def resumed(self, candidate: Candidate) -> tuple[TrialOutcome, np.ndarray] | None:
+        found = read_outcome(self.journal / candidate.name)
+        if found is None or found[0].params != candidate.params:
+            return None
+        return found
+
+    # -- scheduling -----------------------------------------------------------------------------
+
+    def time_left(self) -> float:
+        if self.settings.deadline is None or self.settings.max_trials is not None:
+            return float("inf")
+        return self.settings.deadline - time.monotonic()
+
+    def has_real_trial(self) -> bool:
+        return any(t.status == "ok" and t.candidate.family != "baseline" for t in self.trials)
+
+    def worth_starting(self, candidate: Candidate, in_flight: int) -> bool:
+        if self.settings.max_trials is not None:
+            return len(self.trials) + in_flight < self.settings.max_trials + 1  # + baseline
+        if not self.has_real_trial() and in_flight == 0:
+            return True  # the first real candidate always runs
+        left = self.time_left()
+        if left <= 0:
+            return False
+        expected = self.seconds_per_trial.get(candidate.family)
+        if expected is None:
+            cls = learner_class(candidate.family)
+            n = self.prepared.n_rows
+            expected = cls.cost_hint(
+                n, self.prepared.n_features.get(cls.feature_style, 1), self.task
+            )
+            expected *= len(self.prepared.folds)
+        return expected <= left * OVERRUN_TOLERANCE
+
+    def candidates(self) -> Iterator[Candidate]:
+        yield from portfolio(self.settings.families, self.task, self.prepared.n_rows)
+        if not self.settings.tune:
+            return
+        leaders: list[str] = []
+        for trial in sorted(
+            (t for t in self.trials if t.status == "ok" and t.candidate.family != "baseline"),
+            key=lambda t: -t.cv_score if self.greater else t.cv_score,
+        ):
+            family = trial.candidate.family
+            if family not in leaders and learner_class(family).tunable():
+                leaders.append(family)
+        if not leaders:
+            return
+        self.tuner = _Tuner(
+            leaders[:TUNED_FAMILIES],
+            self.task,
+            self.prepared.n_rows,
+            self.greater,
+            self.settings.seed,
+        )
+        while self.tuning_stalled() < TUNING_PATIENCE:
+            yield self.tuner.ask()
+        self.progress.log(f"tuning stopped: {TUNING_PATIENCE} trials in a row without improvement")
+
+    def tuning_stalled(self) -> int:
+        """How many of the latest finished tuning trials did not improve the best score."""
+        best = None
+        stalled = 0
+        for trial in self.trials:
+            if trial.status != "ok" or trial.candidate.family == "baseline":
+                continue
+            if best is None or (trial.cv_score > best if self.greater else trial.cv_score < best):
+                best, stalled = trial.cv_score, 0
+            elif trial.candidate.origin == "tpe":
+                stalled += 1
+        return stalled
+
+    def next_candidate(self, queue: Iterator[Candidate], in_flight: int) -> Candidate | None:
+        """The next candidate worth starting now, or None to start nothing more for now."""
+        for candidate in queue:
+            if self.worth_starting(candidate, in_flight):
+                return candidate
+            if candidate.origin == "tpe":
+                self.tuner.tell(candidate.name, None)
+                return None  # tuning is open-ended: stop asking when a trial no longer fits
+            if self.settings.max_trials is not None or self.time_left() <= 0:
+                return None
+            # Too slow for the time left; a cheaper family further on may still fit.
+        return None
+
+    def finish(
+        self, candidate: Candidate, outcome: TrialOutcome, oof: np.ndarray, resumed: bool = False
+    ) -> None:
+        result = self.record(candidate, outcome, oof, resumed)
+        if candidate.origin == "tpe":
+            self.tuner.tell(candidate.name, result.cv_score if result.status == "ok" else None)
+
+    def collect(self, future: Future[TrialOutcome], candidate: Candidate) -> None:
+        outcome = future.result()
+        found = read_outcome(self.journal / candidate.name)
+        oof = found[1] if found else np.full(self.prepared.n_rows, np.nan)
+        self.finish(candidate, outcome, oof)
+
+    def run(self) -> bool:
+        """Run trials until the budget or the count is spent; True if interrupted."""
+        baseline = Candidate("baseline", "baseline", {})
+        found = self.resumed(baseline)
+        if found is None:
+            run_trial(self.spec(baseline))
+            found = read_outcome(self.journal / baseline.name)
+            assert found is not None
+            self.finish(baseline, *found)
+        else:
+            self.finish(baseline, *found, resumed=True)
+        deterministic = self.settings.max_trials is not None
+        queue = self.candidates()
+        in_flight: dict[Future[TrialOutcome], Candidate] = {}
+        try:
+            while True:
+                while len(in_flight) < self.executor.workers:
+                    candidate = self.next_candidate(queue, len(in_flight))
+                    if candidate is None:
+                        break
+                    found = self.resumed(candidate)
+                    if found is not None:
+                        self.finish(candidate, *found, resumed=True)
+                        continue
+                    in_flight[self.executor.submit(self.spec(candidate))] = candidate
+                if not in_flight:
+                    return False
+                if deterministic:
+                    wait(in_flight)
+                    done = list(in_flight)  # in submission order, so results tell Optuna alike
+                else:
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    done = [f for f in in_flight if f in finished]
+                for future in done:
+                    self.collect(future, in_flight.pop(future))
+        except KeyboardInterrupt:
+            self.executor.shutdown(cancel=True)
+            self.progress.log("interrupted: finishing with the trials that completed")
+            return True
 
 
 def run_search(
     *,
-    frame: pl.DataFrame,
-    y: np.ndarray,
-    splits: Splits,
-    columns: Sequence[tuple[str, FeatureKind]],
+    prepared: Prepared,
     problem_type: ProblemType,
-    n_classes: int,
-    metric: str,
+    settings: SearchSettings,
     scorer: FoldScorer,
-    families: Sequence[str],
-    seed: int,
-    deadline: float,
+    journal: Path,
+    executor: Executor | None = None,
+    resume: bool = False,
     progress: Progress | None = None,
 ) -> SearchResult:
-    """Score every candidate by cross-validation until ``deadline`` (time.monotonic())."""
+    """Search; finished trials are journaled under ``journal`` (cleared unless ``resume``)."""
     progress = progress if progress is not None else Silent()
-    base_task = LearnerTask(problem_type, n_classes)
-    candidates = candidates_for(families, base_task, len(splits.train))
-    cache = _FoldCache(
-        frame=frame, y=y, splits=splits, columns=columns, n_classes=n_classes, seed=seed
+    if not resume and journal.exists():
+        shutil.rmtree(journal)
+    journal.mkdir(parents=True, exist_ok=True)
+    executor = executor if executor is not None else InlineExecutor()
+    progress.stage(
+        "searching models", total=settings.max_trials + 1 if settings.max_trials else None
     )
-    n_train = len(splits.train)
-    width = n_classes if problem_type != "regression" else 0
-    progress.stage("cross-validating candidates", total=len(candidates) * len(splits.folds))
-    trials: list[TrialResult] = []
-    fold_seconds: dict[str, float] = {}
-    for candidate in candidates:
-        cls = learner_class(candidate.family)
-        # The baseline and the first real candidate always finish.
-        must_finish = candidate.family == "baseline" or not any(
-            t.status == "ok" and t.candidate.family != "baseline" for t in trials
-        )
-        expected = fold_seconds.get(candidate.family, 0.0)
-        if not must_finish and time.monotonic() + expected > deadline:
-            trials.append(TrialResult(candidate, "skipped", message="time budget spent"))
-            progress.advance(len(splits.folds), note=f"{candidate.name}: skipped")
-            continue
-        oof = np.full((n_train, width) if width else n_train, np.nan)
-        trial = TrialResult(candidate, "ok", oof=oof)
-        started = time.monotonic()
-        try:
-            for fold, (_, valid_pos) in enumerate(splits.folds):
-                if not must_finish and time.monotonic() > deadline:
-                    trial.status, trial.message = "skipped", "time budget spent mid-way"
-                    break
-                X_fit, X_valid, categorical = cache.get(cls.feature_style, fold)
-                fit_rows = splits.train[splits.folds[fold][0]]
-                y_fit, y_valid = y[fit_rows], y[splits.train[valid_pos]]
-                task = LearnerTask(problem_type, n_classes, categorical)
-                learner = cls(candidate.params, seed=seed)
-                now = time.monotonic()
-                allowance = (deadline - now) / (len(splits.folds) - fold)
-                if must_finish:
-                    allowance = max(allowance, MIN_FOLD_SECONDS)
-                learner.fit(
-                    X_fit, y_fit, task, X_valid=X_valid, y_valid=y_valid, deadline=now + allowance
-                )
-                best = getattr(learner, "best_iteration_", None)
-                if best is not None:
-                    trial.best_iterations.append(int(best))
-                pred = learner.predict(X_valid)
-                oof[valid_pos] = pred
-                fold_score = scorer(y_valid, pred)
-                if fold_score is not None:
-                    trial.fold_scores.append(fold_score)
-                progress.advance(1, note=f"{candidate.name} fold {fold + 1}")
-        except (ValueError, RuntimeError, MemoryError) as exc:
-            trial.status, trial.message = "failed", f"{type(exc).__name__}: {exc}"
-        trial.fit_seconds = time.monotonic() - started
-        if trial.status == "ok" and not trial.fold_scores:
-            trial.status, trial.message = "failed", f"{metric} undefined on every fold"
-        if trial.status == "ok":
-            fold_seconds[candidate.family] = max(
-                fold_seconds.get(candidate.family, 0.0), trial.fit_seconds / len(splits.folds)
-            )
-        if trial.status != "ok":
-            trial.oof = None
-            progress.log(f"{candidate.name}: {trial.status} ({trial.message})")
-        trials.append(trial)
-    baseline = next((t for t in trials if t.candidate.family == "baseline"), None)
-    if baseline is None or baseline.status != "ok":
+    run = _Run(
+        prepared=prepared,
+        problem_type=problem_type,
+        settings=settings,
+        scorer=scorer,
+        journal=journal,
+        executor=executor,
+        progress=progress,
+    )
+    try:
+        interrupted = run.run()
+    finally:
+        executor.shutdown(cancel=False)
+    tried = {t.candidate.name for t in run.trials}
+    for candidate in portfolio(settings.families, run.task, prepared.n_rows):
+        if candidate.name not in tried:
+            why = "interrupted" if interrupted else "not reached: time budget or max_trials spent"
+            run.trials.append(TrialResult(candidate, "skipped", message=why))
+    baseline = run.trials[0]
+    if baseline.status != "ok":
         raise TrainingError(
-            "even the baseline could not be cross-validated"
-            + (f": {baseline.message}" if baseline else ""),
+            f"even the baseline could not be cross-validated: {baseline.message}",
             hint="check the data-check findings; the target may be degenerate in some folds",
         )
-    result = SearchResult(metric=metric, trials=trials, best=baseline, baseline=baseline)
-    result.best = result.ranked()[0]
-    return result
-
-
-def fit_final(
-    trial: TrialResult,
-    *,
-    frame: pl.DataFrame,
-    y: np.ndarray,
-    columns: Sequence[tuple[str, FeatureKind]],
-    problem_type: ProblemType,
-    n_classes: int,
-    seed: int,
-    deadline: float | None = None,
-) -> tuple[Learner, FeaturePlan]:
-    """Fit a candidate on ``frame`` with what cross-validation learned (boosting rounds)."""
-    cls = learner_class(trial.candidate.family)
-    plan = FeaturePlan(columns, cls.feature_style, n_classes=n_classes, seed=seed)
-    X = plan.fit_transform(frame, y)
-    params = dict(trial.candidate.params)
-    if trial.best_iterations:
-        rounds = float(np.mean(trial.best_iterations)) * REFIT_ROUNDS_FACTOR
-        params["n_estimators"] = max(1, round(rounds))
-    learner = cls(params, seed=seed)
-    task = LearnerTask(problem_type, n_classes, tuple(plan.categorical_indices))
-    learner.fit(X, y, task, deadline=deadline)
-    return learner, plan
+    return SearchResult(
+        metric=settings.metric,
+        trials=run.trials,
+        baseline=baseline,
+        prepared=prepared,
+        interrupted=interrupted,
+    )

@@ -151,12 +151,31 @@ class ValidationSection(_Section):
 
 
 class SearchSection(_Section):
-    """Which model families to try."""
+    """How models are searched: families, tuning, ensembling, parallelism."""
 
     learners: list[str] = Field(
         default_factory=list,
-        description="Learner families to try, e.g. ['lightgbm', 'linear']; empty: all. "
-        "The baseline always runs.",
+        description="Learner families to try, e.g. ['lightgbm', 'linear']; empty: all that are "
+        "installed. The baseline always runs.",
+    )
+    max_trials: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many trials instead of at the time budget; the same seed "
+        "and count give the same model.",
+    )
+    tune: bool = Field(
+        True, description="After the default portfolio, tune the leading families with Optuna."
+    )
+    ensemble: bool = Field(
+        True,
+        description="Combine trials by greedy ensemble selection over out-of-fold predictions.",
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        description="Trials run in parallel in this many worker processes; 0: one per core "
+        "(one, in-process, for small data).",
     )
 
 

@@ -1,0 +1,315 @@
+"""CatBoost oblivious trees, with the native category codes as CatBoost categorical features.
+
+CatBoost hashes categorical values as strings, so codes go in as integers (missing as -1),
+through a Polars frame for batches (the fastest input CatBoost takes) and as a Python list
+for one row; both hash the same. Saved in CatBoost's own ``.cbm`` format. CatBoost returns
+raw scores in float64; the link (sigmoid, softmax) is applied here.
+
+Two things make one-row predictions fast. CatBoost re-parses the model's stored training
+parameters (several KB of JSON) on every predict call, so the saved model keeps only the
+parameters as given and the loss function there. And one row goes straight to the Pool's
+and the model's compiled methods, skipping ``CatBoost.predict``'s Python checks; a CatBoost
+version whose private signatures differ falls back to the public ``predict``, with the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from mlwright.errors import SchemaMismatchError, TrainingError
+from mlwright.learners._base import Learner, LearnerTask
+from mlwright.learners._links import link, link_one
+
+DEFAULTS: dict[str, Any] = {
+    "learning_rate": 0.08,
+    "depth": 6,
+    "l2_leaf_reg": 3.0,
+    "random_strength": 1.0,
+    "bagging_temperature": 1.0,
+    "border_count": 254,
+    "one_hot_max_size": 4,
+    # Combinations of up to two categorical columns. CatBoost's own default (4) costs several
+    # times more with many categorical columns (modeldata/ames, 40 of 73: 29 s against 15 s
+    # on one core) for no better score there.
+    "max_ctr_complexity": 2,
+    "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
+    "early_stopping_rounds": 50,
+}
+REFIT_ROUNDS = 1.1  # refit on all rows: rounds per the folds' mean best round
+ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
+_OWN_KEYS = ("n_estimators", "early_stopping_rounds")
+_LOSS = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
+SINGLE_THREAD_ROWS = 50_000  # as for LightGBM and XGBoost
+MISSING_CODE = -1  # the categorical value CatBoost sees for a missing category
+_RAW = "RawFormulaVal"
+
+
+class _StopAt:
+    """A CatBoost training callback that ends boosting at ``deadline``, keeping the trees so
+    far (CatBoost stops when ``after_iteration`` returns False)."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def after_iteration(self, info: Any) -> bool:
+        return time.monotonic() < self.deadline
+
+
+def _frame(X: np.ndarray, categorical: Sequence[int]) -> Any:
+    """X as a Polars frame: floats, and the category codes as integers (missing: -1)."""
+    import polars as pl
+
+    X = np.asarray(X, dtype=np.float64)
+    cats = set(categorical)
+    columns = {}
+    for i in range(X.shape[1]):
+        col = X[:, i]
+        if i in cats:
+            columns[f"f{i}"] = pl.Series(
+                np.where(np.isnan(col), MISSING_CODE, col).astype(np.int64)
+            )
+        else:
+            columns[f"f{i}"] = pl.Series(col)
+    return pl.DataFrame(columns)
+
+
+class CatBoost(Learner):
+    family = "catboost"
+    feature_style = "tree"
+    description = "CatBoost oblivious trees with ordered target statistics for categories"
+    available: ClassVar[bool] = importlib.util.find_spec("catboost") is not None
+
+    @classmethod
+    def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        return [
+            {},
+            # Deep trees without category combinations, so their cost stays bounded.
+            {"learning_rate": 0.05, "depth": 8, "l2_leaf_reg": 5.0, "max_ctr_complexity": 1},
+            {
+                "learning_rate": 0.1,
+                "depth": 4,
+                "l2_leaf_reg": 1.0,
+                "random_strength": 2.0,
+                "max_ctr_complexity": 4,
+            },
+        ]
+
+    @classmethod
+    def search_space(cls, trial: Any, task: LearnerTask, n_rows: int) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+            "depth": trial.suggest_int("depth", 4, 10),
+            "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 0.5, 30.0, log=True),
+            "random_strength": trial.suggest_float("random_strength", 0.1, 10.0, log=True),
+            "bagging_temperature": trial.suggest_float("bagging_temperature", 0.0, 2.0),
+            "one_hot_max_size": trial.suggest_int("one_hot_max_size", 2, 10),
+            "max_ctr_complexity": trial.suggest_int("max_ctr_complexity", 1, 4),
+        }
+
+    @classmethod
+    def cost_hint(cls, n_rows: int, n_features: int, task: LearnerTask) -> float:
+        # CatBoost is the slowest of the boosters to fit, and a categorical column costs it
+        # about ten numeric ones (target statistics, combinations). Measured on one core with
+        # early stopping, relative to LightGBM's first default (the base hint): 6x on 20
+        # columns with 2 categorical, 20x on modeldata/ames (40 of 73 categorical).
+        n_cat = len(task.categorical)
+        width = max(n_features - n_cat, 1) + 10 * n_cat
+        classes = 1.0 + 0.5 * (task.n_classes - 1) if task.problem_type == "multiclass" else 1.0
+        return 0.2 + 3.2e-6 * n_rows * width * classes
+
+    @classmethod
+    def refit_params(
+        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
+    ) -> dict[str, Any]:
+        # More rows than a fold saw: a few more rounds than the folds' mean best round.
+        out = dict(params)
+        if best_iterations:
+            out["n_estimators"] = max(1, round(float(np.mean(best_iterations)) * REFIT_ROUNDS))
+        return out
+
+    def _threads(self, n_rows: int) -> int:
+        if self.threads > 0:
+            return self.threads
+        return 1 if n_rows < SINGLE_THREAD_ROWS else os.cpu_count() or 1
+
+    def _cb_params(self, task: LearnerTask, threads: int, rounds: int) -> dict[str, Any]:
+        merged = {**DEFAULTS, **self.params}
+        params = {k: v for k, v in merged.items() if k not in _OWN_KEYS}
+        params.update(
+            loss_function=_LOSS[task.problem_type],
+            iterations=rounds,
+            random_seed=self.seed,
+            thread_count=threads,
+            allow_writing_files=False,
+            logging_level="Silent",
+        )
+        if task.problem_type != "regression":
+            # Fixes the output columns to classes 0..k-1, present in this fold or not.
+            params["class_names"] = list(range(task.n_classes))
+        return params
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        task: LearnerTask,
+        *,
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
+        deadline: float | None = None,
+    ) -> Self:
+        from catboost import CatBoost as CatBoostModel
+        from catboost import CatBoostError, Pool
+
+        merged = {**DEFAULTS, **self.params}
+        y = np.asarray(y)
+        if len(np.unique(y)) < 2:
+            raise TrainingError(
+                f"catboost cannot fit a target with a single value ({y[0] if len(y) else None})",
+                hint="use another learner for this fold, or check the target column",
+            )
+        threads = self._threads(len(y))
+        categorical = list(task.categorical)
+        train = Pool(
+            _frame(X, categorical), label=y, cat_features=categorical, thread_count=threads
+        )
+        valid = None
+        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
+            valid = Pool(
+                _frame(X_valid, categorical),
+                label=np.asarray(y_valid),
+                cat_features=categorical,
+                thread_count=threads,
+            )
+        if "n_estimators" in self.params or valid is not None:
+            rounds = int(merged["n_estimators"])
+        else:
+            rounds = ROUNDS_WITHOUT_VALIDATION
+        model = CatBoostModel(self._cb_params(task, threads, rounds))
+        try:
+            model.fit(
+                train,
+                eval_set=valid,
+                early_stopping_rounds=int(merged["early_stopping_rounds"]) if valid else None,
+                use_best_model=valid is not None,
+                callbacks=[_StopAt(deadline)] if deadline is not None else None,
+            )
+        except CatBoostError as e:
+            raise TrainingError(f"catboost could not fit: {e}", hint="check the data") from e
+        _compact_metadata(model)
+        self.model_ = model
+        self.best_iteration_ = int(model.tree_count_)
+        self.n_features_ = int(np.asarray(X).shape[1])
+        self.task_ = task
+        self._row = _RowPredictor(model, self.n_features_, categorical)
+        return self
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        from catboost import Pool
+
+        if X.ndim != 2 or X.shape[1] != self.n_features_:
+            raise SchemaMismatchError(
+                f"catboost learner expects {self.n_features_} features, got an array of shape"
+                f" {X.shape}",
+                hint="pass the feature matrix that the model's feature plan produces",
+            )
+        threads = self._threads(len(X))
+        categorical = list(self.task_.categorical)
+        pool = Pool(_frame(X, categorical), cat_features=categorical, thread_count=threads)
+        raw = self.model_.predict(pool, prediction_type=_RAW, thread_count=threads)
+        return link(raw, self.task_)
+
+    def _predict_one(self, x: Sequence[float]) -> list[float]:
+        if len(x) != self.n_features_:
+            raise SchemaMismatchError(
+                f"catboost learner expects {self.n_features_} features, got {len(x)}",
+                hint="pass the feature vector that the model's feature plan produces",
+            )
+        return link_one(self._row(x), self.task_)
+
+    def _save(self, directory: Path) -> dict[str, Any]:
+        self.model_.save_model(str(directory / "model.cbm"), format="cbm")
+        return {
+            "files": ["model.cbm"],
+            "best_iteration": self.best_iteration_,
+            "n_features": self.n_features_,
+        }
+
+    @classmethod
+    def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
+        from catboost import CatBoost as CatBoostModel
+
+        learner = cls()
+        model = CatBoostModel()
+        model.load_model(str(directory / "model.cbm"), format="cbm")
+        learner.model_ = model
+        learner.best_iteration_ = int(meta["best_iteration"])
+        learner.n_features_ = int(meta["n_features"])
+        learner._row = _RowPredictor(model, learner.n_features_, list(task.categorical))
+        return learner
+
+
+def _compact_metadata(model: Any) -> None:
+    """Keep only the parameters as given and the loss function of the stored training
+    parameters (CatBoost parses them on every predict call: 30 us of a 40 us one-row
+    prediction), and drop the learning curve. Without ``flat_params`` loading the model
+    prints a warning."""
+    info = model.get_metadata()
+    params = json.loads(info["params"]) if "params" in info else {}
+    info["params"] = json.dumps(
+        {
+            "flat_params": params.get("flat_params", {}),
+            "loss_function": params.get("loss_function", {}),
+        }
+    )
+    if "training" in info:
+        del info["training"]
+
+
+class _RowPredictor:
+    """One row's raw scores, through CatBoost's compiled Pool and model methods directly."""
+
+    def __init__(self, model: Any, n_features: int, categorical: list[int]):
+        self._model = model
+        self._categorical = categorical
+        self._is_cat = [False] * n_features
+        for i in categorical:
+            self._is_cat[i] = True
+        self._fast = True
+
+    def _values(self, x: Sequence[float]) -> list[Any]:
+        return [
+            (MISSING_CODE if math.isnan(v) else int(v)) if cat else float(v)
+            for v, cat in zip(x, self._is_cat, strict=True)
+        ]
+
+    def __call__(self, x: Sequence[float]) -> list[float]:
+        data = np.array([self._values(x)], dtype=object)
+        if self._fast:
+            try:
+                return self._direct(data)
+            except (AttributeError, TypeError):
+                self._fast = False  # another CatBoost version: the public path, same numbers
+        raw = self._model.predict(data, prediction_type=_RAW, thread_count=1)
+        return [float(v) for v in np.ravel(raw)]
+
+    def _direct(self, data: np.ndarray) -> list[float]:
+        from catboost import Pool
+
+        pool = Pool.__new__(Pool)
+        pool._init_pool(
+            data, None, self._categorical, None, None, None, None, None, None, None, None,
+            None, None, None, None, None, None, 1,
+        )  # fmt: skip
+        raw = self._model._object._base_predict(pool, _RAW, 0, 0, 1, False, "CPU")
+        return [float(v) for v in np.ravel(raw)]

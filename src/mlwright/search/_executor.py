@@ -1,0 +1,89 @@
+"""Where trials run: one interface, so that a distributed engine can take over later.
+
+``InlineExecutor`` runs a trial in the calling process (one core, no start-up cost: small
+data and tests). ``ProcessExecutor`` runs trials in local worker processes, one per core,
+each learner on one thread: on a small machine parallel trials beat parallel threads
+inside one fit. Workers start from a fork server that has imported mlwright but never ran
+Polars' or OpenMP's thread pools (forking a process that has is unsafe), and they ignore
+Ctrl-C: the search decides what an interrupt means.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from abc import ABC, abstractmethod
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from mlwright.search._trial import TrialOutcome, TrialSpec, run_trial
+
+
+class Executor(ABC):
+    """Runs trials and hands back futures of their outcomes."""
+
+    workers: int
+
+    @abstractmethod
+    def submit(self, spec: TrialSpec) -> Future[TrialOutcome]: ...
+
+    @abstractmethod
+    def shutdown(self, *, cancel: bool = False) -> None:
+        """Stop; with ``cancel``, abandon running trials (their results are lost)."""
+
+
+class InlineExecutor(Executor):
+    workers = 1
+
+    def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
+        future: Future[TrialOutcome] = Future()
+        try:
+            future.set_result(run_trial(spec))
+        except BaseException as exc:  # KeyboardInterrupt included: the caller decides
+            future.set_exception(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+        return future
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        return None
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class ProcessExecutor(Executor):
+    def __init__(self, workers: int):
+        self.workers = workers
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["mlwright.search._trial"])
+        # Each learner gets its thread count explicitly; keep libraries from spawning more.
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_worker_init
+        )
+
+    def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
+        return self._pool.submit(run_trial, spec)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        if cancel:
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            for process in processes:
+                process.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.join(timeout=5)
+        else:
+            self._pool.shutdown(wait=True)
+
+
+def make_executor(workers: int) -> Executor:
+    """``workers`` processes; 1 runs inline."""
+    return InlineExecutor() if workers <= 1 else ProcessExecutor(workers)
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)

@@ -1,0 +1,121 @@
+"""Per-fold feature matrices, fitted and written once, read by every trial.
+
+For each feature style the search needs and each cross-validation fold, a FeaturePlan is
+fitted on the fold's training rows only and the fold's matrices are written as ``.npy``
+files. Trials (in worker processes) memory-map them, so the data is computed once and
+shared without copying it through pipes; a distributed executor could read them from
+shared storage the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
+
+
+def plan_key(style: str, fold: int | None) -> str:
+    """The name of a fitted plan: ``tree/fold0`` ... or ``tree/full``."""
+    return f"{style}/full" if fold is None else f"{style}/fold{fold}"
+
+
+@dataclass(frozen=True)
+class FoldFiles:
+    """Where one fold's matrices are, as plain strings (they cross process boundaries)."""
+
+    X_fit: str
+    y_fit: str
+    X_valid: str
+    y_valid: str
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.load(self.X_fit, mmap_mode="r"),
+            np.load(self.y_fit),
+            np.load(self.X_valid, mmap_mode="r"),
+            np.load(self.y_valid),
+        )
+
+
+@dataclass
+class Prepared:
+    """The search's data: targets, folds, and per (style, fold) plans and files."""
+
+    root: Path
+    y: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    columns: list[tuple[str, FeatureKind]]
+    n_classes: int
+    plans: dict[str, FeaturePlan]
+    files: dict[str, list[FoldFiles]]
+    categorical: dict[str, tuple[int, ...]]
+    n_features: dict[str, int]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.y)
+
+    @property
+    def validated(self) -> np.ndarray:
+        """Rows that some fold validates (a time split never validates its first block)."""
+        mask = np.zeros(self.n_rows, dtype=bool)
+        for _, valid in self.folds:
+            mask[valid] = True
+        return mask
+
+
+def prepare(
+    *,
+    frame: pl.DataFrame,
+    y: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    columns: Sequence[tuple[str, FeatureKind]],
+    styles: Sequence[FeatureStyle],
+    n_classes: int,
+    seed: int,
+    root: Path,
+) -> Prepared:
+    """Fit one plan per (style, fold) on the fold's training rows and write its matrices."""
+    root.mkdir(parents=True, exist_ok=True)
+    prepared = Prepared(
+        root=root,
+        y=np.asarray(y),
+        folds=[(np.asarray(f), np.asarray(v)) for f, v in folds],
+        columns=list(columns),
+        n_classes=n_classes,
+        plans={},
+        files={},
+        categorical={},
+        n_features={},
+    )
+    np.save(root / "y.npy", prepared.y)
+    for style in dict.fromkeys(styles):
+        prepared.files[style] = []
+        for i, (fit_rows, valid_rows) in enumerate(prepared.folds):
+            plan = FeaturePlan(columns, style, n_classes=n_classes, seed=seed)
+            X_fit = plan.fit_transform(frame[fit_rows], prepared.y[fit_rows])
+            X_valid = plan.transform(frame[valid_rows])
+            folder = root / style / f"fold{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            files = FoldFiles(
+                X_fit=str(folder / "X_fit.npy"),
+                y_fit=str(folder / "y_fit.npy"),
+                X_valid=str(folder / "X_valid.npy"),
+                y_valid=str(folder / "y_valid.npy"),
+            )
+            np.save(files.X_fit, X_fit)
+            np.save(files.y_fit, prepared.y[fit_rows])
+            np.save(files.X_valid, X_valid)
+            np.save(files.y_valid, prepared.y[valid_rows])
+            (folder / "plan.json").write_text(json.dumps(plan.to_dict()))
+            prepared.plans[plan_key(style, i)] = plan
+            prepared.files[style].append(files)
+            prepared.categorical[style] = tuple(plan.categorical_indices)
+            prepared.n_features[style] = X_fit.shape[1]
+    return prepared

@@ -1,0 +1,215 @@
+"""Choosing the model: every finished trial measured on the real single-row path, the
+constraints applied, and a greedy ensemble of the trials that respect them."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlwright.artifact import Member, Model
+from mlwright.errors import TrainingError
+from mlwright.features import FeaturePlan
+from mlwright.search._ensemble import greedy_ensemble
+from mlwright.search._models import bagged_members
+from mlwright.search._search import SearchResult, TrialResult
+from mlwright.spec import METRICS
+
+# Builds a Model from members and the plans they read (the caller knows the spec, classes
+# and inputs that every model of this run shares).
+ModelFactory = Callable[[list[Member], dict[str, FeaturePlan]], Model]
+Score = Callable[[np.ndarray, np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class Limits:
+    p99_ms: float | None = None
+    size_mb: float | None = None
+
+    def breach(self, p99_us: float, size_mb: float) -> str | None:
+        """What a model with this latency and size breaks, in words, or None."""
+        if self.p99_ms is not None and p99_us / 1000.0 > self.p99_ms:
+            return f"p99 {p99_us / 1000.0:.3f} ms > max_latency_p99_ms {self.p99_ms}"
+        if self.size_mb is not None and size_mb > self.size_mb:
+            return f"{size_mb:.3f} MB > max_model_size_mb {self.size_mb}"
+        return None
+
+
+@dataclass
+class Selection:
+    weights: dict[str, float]
+    model: Model
+    latency: dict[str, float]
+    size_mb: float
+    oof: np.ndarray
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        if len(self.weights) == 1:
+            return next(iter(self.weights))
+        return "ensemble(" + ", ".join(f"{n}×{w:.2f}" for n, w in self.weights.items()) + ")"
+
+
+def ensemble_model(
+    weights: Mapping[str, float], search: SearchResult, make_model: ModelFactory
+) -> Model:
+    members: list[Member] = []
+    plans: dict[str, FeaturePlan] = {}
+    for name, weight in weights.items():
+        more, used = bagged_members(search.by_name(name), search.prepared, weight)
+        members += more
+        plans.update(used)
+    return make_model(members, plans)
+
+
+def measure_trials(
+    search: SearchResult, make_model: ModelFactory, records: Sequence[Mapping[str, Any]]
+) -> None:
+    """Latency of each finished trial's bagged model through ``predict_one`` (features
+    included), and the size of its files."""
+    for trial in search.ranked():
+        model = ensemble_model({trial.candidate.name: 1.0}, search, make_model)
+        trial.latency = model.measure_latency(records)
+        trial.size_mb = model.size_mb()
+
+
+def pareto_front(trials: Sequence[TrialResult], greater: bool) -> set[str]:
+    """Names of the trials no other trial beats on both score and p99 latency."""
+    front = set()
+    for t in trials:
+        if t.latency is None:
+            continue
+        dominated = False
+        for o in trials:
+            if o is t or o.latency is None:
+                continue
+            better_or_same = o.cv_score >= t.cv_score if greater else o.cv_score <= t.cv_score
+            strictly = o.cv_score != t.cv_score or o.latency["p99_us"] < t.latency["p99_us"]
+            if better_or_same and o.latency["p99_us"] <= t.latency["p99_us"] and strictly:
+                dominated = True
+                break
+        if not dominated:
+            front.add(t.candidate.name)
+    return front
+
+
+def select(
+    search: SearchResult,
+    *,
+    limits: Limits,
+    ensemble: bool,
+    score: Score,
+    make_model: ModelFactory,
+    records: Sequence[Mapping[str, Any]],
+    seed: int,
+) -> Selection:
+    """The best admissible model: a greedy ensemble over the trials that each meet the
+    limits, kept only while the ensemble meets them too; else the best single trial."""
+    greater = METRICS[search.metric].greater_is_better
+    ranked = search.ranked()
+    rejected: list[str] = []
+    admissible: list[TrialResult] = []
+    for trial in ranked:
+        assert trial.latency is not None
+        assert trial.size_mb is not None
+        why = limits.breach(trial.latency["p99_us"], trial.size_mb)
+        if why is None:
+            admissible.append(trial)
+        else:
+            rejected.append(f"{trial.candidate.name}: {why}")
+    real_finished = [t for t in ranked if t.candidate.family != "baseline"]
+    if not real_finished:
+        raise TrainingError(
+            "no model beyond the baseline finished within the time budget",
+            field="constraints.time_budget",
+            hint=_more_time(search),
+        )
+    if not [t for t in admissible if t.candidate.family != "baseline"]:
+        # Only the baseline fits: never hand that back as if it were a model.
+        raise TrainingError(
+            "no candidate meets the constraints: " + "; ".join(rejected),
+            field="constraints",
+            hint=_closest(real_finished, limits),
+        )
+    validated = search.prepared.validated
+    y = search.prepared.y[validated]
+    weights = {admissible[0].candidate.name: 1.0}
+    if ensemble and len(admissible) > 1:
+        p99 = [t.latency["p99_us"] for t in admissible]  # type: ignore[index]
+        size = [t.size_mb or 0.0 for t in admissible]
+
+        def fits(counts: Counter[int]) -> bool:
+            # Members' single-row times add up (an overestimate: shared plans run once).
+            return limits.breach(sum(p99[i] for i in counts), sum(size[i] for i in counts)) is None
+
+        chosen = greedy_ensemble(
+            [t.oof[validated] for t in admissible],  # type: ignore[index]
+            y,
+            score,
+            greater=greater,
+            admissible=fits,
+            seed=seed,
+        )
+        weights = {admissible[i].candidate.name: w for i, w in chosen.items()}
+    model = ensemble_model(weights, search, make_model)
+    latency = model.measure_latency(records)
+    size_mb = model.size_mb()
+    if len(weights) > 1 and limits.breach(latency["p99_us"], size_mb) is not None:
+        # Measured, the ensemble breaks a limit after all: the best admissible single trial.
+        rejected.append(f"ensemble: {limits.breach(latency['p99_us'], size_mb)}")
+        weights = {admissible[0].candidate.name: 1.0}
+        model = ensemble_model(weights, search, make_model)
+        latency, size_mb = model.measure_latency(records), model.size_mb()
+    oof = sum(w * search.by_name(n).oof for n, w in weights.items())  # type: ignore[operator, misc]
+    return Selection(
+        weights=weights,
+        model=model,
+        latency=latency,
+        size_mb=size_mb,
+        oof=np.asarray(oof),
+        rejected=rejected,
+    )
+
+
+def _closest(ranked: Sequence[TrialResult], limits: Limits) -> str:
+    """Which candidate comes closest to the limits, and what it would need."""
+
+    def excess(t: TrialResult) -> float:
+        assert t.latency is not None
+        assert t.size_mb is not None
+        over = 0.0
+        if limits.p99_ms is not None:
+            over = max(over, t.latency["p99_us"] / 1000.0 / limits.p99_ms)
+        if limits.size_mb is not None:
+            over = max(over, t.size_mb / limits.size_mb)
+        return over
+
+    best = min(ranked, key=excess)
+    assert best.latency is not None
+    assert best.size_mb is not None
+    needs = []
+    if limits.p99_ms is not None and best.latency["p99_us"] / 1000.0 > limits.p99_ms:
+        needs.append(f"max_latency_p99_ms >= {math.ceil(best.latency['p99_us']) / 1000.0:g}")
+    if limits.size_mb is not None and best.size_mb > limits.size_mb:
+        needs.append(f"max_model_size_mb >= {best.size_mb:.3g}")
+    return (
+        f"the closest candidate is {best.candidate.name} (cv score {best.cv_score:.4f}); it "
+        f"would need {' and '.join(needs)}"
+    )
+
+
+def _more_time(search: SearchResult) -> str:
+    tried = [t for t in search.trials if t.candidate.family != "baseline"]
+    if not tried:
+        return "give the search more time (constraints.time_budget or --time-budget)"
+    first = tried[0]
+    return (
+        f"the first candidate, {first.candidate.name}, {first.status} after "
+        f"{first.fit_seconds:.1f} s ({first.message or 'no message'}); raise the time budget "
+        f"to at least {max(2 * first.fit_seconds, 10):.0f} s, or check the data findings"
+    )

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlwright.evaluate import defined, score
+from mlwright.features import FeatureKind
+from mlwright.learners import LearnerTask
+from mlwright.pipeline import encode_target
+from mlwright.search import (
+    InlineExecutor,
+    ProcessExecutor,
+    SearchSettings,
+    portfolio,
+    prepare,
+    run_search,
+)
+from synth import make_frame
+
+COLUMNS: list[tuple[str, FeatureKind]] = [
+    ("num", "numeric"),
+    ("count", "numeric"),
+    ("plan", "categorical"),
+    ("vip", "boolean"),
+    ("signup", "datetime"),
+]
+FOLDS = 3
+
+
+def prepared(tmp_path: Path, n: int = 300):  # type: ignore[no-untyped-def]
+    frame = make_frame("binary", n=n, seed=3)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    rng = np.random.default_rng(0)
+    order = rng.permutation(n)
+    folds = [
+        (np.sort(np.setdiff1d(order, part)), np.sort(part)) for part in np.array_split(order, FOLDS)
+    ]
+    return prepare(
+        frame=frame,
+        y=y,
+        folds=folds,
+        columns=COLUMNS,
+        styles=["tree", "linear"],
+        n_classes=2,
+        seed=0,
+        root=tmp_path / "data",
+    )
+
+
+def scorer(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
+
+
+def settings(max_trials: int | None = 4, **kw: object) -> SearchSettings:
+    base = {
+        "families": ["lightgbm", "linear"],
+        "metric": "roc_auc",
+        "seed": 0,
+        "deadline": None,
+        "max_trials": max_trials,
+    }
+    return SearchSettings(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def search(tmp_path: Path, executor=None, resume: bool = False, **kw: object):  # type: ignore[no-untyped-def]
+    data = prepared(tmp_path)
+    return run_search(
+        prepared=data,
+        problem_type="binary",
+        settings=settings(**kw),
+        scorer=scorer,
+        journal=tmp_path / "trials",
+        executor=executor,
+        resume=resume,
+    )
+
+
+def test_portfolio_interleaves_families_best_first() -> None:
+    names = [c.name for c in portfolio(["linear", "lightgbm"], LearnerTask("binary", 2), 1000)]
+    assert names[:2] == ["lightgbm_1", "linear"]
+    assert names[2:] == ["lightgbm_2", "lightgbm_3"]
+
+
+def test_baseline_first_then_the_portfolio_then_tuning(tmp_path: Path) -> None:
+    result = search(tmp_path, max_trials=6)
+    names = [t.candidate.name for t in result.trials if t.status != "skipped"]
+    assert names[0] == "baseline"
+    assert names[1:5] == ["lightgbm_1", "linear", "lightgbm_2", "lightgbm_3"]
+    assert all(t.candidate.origin == "tpe" for t in result.trials[5:7])
+    assert len(names) == 7  # the baseline and six trials
+    for trial in result.trials:
+        assert trial.status == "ok"
+        assert len(trial.fold_scores) == FOLDS
+        assert trial.oof is not None
+        assert not np.isnan(trial.oof).any()
+    assert result.best.cv_score > result.baseline.cv_score + 0.2
+
+
+def test_same_seed_and_trial_count_give_the_same_models(tmp_path: Path) -> None:
+    first = search(tmp_path / "a", max_trials=6)
+    second = search(tmp_path / "b", max_trials=6)
+    assert [t.candidate for t in first.trials] == [t.candidate for t in second.trials]
+    for a, b in zip(first.trials, second.trials, strict=True):
+        assert a.fold_scores == b.fold_scores
+        assert np.array_equal(a.oof, b.oof)
+
+
+def test_worker_processes_give_the_same_results_as_inline(tmp_path: Path) -> None:
+    inline = search(tmp_path / "inline", max_trials=6)
+    parallel = search(tmp_path / "workers", executor=ProcessExecutor(2), max_trials=6)
+    assert [t.candidate for t in inline.trials] == [t.candidate for t in parallel.trials]
+    for a, b in zip(inline.trials, parallel.trials, strict=True):
+        assert np.array_equal(a.oof, b.oof), a.candidate.name
+
+
+def test_resume_reuses_finished_trials(tmp_path: Path) -> None:
+    first = search(tmp_path, max_trials=2)
+    resumed = search(tmp_path, resume=True, max_trials=4)
+    done = {t.candidate.name: t for t in resumed.trials if t.status == "ok"}
+    assert done["baseline"].resumed
+    assert done["lightgbm_1"].resumed
+    assert done["linear"].resumed
+    assert not done["lightgbm_2"].resumed
+    assert done["lightgbm_1"].fold_scores == first.by_name("lightgbm_1").fold_scores
+    fresh = search(tmp_path, max_trials=2)  # without --resume the journal starts over
+    assert not any(t.resumed for t in fresh.trials)
+
+
+def test_an_interrupt_keeps_the_finished_trials(tmp_path: Path) -> None:
+    data = prepared(tmp_path)
+    calls = {"n": 0}
+
+    def interrupting(truth: np.ndarray, pred: np.ndarray) -> float | None:
+        calls["n"] += 1
+        if calls["n"] > 3 * FOLDS:  # Ctrl-C while the fourth trial is being scored
+            raise KeyboardInterrupt
+        return scorer(truth, pred)
+
+    result = run_search(
+        prepared=data,
+        problem_type="binary",
+        settings=settings(max_trials=None, deadline=None, tune=False),
+        scorer=interrupting,
+        journal=tmp_path / "trials",
+        executor=InlineExecutor(),
+    )
+    assert result.interrupted
+    assert [t.candidate.name for t in result.trials if t.status == "ok"] == [
+        "baseline",
+        "lightgbm_1",
+        "linear",
+    ]
+    skipped = [t for t in result.trials if t.status == "skipped"]
+    assert {t.candidate.name for t in skipped} == {"lightgbm_2", "lightgbm_3"}
+    assert all(t.message == "interrupted" for t in skipped)
+
+
+def test_a_spent_deadline_still_runs_the_baseline_and_one_real_candidate(tmp_path: Path) -> None:
+    import time
+
+    result = search(tmp_path, max_trials=None, deadline=time.monotonic() - 1)
+    finished = [t.candidate.name for t in result.trials if t.status == "ok"]
+    assert finished == ["baseline", "lightgbm_1"]
+    assert {t.status for t in result.trials[2:]} == {"skipped"}
+
+
+def test_a_failing_configuration_is_a_result_not_a_crash(tmp_path: Path) -> None:
+    data = prepared(tmp_path)
+    from mlwright.search import Candidate, TrialSpec, run_trial
+
+    spec = TrialSpec(
+        trial_id="bad",
+        family="lightgbm",
+        params={"num_leaves": -3},
+        seed=0,
+        style="tree",
+        folds=data.files["tree"],
+        valid_positions=[v.tolist() for _, v in data.folds],
+        n_rows=data.n_rows,
+        problem_type="binary",
+        n_classes=2,
+        categorical=data.categorical["tree"],
+        out_dir=str(tmp_path / "bad"),
+        seconds=None,
+    )
+    outcome = run_trial(spec)
+    assert outcome.status == "failed"
+    assert "num_leaves" in outcome.message
+    assert (tmp_path / "bad" / "error.txt").exists()
+    assert Candidate("x", "lightgbm", {}).origin == "portfolio"
+
+
+@pytest.mark.parametrize("style", ["tree", "linear"])
+def test_fold_plans_are_fitted_on_fold_rows_only(tmp_path: Path, style: str) -> None:
+    data = prepared(tmp_path)
+    for i, (fit_rows, _) in enumerate(data.folds):
+        plan = data.plans[f"{style}/fold{i}"]
+        frame = make_frame("binary", n=300, seed=3)
+        from mlwright.features import FeaturePlan
+
+        again = FeaturePlan(COLUMNS, style, n_classes=2, seed=0)  # type: ignore[arg-type]
+        again.fit(frame[fit_rows], data.y[fit_rows])
+        assert plan.to_dict() == again.to_dict()
