@@ -222,10 +222,57 @@ def run_lightgbm(task: Task, budget: float) -> Result:
     )
 
 
+PEERS = ("autogluon-medium", "autogluon-best", "flaml")  # run by benchmarks/peers.py
+PEER_PYTHON: list[str] = []  # the interpreter of the peers' environment (--peer-python)
+
+
+def run_peer(system: str, task: Task, budget: float) -> Result:
+    """A peer, in its own environment's interpreter, on the same split and budget."""
+    import subprocess
+    import tempfile
+
+    python = PEER_PYTHON[0] if PEER_PYTHON else sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        train, test = Path(tmp) / "train.parquet", Path(tmp) / "test.parquet"
+        task.train.to_parquet(train)
+        task.test.to_parquet(test)
+        command = [
+            python,
+            str(ROOT / "benchmarks" / "peers.py"),
+            system,
+            str(train),
+            str(test),
+            task.target,
+            task.problem_type,
+            str(budget),
+            tmp,
+        ]
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=budget * 3 + 300, check=False
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"{system} exited {proc.returncode}: {last}")
+        pred = np.load(Path(tmp) / "pred.npy")
+        info = json.loads((Path(tmp) / "info.json").read_text())
+    return Result(
+        task.item,
+        system,
+        task.metric,
+        score(task, pred),
+        info["fit_seconds"],
+        info["batch_rows_per_s"],
+        info["p50_us"],
+        info["p99_us"],
+        note=info["note"],
+    )
+
+
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
     "lightgbm": run_lightgbm,
+    **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},
 }
 
 
@@ -255,6 +302,7 @@ def markdown(results: list[Result], meta: dict[str, Any]) -> str:
             f"{fmt(r.batch_rows_per_s, 3)} | {fmt(r.p50_us, 3)} | {fmt(r.p99_us, 3)} | {r.note} |"
         )
     systems = sorted({r.system for r in results})
+    lines += targets(results, meta["budget"])
     if len(systems) > 1:
         lines += [
             "",
@@ -281,6 +329,68 @@ def markdown(results: list[Result], meta: dict[str, Any]) -> str:
                         lost += 1
                 lines.append(f"- {a} vs {b}: {w} wins, {t} ties, {lost} losses")
     return "\n".join(lines) + "\n"
+
+
+def at_least(a: Result, b: Result) -> bool:
+    """Whether ``a`` scores at least as well as ``b`` (ties within 0.1% count)."""
+    assert a.score is not None
+    assert b.score is not None
+    higher = a.metric == "roc_auc"
+    diff = (a.score - b.score) if higher else (b.score - a.score)
+    return diff >= -0.001 * max(abs(a.score), abs(b.score), 1e-12)
+
+
+def targets(results: list[Result], budget: float) -> list[str]:
+    """Issue 3's targets for `mlwright`, as measured in this run."""
+    ours = {r.dataset: r for r in results if r.system == "mlwright" and r.score is not None}
+    if not ours:
+        return []
+    peers = [p for p in ("lightgbm", *PEERS) if any(r.system == p for r in results)]
+    lines = [
+        "",
+        f"Targets for `mlwright` at {budget:g} s (ties within 0.1% count as 'at least'):",
+        "",
+    ]
+
+    def share(against: list[str]) -> str:
+        hits = total = 0
+        for dataset, mine in ours.items():
+            others = [
+                r
+                for r in results
+                if r.dataset == dataset and r.system in against and r.score is not None
+            ]
+            if not others:
+                continue
+            total += 1
+            hits += all(at_least(mine, o) for o in others)
+        return f"{hits}/{total}" if total else "-"
+
+    lines.append(f"- at least the best of {', '.join(peers)}: {share(peers)} tasks (target >= 50%)")
+    for peer, target in (("autogluon-best", "60%"), ("flaml", "80%")):
+        if peer in peers:
+            lines.append(f"- at least {peer}: {share([peer])} tasks (target >= {target})")
+    ratios = []
+    for dataset, mine in ours.items():
+        ag = next(
+            (r for r in results if r.dataset == dataset and r.system == "autogluon-best"), None
+        )
+        if ag and ag.p50_us and mine.p50_us:
+            ratios.append(ag.p50_us / mine.p50_us)
+    if ratios:
+        lines.append(
+            f"- single-row p50 vs autogluon-best: {min(ratios):,.0f}x to {max(ratios):,.0f}x "
+            f"lower, median {statistics.median(ratios):,.0f}x (target >= 50x)"
+        )
+    over = [
+        f"{r.system} on {r.dataset} ({r.fit_seconds:.0f} s)"
+        for r in results
+        if r.fit_seconds is not None and r.fit_seconds > budget * 1.1
+    ]
+    failed = [f"{r.system} on {r.dataset}" for r in results if r.score is None]
+    lines.append(f"- runs over budget by more than 10%: {', '.join(over) or 'none'}")
+    lines.append(f"- failed runs: {', '.join(failed) or 'none'}")
+    return lines
 
 
 def update_docs(section: str, body: str) -> None:
@@ -358,10 +468,16 @@ def main(argv: list[str] | None = None) -> int:
         "'bundled-example'), repeated --repeats times",
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--peer-python",
+        help="the interpreter of the environment with AutoGluon and FLAML "
+        "(benchmarks/requirements-peers.txt); default: this one",
+    )
     args = parser.parse_args(argv)
     if args.bundled:
         return bundled(args.repeats, args.update_docs, argv)
-    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    if args.peer_python:
+        PEER_PYTHON.append(args.peer_python)
     systems = args.systems.split(",")
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
