@@ -109,3 +109,25 @@ def test_encode_target_puts_the_positive_class_last() -> None:
     values, none = encode_target(pl.Series([1.5, 2.5]), "regression", None)
     assert none == []
     assert np.array_equal(values, [1.5, 2.5])
+
+
+def test_asking_for_a_gpu_without_one_trains_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlwright.learners import cuda_available
+
+    cuda_available.cache_clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    lines: list[str] = []
+
+    class Recorder:
+        def stage(self, name: str, total: int | None = None) -> None: ...
+
+        def advance(self, steps: int = 1, note: str = "") -> None: ...
+
+        def log(self, message: str) -> None:
+            lines.append(message)
+
+    spec = spec_from_kwargs({"target": "y", "gpu": True, **{**FAST, "learners": ["xgboost"]}})
+    model = train(spec, make_frame(n=300), save=False, progress=Recorder()).model
+    assert any("no CUDA GPU here" in line for line in lines)
+    assert set(model.metadata["ensemble"]) <= {"xgboost_1", "xgboost_2", "xgboost_3"}
+    cuda_available.cache_clear()

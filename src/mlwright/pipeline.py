@@ -58,7 +58,7 @@ from mlwright.evaluate import (
     score,
 )
 from mlwright.features import FeatureKind, FeaturePlan
-from mlwright.learners import LEARNERS, Baseline, LearnerTask, learner_class
+from mlwright.learners import LEARNERS, Baseline, LearnerTask, cuda_available, learner_class
 from mlwright.registry import (
     Registration,
     check_manifest,
@@ -265,7 +265,11 @@ def train(
             seed=spec.seed,
             root=work / "data",
         )
+        gpu = spec.search.gpu and cuda_available()
+        if spec.search.gpu and not gpu:
+            progress.log("search.gpu: no CUDA GPU here; XGBoost and CatBoost train on the CPU")
         settings = SearchSettings(
+            gpu=gpu,
             families=families,
             metric=metric,
             seed=spec.seed,
@@ -348,6 +352,7 @@ def train(
                 problem_type=problem_type,
                 n_classes=n_classes,
                 seed=spec.seed,
+                gpu=gpu,
             )
             model = make_model(members, plans)
             latency, size_mb = model.measure_latency(records), model.size_mb()

@@ -158,3 +158,19 @@ def test_a_passed_deadline_still_gives_a_usable_model(family: str, problem: str)
     assert np.isfinite(pred).all()
     if family == "lightgbm":
         assert learner.best_iteration_ <= 2  # type: ignore[attr-defined]
+
+
+def test_gpu_params_name_a_device_only_for_families_with_a_gpu_path() -> None:
+    assert LEARNERS["xgboost"].gpu_params() == {"device": "cuda"}
+    assert LEARNERS["catboost"].gpu_params() == {"task_type": "GPU"}
+    for family in ("baseline", "linear", "lightgbm", "random_forest", "knn"):
+        assert LEARNERS[family].gpu_params() == {}
+
+
+def test_no_cuda_device_is_seen_when_none_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlwright.learners import cuda_available
+
+    cuda_available.cache_clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert cuda_available() is False
+    cuda_available.cache_clear()

@@ -1,7 +1,12 @@
 """Model families behind one Learner contract; ``LEARNERS`` is the registry."""
 
 from mlwright.errors import SpecError, did_you_mean, list_choices
-from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+from mlwright.learners._base import (
+    Learner,
+    LearnerTask,
+    cuda_available,
+    probabilities_from_binary,
+)
 from mlwright.learners._baseline import Baseline
 from mlwright.learners._catboost import CatBoost
 from mlwright.learners._forest import ExtraTrees, RandomForest
@@ -51,6 +56,7 @@ __all__ = [
     "Linear",
     "RandomForest",
     "XGBoost",
+    "cuda_available",
     "learner_class",
     "probabilities_from_binary",
 ]

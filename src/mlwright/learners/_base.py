@@ -7,6 +7,9 @@ to and load from their library's own safe formats (never pickle).
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +42,20 @@ class LearnerTask:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnerTask:
         return cls(data["problem_type"], int(data["n_classes"]), tuple(data["categorical"]))
+
+
+@functools.cache
+def cuda_available() -> bool:
+    """Whether a CUDA GPU is visible here (``nvidia-smi`` lists one)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
 
 
 class Learner(ABC):
@@ -113,6 +130,12 @@ class Learner(ABC):
         """Parameters for a refit on all rows, given the early-stopping rounds the folds
         found (iterative learners fix their round count from them; others keep params)."""
         return dict(params)
+
+    @classmethod
+    def gpu_params(cls) -> dict[str, Any]:
+        """Parameters that move training onto a CUDA GPU (empty: the family has no GPU
+        path). Prediction always runs on the CPU."""
+        return {}
 
     @classmethod
     def tunable(cls) -> bool:

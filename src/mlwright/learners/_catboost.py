@@ -137,6 +137,10 @@ class CatBoost(Learner):
             out["n_estimators"] = max(1, round(float(np.mean(best_iterations)) * REFIT_ROUNDS))
         return out
 
+    @classmethod
+    def gpu_params(cls) -> dict[str, Any]:
+        return {"task_type": "GPU"}
+
     def _threads(self, n_rows: int) -> int:
         if self.threads > 0:
             return self.threads

@@ -43,6 +43,7 @@ def refit_members(
     problem_type: ProblemType,
     n_classes: int,
     seed: int,
+    gpu: bool = False,
 ) -> tuple[list[Member], dict[str, FeaturePlan]]:
     """One model per weighted trial, refit on ``frame`` (every row) with what its folds
     learned; one plan per feature style, fitted on the same rows."""
@@ -60,6 +61,8 @@ def refit_members(
             matrices[key] = plan.fit_transform(frame, y)
             plans[key] = plan
         params = cls.refit_params(trial.candidate.params, trial.best_iterations)
+        if gpu:
+            params.update(cls.gpu_params())
         learner = cls(params, seed=seed)
         task = LearnerTask(problem_type, n_classes, tuple(plans[key].categorical_indices))
         learner.fit(matrices[key], y, task)

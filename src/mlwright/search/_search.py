@@ -124,6 +124,7 @@ class SearchSettings:
     deadline: float | None  # time.monotonic() at which no new trial starts
     max_trials: int | None = None
     tune: bool = True
+    gpu: bool = False  # train families with a GPU path on the GPU (when one is present)
     min_fold_seconds: float = 0.5
 
 
@@ -220,6 +221,12 @@ class _Run:
 
     # -- one trial ------------------------------------------------------------------------------
 
+    def trial_params(self, candidate: Candidate) -> dict[str, Any]:
+        """The candidate's parameters, on the GPU when the search uses one."""
+        if not self.settings.gpu:
+            return candidate.params
+        return {**candidate.params, **learner_class(candidate.family).gpu_params()}
+
     def spec(self, candidate: Candidate) -> TrialSpec:
         style = learner_class(candidate.family).feature_style
         deadline = self.settings.deadline
@@ -229,7 +236,7 @@ class _Run:
         return TrialSpec(
             trial_id=candidate.name,
             family=candidate.family,
-            params=candidate.params,
+            params=self.trial_params(candidate),
             seed=self.settings.seed,
             style=style,
             folds=self.prepared.files[style],
@@ -296,7 +303,7 @@ class _Run:
 
     def resumed(self, candidate: Candidate) -> tuple[TrialOutcome, np.ndarray] | None:
         found = read_outcome(self.journal / candidate.name)
-        if found is None or found[0].params != candidate.params:
+        if found is None or found[0].params != self.trial_params(candidate):
             return None
         return found
 

@@ -171,6 +171,11 @@ class SearchSection(_Section):
         True,
         description="Combine trials by greedy ensemble selection over out-of-fold predictions.",
     )
+    gpu: bool = Field(
+        False,
+        description="Train XGBoost and CatBoost on a CUDA GPU when one is present; without "
+        "one they train on the CPU. Predictions always run on the CPU.",
+    )
     workers: int = Field(
         0,
         ge=0,
