@@ -33,13 +33,25 @@ def test_time_validation_trains_on_the_past() -> None:
     assert result.model.metrics["holdout"]["rows"] > 0
 
 
-def test_tiny_budget_still_returns_a_model_and_says_what_was_skipped() -> None:
+def test_a_budget_too_small_to_fit_anything_says_what_it_would_need() -> None:
     data = make_frame("binary", n=2000, seed=3)
     spec = spec_from_kwargs({"target": "y", "time_budget": 0.05, "folds": 3})
+    with pytest.raises(mlwright.TrainingError, match="too small to fit anything") as info:
+        train(spec, data, save=False)
+    assert re.search(r"quickest candidate, lightgbm_1, took \d+\.\d s", info.value.message)
+    assert info.value.field == "constraints.time_budget"
+    assert re.search(r"at least \d+ s", info.value.hint or "")
+
+
+def test_a_short_budget_says_what_it_did_not_reach() -> None:
+    data = make_frame("binary", n=2000, seed=3)
+    spec = spec_from_kwargs({"target": "y", "time_budget": 8, "folds": 3})
     model = train(spec, data, save=False).model
     board = model.leaderboard
-    assert "skipped" in set(board["status"])
     assert board.loc[board["family"] == "baseline", "status"].item() == "ok"
+    assert (board["status"] == "ok").sum() >= 2
+    reached = set(board.loc[board["status"] == "ok", "model"])
+    assert "lightgbm_1" in reached
 
 
 def test_latency_constraint_that_nothing_meets_is_an_error() -> None:

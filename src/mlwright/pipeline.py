@@ -290,6 +290,8 @@ def train(
             progress=progress,
         )
         timings["search"] = time.monotonic() - started - timings["check"]
+        if spec.search.max_trials is None:
+            _refuse_overrun(search, started, budget)
 
         progress.stage("measuring each candidate's single-row latency and size")
         measure_trials(search, make_model, records)
@@ -415,6 +417,30 @@ def train(
             result.registration = _register(model, result.artifact_dir, spec, search, metrics)
             model.registry = result.registration.to_dict()
     return result
+
+
+# A run may end this share past its time budget; beyond it the budget was too small.
+OVERRUN_ALLOWED = 0.10
+
+
+def _refuse_overrun(search: SearchResult, started: float, budget: float) -> None:
+    """The first real candidate always runs to the end; if that alone took the run past its
+    budget, the budget was too small to fit anything: say so rather than hand back a model
+    that broke the spec's time limit."""
+    elapsed = time.monotonic() - started
+    if elapsed <= budget * (1 + OVERRUN_ALLOWED):
+        return
+    real = [t for t in search.trials if t.candidate.family != "baseline" and t.status != "skipped"]
+    first = real[0] if real else search.baseline
+    needed = math.ceil((elapsed - budget * SEARCH_SHARE + first.fit_seconds) / SEARCH_SHARE * 1.5)
+    raise TrainingError(
+        f"the time budget of {budget:g} s is too small to fit anything: the quickest candidate, "
+        f"{first.candidate.name}, took {first.fit_seconds:.1f} s for its "
+        f"{len(search.prepared.folds)} folds, and the run had used {elapsed:.1f} s",
+        field="constraints.time_budget",
+        hint=f"set constraints.time_budget (or --time-budget) to at least {max(needed, 5)} s, "
+        "or use search.max_trials to bound the search by a trial count instead",
+    )
 
 
 def _default_out_dir(spec: TaskSpec) -> Path:

