@@ -70,6 +70,7 @@ from mlwright.search import (
     Limits,
     Prepared,
     SearchResult,
+    SearchScale,
     SearchSettings,
     Selection,
     default_workers,
@@ -253,7 +254,8 @@ def train(
             metadata={"created_at": created},
         )
 
-    with _work_dir(spec, checked, persist=save, resume=resume) as work:
+    data_fingerprint = fingerprint(checked.frame)
+    with _work_dir(spec, data_fingerprint, scale, persist=save, resume=resume) as work:
         progress.stage("preparing features for each fold")
         prepared = prepare(
             frame=train_frame,
@@ -386,7 +388,7 @@ def train(
             + (" (refit skipped: time budget)" if spec.validation.refit else ""),
         },
         data={
-            "fingerprint": fingerprint(checked.frame),
+            "fingerprint": data_fingerprint,
             "rows": checked.frame.height,
             "labelled_rows": frame.height,
             "train_rows": len(splits.train),
@@ -492,22 +494,28 @@ def _workers(spec: TaskSpec, prepared: Prepared) -> int:
 
 
 @contextlib.contextmanager
-def _work_dir(spec: TaskSpec, checked: Checked, *, persist: bool, resume: bool) -> Iterator[Path]:
+def _work_dir(
+    spec: TaskSpec, data_fingerprint: str, scale: SearchScale, *, persist: bool, resume: bool
+) -> Iterator[Path]:
     """Where the search keeps its fold matrices and trials. ``mlwright run`` keeps it under
-    ``.mlwright/runs/`` until the run succeeds, so that a killed run can ``--resume``; the
-    key covers the spec and the data, so a resume never mixes different tasks."""
+    ``.mlwright/runs/`` until the run succeeds, so that a killed run can ``--resume``. The key
+    covers what decides the trials (the data, the task, the folds, the learners, the seed,
+    the rows searched) and not what only bounds the search (the time budget, max_trials,
+    workers), so a resume may change those but never mixes different tasks."""
     if not persist:
         with tempfile.TemporaryDirectory(prefix="mlwright-") as tmp:
             yield Path(tmp)
         return
-    key_source = json.dumps(
-        {
-            "spec": {k: v for k, v in spec.to_dict().items() if k not in ("output", "registry")},
-            "data": fingerprint(checked.frame),
-        },
-        sort_keys=True,
-    )
-    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
+    decides = {
+        "task": spec.task.model_dump(mode="json"),
+        "validation": spec.validation.model_dump(mode="json"),
+        "learners": spec.search.learners,
+        "gpu": spec.search.gpu,
+        "seed": spec.seed,
+        "scale": [scale.rows, scale.folds],
+        "data": data_fingerprint,
+    }
+    key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
     root = Path.cwd() / ".mlwright" / "runs" / f"{spec.task_name}-{key}"
     if resume and not (root / "trials").is_dir():
         raise TrainingError(

@@ -10,10 +10,13 @@ Ctrl-C: the search decides what an interrupt means.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from mlwright.search._trial import TrialOutcome, TrialSpec, run_trial
@@ -49,6 +52,24 @@ class InlineExecutor(Executor):
         return None
 
 
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """A new worker re-imports the parent's ``__main__`` from its file, which re-runs a
+    user's script that calls ``mlwright.fit`` without an ``if __name__ == "__main__":``
+    guard (and starts workers from inside workers). Trials need nothing from it: run_trial
+    and its arguments live in mlwright. So the file is hidden while workers start."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -66,7 +87,9 @@ class ProcessExecutor(Executor):
         )
 
     def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
-        return self._pool.submit(run_trial, spec)
+        # Workers start on demand, here; they must not re-run the caller's script.
+        with _main_script_hidden():
+            return self._pool.submit(run_trial, spec)
 
     def shutdown(self, *, cancel: bool = False) -> None:
         if cancel:
