@@ -14,7 +14,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ from mlwright.search import (
     SearchScale,
     SearchSettings,
     Selection,
+    TrialResult,
     default_workers,
     ensemble_model,
     make_executor,
@@ -81,6 +82,7 @@ from mlwright.search import (
     plan_scale,
     prepare,
     refit_members,
+    refit_seconds,
     run_search,
     sample_rows,
     select,
@@ -88,8 +90,13 @@ from mlwright.search import (
 from mlwright.spec import METRICS, Resolution, TaskSpec, render_spec, spec_from_kwargs
 from mlwright.spec import resolve as resolve_spec
 
-# Share of the time budget the search may use; the rest is for the final fits and evaluation.
-SEARCH_SHARE = 0.7
+# Share of the time budget the search may use; the rest is for measuring, choosing and
+# evaluating. The search also keeps free the time a refit of its leaders would take (at most
+# REFIT_SHARE of the budget): a refit model is one model per member instead of one per fold,
+# faster to predict and trained on every row.
+SEARCH_SHARE = 0.8
+REFIT_SHARE = 0.35
+REFIT_LEADERS = 3
 LATENCY_CALLS = 200
 
 
@@ -276,6 +283,7 @@ def train(
             metric=metric,
             seed=spec.seed,
             deadline=started + budget * SEARCH_SHARE,
+            reserve=_refit_reserve(spec, prepared, frame.height, budget),
             max_trials=spec.search.max_trials,
             tune=spec.search.tune,
         )
@@ -339,11 +347,16 @@ def train(
         # A fold fit saw (k-1)/k of the training rows; a refit sees every labelled row.
         fold_rows = len(splits.train) * (1 - 1 / max(len(splits.folds), 2))
         growth = frame.height / max(fold_rows, 1)
-        expected = sum(t.fit_seconds / max(len(t.fold_infos), 1) for t in selected) * growth
-        if refit and time.monotonic() + expected > end:
+        workers = _workers(spec, prepared)
+        expected = refit_seconds(selected, growth, workers)
+        left = end - time.monotonic()
+        if refit and expected > left:
             # A refit cut short by the budget would be worse than the model the holdout judged.
             refit = False
-            progress.log("refit on every labelled row skipped: not enough time budget left")
+            progress.log(
+                f"refit on every labelled row skipped: it would take about {expected:.0f} s "
+                f"and {max(left, 0):.0f} s of the time budget are left"
+            )
         if refit:
             # The holdout has judged these configurations; now let them learn from every row.
             progress.stage("refitting the chosen model on every labelled row")
@@ -357,6 +370,7 @@ def train(
                 n_classes=n_classes,
                 seed=spec.seed,
                 gpu=gpu,
+                workers=workers,
             )
             model = make_model(members, plans)
             latency, size_mb = model.measure_latency(records), model.size_mb()
@@ -419,6 +433,30 @@ def train(
             result.registration = _register(model, result.artifact_dir, spec, search, metrics)
             model.registry = result.registration.to_dict()
     return result
+
+
+def _refit_reserve(
+    spec: TaskSpec, prepared: Prepared, rows: int, budget: float
+) -> Callable[[Sequence[TrialResult]], float] | None:
+    """Seconds the search keeps free for refitting its current leaders on ``rows`` rows."""
+    if not spec.validation.refit:
+        return None
+    k = len(prepared.folds)
+    growth = rows / max(prepared.n_rows * (1 - 1 / max(k, 2)), 1)
+    workers = _workers(spec, prepared)
+    greater = METRICS[spec.task.metric].greater_is_better
+
+    def reserve(trials: Sequence[TrialResult]) -> float:
+        done = [t for t in trials if t.status == "ok" and t.candidate.family != "baseline"]
+        done.sort(key=lambda t: -t.cv_score if greater else t.cv_score)
+        # Ensembles take the leaders and, for diversity, the best of other families.
+        leaders = done[:REFIT_LEADERS]
+        for t in done:
+            if t.candidate.family not in {m.candidate.family for m in leaders}:
+                leaders.append(t)
+        return min(refit_seconds(leaders, growth, workers), budget * REFIT_SHARE)
+
+    return reserve
 
 
 # A run may end this share past its time budget; beyond it the budget was too small.

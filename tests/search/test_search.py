@@ -11,11 +11,16 @@ from mlwright.learners import LearnerTask
 from mlwright.pipeline import encode_target
 from mlwright.search import (
     InlineExecutor,
+    Limits,
     ProcessExecutor,
     SearchSettings,
+    measure_trials,
     portfolio,
     prepare,
+    refit_members,
+    refit_seconds,
     run_search,
+    select,
 )
 from synth import make_frame
 
@@ -166,6 +171,26 @@ def test_a_spent_deadline_still_runs_the_baseline_and_one_real_candidate(tmp_pat
     assert {t.status for t in result.trials[2:]} == {"skipped"}
 
 
+def test_the_search_keeps_free_the_time_its_caller_reserves(tmp_path: Path) -> None:
+    import time
+
+    seen: list[int] = []
+
+    def reserve(trials) -> float:  # type: ignore[no-untyped-def]
+        # Nothing to keep free until a real model finished; then more than the time left.
+        real = [t for t in trials if t.status == "ok" and t.candidate.family != "baseline"]
+        seen.append(len(real))
+        return 3600.0 if real else 0.0
+
+    result = search(tmp_path, max_trials=None, deadline=time.monotonic() + 600, reserve=reserve)
+    finished = [t.candidate.name for t in result.trials if t.status == "ok"]
+    assert finished == ["baseline", "lightgbm_1"]
+    assert seen
+    assert max(seen) == 1
+    unlimited = search(tmp_path / "free", max_trials=None, deadline=time.monotonic() + 600)
+    assert len([t for t in unlimited.trials if t.status == "ok"]) > 2
+
+
 def test_a_failing_configuration_is_a_result_not_a_crash(tmp_path: Path) -> None:
     data = prepared(tmp_path)
     from mlwright.search import Candidate, TrialSpec, run_trial
@@ -203,3 +228,74 @@ def test_fold_plans_are_fitted_on_fold_rows_only(tmp_path: Path, style: str) -> 
         again = FeaturePlan(COLUMNS, style, n_classes=2, seed=0)  # type: ignore[arg-type]
         again.fit(frame[fit_rows], data.y[fit_rows])
         assert plan.to_dict() == again.to_dict()
+
+
+# -- refitting the chosen trials on every row ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    tmp: Path = tmp_path_factory.mktemp("refit")
+    return search(tmp, families=["lightgbm", "linear", "mlp"], max_trials=4)
+
+
+def test_refit_in_threads_gives_the_same_models_as_one_at_a_time(finished) -> None:  # type: ignore[no-untyped-def]
+    ok = [t for t in finished.trials if t.status == "ok" and t.candidate.family != "baseline"]
+    assert len({t.candidate.family for t in ok}) >= 2
+    weights = {t.candidate.name: 1 / len(ok) for t in ok}
+    frame = make_frame("binary", n=300, seed=3)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    kwargs = dict(frame=frame, y=y, columns=COLUMNS, problem_type="binary", n_classes=2, seed=0)
+    one, plans_one = refit_members(weights, ok, workers=1, **kwargs)  # type: ignore[arg-type]
+    two, _ = refit_members(weights, ok, workers=2, **kwargs)  # type: ignore[arg-type]
+    assert [m.name for m in one] == [m.name for m in two] == list(weights)
+    for a, b in zip(one, two, strict=True):
+        X = plans_one[a.plan].transform(frame)
+        np.testing.assert_array_equal(a.learner.predict(X), b.learner.predict(X))
+        # Fitted on one thread each, the artifact still predicts batches on every core.
+        assert b.learner.threads == 0
+
+
+def test_refit_seconds_spreads_the_fits_over_the_workers(finished) -> None:  # type: ignore[no-untyped-def]
+    ok = [t for t in finished.trials if t.status == "ok"][:3]
+    each = [t.fit_seconds / len(t.fold_infos) * 1.5 for t in ok]
+    assert refit_seconds(ok, 1.5, 1) == pytest.approx(sum(each))
+    assert refit_seconds(ok, 1.5, 2) == pytest.approx(max(*each, sum(each) / 2))
+    assert refit_seconds([], 1.5, 2) == 0.0
+
+
+class _Unmeasured:
+    """A model stand-in for ``select``: fast and small, whatever its members."""
+
+    def __init__(self, members: object, plans: object) -> None:
+        self.members = members
+
+    def measure_latency(self, records: object, calls: int = 200) -> dict[str, float]:
+        return {"p50_us": 1.0, "p99_us": 1.0}
+
+    def size_mb(self) -> float:
+        return 0.0
+
+
+def test_the_baseline_is_never_an_ensemble_member(tmp_path: Path) -> None:
+    result = search(tmp_path, max_trials=3)
+    # A "baseline" whose out-of-fold predictions carry the answer: a greedy ensemble over
+    # every trial would take it.
+    y = result.prepared.y
+    base = result.baseline
+    leak = np.where(y == 1, 0.6, 0.4)
+    base.oof = np.stack([1 - leak, leak], axis=1) if base.oof.ndim == 2 else leak
+    base.fold_scores = [1.0] * FOLDS
+    measure_trials(result, _Unmeasured, [{}])  # type: ignore[arg-type]
+    chosen = select(
+        result,
+        limits=Limits(None, None),
+        ensemble=True,
+        score=lambda truth, pred: score("roc_auc", truth, pred),
+        make_model=_Unmeasured,  # type: ignore[arg-type]
+        records=[{}],
+        seed=0,
+    )
+    assert "baseline" not in chosen.weights
+    assert chosen.weights
+    assert sum(chosen.weights.values()) == pytest.approx(1.0)

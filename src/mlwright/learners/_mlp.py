@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -348,10 +349,19 @@ def torch_module(learner: MLP) -> Any:
     return module.eval()
 
 
+_SESSION_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _torch_session(torch: Any, seed: int, threads: int) -> Iterator[None]:
     """Seeded, deterministic and with ``threads`` threads inside; PyTorch's global RNG,
-    thread count and determinism flag are as before afterwards."""
+    thread count and determinism flag are as before afterwards. Those are process-wide, so
+    sessions in different threads take turns."""
+    with _SESSION_LOCK:
+        yield from _torch_session_unlocked(torch, seed, threads)
+
+
+def _torch_session_unlocked(torch: Any, seed: int, threads: int) -> Iterator[None]:
     old_threads = torch.get_num_threads()
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     old_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()

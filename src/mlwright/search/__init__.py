@@ -8,7 +8,7 @@ from mlwright.search._executor import (
     default_workers,
     make_executor,
 )
-from mlwright.search._models import bagged_members, refit_members
+from mlwright.search._models import bagged_members, refit_members, refit_seconds
 from mlwright.search._prepare import FoldFiles, Prepared, plan_key, prepare
 from mlwright.search._scale import SearchScale, plan_scale, sample_rows
 from mlwright.search._search import (
@@ -59,6 +59,7 @@ __all__ = [
     "prepare",
     "read_outcome",
     "refit_members",
+    "refit_seconds",
     "run_search",
     "run_trial",
     "sample_rows",

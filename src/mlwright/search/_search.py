@@ -122,6 +122,9 @@ class SearchSettings:
     metric: str
     seed: int
     deadline: float | None  # time.monotonic() at which no new trial starts
+    # Seconds to keep free before the deadline for what follows the search (refitting the
+    # leaders on every row), given the trials finished so far.
+    reserve: Callable[[Sequence[TrialResult]], float] | None = None
     max_trials: int | None = None
     tune: bool = True
     gpu: bool = False  # train families with a GPU path on the GPU (when one is present)
@@ -229,10 +232,9 @@ class _Run:
 
     def spec(self, candidate: Candidate) -> TrialSpec:
         style = learner_class(candidate.family).feature_style
-        deadline = self.settings.deadline
         seconds = None
-        if deadline is not None and self.settings.max_trials is None:
-            seconds = max(deadline - time.monotonic(), 0.0)
+        if self.settings.deadline is not None and self.settings.max_trials is None:
+            seconds = max(self.time_left(), 0.0)
         return TrialSpec(
             trial_id=candidate.name,
             family=candidate.family,
@@ -312,7 +314,8 @@ class _Run:
     def time_left(self) -> float:
         if self.settings.deadline is None or self.settings.max_trials is not None:
             return float("inf")
-        return self.settings.deadline - time.monotonic()
+        reserve = self.settings.reserve(self.trials) if self.settings.reserve else 0.0
+        return self.settings.deadline - reserve - time.monotonic()
 
     def has_real_trial(self) -> bool:
         return any(t.status == "ok" and t.candidate.family != "baseline" for t in self.trials)
