@@ -9,7 +9,7 @@ import pytest
 
 import mlwright
 from mlwright.pipeline import encode_target, train
-from mlwright.spec import spec_from_kwargs
+from mlwright.spec import METRICS, spec_from_kwargs
 from synth import FAST, make_frame
 
 
@@ -143,3 +143,28 @@ def test_asking_for_a_gpu_without_one_trains_on_the_cpu(monkeypatch: pytest.Monk
     assert any("no CUDA GPU here" in line for line in lines)
     assert set(model.metadata["ensemble"]) <= {"xgboost_1", "xgboost_2", "xgboost_3"}
     cuda_available.cache_clear()
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+def test_stacking_is_kept_only_when_it_beats_the_ensemble_on_the_holdout(problem: str) -> None:
+    data = make_frame(problem, n=600, seed=4)
+    spec = spec_from_kwargs({"target": "y", "stacking": True, **{**FAST, "max_trials": 4}})
+    model = train(spec, data, save=False).model
+    note = model.metadata["stacking"]
+    assert len(note["members"]) >= 2
+    greater = METRICS[model.metrics["metric"]].greater_is_better
+    stack_wins = (
+        note["holdout_stack"] > note["holdout_without"]
+        if greater
+        else note["holdout_stack"] < note["holdout_without"]
+    )
+    assert note["kept"] == stack_wins
+    kept_score = note["holdout_stack"] if note["kept"] else note["holdout_without"]
+    assert model.metrics["holdout"]["model"]["value"] == pytest.approx(kept_score)
+    assert (model.stacker is not None) == note["kept"]
+    assert model.metadata["chosen"].startswith("stack(") == note["kept"]
+    # Whatever was kept, one record and a batch give the same numbers.
+    rows = data.drop("y").head(5)
+    batch = model._raw(rows)
+    for i, record in enumerate(rows.iter_rows(named=True)):
+        np.testing.assert_allclose(model._raw_one(record), np.atleast_1d(batch[i]), rtol=1e-9)

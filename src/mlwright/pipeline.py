@@ -86,14 +86,22 @@ from mlwright.search import (
     run_search,
     sample_rows,
     select,
+    stack,
 )
-from mlwright.spec import METRICS, Resolution, TaskSpec, render_spec, spec_from_kwargs
+from mlwright.spec import (
+    METRICS,
+    ProblemType,
+    Resolution,
+    TaskSpec,
+    render_spec,
+    spec_from_kwargs,
+)
 from mlwright.spec import resolve as resolve_spec
 
 # Share of the time budget the search may use; the rest is for measuring, choosing and
 # evaluating. The search also keeps free the time a refit of its leaders would take (at most
 # REFIT_SHARE of the budget): a refit model is one model per member instead of one per fold,
-# faster to predict and trained on every row.
+# faster to predict and trained on every row; a refit that needs more is not waited for.
 SEARCH_SHARE = 0.8
 REFIT_SHARE = 0.35
 REFIT_LEADERS = 3
@@ -306,9 +314,10 @@ def train(
         progress.stage("measuring each candidate's single-row latency and size")
         measure_trials(search, make_model, records)
         progress.stage("selecting the model")
+        limits = Limits(spec.constraints.max_latency_p99_ms, spec.constraints.max_model_size_mb)
         selection = select(
             search,
-            limits=Limits(spec.constraints.max_latency_p99_ms, spec.constraints.max_model_size_mb),
+            limits=limits,
             ensemble=spec.search.ensemble,
             score=lambda truth, pred: score(metric, truth, pred),
             make_model=make_model,
@@ -323,6 +332,22 @@ def train(
         batch_started = time.perf_counter()
         holdout_pred = selection.model._raw(holdout_frame)
         batch_seconds = time.perf_counter() - batch_started
+        stacking: dict[str, Any] | None = None
+        if spec.search.stacking:
+            selection, holdout_pred, stacking = _try_stacking(
+                search=search,
+                selection=selection,
+                holdout_pred=holdout_pred,
+                holdout_frame=holdout_frame,
+                y_hold=y_hold,
+                limits=limits,
+                problem_type=problem_type,
+                n_classes=n_classes,
+                make_model=make_model,
+                records=records,
+                metric=metric,
+            )
+            progress.log(f"stacking: {stacking['summary']}")
         best_single = search.best
         single_pred = None
         if set(selection.weights) != {best_single.candidate.name}:
@@ -373,6 +398,7 @@ def train(
                 workers=workers,
             )
             model = make_model(members, plans)
+            model.set_stacker(selection.stacker)
             latency, size_mb = model.measure_latency(records), model.size_mb()
 
     model.threshold = metrics.get("decision", {}).get("threshold")
@@ -380,6 +406,7 @@ def train(
         chosen=selection.name,
         ensemble=selection.weights,
         rejected_by_constraints=selection.rejected,
+        **({"stacking": stacking} if stacking is not None else {}),
         interrupted=search.interrupted,
         metrics=metrics,
         leaderboard=leaderboard(search, selection),
@@ -454,7 +481,9 @@ def _refit_reserve(
         for t in done:
             if t.candidate.family not in {m.candidate.family for m in leaders}:
                 leaders.append(t)
-        return min(refit_seconds(leaders, growth, workers), budget * REFIT_SHARE)
+        needed = refit_seconds(leaders, growth, workers)
+        # A refit that would need more than its share is skipped anyway: keep nothing for it.
+        return needed if needed <= budget * REFIT_SHARE else 0.0
 
     return reserve
 
@@ -598,6 +627,52 @@ def leaderboard(search: SearchResult, selection: Selection) -> list[dict[str, An
             }
         )
     return rows
+
+
+def _try_stacking(
+    *,
+    search: SearchResult,
+    selection: Selection,
+    holdout_pred: np.ndarray,
+    holdout_frame: pl.DataFrame,
+    y_hold: np.ndarray,
+    limits: Limits,
+    problem_type: ProblemType,
+    n_classes: int,
+    make_model: Callable[[list[Member], dict[str, FeaturePlan]], Model],
+    records: list[dict[str, Any]],
+    metric: str,
+) -> tuple[Selection, np.ndarray, dict[str, Any]]:
+    """The stacked candidate replaces the selection only if it scores better on the holdout,
+    which neither layer saw: a stacker that merely fits the out-of-fold noise is dropped."""
+    stacked, why = stack(
+        search,
+        limits=limits,
+        problem_type=problem_type,
+        n_classes=n_classes,
+        make_model=make_model,
+        records=records,
+    )
+    if stacked is None:
+        return selection, holdout_pred, {"kept": False, "summary": f"not tried: {why}"}
+    stack_pred = stacked.model._raw(holdout_frame)
+    on_stack, on_selection = score(metric, y_hold, stack_pred), score(metric, y_hold, holdout_pred)
+    greater = METRICS[metric].greater_is_better
+    kept = on_stack > on_selection if greater else on_stack < on_selection
+    note = {
+        "kept": kept,
+        "members": list(stacked.weights),
+        "holdout_stack": on_stack,
+        "holdout_without": on_selection,
+        "summary": (
+            f"{stacked.name} {'kept' if kept else 'dropped'}: holdout {metric} {on_stack:.4g} "
+            f"vs {on_selection:.4g} for {selection.name}"
+        ),
+    }
+    if kept:
+        stacked.rejected = selection.rejected
+        return stacked, stack_pred, note
+    return selection, holdout_pred, note
 
 
 def _evaluate(

@@ -21,6 +21,7 @@ from mlwright.search import (
     refit_seconds,
     run_search,
     select,
+    stack,
 )
 from synth import make_frame
 
@@ -276,6 +277,9 @@ class _Unmeasured:
     def size_mb(self) -> float:
         return 0.0
 
+    def set_stacker(self, stacker: object) -> None:
+        self.stacker = stacker
+
 
 def test_the_baseline_is_never_an_ensemble_member(tmp_path: Path) -> None:
     result = search(tmp_path, max_trials=3)
@@ -299,3 +303,37 @@ def test_the_baseline_is_never_an_ensemble_member(tmp_path: Path) -> None:
     assert "baseline" not in chosen.weights
     assert chosen.weights
     assert sum(chosen.weights.values()) == pytest.approx(1.0)
+
+
+def test_the_stack_is_cross_fitted_on_each_folds_training_rows(
+    finished, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mlwright.search import _stack
+
+    calls: list[int] = []
+    fit = _stack.fit_stacker
+
+    def counting(outputs, y, problem_type, n_classes):  # type: ignore[no-untyped-def]
+        calls.append(len(y))
+        return fit(outputs, y, problem_type, n_classes)
+
+    monkeypatch.setattr(_stack, "fit_stacker", counting)
+    measure_trials(finished, _Unmeasured, [{}])  # type: ignore[arg-type]
+    chosen, why = stack(
+        finished,
+        limits=Limits(None, None),
+        problem_type="binary",
+        n_classes=2,
+        make_model=_Unmeasured,  # type: ignore[arg-type]
+        records=[{}],
+    )
+    assert chosen is not None, why
+    n = finished.prepared.n_rows
+    # Once on every out-of-fold row, then once per fold on the other folds' rows.
+    assert calls == [n] + [len(fit_rows) for fit_rows, _ in finished.prepared.folds]
+    assert not np.isnan(chosen.oof).any()
+    assert chosen.stacker is not None
+    assert chosen.name.startswith("stack(")
+    assert "baseline" not in chosen.weights
+    best = max(t.cv_score for t in finished.trials if t.status == "ok")
+    assert score("roc_auc", finished.prepared.y, chosen.oof) > best - 0.05

@@ -1,6 +1,7 @@
 """Safe save and load of a whole model: manifest, hashes, no pickle."""
 
 from mlwright.artifact._model import ClassValue, InputField, Member, Model, class_name
+from mlwright.artifact._stack import Stacker
 from mlwright.artifact._store import (
     FORMAT,
     FORMAT_VERSION,
@@ -23,6 +24,7 @@ __all__ = [
     "InputField",
     "Member",
     "Model",
+    "Stacker",
     "class_name",
     "jsonable",
     "library_versions",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from mlwright.artifact._stack import Stacker
 from mlwright.data import to_polars
 from mlwright.errors import InputError
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
@@ -71,6 +72,7 @@ class Model:
         plans: Mapping[str, FeaturePlan],
         members: Sequence[Member],
         metadata: Mapping[str, Any],
+        stacker: Stacker | None = None,
     ):
         self.spec = spec
         self.problem_type: ProblemType = spec.resolved_problem_type
@@ -87,9 +89,35 @@ class Model:
             raise ValueError(f"members read feature plans that the model lacks: {missing}")
         # Plans in use, in a fixed order: each is computed once per call, whatever the members.
         self._plan_keys = sorted({m.plan for m in self.members})
-        self._single = self.members[0] if len(self.members) == 1 else None
+        self.set_stacker(stacker)
         total = sum(m.weight for m in self.members)
         self._weights = [m.weight / total for m in self.members]
+
+    def set_stacker(self, stacker: Stacker | None) -> None:
+        """Combine the members through a stacking layer (None: by their weights). The layer
+        reads one output per trial: members named ``trial/foldN`` (a bagged trial) are
+        averaged by their weights first."""
+        self.stacker = stacker
+        self._single = self.members[0] if len(self.members) == 1 and stacker is None else None
+        groups: dict[str, list[tuple[int, float]]] = {}
+        for i, member in enumerate(self.members):
+            groups.setdefault(member.name.split("/")[0], []).append((i, member.weight))
+        self._groups = [
+            [(i, w / sum(w for _, w in group)) for i, w in group] for group in groups.values()
+        ]
+        if stacker is None:
+            return
+        per_group = 1 if self.problem_type in ("regression", "binary") else len(self.classes)
+        if stacker.coef.shape[1] != per_group * len(self._groups):
+            raise ValueError(
+                f"the stacker reads {stacker.coef.shape[1]} inputs; the members' "
+                f"{len(self._groups)} trials give {per_group * len(self._groups)}"
+            )
+
+    @property
+    def trial_names(self) -> list[str]:
+        """The trials the members come from, in order (a bagged trial's folds share one)."""
+        return [self.members[group[0][0]].name.split("/")[0] for group in self._groups]
 
     # -- batch ------------------------------------------------------------------------------------
 
@@ -98,6 +126,11 @@ class Model:
 
     def _raw(self, frame: pl.DataFrame) -> np.ndarray:
         matrices = {key: self.plans[key].transform(frame) for key in self._plan_keys}
+        if self.stacker is not None:
+            preds = [m.learner.predict(matrices[m.plan]) for m in self.members]
+            return self.stacker.combine(
+                [sum(preds[i] * w for i, w in group) for group in self._groups]  # type: ignore[misc]
+            )
         out: np.ndarray | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
             pred = member.learner.predict(matrices[member.plan]) * weight
@@ -150,6 +183,14 @@ class Model:
         if single is not None:
             return single.learner.predict_one(self.plans[single.plan].transform_one(record))
         vectors = {key: self.plans[key].transform_one(record) for key in self._plan_keys}
+        if self.stacker is not None:
+            outs = [m.learner.predict_one(vectors[m.plan]) for m in self.members]
+            return self.stacker.combine_one(
+                [
+                    [sum(outs[i][j] * w for i, w in group) for j in range(len(outs[group[0][0]]))]
+                    for group in self._groups
+                ]
+            )
         out: list[float] | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
             pred = member.learner.predict_one(vectors[member.plan])

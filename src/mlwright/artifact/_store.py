@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mlwright.artifact._model import InputField, Member, Model
+from mlwright.artifact._stack import Stacker
 from mlwright.errors import ArtifactError, MlwrightError
 from mlwright.features import FeaturePlan
 from mlwright.learners import learner_class
@@ -109,6 +110,7 @@ def save_model(model: Model, directory: Path) -> Path:
             "input_schema": [f.to_dict() for f in model.inputs],
             "feature_plans": {style: plan.to_dict() for style, plan in model.plans.items()},
             "members": members,
+            **({"stacker": model.stacker.to_dict()} if model.stacker is not None else {}),
             "libraries": library_versions(),
             **{k: v for k, v in model.metadata.items() if k not in ("created_at", "libraries")},
             "files": files,
@@ -257,9 +259,11 @@ def load_model(directory: str | Path) -> Model:
                 "input_schema",
                 "feature_plans",
                 "members",
+                "stacker",
                 "files",
             )
         }
+        stacker = Stacker.from_dict(manifest["stacker"]) if "stacker" in manifest else None
     except MlwrightError as exc:
         if isinstance(exc, ArtifactError):
             raise
@@ -272,15 +276,23 @@ def load_model(directory: str | Path) -> Model:
             field=str(path),
             hint="the artifact is damaged; fetch it again or retrain",
         ) from exc
-    model = Model(
-        spec=spec,
-        classes=task["classes"],
-        threshold=task["threshold"],
-        inputs=inputs,
-        plans=plans,
-        members=members,
-        metadata=metadata,
-    )
+    try:
+        model = Model(
+            spec=spec,
+            classes=task["classes"],
+            threshold=task["threshold"],
+            inputs=inputs,
+            plans=plans,
+            members=members,
+            metadata=metadata,
+            stacker=stacker,
+        )
+    except ValueError as exc:
+        raise ArtifactError(
+            f"artifact {path} does not hold together: {exc}",
+            field=str(path),
+            hint="the artifact is damaged; fetch it again or retrain",
+        ) from exc
     model.metadata["path"] = str(path)
     return model
 

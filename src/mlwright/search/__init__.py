@@ -28,6 +28,7 @@ from mlwright.search._select import (
     pareto_front,
     select,
 )
+from mlwright.search._stack import fit_stacker, stack
 from mlwright.search._trial import TrialOutcome, TrialSpec, read_outcome, run_trial
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "bagged_members",
     "default_workers",
     "ensemble_model",
+    "fit_stacker",
     "greedy_ensemble",
     "make_executor",
     "measure_trials",
@@ -64,4 +66,5 @@ __all__ = [
     "run_trial",
     "sample_rows",
     "select",
+    "stack",
 ]

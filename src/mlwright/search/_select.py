@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlwright.artifact import Member, Model
+from mlwright.artifact import Member, Model, Stacker
 from mlwright.errors import TrainingError
 from mlwright.features import FeaturePlan
 from mlwright.search._ensemble import greedy_ensemble
@@ -47,9 +47,12 @@ class Selection:
     size_mb: float
     oof: np.ndarray
     rejected: list[str] = field(default_factory=list)
+    stacker: Stacker | None = None  # a second layer combines the members instead of weights
 
     @property
     def name(self) -> str:
+        if self.stacker is not None:
+            return "stack(" + ", ".join(self.weights) + ")"
         if len(self.weights) == 1:
             return next(iter(self.weights))
         return "ensemble(" + ", ".join(f"{n}×{w:.2f}" for n, w in self.weights.items()) + ")"

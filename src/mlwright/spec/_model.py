@@ -171,6 +171,12 @@ class SearchSection(_Section):
         True,
         description="Combine trials by greedy ensemble selection over out-of-fold predictions.",
     )
+    stacking: bool = Field(
+        False,
+        description="Also fit a second layer, a regularised linear model over the leading "
+        "trials' out-of-fold predictions; it is kept only if it beats the greedy ensemble "
+        "on the holdout.",
+    )
     gpu: bool = Field(
         False,
         description="Train XGBoost and CatBoost on a CUDA GPU when one is present; without "
