@@ -17,6 +17,7 @@ import os
 import platform
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,64 @@ def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:
     )
 
 
-def peak_mb() -> tuple[float, float]:
-    """Peak resident memory of this process and of its largest finished child, in MB."""
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return me, children
+class DescendantPeak:
+    """Polls /proc for this process's descendants (the search's workers are children of
+    multiprocessing's fork server, so RUSAGE_CHILDREN never sees them) and keeps the
+    largest peak resident size (VmHWM) any of them reached, in MB."""
+
+    def __init__(self, every: float = 0.25):
+        self.every = every
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> DescendantPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            for pid in _descendants(os.getpid()):
+                self.peak_mb = max(self.peak_mb, _hwm_mb(pid))
+            self._stop.wait(self.every)
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _hwm_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def peak_main_mb() -> float:
+    """Peak resident memory of this process, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(name: str, data: pl.DataFrame, target: str, budget: float) -> dict[str, Any]:
@@ -68,9 +122,10 @@ def run(name: str, data: pl.DataFrame, target: str, budget: float) -> dict[str, 
     from mlwright.search._scale import machine_memory_bytes
 
     started = time.perf_counter()
-    model = mlwright.fit(data, target=target, time_budget=budget, seed=0)
+    with DescendantPeak() as workers:
+        model = mlwright.fit(data, target=target, time_budget=budget, seed=0)
     seconds = time.perf_counter() - started
-    me, child = peak_mb()
+    me, child = peak_main_mb(), workers.peak_mb
     hold = model.metrics["holdout"]
     return {
         "dataset": name,

@@ -108,3 +108,28 @@ def test_best_threshold_maximises_value(
     achieved = decision_value(y, p, choice.threshold, values)
     assert math.isclose(achieved, brute_force_best(y, p, values), abs_tol=1e-9)
     assert math.isclose(choice.value_per_1000, achieved / len(y) * 1000, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["rmse", "roc_auc"])
+def test_a_large_holdout_bootstraps_a_sample_and_scales_the_spread(
+    metric: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.evaluate import _metrics
+
+    rng = np.random.default_rng(0)
+    n = 120_000
+    if metric == "rmse":
+        y = rng.normal(size=n)
+        pred = y + rng.normal(scale=0.5, size=n)
+    else:
+        y = rng.integers(0, 2, n)
+        p = np.clip(0.5 + (y - 0.5) * 0.3 + rng.normal(0, 0.25, n), 0.001, 0.999)
+        pred = np.column_stack([1 - p, p])
+    scaled = bootstrap_interval(metric, y, pred, n_boot=300)
+    monkeypatch.setattr(_metrics, "BOOTSTRAP_ROWS", n)
+    full = bootstrap_interval(metric, y, pred, n_boot=300)
+    assert scaled.value == full.value
+    assert scaled.low < scaled.value < scaled.high
+    width, full_width = scaled.high - scaled.low, full.high - full.low
+    assert width == pytest.approx(full_width, rel=0.25)
+    assert abs((scaled.low + scaled.high) / 2 - (full.low + full.high) / 2) < 0.25 * full_width

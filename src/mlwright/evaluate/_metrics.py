@@ -6,6 +6,7 @@ for binary tasks code 1 is the positive class. Regression predictions are values
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,6 +92,10 @@ class Interval:
         return {"value": self.value, "low": self.low, "high": self.high}
 
 
+# Rows per bootstrap resample at most (see bootstrap_interval).
+BOOTSTRAP_ROWS = 20_000
+
+
 def bootstrap_interval(
     metric: str,
     y: np.ndarray,
@@ -100,14 +105,20 @@ def bootstrap_interval(
     seed: int = 0,
     level: float = 0.95,
 ) -> Interval:
-    """Percentile bootstrap interval of ``metric`` over rows."""
+    """Percentile bootstrap interval of ``metric`` over rows.
+
+    Above ``BOOTSTRAP_ROWS`` rows each resample draws that many rows (an m-out-of-n
+    bootstrap) and the spread is scaled by sqrt(m / n): the metrics here are averages or
+    smooth functions of them, whose spread shrinks as 1/sqrt(rows). That keeps a
+    million-row holdout's interval to seconds instead of minutes."""
     y = np.asarray(y)
     pred = np.asarray(pred)
     rng = np.random.default_rng(seed)
     n = len(y)
+    m = min(n, BOOTSTRAP_ROWS)
     values = []
     for _ in range(n_boot):
-        rows = rng.integers(0, n, n)
+        rows = rng.integers(0, n, m)
         if not defined(metric, y[rows]):
             continue
         values.append(score(metric, y[rows], pred[rows]))
@@ -116,6 +127,11 @@ def bootstrap_interval(
         return Interval(point, float("nan"), float("nan"))
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    if m < n:
+        # Centre the resampled spread on the full-sample value and shrink it to n rows.
+        centre = float(np.median(values))
+        shrink = math.sqrt(m / n)
+        low, high = point + (low - centre) * shrink, point + (high - centre) * shrink
     return Interval(point, float(low), float(high))
 
 
