@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,11 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
-REFIT_ROUNDS = 1.1  # refit on all rows: rounds per the folds' mean best round
 ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
 _OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 _LOSS = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
-SINGLE_THREAD_ROWS = 50_000  # as for LightGBM and XGBoost
 MISSING_CODE = -1  # the categorical value CatBoost sees for a missing category
 _RAW = "RawFormulaVal"
 
@@ -85,6 +82,7 @@ def _frame(X: np.ndarray, categorical: Sequence[int]) -> Any:
 
 class CatBoost(Learner):
     family = "catboost"
+    refit_rounds_param = "n_estimators"
     feature_style = "tree"
     description = "CatBoost oblivious trees with ordered target statistics for categories"
     available: ClassVar[bool] = importlib.util.find_spec("catboost") is not None
@@ -128,23 +126,8 @@ class CatBoost(Learner):
         return 0.2 + 3.2e-6 * n_rows * width * classes
 
     @classmethod
-    def refit_params(
-        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
-    ) -> dict[str, Any]:
-        # More rows than a fold saw: a few more rounds than the folds' mean best round.
-        out = dict(params)
-        if best_iterations:
-            out["n_estimators"] = max(1, round(float(np.mean(best_iterations)) * REFIT_ROUNDS))
-        return out
-
-    @classmethod
     def gpu_params(cls) -> dict[str, Any]:
         return {"task_type": "GPU"}
-
-    def _threads(self, n_rows: int) -> int:
-        if self.threads > 0:
-            return self.threads
-        return 1 if n_rows < SINGLE_THREAD_ROWS else os.cpu_count() or 1
 
     def _cb_params(self, task: LearnerTask, threads: int, rounds: int) -> dict[str, Any]:
         merged = {**DEFAULTS, **self.params}

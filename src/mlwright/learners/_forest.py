@@ -35,7 +35,6 @@ leaves (``max_leaf_nodes``, grown best-first), the latter to keep the arrays wit
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -269,6 +268,8 @@ class _Runtime:
 class _Forest(Learner):
     """What random forests and extra trees share; subclasses name the scikit-learn models."""
 
+    single_thread_rows = SINGLE_THREAD_ROWS
+
     feature_style = "tree"
     _bootstrap: ClassVar[bool]  # scikit-learn's default for the family
     _tuned_bootstrap: ClassVar[tuple[bool, ...]]  # the choices the search space offers
@@ -319,11 +320,6 @@ class _Forest(Learner):
         L leaves has 2L - 1 nodes and L leaf values."""
         per_tree = max_size_mb * 1e6 / n_estimators
         return max(2, int((per_tree + NODE_BYTES) // (2 * NODE_BYTES + VALUE_BYTES * n_out)))
-
-    def _threads(self, n_rows: int) -> int:
-        if self.threads > 0:
-            return self.threads
-        return 1 if n_rows < SINGLE_THREAD_ROWS else os.cpu_count() or 1
 
     # -- the contract --------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ skips the per-call set-up of ``Booster.predict``: a few microseconds instead of 
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,13 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
-REFIT_ROUNDS = 1.1
 ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
-# Below this many rows one thread is faster than several; and on a busy machine OpenMP's
-# spinning threads can make a small fit 100x slower (measured: 0.14 s on 1 thread, 16 s on 2
-# with other processes running).
-SINGLE_THREAD_ROWS = 50_000
 _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
 
@@ -99,6 +93,7 @@ class _FastRow:
 
 class LightGBM(Learner):
     family = "lightgbm"
+    refit_rounds_param = "n_estimators"
     feature_style = "tree"
     description = "LightGBM gradient-boosted trees with native categorical splits"
 
@@ -144,21 +139,6 @@ class LightGBM(Learner):
     def cost_hint(cls, n_rows: int, n_features: int, task: LearnerTask) -> float:
         per_class = task.n_classes if task.problem_type == "multiclass" else 1
         return 0.05 + 3e-7 * n_rows * max(n_features, 1) * per_class
-
-    @classmethod
-    def refit_params(
-        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
-    ) -> dict[str, Any]:
-        # More rows than a fold saw: a few more rounds than the folds' mean best round.
-        out = dict(params)
-        if best_iterations:
-            out["n_estimators"] = max(1, round(float(np.mean(best_iterations)) * REFIT_ROUNDS))
-        return out
-
-    def _threads(self, n_rows: int) -> int:
-        if self.threads > 0:
-            return self.threads
-        return 1 if n_rows < SINGLE_THREAD_ROWS else os.cpu_count() or 1
 
     def _lgb_params(self, task: LearnerTask, n_rows: int) -> dict[str, Any]:
         merged = {**DEFAULTS, **self.params}

@@ -66,7 +66,6 @@ REFIT_EPOCHS = 1.1
 # With threads=0, one thread below this many rows or this batch x width: such steps are too
 # small to split, and on a busy machine PyTorch's spinning OpenMP threads made them slower
 # (measured on 2 loaded cores, batch 256 x width 256: 5 ms a step on 1 thread, 40-300 on 2).
-SINGLE_THREAD_ROWS = 50_000
 SINGLE_THREAD_STEP = 512 * 256
 # A deadline ends training mid-epoch only after this many steps (or one whole epoch).
 MIN_STEPS_BEFORE_DEADLINE = 100
@@ -392,6 +391,9 @@ def _cpu_count() -> int:
 
 class MLP(Learner):
     family = "mlp"
+    # A refit has no validation rows: a whole one-cycle schedule over a few more epochs.
+    refit_rounds_param = "epochs"
+    refit_rounds_factor = REFIT_EPOCHS
     feature_style = "linear"
     description = "feed-forward neural network (PyTorch training, NumPy prediction)"
     available = _torch_installed()
@@ -435,17 +437,6 @@ class MLP(Learner):
         }
 
     @classmethod
-    def refit_params(
-        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
-    ) -> dict[str, Any]:
-        # A refit on all rows has no validation set: a whole one-cycle schedule over a few
-        # more epochs than the folds' mean best epoch.
-        out = dict(params)
-        if best_iterations:
-            out["epochs"] = max(1, round(float(np.mean(best_iterations)) * REFIT_EPOCHS))
-        return out
-
-    @classmethod
     def cost_hint(cls, n_rows: int, n_features: int, task: LearnerTask) -> float:
         settings = _Settings.from_params(cls.default_configs(task, n_rows)[0])
         plan = _Plan.of(settings, max(n_rows, 2))
@@ -459,10 +450,10 @@ class MLP(Learner):
 
     # -- fitting ----------------------------------------------------------------------------
 
-    def _threads(self, n_rows: int, batch_size: int, width: int) -> int:
+    def _step_threads(self, n_rows: int, batch_size: int, width: int) -> int:
         if self.threads > 0:
             return self.threads
-        if n_rows < SINGLE_THREAD_ROWS or batch_size * width < SINGLE_THREAD_STEP:
+        if n_rows < self.single_thread_rows or batch_size * width < SINGLE_THREAD_STEP:
             return 1
         return _cpu_count()
 
@@ -524,7 +515,7 @@ class MLP(Learner):
             return torch.from_numpy(scaled.astype(np.float32)).reshape(-1, 1)
 
         plan = _Plan.of(settings, len(X))
-        threads = self._threads(len(X), plan.batch_size, settings.width)
+        threads = self._step_threads(len(X), plan.batch_size, settings.width)
         with _torch_session(torch, self.seed, threads):
             trainer = _Trainer(torch, arch, settings, plan, classify)
             Xt = torch.from_numpy(X.astype(np.float32))

@@ -16,7 +16,6 @@ import ctypes
 import importlib.util
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -43,7 +42,6 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
-REFIT_ROUNDS = 1.1  # refit on all rows: rounds per the folds' mean best round
 ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
 _OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 _OBJECTIVE = {
@@ -51,9 +49,6 @@ _OBJECTIVE = {
     "multiclass": "multi:softprob",
     "regression": "reg:squarederror",
 }
-# As for LightGBM: below this many rows one thread is faster, and OpenMP threads on a busy
-# small machine can be catastrophically slow.
-SINGLE_THREAD_ROWS = 50_000
 _PREDICT_MARGIN = 1  # XGBoost's prediction type for raw scores
 
 
@@ -134,6 +129,7 @@ class _FastRow:
 
 class XGBoost(Learner):
     family = "xgboost"
+    refit_rounds_param = "n_estimators"
     feature_style = "tree"
     description = "XGBoost gradient-boosted trees (hist) with native categorical splits"
     available: ClassVar[bool] = importlib.util.find_spec("xgboost") is not None
@@ -181,23 +177,8 @@ class XGBoost(Learner):
         return 0.05 + 3e-6 * n_rows * max(n_features, 1) * classes
 
     @classmethod
-    def refit_params(
-        cls, params: Mapping[str, Any], best_iterations: Sequence[int]
-    ) -> dict[str, Any]:
-        # More rows than a fold saw: a few more rounds than the folds' mean best round.
-        out = dict(params)
-        if best_iterations:
-            out["n_estimators"] = max(1, round(float(np.mean(best_iterations)) * REFIT_ROUNDS))
-        return out
-
-    @classmethod
     def gpu_params(cls) -> dict[str, Any]:
         return {"device": "cuda"}
-
-    def _threads(self, n_rows: int) -> int:
-        if self.threads > 0:
-            return self.threads
-        return 1 if n_rows < SINGLE_THREAD_ROWS else os.cpu_count() or 1
 
     def _xgb_params(self, task: LearnerTask, threads: int) -> dict[str, Any]:
         merged = {**DEFAULTS, **self.params}
