@@ -369,9 +369,7 @@ def train(
         model, latency, size_mb = selection.model, selection.latency, selection.size_mb
         refit = spec.validation.refit
         selected = [search.by_name(n) for n in selection.weights]
-        # A fold fit saw (k-1)/k of the training rows; a refit sees every labelled row.
-        fold_rows = len(splits.train) * (1 - 1 / max(len(splits.folds), 2))
-        growth = frame.height / max(fold_rows, 1)
+        growth = _refit_growth(frame.height, prepared)
         workers = _workers(spec, prepared)
         expected = refit_seconds(selected, growth, workers)
         left = end - time.monotonic()
@@ -462,14 +460,20 @@ def train(
     return result
 
 
+def _refit_growth(rows: int, prepared: Prepared) -> float:
+    """How many times the rows of one fold fit a refit on ``rows`` rows sees: a fold fit
+    saw (k-1)/k of the search's training rows."""
+    k = len(prepared.folds)
+    return rows / max(prepared.n_rows * (1 - 1 / max(k, 2)), 1)
+
+
 def _refit_reserve(
     spec: TaskSpec, prepared: Prepared, rows: int, budget: float
 ) -> Callable[[Sequence[TrialResult]], float] | None:
     """Seconds the search keeps free for refitting its current leaders on ``rows`` rows."""
     if not spec.validation.refit:
         return None
-    k = len(prepared.folds)
-    growth = rows / max(prepared.n_rows * (1 - 1 / max(k, 2)), 1)
+    growth = _refit_growth(rows, prepared)
     workers = _workers(spec, prepared)
     greater = METRICS[spec.task.metric].greater_is_better
 

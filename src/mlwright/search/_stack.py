@@ -42,16 +42,14 @@ def fit_stacker(
     return Stacker(link, np.atleast_2d(logistic.coef_), np.atleast_1d(logistic.intercept_))
 
 
-def stack_members(
-    search: SearchResult, limits: Limits, admissible: Sequence[TrialResult]
-) -> list[TrialResult]:
-    """The leading admissible trials whose summed latency and size stay within the limits."""
+def stack_members(ranked: Sequence[TrialResult], limits: Limits) -> list[TrialResult]:
+    """The leading measured trials whose summed latency and size stay within the limits
+    (so each one alone does too)."""
     chosen: list[TrialResult] = []
     p99 = size = 0.0
-    for trial in admissible:
-        if trial.candidate.family == "baseline" or trial.oof is None:
+    for trial in ranked:
+        if trial.candidate.family == "baseline" or trial.oof is None or trial.latency is None:
             continue
-        assert trial.latency is not None
         if limits.breach(p99 + trial.latency["p99_us"], size + (trial.size_mb or 0.0)):
             continue
         chosen.append(trial)
@@ -72,12 +70,7 @@ def stack(
     records: Sequence[Mapping[str, Any]],
 ) -> tuple[Selection | None, str]:
     """The stacked candidate, or None and why there is none."""
-    admissible = [
-        t
-        for t in search.ranked()
-        if t.latency is not None and limits.breach(t.latency["p99_us"], t.size_mb or 0.0) is None
-    ]
-    members = stack_members(search, limits, admissible)
+    members = stack_members(search.ranked(), limits)
     if len(members) < 2:
         return None, "fewer than two trials fit the constraints together"
     prepared = search.prepared
