@@ -469,15 +469,16 @@ def _refit_growth(rows: int, prepared: Prepared) -> float:
 
 def _refit_reserve(
     spec: TaskSpec, prepared: Prepared, rows: int, budget: float
-) -> Callable[[Sequence[TrialResult]], float] | None:
-    """Seconds the search keeps free for refitting its current leaders on ``rows`` rows."""
+) -> Callable[[Sequence[TrialResult], Sequence[float]], float] | None:
+    """Seconds the search keeps free for refitting its current leaders on ``rows`` rows,
+    counting each running trial (by the seconds per fold it may take) as a leader."""
     if not spec.validation.refit:
         return None
     growth = _refit_growth(rows, prepared)
     workers = _workers(spec, prepared)
     greater = METRICS[spec.task.metric].greater_is_better
 
-    def reserve(trials: Sequence[TrialResult]) -> float:
+    def reserve(trials: Sequence[TrialResult], running: Sequence[float]) -> float:
         done = [t for t in trials if t.status == "ok" and t.candidate.family != "baseline"]
         done.sort(key=lambda t: -t.cv_score if greater else t.cv_score)
         # Ensembles take the leaders and, for diversity, the best of other families.
@@ -485,7 +486,7 @@ def _refit_reserve(
         for t in done:
             if t.candidate.family not in {m.candidate.family for m in leaders}:
                 leaders.append(t)
-        needed = refit_seconds(leaders, growth, workers)
+        needed = refit_seconds(leaders, growth, workers, running=running)
         # A refit that would need more than its share is skipped anyway: keep nothing for it.
         return needed if needed <= budget * REFIT_SHARE else 0.0
 

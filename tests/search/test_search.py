@@ -177,7 +177,7 @@ def test_the_search_keeps_free_the_time_its_caller_reserves(tmp_path: Path) -> N
 
     seen: list[int] = []
 
-    def reserve(trials) -> float:  # type: ignore[no-untyped-def]
+    def reserve(trials, running) -> float:  # type: ignore[no-untyped-def]
         # Nothing to keep free until a real model finished; then more than the time left.
         real = [t for t in trials if t.status == "ok" and t.candidate.family != "baseline"]
         seen.append(len(real))
@@ -190,6 +190,47 @@ def test_the_search_keeps_free_the_time_its_caller_reserves(tmp_path: Path) -> N
     assert max(seen) == 1
     unlimited = search(tmp_path / "free", max_trials=None, deadline=time.monotonic() + 600)
     assert len([t for t in unlimited.trials if t.status == "ok"]) > 2
+
+
+def test_a_trial_leaves_room_for_what_its_own_result_will_need(tmp_path: Path) -> None:
+    """A slow family started first must not take the whole search: its allowance leaves the
+    reserve that it and the trials already running would need once finished."""
+    import time
+
+    class Recording(InlineExecutor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.allowances: list[float | None] = []
+
+        def submit(self, spec):  # type: ignore[no-untyped-def]
+            self.allowances.append(spec.seconds)
+            return super().submit(spec)
+
+    calls: list[list[float]] = []
+
+    def reserve(trials, running) -> float:  # type: ignore[no-untyped-def]
+        calls.append(list(running))
+        return 4.0 * sum(running)  # each second per fold still running needs 4 s afterwards
+
+    executor = Recording()
+    span = 70.0
+    search(
+        tmp_path,
+        executor=executor,
+        max_trials=None,
+        deadline=time.monotonic() + span,
+        reserve=reserve,
+        families=["lightgbm"],
+        tune=False,
+    )
+    # T + 4 * T / FOLDS = span: the first trial may take 30 s of the 70, not all of them.
+    first = executor.allowances[0]
+    assert first is not None
+    assert first == pytest.approx(span / (1 + 4 / FOLDS), rel=0.05)
+    # One worker: the trial being sized is the only one running, so a finished trial's
+    # allowance stopped counting.
+    assert max(len(running) for running in calls) == 1
+    assert len(executor.allowances) >= 2
 
 
 def test_a_failing_configuration_is_a_result_not_a_crash(tmp_path: Path) -> None:

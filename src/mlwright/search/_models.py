@@ -84,10 +84,14 @@ def refit_members(
         return list(pool.map(fit, jobs)), plans
 
 
-def refit_seconds(trials: Sequence[TrialResult], growth: float, workers: int) -> float:
-    """Expected wall time of :func:`refit_members`: each trial's mean fold fit, scaled by
-    ``growth`` (rows refit / rows per fold), spread over ``workers`` threads."""
-    each = [t.fit_seconds / max(len(t.fold_infos), 1) * growth for t in trials]
+def refit_seconds(
+    trials: Sequence[TrialResult], growth: float, workers: int, running: Sequence[float] = ()
+) -> float:
+    """Expected wall time of :func:`refit_members`: each trial's mean fold fit (or, for a
+    trial still ``running``, the seconds per fold it may take), scaled by ``growth`` (rows
+    refit / rows per fold), spread over ``workers`` threads."""
+    per_fold = [t.fit_seconds / max(len(t.fold_infos), 1) for t in trials] + list(running)
+    each = [seconds * growth for seconds in per_fold]
     if not each:
         return 0.0
     return max(*each, sum(each) / max(workers, 1))

@@ -123,8 +123,9 @@ class SearchSettings:
     seed: int
     deadline: float | None  # time.monotonic() at which no new trial starts
     # Seconds to keep free before the deadline for what follows the search (refitting the
-    # leaders on every row), given the trials finished so far.
-    reserve: Callable[[Sequence[TrialResult]], float] | None = None
+    # leaders on every row), given the trials finished so far and the seconds per fold that
+    # each trial still running may take.
+    reserve: Callable[[Sequence[TrialResult], Sequence[float]], float] | None = None
     max_trials: int | None = None
     tune: bool = True
     gpu: bool = False  # train families with a GPU path on the GPU (when one is present)
@@ -220,6 +221,7 @@ class _Run:
         self.greater = METRICS[settings.metric].greater_is_better
         self.trials: list[TrialResult] = []
         self.seconds_per_trial: dict[str, float] = {}
+        self.allowances: dict[str, float] = {}  # running trial -> its wall-clock allowance
         self.started = time.monotonic()
 
     # -- one trial ------------------------------------------------------------------------------
@@ -234,7 +236,7 @@ class _Run:
         style = learner_class(candidate.family).feature_style
         seconds = None
         if self.settings.deadline is not None and self.settings.max_trials is None:
-            seconds = max(self.time_left(), 0.0)
+            seconds = self.allowance()
         return TrialSpec(
             trial_id=candidate.name,
             family=candidate.family,
@@ -311,11 +313,32 @@ class _Run:
 
     # -- scheduling -----------------------------------------------------------------------------
 
-    def time_left(self) -> float:
+    def time_left(self, starting: float | None = None) -> float:
+        """Seconds until the deadline, less what the caller reserves for the trials finished
+        and running (and one ``starting`` with that allowance)."""
         if self.settings.deadline is None or self.settings.max_trials is not None:
             return float("inf")
-        reserve = self.settings.reserve(self.trials) if self.settings.reserve else 0.0
+        reserve = 0.0
+        if self.settings.reserve is not None:
+            k = max(len(self.prepared.folds), 1)
+            running = [*self.allowances.values(), *([] if starting is None else [starting])]
+            reserve = self.settings.reserve(self.trials, [s / k for s in running])
         return self.settings.deadline - reserve - time.monotonic()
+
+    def allowance(self) -> float:
+        """Wall-clock seconds for a trial starting now: the time left once what follows the
+        search is reserved for it too. Without this, a slow family started first takes the
+        whole search and leaves nothing for the refit its own result would need."""
+        low, high = 0.0, max(self.time_left(), 0.0)
+        if high <= self.time_left(starting=high):
+            return high
+        for _ in range(20):  # the largest allowance that still fits beside its own reserve
+            middle = (low + high) / 2
+            if middle <= self.time_left(starting=middle):
+                low = middle
+            else:
+                high = middle
+        return low
 
     def has_real_trial(self) -> bool:
         return any(t.status == "ok" and t.candidate.family != "baseline" for t in self.trials)
@@ -397,6 +420,7 @@ class _Run:
             self.tuner.tell(candidate.name, result.cv_score if result.status == "ok" else None)
 
     def collect(self, future: Future[TrialOutcome], candidate: Candidate) -> None:
+        self.allowances.pop(candidate.name, None)
         outcome = future.result()
         found = read_outcome(self.journal / candidate.name)
         oof = found[1] if found else np.full(self.prepared.n_rows, np.nan)
@@ -426,7 +450,10 @@ class _Run:
                     if found is not None:
                         self.finish(candidate, *found, resumed=True)
                         continue
-                    in_flight[self.executor.submit(self.spec(candidate))] = candidate
+                    spec = self.spec(candidate)
+                    if spec.seconds is not None:
+                        self.allowances[candidate.name] = spec.seconds
+                    in_flight[self.executor.submit(spec)] = candidate
                 if not in_flight:
                     return False
                 if deterministic:
