@@ -554,7 +554,10 @@ def _families(spec: TaskSpec) -> list[str]:
     return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
 
 
-# Below this many training cells (rows x features) worker processes cost more than they save.
+# Below this many training cells (rows x features) a search bounded by a trial count runs
+# its trials inline: a few quick trials gain less from worker processes than starting them
+# costs. A search bounded by time always uses every core: on small tables some families
+# (CatBoost on a multiclass target, say) still take half a minute a trial.
 INLINE_CELLS = 200_000
 
 
@@ -562,7 +565,9 @@ def _workers(spec: TaskSpec, prepared: Prepared) -> int:
     if spec.search.workers > 0:
         return spec.search.workers
     cells = prepared.n_rows * max(prepared.n_features.values())
-    return 1 if cells < INLINE_CELLS else default_workers()
+    if spec.search.max_trials is not None and cells < INLINE_CELLS:
+        return 1
+    return default_workers()
 
 
 @contextlib.contextmanager

@@ -233,6 +233,40 @@ def test_a_trial_leaves_room_for_what_its_own_result_will_need(tmp_path: Path) -
     assert len(executor.allowances) >= 2
 
 
+def test_tuning_goes_on_with_a_family_that_still_fits_the_time_left(tmp_path: Path) -> None:
+    import time
+
+    from mlwright._progress import Silent
+    from mlwright.search import Candidate, TrialResult
+    from mlwright.search._search import _Run, _Tuner
+
+    run = _Run(
+        prepared=prepared(tmp_path),
+        problem_type="binary",
+        settings=settings(max_trials=None, deadline=time.monotonic() + 30),
+        scorer=scorer,
+        journal=tmp_path / "trials",
+        executor=InlineExecutor(),
+        progress=Silent(),
+    )
+    first = TrialResult(Candidate("lightgbm_1", "lightgbm", {}), "ok", fold_scores=[0.8])
+    run.trials.append(first)
+    # CatBoost trials took far longer than the time left; LightGBM ones a moment.
+    run.seconds_per_trial = {"catboost": 1000.0, "lightgbm": 0.5}
+    run.tuner = _Tuner(["catboost", "lightgbm"], run.task, 300, greater=True, seed=0)
+
+    def asks():  # type: ignore[no-untyped-def]
+        while True:
+            yield run.tuner.ask()
+
+    chosen = run.next_candidate(asks(), in_flight=0)
+    assert chosen is not None
+    assert chosen.family == "lightgbm"
+    # When no tuned family fits, tuning stops rather than asking forever.
+    run.seconds_per_trial["lightgbm"] = 1000.0
+    assert run.next_candidate(asks(), in_flight=0) is None
+
+
 def test_a_failing_configuration_is_a_result_not_a_crash(tmp_path: Path) -> None:
     data = prepared(tmp_path)
     from mlwright.search import Candidate, TrialSpec, run_trial

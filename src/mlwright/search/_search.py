@@ -401,12 +401,18 @@ class _Run:
 
     def next_candidate(self, queue: Iterator[Candidate], in_flight: int) -> Candidate | None:
         """The next candidate worth starting now, or None to start nothing more for now."""
+        misfits = 0
         for candidate in queue:
             if self.worth_starting(candidate, in_flight):
                 return candidate
             if candidate.origin == "tpe":
                 self.tuner.tell(candidate.name, None)
-                return None  # tuning is open-ended: stop asking when a trial no longer fits
+                misfits += 1
+                # Tuning is open-ended: stop asking once no tuned family fits the time left
+                # (a quicker family may still fit when the slowest no longer does).
+                if misfits >= len(self.tuner.studies) or self.time_left() <= 0:
+                    return None
+                continue
             if self.settings.max_trials is not None or self.time_left() <= 0:
                 return None
             # Too slow for the time left; a cheaper family further on may still fit.

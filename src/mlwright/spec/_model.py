@@ -186,7 +186,7 @@ class SearchSection(_Section):
         0,
         ge=0,
         description="Trials run in parallel in this many worker processes; 0: one per core "
-        "(one, in-process, for small data).",
+        "(one, in-process, for a small table searched with max_trials).",
     )
 
 
