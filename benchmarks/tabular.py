@@ -393,6 +393,32 @@ def targets(results: list[Result], budget: float) -> list[str]:
     return lines
 
 
+def merge_runs(
+    results: list[Result], meta: dict[str, Any], files: list[Path]
+) -> tuple[list[Result], dict[str, Any]]:
+    """Add the datasets of earlier runs (their JSON files, same budget) that this run did not
+    cover: a long budget's suite can run across sessions, each dataset's systems still side
+    by side in one run. A dataset this run covered keeps this run's rows."""
+    covered = {r.dataset for r in results}
+    merged = list(results)
+    commands = [meta["command"]]
+    for path in files:
+        earlier = json.loads(Path(path).read_text())
+        if float(earlier["meta"]["budget"]) != float(meta["budget"]):
+            raise SystemExit(
+                f"--merge {path}: its budget is {earlier['meta']['budget']} s, this run's "
+                f"{meta['budget']} s; merge only runs of the same budget"
+            )
+        rows = [Result(**r) for r in earlier["results"] if r["dataset"] not in covered]
+        if rows:
+            merged += rows
+            covered |= {r.dataset for r in rows}
+            commands.append(f"{earlier['meta']['command']} ({earlier['meta']['date']})")
+    order = {item: i for i, item in enumerate(DEV_SUITE)}
+    merged.sort(key=lambda r: order.get(r.dataset, len(order)))  # stable: systems keep order
+    return merged, {**meta, "command": "`; `".join(commands)}
+
+
 def update_docs(section: str, body: str) -> None:
     start, end = MARK_START.format(name=section), MARK_END.format(name=section)
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
@@ -469,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--merge",
+        default="",
+        help="JSON results of earlier runs at the same budget (comma-separated); their "
+        "datasets that this run does not cover join its table",
+    )
+    parser.add_argument(
         "--peer-python",
         help="the interpreter of the environment with AutoGluon and FLAML "
         "(benchmarks/requirements-peers.txt); default: this one",
@@ -516,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / f"tabular-{stamp}.json").write_text(
         json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=1)
     )
+    if args.merge:
+        results, meta = merge_runs(results, meta, [Path(f) for f in args.merge.split(",")])
     table = markdown(results, meta)
     print(table)
     if args.update_docs:
