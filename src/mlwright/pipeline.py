@@ -52,6 +52,7 @@ from mlwright.evaluate import (
     ThresholdChoice,
     all_metrics,
     best_threshold,
+    better,
     bootstrap_interval,
     decision_value,
     defined,
@@ -81,6 +82,7 @@ from mlwright.search import (
     pareto_front,
     plan_scale,
     prepare,
+    rank_trials,
     refit_members,
     refit_seconds,
     run_search,
@@ -476,11 +478,11 @@ def _refit_reserve(
         return None
     growth = _refit_growth(rows, prepared)
     workers = _workers(spec, prepared)
-    greater = METRICS[spec.task.metric].greater_is_better
 
     def reserve(trials: Sequence[TrialResult], running: Sequence[float]) -> float:
-        done = [t for t in trials if t.status == "ok" and t.candidate.family != "baseline"]
-        done.sort(key=lambda t: -t.cv_score if greater else t.cv_score)
+        done = [
+            t for t in rank_trials(trials, spec.task.metric) if t.candidate.family != "baseline"
+        ]
         # Ensembles take the leaders and, for diversity, the best of other families.
         leaders = done[:REFIT_LEADERS]
         for t in done:
@@ -667,8 +669,7 @@ def _try_stacking(
         return selection, holdout_pred, {"kept": False, "summary": f"not tried: {why}"}
     stack_pred = stacked.model._raw(holdout_frame)
     on_stack, on_selection = score(metric, y_hold, stack_pred), score(metric, y_hold, holdout_pred)
-    greater = METRICS[metric].greater_is_better
-    kept = on_stack > on_selection if greater else on_stack < on_selection
+    kept = better(metric, on_stack, on_selection)
     note = {
         "kept": kept,
         "members": list(stacked.weights),

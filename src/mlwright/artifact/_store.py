@@ -30,6 +30,7 @@ from mlwright.spec import spec_from_dict
 FORMAT = "mlwright-artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+DAMAGED = "the artifact is damaged; fetch it again or retrain"
 _LIBRARIES = ("mlwright", "numpy", "polars", "scikit-learn", "lightgbm", "pydantic")
 
 
@@ -274,7 +275,7 @@ def load_model(directory: str | Path) -> Model:
         raise ArtifactError(
             f"artifact {path} has a malformed manifest ({type(exc).__name__}: {exc})",
             field=str(path),
-            hint="the artifact is damaged; fetch it again or retrain",
+            hint=DAMAGED,
         ) from exc
     try:
         model = Model(
@@ -291,7 +292,7 @@ def load_model(directory: str | Path) -> Model:
         raise ArtifactError(
             f"artifact {path} does not hold together: {exc}",
             field=str(path),
-            hint="the artifact is damaged; fetch it again or retrain",
+            hint=DAMAGED,
         ) from exc
     model.metadata["path"] = str(path)
     return model

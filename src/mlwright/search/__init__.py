@@ -18,6 +18,7 @@ from mlwright.search._search import (
     SearchSettings,
     TrialResult,
     portfolio,
+    rank_trials,
     run_search,
 )
 from mlwright.search._select import (
@@ -59,6 +60,7 @@ __all__ = [
     "plan_scale",
     "portfolio",
     "prepare",
+    "rank_trials",
     "read_outcome",
     "refit_members",
     "refit_seconds",

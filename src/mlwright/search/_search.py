@@ -104,9 +104,7 @@ class SearchResult:
 
     def ranked(self) -> list[TrialResult]:
         """The candidates that finished, best cross-validated score first."""
-        ok = [t for t in self.trials if t.status == "ok"]
-        greater = METRICS[self.metric].greater_is_better
-        return sorted(ok, key=lambda t: -t.cv_score if greater else t.cv_score)
+        return rank_trials(self.trials, self.metric)
 
     @property
     def best(self) -> TrialResult:
@@ -114,6 +112,13 @@ class SearchResult:
 
     def by_name(self, name: str) -> TrialResult:
         return next(t for t in self.trials if t.candidate.name == name)
+
+
+def rank_trials(trials: Sequence[TrialResult], metric: str) -> list[TrialResult]:
+    """The trials that finished, best cross-validated ``metric`` first."""
+    ok = [t for t in trials if t.status == "ok"]
+    greater = METRICS[metric].greater_is_better
+    return sorted(ok, key=lambda t: -t.cv_score if greater else t.cv_score)
 
 
 @dataclass(frozen=True)
