@@ -6,9 +6,11 @@ import re
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mlwright
-from mlwright.pipeline import encode_target, train
+from mlwright.pipeline import budget_for_search, encode_target, search_seconds, train
 from mlwright.spec import METRICS, spec_from_kwargs
 from synth import FAST, make_frame
 
@@ -41,6 +43,20 @@ def test_a_budget_too_small_to_fit_anything_says_what_it_would_need() -> None:
     assert re.search(r"quickest candidate, lightgbm_1, took \d+\.\d s", info.value.message)
     assert info.value.field == "constraints.time_budget"
     assert re.search(r"at least \d+ s", info.value.hint or "")
+
+
+@given(st.floats(min_value=0.01, max_value=1e6), st.floats(min_value=0.01, max_value=1e6))
+def test_the_search_window_grows_with_the_budget_and_leaves_room_after_it(
+    budget: float, other: float
+) -> None:
+    # What follows the search gets between a tenth and a fifth of the budget: a fifth of a
+    # budget up to 60 s (its fixed costs loom large), a tenth and 6 s of a longer one.
+    assert 0.8 * budget * (1 - 1e-12) <= search_seconds(budget) <= 0.9 * budget * (1 + 1e-12)
+    if other >= budget:
+        assert search_seconds(other) >= search_seconds(budget)
+    assert budget_for_search(search_seconds(budget)) == pytest.approx(budget)
+    assert search_seconds(60) == pytest.approx(48)
+    assert search_seconds(300) == pytest.approx(264)
 
 
 def test_a_short_budget_says_what_it_did_not_reach() -> None:

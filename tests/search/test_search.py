@@ -14,6 +14,7 @@ from mlwright.search import (
     Limits,
     ProcessExecutor,
     SearchSettings,
+    bagged_members,
     measure_trials,
     portfolio,
     prepare,
@@ -267,6 +268,35 @@ def test_tuning_goes_on_with_a_family_that_still_fits_the_time_left(tmp_path: Pa
     assert run.next_candidate(asks(), in_flight=0) is None
 
 
+def test_stalled_tuning_gives_way_to_the_next_leading_families(tmp_path: Path) -> None:
+    from mlwright._progress import Silent
+    from mlwright.search import TrialResult
+    from mlwright.search._search import TUNING_PATIENCE, _Run
+
+    run = _Run(
+        prepared=prepared(tmp_path),
+        problem_type="binary",
+        settings=settings(max_trials=None, families=["lightgbm", "linear", "knn"]),
+        scorer=scorer,
+        journal=tmp_path / "trials",
+        executor=InlineExecutor(),
+        progress=Silent(),
+    )
+    # The portfolio ranks LightGBM, then kNN, then the linear model; no tuning trial helps.
+    first_scores = {"lightgbm": 0.9, "knn": 0.8, "linear": 0.7}
+    tuned: list[str] = []
+    for candidate in run.candidates():
+        value = first_scores.get(candidate.family, 0.5) if candidate.origin != "tpe" else 0.6
+        result = TrialResult(candidate, "ok", fold_scores=[value])
+        run.trials.append(result)
+        if candidate.origin == "tpe":
+            run.tuner.tell(candidate.name, value)
+            tuned.append(candidate.family)
+        assert len(tuned) <= 3 * TUNING_PATIENCE, "tuning never stops"
+    assert set(tuned[:TUNING_PATIENCE]) == {"lightgbm", "knn"}
+    assert tuned[TUNING_PATIENCE:] == ["linear"] * TUNING_PATIENCE
+
+
 def test_a_failing_configuration_is_a_result_not_a_crash(tmp_path: Path) -> None:
     data = prepared(tmp_path)
     from mlwright.search import Candidate, TrialSpec, run_trial
@@ -338,6 +368,18 @@ def test_refit_seconds_spreads_the_fits_over_the_workers(finished) -> None:  # t
     assert refit_seconds(ok, 1.5, 1) == pytest.approx(sum(each))
     assert refit_seconds(ok, 1.5, 2) == pytest.approx(max(*each, sum(each) / 2))
     assert refit_seconds([], 1.5, 2) == 0.0
+
+
+def test_a_trials_size_is_what_its_members_write_to_an_artifact(finished, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    measure_trials(finished, _Unmeasured, [{}])  # type: ignore[arg-type]
+    for trial in finished.ranked():
+        members, _ = bagged_members(trial, finished.prepared, 1.0)
+        for member in members:
+            member.learner.to_files(tmp_path / trial.candidate.name / member.name.split("/")[1])
+        files = [p for p in (tmp_path / trial.candidate.name).rglob("*") if p.is_file()]
+        written = sum(p.stat().st_size for p in files)
+        assert trial.size_mb == pytest.approx(written / 1e6)
+        assert trial.size_mb > 0
 
 
 class _Unmeasured:

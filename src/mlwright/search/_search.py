@@ -51,8 +51,9 @@ FAMILY_PRIORITY = (
     "linear",
     "knn",
 )
-# How many leading families Optuna tunes once the portfolio is done, and how many tuning
-# trials in a row may fail to improve the best score before tuning stops.
+# How many leading families Optuna tunes at a time once the portfolio is done, and how many
+# tuning trials in a row may fail to improve the best score before those families give way
+# to the next leading ones (their trials still add diversity to the ensemble).
 TUNED_FAMILIES = 2
 TUNING_PATIENCE = 20
 # Do not start a trial expected to take more than this many times the time left.
@@ -159,7 +160,7 @@ def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[C
 
 
 class _Tuner:
-    """Optuna TPE studies for the leading families, asked in turn."""
+    """Optuna TPE studies for the leading families; the ``active`` ones are asked in turn."""
 
     def __init__(
         self, families: Sequence[str], task: LearnerTask, n_rows: int, greater: bool, seed: int
@@ -175,12 +176,13 @@ class _Tuner:
             )
             for i, family in enumerate(families)
         }
-        self.pending: dict[str, tuple[Any, Any]] = {}
+        self.active = list(families)
+        self.pending: dict[str, tuple[Any, Any]] = {}  # a retired family's trials still report
         self.counts = dict.fromkeys(families, 0)
         self._turn = 0
 
     def ask(self) -> Candidate:
-        families = list(self.studies)
+        families = self.active
         family = families[self._turn % len(families)]
         self._turn += 1
         study = self.studies[family]
@@ -380,27 +382,29 @@ class _Run:
                 leaders.append(family)
         if not leaders:
             return
-        self.tuner = _Tuner(
-            leaders[:TUNED_FAMILIES],
-            self.task,
-            self.prepared.n_rows,
-            self.greater,
-            self.settings.seed,
-        )
-        while self.tuning_stalled() < TUNING_PATIENCE:
-            yield self.tuner.ask()
-        self.progress.log(f"tuning stopped: {TUNING_PATIENCE} trials in a row without improvement")
+        n_rows, seed = self.prepared.n_rows, self.settings.seed
+        self.tuner = _Tuner(leaders, self.task, n_rows, self.greater, seed)
+        for start in range(0, len(leaders), TUNED_FAMILIES):
+            self.tuner.active = leaders[start : start + TUNED_FAMILIES]
+            since = len(self.trials)
+            while self.tuning_stalled(since) < TUNING_PATIENCE:
+                yield self.tuner.ask()
+            self.progress.log(
+                f"tuning {' and '.join(self.tuner.active)}: stopped after {TUNING_PATIENCE} "
+                "trials in a row without improvement"
+            )
 
-    def tuning_stalled(self) -> int:
-        """How many of the latest finished tuning trials did not improve the best score."""
+    def tuning_stalled(self, since: int = 0) -> int:
+        """How many of the tuning trials finished after the first ``since`` trials did not
+        improve the best score, counted from the latest that did."""
         best = None
         stalled = 0
-        for trial in self.trials:
+        for i, trial in enumerate(self.trials):
             if trial.status != "ok" or trial.candidate.family == "baseline":
                 continue
             if best is None or (trial.cv_score > best if self.greater else trial.cv_score < best):
                 best, stalled = trial.cv_score, 0
-            elif trial.candidate.origin == "tpe":
+            elif trial.candidate.origin == "tpe" and i >= since:
                 stalled += 1
         return stalled
 
@@ -415,7 +419,7 @@ class _Run:
                 misfits += 1
                 # Tuning is open-ended: stop asking once no tuned family fits the time left
                 # (a quicker family may still fit when the slowest no longer does).
-                if misfits >= len(self.tuner.studies) or self.time_left() <= 0:
+                if misfits >= len(self.tuner.active) or self.time_left() <= 0:
                     return None
                 continue
             if self.settings.max_trials is not None or self.time_left() <= 0:

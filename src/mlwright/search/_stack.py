@@ -17,7 +17,13 @@ import numpy as np
 from mlwright.artifact import Stacker
 from mlwright.artifact._stack import link_for
 from mlwright.search._search import SearchResult, TrialResult
-from mlwright.search._select import Limits, ModelFactory, Selection, ensemble_model
+from mlwright.search._select import (
+    Limits,
+    ModelFactory,
+    Selection,
+    ensemble_model,
+    ensemble_size_mb,
+)
 
 STACK_MEMBERS = 5  # the leading trials the layer reads, at most
 
@@ -94,7 +100,7 @@ def stack(
     weights = {t.candidate.name: 1.0 / len(members) for t in members}
     model = ensemble_model(weights, search, make_model)
     model.set_stacker(stacker)
-    latency, size_mb = model.measure_latency(records), model.size_mb()
+    latency, size_mb = model.measure_latency(records), ensemble_size_mb(weights, search)
     why = limits.breach(latency["p99_us"], size_mb)
     if why is not None:
         return None, f"measured, the stack breaks a limit: {why}"
