@@ -268,33 +268,50 @@ def test_tuning_goes_on_with_a_family_that_still_fits_the_time_left(tmp_path: Pa
     assert run.next_candidate(asks(), in_flight=0) is None
 
 
-def test_stalled_tuning_gives_way_to_the_next_leading_families(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clock", [False, True])
+def test_stalled_tuning_gives_way_to_the_next_leading_families(tmp_path: Path, clock: bool) -> None:
+    import time
+
     from mlwright._progress import Silent
     from mlwright.search import TrialResult
     from mlwright.search._search import TUNING_PATIENCE, _Run
 
+    deadline = time.monotonic() + 3600 if clock else None
     run = _Run(
         prepared=prepared(tmp_path),
         problem_type="binary",
-        settings=settings(max_trials=None, families=["lightgbm", "linear", "knn"]),
+        settings=settings(
+            max_trials=None, deadline=deadline, families=["lightgbm", "linear", "knn"]
+        ),
         scorer=scorer,
         journal=tmp_path / "trials",
         executor=InlineExecutor(),
         progress=Silent(),
     )
-    # The portfolio ranks LightGBM, then kNN, then the linear model; no tuning trial helps.
+    # The portfolio ranks LightGBM, then kNN, then the linear model; of the tuning trials,
+    # only the first linear one improves the best score.
     first_scores = {"lightgbm": 0.9, "knn": 0.8, "linear": 0.7}
     tuned: list[str] = []
     for candidate in run.candidates():
         value = first_scores.get(candidate.family, 0.5) if candidate.origin != "tpe" else 0.6
+        if candidate.name == "linear_tpe1":
+            value = 0.95
         result = TrialResult(candidate, "ok", fold_scores=[value])
         run.trials.append(result)
         if candidate.origin == "tpe":
             run.tuner.tell(candidate.name, value)
             tuned.append(candidate.family)
-        assert len(tuned) <= 3 * TUNING_PATIENCE, "tuning never stops"
-    assert set(tuned[:TUNING_PATIENCE]) == {"lightgbm", "knn"}
-    assert tuned[TUNING_PATIENCE:] == ["linear"] * TUNING_PATIENCE
+        assert len(tuned) <= 5 * TUNING_PATIENCE, "tuning never ends"
+    n = TUNING_PATIENCE
+    assert set(tuned[:n]) == {"lightgbm", "knn"}
+    assert tuned[n : 2 * n + 1] == ["linear"] * (n + 1)  # the improvement restarts its count
+    if clock:
+        # That turn improved, so under a clock every group takes another; that one did not
+        # improve, so tuning ends.
+        assert set(tuned[2 * n + 1 : 3 * n + 1]) == {"lightgbm", "knn"}
+        assert tuned[3 * n + 1 :] == ["linear"] * n
+    else:
+        assert len(tuned) == 2 * n + 1  # with nothing to bound it, one turn each
 
 
 def test_a_failing_configuration_is_a_result_not_a_crash(tmp_path: Path) -> None:
