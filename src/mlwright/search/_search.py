@@ -405,30 +405,32 @@ class _Run:
                 self.progress.log("tuning ended: a turn of every tuned family did not improve")
                 return
 
-    def improved_since(self, since: int) -> bool:
-        """Whether a trial after the first ``since`` trials set a new best score."""
+    def new_bests(self) -> list[int]:
+        """Positions in ``trials`` of the finished real trials that each set a new best score."""
         best = None
-        improved = False
+        positions = []
         for i, trial in enumerate(self.trials):
             if trial.status != "ok" or trial.candidate.family == "baseline":
                 continue
             if best is None or (trial.cv_score > best if self.greater else trial.cv_score < best):
-                best, improved = trial.cv_score, improved or i >= since
-        return improved
+                best = trial.cv_score
+                positions.append(i)
+        return positions
+
+    def improved_since(self, since: int) -> bool:
+        """Whether a trial after the first ``since`` trials set a new best score."""
+        return any(i >= since for i in self.new_bests())
 
     def tuning_stalled(self, since: int = 0) -> int:
         """How many of the tuning trials finished after the first ``since`` trials did not
         improve the best score, counted from the latest that did."""
-        best = None
-        stalled = 0
-        for i, trial in enumerate(self.trials):
-            if trial.status != "ok" or trial.candidate.family == "baseline":
-                continue
-            if best is None or (trial.cv_score > best if self.greater else trial.cv_score < best):
-                best, stalled = trial.cv_score, 0
-            elif trial.candidate.origin == "tpe" and i >= since:
-                stalled += 1
-        return stalled
+        bests = self.new_bests()
+        start = max(since, bests[-1] + 1 if bests else 0)
+        return sum(
+            1
+            for t in self.trials[start:]
+            if t.status == "ok" and t.candidate.family != "baseline" and t.candidate.origin == "tpe"
+        )
 
     def next_candidate(self, queue: Iterator[Candidate], in_flight: int) -> Candidate | None:
         """The next candidate worth starting now, or None to start nothing more for now."""
