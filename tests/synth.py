@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+
+import mlwright
+from mlwright.artifact import Member, Model
+from mlwright.features import FeaturePlan
+from mlwright.learners import LEARNERS, LearnerTask
+from mlwright.pipeline import encode_target
 
 WORDS = [
     "late",
@@ -55,3 +62,34 @@ def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.
 
 # Small and deterministic: a few trials, no wall-clock cut-offs inside them.
 FAST = {"time_budget": 120, "folds": 3, "max_trials": 3, "learners": ["lightgbm", "linear"]}
+
+
+# One member of each kind of explanation: TreeSHAP, coefficients, occlusion.
+FAMILIES = ["lightgbm", "xgboost", "catboost", "linear", "knn", "extra_trees"]
+
+
+def mixed_model(problem: str, families: Sequence[str] = FAMILIES) -> Model:
+    """One member of each family, equally weighted, on the data's own feature plans."""
+    data = make_frame(problem, n=500, seed=1)
+    base = mlwright.fit(data, target="y", **FAST)
+    y, classes = encode_target(data["y"], problem, None)  # type: ignore[arg-type]
+    columns = [(f.name, f.kind) for f in base.inputs]
+    task_classes = len(classes) if problem != "regression" else 0
+    plans, members = {}, []
+    for family in families:
+        learner = LEARNERS[family]({}, seed=0)
+        style = learner.feature_style
+        if style not in plans:
+            plans[style] = FeaturePlan(columns, style, n_classes=task_classes).fit(data, y)
+        X = plans[style].transform(data)
+        task = LearnerTask(problem, task_classes, tuple(plans[style].categorical_indices))  # type: ignore[arg-type]
+        members.append(Member(family, learner.fit(X, y, task), 1.0, style))
+    return Model(
+        spec=base.spec,
+        classes=classes,
+        threshold=None,
+        inputs=base.inputs,
+        plans=plans,
+        members=members,
+        metadata=base.metadata,
+    )

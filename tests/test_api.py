@@ -9,6 +9,7 @@ import pytest
 
 import mlwright
 from mlwright import Model
+from mlwright.artifact import Calibrator
 from synth import FAST, make_frame
 
 
@@ -91,8 +92,17 @@ def test_binary_labels_use_the_business_value_threshold() -> None:
     proba = model.predict_proba(data)["yes"].to_numpy()
     labels = model.predict(data)
     assert list(labels) == ["yes" if p >= model.threshold else "no" for p in proba]
-    decision = model.metrics["decision"]["holdout_value_per_1000"]
-    assert decision["model_at_threshold"] >= decision["act_on_no_one"]
+    decision = model.metrics["decision"]
+    per_1000 = decision["holdout_value_per_1000"]
+    assert per_1000["model_at_threshold"]["value"] >= per_1000["act_on_no_one"]["value"]
+    for interval in [*per_1000.values(), *decision["gain_per_1000"].values()]:
+        assert interval["low"] <= interval["value"] <= interval["high"]
+    assert set(decision["gain_per_1000"]) == {"model_at_0.5", "act_on_everyone", "act_on_no_one"}
+    gain = decision["gain_per_1000"]["act_on_no_one"]["value"]
+    assert gain == pytest.approx(
+        per_1000["model_at_threshold"]["value"] - per_1000["act_on_no_one"]["value"]
+    )
+    assert len(decision["curve"]) == 101
 
 
 def test_integer_and_boolean_targets_come_back_in_their_type() -> None:
@@ -135,6 +145,67 @@ def test_model_reports_scores_with_baseline_and_intervals(trained: dict[str, Mod
         assert model.metadata["latency"]["p50_us"] > 0
     binary = trained["binary"].metrics
     assert binary["holdout"]["model"]["value"] > binary["holdout"]["baseline"]["value"] + 0.1
+
+
+def test_regression_models_give_conformal_intervals(
+    trained: dict[str, Model], tmp_path: Path
+) -> None:
+    model = trained["regression"]
+    data = make_frame("regression", n=40, seed=9).drop("y")
+    frame = model.predict_interval(data, level=0.9)
+    assert list(frame.columns) == ["prediction", "lower", "upper"]
+    assert np.array_equal(frame["prediction"].to_numpy(), model.predict(data))
+    assert (frame["lower"] < frame["prediction"]).all()
+    assert (frame["prediction"] < frame["upper"]).all()
+    wider = model.predict_interval(data, level=0.95)
+    assert (wider["upper"] >= frame["upper"]).all()
+    loaded = mlwright.load(model.save(tmp_path / "model"))
+    for record, row in zip(data.iter_rows(named=True), frame.itertuples(), strict=True):
+        one = loaded.predict_interval_one(record, level=0.9)
+        assert one == pytest.approx({"prediction": row[1], "lower": row[2], "upper": row[3]})
+    report = model.metrics["intervals"]["levels"]["0.9"]
+    assert 0.0 <= report["holdout_coverage"]["low"] <= report["holdout_coverage"]["high"] <= 1.0
+    with pytest.raises(mlwright.InputError, match=r"level 0\.5") as raised:
+        model.predict_interval(data, level=0.5)
+    assert raised.value.field == "level"
+    with pytest.raises(mlwright.InputError, match="no prediction intervals"):
+        trained["binary"].predict_interval(make_frame("binary", n=5).drop("y"))
+
+
+def test_classifiers_report_their_calibration(trained: dict[str, Model]) -> None:
+    for problem in ("binary", "multiclass"):
+        model = trained[problem]
+        calibration = model.metrics["calibration"]
+        assert calibration["chosen"] == (
+            "none" if model.calibrator is None else model.calibrator.kind
+        )
+        assert "none" in calibration["cv_log_loss"]
+        rows = sum(b["rows"] for b in calibration["holdout"]["reliability_after"])
+        assert rows == model.metrics["holdout"]["rows"]
+
+
+def test_a_calibrated_model_survives_save_and_load(
+    trained: dict[str, Model], tmp_path: Path
+) -> None:
+    model = mlwright.load(trained["binary"].save(tmp_path / "plain"))
+    data = make_frame("binary", n=30, seed=4).drop("y")
+    before = model.predict_proba(data)["yes"].to_numpy()
+    model.set_calibrator(Calibrator("platt", {"a": 0.5, "b": 0.3}))
+    loaded = mlwright.load(model.save(tmp_path / "calibrated"))
+    assert loaded.calibrator is not None
+    assert loaded.calibrator.to_dict() == {
+        "kind": "platt",
+        "params": {"a": 0.5, "b": 0.3},
+    }
+    after = loaded.predict_proba(data)["yes"].to_numpy()
+    logit = np.log(before / (1 - before))
+    assert after == pytest.approx(1 / (1 + np.exp(-(0.5 * logit + 0.3))))
+    for record, p in zip(data.iter_rows(named=True), after, strict=True):
+        assert loaded.predict_proba_one(record)["yes"] == pytest.approx(p, rel=1e-12)
+    with pytest.raises(ValueError, match="platt calibration is for binary"):
+        mlwright.load(trained["multiclass"].save(tmp_path / "multi")).set_calibrator(
+            Calibrator("platt", {"a": 1.0, "b": 0.0})
+        )
 
 
 def test_fit_refuses_unknown_fields() -> None:

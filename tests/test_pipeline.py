@@ -176,7 +176,12 @@ def test_stacking_is_kept_only_when_it_beats_the_ensemble_on_the_holdout(problem
     )
     assert note["kept"] == stack_wins
     kept_score = note["holdout_stack"] if note["kept"] else note["holdout_without"]
-    assert model.metrics["holdout"]["model"]["value"] == pytest.approx(kept_score)
+    if problem == "regression":
+        assert model.metrics["holdout"]["model"]["value"] == pytest.approx(kept_score)
+    else:  # the kept candidate's score before a calibration map (if any) is applied
+        calibration = model.metrics["calibration"]["holdout"]
+        assert calibration["score_before"] == pytest.approx(kept_score)
+        assert model.metrics["holdout"]["model"]["value"] == calibration["score_after"]
     assert (model.stacker is not None) == note["kept"]
     assert model.metadata["chosen"].startswith("stack(") == note["kept"]
     # Whatever was kept, one record and a batch give the same numbers.

@@ -387,13 +387,37 @@ def _print_summary(result: Any) -> None:
         )
     decision = metrics.get("decision")
     if decision:
-        v = decision["holdout_value_per_1000"]
+        v = {k: i["value"] for k, i in decision["holdout_value_per_1000"].items()}
+        at = decision["holdout_value_per_1000"]["model_at_threshold"]
         out.print(
             f"decision threshold {decision['threshold']:.3f} (max business value on out-of-fold "
-            f"predictions): value per 1,000 decisions {v['model_at_threshold']:,.0f} vs "
+            f"predictions): value per 1,000 decisions {v['model_at_threshold']:,.0f} "
+            f"[95% {at['low']:,.0f} to {at['high']:,.0f}] vs "
             f"{v['model_at_0.5']:,.0f} at 0.5, {v['act_on_everyone']:,.0f} acting on everyone, "
             f"{v['act_on_no_one']:,.0f} on no one"
         )
+    calibration = metrics.get("calibration")
+    if calibration:
+        hold_cal = calibration["holdout"]
+        out.print(
+            f"calibration: {escape(calibration['reason'])}; holdout expected calibration error "
+            f"{_fmt(hold_cal['ece_after'], 3)}"
+            + (
+                f" (uncalibrated {_fmt(hold_cal['ece_before'], 3)})"
+                if calibration["chosen"] != "none"
+                else ""
+            )
+        )
+    intervals = metrics.get("intervals")
+    if intervals:
+        at = intervals["levels"].get("0.9")
+        if at:
+            covered = at["holdout_coverage"]
+            out.print(
+                f"90% prediction intervals (conformal): mean width {_fmt(at['mean_width'])}, "
+                f"holdout coverage {covered['value']:.1%} "
+                f"[95% {covered['low']:.1%}-{covered['high']:.1%}]"
+            )
     if model.metadata.get("interrupted"):
         out.print(
             "[yellow]search interrupted[/]: the model uses the trials that finished "

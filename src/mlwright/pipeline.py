@@ -49,13 +49,12 @@ from mlwright.data import (
 )
 from mlwright.errors import DataError, TrainingError
 from mlwright.evaluate import (
-    ThresholdChoice,
-    all_metrics,
-    best_threshold,
+    Evaluation,
+    Predictions,
     better,
-    bootstrap_interval,
-    decision_value,
     defined,
+    evaluate,
+    global_importance,
     score,
 )
 from mlwright.features import FeatureKind, FeaturePlan
@@ -362,7 +361,7 @@ def train(
             single_pred = ensemble_model(
                 {best_single.candidate.name: 1.0}, search, make_model
             )._raw(holdout_frame)
-        metrics = _evaluate(
+        evaluation = _evaluate(
             pred=holdout_pred,
             single_pred=single_pred,
             search=search,
@@ -372,7 +371,15 @@ def train(
             y_train=y_train,
             spec=spec,
             n_classes=n_classes,
+            holdout_frame=holdout_frame.select([c for c, _ in columns]),
+            columns=columns,
+            class_names=[class_name(c) for c in classes],
         )
+        metrics = evaluation.metrics
+        if evaluation.calibrator is not None:
+            # What the served model outputs, for the monitoring reference below.
+            holdout_pred = evaluation.calibrator.apply(holdout_pred)
+            progress.log(f"calibration: {metrics['calibration']['reason']}")
 
         model, latency, size_mb = selection.model, selection.latency, selection.size_mb
         refit = spec.validation.refit
@@ -407,7 +414,18 @@ def train(
             model.set_stacker(selection.stacker)
             latency, size_mb = model.measure_latency(records), model.size_mb()
 
-    model.threshold = metrics.get("decision", {}).get("threshold")
+    model.threshold = evaluation.threshold
+    model.set_calibrator(evaluation.calibrator)
+    model.intervals = evaluation.intervals
+    progress.stage("measuring what each input contributes")
+    # Half of what the budget has left; the rest is for saving and registering.
+    metrics["importance"] = global_importance(
+        model,
+        holdout_frame.select([c for c, _ in columns]),
+        y_hold,
+        seconds=max(0.0, end - time.monotonic()) / 2,
+        seed=spec.seed,
+    )
     model.metadata.update(
         chosen=selection.name,
         ensemble=selection.weights,
@@ -720,9 +738,12 @@ def _evaluate(
     y_train: np.ndarray,
     spec: TaskSpec,
     n_classes: int,
-) -> dict[str, Any]:
-    """Holdout scores with 95% intervals, the baseline (and the best single model, when the
-    choice is an ensemble) beside, and business value."""
+    holdout_frame: pl.DataFrame,
+    columns: Sequence[tuple[str, str]],
+    class_names: Sequence[str],
+) -> Evaluation:
+    """Cross-validated scores of the choice beside the baseline's, then the holdout
+    evaluation (calibration, intervals, threshold: see ``mlwright.evaluate.evaluate``)."""
     problem_type = spec.resolved_problem_type
     metric = spec.task.metric
     baseline = Baseline().fit(
@@ -735,7 +756,19 @@ def _evaluate(
         if defined(metric, y_train[valid])
     ]
     best = search.best
-    out: dict[str, Any] = {
+    evaluation = evaluate(
+        spec,
+        Predictions(
+            y_oof=y_train[validated], oof=selection.oof[validated], y_hold=y_hold, hold=pred
+        ),
+        chosen_name=selection.name,
+        baseline_hold=base_pred,
+        single=(best.candidate.name, single_pred) if single_pred is not None else None,
+        holdout_frame=holdout_frame,
+        columns=columns,
+        class_names=class_names,
+    )
+    evaluation.metrics = {
         "metric": metric,
         "cv": {
             "model": selection.name,
@@ -745,40 +778,9 @@ def _evaluate(
             "best_single": {"model": best.candidate.name, "score": best.cv_score},
             "baseline": search.baseline.cv_score,
         },
-        "holdout": {
-            "rows": len(y_hold),
-            "model": bootstrap_interval(metric, y_hold, pred, seed=spec.seed).to_dict(),
-            "baseline": bootstrap_interval(metric, y_hold, base_pred, seed=spec.seed).to_dict(),
-            "all": all_metrics(problem_type, y_hold, pred),
-            "baseline_all": all_metrics(problem_type, y_hold, base_pred),
-        },
+        **evaluation.metrics,
     }
-    if single_pred is not None:
-        out["holdout"]["best_single"] = {
-            "model": best.candidate.name,
-            **bootstrap_interval(metric, y_hold, single_pred, seed=spec.seed).to_dict(),
-        }
-    oof = selection.oof
-    if problem_type == "binary" and spec.value.stated:
-        choice: ThresholdChoice = best_threshold(
-            y_train[validated], oof[validated][:, 1], spec.value
-        )
-        p = pred[:, 1]
-        per_1000 = 1000.0 / len(y_hold)
-        out["decision"] = {
-            "threshold": choice.threshold,
-            "chosen_on": "out-of-fold predictions of the training rows",
-            "oof_value_per_1000": choice.value_per_1000,
-            "holdout_value_per_1000": {
-                "model_at_threshold": decision_value(y_hold, p, choice.threshold, spec.value)
-                * per_1000,
-                "model_at_0.5": decision_value(y_hold, p, 0.5, spec.value) * per_1000,
-                "act_on_everyone": decision_value(y_hold, p, -math.inf, spec.value) * per_1000,
-                "act_on_no_one": decision_value(y_hold, p, math.inf, spec.value) * per_1000,
-            },
-            "values": spec.value.model_dump(),
-        }
-    return out
+    return evaluation
 
 
 def _register(
@@ -803,7 +805,7 @@ def _register(
         logged["decision_threshold"] = metrics["decision"]["threshold"]
         logged["holdout_value_per_1000"] = metrics["decision"]["holdout_value_per_1000"][
             "model_at_threshold"
-        ]
+        ]["value"]
     latency = model.metadata.get("latency", {})
     for key in ("p50_us", "p99_us"):
         if key in latency:

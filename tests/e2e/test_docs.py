@@ -52,9 +52,7 @@ def test_readme_python_example_runs(repo_copy: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(repo_copy)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (code,) = blocks(ROOT / "README.md", "python")
-    script = repo_copy / "readme_example.py"
-    script.write_text(code)
-    namespace = runpy.run_path(str(script))
+    namespace = runpy.run_path(str(_script(repo_copy, code)))
     model, same, record = namespace["model"], namespace["same"], namespace["record"]
     assert same.predict_proba_one(record) == model.predict_proba_one(record)
     assert (repo_copy / "models" / "churn-notebook" / "manifest.json").exists()
@@ -89,3 +87,19 @@ def test_every_finding_code_is_documented() -> None:
     page = (ROOT / "docs" / "checks.md").read_text()
     missing = sorted(code for code in codes if f"`{code}`" not in page)
     assert not missing, f"undocumented finding codes: {missing}"
+
+
+def test_evaluation_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (code,) = blocks(ROOT / "docs" / "evaluation.md", "python")
+    namespace = runpy.run_path(str(_script(tmp_path, code)))
+    bands, one = namespace["bands"], namespace["one"]
+    assert list(bands.columns) == ["prediction", "lower", "upper"]
+    assert bands["lower"].iloc[0] == pytest.approx(one["lower"])
+    assert one["lower"] < one["prediction"] < one["upper"]
+
+
+def _script(directory: Path, code: str) -> Path:
+    script = directory / "docs_example.py"
+    script.write_text(code)
+    return script

@@ -14,7 +14,11 @@ from mlwright.evaluate import (
     better,
     bootstrap_interval,
     decision_value,
+    paired_difference,
+    per_1000_interval,
+    row_values,
     score,
+    value_curve,
 )
 from mlwright.spec import METRICS
 from mlwright.spec._model import ValueSection
@@ -133,3 +137,69 @@ def test_a_large_holdout_bootstraps_a_sample_and_scales_the_spread(
     width, full_width = scaled.high - scaled.low, full.high - full.low
     assert width == pytest.approx(full_width, rel=0.25)
     assert abs((scaled.low + scaled.high) / 2 - (full.low + full.high) / 2) < 0.25 * full_width
+
+
+def test_paired_difference_of_a_model_with_itself_is_exactly_zero() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=300)
+    pred = y + rng.normal(size=300)
+    same = paired_difference("rmse", y, pred, pred.copy(), n_boot=200)
+    assert (same.value, same.low, same.high, same.a_better_share) == (0.0, 0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("metric", ["rmse", "roc_auc"])
+def test_paired_difference_finds_the_better_model_with_the_right_sign(metric: str) -> None:
+    rng = np.random.default_rng(6)
+    n = 600
+    if metric == "rmse":
+        y = rng.normal(size=n)
+        good, bad = y + rng.normal(0, 0.5, n), y + rng.normal(0, 1.0, n)
+    else:
+        y = rng.integers(0, 2, n)
+        z = y - 0.5
+        pg, pb = z * 1.5 + rng.normal(0, 0.8, n), z * 0.5 + rng.normal(0, 0.8, n)
+        good = np.column_stack([1 - 1 / (1 + np.exp(-pg)), 1 / (1 + np.exp(-pg))])
+        bad = np.column_stack([1 - 1 / (1 + np.exp(-pb)), 1 / (1 + np.exp(-pb))])
+    diff = paired_difference(metric, y, good, bad, n_boot=300)
+    assert diff.value == pytest.approx(score(metric, y, good) - score(metric, y, bad))
+    assert diff.low <= diff.value <= diff.high
+    assert diff.a_better_share > 0.99
+    # Lower RMSE is better: the difference is negative and its interval stays below zero.
+    assert diff.high < 0 if metric == "rmse" else diff.low > 0
+    # The paired interval is narrower than the two unpaired intervals side by side.
+    a = bootstrap_interval(metric, y, good, n_boot=300)
+    b = bootstrap_interval(metric, y, bad, n_boot=300)
+    assert diff.high - diff.low < (a.high - a.low) + (b.high - b.low)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    binary_predictions(),
+    st.tuples(*[st.integers(-100, 100)] * 4),
+    st.integers(0, 10),
+)
+def test_row_values_add_up_to_the_decision_value(
+    case: tuple[np.ndarray, np.ndarray], vals: tuple[int, int, int, int], cut: int
+) -> None:
+    y, proba = case
+    values = ValueSection(tp=vals[0], fp=vals[1], tn=vals[2], fn=vals[3])
+    per_row = row_values(y, proba[:, 1], cut / 10, values)
+    assert math.isclose(per_row.sum(), decision_value(y, proba[:, 1], cut / 10, values))
+    interval = per_1000_interval(per_row, n_boot=100)
+    assert math.isclose(interval.value, per_row.mean() * 1000, abs_tol=1e-9)
+    assert min(vals) * 1000 <= interval.low <= interval.value <= interval.high <= max(vals) * 1000
+
+
+def test_value_curve_runs_from_acting_on_everyone_to_acting_on_almost_no_one() -> None:
+    y = np.array([1, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.4, 0.2, 0.0])
+    values = ValueSection(tp=10, fp=-2, tn=0, fn=-5)
+    curve = value_curve(y, p, values, points=11)
+    assert [round(c["threshold"], 1) for c in curve] == [i / 10 for i in range(11)]
+    assert curve[0]["acted_share"] == 1.0
+    assert curve[0]["value_per_1000"] == (10 * 2 - 2 * 3) / 5 * 1000
+    assert curve[-1]["acted_share"] == 0.0
+    assert curve[-1]["value_per_1000"] == -5 * 2 / 5 * 1000
+    at_half = curve[5]
+    assert at_half["acted_share"] == 0.4
+    assert at_half["value_per_1000"] == decision_value(y, p, 0.5, values) / 5 * 1000

@@ -123,6 +123,32 @@ def test_predict_one_matches_batch(family: str, problem: str) -> None:
         assert np.allclose(one, expected, rtol=1e-12, atol=1e-12), (one, expected)
 
 
+# Families whose libraries give exact additive contributions (TreeSHAP, coefficients).
+EXPLAINED = {"lightgbm", "xgboost", "catboost", "linear"}
+
+
+@pytest.mark.parametrize(("family", "problem"), CASES)
+def test_contributions_add_up_to_the_raw_score(family: str, problem: str) -> None:
+    learner, X, _ = fitted(family, problem)
+    contributions = learner.contributions(X[:40])
+    if family not in EXPLAINED:
+        assert contributions is None
+        return
+    assert contributions is not None
+    outputs = 3 if problem == "multiclass" else 1
+    assert contributions.shape == (40, outputs, X.shape[1] + 1)
+    raw = contributions.sum(axis=2)
+    pred = learner.predict(X[:40])
+    if problem == "regression":
+        expected = pred
+    elif problem == "binary":
+        expected = np.log(pred[:, 1] / pred[:, 0])
+    else:
+        e = np.exp(raw - raw.max(axis=1, keepdims=True))
+        raw, expected = e / e.sum(axis=1, keepdims=True), pred
+    np.testing.assert_allclose(raw.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(("family", "problem"), CASES)
 def test_default_configs_are_plain_dicts(family: str, problem: str) -> None:
     configs = LEARNERS[family].default_configs(dataset(problem)[2], 1000)

@@ -1,5 +1,7 @@
 """Safe save and load of a whole model: manifest, hashes, no pickle."""
 
+from mlwright.artifact._calibrator import CalibrationKind, Calibrator
+from mlwright.artifact._intervals import PredictionIntervals, level_key
 from mlwright.artifact._model import ClassValue, InputField, Member, Model, class_name
 from mlwright.artifact._stack import Stacker
 from mlwright.artifact._store import (
@@ -20,13 +22,17 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST",
+    "CalibrationKind",
+    "Calibrator",
     "ClassValue",
     "InputField",
     "Member",
     "Model",
+    "PredictionIntervals",
     "Stacker",
     "class_name",
     "jsonable",
+    "level_key",
     "library_versions",
     "load_model",
     "manifest_digest",

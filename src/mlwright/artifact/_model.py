@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from mlwright.artifact._calibrator import Calibrator
+from mlwright.artifact._intervals import PredictionIntervals
 from mlwright.artifact._stack import Stacker
 from mlwright.data import to_polars
 from mlwright.errors import InputError
@@ -73,6 +75,8 @@ class Model:
         members: Sequence[Member],
         metadata: Mapping[str, Any],
         stacker: Stacker | None = None,
+        calibrator: Calibrator | None = None,
+        intervals: PredictionIntervals | None = None,
     ):
         self.spec = spec
         self.problem_type: ProblemType = spec.resolved_problem_type
@@ -90,6 +94,10 @@ class Model:
         # Plans in use, in a fixed order: each is computed once per call, whatever the members.
         self._plan_keys = sorted({m.plan for m in self.members})
         self.set_stacker(stacker)
+        self.set_calibrator(calibrator)
+        if intervals is not None and self.problem_type != "regression":
+            raise ValueError("prediction intervals are for regression models")
+        self.intervals = intervals
         total = sum(m.weight for m in self.members)
         self._weights = [m.weight / total for m in self.members]
 
@@ -114,6 +122,15 @@ class Model:
                 f"{len(self._groups)} trials give {per_group * len(self._groups)}"
             )
 
+    def set_calibrator(self, calibrator: Calibrator | None) -> None:
+        """Map the combined class probabilities through ``calibrator`` (None: leave them)."""
+        if calibrator is not None:
+            if self.problem_type == "regression":
+                raise ValueError("a regression model has no probabilities to calibrate")
+            if calibrator.kind in ("platt", "isotonic") and self.problem_type != "binary":
+                raise ValueError(f"{calibrator.kind} calibration is for binary models")
+        self.calibrator = calibrator
+
     @property
     def trial_names(self) -> list[str]:
         """The trials the members come from, in order (a bagged trial's folds share one)."""
@@ -125,6 +142,11 @@ class Model:
         return to_polars(data)
 
     def _raw(self, frame: pl.DataFrame) -> np.ndarray:
+        combined = self._combined(frame)
+        return combined if self.calibrator is None else self.calibrator.apply(combined)
+
+    def _combined(self, frame: pl.DataFrame) -> np.ndarray:
+        """The members' outputs combined (by weights or the stacker), before calibration."""
         matrices = {key: self.plans[key].transform(frame) for key in self._plan_keys}
         if self.stacker is not None:
             preds = [m.learner.predict(matrices[m.plan]) for m in self.members]
@@ -157,6 +179,73 @@ class Model:
         raw = self._raw(self._frame(data))
         return pd.DataFrame(raw, columns=self.class_names)
 
+    def predict_interval(self, data: Any, level: float = 0.9) -> pd.DataFrame:
+        """Regression: each row's prediction with a conformal interval that covers the truth
+        with probability ``level`` (one of ``Model.intervals.levels``)."""
+        import pandas as pd
+
+        intervals = self._intervals_at(level)
+        pred = self._raw(self._frame(data))
+        lower, upper = intervals.bounds(pred, level)
+        return pd.DataFrame({"prediction": pred, "lower": lower, "upper": upper})
+
+    def _intervals_at(self, level: float) -> PredictionIntervals:
+        if self.intervals is None:
+            raise InputError(
+                "this model has no prediction intervals"
+                + (" (they are for regression)" if self.problem_type != "regression" else ""),
+                field="level",
+                hint="intervals are fitted when a regression model is trained with mlwright",
+            )
+        if level not in self.intervals.levels:
+            known = ", ".join(f"{v:g}" for v in self.intervals.levels)
+            raise InputError(
+                f"no prediction intervals at level {level!r}",
+                field="level",
+                hint=f"use one of: {known}",
+            )
+        return self.intervals
+
+    def explain(self, data: Any, target_class: ClassValue | None = None) -> pd.DataFrame:
+        """Each input column's additive contribution to each row's prediction, with the
+        ``base`` every row starts from: ``base`` + the contributions = ``prediction`` (the
+        value; the positive class's probability; for multiclass, the probability of
+        ``target_class``, or of each row's predicted class when None). Gradient-boosted
+        members are explained by TreeSHAP; see ``mlwright.artifact._explain``."""
+        import pandas as pd
+
+        from mlwright.artifact._explain import explain_model
+
+        explanation = explain_model(self, self._frame(data))
+        n = len(explanation.prediction)
+        if self.problem_type == "multiclass":
+            if target_class is None:
+                picked = explanation.prediction.argmax(axis=1)
+            else:
+                names = self.class_names
+                if class_name(target_class) not in names:
+                    raise InputError(
+                        f"target_class {target_class!r} is not a class of this model",
+                        field="target_class",
+                        hint=f"use one of: {', '.join(names)}",
+                    )
+                picked = np.full(n, names.index(class_name(target_class)))
+            rows = np.arange(n)
+            table = explanation.contributions[rows, picked, :]
+            base = explanation.base[picked]
+            prediction = explanation.prediction[rows, picked]
+            out = pd.DataFrame({"class": [self.class_names[int(k)] for k in picked]})
+        else:
+            table = explanation.contributions[:, 0, :]
+            base = np.full(n, explanation.base[0])
+            prediction = explanation.prediction[:, 0]
+            out = pd.DataFrame(index=range(n))
+        for i, name in enumerate(explanation.inputs):
+            out[name] = table[:, i]
+        out["base"] = base
+        out["prediction"] = prediction
+        return out
+
     def _labels(self, proba: np.ndarray) -> np.ndarray:
         classes = np.asarray(self.classes, dtype=object)
         if self.problem_type == "binary":
@@ -174,6 +263,10 @@ class Model:
     # -- one record -------------------------------------------------------------------------------
 
     def _raw_one(self, record: Mapping[str, Any]) -> list[float]:
+        combined = self._combined_one(record)
+        return combined if self.calibrator is None else self.calibrator.apply_one(combined)
+
+    def _combined_one(self, record: Mapping[str, Any]) -> list[float]:
         if not isinstance(record, Mapping):
             raise InputError(
                 f"a record must be a mapping of field -> value, got {type(record).__name__}",
@@ -211,6 +304,15 @@ class Model:
             threshold = 0.5 if self.threshold is None else self.threshold
             return self.classes[1] if raw[1] >= threshold else self.classes[0]
         return self.classes[max(range(len(raw)), key=raw.__getitem__)]
+
+    def predict_interval_one(
+        self, record: Mapping[str, Any], level: float = 0.9
+    ) -> dict[str, float]:
+        """Regression: one record's prediction with its conformal interval at ``level``."""
+        intervals = self._intervals_at(level)
+        pred = self._raw_one(record)[0]
+        lower, upper = intervals.bounds_one(pred, level)
+        return {"prediction": pred, "lower": lower, "upper": upper}
 
     def predict_proba_one(self, record: Mapping[str, Any]) -> dict[str, float]:
         """Class name -> probability for one record."""

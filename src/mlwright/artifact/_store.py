@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.artifact._calibrator import Calibrator
+from mlwright.artifact._intervals import PredictionIntervals
 from mlwright.artifact._model import InputField, Member, Model
 from mlwright.artifact._stack import Stacker
 from mlwright.errors import ArtifactError, MlwrightError
@@ -112,6 +114,12 @@ def save_model(model: Model, directory: Path) -> Path:
             "feature_plans": {style: plan.to_dict() for style, plan in model.plans.items()},
             "members": members,
             **({"stacker": model.stacker.to_dict()} if model.stacker is not None else {}),
+            **({"calibrator": model.calibrator.to_dict()} if model.calibrator is not None else {}),
+            **(
+                {"prediction_intervals": model.intervals.to_dict()}
+                if model.intervals is not None
+                else {}
+            ),
             "libraries": library_versions(),
             **{k: v for k, v in model.metadata.items() if k not in ("created_at", "libraries")},
             "files": files,
@@ -261,10 +269,20 @@ def load_model(directory: str | Path) -> Model:
                 "feature_plans",
                 "members",
                 "stacker",
+                "calibrator",
+                "prediction_intervals",
                 "files",
             )
         }
         stacker = Stacker.from_dict(manifest["stacker"]) if "stacker" in manifest else None
+        calibrator = (
+            Calibrator.from_dict(manifest["calibrator"]) if "calibrator" in manifest else None
+        )
+        intervals = (
+            PredictionIntervals.from_dict(manifest["prediction_intervals"])
+            if "prediction_intervals" in manifest
+            else None
+        )
     except MlwrightError as exc:
         if isinstance(exc, ArtifactError):
             raise
@@ -287,6 +305,8 @@ def load_model(directory: str | Path) -> Model:
             members=members,
             metadata=metadata,
             stacker=stacker,
+            calibrator=calibrator,
+            intervals=intervals,
         )
     except ValueError as exc:
         raise ArtifactError(

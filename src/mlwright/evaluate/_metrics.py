@@ -123,8 +123,16 @@ def bootstrap_interval(
             continue
         values.append(score(metric, y[rows], pred[rows]))
     point = score(metric, y, pred)
+    low, high = _percentiles(values, point, m=m, n=n, level=level)
+    return Interval(point, low, high)
+
+
+def _percentiles(
+    values: list[float], point: float, *, m: int, n: int, level: float
+) -> tuple[float, float]:
+    """The percentile interval of bootstrap ``values`` of resamples of ``m`` of ``n`` rows."""
     if not values:
-        return Interval(point, float("nan"), float("nan"))
+        return float("nan"), float("nan")
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
     if m < n:
@@ -132,7 +140,56 @@ def bootstrap_interval(
         centre = float(np.median(values))
         shrink = math.sqrt(m / n)
         low, high = point + (low - centre) * shrink, point + (high - centre) * shrink
-    return Interval(point, float(low), float(high))
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``a - b`` for two models scored on the same rows, with a 95% paired bootstrap interval
+    (both scored on each resample) and the share of resamples on which ``a`` was better."""
+
+    value: float
+    low: float
+    high: float
+    a_better_share: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "a_better_share": self.a_better_share,
+        }
+
+
+def paired_difference(
+    metric: str,
+    y: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Difference:
+    """Paired percentile bootstrap of ``score(a) - score(b)``: each resample scores both
+    models on the same rows, so what the rows have in common cancels out. Above
+    ``BOOTSTRAP_ROWS`` rows, resamples are m-out-of-n as in ``bootstrap_interval``."""
+    y, pred_a, pred_b = np.asarray(y), np.asarray(pred_a), np.asarray(pred_b)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    m = min(n, BOOTSTRAP_ROWS)
+    diffs = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, n, m)
+        if not defined(metric, y[rows]):
+            continue
+        diffs.append(score(metric, y[rows], pred_a[rows]) - score(metric, y[rows], pred_b[rows]))
+    point = score(metric, y, pred_a) - score(metric, y, pred_b)
+    low, high = _percentiles(diffs, point, m=m, n=n, level=level)
+    values = np.asarray(diffs)
+    wins = values > 0 if greater_is_better(metric) else values < 0
+    return Difference(point, low, high, float(wins.mean()) if diffs else float("nan"))
 
 
 def all_metrics(problem_type: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -6,19 +6,66 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlwright.evaluate._metrics import Interval
 from mlwright.spec._model import ValueSection
+
+
+def row_values(y: np.ndarray, p: np.ndarray, threshold: float, values: ValueSection) -> np.ndarray:
+    """Each row's value when acting on rows with ``p >= threshold``."""
+    act = np.asarray(p) >= threshold
+    pos = np.asarray(y) == 1
+    return np.where(act, np.where(pos, values.tp, values.fp), np.where(pos, values.fn, values.tn))
 
 
 def decision_value(y: np.ndarray, p: np.ndarray, threshold: float, values: ValueSection) -> float:
     """Total value of acting on rows with ``p >= threshold``."""
-    act = p >= threshold
-    pos = y == 1
-    return float(
-        values.tp * np.sum(act & pos)
-        + values.fp * np.sum(act & ~pos)
-        + values.fn * np.sum(~act & pos)
-        + values.tn * np.sum(~act & ~pos)
-    )
+    return float(row_values(y, p, threshold, values).sum())
+
+
+def per_1000_interval(
+    per_row: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> Interval:
+    """Value per 1,000 decisions (1,000 x the mean of ``per_row``) with a percentile bootstrap
+    interval over rows. For a difference between two policies, pass the per-row difference:
+    the interval is then paired."""
+    per_row = np.asarray(per_row, dtype=np.float64)
+    if len(per_row) == 0:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    # Chunks of resamples keep memory at a few MB for any number of rows.
+    chunk = max(1, 2_000_000 // len(per_row))
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        rows = rng.integers(0, len(per_row), (stop - start, len(per_row)))
+        means[start:stop] = per_row[rows].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha]) * 1000.0
+    return Interval(float(per_row.mean() * 1000.0), float(low), float(high))
+
+
+def value_curve(
+    y: np.ndarray, p: np.ndarray, values: ValueSection, points: int = 101
+) -> list[dict[str, float]]:
+    """Value per 1,000 decisions and the share of rows acted on, at ``points`` thresholds
+    evenly spaced over [0, 1]."""
+    y = np.asarray(y).astype(np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    order = np.sort(p)
+    n = len(p)
+    curve = []
+    for threshold in np.linspace(0.0, 1.0, points):
+        acted = n - int(np.searchsorted(order, threshold, side="left"))
+        curve.append(
+            {
+                "threshold": float(threshold),
+                "value_per_1000": decision_value(y, p, float(threshold), values) / n * 1000.0
+                if n
+                else float("nan"),
+                "acted_share": acted / n if n else float("nan"),
+            }
+        )
+    return curve
 
 
 @dataclass(frozen=True)

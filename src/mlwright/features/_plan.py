@@ -241,6 +241,11 @@ class FeaturePlan:
         return [name for t in self._fitted() for name in t.names]
 
     @property
+    def sources(self) -> list[str]:
+        """The input column each output feature is computed from, in output order."""
+        return [t.column for t in self._fitted() for _ in t.names]
+
+    @property
     def categorical_indices(self) -> list[int]:
         """Output positions holding native category codes (for gradient boosting)."""
         indices: list[int] = []

@@ -190,6 +190,23 @@ class Learner(ABC):
         self._check_fitted()
         return self._predict_one(x)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray | None:
+        """Each feature's additive contribution to the raw score (log-odds, per-class score
+        or value) with the bias last: (n, outputs, features + 1), outputs 1 for regression
+        and binary tasks or one per class; rows sum to the raw score. None for learners
+        whose library computes no exact contributions (TreeSHAP for gradient boosting,
+        coefficient x value for linear models)."""
+        self._check_fitted()
+        return self._contributions(np.asarray(X, dtype=np.float64))
+
+    def _contributions(self, X: np.ndarray) -> np.ndarray | None:
+        return None
+
+    @classmethod
+    def has_contributions(cls) -> bool:
+        """Whether ``contributions`` gives exact numbers (rather than None)."""
+        return cls._contributions is not Learner._contributions
+
     def to_files(self, directory: str | Path) -> dict[str, Any]:
         """Save into ``directory`` (created); return the metadata ``from_files`` needs."""
         task = self._check_fitted()
@@ -220,3 +237,10 @@ class Learner(ABC):
 def probabilities_from_binary(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     return np.column_stack([1.0 - p, p])
+
+
+def contributions_by_output(flat: np.ndarray, n_features: int) -> np.ndarray:
+    """A library's contribution matrix, (n, features + 1) or (n, outputs * (features + 1))
+    or (n, outputs, features + 1), as (n, outputs, features + 1)."""
+    flat = np.asarray(flat, dtype=np.float64)
+    return flat.reshape(len(flat), -1, n_features + 1)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwright.errors import SchemaMismatchError, TrainingError
-from mlwright.learners._base import Learner, LearnerTask
+from mlwright.learners._base import Learner, LearnerTask, contributions_by_output
 from mlwright.learners._links import link, link_one
 
 DEFAULTS: dict[str, Any] = {
@@ -215,6 +215,15 @@ class CatBoost(Learner):
         pool = Pool(_frame(X, categorical), cat_features=categorical, thread_count=threads)
         raw = self.model_.predict(pool, prediction_type=_RAW, thread_count=threads)
         return link(raw, self.task_)
+
+    def _contributions(self, X: np.ndarray) -> np.ndarray:
+        from catboost import Pool
+
+        categorical = list(self.task_.categorical)
+        threads = self._threads(len(X))
+        pool = Pool(_frame(X, categorical), cat_features=categorical, thread_count=threads)
+        flat = self.model_.get_feature_importance(pool, type="ShapValues", thread_count=threads)
+        return contributions_by_output(flat, self.n_features_)
 
     def _predict_one(self, x: Sequence[float]) -> list[float]:
         if len(x) != self.n_features_:

@@ -16,7 +16,12 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
-from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+from mlwright.learners._base import (
+    Learner,
+    LearnerTask,
+    contributions_by_output,
+    probabilities_from_binary,
+)
 
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -226,6 +231,10 @@ class LightGBM(Learner):
         if self.task_.problem_type == "binary":
             return probabilities_from_binary(raw)
         return np.asarray(raw, dtype=np.float64)
+
+    def _contributions(self, X: np.ndarray) -> np.ndarray:
+        flat = self.booster_.predict(X, pred_contrib=True, num_threads=self._threads(len(X)))
+        return contributions_by_output(np.asarray(flat), self.n_features_)
 
     def _fast_row(self) -> _FastRow:
         local = self.__dict__.get("_local")

@@ -107,6 +107,11 @@ class Linear(Learner):
             return probabilities_from_binary(_sigmoid(z[:, 0]))
         return _softmax(z)
 
+    def _contributions(self, X: np.ndarray) -> np.ndarray:
+        terms = X[:, None, :] * self.coef_[None, :, :]
+        bias = np.broadcast_to(self.intercept_[None, :, None], (len(X), len(self.intercept_), 1))
+        return np.concatenate([terms, bias], axis=2)
+
     def _predict_one(self, x: Sequence[float]) -> list[float]:
         z = [float(v) for v in self.coef_ @ np.asarray(x, dtype=np.float64) + self.intercept_]
         if self.task_.problem_type == "regression":

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwright.errors import SchemaMismatchError
-from mlwright.learners._base import Learner, LearnerTask
+from mlwright.learners._base import Learner, LearnerTask, contributions_by_output
 from mlwright.learners._links import link, link_one
 
 DEFAULTS: dict[str, Any] = {
@@ -314,6 +314,18 @@ class XGBoost(Learner):
             validate_features=False,
         )
         return link(raw, self.task_)
+
+    def _contributions(self, X: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        types = ["q"] * self.n_features_
+        for i in self.task_.categorical:
+            types[i] = "c"
+        matrix = xgb.DMatrix(
+            X, missing=np.nan, feature_types=types, enable_categorical=bool(self.task_.categorical)
+        )
+        flat = self.booster_.predict(matrix, pred_contribs=True)
+        return contributions_by_output(flat, self.n_features_)
 
     def _fast_row(self) -> _FastRow:
         local = self.__dict__.get("_local")
