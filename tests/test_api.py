@@ -105,6 +105,54 @@ def test_binary_labels_use_the_business_value_threshold() -> None:
     assert len(decision["curve"]) == 101
 
 
+# Missing a 'high' case is expensive; a false alarm is cheap.
+MATRIX = {
+    "low": {"mid": -1.0, "high": -2.0},
+    "mid": {"low": -1.0, "high": -1.0},
+    "high": {"low": -20.0, "mid": -10.0, "high": 5.0},
+}
+
+
+def test_multiclass_labels_follow_the_value_matrix(tmp_path: Path) -> None:
+    data = make_frame("multiclass", n=600, seed=2)
+    model = mlwright.fit(data, target="y", value={"matrix": MATRIX}, **FAST)
+    rows = make_frame("multiclass", n=200, seed=5).drop("y")
+    proba = model.predict_proba(rows)
+    # MATRIX in class order (high, low, mid), truth by row, prediction by column.
+    assert list(proba.columns) == ["high", "low", "mid"]
+    matrix = np.array([[5.0, -20.0, -10.0], [-2.0, 0.0, -1.0], [-1.0, -1.0, 0.0]])
+    expected = np.array(["high", "low", "mid"])[(proba.to_numpy() @ matrix).argmax(axis=1)]
+    labels = model.predict(rows)
+    assert list(labels) == list(expected)
+    assert (labels == "high").mean() > (proba.to_numpy().argmax(axis=1) == 0).mean()
+    loaded = mlwright.load(model.save(tmp_path / "model"))
+    assert [loaded.predict_one(r) for r in rows.iter_rows(named=True)] == list(labels)
+    decision = model.metrics["decision"]
+    policies = set(decision["holdout_value_per_1000"])
+    assert {"highest_expected_value", "most_probable_class"} < policies
+    assert len(policies) == 3
+    assert any(name.startswith("always_") for name in policies)
+    assert decision["matrix"]["values"] == matrix.tolist()
+    for interval in decision["gain_per_1000"].values():
+        assert interval["low"] <= interval["value"] <= interval["high"]
+
+
+@pytest.mark.parametrize(
+    ("problem", "matrix", "field"),
+    [
+        ("multiclass", {"low": {"huge": -1.0}}, "value.matrix.low.huge"),
+        ("multiclass", {"lo": {"mid": -1.0}}, "value.matrix.lo"),
+        ("binary", {"yes": {"no": -1.0}}, "value.matrix"),
+    ],
+)
+def test_a_value_matrix_that_does_not_fit_the_classes_is_refused(
+    problem: str, matrix: dict[str, dict[str, float]], field: str
+) -> None:
+    with pytest.raises(mlwright.SpecError) as raised:
+        mlwright.fit(make_frame(problem, n=200), target="y", value={"matrix": matrix}, **FAST)
+    assert raised.value.field == field
+
+
 def test_integer_and_boolean_targets_come_back_in_their_type() -> None:
     data = make_frame("binary", n=300, seed=3)
     as_int = data.with_columns((pl.col("y") == "yes").cast(pl.Int64))

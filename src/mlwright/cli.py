@@ -386,7 +386,19 @@ def _print_summary(result: Any) -> None:
             f"[{_fmt(single['low'])}-{_fmt(single['high'])}]"
         )
     decision = metrics.get("decision")
-    if decision:
+    if decision and "threshold" not in decision:
+        v = {k: i["value"] for k, i in decision["holdout_value_per_1000"].items()}
+        at = decision["holdout_value_per_1000"]["highest_expected_value"]
+        others = ", ".join(
+            f"{value:,.0f} {name.replace('_', ' ')}"
+            for name, value in v.items()
+            if name != "highest_expected_value"
+        )
+        out.print(
+            f"decisions by expected value under the value matrix: value per 1,000 decisions "
+            f"{at['value']:,.0f} [95% {at['low']:,.0f} to {at['high']:,.0f}] vs {others}"
+        )
+    elif decision:
         v = {k: i["value"] for k, i in decision["holdout_value_per_1000"].items()}
         at = decision["holdout_value_per_1000"]["model_at_threshold"]
         out.print(

@@ -801,10 +801,15 @@ def _register(
     }
     for name, value in metrics["holdout"]["all"].items():
         logged[f"holdout_{name}"] = value
-    if "decision" in metrics:
-        logged["decision_threshold"] = metrics["decision"]["threshold"]
-        logged["holdout_value_per_1000"] = metrics["decision"]["holdout_value_per_1000"][
-            "model_at_threshold"
+    decision = metrics.get("decision")
+    if decision is not None and "threshold" in decision:
+        logged["decision_threshold"] = decision["threshold"]
+        logged["holdout_value_per_1000"] = decision["holdout_value_per_1000"]["model_at_threshold"][
+            "value"
+        ]
+    elif decision is not None:
+        logged["holdout_value_per_1000"] = decision["holdout_value_per_1000"][
+            "highest_expected_value"
         ]["value"]
     latency = model.metadata.get("latency", {})
     for key in ("p50_us", "p99_us"):

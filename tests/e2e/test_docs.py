@@ -93,7 +93,9 @@ def test_evaluation_python_example_runs(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     (code,) = blocks(ROOT / "docs" / "evaluation.md", "python")
     namespace = runpy.run_path(str(_script(tmp_path, code)))
-    bands, one = namespace["bands"], namespace["one"]
+    bands, one, why = namespace["bands"], namespace["one"], namespace["why"]
+    inputs = why.drop(columns=["base", "prediction"])
+    assert (why["base"] + inputs.sum(axis=1) - why["prediction"]).abs().max() < 1e-6
     assert list(bands.columns) == ["prediction", "lower", "upper"]
     assert bands["lower"].iloc[0] == pytest.approx(one["lower"])
     assert one["lower"] < one["prediction"] < one["upper"]

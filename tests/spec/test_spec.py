@@ -153,6 +153,10 @@ VIOLATIONS = {
         "task": {"target": "y", "problem_type": "regression"},
         "value": {"tp": 1.0},
     },
+    "rule_value_matrix_needs_multiclass": {
+        "task": {"target": "y", "problem_type": "binary"},
+        "value": {"matrix": {"a": {"b": -1.0}}},
+    },
     "rule_roles_distinct": {"task": {"target": "y", "id": "y"}},
     "rule_validation_strategy_has_column": {
         "task": {"target": "y"},

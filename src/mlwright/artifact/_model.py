@@ -83,6 +83,13 @@ class Model:
         self.classes: list[ClassValue] = list(classes)
         self.class_names: list[str] = [class_name(c) for c in self.classes]
         self.threshold = threshold
+        # Multiclass with a value matrix: predict the class of highest expected value.
+        self.value_matrix = (
+            spec.value.matrix_for(self.class_names) if self.problem_type == "multiclass" else None
+        )
+        self._value_rows = (
+            None if self.value_matrix is None else [list(map(float, r)) for r in self.value_matrix]
+        )
         self.inputs = list(inputs)
         self.plans = dict(plans)
         self.members = list(members)
@@ -251,6 +258,8 @@ class Model:
         if self.problem_type == "binary":
             threshold = 0.5 if self.threshold is None else self.threshold
             picked = (proba[:, 1] >= threshold).astype(np.int64)
+        elif self.value_matrix is not None:
+            picked = (proba @ self.value_matrix).argmax(axis=1)
         else:
             picked = proba.argmax(axis=1)
         labels = classes[picked]
@@ -303,6 +312,10 @@ class Model:
         if self.problem_type == "binary":
             threshold = 0.5 if self.threshold is None else self.threshold
             return self.classes[1] if raw[1] >= threshold else self.classes[0]
+        if self._value_rows is not None:
+            rows = self._value_rows
+            expected = [sum(p * rows[k][a] for k, p in enumerate(raw)) for a in range(len(raw))]
+            return self.classes[max(range(len(raw)), key=expected.__getitem__)]
         return self.classes[max(range(len(raw)), key=raw.__getitem__)]
 
     def predict_interval_one(

@@ -205,9 +205,28 @@ def rule_value_needs_binary(spec: TaskSpec) -> None:
     """Decision values (tp, fp, tn, fn) only mean something for a binary task."""
     if spec.value.stated and spec.task.problem_type in ("multiclass", "regression"):
         raise SpecError(
-            f"[value] is set but the task is {spec.task.problem_type}",
+            f"[value] tp/fp/tn/fn are set but the task is {spec.task.problem_type}",
             field="value",
-            hint="remove [value], or set task.problem_type = 'binary'",
+            hint="remove them (a multiclass task takes value.matrix), or set "
+            "task.problem_type = 'binary'",
+        )
+
+
+def rule_value_matrix_needs_multiclass(spec: TaskSpec) -> None:
+    """A value matrix is for a multiclass task, and not beside binary tp/fp/tn/fn."""
+    if spec.value.matrix is None:
+        return
+    if spec.value.stated:
+        raise SpecError(
+            "[value] has both tp/fp/tn/fn (binary) and a matrix (multiclass)",
+            field="value.matrix",
+            hint="keep the one that fits the task",
+        )
+    if spec.task.problem_type in ("binary", "regression"):
+        raise SpecError(
+            f"value.matrix is set but the task is {spec.task.problem_type}",
+            field="value.matrix",
+            hint="use tp/fp/tn/fn for a binary task; a regression task takes no [value]",
         )
 
 
@@ -267,6 +286,7 @@ RULES: tuple[Callable[[TaskSpec], None], ...] = (
     rule_metric_known,
     rule_metric_fits_problem_type,
     rule_value_needs_binary,
+    rule_value_matrix_needs_multiclass,
     rule_roles_distinct,
     rule_validation_strategy_has_column,
 )

@@ -7,9 +7,11 @@ Every field has a default and a description; the descriptions are also what
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from mlwright.spec._metrics import PROBLEM_TYPES, ProblemType
@@ -92,7 +94,8 @@ class TaskSection(_Section):
 
 
 class ValueSection(_Section):
-    """Business value of each decision outcome of a binary task, in any currency unit."""
+    """Business value of each decision outcome, in any currency unit: tp/fp/tn/fn for a
+    binary task, or a matrix for a multiclass one."""
 
     tp: float = Field(0.0, description="Value of acting on a positive (true positive).")
     fp: float = Field(
@@ -101,9 +104,29 @@ class ValueSection(_Section):
     tn: float = Field(0.0, description="Value of not acting on a negative (true negative).")
     fn: float = Field(0.0, description="Value of not acting on a positive (false negative).")
 
+    matrix: dict[str, dict[str, float]] | None = Field(
+        None,
+        description="Multiclass: value of predicting class P when the truth is class T, as "
+        "matrix.T.P (entries not given are 0); the model then predicts the class of highest "
+        "expected value instead of the most probable one.",
+    )
+
     @property
     def stated(self) -> bool:
+        """Binary decision values are given."""
         return any(v != 0.0 for v in (self.tp, self.fp, self.tn, self.fn))
+
+    def matrix_for(self, classes: Sequence[str]) -> np.ndarray | None:
+        """The value matrix as an array, [true class][predicted class] in ``classes`` order
+        (None when no matrix is given)."""
+        if self.matrix is None:
+            return None
+        index = {c: i for i, c in enumerate(classes)}
+        out = np.zeros((len(classes), len(classes)))
+        for truth, row in self.matrix.items():
+            for predicted, value in row.items():
+                out[index[truth], index[predicted]] = value
+        return out
 
 
 class ConstraintsSection(_Section):

@@ -123,6 +123,29 @@ def _default_positive(classes: list[str], target: pl.Series) -> tuple[str, str]:
     return rarer, f"the rarer class ({counts[rarer]} of {sum(counts.values())} rows)"
 
 
+def _check_value_matrix(
+    matrix: dict[str, dict[str, float]], problem_type: str, target: pl.Series
+) -> None:
+    if problem_type != "multiclass":
+        raise SpecError(
+            f"value.matrix is set but the task is {problem_type} (inferred)",
+            field="value.matrix",
+            hint="remove value.matrix, or set task.problem_type = 'multiclass'",
+        )
+    classes = class_labels(target)
+    for truth, row in matrix.items():
+        for name, where in [(truth, f"value.matrix.{truth}")] + [
+            (p, f"value.matrix.{truth}.{p}") for p in row
+        ]:
+            if name not in classes:
+                raise SpecError(
+                    f"{where}: {name!r} is not a class of '{target.name}'"
+                    f"{did_you_mean(name, classes)}; classes are {classes}",
+                    field=where,
+                    hint="name the rows (true class) and entries (predicted class) by class",
+                )
+
+
 def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
     """Decide every 'auto' field of ``spec`` from ``data`` and check the columns it names."""
     check_columns(spec, data.columns)
@@ -168,10 +191,13 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
         )
     if spec.value.stated and problem_type != "binary":
         raise SpecError(
-            f"[value] is set but the task is {problem_type} (inferred)",
+            f"[value] tp/fp/tn/fn are set but the task is {problem_type} (inferred)",
             field="value",
-            hint="remove [value], or set task.problem_type = 'binary'",
+            hint="remove them (a multiclass task takes value.matrix), or set "
+            "task.problem_type = 'binary'",
         )
+    if spec.value.matrix is not None:
+        _check_value_matrix(spec.value.matrix, problem_type, target)
 
     if spec.task.metric == "auto":
         resolved.task.metric = DEFAULT_METRIC[problem_type]
