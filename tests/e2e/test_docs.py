@@ -105,3 +105,16 @@ def _script(directory: Path, code: str) -> Path:
     script = directory / "docs_example.py"
     script.write_text(code)
     return script
+
+
+def test_evaluation_value_matrix_example_is_a_valid_spec() -> None:
+    import tomllib
+
+    from mlwright.spec import spec_from_dict
+
+    (block,) = blocks(ROOT / "docs" / "evaluation.md", "toml")
+    value = tomllib.loads(block)["value"]
+    spec = spec_from_dict({"task": {"target": "y", "problem_type": "multiclass"}, "value": value})
+    matrix = spec.value.matrix_for(["high", "low", "mid"])
+    assert matrix is not None
+    assert matrix.tolist() == [[5.0, -20.0, -10.0], [-2.0, 0.0, -1.0], [-1.0, -1.0, 0.0]]
