@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from mlwright.errors import MlwrightError
+from mlwright.errors import MlwrightError, SpecError
 
 app = typer.Typer(
     name="mlwright",
@@ -281,6 +281,42 @@ def predict(
         loaded = load(model, tracking_uri=tracking_uri)
         rows = predict_file(loaded, data, output, keep_columns=keep_columns)
     out.print(f"scored {rows} rows -> [bold]{escape(str(output))}[/]")
+
+
+@app.command()
+def report(
+    model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="HTML file to write; the Markdown twin goes beside it (.md). "
+            "Default: <task name>_card.html in the current directory.",
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
+    ] = None,
+) -> None:
+    """Write MODEL's model card: one self-contained HTML page with plots (works offline)
+    and its Markdown twin, from the evidence stored in the artifact."""
+    from mlwright.pipeline import load
+    from mlwright.report import write_card
+
+    with _errors():
+        loaded = load(model, tracking_uri=tracking_uri)
+        page = output or Path(f"{loaded.spec.task_name}_card.html")
+        if page.suffix.lower() not in (".html", ".htm"):
+            raise SpecError(
+                f"--out must name an .html file, got {str(page)!r}",
+                field="--out",
+                hint="e.g. --out churn_card.html (the Markdown twin is written beside it)",
+            )
+        page.parent.mkdir(parents=True, exist_ok=True)
+        twin = page.with_suffix(".md")
+        write_card(loaded, page, twin)
+    out.print(f"model card -> [bold]{escape(str(page))}[/] and {escape(str(twin))}")
 
 
 # -- printing -------------------------------------------------------------------------------------

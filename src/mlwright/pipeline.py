@@ -51,10 +51,13 @@ from mlwright.errors import DataError, TrainingError
 from mlwright.evaluate import (
     Evaluation,
     Predictions,
+    Step,
     better,
+    complexity_ladder,
     defined,
     evaluate,
     global_importance,
+    learning_curve,
     score,
 )
 from mlwright.features import FeatureKind, FeaturePlan
@@ -66,6 +69,7 @@ from mlwright.registry import (
     log_and_register,
     resolve,
 )
+from mlwright.report import model_card
 from mlwright.search import (
     Limits,
     Prepared,
@@ -361,9 +365,16 @@ def train(
             single_pred = ensemble_model(
                 {best_single.candidate.name: 1.0}, search, make_model
             )._raw(holdout_frame)
+        linear = _best_linear(search)
+        linear_pred = (
+            ensemble_model({linear.candidate.name: 1.0}, search, make_model)._raw(holdout_frame)
+            if linear is not None
+            else None
+        )
         evaluation = _evaluate(
             pred=holdout_pred,
             single_pred=single_pred,
+            linear=(linear, linear_pred) if linear is not None else None,
             search=search,
             selection=selection,
             validated=prepared.validated,
@@ -413,6 +424,17 @@ def train(
             model = make_model(members, plans)
             model.set_stacker(selection.stacker)
             latency, size_mb = model.measure_latency(records), model.size_mb()
+
+        progress.stage("measuring how the score grows with the training rows")
+        # The fold files are still there; 40% of what the budget has left, the refit first.
+        metrics["learning_curve"] = learning_curve(
+            prepared,
+            search.best,
+            metric=metric,
+            problem_type=problem_type,
+            seconds=max(0.0, end - time.monotonic()) * 0.4,
+            seed=spec.seed,
+        )
 
     model.threshold = evaluation.threshold
     model.set_calibrator(evaluation.calibrator)
@@ -475,8 +497,12 @@ def train(
 
     if save:
         target_dir = out_dir or _default_out_dir(spec)
+        progress.stage("writing the model card")
+        card = model_card(model)
         progress.stage("saving the artifact")
-        result.artifact_dir = model.save(target_dir)
+        result.artifact_dir = model.save(
+            target_dir, documents={CARD_HTML: card.to_html(), CARD_MARKDOWN: card.to_markdown()}
+        )
         model.metadata["path"] = str(result.artifact_dir)
         do_register = spec.registry.enabled if register is None else register
         if do_register:
@@ -484,6 +510,11 @@ def train(
             result.registration = _register(model, result.artifact_dir, spec, search, metrics)
             model.registry = result.registration.to_dict()
     return result
+
+
+# The model card's files inside an artifact written by `mlwright run`.
+CARD_HTML = "model_card.html"
+CARD_MARKDOWN = "model_card.md"
 
 
 def search_seconds(budget: float) -> float:
@@ -731,6 +762,7 @@ def _evaluate(
     *,
     pred: np.ndarray,
     single_pred: np.ndarray | None,
+    linear: tuple[TrialResult, Any] | None,
     search: SearchResult,
     selection: Selection,
     validated: np.ndarray,
@@ -780,7 +812,56 @@ def _evaluate(
         },
         **evaluation.metrics,
     }
+    chosen_hold = pred if evaluation.calibrator is None else evaluation.calibrator.apply(pred)
+    chosen_oof = selection.oof[validated]
+    if evaluation.calibrator is not None:
+        chosen_oof = evaluation.calibrator.apply(chosen_oof)
+
+    def rung(name: str, trial: TrialResult, hold: np.ndarray) -> Step:
+        latency = trial.latency or {}
+        return Step(
+            name,
+            trial.candidate.name,
+            hold,
+            np.asarray(trial.oof)[validated],
+            latency.get("p99_us"),
+            trial.size_mb,
+        )
+
+    steps = [rung("baseline", search.baseline, base_pred)]
+    if linear is not None and linear[0].candidate.name != best.candidate.name:
+        steps.append(rung("linear", *linear))
+    steps.append(rung("best single", best, pred if single_pred is None else single_pred))
+    if single_pred is not None:
+        steps.append(
+            Step(
+                "stacked ensemble" if selection.stacker is not None else "ensemble",
+                selection.name,
+                chosen_hold,
+                chosen_oof,
+                selection.latency.get("p99_us"),
+                selection.size_mb,
+            )
+        )
+    else:  # the best single model is the choice: as shipped, calibrated if it is
+        steps[-1] = Step(
+            "best single",
+            best.candidate.name,
+            chosen_hold,
+            chosen_oof,
+            selection.latency.get("p99_us"),
+            selection.size_mb,
+        )
+    evaluation.metrics["complexity"] = complexity_ladder(
+        spec, steps, y_oof=y_train[validated], y_hold=y_hold
+    )
     return evaluation
+
+
+def _best_linear(search: SearchResult) -> TrialResult | None:
+    """The best finished linear trial, for the complexity ladder."""
+    linear = [t for t in search.ranked() if t.candidate.family == "linear"]
+    return linear[0] if linear else None
 
 
 def _register(

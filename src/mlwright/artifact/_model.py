@@ -384,11 +384,12 @@ class Model:
             total = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
         return total / 1e6
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the model as an artifact directory (see ``mlwright.load``)."""
+    def save(self, directory: str | Path, documents: Mapping[str, str] | None = None) -> Path:
+        """Write the model as an artifact directory (see ``mlwright.load``); ``documents``
+        (file name -> text, such as the model card) go beside the manifest, hashed too."""
         from mlwright.artifact._store import save_model
 
-        return save_model(self, Path(directory))
+        return save_model(self, Path(directory), documents)
 
     def __repr__(self) -> str:
         names = ", ".join(

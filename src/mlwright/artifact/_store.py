@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -72,9 +73,14 @@ def jsonable(value: Any) -> Any:
 # -- saving -------------------------------------------------------------------------------------
 
 
-def save_model(model: Model, directory: Path) -> Path:
-    """Write ``model`` to ``directory`` atomically (a sibling temp dir renamed into place)."""
+def save_model(model: Model, directory: Path, documents: Mapping[str, str] | None = None) -> Path:
+    """Write ``model`` to ``directory`` atomically (a sibling temp dir renamed into place).
+    ``documents`` (file name -> text, such as the model card) are written beside the
+    manifest and hashed with the rest."""
     directory = directory.expanduser()
+    for name in documents or {}:
+        if "/" in name or "\\" in name or name in (MANIFEST, "learners") or name.startswith("."):
+            raise ValueError(f"a document name must be a plain file name, got {name!r}")
     _check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -94,6 +100,8 @@ def save_model(model: Model, directory: Path) -> Path:
                     "learner": info,
                 }
             )
+        for name, text in (documents or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
         files = {
             path.relative_to(staging).as_posix(): sha256_file(path)
             for path in sorted(staging.rglob("*"))

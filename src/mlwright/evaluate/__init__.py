@@ -27,6 +27,8 @@ from mlwright.evaluate._intervals import (
     fit_intervals,
     proportion_interval,
 )
+from mlwright.evaluate._ladder import Step, complexity_ladder
+from mlwright.evaluate._learning import learning_curve
 from mlwright.evaluate._metrics import (
     Difference,
     Interval,
@@ -56,6 +58,7 @@ __all__ = [
     "ReliabilityBin",
     "Slice",
     "SliceSearch",
+    "Step",
     "ThresholdChoice",
     "all_metrics",
     "best_threshold",
@@ -63,6 +66,7 @@ __all__ = [
     "bin_column",
     "bootstrap_interval",
     "choose_calibrator",
+    "complexity_ladder",
     "conformal_quantile",
     "confusion",
     "coverage",
@@ -75,6 +79,7 @@ __all__ = [
     "fit_intervals",
     "global_importance",
     "greater_is_better",
+    "learning_curve",
     "paired_difference",
     "per_1000_interval",
     "per_row_loss",

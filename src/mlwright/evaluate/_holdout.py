@@ -195,7 +195,10 @@ def _errors(
         }
         truth = [class_names[int(v)] for v in y]
         shown = [
-            {"label": class_names[int(c)], "probability": float(pred[r, int(c)])}
+            {
+                "label": class_names[int(c)],
+                "probabilities": dict(zip(class_names, map(float, pred[r]), strict=True)),
+            }
             for r, c in enumerate(labels)
         ]
     out["worst"] = worst_examples(frame, loss, truth, shown)

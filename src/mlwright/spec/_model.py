@@ -244,6 +244,22 @@ class OutputSection(_Section):
     dir: str | None = Field(None, description="Artifact directory; default: models/<name>.")
 
 
+class CardSection(_Section):
+    """What the model card says about the model's purpose (the rest comes from evidence)."""
+
+    question: str | None = Field(
+        None, description="The business question the model answers, in a sentence."
+    )
+    intended_use: str | None = Field(
+        None, description="Who uses the predictions, for what decisions."
+    )
+    out_of_scope: list[str] = Field(
+        default_factory=list,
+        description="Uses the model is not for, e.g. ['pricing individual loans'].",
+    )
+    owner: str | None = Field(None, description="Team or person answerable for the model.")
+
+
 class TaskSpec(BaseModel):
     """A whole task: data, target, validation, constraints, business values and registry."""
 
@@ -257,6 +273,7 @@ class TaskSpec(BaseModel):
     data: DataSource = Field(default_factory=DataSource)
     task: TaskSection
     value: ValueSection = Field(default_factory=ValueSection)
+    card: CardSection = Field(default_factory=CardSection)
     constraints: ConstraintsSection = Field(default_factory=ConstraintsSection)
     validation: ValidationSection = Field(default_factory=ValidationSection)
     search: SearchSection = Field(default_factory=SearchSection)
@@ -299,6 +316,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "data": DataSource,
     "task": TaskSection,
     "value": ValueSection,
+    "card": CardSection,
     "constraints": ConstraintsSection,
     "validation": ValidationSection,
     "search": SearchSection,

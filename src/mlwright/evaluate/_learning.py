@@ -1,0 +1,103 @@
+"""Learning curve: would more data help? The best single configuration is refitted on
+shares of each fold's training rows and scored on the fold's validation rows, as the
+search scored it on all of them; the last doubling's gain says whether the curve is still
+rising."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from mlwright.errors import TrainingError
+from mlwright.evaluate._metrics import defined, greater_is_better, score
+from mlwright.learners import LearnerTask, learner_class
+from mlwright.search import Prepared, TrialResult
+
+SHARES = (0.125, 0.25, 0.5)
+MAX_FOLDS = 3
+
+
+def learning_curve(
+    prepared: Prepared,
+    trial: TrialResult,
+    *,
+    metric: str,
+    problem_type: str,
+    seconds: float,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Cross-validated score of ``trial``'s configuration at each share of the training rows
+    (the full share is the trial's own score), or why it was not measured."""
+    folds = prepared.files[trial.style][:MAX_FOLDS]
+    n_folds = len(prepared.files[trial.style])
+    per_fold = trial.fit_seconds / max(n_folds, 1)
+    expected = per_fold * len(folds) * sum(SHARES)
+    if expected > seconds:
+        return {
+            "computed": False,
+            "reason": f"refitting {trial.candidate.name} on smaller shares would take about "
+            f"{expected:.0f} s and {max(seconds, 0):.0f} s of the time budget were left",
+        }
+    started = time.monotonic()
+    cls = learner_class(trial.candidate.family)
+    task = LearnerTask(problem_type, prepared.n_classes, prepared.categorical[trial.style])  # type: ignore[arg-type]
+    rng = np.random.default_rng(seed)
+    scores: dict[float, list[float]] = {share: [] for share in SHARES}
+    rows: dict[float, list[int]] = {share: [] for share in SHARES}
+    for files in folds:
+        X_fit, y_fit, X_valid, y_valid = files.load()
+        for share in SHARES:
+            keep = np.sort(rng.choice(len(y_fit), max(2, round(share * len(y_fit))), replace=False))
+            if problem_type != "regression" and len(np.unique(y_fit[keep])) < 2:
+                continue
+            learner = cls(trial.candidate.params, seed=seed)
+            try:
+                learner.fit(
+                    np.asarray(X_fit[keep]),
+                    y_fit[keep],
+                    task,
+                    X_valid=np.asarray(X_valid),
+                    y_valid=y_valid,
+                )
+            except TrainingError:  # a learner that cannot fit so few rows leaves a gap
+                continue
+            if defined(metric, y_valid):
+                scores[share].append(score(metric, y_valid, learner.predict(np.asarray(X_valid))))
+                rows[share].append(len(keep))
+    full_rows = int(np.mean([len(fit) for fit, _ in prepared.folds]))
+    points = [
+        {
+            "share": share,
+            "rows": int(np.mean(rows[share])),
+            "score": float(np.mean(scores[share])),
+            "std": float(np.std(scores[share])),
+        }
+        for share in SHARES
+        if scores[share]
+    ]
+    points.append({"share": 1.0, "rows": full_rows, "score": trial.cv_score, "std": trial.cv_std})
+    out: dict[str, Any] = {
+        "computed": True,
+        "model": trial.candidate.name,
+        "folds": len(folds),
+        "seconds": round(time.monotonic() - started, 3),
+        "points": points,
+    }
+    if len(points) >= 2:
+        last, before = points[-1], points[-2]
+        gain = (last["score"] - before["score"]) * (1 if greater_is_better(metric) else -1)
+        noise = math.sqrt(last["std"] ** 2 + before["std"] ** 2) / math.sqrt(max(len(folds), 1))
+        out["last_doubling_gain"] = gain
+        out["reading"] = (
+            f"doubling the training rows from {before['rows']:,} to {last['rows']:,} took "
+            f"{metric} from {before['score']:.4g} to {last['score']:.4g}"
+            + (
+                ": still rising, so more data would likely help"
+                if gain > noise
+                else ", within the folds' noise: more data of the same kind may help little"
+            )
+        )
+    return out

@@ -1,0 +1,229 @@
+"""The model card's plots: matplotlib figures rendered to inline SVG (no network, no
+JavaScript), one function per plot, each taking the plain numbers of ``Model.metrics``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+INK = "#1f2933"
+MODEL = "#2563eb"
+BASE = "#9aa5b1"
+BAD = "#dc2626"
+GOOD = "#16a34a"
+
+
+def _figure(width: float = 6.4, height: float = 3.6) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "svg.fonttype": "none",  # text stays text: crisp, searchable, small
+            "font.size": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.edgecolor": INK,
+            "axes.labelcolor": INK,
+            "xtick.color": INK,
+            "ytick.color": INK,
+            "svg.hashsalt": "mlwright",  # the same figure gives the same SVG
+        }
+    )
+    fig, ax = plt.subplots(figsize=(width, height))
+    return fig, ax
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def reliability(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]] | None
+) -> str:
+    """Predicted probability against observed frequency, per bin; the diagonal is perfect."""
+    fig, ax = _figure(4.8, 4.0)
+    ax.plot([0, 1], [0, 1], color=BASE, linestyle="--", linewidth=1, label="perfectly calibrated")
+    series = [("as trained", before, BASE if after else MODEL)]
+    if after:
+        series.append(("calibrated", after, MODEL))
+    for label, bins, colour in series:
+        xs = [b["predicted"] for b in bins]
+        ys = [b["observed"] for b in bins]
+        most = max([1, *(c["rows"] for c in bins)])
+        sizes = [20 + 180 * b["rows"] / most for b in bins]
+        ax.plot(xs, ys, color=colour, linewidth=1.5, label=label)
+        ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.7, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.legend(frameon=False, loc="upper left")
+    return _svg(fig)
+
+
+def value_curve(curve: Sequence[Mapping[str, float]], threshold: float) -> str:
+    """Value per 1,000 decisions against the threshold, the chosen one marked."""
+    fig, ax = _figure()
+    xs = [c["threshold"] for c in curve]
+    ys = [c["value_per_1000"] for c in curve]
+    ax.plot(xs, ys, color=MODEL, linewidth=1.8)
+    ax.axvline(threshold, color=GOOD, linewidth=1.2, linestyle="--")
+    ax.annotate(
+        f"chosen {threshold:.3f}",
+        xy=(threshold, max(ys)),
+        xytext=(6, -12),
+        textcoords="offset points",
+        color=GOOD,
+    )
+    ax.axhline(0, color=BASE, linewidth=0.8)
+    ax.set_xlabel("decision threshold (act when probability >= threshold)")
+    ax.set_ylabel("value per 1,000 decisions (holdout)")
+    return _svg(fig)
+
+
+def confusion(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
+    """Counts of true class (rows) against predicted class (columns)."""
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=float)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = 1.2 + 0.6 * len(classes)
+    fig, ax = _figure(size + 1.2, size)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(
+                j,
+                i,
+                f"{int(counts[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if share[i, j] > 0.5 else INK,
+            )
+    ax.set_xticks(range(len(classes)), labels=list(classes), rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), labels=list(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.spines[:].set_visible(False)
+    return _svg(fig)
+
+
+def residuals(bins: Sequence[Mapping[str, float]]) -> str:
+    """Mean residual (truth - prediction) per bin of the predicted value, with its 95%
+    interval, and the mean absolute error."""
+    fig, ax = _figure()
+    mids = [(b["low"] + b["high"]) / 2 for b in bins]
+    means = [b["mean_residual"] for b in bins]
+    low = [b["mean_residual"] - b["mean_residual_low"] for b in bins]
+    high = [b["mean_residual_high"] - b["mean_residual"] for b in bins]
+    ax.errorbar(
+        mids, means, yerr=[low, high], fmt="o", color=MODEL, capsize=3, label="mean residual"
+    )
+    ax.plot(
+        mids,
+        [b["mae"] for b in bins],
+        color=BASE,
+        marker="s",
+        linewidth=1,
+        label="mean absolute error",
+    )
+    ax.axhline(0, color=INK, linewidth=0.8)
+    ax.set_xlabel("predicted value (bin middle)")
+    ax.set_ylabel("truth - prediction")
+    ax.legend(frameon=False)
+    return _svg(fig)
+
+
+def importance(features: Sequence[Mapping[str, Any]], top: int = 15) -> str:
+    """The inputs that matter most, largest at the top."""
+    shown = list(features[:top])[::-1]
+    fig, ax = _figure(6.4, 0.8 + 0.28 * len(shown))
+    ax.barh([f["name"] for f in shown], [f["importance"] for f in shown], color=MODEL)
+    ax.set_xlabel("importance")
+    return _svg(fig)
+
+
+def coverage(levels: Mapping[str, Mapping[str, Any]]) -> str:
+    """Holdout coverage of each prediction-interval level, with its 95% interval, against
+    the level promised."""
+    fig, ax = _figure(4.8, 3.2)
+    names = sorted(levels, key=float)
+    xs = range(len(names))
+    values = [levels[n]["holdout_coverage"]["value"] for n in names]
+    err = [
+        [values[i] - levels[n]["holdout_coverage"]["low"] for i, n in enumerate(names)],
+        [levels[n]["holdout_coverage"]["high"] - values[i] for i, n in enumerate(names)],
+    ]
+    ax.bar(xs, values, color=MODEL, width=0.5, yerr=err, capsize=4, label="holdout coverage")
+    ax.scatter(
+        xs, [float(n) for n in names], color=GOOD, marker="_", s=600, zorder=3, label="promised"
+    )
+    ax.set_xticks(list(xs), labels=[f"{float(n):.0%} interval" for n in names])
+    ax.set_ylim(min(0.5, min(values) - 0.05), 1.0)
+    ax.set_ylabel("share of holdout rows inside")
+    ax.legend(frameon=False, loc="lower right")
+    return _svg(fig)
+
+
+def slices(found: Sequence[Mapping[str, Any]]) -> str:
+    """Loss in each reported slice against the rest of the rows."""
+    shown = list(found)[::-1]
+    fig, ax = _figure(6.4, 0.9 + 0.34 * len(shown))
+    labels = [s["slice"] if len(s["slice"]) <= 48 else s["slice"][:45] + "..." for s in shown]
+    ax.barh(labels, [s["loss"] for s in shown], color=BAD, label="in the slice")
+    ax.scatter(
+        [s["rest_loss"] for s in shown],
+        labels,
+        color=INK,
+        marker="|",
+        s=200,
+        zorder=3,
+        label="rest of the rows",
+    )
+    ax.set_xlabel("mean loss per row")
+    ax.legend(frameon=False, loc="lower right")
+    return _svg(fig)
+
+
+def ladder(steps: Sequence[Mapping[str, Any]], metric: str) -> str:
+    """Each step up in complexity: its holdout score with the 95% interval."""
+    fig, ax = _figure(6.4, 3.2)
+    names = [s["name"] for s in steps]
+    values = [s["score"]["value"] for s in steps]
+    err = [
+        [s["score"]["value"] - s["score"]["low"] for s in steps],
+        [s["score"]["high"] - s["score"]["value"] for s in steps],
+    ]
+    colours = [GOOD if s.get("recommended") else MODEL for s in steps]
+    ax.bar(range(len(steps)), values, yerr=err, color=colours, capsize=4, width=0.55)
+    ax.set_xticks(range(len(steps)), labels=names)
+    ax.set_ylabel(f"holdout {metric}")
+    lows = [s["score"]["low"] for s in steps]
+    highs = [s["score"]["high"] for s in steps]
+    span = max(highs) - min(lows)
+    ax.set_ylim(min(lows) - 0.15 * span, max(highs) + 0.15 * span)
+    return _svg(fig)
+
+
+def learning_curve(points: Sequence[Mapping[str, Any]], metric: str) -> str:
+    """Cross-validated score against the number of training rows."""
+    fig, ax = _figure()
+    rows = [p["rows"] for p in points]
+    values = [p["score"] for p in points]
+    spread = [p.get("std", 0.0) for p in points]
+    ax.errorbar(rows, values, yerr=spread, color=MODEL, marker="o", capsize=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("training rows")
+    ax.set_ylabel(f"cross-validated {metric}")
+    return _svg(fig)
