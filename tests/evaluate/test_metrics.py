@@ -14,6 +14,7 @@ from mlwright.evaluate import (
     better,
     bootstrap_interval,
     decision_value,
+    defined,
     paired_difference,
     per_1000_interval,
     row_values,
@@ -203,3 +204,27 @@ def test_value_curve_runs_from_acting_on_everyone_to_acting_on_almost_no_one() -
     at_half = curve[5]
     assert at_half["acted_share"] == 0.4
     assert at_half["value_per_1000"] == decision_value(y, p, 0.5, values) / 5 * 1000
+
+
+@settings(max_examples=150, deadline=None)
+@given(binary_predictions(), st.integers(0, 2**32 - 1))
+def test_weighted_resample_scores_equal_scoring_the_resampled_rows(
+    case: tuple[np.ndarray, np.ndarray], seed: int
+) -> None:
+    from mlwright.evaluate._metrics import _weighted_scorer
+
+    y, proba = case
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(y), len(y))
+    counts = np.bincount(rows, minlength=len(y)).astype(float)[None, :]
+    values = rng.normal(size=len(y))
+    truth = values + rng.normal(size=len(y))
+    cases = [(m, y, proba) for m in ("roc_auc", "log_loss", "brier", "accuracy")]
+    cases += [(m, truth, values) for m in ("rmse", "mae", "r2")]
+    for metric, target, pred in cases:
+        fast = _weighted_scorer(metric, target, pred)(counts)[0]
+        if not defined(metric, target[rows]) or (metric == "r2" and np.ptp(target[rows]) == 0):
+            continue
+        assert math.isclose(
+            fast, score(metric, target[rows], pred[rows]), rel_tol=1e-9, abs_tol=1e-9
+        ), metric

@@ -32,12 +32,14 @@ from mlwright.evaluate._learning import learning_curve
 from mlwright.evaluate._metrics import (
     Difference,
     Interval,
+    Resampled,
     all_metrics,
     better,
     bootstrap_interval,
     defined,
     greater_is_better,
     paired_difference,
+    resample,
     score,
 )
 from mlwright.evaluate._value import (
@@ -56,6 +58,7 @@ __all__ = [
     "Interval",
     "Predictions",
     "ReliabilityBin",
+    "Resampled",
     "Slice",
     "SliceSearch",
     "Step",
@@ -85,6 +88,7 @@ __all__ = [
     "per_row_loss",
     "proportion_interval",
     "reliability",
+    "resample",
     "residuals_by_prediction",
     "row_values",
     "score",

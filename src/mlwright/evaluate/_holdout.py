@@ -31,12 +31,7 @@ from mlwright.evaluate._errors import (
     worst_examples,
 )
 from mlwright.evaluate._intervals import coverage, fit_intervals
-from mlwright.evaluate._metrics import (
-    all_metrics,
-    bootstrap_interval,
-    paired_difference,
-    score,
-)
+from mlwright.evaluate._metrics import all_metrics, resample, score
 from mlwright.evaluate._value import (
     best_threshold,
     per_1000_interval,
@@ -120,23 +115,22 @@ def evaluate(
         }
         hold = calibrated
 
+    compared = {"model": hold, "baseline": baseline_hold}
+    if single is not None:
+        compared["best_single"] = single[1]
+    # One pass of resamples gives every interval and every paired difference.
+    scored = resample(metric, y_hold, compared, seed=seed)
     holdout: dict[str, Any] = {
         "rows": len(y_hold),
-        "model": bootstrap_interval(metric, y_hold, hold, seed=seed).to_dict(),
-        "baseline": bootstrap_interval(metric, y_hold, baseline_hold, seed=seed).to_dict(),
+        "model": scored.interval("model").to_dict(),
+        "baseline": scored.interval("baseline").to_dict(),
         "all": all_metrics(problem_type, y_hold, hold),
         "baseline_all": all_metrics(problem_type, y_hold, baseline_hold),
-        "vs_baseline": paired_difference(metric, y_hold, hold, baseline_hold, seed=seed).to_dict(),
+        "vs_baseline": scored.difference("model", "baseline").to_dict(),
     }
     if single is not None:
-        name, single_hold = single
-        holdout["best_single"] = {
-            "model": name,
-            **bootstrap_interval(metric, y_hold, single_hold, seed=seed).to_dict(),
-        }
-        holdout["vs_best_single"] = paired_difference(
-            metric, y_hold, hold, single_hold, seed=seed
-        ).to_dict()
+        holdout["best_single"] = {"model": single[0], **scored.interval("best_single").to_dict()}
+        holdout["vs_best_single"] = scored.difference("model", "best_single").to_dict()
     out.metrics["holdout"] = holdout
 
     if problem_type == "binary" and spec.value.stated:

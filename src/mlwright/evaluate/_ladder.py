@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlwright.evaluate._metrics import bootstrap_interval, greater_is_better, paired_difference
+from mlwright.evaluate._metrics import greater_is_better, resample
 from mlwright.evaluate._value import best_threshold, per_1000_interval, row_values
 from mlwright.spec import TaskSpec
 
@@ -39,12 +39,13 @@ def complexity_ladder(
     seed = spec.seed
     by_value = spec.resolved_problem_type == "binary" and spec.value.stated
     per_row: dict[str, np.ndarray] = {}
+    scored = resample(metric, y_hold, {s.name: s.hold for s in steps}, seed=seed)
     rows = []
     for step in steps:
         entry: dict[str, Any] = {
             "name": step.name,
             "model": step.model,
-            "score": bootstrap_interval(metric, y_hold, step.hold, seed=seed).to_dict(),
+            "score": scored.interval(step.name).to_dict(),
             "p99_us": step.p99_us,
             "size_mb": step.size_mb,
         }
@@ -55,9 +56,7 @@ def complexity_ladder(
         rows.append(entry)
     for k in range(1, len(steps)):
         step, before = steps[k], steps[k - 1]
-        rows[k]["gain_over_previous"] = paired_difference(
-            metric, y_hold, step.hold, before.hold, seed=seed
-        ).to_dict()
+        rows[k]["gain_over_previous"] = scored.difference(step.name, before.name).to_dict()
         if by_value:
             rows[k]["value_gain_over_previous"] = per_1000_interval(
                 per_row[step.name] - per_row[before.name], seed=seed
@@ -73,7 +72,7 @@ def complexity_ladder(
         gap = (
             per_1000_interval(per_row[step.name] - per_row[steps[best].name], seed=seed)
             if by_value
-            else paired_difference(metric, y_hold, step.hold, steps[best].hold, seed=seed)
+            else scored.difference(step.name, steps[best].name)
         )
         if gap.low <= 0.0 <= gap.high:
             recommended = i

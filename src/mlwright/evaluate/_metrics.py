@@ -7,7 +7,7 @@ for binary tasks code 1 is the positive class. Regression predictions are values
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,20 +111,151 @@ def bootstrap_interval(
     bootstrap) and the spread is scaled by sqrt(m / n): the metrics here are averages or
     smooth functions of them, whose spread shrinks as 1/sqrt(rows). That keeps a
     million-row holdout's interval to seconds instead of minutes."""
+    return resample(metric, y, {"model": pred}, n_boot=n_boot, seed=seed, level=level).interval(
+        "model"
+    )
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """Several models' scores on the same bootstrap resamples of the same rows: intervals
+    for each, and paired intervals for any difference, from one pass over the resamples."""
+
+    metric: str
+    points: dict[str, float]
+    scores: dict[str, np.ndarray]
+    rows: int
+    drawn: int
+    level: float
+
+    def interval(self, name: str) -> Interval:
+        values = self.scores[name]
+        point = self.points[name]
+        low, high = _percentiles(
+            values[~np.isnan(values)].tolist(), point, m=self.drawn, n=self.rows, level=self.level
+        )
+        return Interval(point, low, high)
+
+    def difference(self, a: str, b: str) -> Difference:
+        """``a - b`` with its paired interval and the share of resamples ``a`` won."""
+        both = ~np.isnan(self.scores[a]) & ~np.isnan(self.scores[b])
+        diffs = self.scores[a][both] - self.scores[b][both]
+        point = self.points[a] - self.points[b]
+        low, high = _percentiles(diffs.tolist(), point, m=self.drawn, n=self.rows, level=self.level)
+        wins = diffs > 0 if greater_is_better(self.metric) else diffs < 0
+        return Difference(point, low, high, float(wins.mean()) if len(diffs) else float("nan"))
+
+
+def resample(
+    metric: str,
+    y: np.ndarray,
+    preds: Mapping[str, np.ndarray],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Resampled:
+    """Score every model of ``preds`` (name -> predictions) on the same ``n_boot``
+    resamples of the rows (see ``bootstrap_interval`` for more than ``BOOTSTRAP_ROWS``)."""
     y = np.asarray(y)
-    pred = np.asarray(pred)
+    names = list(preds)
+    arrays = [np.asarray(preds[name]) for name in names]
+    scores = resampled_scores(metric, y, arrays, n_boot=n_boot, seed=seed)
+    return Resampled(
+        metric=metric,
+        points={name: score(metric, y, pred) for name, pred in zip(names, arrays, strict=True)},
+        scores=dict(zip(names, scores, strict=True)),
+        rows=len(y),
+        drawn=min(len(y), BOOTSTRAP_ROWS),
+        level=level,
+    )
+
+
+# Metrics whose score on a resample is computed from per-row counts, for all resamples at
+# once (see _weighted_scores); the others are scored resample by resample.
+WEIGHTED = frozenset({"roc_auc", "rmse", "mae", "log_loss", "brier", "accuracy", "r2"})
+
+
+def resampled_scores(
+    metric: str, y: np.ndarray, preds: list[np.ndarray], *, n_boot: int, seed: int
+) -> list[np.ndarray]:
+    """``metric`` of each of ``preds`` on the same ``n_boot`` bootstrap resamples of rows
+    (m-out-of-n above ``BOOTSTRAP_ROWS``); NaN where the metric is undefined."""
     rng = np.random.default_rng(seed)
     n = len(y)
     m = min(n, BOOTSTRAP_ROWS)
-    values = []
-    for _ in range(n_boot):
+    out = [np.full(n_boot, np.nan) for _ in preds]
+    if metric in WEIGHTED:
+        scorers = [_weighted_scorer(metric, y, pred) for pred in preds]
+        chunk = max(1, 4_000_000 // max(n, m))
+        for start in range(0, n_boot, chunk):
+            stop = min(n_boot, start + chunk)
+            rows = rng.integers(0, n, (stop - start, m))
+            offsets = rows + (np.arange(stop - start) * n)[:, None]
+            counts = np.bincount(offsets.ravel(), minlength=(stop - start) * n)
+            counts = counts.reshape(stop - start, n).astype(np.float64)
+            for scores, scorer in zip(out, scorers, strict=True):
+                scores[start:stop] = scorer(counts)
+        return out
+    for b in range(n_boot):
         rows = rng.integers(0, n, m)
-        if not defined(metric, y[rows]):
-            continue
-        values.append(score(metric, y[rows], pred[rows]))
-    point = score(metric, y, pred)
-    low, high = _percentiles(values, point, m=m, n=n, level=level)
-    return Interval(point, low, high)
+        if defined(metric, y[rows]):
+            for scores, pred in zip(out, preds, strict=True):
+                scores[b] = score(metric, y[rows], pred[rows])
+    return out
+
+
+def _weighted_scorer(
+    metric: str, y: np.ndarray, pred: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from per-row draw counts (resamples x rows) to ``metric`` on each
+    resample: what scoring ``y[rows], pred[rows]`` gives, without building those rows."""
+    if metric == "roc_auc":
+        p = pred[:, 1]
+        order = np.argsort(p, kind="stable")
+        starts = np.concatenate([[0], np.nonzero(np.diff(p[order]))[0] + 1])
+        positive = (y[order] == 1).astype(np.float64)
+
+        def auc(counts: np.ndarray) -> np.ndarray:
+            ordered = counts[:, order]
+            pos = np.add.reduceat(ordered * positive, starts, axis=1)
+            neg = np.add.reduceat(ordered * (1.0 - positive), starts, axis=1)
+            below = np.cumsum(neg, axis=1) - neg
+            n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = (pos * (below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
+            return np.asarray(np.where((n_pos > 0) & (n_neg > 0), value, np.nan))
+
+        return auc
+    if metric == "r2":
+        values = y.astype(np.float64)
+        squared_error = (values - pred) ** 2
+
+        def r2(counts: np.ndarray) -> np.ndarray:
+            total = counts.sum(axis=1)
+            mean = counts @ values / total
+            sst = counts @ values**2 - total * mean**2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.asarray(1.0 - (counts @ squared_error) / sst)
+
+        return r2
+    if metric in ("rmse", "mae"):
+        per_row = (y - pred) ** 2 if metric == "rmse" else np.abs(y - pred)
+    elif metric == "log_loss":
+        proba = np.clip(pred, _EPS, 1.0)
+        picked = proba[np.arange(len(y)), y.astype(np.int64)]
+        per_row = np.log(proba.sum(axis=1)) - np.log(picked)
+    elif metric == "brier":
+        per_row = (pred[:, 1] - y) ** 2
+    else:  # accuracy
+        per_row = (_labels(pred) == y).astype(np.float64)
+    root = metric == "rmse"
+
+    def mean(counts: np.ndarray) -> np.ndarray:
+        value = counts @ per_row / counts.sum(axis=1)
+        return np.asarray(np.sqrt(value) if root else value)
+
+    return mean
 
 
 def _percentiles(
@@ -175,21 +306,8 @@ def paired_difference(
     """Paired percentile bootstrap of ``score(a) - score(b)``: each resample scores both
     models on the same rows, so what the rows have in common cancels out. Above
     ``BOOTSTRAP_ROWS`` rows, resamples are m-out-of-n as in ``bootstrap_interval``."""
-    y, pred_a, pred_b = np.asarray(y), np.asarray(pred_a), np.asarray(pred_b)
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    m = min(n, BOOTSTRAP_ROWS)
-    diffs = []
-    for _ in range(n_boot):
-        rows = rng.integers(0, n, m)
-        if not defined(metric, y[rows]):
-            continue
-        diffs.append(score(metric, y[rows], pred_a[rows]) - score(metric, y[rows], pred_b[rows]))
-    point = score(metric, y, pred_a) - score(metric, y, pred_b)
-    low, high = _percentiles(diffs, point, m=m, n=n, level=level)
-    values = np.asarray(diffs)
-    wins = values > 0 if greater_is_better(metric) else values < 0
-    return Difference(point, low, high, float(wins.mean()) if diffs else float("nan"))
+    both = resample(metric, y, {"a": pred_a, "b": pred_b}, n_boot=n_boot, seed=seed, level=level)
+    return both.difference("a", "b")
 
 
 def all_metrics(problem_type: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
