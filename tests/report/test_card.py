@@ -42,6 +42,30 @@ def test_every_section_in_html_and_markdown(trained: dict[str, Model], problem: 
     assert f"{holdout:.4g}" in text
 
 
+def test_a_reader_gets_purpose_quality_failures_and_what_to_watch_first() -> None:
+    model = mlwright.fit(
+        make_frame("binary", n=600, seed=3),
+        target="y",
+        value={"tp": 100, "fp": -10},
+        card={"question": "Who will say yes?"},
+        **FAST,
+    )
+    card = model_card(model)
+    assert [label for label, _ in card.glance] == [
+        "For",
+        "How good",
+        "Where it fails",
+        "What to watch",
+    ]
+    glance = dict(card.glance)
+    assert glance["For"] == "Who will say yes?"
+    assert "against" in glance["How good"]
+    assert "per 1,000 decisions" in glance["How good"]
+    text = card.to_markdown()
+    assert text.index("**How good**") < text.index("## Model details")
+    assert '<dl class="glance">' in card.to_html()
+
+
 def test_the_page_needs_nothing_from_outside() -> None:
     model = mlwright.fit(make_frame("binary", n=400, seed=3), target="y", **FAST)
     page = model_card(model).to_html()

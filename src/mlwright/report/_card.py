@@ -54,9 +54,12 @@ class Card:
     title: str
     subtitle: str
     sections: list[Section]
+    glance: list[tuple[str, str]] = field(default_factory=list)
 
     def to_markdown(self) -> str:
         out = [f"# {self.title}", "", self.subtitle, ""]
+        out += [f"- **{label}**: {text}" for label, text in self.glance]
+        out.append("")
         for section in self.sections:
             out += [f"## {section.title}", ""]
             for block in section.blocks:
@@ -73,6 +76,9 @@ class Card:
 
     def to_html(self) -> str:
         body = [f"<h1>{_h(self.title)}</h1>", f'<p class="sub">{_h(self.subtitle)}</p>']
+        if self.glance:
+            items = "".join(f"<dt>{_h(k)}</dt><dd>{_h(v)}</dd>" for k, v in self.glance)
+            body.append(f'<dl class="glance">{items}</dl>')
         toc = "".join(
             f'<li><a href="#s{i}">{_h(s.title)}</a></li>' for i, s in enumerate(self.sections)
         )
@@ -118,6 +124,9 @@ th, td {{ border-bottom: 1px solid #e4e7eb; padding: .3rem .7rem; text-align: le
 th {{ background: #f5f7fa; }}
 figure.plot {{ margin: 1rem 0; }} figure.plot svg {{ max-width: 100%; height: auto; }}
 figcaption {{ color: #52606d; font-size: 13px; }}
+dl.glance {{ display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1rem;
+  background: #f5f7fa; padding: 1rem 1.2rem; border-radius: 8px; }}
+dl.glance dt {{ font-weight: 600; }} dl.glance dd {{ margin: 0; }}
 </style>
 </head>
 <body>
@@ -175,7 +184,67 @@ def model_card(model: Model) -> Card:
         _analyses(model, metrics),
         _caveats(model, metrics),
     ]
-    return Card(title=f"Model card: {name}", subtitle=subtitle, sections=sections)
+    return Card(
+        title=f"Model card: {name}",
+        subtitle=subtitle,
+        sections=sections,
+        glance=_glance(model, metrics),
+    )
+
+
+def _glance(model: Model, metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the model is for, how good it is, where it fails and what to watch, in a line each."""
+    card = model.spec.card
+    metric = metrics.get("metric", model.spec.task.metric)
+    holdout = metrics.get("holdout", {})
+    out = [
+        (
+            "For",
+            card.question
+            or card.intended_use
+            or f"predicting '{model.spec.task.target}' (no purpose stated: set [card] in the spec)",
+        )
+    ]
+    if holdout:
+        good = (
+            f"holdout {metric} {_ci(holdout['model'])} against {_ci(holdout['baseline'])} for "
+            "the baseline (95% intervals)"
+        )
+        decision = metrics.get("decision")
+        if decision and "threshold" in decision:
+            values = decision["holdout_value_per_1000"]
+            good += (
+                f"; acting at threshold {decision['threshold']:.3g} earns "
+                f"{_ci(values['model_at_threshold'], 6)} per 1,000 decisions, against "
+                f"{_num(values['act_on_everyone']['value'], 6)} acting on everyone and "
+                f"{_num(values['act_on_no_one']['value'], 6)} on no one"
+            )
+        out.append(("How good", good))
+    slices = metrics.get("errors", {}).get("slices", {})
+    if slices:
+        found = slices.get("slices", [])
+        out.append(
+            (
+                "Where it fails",
+                "; ".join(
+                    f"{s['slice']} ({s['rows']} rows, {s['loss_ratio']:.1f}x the loss of the rest)"
+                    for s in found[:3]
+                )
+                if found
+                else f"no group of rows is significantly worse than the rest ({slices['tested']}"
+                " groups tested)",
+            )
+        )
+    importance = metrics.get("importance", {})
+    watch = []
+    if importance.get("computed"):
+        top = ", ".join(f["name"] for f in importance["features"][:3])
+        watch.append(f"drift in the inputs that matter most ({top})")
+    if slices.get("slices"):
+        watch.append("performance in the groups above")
+    watch.append("realised performance once labels arrive")
+    out.append(("What to watch", "; ".join(watch)))
+    return out
 
 
 def _details(model: Model) -> Section:
