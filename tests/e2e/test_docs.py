@@ -112,8 +112,11 @@ def test_evaluation_value_matrix_example_is_a_valid_spec() -> None:
 
     from mlwright.spec import spec_from_dict
 
-    (block,) = blocks(ROOT / "docs" / "evaluation.md", "toml")
-    value = tomllib.loads(block)["value"]
+    matrix_block, card_block = blocks(ROOT / "docs" / "evaluation.md", "toml")
+    card = spec_from_dict({"task": {"target": "y"}, **tomllib.loads(card_block)}).card
+    assert card.question is not None
+    assert card.out_of_scope
+    value = tomllib.loads(matrix_block)["value"]
     spec = spec_from_dict({"task": {"target": "y", "problem_type": "multiclass"}, "value": value})
     matrix = spec.value.matrix_for(["high", "low", "mid"])
     assert matrix is not None
