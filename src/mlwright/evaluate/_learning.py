@@ -47,9 +47,12 @@ def learning_curve(
     rng = np.random.default_rng(seed)
     scores: dict[float, list[float]] = {share: [] for share in SHARES}
     rows: dict[float, list[int]] = {share: [] for share in SHARES}
+    stop_at = started + seconds  # a hard stop, should the estimate be wrong
     for files in folds:
         X_fit, y_fit, X_valid, y_valid = files.load()
         for share in SHARES:
+            if time.monotonic() >= stop_at:
+                break
             keep = np.sort(rng.choice(len(y_fit), max(2, round(share * len(y_fit))), replace=False))
             if problem_type != "regression" and len(np.unique(y_fit[keep])) < 2:
                 continue
@@ -61,6 +64,7 @@ def learning_curve(
                     task,
                     X_valid=np.asarray(X_valid),
                     y_valid=y_valid,
+                    deadline=stop_at,
                 )
             except TrainingError:  # a learner that cannot fit so few rows leaves a gap
                 continue
