@@ -68,6 +68,8 @@ def learning_curve(
                 )
             except TrainingError:  # a learner that cannot fit so few rows leaves a gap
                 continue
+            if time.monotonic() >= stop_at:
+                break  # cut short by the deadline: its score would understate the share
             if defined(metric, y_valid):
                 scores[share].append(score(metric, y_valid, learner.predict(np.asarray(X_valid))))
                 rows[share].append(len(keep))
