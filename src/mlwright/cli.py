@@ -478,6 +478,9 @@ def _print_summary(result: Any) -> None:
     )
     if result.artifact_dir is not None:
         out.print(f"artifact: [bold]{escape(str(result.artifact_dir))}[/]")
+        card = result.artifact_dir / "model_card.html"
+        if card.exists():
+            out.print(f"model card: [bold]{escape(str(card))}[/] (and model_card.md)")
     if result.registration is not None:
         reg = result.registration
         out.print(
