@@ -157,6 +157,30 @@ def test_run_writes_the_artifact_and_the_mlflow_store(project: Path, runs: Runs)
     assert (project / "mlflow.db").is_file()
 
 
+def test_the_bundled_examples_card_shows_what_its_decisions_are_worth(
+    project: Path, runs: Runs
+) -> None:
+    artifact = project / "models" / "churn"
+    assert f"model card: {artifact / 'model_card.html'}" in runs.first.stdout
+    text = (artifact / "model_card.md").read_text()
+    assert "- **For**: Which customers should get a retention offer this month?" in text
+    policies = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] in ("model at threshold", "model at 0.5", "act on everyone", "act on no one"):
+            policies[cells[0]] = cells[1]
+    assert set(policies) == {
+        "model at threshold",
+        "model at 0.5",
+        "act on everyone",
+        "act on no one",
+    }
+    for value in policies.values():
+        assert re.fullmatch(r"-?[\d,.]+ \[-?[\d,.]+, -?[\d,.]+\]", value), value
+    page = (artifact / "model_card.html").read_text()
+    assert page.count("<svg") >= 4
+
+
 def test_first_run_is_champion_second_is_challenger(project: Path, runs: Runs) -> None:
     store = f"sqlite:///{project / 'mlflow.db'}"
     assert (
