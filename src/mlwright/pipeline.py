@@ -339,6 +339,7 @@ def train(
             progress.log(f"constraint: rejected {note}")
 
         progress.stage("evaluating on the holdout")
+        evaluate_started = time.monotonic()
         holdout_frame, y_hold = sample[splits.holdout], y_sample[splits.holdout]
         batch_started = time.perf_counter()
         holdout_pred = selection.model._raw(holdout_frame)
@@ -387,6 +388,7 @@ def train(
             class_names=[class_name(c) for c in classes],
         )
         metrics = evaluation.metrics
+        timings["evaluate"] = time.monotonic() - evaluate_started
         if evaluation.calibrator is not None:
             # What the served model outputs, for the monitoring reference below.
             holdout_pred = evaluation.calibrator.apply(holdout_pred)
@@ -425,6 +427,7 @@ def train(
             model.set_stacker(selection.stacker)
             latency, size_mb = model.measure_latency(records), model.size_mb()
 
+        timings["refit"] = time.monotonic() - evaluate_started - timings["evaluate"]
         progress.stage("measuring how the score grows with the training rows")
         # The fold files are still there; 40% of what the budget has left, the refit first.
         metrics["learning_curve"] = learning_curve(
@@ -439,6 +442,7 @@ def train(
     model.threshold = evaluation.threshold
     model.set_calibrator(evaluation.calibrator)
     model.intervals = evaluation.intervals
+    timings["learning_curve"] = float(metrics["learning_curve"].get("seconds", 0.0))
     progress.stage("measuring what each input contributes")
     # Half of what the budget has left; the rest is for saving and registering.
     metrics["importance"] = global_importance(
@@ -448,6 +452,7 @@ def train(
         seconds=max(0.0, end - time.monotonic()) / 2,
         seed=spec.seed,
     )
+    timings["importance"] = float(metrics["importance"].get("seconds", 0.0))
     model.metadata.update(
         chosen=selection.name,
         ensemble=selection.weights,
