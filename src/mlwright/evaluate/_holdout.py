@@ -213,21 +213,30 @@ def _decision(
         "act_on_no_one": math.inf,
     }
     per_row = {name: row_values(y_hold, p_hold, t, values) for name, t in policies.items()}
-    chosen = per_row["model_at_threshold"]
     return {
         "threshold": choice.threshold,
         "chosen_on": "out-of-fold predictions of the training rows",
         "oof_value_per_1000": choice.value_per_1000,
-        "holdout_value_per_1000": {
-            name: per_1000_interval(v, seed=spec.seed).to_dict() for name, v in per_row.items()
-        },
-        "gain_per_1000": {
-            name: per_1000_interval(chosen - v, seed=spec.seed).to_dict()
-            for name, v in per_row.items()
-            if name != "model_at_threshold"
-        },
+        **_policy_values(per_row, "model_at_threshold", seed=spec.seed),
         "curve": value_curve(y_hold, p_hold, values),
         "values": values.model_dump(),
+    }
+
+
+def _policy_values(
+    per_row: dict[str, np.ndarray], chosen: str, *, seed: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each policy's holdout value per 1,000 decisions and the chosen one's paired gain over
+    each other, with 95% intervals."""
+    return {
+        "holdout_value_per_1000": {
+            name: per_1000_interval(v, seed=seed).to_dict() for name, v in per_row.items()
+        },
+        "gain_per_1000": {
+            name: per_1000_interval(per_row[chosen] - v, seed=seed).to_dict()
+            for name, v in per_row.items()
+            if name != chosen
+        },
     }
 
 
@@ -253,18 +262,10 @@ def _matrix_decision(
         f"always_{class_names[constant]}": np.full(len(y_hold), constant),
     }
     per_row = {name: matrix[y_hold, picked] for name, picked in policies.items()}
-    chosen = per_row["highest_expected_value"]
     return {
         "rule": "the class of highest expected value under the value matrix",
         "oof_value_per_1000": float(matrix[y_oof, (oof @ matrix).argmax(axis=1)].mean() * 1000.0),
-        "holdout_value_per_1000": {
-            name: per_1000_interval(v, seed=spec.seed).to_dict() for name, v in per_row.items()
-        },
-        "gain_per_1000": {
-            name: per_1000_interval(chosen - v, seed=spec.seed).to_dict()
-            for name, v in per_row.items()
-            if name != "highest_expected_value"
-        },
+        **_policy_values(per_row, "highest_expected_value", seed=spec.seed),
         "matrix": {"classes": list(class_names), "values": matrix.tolist()},
     }
 
