@@ -91,6 +91,13 @@ def test_binning_labels_every_row() -> None:
     dated = bin_column(days, "datetime", bins=3)
     assert dated is not None
     assert dated[0] == "in [2024-01-01, 2024-01-10)"
+    # Dates given as text (as a CSV holds them) are read as the feature plans read them.
+    as_text = bin_column(days.dt.strftime("%Y-%m-%d"), "datetime", bins=3)
+    assert as_text is not None
+    assert list(as_text) == list(dated)
+    flags = bin_column(pl.Series("b", [True, False, None]), "boolean")
+    assert flags is not None
+    assert list(flags) == ["= true", "= false", "missing"]
     # v0 is the most frequent (20 rows) ... v12 the least (8): the top ten keep their names.
     many = pl.Series("c", [f"v{i}" for i in range(13) for _ in range(20 - i)] + [None])
     cats = bin_column(many, "categorical")

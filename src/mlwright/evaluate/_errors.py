@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from mlwright.evaluate._metrics import defined, score
+from mlwright.features import boolean_column, category_column, number_column, timestamp_column
 
 NUMERIC_BINS = 5
 TOP_CATEGORIES = 10
@@ -48,49 +49,50 @@ def _fmt(value: float) -> str:
 
 
 def bin_column(series: pl.Series, kind: str, bins: int = NUMERIC_BINS) -> np.ndarray | None:
-    """Each row's bin label for ``series`` (None for text, which is not sliced)."""
+    """Each row's bin label for ``series`` (None for text, which is not sliced). Values are
+    read as the feature plans read them (dates given as text included)."""
     if kind == "text":
         return None
-    missing = series.is_null().to_numpy()
     if kind in ("numeric", "datetime"):
         if kind == "datetime":
-            values = series.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64).to_numpy()
+            epoch = timestamp_column(series).dt.epoch("us")
+            values = epoch.cast(pl.Float64).fill_null(np.nan).to_numpy()
         else:
-            values = series.cast(pl.Float64).to_numpy()
-        missing = missing | np.isnan(values)
+            values = number_column(series)
+        missing = np.isnan(values)
         present = values[~missing]
         labels = np.full(len(values), "missing", dtype=object)
         if len(present) == 0:
             return labels
         distinct = np.unique(present)
         if len(distinct) <= bins:
-            shown = distinct if kind == "numeric" else distinct.astype("datetime64[us]")
-            for value, label in zip(distinct, shown, strict=True):
-                labels[~missing & (values == value)] = f"= {_show(label, kind)}"
+            for value in distinct:
+                labels[~missing & (values == value)] = f"= {_show(value, kind)}"
             return labels
         edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)))
         index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
         for b in range(len(edges) - 1):
-            low, high = edges[b], edges[b + 1]
             close = "]" if b == len(edges) - 2 else ")"
-            labels[~missing & (index == b)] = f"in [{_show(low, kind)}, {_show(high, kind)}{close}"
+            labels[~missing & (index == b)] = (
+                f"in [{_show(edges[b], kind)}, {_show(edges[b + 1], kind)}{close}"
+            )
         return labels
-    text = series.cast(pl.Utf8).to_numpy().astype(object)
-    counts = series.drop_nulls().cast(pl.Utf8).value_counts(sort=True)
-    top = set(counts.to_series(0).head(TOP_CATEGORIES).to_list())
+    if kind == "boolean":
+        flags = boolean_column(series)
+        return np.where(
+            np.isnan(flags), "missing", np.where(flags > 0, "= true", "= false")
+        ).astype(object)
+    text = category_column(series)
+    top = set(text.drop_nulls().value_counts(sort=True).to_series(0).head(TOP_CATEGORIES).to_list())
     return np.array(
-        [
-            "missing" if m else (f"= {v}" if v in top else "other")
-            for v, m in zip(text, missing, strict=True)
-        ],
+        ["missing" if v is None else (f"= {v}" if v in top else "other") for v in text.to_list()],
         dtype=object,
     )
 
 
-def _show(value: Any, kind: str) -> str:
+def _show(value: float, kind: str) -> str:
     if kind == "datetime":
-        stamp = np.datetime64(int(value), "us") if not isinstance(value, np.datetime64) else value
-        return str(stamp.astype("datetime64[D]"))
+        return str(np.datetime64(int(value), "us").astype("datetime64[D]"))
     return _fmt(float(value))
 
 

@@ -9,6 +9,12 @@ from mlwright.features._plan import (
     PlanSettings,
     target_matrix,
 )
+from mlwright.features._values import (
+    boolean_column,
+    category_column,
+    number_column,
+    timestamp_column,
+)
 
 __all__ = [
     "FEATURE_KINDS",
@@ -17,5 +23,9 @@ __all__ = [
     "FeaturePlan",
     "FeatureStyle",
     "PlanSettings",
+    "boolean_column",
+    "category_column",
+    "number_column",
     "target_matrix",
+    "timestamp_column",
 ]
