@@ -20,7 +20,9 @@ from mlwright.artifact._explain import explain_model
 from mlwright.evaluate._metrics import defined, greater_is_better, score
 
 IMPORTANCE_ROWS = 2000
-FIRST_CHUNK = 100
+PROBE_ROWS = 10  # explained first, to time the rest
+MIN_ROWS = 100  # fewer would rank the inputs by noise
+MIN_SECONDS = 0.5
 
 
 def global_importance(
@@ -39,12 +41,23 @@ def global_importance(
         frame, y = frame[keep], y[keep]
     started = time.monotonic()
     names = [f.name for f in model.inputs]
+    if seconds < MIN_SECONDS:
+        return {
+            "computed": False,
+            "reason": f"{max(seconds, 0):.1f} s of the time budget were left for it",
+        }
     if all(m.learner.has_contributions() for m in model.members):
-        # Time a first chunk, then explain as many more rows as the time left allows.
-        first = min(FIRST_CHUNK, frame.height)
+        # Time a few rows, then explain as many more as the time left allows.
+        first = min(PROBE_ROWS, frame.height)
         chunks = [np.abs(explain_model(model, frame[:first]).contributions)]
         per_row = (time.monotonic() - started) / first
         more = min(frame.height - first, int((seconds - (time.monotonic() - started)) / per_row))
+        if first + max(more, 0) < MIN_ROWS and frame.height >= MIN_ROWS:
+            return {
+                "computed": False,
+                "reason": f"explaining {MIN_ROWS} rows would take about {per_row * MIN_ROWS:.0f}"
+                f" s and {max(seconds, 0):.0f} s of the time budget were left",
+            }
         if more > 0:
             chunks.append(np.abs(explain_model(model, frame[first : first + more]).contributions))
         values = np.concatenate(chunks).mean(axis=(0, 1))
