@@ -367,15 +367,17 @@ def train(
                 {best_single.candidate.name: 1.0}, search, make_model
             )._raw(holdout_frame)
         linear = _best_linear(search)
-        linear_pred = (
-            ensemble_model({linear.candidate.name: 1.0}, search, make_model)._raw(holdout_frame)
-            if linear is not None
-            else None
-        )
         evaluation = _evaluate(
             pred=holdout_pred,
             single_pred=single_pred,
-            linear=(linear, linear_pred) if linear is not None else None,
+            linear=(
+                linear,
+                ensemble_model({linear.candidate.name: 1.0}, search, make_model)._raw(
+                    holdout_frame
+                ),
+            )
+            if linear is not None
+            else None,
             search=search,
             selection=selection,
             validated=prepared.validated,
@@ -767,7 +769,7 @@ def _evaluate(
     *,
     pred: np.ndarray,
     single_pred: np.ndarray | None,
-    linear: tuple[TrialResult, Any] | None,
+    linear: tuple[TrialResult, np.ndarray] | None,
     search: SearchResult,
     selection: Selection,
     validated: np.ndarray,
@@ -798,7 +800,6 @@ def _evaluate(
         Predictions(
             y_oof=y_train[validated], oof=selection.oof[validated], y_hold=y_hold, hold=pred
         ),
-        chosen_name=selection.name,
         baseline_hold=base_pred,
         single=(best.candidate.name, single_pred) if single_pred is not None else None,
         holdout_frame=holdout_frame,

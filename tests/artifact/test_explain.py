@@ -46,7 +46,7 @@ def test_contributions_add_up_to_every_prediction(mixed: dict[str, Model], probl
 
 
 def test_each_member_is_explained_by_the_best_method_it_has(mixed: dict[str, Model]) -> None:
-    from mlwright.artifact._explain import explain_model
+    from mlwright.artifact import explain_model
 
     model = mixed["binary"]
     explanation = explain_model(model, make_frame("binary", n=5, seed=2).drop("y"))

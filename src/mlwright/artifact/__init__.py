@@ -1,6 +1,7 @@
 """Safe save and load of a whole model: manifest, hashes, no pickle."""
 
 from mlwright.artifact._calibrator import CalibrationKind, Calibrator
+from mlwright.artifact._explain import Explanation, explain_model
 from mlwright.artifact._intervals import PredictionIntervals, level_key
 from mlwright.artifact._model import ClassValue, InputField, Member, Model, class_name
 from mlwright.artifact._stack import Stacker
@@ -25,12 +26,14 @@ __all__ = [
     "CalibrationKind",
     "Calibrator",
     "ClassValue",
+    "Explanation",
     "InputField",
     "Member",
     "Model",
     "PredictionIntervals",
     "Stacker",
     "class_name",
+    "explain_model",
     "jsonable",
     "level_key",
     "library_versions",

@@ -71,7 +71,6 @@ def evaluate(
     spec: TaskSpec,
     chosen: Predictions,
     *,
-    chosen_name: str,
     baseline_hold: np.ndarray,
     single: tuple[str, np.ndarray] | None = None,
     holdout_frame: pl.DataFrame | None = None,

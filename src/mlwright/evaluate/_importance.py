@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlwright.artifact import Model
-from mlwright.artifact._explain import explain_model
+from mlwright.artifact import Model, explain_model
 from mlwright.evaluate._metrics import defined, greater_is_better, score
 
 IMPORTANCE_ROWS = 2000
