@@ -103,7 +103,7 @@ def _summary(
     if top.get("p99_us") and pick.get("p99_us"):
         cost = (
             f"; it costs {top['p99_us'] / max(pick['p99_us'], 1e-9):.1f}x the single-row p99 "
-            "latency"
+            "latency (both as searched: bagged fold models, before any refit)"
         )
     return (
         f"{pick['name']} ({pick['model']}) is within the holdout's uncertainty of the best, "

@@ -149,7 +149,7 @@ def _num(value: Any, digits: int = 4) -> str:
         return "-"
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:,.{digits}g}" if abs(value) >= 1e4 else f"{value:.{digits}g}"
+    return f"{value:,.{digits}g}" if abs(value) >= 1e3 else f"{value:.{digits}g}"
 
 
 def _ci(interval: dict[str, Any] | None, digits: int = 4) -> str:
@@ -489,7 +489,7 @@ def _analyses(model: Model, metrics: dict[str, Any]) -> Section:
                 "model",
                 f"holdout {metric} [95%]",
                 "gain over the step before",
-                "p99 µs",
+                "p99 µs (as searched)",
                 "MB",
             ],
             [
