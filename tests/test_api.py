@@ -256,6 +256,22 @@ def test_a_calibrated_model_survives_save_and_load(
         )
 
 
+def test_every_model_climbs_the_complexity_ladder_from_the_baseline(
+    trained: dict[str, Model],
+) -> None:
+    names = {"baseline", "linear", "best single", "ensemble", "stacked ensemble"}
+    for model in trained.values():
+        ladder = model.metrics["complexity"]
+        steps = ladder["steps"]
+        assert steps[0]["name"] == "baseline"
+        assert {s["name"] for s in steps} <= names
+        assert [s["name"] for s in steps if s["recommended"]] == [ladder["recommended"]]
+        chosen = model.metadata["chosen"]
+        assert steps[-1]["model"] == chosen
+        holdout = model.metrics["holdout"]["model"]["value"]
+        assert steps[-1]["score"]["value"] == pytest.approx(holdout)
+
+
 def test_fit_refuses_unknown_fields() -> None:
     with pytest.raises(mlwright.SpecError, match="did you mean 'time_budget'"):
         mlwright.fit(make_frame(n=50), target="y", time_budgit=5)

@@ -24,6 +24,7 @@ import polars as pl
 
 from mlwright._progress import Progress, Silent
 from mlwright.artifact import (
+    Calibrator,
     ClassValue,
     InputField,
     Member,
@@ -366,18 +367,9 @@ def train(
             single_pred = ensemble_model(
                 {best_single.candidate.name: 1.0}, search, make_model
             )._raw(holdout_frame)
-        linear = _best_linear(search)
         evaluation = _evaluate(
             pred=holdout_pred,
             single_pred=single_pred,
-            linear=(
-                linear,
-                ensemble_model({linear.candidate.name: 1.0}, search, make_model)._raw(
-                    holdout_frame
-                ),
-            )
-            if linear is not None
-            else None,
             search=search,
             selection=selection,
             validated=prepared.validated,
@@ -391,6 +383,7 @@ def train(
         )
         metrics = evaluation.metrics
         timings["evaluate"] = time.monotonic() - evaluate_started
+        holdout_pred_raw = holdout_pred
         if evaluation.calibrator is not None:
             # What the served model outputs, for the monitoring reference below.
             holdout_pred = evaluation.calibrator.apply(holdout_pred)
@@ -430,6 +423,38 @@ def train(
             latency, size_mb = model.measure_latency(records), model.size_mb()
 
         timings["refit"] = time.monotonic() - evaluate_started - timings["evaluate"]
+        progress.stage("weighing each step up in complexity")
+        # After the refit, which has the time first; the linear model's holdout prediction
+        # is left out when the budget is spent.
+        linear = _best_linear(search)
+        linear_step = None
+        if (
+            linear is not None
+            and linear.candidate.name != search.best.candidate.name
+            and end - time.monotonic() > LINEAR_STEP_SECONDS
+        ):
+            linear_step = (
+                linear,
+                ensemble_model({linear.candidate.name: 1.0}, search, make_model)._raw(
+                    holdout_frame
+                ),
+            )
+        metrics["complexity"] = _complexity(
+            spec=spec,
+            search=search,
+            selection=selection,
+            calibrator=evaluation.calibrator,
+            pred=holdout_pred_raw,
+            single_pred=single_pred,
+            linear=linear_step,
+            y_train=y_train,
+            y_hold=y_hold,
+            n_classes=n_classes,
+        )
+        if linear is not None and linear_step is None and linear is not search.best:
+            metrics["complexity"]["note"] = (
+                "the linear step is left out: the time budget was spent before it"
+            )
         progress.stage("measuring how the score grows with the training rows")
         # The fold files are still there; 40% of what the budget has left, the refit first.
         metrics["learning_curve"] = learning_curve(
@@ -519,6 +544,8 @@ def train(
     return result
 
 
+# Seconds of budget that must be left for the complexity ladder's linear step.
+LINEAR_STEP_SECONDS = 2.0
 # The model card's files inside an artifact written by `mlwright run`.
 CARD_HTML = "model_card.html"
 CARD_MARKDOWN = "model_card.md"
@@ -769,7 +796,6 @@ def _evaluate(
     *,
     pred: np.ndarray,
     single_pred: np.ndarray | None,
-    linear: tuple[TrialResult, np.ndarray] | None,
     search: SearchResult,
     selection: Selection,
     validated: np.ndarray,
@@ -785,10 +811,7 @@ def _evaluate(
     evaluation (calibration, intervals, threshold: see ``mlwright.evaluate.evaluate``)."""
     problem_type = spec.resolved_problem_type
     metric = spec.task.metric
-    baseline = Baseline().fit(
-        np.zeros((len(y_train), 0)), y_train, LearnerTask(problem_type, n_classes)
-    )
-    base_pred = baseline.predict(np.zeros((len(y_hold), 0)))
+    base_pred = _baseline_holdout(problem_type, n_classes, y_train, len(y_hold))
     fold_scores = [
         score(metric, y_train[valid], selection.oof[valid])
         for _, valid in search.prepared.folds
@@ -818,10 +841,40 @@ def _evaluate(
         },
         **evaluation.metrics,
     }
-    chosen_hold = pred if evaluation.calibrator is None else evaluation.calibrator.apply(pred)
+    return evaluation
+
+
+def _baseline_holdout(
+    problem_type: ProblemType, n_classes: int, y_train: np.ndarray, rows: int
+) -> np.ndarray:
+    """The baseline's holdout predictions: the training rows' prior or mean."""
+    baseline = Baseline().fit(
+        np.zeros((len(y_train), 0)), y_train, LearnerTask(problem_type, n_classes)
+    )
+    return np.asarray(baseline.predict(np.zeros((rows, 0))))
+
+
+def _complexity(
+    *,
+    spec: TaskSpec,
+    search: SearchResult,
+    selection: Selection,
+    calibrator: Calibrator | None,
+    pred: np.ndarray,
+    single_pred: np.ndarray | None,
+    linear: tuple[TrialResult, np.ndarray] | None,
+    y_train: np.ndarray,
+    y_hold: np.ndarray,
+    n_classes: int,
+) -> dict[str, Any]:
+    """The complexity ladder: baseline -> linear -> best single -> ensemble, as shipped."""
+    validated = search.prepared.validated
+    best = search.best
+    base_pred = _baseline_holdout(spec.resolved_problem_type, n_classes, y_train, len(y_hold))
+    chosen_hold = pred if calibrator is None else calibrator.apply(pred)
     chosen_oof = selection.oof[validated]
-    if evaluation.calibrator is not None:
-        chosen_oof = evaluation.calibrator.apply(chosen_oof)
+    if calibrator is not None:
+        chosen_oof = calibrator.apply(chosen_oof)
 
     def rung(name: str, trial: TrialResult, hold: np.ndarray) -> Step:
         latency = trial.latency or {}
@@ -858,10 +911,7 @@ def _evaluate(
             selection.latency.get("p99_us"),
             selection.size_mb,
         )
-    evaluation.metrics["complexity"] = complexity_ladder(
-        spec, steps, y_oof=y_train[validated], y_hold=y_hold
-    )
-    return evaluation
+    return complexity_ladder(spec, steps, y_oof=y_train[validated], y_hold=y_hold)
 
 
 def _best_linear(search: SearchResult) -> TrialResult | None:
