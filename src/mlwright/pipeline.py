@@ -342,6 +342,7 @@ def train(
         progress.stage("evaluating on the holdout")
         evaluate_started = time.monotonic()
         holdout_frame, y_hold = sample[splits.holdout], y_sample[splits.holdout]
+        holdout_inputs = holdout_frame.select([c for c, _ in columns])
         batch_started = time.perf_counter()
         holdout_pred = selection.model._raw(holdout_frame)
         batch_seconds = time.perf_counter() - batch_started
@@ -377,7 +378,7 @@ def train(
             y_train=y_train,
             spec=spec,
             n_classes=n_classes,
-            holdout_frame=holdout_frame.select([c for c, _ in columns]),
+            holdout_frame=holdout_inputs,
             columns=columns,
             class_names=[class_name(c) for c in classes],
         )
@@ -427,12 +428,10 @@ def train(
         # After the refit, which has the time first; the linear model's holdout prediction
         # is left out when the budget is spent.
         linear = _best_linear(search)
+        if linear is not None and linear.candidate.name == search.best.candidate.name:
+            linear = None  # the best single model is linear: it has its own step
         linear_step = None
-        if (
-            linear is not None
-            and linear.candidate.name != search.best.candidate.name
-            and end - time.monotonic() > LINEAR_STEP_SECONDS
-        ):
+        if linear is not None and end - time.monotonic() > LINEAR_STEP_SECONDS:
             linear_step = (
                 linear,
                 ensemble_model({linear.candidate.name: 1.0}, search, make_model)._raw(
@@ -451,7 +450,7 @@ def train(
             y_hold=y_hold,
             n_classes=n_classes,
         )
-        if linear is not None and linear_step is None and linear is not search.best:
+        if linear is not None and linear_step is None:
             metrics["complexity"]["note"] = (
                 "the linear step is left out: the time budget was spent before it"
             )
@@ -474,7 +473,7 @@ def train(
     # Half of what the budget has left; the rest is for saving and registering.
     metrics["importance"] = global_importance(
         model,
-        holdout_frame.select([c for c, _ in columns]),
+        holdout_inputs,
         y_hold,
         seconds=max(0.0, end - time.monotonic()) / 2,
         seed=spec.seed,
@@ -867,7 +866,9 @@ def _complexity(
     y_hold: np.ndarray,
     n_classes: int,
 ) -> dict[str, Any]:
-    """The complexity ladder: baseline -> linear -> best single -> ensemble, as shipped."""
+    """The complexity ladder: baseline -> linear -> best single -> ensemble, as shipped.
+    ``linear``: the best linear trial and its holdout predictions, when it is not already
+    the best single model."""
     validated = search.prepared.validated
     best = search.best
     base_pred = _baseline_holdout(spec.resolved_problem_type, n_classes, y_train, len(y_hold))
@@ -888,7 +889,7 @@ def _complexity(
         )
 
     steps = [rung("baseline", search.baseline, base_pred)]
-    if linear is not None and linear[0].candidate.name != best.candidate.name:
+    if linear is not None:
         steps.append(rung("linear", *linear))
     steps.append(rung("best single", best, pred if single_pred is None else single_pred))
     if single_pred is not None:

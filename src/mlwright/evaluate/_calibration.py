@@ -84,7 +84,11 @@ def expected_calibration_error(
 ) -> float:
     """Row-weighted mean gap between predicted and observed frequency over the bins of
     ``reliability``."""
-    table = reliability(y, proba, bins)
+    return table_calibration_error(reliability(y, proba, bins))
+
+
+def table_calibration_error(table: list[ReliabilityBin]) -> float:
+    """The expected calibration error of a ``reliability`` table."""
     total = sum(b.rows for b in table)
     if total == 0:
         return float("nan")

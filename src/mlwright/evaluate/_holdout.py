@@ -20,8 +20,8 @@ import polars as pl
 from mlwright.artifact import Calibrator, PredictionIntervals, level_key
 from mlwright.evaluate._calibration import (
     choose_calibrator,
-    expected_calibration_error,
     reliability,
+    table_calibration_error,
 )
 from mlwright.evaluate._errors import (
     confusion,
@@ -98,6 +98,7 @@ def evaluate(
             out.calibrator = choice.calibrator
             oof = choice.calibrator.apply(oof)
             calibrated = choice.calibrator.apply(hold)
+        before, after = reliability(y_hold, hold), reliability(y_hold, calibrated)
         out.metrics["calibration"] = {
             **choice.to_dict(),
             "holdout": {
@@ -106,10 +107,10 @@ def evaluate(
                 "score_after": score(metric, y_hold, calibrated),
                 "log_loss_before": score("log_loss", y_hold, hold),
                 "log_loss_after": score("log_loss", y_hold, calibrated),
-                "ece_before": expected_calibration_error(y_hold, hold),
-                "ece_after": expected_calibration_error(y_hold, calibrated),
-                "reliability_before": [b.to_dict() for b in reliability(y_hold, hold)],
-                "reliability_after": [b.to_dict() for b in reliability(y_hold, calibrated)],
+                "ece_before": table_calibration_error(before),
+                "ece_after": table_calibration_error(after),
+                "reliability_before": [b.to_dict() for b in before],
+                "reliability_after": [b.to_dict() for b in after],
             },
         }
         hold = calibrated
