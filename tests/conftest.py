@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,17 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL server of MLWRIGHT_TEST_PG_URL; required when MLWRIGHT_REQUIRE_PG=1."""
+    url = os.environ.get("MLWRIGHT_TEST_PG_URL")
+    if not url:
+        if os.environ.get("MLWRIGHT_REQUIRE_PG") == "1":
+            pytest.fail("MLWRIGHT_REQUIRE_PG=1 but MLWRIGHT_TEST_PG_URL is not set")
+        pytest.skip("set MLWRIGHT_TEST_PG_URL to a PostgreSQL SQLAlchemy URL to run this")
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from typing import Any
 
 from mlwright._progress import Progress
 from mlwright.artifact import Model
-from mlwright.pipeline import load as _load
 from mlwright.pipeline import train
+from mlwright.registry import load as _load
 from mlwright.spec import (
     TaskSpec,
     load_spec,

@@ -275,7 +275,8 @@ def predict(
     ] = None,
 ) -> None:
     """Score DATA in batch with MODEL into OUTPUT."""
-    from mlwright.pipeline import load, predict_file
+    from mlwright.pipeline import predict_file
+    from mlwright.registry import load
 
     with _errors():
         loaded = load(model, tracking_uri=tracking_uri)
@@ -301,7 +302,7 @@ def report(
 ) -> None:
     """Write MODEL's model card: one self-contained HTML page with plots (works offline)
     and its Markdown twin, from the evidence stored in the artifact."""
-    from mlwright.pipeline import load
+    from mlwright.registry import load
     from mlwright.report import write_card
 
     with _errors():
@@ -317,6 +318,75 @@ def report(
         twin = page.with_suffix(".md")
         write_card(loaded, page, twin)
     out.print(f"model card -> [bold]{escape(str(page))}[/] and {escape(str(twin))}")
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
+    *,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the service.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (each loads the model).")
+    ] = 1,
+    log: Annotated[
+        str,
+        typer.Option(
+            "--log",
+            help="Prediction log: a SQLAlchemy URL (sqlite:///predictions.db, "
+            "postgresql+psycopg://...), or 'none'.",
+        ),
+    ] = "sqlite:///predictions.db",
+    unknown_fields: Annotated[
+        str,
+        typer.Option("--unknown-fields", help="Fields the model does not know: reject or ignore."),
+    ] = "reject",
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Largest request body (413 above).")
+    ] = 1 << 20,
+    max_records: Annotated[
+        int, typer.Option("--max-records", min=1, help="Most records in one request.")
+    ] = 1000,
+    poll: Annotated[
+        float,
+        typer.Option(
+            "--poll", min=0, help="Seconds between checks of a models:/NAME@ALIAS (0: never)."
+        ),
+    ] = 30.0,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
+    ] = None,
+) -> None:
+    """Serve MODEL over HTTP: POST /predict and /explain, health, /metadata, /metrics.
+    API keys come from the environment: MLWRIGHT_API_KEY (for /predict and /explain) and
+    MLWRIGHT_ADMIN_KEY (enables /admin/reload)."""
+    from mlwright.serve import UNKNOWN_FIELDS, ServeSettings, log_engine
+    from mlwright.serve import serve as run_service
+
+    with _errors():
+        if unknown_fields not in UNKNOWN_FIELDS:
+            raise SpecError(
+                f"--unknown-fields must be one of {', '.join(UNKNOWN_FIELDS)}, got "
+                f"{unknown_fields!r}",
+                field="--unknown-fields",
+            )
+        log_url = None if log.lower() == "none" else log
+        if log_url is not None:
+            log_engine(log_url).dispose()  # a bad URL fails here, before the server starts
+        settings = ServeSettings(
+            model=model,
+            tracking_uri=tracking_uri,
+            log=log_url,
+            unknown_fields=unknown_fields,
+            max_body_bytes=max_body_bytes,
+            max_records=max_records,
+            poll_seconds=poll,
+            api_key=os.environ.get("MLWRIGHT_API_KEY") or None,
+            admin_key=os.environ.get("MLWRIGHT_ADMIN_KEY") or None,
+        )
+        run_service(settings, host=host, port=port, workers=workers)
 
 
 # -- printing -------------------------------------------------------------------------------------

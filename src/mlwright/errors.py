@@ -82,6 +82,27 @@ class RegistryError(MlwrightError):
     http_status = 503
 
 
+class RequestError(MlwrightError):
+    """An HTTP request the service cannot take as it is: not JSON, too large, not
+    authorised. ``status`` is the response code (400 unless given)."""
+
+    exit_code = 8
+
+    def __init__(
+        self, message: str, *, status: int = 400, field: str | None = None, hint: str | None = None
+    ):
+        self.http_status = status
+        super().__init__(message, field=field, hint=hint)
+
+
+class ServiceUnavailableError(MlwrightError):
+    """The service cannot answer now (no model loaded yet, shutting down, or the prediction
+    log cannot keep what it would acknowledge); the client may retry."""
+
+    exit_code = 9
+    http_status = 503
+
+
 class NotFittedError(MlwrightError):
     """A learner, feature plan or model was used before it was fitted."""
 

@@ -30,7 +30,6 @@ from mlwright.artifact import (
     Member,
     Model,
     class_name,
-    load_model,
     manifest_digest,
 )
 from mlwright.data import (
@@ -63,13 +62,7 @@ from mlwright.evaluate import (
 )
 from mlwright.features import FeatureKind, FeaturePlan
 from mlwright.learners import LEARNERS, Baseline, LearnerTask, cuda_available, learner_class
-from mlwright.registry import (
-    Registration,
-    check_manifest,
-    is_registry_uri,
-    log_and_register,
-    resolve,
-)
+from mlwright.registry import Registration, log_and_register
 from mlwright.report import model_card
 from mlwright.search import (
     Limits,
@@ -988,23 +981,6 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 # -- loading and batch scoring -------------------------------------------------------------------
-
-
-def load(reference: str | Path, *, tracking_uri: str | None = None) -> Model:
-    """A model from an artifact directory or a registry URI (models:/NAME@ALIAS)."""
-    text = str(reference)
-    if is_registry_uri(text):
-        resolved = resolve(text, uri=tracking_uri)
-        check_manifest(resolved, manifest_digest(resolved.path))
-        model = load_model(resolved.path)
-        model.registry = {
-            "model_name": resolved.model_name,
-            "version": resolved.version,
-            "alias": resolved.alias or "",
-            "uri": text,
-        }
-        return model
-    return load_model(Path(text))
 
 
 def predict_table(model: Model, data: Any, *, keep_columns: bool = False) -> pl.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -138,17 +137,6 @@ def test_read_sql_from_sqlite(tmp_path: Path) -> None:
         }
     )
     assert_frame_equal(frame, expected)
-
-
-@pytest.fixture
-def pg_url() -> str:
-    """The PostgreSQL server of MLWRIGHT_TEST_PG_URL; required when MLWRIGHT_REQUIRE_PG=1."""
-    url = os.environ.get("MLWRIGHT_TEST_PG_URL")
-    if not url:
-        if os.environ.get("MLWRIGHT_REQUIRE_PG") == "1":
-            pytest.fail("MLWRIGHT_REQUIRE_PG=1 but MLWRIGHT_TEST_PG_URL is not set")
-        pytest.skip("set MLWRIGHT_TEST_PG_URL to a PostgreSQL SQLAlchemy URL to run this")
-    return url
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import pytest
 import mlwright
 from mlwright.artifact import MANIFEST, Model, manifest_digest
 from mlwright.errors import ArtifactError, RegistryError
-from mlwright.pipeline import load
 from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
     check_manifest,
+    load,
     log_and_register,
     resolve,
     tracking_uri,

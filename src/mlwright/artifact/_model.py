@@ -306,7 +306,25 @@ class Model:
 
     def predict_one(self, record: Mapping[str, Any]) -> ClassValue | float:
         """The label (or value) for one record: a dict of input column -> value."""
+        return self._decide_one(self._raw_one(record))
+
+    def predict_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Everything the service answers for one record, from one pass of the model:
+        ``prediction`` (the label or value), ``probabilities`` (class name -> probability,
+        classification) or ``interval`` (regression with intervals: the 90% one, else the
+        widest level stored)."""
         raw = self._raw_one(record)
+        out: dict[str, Any] = {"prediction": self._decide_one(raw)}
+        if self.problem_type != "regression":
+            out["probabilities"] = dict(zip(self.class_names, raw, strict=True))
+        elif self.intervals is not None:
+            levels = self.intervals.levels
+            level = 0.9 if 0.9 in levels else max(levels)
+            lower, upper = self.intervals.bounds_one(raw[0], level)
+            out["interval"] = {"level": level, "lower": lower, "upper": upper}
+        return out
+
+    def _decide_one(self, raw: list[float]) -> ClassValue | float:
         if self.problem_type == "regression":
             return raw[0]
         if self.problem_type == "binary":

@@ -97,7 +97,14 @@ def timestamp(column: str, value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         moment: dt.datetime = value
         if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            try:
+                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            except OverflowError:  # '0001-01-01T00:00+01:00' is before year 1 in UTC
+                raise InputError(
+                    f"field '{column}' is out of range in UTC: {moment.isoformat()}",
+                    field=column,
+                    hint="send a timestamp between years 1 and 9999 in UTC",
+                ) from None
         return moment
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from mlwright.artifact import Model, load_model, manifest_digest
 from mlwright.errors import ArtifactError, RegistryError
 
 CHAMPION = "champion"
@@ -271,3 +272,22 @@ def check_manifest(resolved: Resolved, actual_sha256: str) -> None:
             field=str(resolved.path),
             hint="do not serve it; register a freshly trained model",
         )
+
+
+def load(reference: str | Path, *, tracking_uri: str | None = None) -> Model:
+    """A model from an artifact directory or a registry URI (models:/NAME@ALIAS or
+    models:/NAME/VERSION); a registered artifact must still carry the manifest it was
+    registered with, and every file must match its hash."""
+    text = str(reference)
+    if is_registry_uri(text):
+        resolved = resolve(text, uri=tracking_uri)
+        check_manifest(resolved, manifest_digest(resolved.path))
+        model = load_model(resolved.path)
+        model.registry = {
+            "model_name": resolved.model_name,
+            "version": resolved.version,
+            "alias": resolved.alias or "",
+            "uri": text,
+        }
+        return model
+    return load_model(Path(text))

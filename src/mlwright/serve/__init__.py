@@ -1,1 +1,23 @@
-"""Placeholder package for the serve stage; see ARCHITECTURE.md (built by a later issue)."""
+"""HTTP service: predict, explain, health, metadata, metrics and the prediction log."""
+
+from mlwright.serve._app import Loaded, ServeSettings, Service, create_app
+from mlwright.serve._log import PREDICTIONS, LogEntry, PredictionLog, log_engine, read_log
+from mlwright.serve._records import UNKNOWN_FIELDS, Records, RecordSchema, UnknownFields
+from mlwright.serve._server import serve
+
+__all__ = [
+    "PREDICTIONS",
+    "UNKNOWN_FIELDS",
+    "Loaded",
+    "LogEntry",
+    "PredictionLog",
+    "RecordSchema",
+    "Records",
+    "ServeSettings",
+    "Service",
+    "UnknownFields",
+    "create_app",
+    "log_engine",
+    "read_log",
+    "serve",
+]

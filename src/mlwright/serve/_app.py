@@ -1,0 +1,742 @@
+"""The HTTP service: one model from an artifact or the registry, its request schema derived
+from the artifact's input schema, every answer logged.
+
+The single-record path goes from the request bytes (orjson) through the schema check to
+``Model.predict_record`` and back to bytes, without a DataFrame. Errors are JSON with the
+field they concern; a client's input never produces a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import logging
+import math
+import signal
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import orjson
+import prometheus_client
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from mlwright.artifact import Model, manifest_digest
+from mlwright.errors import (
+    InputError,
+    MlwrightError,
+    RequestError,
+    ServiceUnavailableError,
+)
+from mlwright.registry import check_model_name, is_registry_uri, load, resolve
+from mlwright.serve._log import LogEntry, PredictionLog
+from mlwright.serve._records import Records, RecordSchema, UnknownFields
+
+logger = logging.getLogger("mlwright.serve")
+
+JSON = "application/json"
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+                "hint": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the service runs (``mlwright serve`` options; see docs/serving.md)."""
+
+    model: str  # an artifact directory, or models:/NAME@ALIAS (followed) or models:/NAME/N
+    tracking_uri: str | None = None
+    log: str | None = "sqlite:///predictions.db"  # None: no prediction log
+    unknown_fields: UnknownFields = "reject"
+    max_body_bytes: int = 1 << 20
+    max_records: int = 1000
+    poll_seconds: float = 30.0  # how often a models:/NAME@ALIAS is checked for a new version
+    api_key: str | None = None  # required on /predict and /explain when set
+    admin_key: str | None = None  # /admin/* refuse every request unless set
+    log_flush_seconds: float = 0.05
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model being served, with what identifies it in every answer."""
+
+    model: Model
+    name: str
+    version: str
+    source: str
+    schema: RecordSchema
+    loaded_at: dt.datetime
+
+
+@dataclass
+class _Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "mlwright_requests", "Requests answered.", ["endpoint", "status"], registry=r
+        )
+        self.seconds = Histogram(
+            "mlwright_request_seconds",
+            "Time to answer, from the request body read to the response built.",
+            ["endpoint"],
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
+            registry=r,
+        )
+        self.records = Counter("mlwright_records_scored", "Records scored.", registry=r)
+        self.swaps = Counter(
+            "mlwright_model_swaps", "Model reloads, by result.", ["result"], registry=r
+        )
+        self.model_info = Gauge(
+            "mlwright_model_info", "The model served (value 1).", ["name", "version"], registry=r
+        )
+        self.log_pending = Gauge(
+            "mlwright_log_pending", "Answers queued for the prediction log.", registry=r
+        )
+        self.log_written = Gauge(
+            "mlwright_log_written", "Answers written to the prediction log.", registry=r
+        )
+
+
+class Service:
+    """The state behind the app: the model served now, the log, readiness, metrics."""
+
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        self.current: Loaded | None = None
+        self.log: PredictionLog | None = None
+        self.shutting_down = False
+        self.metrics = _Metrics()
+        self.last_reload_error: str | None = None
+        self._reload_lock = asyncio.Lock()
+
+    # -- readiness -----------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.shutting_down:
+            return False, "shutting down"
+        if self.current is None:
+            return False, "no model loaded yet"
+        if self.log is not None and not self.log.healthy:
+            return False, f"the prediction log is failing: {self.log.last_error}"
+        return True, "ready"
+
+    def serving(self) -> Loaded:
+        current = self.current
+        if self.shutting_down:
+            raise ServiceUnavailableError(
+                "the service is shutting down", hint="retry against another instance"
+            )
+        if current is None:
+            raise ServiceUnavailableError(
+                "no model is loaded yet", hint="wait until GET /health/ready answers 200"
+            )
+        return current
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self, reference: str) -> Loaded:
+        """Load, verify (every file's hash) and smoke-test a model; nothing is swapped."""
+        model = load(reference, tracking_uri=self.settings.tracking_uri)
+        if model.registry:
+            name, version = model.registry["model_name"], str(model.registry["version"])
+        else:
+            path = _artifact_path(reference)
+            name = model.spec.task_name
+            version = "sha256:" + manifest_digest(path)[:12]
+        schema = RecordSchema(
+            model.inputs,
+            unknown=self.settings.unknown_fields,
+            max_records=self.settings.max_records,
+        )
+        # A record of missing values reaches every learner and every transform.
+        answer = model.predict_record(dict.fromkeys(schema.names))
+        values = answer.get("probabilities", {}).values()
+        if not all(math.isfinite(v) for v in values) or (
+            isinstance(answer["prediction"], float) and not math.isfinite(answer["prediction"])
+        ):
+            raise ServiceUnavailableError(
+                f"model {name} {version} failed its smoke test (a non-finite prediction)",
+                hint="do not serve it; retrain or fix the artifact",
+            )
+        return Loaded(model, name, version, reference, schema, dt.datetime.now(dt.UTC))
+
+    async def reload(self, reference: str | None = None) -> dict[str, Any]:
+        """Load ``reference`` (default: the one served) beside the current model and switch
+        over when it loads and passes its smoke test; on failure the current model stays."""
+        async with self._reload_lock:
+            target = reference or self.settings.model
+            before = self.current
+            try:
+                loaded = await asyncio.to_thread(self.load, target)
+            except Exception as exc:
+                self.metrics.swaps.labels("failed").inc()
+                self.last_reload_error = f"{type(exc).__name__}: {exc}"
+                logger.error("reload of %s failed; still serving the old model: %s", target, exc)
+                raise
+            self.last_reload_error = None
+            changed = before is None or (before.name, before.version) != (
+                loaded.name,
+                loaded.version,
+            )
+            if changed:
+                self.install(loaded)
+                self.metrics.swaps.labels("swapped").inc()
+                logger.info("now serving %s version %s", loaded.name, loaded.version)
+            else:
+                self.metrics.swaps.labels("unchanged").inc()
+            return {
+                "swapped": changed,
+                "model_name": loaded.name,
+                "model_version": loaded.version,
+                "previous_version": None if before is None else before.version,
+            }
+
+    def install(self, loaded: Loaded) -> None:
+        before = self.current
+        self.current = loaded  # one assignment: a request sees the old model or the new
+        if before is not None:
+            self.metrics.model_info.remove(before.name, before.version)
+        self.metrics.model_info.labels(loaded.name, loaded.version).set(1)
+
+    def follows_alias(self) -> bool:
+        model = self.settings.model
+        return self.settings.poll_seconds > 0 and is_registry_uri(model) and "@" in model
+
+    async def poll(self) -> None:
+        """Follow the registry alias: reload when it points at another version."""
+        while True:
+            await asyncio.sleep(self.settings.poll_seconds)
+            if self.shutting_down:
+                return
+            try:
+                resolved = await asyncio.to_thread(
+                    resolve, self.settings.model, uri=self.settings.tracking_uri
+                )
+                current = self.current
+                if current is None or resolved.version != current.version:
+                    await self.reload()
+            except Exception as exc:  # the registry may be briefly away; keep serving
+                logger.warning("polling %s failed: %s", self.settings.model, exc)
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def record_log(
+        self,
+        loaded: Loaded,
+        endpoint: str,
+        records: Records,
+        answers: list[dict[str, Any]],
+        started: float,
+    ) -> None:
+        if self.log is None:
+            return
+        now = dt.datetime.now(dt.UTC)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        for record, answer in zip(records.records, answers, strict=True):
+            self.log.append(
+                LogEntry(
+                    prediction_id=answer["prediction_id"],
+                    created_at=now,
+                    model_name=loaded.name,
+                    model_version=loaded.version,
+                    endpoint=endpoint,
+                    latency_ms=latency_ms,
+                    inputs=orjson.dumps(record).decode(),
+                    outputs=orjson.dumps(answer).decode(),
+                )
+            )
+
+
+def _artifact_path(reference: str) -> Any:
+    from pathlib import Path
+
+    return Path(reference).expanduser()
+
+
+def _error_body(exc: MlwrightError) -> bytes:
+    return orjson.dumps(
+        {
+            "error": {
+                "type": type(exc).__name__,
+                "message": exc.message,
+                "field": exc.field,
+                "hint": exc.hint,
+            }
+        }
+    )
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=JSON)
+
+
+def _given_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:]
+    return None
+
+
+def _check_key(request: Request, expected: str, what: str) -> None:
+    given = _given_key(request)
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise RequestError(
+            f"{what} needs a valid API key",
+            status=401,
+            field="X-API-Key" if given is None else "X-API-Key (value)",
+            hint="send the key in an X-API-Key header or as Authorization: Bearer KEY",
+        )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise RequestError(f"Content-Length {length!r} is not a number", field="Content-Length")
+        if int(length) > limit:
+            raise RequestError(
+                f"the body is {int(length):,} bytes; at most {limit:,} are taken",
+                status=413,
+                field="body",
+                hint="send fewer records per request (or start with a larger --max-body-bytes)",
+            )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                f"the body is over {limit:,} bytes",
+                status=413,
+                field="body",
+                hint="send fewer records per request (or start with a larger --max-body-bytes)",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI:
+    """The ASGI app; the model loads at startup (``/health/ready`` says when), unless
+    ``loaded`` (from ``Service.load``) is given."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    service = Service(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.log is not None:
+            service.log = PredictionLog(settings.log, flush_seconds=settings.log_flush_seconds)
+            service.log.start()
+            service.metrics.log_pending.set_function(lambda: float(service.log.pending))  # type: ignore[union-attr]
+            service.metrics.log_written.set_function(lambda: float(service.log.written))  # type: ignore[union-attr]
+        if loaded is not None:
+            service.install(loaded)
+        else:
+            await service.reload()
+        restore = _flag_shutdown_on_signals(service)
+        poller = asyncio.create_task(service.poll()) if service.follows_alias() else None
+        try:
+            yield
+        finally:
+            service.shutting_down = True
+            restore()
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            if service.log is not None:
+                done = await asyncio.to_thread(service.log.close)
+                if not done:
+                    logger.error(
+                        "the prediction log did not finish writing: %d answers unwritten",
+                        service.log.pending,
+                    )
+
+    app = FastAPI(
+        title="mlwright model service",
+        description="Predictions from one mlwright model; every answer is logged.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+
+    async def answer(endpoint: str, work: Callable[[], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await work()
+        except MlwrightError as exc:
+            status = exc.http_status
+            if status >= 500 and not isinstance(exc, ServiceUnavailableError):
+                logger.exception("%s failed", endpoint)
+            response = Response(_error_body(exc), status, media_type=JSON)
+        except Exception:
+            logger.exception("%s failed", endpoint)
+            response = Response(
+                orjson.dumps(
+                    {
+                        "error": {
+                            "type": "InternalError",
+                            "message": "the service failed to answer; this is a bug",
+                            "field": None,
+                            "hint": "the server log has the traceback",
+                        }
+                    }
+                ),
+                500,
+                media_type=JSON,
+            )
+        m = service.metrics
+        m.requests.labels(endpoint, str(response.status_code)).inc()
+        m.seconds.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    async def records_of(request: Request, loaded: Loaded) -> Records:
+        body = await _read_body(request, settings.max_body_bytes)
+        return loaded.schema.parse(body)
+
+    def identity(loaded: Loaded) -> dict[str, str]:
+        return {"model_name": loaded.name, "model_version": loaded.version}
+
+    def shaped(loaded: Loaded, records: Records, answers: list[dict[str, Any]]) -> Response:
+        if records.single:
+            return _json({**answers[0], **identity(loaded)})
+        return _json({**identity(loaded), "predictions": answers})
+
+    @app.post("/predict", tags=["predictions"], openapi_extra={"x-mlwright": "predict"})
+    async def predict(request: Request) -> Response:
+        """Predict one record (a JSON object) or a list of records."""
+
+        async def work() -> Response:
+            if settings.api_key is not None:
+                _check_key(request, settings.api_key, "/predict")
+            loaded = service.serving()
+            started = time.perf_counter()
+            records = await records_of(request, loaded)
+            model = loaded.model
+            answers = []
+            for i, record in enumerate(records.records):
+                try:
+                    answer = model.predict_record(record)
+                except InputError as exc:
+                    if not records.single:
+                        exc.field = f"[{i}].{exc.field}" if exc.field else f"[{i}]"
+                    raise
+                answers.append({"prediction_id": uuid.uuid4().hex, **answer})
+            service.record_log(loaded, "predict", records, answers, started)
+            service.metrics.records.inc(len(answers))
+            return shaped(loaded, records, answers)
+
+        return await answer("predict", work)
+
+    @app.post("/explain", tags=["predictions"], openapi_extra={"x-mlwright": "explain"})
+    async def explain(request: Request) -> Response:
+        """Each input's additive contribution to the prediction of each record."""
+
+        async def work() -> Response:
+            if settings.api_key is not None:
+                _check_key(request, settings.api_key, "/explain")
+            loaded = service.serving()
+            started = time.perf_counter()
+            records = await records_of(request, loaded)
+            frame = records.frame(loaded.schema.fields)
+            table = await asyncio.to_thread(loaded.model.explain, frame)
+            names = [f.name for f in loaded.schema.fields if f.name in table.columns]
+            answers = []
+            for row in table.to_dict("records"):
+                item: dict[str, Any] = {
+                    "prediction_id": uuid.uuid4().hex,
+                    "prediction": row["prediction"],
+                    "base": row["base"],
+                    "contributions": {n: row[n] for n in names},
+                }
+                if "class" in row:
+                    item["class"] = row["class"]
+                answers.append(item)
+            service.record_log(loaded, "explain", records, answers, started)
+            return shaped(loaded, records, answers)
+
+        return await answer("explain", work)
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> Response:
+        """The process answers."""
+        return _json({"status": "live"})
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> Response:
+        """200 once a model is loaded and verified; 503 before, and from shutdown on."""
+        ok, why = service.readiness()
+        current = service.current
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "reason": why}
+        if current is not None:
+            body.update(identity(current))
+        return _json(body, 200 if ok else 503)
+
+    @app.get("/metadata", tags=["model"])
+    async def metadata() -> Response:
+        """The model served: name, version, task, input schema, holdout metrics."""
+
+        async def work() -> Response:
+            loaded = service.serving()
+            model = loaded.model
+            return _json(
+                {
+                    **identity(loaded),
+                    "source": loaded.source,
+                    "loaded_at": loaded.loaded_at.isoformat(),
+                    "problem_type": model.problem_type,
+                    "target": model.spec.task.target,
+                    "classes": model.classes,
+                    "threshold": model.threshold,
+                    "input_schema": model.input_schema,
+                    "request_schema": loaded.schema.record_schema(),
+                    "metrics": _plain(model.metrics),
+                    "last_reload_error": service.last_reload_error,
+                }
+            )
+
+        return await answer("metadata", work)
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload", tags=["admin"])
+    async def admin_reload(request: Request) -> Response:
+        """Reload the model (by default the reference served, e.g. to follow an alias now;
+        or {"model": "models:/NAME@ALIAS"}); the old model serves until the new one passes."""
+
+        async def work() -> Response:
+            if settings.admin_key is None:
+                raise RequestError(
+                    "admin endpoints are disabled",
+                    status=403,
+                    field="MLWRIGHT_ADMIN_KEY",
+                    hint="start the service with MLWRIGHT_ADMIN_KEY set to enable them",
+                )
+            _check_key(request, settings.admin_key, "/admin/reload")
+            body = await _read_body(request, 10_000)
+            reference = _reload_target(body)
+            try:
+                result = await service.reload(reference)
+            except MlwrightError as exc:
+                raise ServiceUnavailableError(
+                    f"the new model did not load; still serving the old one: {exc.message}",
+                    field=exc.field,
+                    hint=exc.hint,
+                ) from exc
+            return _json(result)
+
+        return await answer("admin_reload", work)
+
+    app.openapi = lambda: _openapi(app, service)  # type: ignore[method-assign]
+    return app
+
+
+def _flag_shutdown_on_signals(service: Service) -> Callable[[], None]:
+    """Chain a handler before the server's own for SIGTERM and SIGINT that marks the
+    service as shutting down (readiness answers 503 from then on); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals reach the main thread only (e.g. under a test client)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        service.shutting_down = True
+        before = previous[signal.Signals(sig)]
+        if callable(before):
+            before(sig, frame)
+        elif sig == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+
+    return restore
+
+
+def _reload_target(body: bytes) -> str | None:
+    if not body.strip():
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(data, dict) or set(data) - {"model"}:
+        raise InputError('the body must be {"model": "models:/NAME@ALIAS"} or empty', field="body")
+    reference = data.get("model")
+    if reference is None:
+        return None
+    # Only registry URIs: a client must not make the server open paths of its choosing.
+    if not isinstance(reference, str) or not is_registry_uri(reference):
+        raise InputError(
+            f"model {reference!r} is not a registry URI",
+            field="model",
+            hint="use models:/NAME@ALIAS or models:/NAME/VERSION",
+        )
+    name = reference[len("models:/") :].split("@")[0].split("/")[0]
+    try:
+        check_model_name(name)
+    except MlwrightError as exc:
+        raise InputError(exc.message, field="model", hint=exc.hint) from None
+    return reference
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy (non-finite floats become null)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _openapi(app: FastAPI, service: Service) -> dict[str, Any]:
+    """FastAPI's schema, with the request and response bodies of the model served."""
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title, version="1", description=app.description, routes=app.routes
+    )
+    current = service.current
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = _ERROR_SCHEMA
+    record_schema: RecordSchema | None = None if current is None else current.schema
+    if record_schema is not None:
+        components["Record"] = record_schema.record_schema()
+        components["Answer"] = _answer_schema(current.model)  # type: ignore[union-attr]
+        components["Explanation"] = _explanation_schema(record_schema)
+    errors = {
+        str(code): {
+            "description": what,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, what in [
+            (400, "malformed request (not JSON)"),
+            (401, "missing or wrong API key"),
+            (413, "body or list too large"),
+            (422, "a field is missing, unknown or of the wrong type"),
+            (503, "no model loaded yet, shutting down, or the log is full"),
+        ]
+    }
+    for path, kind in (("/predict", "Answer"), ("/explain", "Explanation")):
+        operation = schema["paths"][path]["post"]
+        operation.pop("x-mlwright", None)
+        if record_schema is None:
+            continue
+        operation["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": record_schema.body_schema()}},
+        }
+        item = {"$ref": f"#/components/schemas/{kind}"}
+        identity = {"model_name": {"type": "string"}, "model_version": {"type": "string"}}
+        operation["responses"] = {
+            "200": {
+                "description": "one answer per record",
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "oneOf": [
+                                item,
+                                {
+                                    "type": "object",
+                                    "required": ["predictions", "model_name", "model_version"],
+                                    "properties": {
+                                        **identity,
+                                        "predictions": {"type": "array", "items": item},
+                                    },
+                                },
+                            ]
+                        }
+                    }
+                },
+            },
+            **errors,
+        }
+    return schema
+
+
+def _prediction_schema(model: Model) -> dict[str, Any]:
+    if model.problem_type == "regression":
+        return {"type": "number"}
+    kinds = {type(c) for c in model.classes}
+    json_type = "boolean" if kinds == {bool} else "integer" if kinds <= {int} else "string"
+    return {"type": json_type, "enum": list(model.classes)}
+
+
+def _answer_schema(model: Model) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "prediction_id": {"type": "string"},
+        "prediction": _prediction_schema(model),
+        "model_name": {"type": "string"},
+        "model_version": {"type": "string"},
+    }
+    if model.problem_type != "regression":
+        properties["probabilities"] = {
+            "type": "object",
+            "properties": {n: {"type": "number"} for n in model.class_names},
+            "required": list(model.class_names),
+        }
+    elif model.intervals is not None:
+        properties["interval"] = {
+            "type": "object",
+            "required": ["level", "lower", "upper"],
+            "properties": {k: {"type": "number"} for k in ("level", "lower", "upper")},
+        }
+    return {"type": "object", "required": ["prediction_id", "prediction"], "properties": properties}
+
+
+def _explanation_schema(schema: RecordSchema) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["prediction_id", "prediction", "base", "contributions"],
+        "properties": {
+            "prediction_id": {"type": "string"},
+            "prediction": {"type": "number"},
+            "base": {"type": "number"},
+            "class": {"type": "string"},
+            "contributions": {
+                "type": "object",
+                "properties": {n: {"type": "number"} for n in schema.names},
+            },
+        },
+    }

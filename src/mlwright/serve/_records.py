@@ -1,0 +1,228 @@
+"""Request bodies of /predict and /explain: one record (a JSON object) or a list of them,
+checked against the artifact's input schema before the model sees them.
+
+Every field of the schema is required (null stands for a missing value), so that a client
+that forgets a field hears about it instead of silently scoring a missing value. Each
+value is read by the same functions as the model's own single-record path, so a value the
+check accepts is one the model accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import polars as pl
+
+from mlwright.artifact import InputField
+from mlwright.errors import InputError, MlwrightError, RequestError, list_choices
+from mlwright.features import boolean_value, category_value, number_value, timestamp_value
+
+UnknownFields = Literal["reject", "ignore"]
+UNKNOWN_FIELDS: tuple[UnknownFields, ...] = ("reject", "ignore")
+
+# The JSON Schema of each feature kind's value; null is a missing value everywhere.
+_JSON_TYPES: dict[str, dict[str, Any]] = {
+    "numeric": {"type": ["number", "null"]},
+    "categorical": {"type": ["string", "null"]},
+    "text": {"type": ["string", "null"]},
+    "boolean": {"type": ["boolean", "null"]},
+    "datetime": {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "format": "date"},
+            {"type": "null"},
+        ]
+    },
+}
+_READERS: dict[str, Callable[[str, Any], Any]] = {
+    "numeric": number_value,
+    "categorical": category_value,
+    "text": category_value,
+    "boolean": boolean_value,
+    "datetime": timestamp_value,
+}
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "numeric": pl.Float64(),
+    "categorical": pl.String(),
+    "text": pl.String(),
+    "boolean": pl.Float64(),  # read as 1.0 / 0.0; cast back below
+    "datetime": pl.Datetime("us"),
+}
+
+
+@dataclass(frozen=True)
+class Records:
+    """A request's records, checked; ``single`` when the body was one object."""
+
+    records: list[dict[str, Any]]
+    single: bool
+
+    def frame(self, fields: Sequence[InputField]) -> pl.DataFrame:
+        """The records as a typed frame (for the batch paths such as explanations)."""
+        columns = []
+        for f in fields:
+            read = _READERS[f.kind]
+            values = [read(f.name, r.get(f.name)) for r in self.records]
+            if f.kind == "numeric":
+                values = [None if math.isnan(v) else v for v in values]  # NaN -> null
+            if f.kind == "boolean":
+                values = [None if math.isnan(v) else v == 1.0 for v in values]
+                columns.append(pl.Series(f.name, values, dtype=pl.Boolean))
+                continue
+            columns.append(pl.Series(f.name, values, dtype=_POLARS_TYPES[f.kind]))
+        return pl.DataFrame(columns)
+
+
+class RecordSchema:
+    """The input schema of one model, as the HTTP service checks it."""
+
+    def __init__(
+        self,
+        fields: Sequence[InputField],
+        *,
+        unknown: UnknownFields = "reject",
+        max_records: int = 1000,
+    ):
+        if unknown not in UNKNOWN_FIELDS:
+            raise ValueError(f"unknown must be one of {UNKNOWN_FIELDS}, got {unknown!r}")
+        self.fields = list(fields)
+        self.names = [f.name for f in self.fields]
+        self._name_set = frozenset(self.names)
+        self._readers = [(f.name, _READERS[f.kind]) for f in self.fields]
+        self.unknown = unknown
+        self.max_records = max_records
+
+    # -- checking ------------------------------------------------------------------------------
+
+    def parse(self, body: bytes) -> Records:
+        """The records of a request body, or an error naming what is wrong and where."""
+        if not body:
+            raise RequestError(
+                "the request body is empty",
+                field="body",
+                hint="send one record as a JSON object, or a list of them",
+            )
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RequestError(
+                f"the request body is not valid JSON: {exc}",
+                field="body",
+                hint="send one record as a JSON object, e.g. " + self.example_text(),
+            ) from None
+        if isinstance(data, dict):
+            self.check(data, "")
+            return Records([data], single=True)
+        if isinstance(data, list):
+            if not data:
+                raise InputError(
+                    "the list of records is empty", field="body", hint="send at least one record"
+                )
+            if len(data) > self.max_records:
+                raise RequestError(
+                    f"{len(data):,} records in one request; at most {self.max_records:,} are taken",
+                    status=413,
+                    field="body",
+                    hint="split the list, or score large tables with `mlwright predict`",
+                )
+            for i, record in enumerate(data):
+                if not isinstance(record, dict):
+                    raise InputError(
+                        f"record [{i}] is a JSON {_json_kind(record)}, not an object",
+                        field=f"[{i}]",
+                        hint="each record is an object of field -> value",
+                    )
+                self.check(record, f"[{i}].")
+            return Records(data, single=False)
+        raise InputError(
+            f"the request body is a JSON {_json_kind(data)}; expected an object (one record) "
+            "or a list of objects",
+            field="body",
+            hint="send e.g. " + self.example_text(),
+        )
+
+    def check(self, record: Mapping[str, Any], where: str = "") -> None:
+        """Every field present, none unknown (unless ignored), each value of its kind."""
+        if len(record) != len(self.names) or record.keys() != self._name_set:
+            missing = [n for n in self.names if n not in record]
+            if missing:
+                raise InputError(
+                    f"field '{where}{missing[0]}' is missing"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                    field=f"{where}{missing[0]}",
+                    hint="send every input field, with null for a missing value; fields: "
+                    + list_choices(self.names),
+                )
+            unknown = [k for k in record if k not in self._name_set]
+            if unknown and self.unknown == "reject":
+                raise InputError(
+                    f"field '{where}{unknown[0]}' is not an input of this model",
+                    field=f"{where}{unknown[0]}",
+                    hint="remove it (the service was started with --unknown-fields reject); "
+                    "fields: " + list_choices(self.names),
+                )
+        for name, read in self._readers:
+            try:
+                read(name, record[name])
+            except MlwrightError as exc:
+                if where:
+                    exc.field = f"{where}{name}"
+                    exc.message = f"record {where[:-1]}: {exc.message}"
+                    exc.args = (str(exc),)
+                raise
+
+    # -- describing ----------------------------------------------------------------------------
+
+    def record_schema(self) -> dict[str, Any]:
+        """JSON Schema of one record."""
+        return {
+            "type": "object",
+            "title": "Record",
+            "properties": {f.name: dict(_JSON_TYPES[f.kind]) for f in self.fields},
+            "required": list(self.names),
+            "additionalProperties": self.unknown == "ignore",
+            "example": self.example(),
+        }
+
+    def body_schema(self) -> dict[str, Any]:
+        """JSON Schema of a request body: one record, or a list of 1 to ``max_records``."""
+        ref = {"$ref": "#/components/schemas/Record"}
+        return {
+            "oneOf": [
+                ref,
+                {"type": "array", "items": ref, "minItems": 1, "maxItems": self.max_records},
+            ]
+        }
+
+    def example(self) -> dict[str, Any]:
+        examples: dict[str, Any] = {
+            "numeric": 1.0,
+            "categorical": "a category",
+            "text": "some text",
+            "boolean": True,
+            "datetime": dt.datetime(2024, 3, 1, 12, 30).isoformat(),
+        }
+        return {f.name: examples[f.kind] for f in self.fields}
+
+    def example_text(self) -> str:
+        text = orjson.dumps(self.example()).decode()
+        return text if len(text) <= 120 else text[:117] + "...}"
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

@@ -1,0 +1,59 @@
+"""Running the service: uvicorn, one or several worker processes on one socket.
+
+SIGTERM (or Ctrl-C) starts a graceful shutdown: ``/health/ready`` answers 503 from that
+moment (the app chains its flag before uvicorn's own signal handler), the server stops
+accepting connections, requests in flight finish, and the prediction log writes everything
+it acknowledged before the process exits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import orjson
+import uvicorn
+
+from mlwright.serve._app import ServeSettings, Service, create_app
+
+# Worker processes rebuild the app from the settings in this variable.
+SETTINGS_ENV = "MLWRIGHT_SERVE_SETTINGS"
+GRACEFUL_SECONDS = 30
+
+
+def app_from_env() -> Any:
+    """The app factory a worker process calls (settings come through the environment)."""
+    return create_app(ServeSettings(**orjson.loads(os.environ[SETTINGS_ENV])))
+
+
+def serve(
+    settings: ServeSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    access_log: bool = False,
+) -> None:
+    """Serve until SIGTERM or Ctrl-C. The model is loaded and smoke-tested here first, so
+    that a bad reference fails with its own message before any worker starts."""
+    loaded = Service(settings).load(settings.model)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": access_log,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "log_level": "info",
+        "http": "httptools" if _has("httptools") else "h11",
+        "loop": "uvloop" if _has("uvloop") else "asyncio",
+        "lifespan": "on",
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, loaded), **options)
+        return
+    os.environ[SETTINGS_ENV] = orjson.dumps(settings.__dict__).decode()
+    uvicorn.run("mlwright.serve._server:app_from_env", factory=True, workers=workers, **options)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
