@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlwright.artifact import InputField
-from mlwright.errors import InputError, MlwrightError, RequestError
+from mlwright.errors import InputError, MlwrightError
 from mlwright.serve import RecordSchema
 
 FIELDS = [
@@ -109,10 +109,11 @@ def test_a_body_that_is_not_records_is_a_4xx(raw: bytes, status: int, words: str
     assert caught.value.field == "body"
 
 
-def test_too_many_records_is_a_413() -> None:
-    with pytest.raises(RequestError, match="at most 2") as caught:
+def test_too_many_records_is_a_422_as_the_schemas_max_items_says() -> None:
+    with pytest.raises(InputError, match="at most 2") as caught:
         RecordSchema(FIELDS, max_records=2).parse(body([GOOD] * 3))
-    assert caught.value.http_status == 413
+    assert caught.value.http_status == 422
+    assert RecordSchema(FIELDS, max_records=2).body_schema()["oneOf"][1]["maxItems"] == 2
 
 
 def test_the_frame_has_one_typed_column_per_field() -> None:

@@ -151,11 +151,9 @@ class Service:
         return True, "ready"
 
     def serving(self) -> Loaded:
+        """The model to answer with. Requests still arriving while shutdown drains the
+        connections are answered (readiness already tells balancers to stop sending)."""
         current = self.current
-        if self.shutting_down:
-            raise ServiceUnavailableError(
-                "the service is shutting down", hint="retry against another instance"
-            )
         if current is None:
             raise ServiceUnavailableError(
                 "no model is loaded yet", hint="wait until GET /health/ready answers 200"
@@ -361,9 +359,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
             service.log.start()
             service.metrics.log_pending.set_function(lambda: float(service.log.pending))  # type: ignore[union-attr]
             service.metrics.log_written.set_function(lambda: float(service.log.written))  # type: ignore[union-attr]
-        if loaded is not None:
-            service.install(loaded)
-        else:
+        if service.current is None:
             await service.reload()
         restore = _flag_shutdown_on_signals(service)
         poller = asyncio.create_task(service.poll()) if service.follows_alias() else None
@@ -392,6 +388,8 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
         redoc_url=None,
     )
     app.state.service = service
+    if loaded is not None:
+        service.install(loaded)
 
     async def answer(endpoint: str, work: Callable[[], Awaitable[Response]]) -> Response:
         started = time.perf_counter()

@@ -124,9 +124,8 @@ class RecordSchema:
                     "the list of records is empty", field="body", hint="send at least one record"
                 )
             if len(data) > self.max_records:
-                raise RequestError(
+                raise InputError(
                     f"{len(data):,} records in one request; at most {self.max_records:,} are taken",
-                    status=413,
                     field="body",
                     hint="split the list, or score large tables with `mlwright predict`",
                 )
