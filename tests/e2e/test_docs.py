@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 import runpy
 import shlex
-import shutil
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from clirun import mlwright
@@ -16,7 +14,6 @@ from mlwright.cli import app
 from mlwright.spec import render_spec, spec_from_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_ROWS = 2000  # the bundled example, cut down so the documented commands run fast
 
 
 def blocks(page: Path, language: str) -> list[str]:
@@ -26,15 +23,6 @@ def blocks(page: Path, language: str) -> list[str]:
 def commands(page: Path) -> list[list[str]]:
     lines = [line for block in blocks(page, "console") for line in block.splitlines()]
     return [shlex.split(line[2:], comments=True) for line in lines if line.startswith("$ ")]
-
-
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """The examples folder as the docs refer to it, with a smaller copy of the data."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    csv = tmp_path / "examples" / "churn" / "churn.csv"
-    pl.read_csv(csv).sample(SAMPLE_ROWS, seed=0).write_csv(csv)
-    return tmp_path
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/cli.md"])

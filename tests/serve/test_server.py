@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from mlwright.artifact import Model
 from mlwright.serve import ServeSettings, Service, read_log
 from mlwright.serve._app import _flag_shutdown_on_signals
+from served import Server, start_server
 
 RECORD = {
     "num": 0.5,
@@ -35,65 +35,9 @@ BODY = orjson.dumps(RECORD)
 SERVE = [sys.executable, "-m", "mlwright", "serve"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: str
-    output: Path
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-    def stopped_gracefully(self) -> bool:
-        """After SIGTERM, uvicorn finishes its shutdown and then re-raises the signal (exit
-        status -15, as the caller asked), or exits 0."""
-        code = self.stop(signal.SIGTERM)
-        return code in (0, -signal.SIGTERM) and "Application shutdown complete" in (
-            self.output.read_text()
-        )
-
-
 def start(artifact: Path, tmp: Path, *args: str) -> Server:
-    port = free_port()
     log = f"sqlite:///{tmp / 'predictions.db'}"
-    output = tmp / "server.out"
-    process = subprocess.Popen(
-        [*SERVE, str(artifact), "--port", str(port), "--log", log, *args],
-        stdout=output.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    server = Server(process, port, log, output)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited: {output.read_text()}")
-        try:
-            if server.get("/health/ready")[0] == 200:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"the server did not become ready: {output.read_text()}")
+    return start_server([str(artifact), "--log", log, *args], cwd=tmp, log=log)
 
 
 @pytest.fixture(scope="module")
