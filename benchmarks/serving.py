@@ -1,0 +1,443 @@
+"""Serving benchmark: `mlwright serve` against `mlflow models serve` on the same model.
+
+The model is the bundled example's (examples/churn), trained here unless ``--model`` names
+an artifact. MLflow serves it as a pyfunc that loads the same artifact and scores each
+request's DataFrame (its natural single-row input: ``{"dataframe_records": [record]}``);
+mlwright answers one JSON record, with its prediction log on (SQLite), as it runs by
+default. Both run one worker process on loopback, one after the other, on the same
+machine; the load generator (asyncio, keep-alive connections) runs in this process and
+shares the machine's cores with the server, as a sidecar would.
+
+Measured per system: latency at a fixed rate (default 200 requests/s for 10 s, p50 / p99
+from the moment each request is written), and throughput with 32 concurrent clients
+(closed loop, 10 s), with the error count of each.
+
+    python benchmarks/serving.py --peer-python /tmp/mlflow-venv/bin/python --update-docs
+
+``--peer-python`` is a Python with `mlflow` (the full package, for `mlflow models serve`)
+and mlwright installed; without it the MLflow side is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tabular import fmt, update_docs  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "churn"
+RESULTS = ROOT / "benchmarks" / "results"
+SECTION = "serving"
+MLWRIGHT = [sys.executable, "-m", "mlwright"]
+
+# The pyfunc MLflow serves: the same artifact, scored through mlwright's batch path.
+PYFUNC = """
+import mlflow.pyfunc
+
+
+class MlwrightModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        import mlwright
+
+        self.model = mlwright.load(context.artifacts["model"])
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict_proba(model_input)
+
+
+if __name__ == "__main__":
+    import sys
+
+    mlflow.pyfunc.save_model(
+        sys.argv[1], python_model=MlwrightModel(), artifacts={"model": sys.argv[2]}
+    )
+"""
+
+
+@dataclass
+class Load:
+    requests: int
+    errors: int
+    seconds: float
+    p50_us: float
+    p99_us: float
+    max_us: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
+class Result:
+    system: str
+    note: str
+    fixed: Load | None = None
+    concurrent: Load | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the load generator ------------------------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def send(self, request: bytes) -> int:
+        """One request on this keep-alive connection; the response's status."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        at = lower.find(b"content-length:")
+        if at < 0:
+            raise RuntimeError(f"no Content-Length in {head[:200]!r}")
+        end = lower.find(b"\r\n", at)
+        await self.reader.readexactly(int(lower[at + 15 : end]))
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def http_request(path: str, body: bytes) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def summarise(latencies: list[float], errors: int, seconds: float) -> Load:
+    ordered = sorted(latencies) or [float("nan")]
+    return Load(
+        requests=len(latencies),
+        errors=errors,
+        seconds=seconds,
+        p50_us=statistics.median(ordered) * 1e6,
+        p99_us=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e6,
+        max_us=ordered[-1] * 1e6,
+    )
+
+
+async def fixed_rate(port: int, requests: list[bytes], rate: float, seconds: float) -> Load:
+    """Requests written at ``rate`` per second, each on a free connection of a pool."""
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(16):
+        pool.put_nowait(await Connection.open(port))
+    latencies: list[float] = []
+    errors = 0
+
+    async def fire(request: bytes) -> None:
+        nonlocal errors
+        connection = await pool.get()
+        started = time.perf_counter()
+        try:
+            status = await connection.send(request)
+        except (OSError, asyncio.IncompleteReadError, RuntimeError):
+            errors += 1
+            pool.put_nowait(await Connection.open(port))
+            return
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            errors += 1
+        pool.put_nowait(connection)
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    tasks = []
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(fire(requests[i % len(requests)])))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - start
+    while not pool.empty():
+        pool.get_nowait().close()
+    return summarise(latencies, errors, elapsed)
+
+
+async def concurrent(port: int, requests: list[bytes], clients: int, seconds: float) -> Load:
+    """``clients`` connections, each sending its next request when the last is answered."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(offset: int) -> None:
+        nonlocal errors
+        connection = await Connection.open(port)
+        i = offset
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                status = await connection.send(requests[i % len(requests)])
+            except (OSError, asyncio.IncompleteReadError, RuntimeError):
+                errors += 1
+                connection = await Connection.open(port)
+                continue
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors += 1
+            i += clients
+        connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return summarise(latencies, errors, time.perf_counter() - started)
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, path: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    import http.client
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer {path} within {seconds:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure(
+    system: str,
+    note: str,
+    *,
+    command: list[str],
+    port: int,
+    ready_path: str,
+    requests: list[bytes],
+    args: argparse.Namespace,
+    env: dict[str, str] | None = None,
+) -> Result:
+    log = Path(tempfile.mkdtemp(prefix=f"serving-{system}-")) / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_ready(port, ready_path, process, seconds=180)
+        asyncio.run(concurrent(port, requests, 4, 3.0))  # warm up
+        fixed = asyncio.run(fixed_rate(port, requests, args.rate, args.seconds))
+        busy = asyncio.run(concurrent(port, requests, args.clients, args.seconds))
+        result = Result(system, note, fixed, busy)
+        print(
+            f"  {system}: {args.rate:g}/s p50 {fmt(fixed.p50_us)} µs p99 {fmt(fixed.p99_us)} µs "
+            f"errors {fixed.errors}; {args.clients} clients {fmt(busy.rate)}/s errors "
+            f"{busy.errors}",
+            flush=True,
+        )
+        return result
+    except Exception as exc:
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        print(f"  {system}: failed: {exc}\n{tail}", flush=True)
+        return Result(system, note, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        stop(process)
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def example_model(work: Path, given: str | None) -> Path:
+    if given:
+        return Path(given)
+    out = work / "model"
+    subprocess.run(
+        [*MLWRIGHT, "run", str(EXAMPLE / "spec.toml"), "--out", str(out), "--no-register", "-q"],
+        check=True,
+        cwd=work,
+    )
+    return out
+
+
+def example_records(model_dir: Path, n: int = 500) -> list[dict[str, Any]]:
+    import polars as pl
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    names = [f["name"] for f in manifest["input_schema"]]
+    frame = pl.read_csv(EXAMPLE / "churn.csv").head(n).select(names)
+    return frame.to_dicts()
+
+
+def run(args: argparse.Namespace) -> list[Result]:
+    work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    model_dir = example_model(work, args.model)
+    records = example_records(model_dir)
+    results: list[Result] = []
+
+    port = free_port()
+    log = f"sqlite:///{work / 'predictions.db'}"
+    mlwright_requests = [http_request("/predict", json.dumps(r).encode()) for r in records]
+    results.append(
+        measure(
+            "mlwright",
+            "mlwright serve, 1 worker, prediction log on (SQLite)",
+            command=[*MLWRIGHT, "serve", str(model_dir), "--port", str(port), "--log", log],
+            port=port,
+            ready_path="/health/ready",
+            requests=mlwright_requests,
+            args=args,
+        )
+    )
+    if args.peer_python:
+        peer = str(Path(args.peer_python).resolve())
+        bin_dir = Path(peer).parent
+        script = work / "pyfunc.py"
+        script.write_text(PYFUNC)
+        pyfunc_dir = work / "pyfunc"
+        subprocess.run([peer, str(script), str(pyfunc_dir), str(model_dir)], check=True)
+        port = free_port()
+        mlflow_requests = [
+            http_request("/invocations", json.dumps({"dataframe_records": [r]}).encode())
+            for r in records
+        ]
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        results.append(
+            measure(
+                "mlflow",
+                "mlflow models serve (pyfunc of the same artifact), 1 worker",
+                command=[
+                    *(str(bin_dir / "mlflow"), "models", "serve", "-m", str(pyfunc_dir)),
+                    *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
+                    *("--workers", "1"),
+                ],
+                port=port,
+                ready_path="/ping",
+                requests=mlflow_requests,
+                args=args,
+                env=env,
+            )
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
+        f"{meta['python']}; command: `{meta['command']}`.",
+        "",
+        f"| system | p50 µs at {args.rate:g}/s | p99 µs | errors | rps with {args.clients} "
+        "clients | p99 µs | errors | setup |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        if r.fixed is None or r.concurrent is None:
+            lines.append(f"| {r.system} | - | - | - | - | - | - | failed: {r.error} |")
+            continue
+        f, c = r.fixed, r.concurrent
+        lines.append(
+            f"| {r.system} | {fmt(f.p50_us)} | {fmt(f.p99_us)} | {f.errors} | {fmt(c.rate)} | "
+            f"{fmt(c.p99_us)} | {c.errors} | {r.note} |"
+        )
+    ours = next((r for r in results if r.system == "mlwright" and r.fixed), None)
+    peer = next((r for r in results if r.system == "mlflow" and r.fixed), None)
+    if ours is not None and ours.fixed is not None and ours.concurrent is not None:
+        f, c = ours.fixed, ours.concurrent
+        lines += [
+            "",
+            "Targets (issue 5):",
+            "",
+            f"- p50 <= 1 ms and p99 <= 5 ms at {args.rate:g} requests/s: "
+            f"{fmt(f.p50_us / 1000)} ms and {fmt(f.p99_us / 1000)} ms — "
+            + ("met" if f.p50_us <= 1000 and f.p99_us <= 5000 else "not met"),
+            f"- >= 1,000 requests/s with zero errors at {args.clients} clients: "
+            f"{fmt(c.rate)}/s, {c.errors} errors — "
+            + ("met" if c.rate >= 1000 and c.errors == 0 else "not met"),
+        ]
+        if peer is not None and peer.fixed is not None:
+            ratio = peer.fixed.p50_us / f.p50_us
+            lines.append(
+                f"- p50 >= 20x lower than mlflow models serve: {ratio:,.0f}x — "
+                + ("met" if ratio >= 20 else "not met")
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="an mlwright artifact (default: train the example)")
+    parser.add_argument("--peer-python", help="a Python with mlflow and mlwright installed")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests/s, fixed rate")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    results = run(args)
+    meta = {
+        "date": dt.date.today().isoformat(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "command": "python benchmarks/serving.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"serving-{stamp}.json").write_text(
+        json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2)
+    )
+    body = markdown(results, meta, args)
+    print(body)
+    if args.update_docs:
+        update_docs(SECTION, body)
+    return 0 if all(r.error is None for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
