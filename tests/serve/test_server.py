@@ -177,3 +177,55 @@ def test_a_bad_model_reference_fails_before_serving(tmp_path: Path) -> None:
     assert result.returncode == 5  # ArtifactError
     assert "error:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_twenty_swaps_under_load_fail_no_request(
+    artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.artifact import manifest_digest
+    from mlwright.registry import log_and_register
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for _ in range(2):
+        log_and_register(
+            artifact_dir=artifact,
+            manifest_sha256=manifest_digest(artifact),
+            experiment="churn",
+            model_name="churn",
+            params={},
+            metrics={},
+            tags={},
+            uri=store,
+        )
+    log = f"sqlite:///{tmp_path / 'predictions.db'}"
+    monkeypatch.setenv("MLWRIGHT_ADMIN_KEY", "adm")
+    server = start_server(
+        ["models:/churn@champion", "--tracking-uri", store, "--poll", "0", "--log", log],
+        cwd=tmp_path,
+        log=log,
+    )
+    clients = Clients(server.port)
+    threads = clients.run(8)
+    try:
+        for i in range(20):
+            target = f"models:/churn/{2 - i % 2}"  # 2, 1, 2, 1, ...
+            status, data = server.request(
+                "POST",
+                "/admin/reload",
+                orjson.dumps({"model": target}),
+                {"X-API-Key": "adm", "Content-Type": "application/json"},
+            )
+            assert status == 200, data
+            assert orjson.loads(data)["swapped"] is True
+            time.sleep(0.1)
+    finally:
+        clients.stop.set()
+        for t in threads:
+            t.join()
+        assert server.stopped_gracefully()
+    assert clients.errors == []
+    assert clients.refused == 0
+    assert len(clients.acknowledged) > 100
+    versions = {r["model_version"] for r in read_log(log)}
+    assert versions == {"1", "2"}
+    assert "Traceback" not in server.output.read_text()
