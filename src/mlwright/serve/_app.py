@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -45,27 +46,10 @@ from mlwright.errors import (
 )
 from mlwright.registry import check_model_name, is_registry_uri, load, resolve
 from mlwright.serve._log import LogEntry, PredictionLog
+from mlwright.serve._openapi import JSON, openapi_schema
 from mlwright.serve._records import Records, RecordSchema, UnknownFields
 
 logger = logging.getLogger("mlwright.serve")
-
-JSON = "application/json"
-_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["type", "message"],
-            "properties": {
-                "type": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": ["string", "null"]},
-                "hint": {"type": ["string", "null"]},
-            },
-        }
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -168,7 +152,7 @@ class Service:
         if model.registry:
             name, version = model.registry["model_name"], str(model.registry["version"])
         else:
-            path = _artifact_path(reference)
+            path = Path(reference).expanduser()
             name = model.spec.task_name
             version = "sha256:" + manifest_digest(path)[:12]
         schema = RecordSchema(
@@ -273,12 +257,6 @@ class Service:
                     outputs=orjson.dumps(answer).decode(),
                 )
             )
-
-
-def _artifact_path(reference: str) -> Any:
-    from pathlib import Path
-
-    return Path(reference).expanduser()
 
 
 def _error_body(exc: MlwrightError) -> bytes:
@@ -561,7 +539,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
 
         return await answer("admin_reload", work)
 
-    app.openapi = lambda: _openapi(app, service)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_schema(app, service.current)  # type: ignore[method-assign]
     return app
 
 
@@ -626,115 +604,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _openapi(app: FastAPI, service: Service) -> dict[str, Any]:
-    """FastAPI's schema, with the request and response bodies of the model served."""
-    from fastapi.openapi.utils import get_openapi
-
-    schema = get_openapi(
-        title=app.title, version="1", description=app.description, routes=app.routes
-    )
-    current = service.current
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Error"] = _ERROR_SCHEMA
-    record_schema: RecordSchema | None = None if current is None else current.schema
-    if record_schema is not None:
-        components["Record"] = record_schema.record_schema()
-        components["Answer"] = _answer_schema(current.model)  # type: ignore[union-attr]
-        components["Explanation"] = _explanation_schema(record_schema)
-    errors = {
-        str(code): {
-            "description": what,
-            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for code, what in [
-            (400, "malformed request (not JSON)"),
-            (401, "missing or wrong API key"),
-            (413, "body or list too large"),
-            (422, "a field is missing, unknown or of the wrong type"),
-            (503, "no model loaded yet, shutting down, or the log is full"),
-        ]
-    }
-    for path, kind in (("/predict", "Answer"), ("/explain", "Explanation")):
-        operation = schema["paths"][path]["post"]
-        operation.pop("x-mlwright", None)
-        if record_schema is None:
-            continue
-        operation["requestBody"] = {
-            "required": True,
-            "content": {JSON: {"schema": record_schema.body_schema()}},
-        }
-        item = {"$ref": f"#/components/schemas/{kind}"}
-        identity = {"model_name": {"type": "string"}, "model_version": {"type": "string"}}
-        operation["responses"] = {
-            "200": {
-                "description": "one answer per record",
-                "content": {
-                    JSON: {
-                        "schema": {
-                            "oneOf": [
-                                item,
-                                {
-                                    "type": "object",
-                                    "required": ["predictions", "model_name", "model_version"],
-                                    "properties": {
-                                        **identity,
-                                        "predictions": {"type": "array", "items": item},
-                                    },
-                                },
-                            ]
-                        }
-                    }
-                },
-            },
-            **errors,
-        }
-    return schema
-
-
-def _prediction_schema(model: Model) -> dict[str, Any]:
-    if model.problem_type == "regression":
-        return {"type": "number"}
-    kinds = {type(c) for c in model.classes}
-    json_type = "boolean" if kinds == {bool} else "integer" if kinds <= {int} else "string"
-    return {"type": json_type, "enum": list(model.classes)}
-
-
-def _answer_schema(model: Model) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "prediction_id": {"type": "string"},
-        "prediction": _prediction_schema(model),
-        "model_name": {"type": "string"},
-        "model_version": {"type": "string"},
-    }
-    if model.problem_type != "regression":
-        properties["probabilities"] = {
-            "type": "object",
-            "properties": {n: {"type": "number"} for n in model.class_names},
-            "required": list(model.class_names),
-        }
-    elif model.intervals is not None:
-        properties["interval"] = {
-            "type": "object",
-            "required": ["level", "lower", "upper"],
-            "properties": {k: {"type": "number"} for k in ("level", "lower", "upper")},
-        }
-    return {"type": "object", "required": ["prediction_id", "prediction"], "properties": properties}
-
-
-def _explanation_schema(schema: RecordSchema) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["prediction_id", "prediction", "base", "contributions"],
-        "properties": {
-            "prediction_id": {"type": "string"},
-            "prediction": {"type": "number"},
-            "base": {"type": "number"},
-            "class": {"type": "string"},
-            "contributions": {
-                "type": "object",
-                "properties": {n: {"type": "number"} for n in schema.names},
-            },
-        },
-    }
