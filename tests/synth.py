@@ -60,6 +60,16 @@ def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.
     return frame.with_columns(pl.Series("y", y))
 
 
+# One record of make_frame's inputs, as a client of the service sends it.
+RECORD = {
+    "num": 0.5,
+    "count": 3,
+    "plan": "pro",
+    "vip": True,
+    "signup": "2022-01-01T10:00:00",
+    "note": "late delivery",
+}
+
 # Small and deterministic: a few trials, no wall-clock cut-offs inside them.
 FAST = {"time_budget": 120, "folds": 3, "max_trials": 3, "learners": ["lightgbm", "linear"]}
 

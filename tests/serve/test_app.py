@@ -14,15 +14,7 @@ from fastapi.testclient import TestClient
 from mlwright.artifact import Model, manifest_digest
 from mlwright.registry import CHAMPION, log_and_register
 from mlwright.serve import ServeSettings, Service, create_app, read_log
-
-RECORD: dict[str, Any] = {
-    "num": 0.5,
-    "count": 3,
-    "plan": "pro",
-    "vip": True,
-    "signup": "2022-01-01T10:00:00",
-    "note": "late delivery",
-}
+from synth import RECORD
 
 
 @pytest.fixture(scope="module")

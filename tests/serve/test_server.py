@@ -22,15 +22,8 @@ from mlwright.artifact import Model
 from mlwright.serve import ServeSettings, Service, read_log
 from mlwright.serve._app import _flag_shutdown_on_signals
 from served import Server, start_server
+from synth import RECORD
 
-RECORD = {
-    "num": 0.5,
-    "count": 3,
-    "plan": "pro",
-    "vip": True,
-    "signup": "2022-01-01T10:00:00",
-    "note": "late delivery",
-}
 BODY = orjson.dumps(RECORD)
 SERVE = [sys.executable, "-m", "mlwright", "serve"]
 

@@ -399,9 +399,15 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
         m.seconds.labels(endpoint).observe(time.perf_counter() - started)
         return response
 
-    async def records_of(request: Request, loaded: Loaded) -> Records:
+    async def accepted(request: Request, endpoint: str) -> tuple[Loaded, Records, float]:
+        """The model to answer with, the request's records, and when the work began; or
+        the error that refuses the request (key, no model yet, body, records)."""
+        if settings.api_key is not None:
+            _check_key(request, settings.api_key, endpoint)
+        loaded = service.serving()
+        started = time.perf_counter()
         body = await _read_body(request, settings.max_body_bytes)
-        return loaded.schema.parse(body)
+        return loaded, loaded.schema.parse(body), started
 
     def identity(loaded: Loaded) -> dict[str, str]:
         return {"model_name": loaded.name, "model_version": loaded.version}
@@ -416,11 +422,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
         """Predict one record (a JSON object) or a list of records."""
 
         async def work() -> Response:
-            if settings.api_key is not None:
-                _check_key(request, settings.api_key, "/predict")
-            loaded = service.serving()
-            started = time.perf_counter()
-            records = await records_of(request, loaded)
+            loaded, records, started = await accepted(request, "/predict")
             model = loaded.model
             answers = []
             for i, record in enumerate(records.records):
@@ -442,11 +444,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
         """Each input's additive contribution to the prediction of each record."""
 
         async def work() -> Response:
-            if settings.api_key is not None:
-                _check_key(request, settings.api_key, "/explain")
-            loaded = service.serving()
-            started = time.perf_counter()
-            records = await records_of(request, loaded)
+            loaded, records, started = await accepted(request, "/explain")
             frame = records.frame(loaded.schema.fields)
             table = await asyncio.to_thread(loaded.model.explain, frame)
             names = [f.name for f in loaded.schema.fields if f.name in table.columns]
