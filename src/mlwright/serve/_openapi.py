@@ -59,9 +59,17 @@ def openapi_schema(app: FastAPI, current: Loaded | None) -> dict[str, Any]:
             (503, "no model loaded yet, shutting down, or the log is full"),
         ]
     }
-    for path, kind in (("/predict", "Answer"), ("/explain", "Explanation")):
-        operation = schema["paths"][path]["post"]
-        operation.pop("x-mlwright", None)
+    for path, kind, summary in (
+        ("/predict", "Answer", "Predict one record (a JSON object) or a list of records"),
+        ("/explain", "Explanation", "Each input's additive contribution to each prediction"),
+    ):
+        operation: dict[str, Any] = {
+            "tags": ["predictions"],
+            "summary": summary,
+            "operationId": path.strip("/"),
+            "responses": errors,
+        }
+        schema.setdefault("paths", {})[path] = {"post": operation}
         if record_schema is None:
             continue
         operation["requestBody"] = {
