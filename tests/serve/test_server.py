@@ -221,4 +221,6 @@ def test_twenty_swaps_under_load_fail_no_request(
     assert len(clients.acknowledged) > 100
     versions = {r["model_version"] for r in read_log(log)}
     assert versions == {"1", "2"}
-    assert "Traceback" not in server.output.read_text()
+    output = server.output.read_text()
+    assert "Traceback" not in output
+    assert output.count("now serving churn version") == 21  # the first load and 20 swaps

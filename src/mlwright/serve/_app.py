@@ -193,7 +193,6 @@ class Service:
             if changed:
                 self.install(loaded)
                 self.metrics.swaps.labels("swapped").inc()
-                logger.info("now serving %s version %s", loaded.name, loaded.version)
             else:
                 self.metrics.swaps.labels("unchanged").inc()
             return {
@@ -209,6 +208,7 @@ class Service:
         if before is not None:
             self.metrics.model_info.remove(before.name, before.version)
         self.metrics.model_info.labels(loaded.name, loaded.version).set(1)
+        logger.info("now serving %s version %s", loaded.name, loaded.version)
 
     def follows_alias(self) -> bool:
         model = self.settings.model

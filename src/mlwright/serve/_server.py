@@ -9,6 +9,7 @@ it acknowledged before the process exits.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -20,10 +21,21 @@ from mlwright.serve._app import ServeSettings, Service, create_app
 # Worker processes rebuild the app from the settings in this variable.
 SETTINGS_ENV = "MLWRIGHT_SERVE_SETTINGS"
 GRACEFUL_SECONDS = 30
+logger = logging.getLogger("mlwright.serve")
+
+
+def _show_service_log() -> None:
+    """The service's own messages (swaps, failed reloads) beside uvicorn's, in its format."""
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def app_from_env() -> Any:
     """The app factory a worker process calls (settings come through the environment)."""
+    _show_service_log()
     return create_app(ServeSettings(**orjson.loads(os.environ[SETTINGS_ENV])))
 
 
@@ -37,7 +49,14 @@ def serve(
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. The model is loaded and smoke-tested here first, so
     that a bad reference fails with its own message before any worker starts."""
+    _show_service_log()
     loaded = Service(settings).load(settings.model)
+    if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
+        logger.warning(
+            "serving on %s without an API key: anyone who reaches this address can score; "
+            "set MLWRIGHT_API_KEY to require one",
+            host,
+        )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
