@@ -64,6 +64,13 @@ def test_fixed_rate_sends_at_the_rate_and_times_every_request(serving: ModuleTyp
     assert 0 < load.p50_us <= load.p99_us <= load.max_us
 
 
+def test_sequential_requests_are_answered_one_at_a_time(serving: ModuleType) -> None:
+    requests = [serving.http_request("/predict", b"{}")]
+    load = asyncio.run(with_server(200, lambda port: serving.sequential(port, requests, 50)))
+    assert load.requests == 50
+    assert load.errors == 0
+
+
 def test_concurrent_clients_count_non_200_answers_as_errors(serving: ModuleType) -> None:
     requests = [serving.http_request("/predict", b"{}")]
     load = asyncio.run(with_server(503, lambda port: serving.concurrent(port, requests, 4, 0.3)))
@@ -76,15 +83,22 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     fast = serving.Load(2000, 0, 10.0, 600.0, 2000.0, 3000.0)
     busy = serving.Load(15000, 0, 10.0, 1500.0, 9000.0, 12000.0)
     slow = serving.Load(2000, 0, 10.0, 30000.0, 40000.0, 50000.0)
+    alone = serving.Load(300, 0, 1.0, 500.0, 700.0, 900.0)
     results = [
-        serving.Result("mlwright", "ours", fast, busy),
-        serving.Result("mlflow", "theirs", slow, serving.Load(900, 3, 10.0, 1, 1, 1)),
+        serving.Result("mlwright", "ours", fast, busy, alone),
+        serving.Result(
+            "mlflow",
+            "theirs",
+            slow,
+            serving.Load(900, 3, 10.0, 1, 1, 1),
+            serving.Load(300, 0, 9.0, 25000.0, 1, 1),
+        ),
     ]
     meta = {"date": "d", "machine": "m", "cores": 2, "python": "3.11", "command": "c"}
     text = serving.markdown(results, meta, args)
     assert "0.6 ms and 2 ms — met" in text
     assert "1,500/s, 0 errors — met" in text
     assert "50x — met" in text
-    failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1))]
+    failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1), alone)]
     text = serving.markdown(failing, meta, args)
     assert text.count("not met") == 2
