@@ -24,7 +24,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import DEV_SUITE, Task, _lgbm_frame, fmt, load_task, update_docs  # noqa: E402
+from tabular import (  # noqa: E402
+    DEV_SUITE,
+    Task,
+    _lgbm_frame,
+    fmt,
+    load_task,
+    score_against,
+    update_docs,
+)
 
 SECTION = "split-noise"
 RESAMPLES = 1000
@@ -46,23 +54,12 @@ def fit_predict(task: Task, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarr
     return np.asarray(model.predict_proba(X_test))
 
 
-def scored(task: Task, truth: pd.Series, pred: np.ndarray) -> float:
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    if task.problem_type == "regression":
-        return float(np.sqrt(np.mean((truth.to_numpy(dtype=float) - pred) ** 2)))
-    codes = truth.map({c: i for i, c in enumerate(task.classes)}).to_numpy()
-    if task.problem_type == "binary":
-        return float(roc_auc_score(codes, pred[:, 1]))
-    return float(log_loss(codes, pred, labels=list(range(len(task.classes)))))
-
-
 def noise(task: Task, seed: int = 0) -> dict[str, float]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     truth = task.test[task.target].reset_index(drop=True)
     pred = fit_predict(task, task.train, task.test)
-    full = scored(task, truth, pred)
+    full = score_against(task, truth, pred)
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(RESAMPLES):
@@ -70,7 +67,7 @@ def noise(task: Task, seed: int = 0) -> dict[str, float]:
         sample = truth.iloc[rows].reset_index(drop=True)
         if task.problem_type != "regression" and sample.nunique() < len(task.classes):
             continue  # a resample missing a class has no score
-        draws.append(scored(task, sample, pred[rows]))
+        draws.append(score_against(task, sample, pred[rows]))
     se = float(np.std(draws, ddof=1))
     classification = task.problem_type != "regression"
     splitter = (StratifiedKFold if classification else KFold)(5, shuffle=True, random_state=0)
@@ -78,7 +75,7 @@ def noise(task: Task, seed: int = 0) -> dict[str, float]:
     folds = []
     for fit_rows, valid_rows in splitter.split(task.train, y if classification else None):
         fit, valid = task.train.iloc[fit_rows], task.train.iloc[valid_rows]
-        folds.append(scored(task, valid[task.target], fit_predict(task, fit, valid)))
+        folds.append(score_against(task, valid[task.target], fit_predict(task, fit, valid)))
     return {
         "test_rows": float(len(truth)),
         "score": full,

@@ -112,9 +112,13 @@ def load_task(item: str) -> Task:
 def score(task: Task, proba_or_values: np.ndarray) -> float:
     """Scored against classes in sorted order; for binary, the second sorted class is positive
     (the metrics here are symmetric in that choice: AUC of p(c1) = AUC of 1 - p(c0))."""
+    return score_against(task, task.test[task.target], proba_or_values)
+
+
+def score_against(task: Task, y: pd.Series, proba_or_values: np.ndarray) -> float:
+    """The task's metric of predictions against the truths ``y`` (any rows of the task)."""
     from sklearn.metrics import log_loss, roc_auc_score
 
-    y = task.test[task.target]
     if task.problem_type == "regression":
         return float(np.sqrt(np.mean((y.to_numpy(dtype=float) - proba_or_values) ** 2)))
     codes = y.map({c: i for i, c in enumerate(task.classes)}).to_numpy()
