@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from clirun import assert_clean_failure, mlwright
 from mlwright.artifact import Model
 from mlwright.serve import ServeSettings, Service, read_log
 from mlwright.serve._app import _flag_shutdown_on_signals
@@ -157,6 +158,20 @@ def test_readiness_drops_the_moment_sigterm_arrives(trained: dict[str, Model]) -
         restore()
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--unknown-fields", "maybe", "--unknown-fields must be one of"),
+        ("--log", "nonsense", "--log"),
+    ],
+)
+def test_bad_options_fail_before_the_model_loads(
+    tmp_path: Path, option: str, value: str, words: str
+) -> None:
+    result = mlwright("serve", tmp_path / "nothing", option, value, cwd=tmp_path)
+    assert_clean_failure(result, 2, words, fix=False)
 
 
 def test_a_bad_model_reference_fails_before_serving(tmp_path: Path) -> None:
