@@ -50,7 +50,7 @@ _POLARS_TYPES: dict[str, pl.DataType] = {
     "numeric": pl.Float64(),
     "categorical": pl.String(),
     "text": pl.String(),
-    "boolean": pl.Float64(),  # read as 1.0 / 0.0; cast back below
+    "boolean": pl.Boolean(),
     "datetime": pl.Datetime("us"),
 }
 
@@ -70,10 +70,8 @@ class Records:
             values = [read(f.name, r.get(f.name)) for r in self.records]
             if f.kind == "numeric":
                 values = [None if math.isnan(v) else v for v in values]  # NaN -> null
-            if f.kind == "boolean":
+            if f.kind == "boolean":  # read as 1.0 / 0.0 / NaN
                 values = [None if math.isnan(v) else v == 1.0 for v in values]
-                columns.append(pl.Series(f.name, values, dtype=pl.Boolean))
-                continue
             columns.append(pl.Series(f.name, values, dtype=_POLARS_TYPES[f.kind]))
         return pl.DataFrame(columns)
 
