@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -113,6 +114,26 @@ def test_malformed_json_and_oversized_bodies(artifacts: dict[str, Path]) -> None
             400,
             422,
         )
+
+
+def test_bodies_sent_in_chunks_are_read_whole_and_limited(artifacts: dict[str, Path]) -> None:
+    settings = ServeSettings(model=str(artifacts["binary"]), log=None, max_body_bytes=300)
+    body = orjson.dumps(RECORD)
+    assert len(body) <= 300
+
+    def chunks(data: bytes, size: int) -> Iterator[bytes]:
+        yield from (data[i : i + size] for i in range(0, len(data), size))
+
+    with client(settings) as c:
+        # No Content-Length: the limit holds on what arrives.
+        answered = c.post("/predict", content=chunks(body, 7))
+        assert answered.status_code == 200, answered.text
+        too_big = c.post("/predict", content=chunks(orjson.dumps([RECORD] * 5), 64))
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["field"] == "body"
+        # Other methods on the scoring paths are refused by the router, not by the model.
+        assert c.get("/predict").status_code == 405
+        assert c.get("/explain").status_code == 405
 
 
 def test_unknown_fields_ignored_when_configured(artifacts: dict[str, Path]) -> None:

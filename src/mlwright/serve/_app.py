@@ -36,6 +36,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.datastructures import Headers
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlwright.artifact import Model, manifest_digest
 from mlwright.errors import (
@@ -276,18 +279,24 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=JSON)
 
 
-def _given_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key is not None:
-        return key
-    auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:]
-    return None
+_INTERNAL_ERROR = orjson.dumps(
+    {
+        "error": {
+            "type": "InternalError",
+            "message": "the service failed to answer; this is a bug",
+            "field": None,
+            "hint": "the server log has the traceback",
+        }
+    }
+)
 
 
-def _check_key(request: Request, expected: str, what: str) -> None:
-    given = _given_key(request)
+def _check_key(headers: Mapping[str, str], expected: str, what: str) -> None:
+    given = headers.get("x-api-key")
+    if given is None:
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given = auth[7:]
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise RequestError(
             f"{what} needs a valid API key",
@@ -297,34 +306,84 @@ def _check_key(request: Request, expected: str, what: str) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise RequestError(f"Content-Length {length!r} is not a number", field="Content-Length")
-        if int(length) > limit:
-            raise RequestError(
-                f"the body is {int(length):,} bytes; at most {limit:,} are taken",
-                status=413,
-                field="body",
-                hint="send fewer records per request (or start with a larger --max-body-bytes)",
-            )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
+class _DisconnectedError(Exception):
+    """The client went away before its body arrived: nothing to answer."""
+
+
+def _too_large(what: str, limit: int) -> RequestError:
+    return RequestError(
+        f"the body is {what}; at most {limit:,} bytes are taken",
+        status=413,
+        field="body",
+        hint="send fewer records per request (or start with a larger --max-body-bytes)",
+    )
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refused (413) once it is over ``limit`` bytes, declared or sent."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise RequestError(
+                    f"Content-Length {value.decode('latin-1')!r} is not a number",
+                    field="Content-Length",
+                )
+            if int(value) > limit:
+                raise _too_large(f"{int(value):,} bytes", limit)
+            break
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise _DisconnectedError
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False) and len(body) <= limit:
+        return body  # the usual case: the whole body in one message
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _DisconnectedError
+        chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            raise RequestError(
-                f"the body is over {limit:,} bytes",
-                status=413,
-                field="body",
-                hint="send fewer records per request (or start with a larger --max-body-bytes)",
-            )
         chunks.append(chunk)
+        if size > limit:
+            break
+    if size > limit:
+        raise _too_large(f"over {limit:,} bytes", limit)
     return b"".join(chunks)
 
 
-def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI:
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ServiceApp(FastAPI):
+    """FastAPI, with POST /predict and /explain answered before its middleware stack: on
+    the single-record path that machinery (exception and error middlewares, request and
+    response objects) cost as much as the model."""
+
+    scoring: dict[str, ASGIApp]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.scoring.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> ServiceApp:
     """The ASGI app; the model loads at startup (``/health/ready`` says when), unless
     ``loaded`` (from ``Service.load``) is given."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -358,7 +417,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
                         service.log.pending,
                     )
 
-    app = FastAPI(
+    app = ServiceApp(
         title="mlwright model service",
         description="Predictions from one mlwright model; every answer is logged.",
         lifespan=lifespan,
@@ -369,101 +428,105 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
     if loaded is not None:
         service.install(loaded)
 
-    async def answer(endpoint: str, work: Callable[[], Awaitable[Response]]) -> Response:
+    async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> tuple[int, bytes]:
+        """The status and JSON body of ``work``, or of the error that stopped it."""
         started = time.perf_counter()
+        status = 200
         try:
-            response = await work()
+            body = await work()
+        except _DisconnectedError:
+            raise
         except MlwrightError as exc:
             status = exc.http_status
             if status >= 500 and not isinstance(exc, ServiceUnavailableError):
                 logger.exception("%s failed", endpoint)
-            response = Response(_error_body(exc), status, media_type=JSON)
+            body = _error_body(exc)
         except Exception:
             logger.exception("%s failed", endpoint)
-            response = Response(
-                orjson.dumps(
-                    {
-                        "error": {
-                            "type": "InternalError",
-                            "message": "the service failed to answer; this is a bug",
-                            "field": None,
-                            "hint": "the server log has the traceback",
-                        }
-                    }
-                ),
-                500,
-                media_type=JSON,
-            )
+            status, body = 500, _INTERNAL_ERROR
         m = service.metrics
-        m.requests.labels(endpoint, str(response.status_code)).inc()
+        m.requests.labels(endpoint, str(status)).inc()
         m.seconds.labels(endpoint).observe(time.perf_counter() - started)
-        return response
+        return status, body
 
-    async def accepted(request: Request, endpoint: str) -> tuple[Loaded, Records, float]:
-        """The model to answer with, the request's records, and when the work began; or
-        the error that refuses the request (key, no model yet, body, records)."""
-        if settings.api_key is not None:
-            _check_key(request, settings.api_key, endpoint)
-        loaded = service.serving()
-        started = time.perf_counter()
-        body = await _read_body(request, settings.max_body_bytes)
-        return loaded, loaded.schema.parse(body), started
+    async def answer(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> Response:
+        status, body = await answered(endpoint, work)
+        return Response(body, status, media_type=JSON)
+
+    Work = Callable[[Loaded, Records, float], Awaitable[bytes]]
+
+    def scoring(endpoint: str, work: Work) -> ASGIApp:
+        """A plain ASGI handler for POST /ENDPOINT: key, model, body and records checked
+        (or refused), then ``work`` with the model to answer with, the records and when the
+        work began. The OpenAPI entries are written from the model's schema in _openapi."""
+        what = "/" + endpoint
+
+        async def accepted_work(scope: Scope, receive: Receive) -> bytes:
+            if settings.api_key is not None:
+                _check_key(Headers(scope=scope), settings.api_key, what)
+            loaded = service.serving()
+            started = time.perf_counter()
+            body = await _read_body(scope, receive, settings.max_body_bytes)
+            return await work(loaded, loaded.schema.parse(body), started)
+
+        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                status, body = await answered(endpoint, lambda: accepted_work(scope, receive))
+            except _DisconnectedError:
+                return
+            await _send_json(send, status, body)
+
+        return handle
 
     def identity(loaded: Loaded) -> dict[str, str]:
         return {"model_name": loaded.name, "model_version": loaded.version}
 
-    def shaped(loaded: Loaded, records: Records, answers: list[dict[str, Any]]) -> Response:
+    def shaped(loaded: Loaded, records: Records, answers: list[dict[str, Any]]) -> bytes:
         if records.single:
-            return _json({**answers[0], **identity(loaded)})
-        return _json({**identity(loaded), "predictions": answers})
+            data: Any = {**answers[0], **identity(loaded)}
+        else:
+            data = {**identity(loaded), "predictions": answers}
+        return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    # /predict and /explain are plain Starlette routes: FastAPI's per-request machinery
-    # (dependency solving, its tracing hooks) cost more than the model on this path; their
-    # OpenAPI entries are written from the model's schema in _openapi.
-    async def predict(request: Request) -> Response:
+    async def predict(loaded: Loaded, records: Records, started: float) -> bytes:
         """Predict one record (a JSON object) or a list of records."""
+        model = loaded.model
+        answers = []
+        for i, record in enumerate(records.records):
+            try:
+                answer = model.predict_record(record)
+            except InputError as exc:
+                if not records.single:
+                    exc.field = f"[{i}].{exc.field}" if exc.field else f"[{i}]"
+                raise
+            answers.append({"prediction_id": uuid.uuid4().hex, **answer})
+        service.record_log(loaded, "predict", records, answers, started)
+        service.metrics.records.inc(len(answers))
+        return shaped(loaded, records, answers)
 
-        async def work() -> Response:
-            loaded, records, started = await accepted(request, "/predict")
-            model = loaded.model
-            answers = []
-            for i, record in enumerate(records.records):
-                try:
-                    answer = model.predict_record(record)
-                except InputError as exc:
-                    if not records.single:
-                        exc.field = f"[{i}].{exc.field}" if exc.field else f"[{i}]"
-                    raise
-                answers.append({"prediction_id": uuid.uuid4().hex, **answer})
-            service.record_log(loaded, "predict", records, answers, started)
-            service.metrics.records.inc(len(answers))
-            return shaped(loaded, records, answers)
-
-        return await answer("predict", work)
-
-    async def explain(request: Request) -> Response:
+    async def explain(loaded: Loaded, records: Records, started: float) -> bytes:
         """Each input's additive contribution to the prediction of each record."""
+        frame = records.frame(loaded.schema.fields)
+        table = await asyncio.to_thread(loaded.model.explain, frame)
+        names = [f.name for f in loaded.schema.fields if f.name in table.columns]
+        answers = []
+        for row in table.to_dict("records"):
+            item: dict[str, Any] = {
+                "prediction_id": uuid.uuid4().hex,
+                "prediction": row["prediction"],
+                "base": row["base"],
+                "contributions": {n: row[n] for n in names},
+            }
+            if "class" in row:
+                item["class"] = row["class"]
+            answers.append(item)
+        service.record_log(loaded, "explain", records, answers, started)
+        return shaped(loaded, records, answers)
 
-        async def work() -> Response:
-            loaded, records, started = await accepted(request, "/explain")
-            frame = records.frame(loaded.schema.fields)
-            table = await asyncio.to_thread(loaded.model.explain, frame)
-            names = [f.name for f in loaded.schema.fields if f.name in table.columns]
-            answers = []
-            for row in table.to_dict("records"):
-                item: dict[str, Any] = {
-                    "prediction_id": uuid.uuid4().hex,
-                    "prediction": row["prediction"],
-                    "base": row["base"],
-                    "contributions": {n: row[n] for n in names},
-                }
-                if "class" in row:
-                    item["class"] = row["class"]
-                answers.append(item)
-            service.record_log(loaded, "explain", records, answers, started)
-            return shaped(loaded, records, answers)
-
-        return await answer("explain", work)
+    app.scoring = {"/predict": scoring("predict", predict), "/explain": scoring("explain", explain)}
+    for path, handler in app.scoring.items():
+        # Reached only by other methods (405) and by mounts; POST is dispatched above.
+        app.router.routes.append(Route(path, handler, methods=["POST"], include_in_schema=False))
 
     @app.get("/health/live", tags=["health"])
     async def live() -> Response:
@@ -484,10 +547,10 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
     async def metadata() -> Response:
         """The model served: name, version, task, input schema, holdout metrics."""
 
-        async def work() -> Response:
+        async def work() -> bytes:
             loaded = service.serving()
             model = loaded.model
-            return _json(
+            return orjson.dumps(
                 {
                     **identity(loaded),
                     "source": loaded.source,
@@ -515,7 +578,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
         """Reload the model (by default the reference served, e.g. to follow an alias now;
         or {"model": "models:/NAME@ALIAS"}); the old model serves until the new one passes."""
 
-        async def work() -> Response:
+        async def work() -> bytes:
             if settings.admin_key is None:
                 raise RequestError(
                     "admin endpoints are disabled",
@@ -523,8 +586,8 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
                     field="MLWRIGHT_ADMIN_KEY",
                     hint="start the service with MLWRIGHT_ADMIN_KEY set to enable them",
                 )
-            _check_key(request, settings.admin_key, "/admin/reload")
-            body = await _read_body(request, 10_000)
+            _check_key(request.headers, settings.admin_key, "/admin/reload")
+            body = await _read_body(request.scope, request.receive, 10_000)
             reference = _reload_target(body)
             try:
                 result = await service.reload(reference)
@@ -534,12 +597,10 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> FastAPI
                     field=exc.field,
                     hint=exc.hint,
                 ) from exc
-            return _json(result)
+            return orjson.dumps(result)
 
         return await answer("admin_reload", work)
 
-    app.add_route("/predict", predict, methods=["POST"])
-    app.add_route("/explain", explain, methods=["POST"])
     app.openapi = lambda: openapi_schema(app, service.current)  # type: ignore[method-assign]
     return app
 
