@@ -10,7 +10,11 @@ shares the machine's cores with the server, as a sidecar would.
 
 Measured per system: latency at a fixed rate (default 200 requests/s for 10 s, p50 / p99
 from the moment each request is written), and throughput with 32 concurrent clients
-(closed loop, 10 s), with the error count of each.
+(closed loop, 10 s), with the error count of each. ``--single`` adds a second mlwright row:
+the same example trained as one LightGBM model (``[search] families = ["lightgbm"]``,
+``ensemble = false``), to show what the model's own cost does to the latency. For each
+mlwright model the harness also times ``Model.predict_record`` in its own process, back to
+back and after 5 ms idle (a request every 5 ms finds caches cold on a shared VM).
 
     python benchmarks/serving.py --peer-python /tmp/mlflow-venv/bin/python --update-docs
 
@@ -34,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +98,9 @@ class Result:
     concurrent: Load | None = None
     sequential: Load | None = None  # one client, back to back: the unloaded latency
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # In process, for mlwright: Model.predict_record p50 back to back and after 5 ms idle.
+    model_warm_us: float | None = None
+    model_idle_us: float | None = None
 
 
 # -- the load generator ------------------------------------------------------------------------
@@ -304,16 +310,48 @@ def measure(
 # -- the run -----------------------------------------------------------------------------------
 
 
-def example_model(work: Path, given: str | None) -> Path:
+def example_model(work: Path, given: str | None, *, single: bool = False) -> Path:
+    """The example's model as ``mlwright run`` trains it (or ``given``); ``single``: one
+    LightGBM model without an ensemble, from the same spec otherwise."""
     if given:
         return Path(given)
-    out = work / "model"
+    spec = EXAMPLE / "spec.toml"
+    out = work / ("model-single" if single else "model")
+    if single:
+        spec = work / "spec-single.toml"
+        spec.write_text(
+            (EXAMPLE / "spec.toml").read_text()
+            + '\n[search]\nfamilies = ["lightgbm"]\nensemble = false\n'
+        )
+        shutil.copy(EXAMPLE / "churn.csv", work / "churn.csv")
     subprocess.run(
-        [*MLWRIGHT, "run", str(EXAMPLE / "spec.toml"), "--out", str(out), "--no-register", "-q"],
+        [*MLWRIGHT, "run", str(spec), "--out", str(out), "--no-register", "-q"],
         check=True,
         cwd=work,
     )
     return out
+
+
+def model_cost(
+    model_dir: Path, records: list[dict[str, Any]], idle: float = 0.005
+) -> tuple[float, float]:
+    """``Model.predict_record`` p50 in µs, back to back and after ``idle`` seconds asleep."""
+    import mlwright
+
+    model = mlwright.load(model_dir)
+    for record in records:
+        model.predict_record(record)
+    warm, after_idle = [], []
+    for i in range(600):
+        started = time.perf_counter()
+        model.predict_record(records[i % len(records)])
+        warm.append(time.perf_counter() - started)
+    for i in range(300):
+        time.sleep(idle)
+        started = time.perf_counter()
+        model.predict_record(records[i % len(records)])
+        after_idle.append(time.perf_counter() - started)
+    return statistics.median(warm) * 1e6, statistics.median(after_idle) * 1e6
 
 
 def example_records(model_dir: Path, n: int = 500) -> list[dict[str, Any]]:
@@ -330,21 +368,29 @@ def run(args: argparse.Namespace) -> list[Result]:
     model_dir = example_model(work, args.model)
     records = example_records(model_dir)
     results: list[Result] = []
-
-    port = free_port()
-    log = f"sqlite:///{work / 'predictions.db'}"
     mlwright_requests = [http_request("/predict", json.dumps(r).encode()) for r in records]
-    results.append(
-        measure(
-            "mlwright",
-            "mlwright serve, 1 worker, prediction log on (SQLite)",
-            command=[*MLWRIGHT, "serve", str(model_dir), "--port", str(port), "--log", log],
+    models = [("mlwright", "mlwright serve, 1 worker, prediction log on (SQLite)", model_dir)]
+    if args.single:
+        single = example_model(work, args.single_model, single=True)
+        models.append(
+            ("mlwright (one LightGBM)", "the same, the example trained as one LightGBM", single)
+        )
+    for system, note, directory in models:
+        warm, idle = model_cost(directory, records)
+        port = free_port()
+        log = f"sqlite:///{work / (system.split()[0] + '-' + directory.name + '.db')}"
+        result = measure(
+            system,
+            note,
+            command=[*MLWRIGHT, "serve", str(directory), "--port", str(port), "--log", log],
             port=port,
             ready_path="/health/ready",
             requests=mlwright_requests,
             args=args,
         )
-    )
+        result.model_warm_us, result.model_idle_us = warm, idle
+        print(f"  {system}: predict_record p50 {fmt(warm)} µs, {fmt(idle)} µs after 5 ms idle")
+        results.append(result)
     if args.peer_python:
         peer = str(Path(args.peer_python).absolute())  # not resolve(): keep the venv
         bin_dir = Path(peer).parent
@@ -389,12 +435,18 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
     ]
     for r in results:
         if r.fixed is None or r.concurrent is None or r.sequential is None:
-            lines.append(f"| {r.system} | - | - | - | - | - | - | - | - | failed: {r.error} |")
+            lines.append(f"| {r.system} | - | - | - | - | - | - | - | - | - | failed: {r.error} |")
             continue
         f, c, a = r.fixed, r.concurrent, r.sequential
+        cost = (
+            "-"
+            if r.model_warm_us is None or r.model_idle_us is None
+            else f"{fmt(r.model_warm_us)} ({fmt(r.model_idle_us)})"
+        )
         lines.append(
             f"| {r.system} | {fmt(f.p50_us)} | {fmt(f.p99_us)} | {f.errors} | {fmt(c.rate)} | "
-            f"{fmt(c.p99_us)} | {c.errors} | {fmt(a.p50_us)} | {fmt(a.p99_us)} | {r.note} |"
+            f"{fmt(c.p99_us)} | {c.errors} | {fmt(a.p50_us)} | {fmt(a.p99_us)} | {cost} | "
+            f"{r.note} |"
         )
     ours = next((r for r in results if r.system == "mlwright" and r.fixed), None)
     peer = next((r for r in results if r.system == "mlflow" and r.fixed), None)
@@ -411,6 +463,12 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
             f"{fmt(c.rate)}/s, {c.errors} errors — "
             + ("met" if c.rate >= 1000 and c.errors == 0 else "not met"),
         ]
+        single = next((r for r in results if r.system.startswith("mlwright (") and r.fixed), None)
+        if single is not None and single.fixed is not None:
+            lines.append(
+                f"- the same at {args.rate:g}/s with the example as one LightGBM model: "
+                f"{fmt(single.fixed.p50_us / 1000)} ms and {fmt(single.fixed.p99_us / 1000)} ms"
+            )
         if peer is not None and peer.sequential is not None and ours.sequential is not None:
             # One request at a time, so that a saturated peer's queueing does not count.
             ratio = peer.sequential.p50_us / ours.sequential.p50_us
@@ -425,6 +483,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="an mlwright artifact (default: train the example)")
     parser.add_argument("--peer-python", help="a Python with mlflow and mlwright installed")
+    parser.add_argument(
+        "--single", action="store_true", help="also serve the example trained as one LightGBM"
+    )
+    parser.add_argument("--single-model", help="that model, already trained (with --single)")
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s, fixed rate")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")

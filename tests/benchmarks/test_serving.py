@@ -99,6 +99,10 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     assert "0.6 ms and 2 ms — met" in text
     assert "1,500/s, 0 errors — met" in text
     assert "50x — met" in text
+    single = serving.Result("mlwright (one LightGBM)", "one", fast, busy, alone, None, 90.0, 400.0)
+    text = serving.markdown([*results, single], meta, args)
+    assert "90 (400)" in text
+    assert "as one LightGBM model: 0.6 ms and 2 ms" in text
     failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1), alone)]
     text = serving.markdown(failing, meta, args)
     assert text.count("not met") == 2
