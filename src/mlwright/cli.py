@@ -6,6 +6,7 @@ traceback (set MLWRIGHT_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from mlwright.errors import MlwrightError, SpecError
+from mlwright.spec._model import parse_duration
 
 app = typer.Typer(
     name="mlwright",
@@ -389,6 +391,152 @@ def serve(
         run_service(settings, host=host, port=port, workers=workers)
 
 
+def _moment(value: str | None, option: str) -> dt.datetime | None:
+    """An ISO date or time (UTC unless it says otherwise), or a duration ago ('7d', '12h')."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise SpecError(
+            f"{option} {value!r} is neither a date, a time nor a duration",
+            field=option,
+            hint="write e.g. 2026-03-01, 2026-03-01T06:00 or 7d (seven days ago)",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@app.command()
+def monitor(
+    model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
+    *,
+    log: Annotated[
+        str,
+        typer.Option("--log", help="The prediction log the service writes (a SQLAlchemy URL)."),
+    ] = "sqlite:///predictions.db",
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="First moment watched: 2026-03-01, ...T06:00, or 7d (ago)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Moment the watch ends (same forms); default now.")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="Window length, e.g. 1h or 1d (default: the spec's, 1d)."),
+    ] = None,
+    min_rows: Annotated[
+        int | None,
+        typer.Option("--min-rows", min=10, help="Rows a window needs to be judged (default 200)."),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for monitor.json, monitor.html and monitor.md.",
+        ),
+    ] = Path("monitoring"),
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
+    ] = None,
+) -> None:
+    """Judge MODEL's served traffic, window by window, against its training reference:
+    drift, data quality, predictions, estimated and (with labels) realised performance.
+    Writes JSON and an HTML dashboard; exits 0 when all is well and 1 on an alert."""
+    from mlwright.monitor import dashboard, settings_for
+    from mlwright.monitor import monitor as watch
+    from mlwright.registry import load
+    from mlwright.serve import served_identity
+
+    with _errors():
+        settings_window = None if window is None else _window_seconds(window)
+        start, end = _moment(since, "--since"), _moment(until, "--until")
+        loaded = load(model, tracking_uri=tracking_uri)
+        name, version = served_identity(loaded, model)
+        settings = settings_for(loaded, window=settings_window, min_rows=min_rows)
+        report = watch(
+            loaded,
+            log,
+            model_name=name,
+            model_version=version,
+            since=start,
+            until=end,
+            settings=settings,
+        )
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "monitor.json").write_bytes(report.to_json())
+        page = dashboard(report)
+        (output / "monitor.html").write_text(page.to_html())
+        (output / "monitor.md").write_text(page.to_markdown())
+    _print_monitor(report)
+    out.print(f"dashboard -> [bold]{escape(str(output / 'monitor.html'))}[/] (and monitor.json)")
+    raise typer.Exit(report.exit_code)
+
+
+def _window_seconds(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise SpecError(
+            str(exc), field="--window", hint="e.g. --window 1h or --window 1d"
+        ) from None
+
+
+@app.command()
+def feedback(
+    model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
+    labels: Annotated[
+        Path, typer.Argument(help="CSV or Parquet: a prediction id and a label per row.")
+    ],
+    *,
+    log: Annotated[
+        str,
+        typer.Option("--log", help="The prediction log the service writes (a SQLAlchemy URL)."),
+    ] = "sqlite:///predictions.db",
+    id_column: Annotated[
+        str, typer.Option("--id-column", help="Column of prediction ids.")
+    ] = "prediction_id",
+    label_column: Annotated[
+        str | None,
+        typer.Option("--label-column", help="Column of labels (default: the target, or 'label')."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
+    ] = None,
+) -> None:
+    """Join late labels to MODEL's logged predictions by prediction id (a later label of
+    the same id replaces the first); ids that match no prediction are counted, not stored."""
+    from mlwright.data import read_file
+    from mlwright.monitor import add_feedback
+    from mlwright.registry import load
+    from mlwright.serve import served_identity
+
+    with _errors():
+        loaded = load(model, tracking_uri=tracking_uri)
+        name, _ = served_identity(loaded, model)
+        table = read_file(labels)
+        result = add_feedback(
+            loaded, log, table, model_name=name, id_column=id_column, label_column=label_column
+        )
+    out.print(
+        f"stored {result.stored} labels ({result.replaced} replacing earlier ones) of "
+        f"{result.received} rows; {result.unmatched} ids match no logged prediction of "
+        f"{escape(name)}"
+        + (f" (e.g. {', '.join(result.unmatched_examples)})" if result.unmatched else "")
+        + (
+            f"; {result.missing_labels} rows without a label skipped"
+            if result.missing_labels
+            else ""
+        )
+        + (f"; {result.duplicates} repeated ids (the last kept)" if result.duplicates else "")
+    )
+
+
 # -- printing -------------------------------------------------------------------------------------
 
 
@@ -400,6 +548,29 @@ def _fmt(value: Any, digits: int = 4) -> str:
             return "-"
         return f"{value:.{digits}g}" if abs(value) >= 1e5 else f"{value:.{digits}f}"
     return str(value)
+
+
+def _print_monitor(report: Any) -> None:
+    table = Table(
+        title=f"{report.model_name} version {report.model_version}: {report.rows:,} answers",
+        title_justify="left",
+    )
+    for name in ("window", "rows", "status", "most moved input (PSI)", "alerts"):
+        table.add_column(name)
+    for w in report.windows[-30:]:
+        moved = max(w.drift.items(), key=lambda kv: kv[1]["psi"], default=None)
+        table.add_row(
+            w.start.strftime("%Y-%m-%d %H:%M"),
+            str(w.rows),
+            "[bold red]alert[/]" if w.status == "alert" else w.status,
+            "" if moved is None else f"{escape(moved[0])} ({moved[1]['psi']:.3f})",
+            escape("; ".join(w.alerts[:2]) + (" ..." if len(w.alerts) > 2 else "")),
+        )
+    out.print(table)
+    for note in report.notes:
+        out.print(f"note: {escape(note)}")
+    verdict = "[bold red]ALERT[/]" if report.status == "alert" else "[bold green]all well[/]"
+    out.print(f"status: {verdict}")
 
 
 def _print_schema(schema: Any) -> None:

@@ -102,6 +102,8 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     single = serving.Result("mlwright (one LightGBM)", "one", fast, busy, alone, None, 90.0, 400.0)
     text = serving.markdown([*results, single], meta, args)
     assert "90 (400)" in text
+    widths = {line.count("|") for line in text.splitlines() if line.startswith("|")}
+    assert widths == {12}  # the header, its rule and every row have the same columns
     assert "as one LightGBM model: 0.6 ms and 2 ms" in text
     failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1), alone)]
     text = serving.markdown(failing, meta, args)

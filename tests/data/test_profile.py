@@ -5,13 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
 from mlwright.data import infer_schema, prediction_statistics, reference_statistics
-from mlwright.data._profile import QUANTILES, TOP_CATEGORIES
+from mlwright.data._profile import (
+    DECILES,
+    PERCENTILES,
+    QUANTILES,
+    TOP_CATEGORIES,
+    bin_counts,
+)
 from mlwright.spec import spec_from_kwargs
 from synth import make_frame
 
@@ -51,6 +58,9 @@ def test_reference_statistics_of_every_feature_kind() -> None:
     assert stats["plan"]["distinct"] == 4
     assert stats["plan"]["top"] == pytest.approx(dict(shares.iter_rows()))
     assert list(stats["plan"]["top"]) == ["basic", "plus", "pro", "team"]  # most common first
+    assert stats["plan"]["complete"] is True
+    assert_distribution(stats["num"], num)
+    assert_distribution(stats["vip"], frame["vip"].cast(pl.Float64).to_numpy())
     assert stats["signup"]["min"] == str(frame["signup"].min())
     assert stats["signup"]["max"] == str(frame["signup"].max())
     assert stats["note"] == {"kind": "text", "rows": 400, "missing_rate": 0.0, "distinct": 400}
@@ -88,6 +98,7 @@ def test_only_the_most_common_categories_are_kept() -> None:
     top = stats["c"]["top"]
     assert stats["c"]["distinct"] == TOP_CATEGORIES + 30
     assert len(top) == TOP_CATEGORIES
+    assert stats["c"]["complete"] is False  # a category not listed may be an old one
     shares = list(top.values())
     assert shares == sorted(shares, reverse=True)
     assert sum(shares) < 1.0
@@ -96,13 +107,35 @@ def test_only_the_most_common_categories_are_kept() -> None:
     assert min(shares) * len(values) == counts[TOP_CATEGORIES - 1] >= counts[TOP_CATEGORIES]
 
 
+def assert_distribution(stats: dict[str, Any], values: np.ndarray) -> None:
+    """Percentiles of the values, and a histogram over their own deciles that counts them."""
+    values = values[~np.isnan(values)]
+    assert stats["percentiles"] == pytest.approx(np.quantile(values, PERCENTILES).tolist())
+    edges = stats["bins"]["edges"]
+    assert edges == sorted(set(edges))
+    assert edges == pytest.approx(np.unique(np.quantile(values, DECILES)).tolist())
+    shares = stats["bins"]["shares"]
+    assert len(shares) == len(edges) + 1
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares == pytest.approx((bin_counts(values, edges) / len(values)).tolist())
+
+
+def test_bins_put_each_value_in_the_bin_its_edges_name() -> None:
+    values = np.array([-5.0, 1.0, 1.5, 2.0, 2.0, 9.0, np.nan])
+    # (-inf, 1], (1, 2], (2, inf); the missing value is left out
+    assert bin_counts(values, [1.0, 2.0]).tolist() == [2, 3, 1]
+    assert bin_counts(np.array([np.nan]), [0.0]).tolist() == [0, 0]
+
+
 def test_regression_prediction_statistics() -> None:
     pred = np.random.default_rng(0).normal(100.0, 15.0, 1000)
 
     stats = prediction_statistics(pred, "regression", [])
 
-    assert list(stats) == ["quantiles"]
+    assert list(stats) == ["quantiles", "rows", "score"]
     assert_quantiles(stats["quantiles"], pred)
+    assert stats["rows"] == 1000
+    assert_distribution(stats["score"], pred)
     json.dumps(stats, allow_nan=False)
 
 
@@ -113,7 +146,13 @@ def test_classification_prediction_statistics(classes: list[str]) -> None:
 
     stats = prediction_statistics(proba, "multiclass" if len(classes) > 2 else "binary", classes)
 
-    assert set(stats) == {"class_share", "probability_quantiles"}
+    binary = len(classes) == 2
+    expected = {"rows", "class_share", "probability_quantiles", "confidence"}
+    assert set(stats) == expected | ({"score"} if binary else set())
+    assert stats["rows"] == 500
+    assert_distribution(stats["confidence"], proba.max(axis=1))
+    if binary:  # the positive class's probability is the score watched
+        assert_distribution(stats["score"], proba[:, 1])
     share = stats["class_share"]
     assert list(share) == classes
     assert sum(share.values()) == pytest.approx(1.0)

@@ -72,13 +72,15 @@ def test_keyword_fields_and_sections_land_in_their_sections() -> None:
         ("5m", 300.0),
         ("1h30m", 5400.0),
         ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1d6h", 108000.0),
     ],
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["soon", "5x", "", True, "m"])
+@pytest.mark.parametrize("text", ["soon", "5x", "", True, "m", "d"])
 def test_bad_durations_are_refused(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)

@@ -15,7 +15,12 @@ from mlwright.data._load import (
     read_sql,
     to_polars,
 )
-from mlwright.data._profile import prediction_statistics, reference_statistics
+from mlwright.data._profile import (
+    PERCENTILES,
+    bin_counts,
+    prediction_statistics,
+    reference_statistics,
+)
 from mlwright.data._schema import (
     ColumnInfo,
     ColumnKind,
@@ -28,6 +33,7 @@ from mlwright.data._splits import Splits, Strategy, choose_strategy, make_splits
 
 __all__ = [
     "CHECKS",
+    "PERCENTILES",
     "CheckReport",
     "ColumnInfo",
     "ColumnKind",
@@ -35,6 +41,7 @@ __all__ = [
     "Schema",
     "Splits",
     "Strategy",
+    "bin_counts",
     "choose_strategy",
     "dtype_family",
     "fingerprint",

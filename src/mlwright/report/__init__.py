@@ -1,5 +1,20 @@
-"""Reports: the model card (HTML with plots, and its Markdown twin), from a model's evidence."""
+"""Reports: the model card (HTML with plots, and its Markdown twin), from a model's evidence;
+its page parts (sections, tables, plots) serve the other reports (monitoring)."""
 
-from mlwright.report._card import Card, model_card, write_card
+from mlwright.report._card import Card, Plot, Section, Table, model_card, write_card
+from mlwright.report._plots import BAD, BASE, GOOD, MODEL, figure, svg
 
-__all__ = ["Card", "model_card", "write_card"]
+__all__ = [
+    "BAD",
+    "BASE",
+    "GOOD",
+    "MODEL",
+    "Card",
+    "Plot",
+    "Section",
+    "Table",
+    "figure",
+    "model_card",
+    "svg",
+    "write_card",
+]

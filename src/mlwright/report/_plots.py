@@ -14,7 +14,7 @@ BAD = "#dc2626"
 GOOD = "#16a34a"
 
 
-def _figure(width: float = 6.4, height: float = 3.6) -> tuple[Any, Any]:
+def figure(width: float = 6.4, height: float = 3.6) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -37,7 +37,7 @@ def _figure(width: float = 6.4, height: float = 3.6) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _svg(fig: Any) -> str:
+def svg(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
@@ -52,7 +52,7 @@ def reliability(
     before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]] | None
 ) -> str:
     """Predicted probability against observed frequency, per bin; the diagonal is perfect."""
-    fig, ax = _figure(4.8, 4.0)
+    fig, ax = figure(4.8, 4.0)
     ax.plot([0, 1], [0, 1], color=BASE, linestyle="--", linewidth=1, label="perfectly calibrated")
     series = [("as trained", before, BASE if after else MODEL)]
     if after:
@@ -69,12 +69,12 @@ def reliability(
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed frequency")
     ax.legend(frameon=False, loc="upper left")
-    return _svg(fig)
+    return svg(fig)
 
 
 def value_curve(curve: Sequence[Mapping[str, float]], threshold: float) -> str:
     """Value per 1,000 decisions against the threshold, the chosen one marked."""
-    fig, ax = _figure()
+    fig, ax = figure()
     xs = [c["threshold"] for c in curve]
     ys = [c["value_per_1000"] for c in curve]
     ax.plot(xs, ys, color=MODEL, linewidth=1.8)
@@ -89,7 +89,7 @@ def value_curve(curve: Sequence[Mapping[str, float]], threshold: float) -> str:
     ax.axhline(0, color=BASE, linewidth=0.8)
     ax.set_xlabel("decision threshold (act when probability >= threshold)")
     ax.set_ylabel("value per 1,000 decisions (holdout)")
-    return _svg(fig)
+    return svg(fig)
 
 
 def confusion(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
@@ -99,7 +99,7 @@ def confusion(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     counts = np.asarray(matrix, dtype=float)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = 1.2 + 0.6 * len(classes)
-    fig, ax = _figure(size + 1.2, size)
+    fig, ax = figure(size + 1.2, size)
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -116,13 +116,13 @@ def confusion(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.spines[:].set_visible(False)
-    return _svg(fig)
+    return svg(fig)
 
 
 def residuals(bins: Sequence[Mapping[str, float]]) -> str:
     """Mean residual (truth - prediction) per bin of the predicted value, with its 95%
     interval, and the mean absolute error."""
-    fig, ax = _figure()
+    fig, ax = figure()
     mids = [(b["low"] + b["high"]) / 2 for b in bins]
     means = [b["mean_residual"] for b in bins]
     low = [b["mean_residual"] - b["mean_residual_low"] for b in bins]
@@ -142,22 +142,22 @@ def residuals(bins: Sequence[Mapping[str, float]]) -> str:
     ax.set_xlabel("predicted value (bin middle)")
     ax.set_ylabel("truth - prediction")
     ax.legend(frameon=False)
-    return _svg(fig)
+    return svg(fig)
 
 
 def importance(features: Sequence[Mapping[str, Any]], top: int = 15) -> str:
     """The inputs that matter most, largest at the top."""
     shown = list(features[:top])[::-1]
-    fig, ax = _figure(6.4, 0.8 + 0.28 * len(shown))
+    fig, ax = figure(6.4, 0.8 + 0.28 * len(shown))
     ax.barh([f["name"] for f in shown], [f["importance"] for f in shown], color=MODEL)
     ax.set_xlabel("importance")
-    return _svg(fig)
+    return svg(fig)
 
 
 def coverage(levels: Mapping[str, Mapping[str, Any]]) -> str:
     """Holdout coverage of each prediction-interval level, with its 95% interval, against
     the level promised."""
-    fig, ax = _figure(4.8, 3.2)
+    fig, ax = figure(4.8, 3.2)
     names = sorted(levels, key=float)
     xs = range(len(names))
     values = [levels[n]["holdout_coverage"]["value"] for n in names]
@@ -173,13 +173,13 @@ def coverage(levels: Mapping[str, Mapping[str, Any]]) -> str:
     ax.set_ylim(min(0.5, min(values) - 0.05), 1.0)
     ax.set_ylabel("share of holdout rows inside")
     ax.legend(frameon=False, loc="lower right")
-    return _svg(fig)
+    return svg(fig)
 
 
 def slices(found: Sequence[Mapping[str, Any]]) -> str:
     """Loss in each reported slice against the rest of the rows."""
     shown = list(found)[::-1]
-    fig, ax = _figure(6.4, 0.9 + 0.34 * len(shown))
+    fig, ax = figure(6.4, 0.9 + 0.34 * len(shown))
     labels = [s["slice"] if len(s["slice"]) <= 48 else s["slice"][:45] + "..." for s in shown]
     ax.barh(labels, [s["loss"] for s in shown], color=BAD, label="in the slice")
     ax.scatter(
@@ -193,12 +193,12 @@ def slices(found: Sequence[Mapping[str, Any]]) -> str:
     )
     ax.set_xlabel("mean loss per row")
     ax.legend(frameon=False, loc="lower right")
-    return _svg(fig)
+    return svg(fig)
 
 
 def ladder(steps: Sequence[Mapping[str, Any]], metric: str) -> str:
     """Each step up in complexity: its holdout score with the 95% interval."""
-    fig, ax = _figure(6.4, 3.2)
+    fig, ax = figure(6.4, 3.2)
     names = [s["name"] for s in steps]
     values = [s["score"]["value"] for s in steps]
     err = [
@@ -213,12 +213,12 @@ def ladder(steps: Sequence[Mapping[str, Any]], metric: str) -> str:
     highs = [s["score"]["high"] for s in steps]
     span = max(highs) - min(lows)
     ax.set_ylim(min(lows) - 0.15 * span, max(highs) + 0.15 * span)
-    return _svg(fig)
+    return svg(fig)
 
 
 def learning_curve(points: Sequence[Mapping[str, Any]], metric: str) -> str:
     """Cross-validated score against the number of training rows."""
-    fig, ax = _figure()
+    fig, ax = figure()
     rows = [p["rows"] for p in points]
     values = [p["score"] for p in points]
     spread = [p.get("std", 0.0) for p in points]
@@ -226,4 +226,4 @@ def learning_curve(points: Sequence[Mapping[str, Any]], metric: str) -> str:
     ax.set_xscale("log")
     ax.set_xlabel("training rows")
     ax.set_ylabel(f"cross-validated {metric}")
-    return _svg(fig)
+    return svg(fig)

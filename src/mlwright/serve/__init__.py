@@ -1,6 +1,6 @@
 """HTTP service: predict, explain, health, metadata, metrics and the prediction log."""
 
-from mlwright.serve._app import Loaded, ServeSettings, Service, create_app
+from mlwright.serve._app import Loaded, ServeSettings, Service, create_app, served_identity
 from mlwright.serve._log import PREDICTIONS, LogEntry, PredictionLog, log_engine, read_log
 from mlwright.serve._records import UNKNOWN_FIELDS, Records, RecordSchema, UnknownFields
 from mlwright.serve._server import serve
@@ -20,4 +20,5 @@ __all__ = [
     "log_engine",
     "read_log",
     "serve",
+    "served_identity",
 ]

@@ -114,6 +114,15 @@ class _Metrics:
         )
 
 
+def served_identity(model: Model, reference: str) -> tuple[str, str]:
+    """The model name and version the service answers with (and logs) for ``model``,
+    loaded from ``reference``: the registry's, or for a path the spec's name and the
+    first 12 hex digits of the manifest's SHA-256."""
+    if model.registry:
+        return model.registry["model_name"], str(model.registry["version"])
+    return model.spec.task_name, "sha256:" + manifest_digest(Path(reference).expanduser())[:12]
+
+
 class Service:
     """The state behind the app: the model served now, the log, readiness, metrics."""
 
@@ -152,12 +161,7 @@ class Service:
     def load(self, reference: str) -> Loaded:
         """Load, verify (every file's hash) and smoke-test a model; nothing is swapped."""
         model = load(reference, tracking_uri=self.settings.tracking_uri)
-        if model.registry:
-            name, version = model.registry["model_name"], str(model.registry["version"])
-        else:
-            path = Path(reference).expanduser()
-            name = model.spec.task_name
-            version = "sha256:" + manifest_digest(path)[:12]
+        name, version = served_identity(model, reference)
         schema = RecordSchema(
             model.inputs,
             unknown=self.settings.unknown_fields,

@@ -234,14 +234,36 @@ class PredictionLog:
         self.last_error = None
 
 
-def read_log(url: str, *, limit: int | None = None) -> list[Mapping[str, Any]]:
-    """The logged answers, oldest first (for tests, monitoring and inspection)."""
+def read_log(
+    url: str,
+    *,
+    limit: int | None = None,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    endpoint: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[Mapping[str, Any]]:
+    """The logged answers, oldest first (for tests, monitoring and inspection), optionally
+    of one model (version), one endpoint, and created in [since, until)."""
     engine = log_engine(url)
     try:
         query = sa.select(PREDICTIONS).order_by(PREDICTIONS.c.created_at)
+        c = PREDICTIONS.c
+        for column, value in ((c.model_name, model_name), (c.model_version, model_version)):
+            if value is not None:
+                query = query.where(column == value)
+        if endpoint is not None:
+            query = query.where(c.endpoint == endpoint)
+        if since is not None:
+            query = query.where(c.created_at >= since)
+        if until is not None:
+            query = query.where(c.created_at < until)
         if limit is not None:
             query = query.limit(limit)
         with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(TABLE):
+                return []
             return [dict(r._mapping) for r in connection.execute(query)]
     finally:
         engine.dispose()

@@ -19,12 +19,14 @@ from mlwright.spec._metrics import PROBLEM_TYPES, ProblemType
 SPEC_VERSION = 1
 
 _DURATION = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$"
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?"
+    r"\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$"
 )
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from a number or a string like ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"``."""
+    """Seconds from a number or a string like ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"``,
+    ``"1d"``."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '5m'")
     if isinstance(value, int | float):
@@ -32,8 +34,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, str):
         match = _DURATION.match(value.lower())
         if match and any(match.groups()):
-            hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-            return hours * 3600 + minutes * 60 + seconds
+            days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+            return days * 86400 + hours * 3600 + minutes * 60 + seconds
     raise ValueError(
         f"cannot read {value!r} as a duration; write seconds (300) or '90s', '5m', '1h30m'"
     )
@@ -260,6 +262,66 @@ class CardSection(_Section):
     owner: str | None = Field(None, description="Team or person answerable for the model.")
 
 
+class MonitorSection(_Section):
+    """How served traffic is watched (``mlwright monitor``): windows, and the effect sizes
+    that raise an alert. Every threshold is an effect size, never a bare p-value, so that
+    large windows do not alert on trivial shifts; small windows are judged against their
+    own sampling noise, and windows under ``min_rows`` are reported as too small to judge."""
+
+    window: float = Field(
+        86400.0,
+        gt=0,
+        description="Length of one window of traffic, seconds; also '1h', '6h', '1d'.",
+    )
+    min_rows: int = Field(
+        200, ge=10, description="Rows a window needs before its drift and quality are judged."
+    )
+    psi_warn: float = Field(
+        0.1, gt=0, description="Population stability index that marks a moderate shift."
+    )
+    psi_alert: float = Field(
+        0.2,
+        gt=0,
+        description="Population stability index of a feature or of the predictions that "
+        "raises an alert (when it is also beyond the window's sampling noise).",
+    )
+    max_missing_increase: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Rise of a feature's missing rate over the reference (absolute) that "
+        "raises an alert.",
+    )
+    max_new_category_share: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="Share of a window's values in categories never seen in training that "
+        "raises an alert.",
+    )
+    max_out_of_range_share: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="Share of a window's values outside the training range that raises an alert.",
+    )
+    max_performance_drop: float = Field(
+        0.02,
+        gt=0,
+        lt=1,
+        description="Relative drop of the metric against the holdout (estimated, or realised "
+        "once labels arrive) that raises an alert, when its interval also excludes the holdout.",
+    )
+    min_labels: int = Field(
+        50, ge=10, description="Labelled rows a window needs before its realised metric is shown."
+    )
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+
 class TaskSpec(BaseModel):
     """A whole task: data, target, validation, constraints, business values and registry."""
 
@@ -280,6 +342,7 @@ class TaskSpec(BaseModel):
     checks: ChecksSection = Field(default_factory=ChecksSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
     output: OutputSection = Field(default_factory=OutputSection)
+    monitor: MonitorSection = Field(default_factory=MonitorSection)
 
     # Directory that relative paths in the spec are resolved against (the spec file's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -323,6 +386,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "checks": ChecksSection,
     "registry": RegistrySection,
     "output": OutputSection,
+    "monitor": MonitorSection,
 }
 TOP_LEVEL_FIELDS: tuple[str, ...] = ("version", "name", "seed")
 

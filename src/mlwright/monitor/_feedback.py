@@ -1,0 +1,209 @@
+"""Late labels: the truth about logged predictions, joined to them by prediction id.
+
+``add_feedback`` checks a table of (prediction id, label) against the model and the
+prediction log, then stores the labels that match a logged prediction in the log's
+database (table ``mlwright_labels``), replacing an earlier label of the same id (a
+correction). Ids that match no prediction are counted and reported, not stored. A label
+of the wrong type (a class the model does not know, text for a regression) fails the
+whole file before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import polars as pl
+import sqlalchemy as sa
+
+from mlwright.artifact import Model, class_name
+from mlwright.errors import DataError
+from mlwright.serve import PREDICTIONS, log_engine
+
+LABELS_TABLE = "mlwright_labels"
+_META = sa.MetaData()
+LABELS = sa.Table(
+    LABELS_TABLE,
+    _META,
+    sa.Column("prediction_id", sa.String(32), primary_key=True),
+    sa.Column(
+        "label", sa.Text, nullable=False
+    ),  # JSON: the class as the model names it, or a number
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+_CHUNK = 500  # ids per IN (...) query
+
+
+@dataclass
+class FeedbackResult:
+    """What one ``add_feedback`` call did with the labels it was given."""
+
+    received: int
+    stored: int
+    replaced: int  # of those stored, ids that already had a label
+    unmatched: int  # ids that match no logged prediction of the model
+    missing_labels: int  # rows with an id but no label (skipped)
+    duplicates: int  # ids given more than once (the last one kept)
+    unmatched_examples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "replaced": self.replaced,
+            "unmatched": self.unmatched,
+            "missing_labels": self.missing_labels,
+            "duplicates": self.duplicates,
+            "unmatched_examples": self.unmatched_examples,
+        }
+
+
+def add_feedback(
+    model: Model,
+    log_url: str,
+    labels: pl.DataFrame,
+    *,
+    model_name: str,
+    id_column: str = "prediction_id",
+    label_column: str | None = None,
+) -> FeedbackResult:
+    """Store the labels of ``labels`` whose ids match a logged prediction of ``model_name``."""
+    label_column = label_column or _default_label_column(model, labels)
+    for role, name in (("id", id_column), ("label", label_column)):
+        if name not in labels.columns:
+            raise DataError(
+                f"the labels have no {role} column '{name}'; columns are: "
+                + ", ".join(labels.columns),
+                field=name,
+                hint=f"name it with --{role}-column",
+            )
+    ids_raw = labels[id_column]
+    if ids_raw.null_count():
+        raise DataError(
+            f"{ids_raw.null_count()} rows of the labels have no prediction id",
+            field=id_column,
+            hint="every row needs the prediction_id the service answered with",
+        )
+    frame = pl.DataFrame(
+        {"id": ids_raw.cast(pl.String), "label": labels[label_column]}
+    ).with_row_index("row")
+    received = frame.height
+    present = frame.filter(pl.col("label").is_not_null())
+    missing_labels = received - present.height
+    # The last row of an id wins (a file of corrections appended to the first labels).
+    last = present.unique(subset="id", keep="last", maintain_order=True)
+    duplicates = present.height - last.height
+    values = [_label_value(model, v, label_column) for v in last["label"].to_list()]
+    ids = last["id"].to_list()
+
+    engine = log_engine(log_url)
+    try:
+        with engine.begin() as connection:
+            if not sa.inspect(connection).has_table(PREDICTIONS.name):
+                raise DataError(
+                    f"the database at --log has no prediction log ({PREDICTIONS.name})",
+                    field="log",
+                    hint="pass the --log URL the service writes to",
+                )
+            logged = _existing(
+                connection,
+                PREDICTIONS.c.prediction_id,
+                ids,
+                PREDICTIONS.c.model_name == model_name,
+            )
+            matched = [(i, v) for i, v in zip(ids, values, strict=True) if i in logged]
+            unmatched = [i for i in ids if i not in logged]
+            if not matched:
+                raise DataError(
+                    f"none of the {len(ids)} labelled prediction ids matches a logged "
+                    f"prediction of {model_name}",
+                    field=id_column,
+                    hint="check the ids (the prediction_id of each answer), --log and the model",
+                )
+            LABELS.create(connection, checkfirst=True)
+            had = _existing(connection, LABELS.c.prediction_id, [i for i, _ in matched])
+            now = dt.datetime.now(dt.UTC)
+            for start in range(0, len(matched), _CHUNK):
+                part = matched[start : start + _CHUNK]
+                connection.execute(
+                    LABELS.delete().where(LABELS.c.prediction_id.in_([i for i, _ in part]))
+                )
+                connection.execute(
+                    LABELS.insert(),
+                    [
+                        {"prediction_id": i, "label": orjson.dumps(v).decode(), "received_at": now}
+                        for i, v in part
+                    ],
+                )
+    finally:
+        engine.dispose()
+    return FeedbackResult(
+        received=received,
+        stored=len(matched),
+        replaced=len(had),
+        unmatched=len(unmatched),
+        missing_labels=missing_labels,
+        duplicates=duplicates,
+        unmatched_examples=unmatched[:5],
+    )
+
+
+def read_labels(log_url: str, ids: Iterable[str]) -> dict[str, Any]:
+    """The stored label of each of ``ids`` that has one."""
+    wanted = list(ids)
+    engine = log_engine(log_url)
+    out: dict[str, Any] = {}
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(LABELS_TABLE):
+                return out
+            for start in range(0, len(wanted), _CHUNK):
+                part = wanted[start : start + _CHUNK]
+                query = sa.select(LABELS.c.prediction_id, LABELS.c.label).where(
+                    LABELS.c.prediction_id.in_(part)
+                )
+                for pid, label in connection.execute(query):
+                    out[pid] = orjson.loads(label)
+    finally:
+        engine.dispose()
+    return out
+
+
+def _existing(connection: sa.Connection, column: Any, ids: list[str], *where: Any) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        query = sa.select(column).where(column.in_(ids[start : start + _CHUNK]), *where)
+        found.update(r[0] for r in connection.execute(query))
+    return found
+
+
+def _default_label_column(model: Model, labels: pl.DataFrame) -> str:
+    target = model.spec.task.target
+    return target if target in labels.columns else "label"
+
+
+def _label_value(model: Model, value: Any, column: str) -> Any:
+    """The label as stored: the class's name, or a float; a wrong type fails the file."""
+    if model.problem_type == "regression":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataError(
+                f"label {value!r} in column '{column}' is not a number; this model predicts "
+                "a number",
+                field=column,
+                hint="give the observed value of the target for each prediction id",
+            )
+        return float(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1.0 read from a file is the class 1
+    name = class_name(value)
+    if name not in model.class_names:
+        raise DataError(
+            f"label {value!r} in column '{column}' is not one of the model's classes: "
+            + ", ".join(model.class_names),
+            field=column,
+            hint="give each prediction's true class, spelled as the model's classes",
+        )
+    return name
