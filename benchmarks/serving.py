@@ -11,7 +11,7 @@ shares the machine's cores with the server, as a sidecar would.
 Measured per system: latency at a fixed rate (default 200 requests/s for 10 s, p50 / p99
 from the moment each request is written), and throughput with 32 concurrent clients
 (closed loop, 10 s), with the error count of each. ``--single`` adds a second mlwright row:
-the same example trained as one LightGBM model (``[search] families = ["lightgbm"]``,
+the same example trained as one LightGBM model (``[search] learners = ["lightgbm"]``,
 ``ensemble = false``), to show what the model's own cost does to the latency. For each
 mlwright model the harness also times ``Model.predict_record`` in its own process, back to
 back and after 5 ms idle (a request every 5 ms finds caches cold on a shared VM).
@@ -321,7 +321,7 @@ def example_model(work: Path, given: str | None, *, single: bool = False) -> Pat
         spec = work / "spec-single.toml"
         spec.write_text(
             (EXAMPLE / "spec.toml").read_text()
-            + '\n[search]\nfamilies = ["lightgbm"]\nensemble = false\n'
+            + '\n[search]\nlearners = ["lightgbm"]\nensemble = false\n'
         )
         shutil.copy(EXAMPLE / "churn.csv", work / "churn.csv")
     subprocess.run(
@@ -430,8 +430,9 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
         f"{meta['python']}; command: `{meta['command']}`.",
         "",
         f"| system | p50 µs at {args.rate:g}/s | p99 µs | errors | rps with {args.clients} "
-        "clients | p99 µs | errors | p50 µs one at a time | p99 µs | setup |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "clients | p99 µs | errors | p50 µs one at a time | p99 µs | model µs in process "
+        "(after 5 ms idle) | setup |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.fixed is None or r.concurrent is None or r.sequential is None:
