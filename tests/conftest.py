@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +51,50 @@ def trained() -> dict[str, object]:
         problem: mlwright.fit(make_frame(problem, n=400, seed=1), target="y", **FAST)
         for problem in ("binary", "multiclass", "regression")
     }
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = ROOT / "build" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's chromium package, which .ci/run installs)."""
+    if CHROMIUM is None:
+        if os.environ.get("MLWRIGHT_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("headless Chromium is required here (MLWRIGHT_REQUIRE_CHROMIUM=1)")
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def open_page(
+    browser: Any, page_file: Path, screenshot: str
+) -> tuple[list[str], list[list[float]]]:
+    """Open a self-contained report page; the problems seen (console errors, page errors,
+    requests beyond the file) and each plot's [width, height, marks]. A full-page
+    screenshot is kept in build/screenshots/."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(("file:", "data:")) else problems.append(r.url),
+    )
+    page.goto(page_file.as_uri(), wait_until="load")
+    drawn = page.eval_on_selector_all(
+        "figure.plot svg",
+        """els => els.map(e => {
+            const box = e.getBoundingClientRect();
+            return [box.width, box.height, e.querySelectorAll('path, text, use').length];
+        })""",
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)
+    page.close()
+    return problems, drawn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -107,13 +108,16 @@ def test_only_the_most_common_categories_are_kept() -> None:
     assert min(shares) * len(values) == counts[TOP_CATEGORIES - 1] >= counts[TOP_CATEGORIES]
 
 
-def assert_distribution(stats: dict[str, Any], values: np.ndarray) -> None:
-    """Percentiles of the values, and a histogram over their own deciles that counts them."""
+def assert_distribution(
+    stats: dict[str, Any], values: np.ndarray, edges: Sequence[float] | None = None
+) -> None:
+    """Percentiles of the values, and a histogram that counts them over ``edges`` (default:
+    their own deciles)."""
     values = values[~np.isnan(values)]
     assert stats["percentiles"] == pytest.approx(np.quantile(values, PERCENTILES).tolist())
-    edges = stats["bins"]["edges"]
+    edges = list(np.unique(np.quantile(values, DECILES)) if edges is None else edges)
+    assert stats["bins"]["edges"] == pytest.approx(edges)
     assert edges == sorted(set(edges))
-    assert edges == pytest.approx(np.unique(np.quantile(values, DECILES)).tolist())
     shares = stats["bins"]["shares"]
     assert len(shares) == len(edges) + 1
     assert sum(shares) == pytest.approx(1.0)
@@ -151,8 +155,8 @@ def test_classification_prediction_statistics(classes: list[str]) -> None:
     assert set(stats) == expected | ({"score"} if binary else set())
     assert stats["rows"] == 500
     assert_distribution(stats["confidence"], proba.max(axis=1))
-    if binary:  # the positive class's probability is the score watched
-        assert_distribution(stats["score"], proba[:, 1])
+    if binary:  # the positive class's probability is the score watched, in bands of 0.1
+        assert_distribution(stats["score"], proba[:, 1], [i / 10 for i in range(1, 10)])
     share = stats["class_share"]
     assert list(share) == classes
     assert sum(share.values()) == pytest.approx(1.0)

@@ -27,9 +27,16 @@ def bin_counts(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.nd
     return np.bincount(index, minlength=len(edges) + 1)
 
 
-def distribution(numbers: np.ndarray) -> dict[str, Any]:
-    """Percentiles and a decile histogram of non-missing numbers (at least one)."""
-    edges = np.unique(np.quantile(numbers, DECILES))
+# Probabilities are binned in fixed bands: decile edges of a probability sit close to 0 or
+# 1, where a refit on all rows (the served model) answers a little differently from the
+# fold models that scored the holdout, and such narrow tail bins would read that as drift.
+PROBABILITY_BANDS = np.linspace(0.1, 0.9, 9)
+
+
+def distribution(numbers: np.ndarray, edges: np.ndarray | None = None) -> dict[str, Any]:
+    """Percentiles and a histogram of non-missing numbers (at least one), over ``edges``
+    (default: the numbers' own deciles)."""
+    edges = np.unique(np.quantile(numbers, DECILES)) if edges is None else np.asarray(edges)
     counts = bin_counts(numbers, edges)
     return {
         "percentiles": np.quantile(numbers, PERCENTILES).tolist(),
@@ -92,7 +99,9 @@ def prediction_statistics(
         }
     extra: dict[str, Any] = {"rows": len(pred)}
     if problem_type == "binary":
-        extra["score"] = distribution(np.asarray(pred[:, 1], dtype=np.float64))
+        extra["score"] = distribution(
+            np.asarray(pred[:, 1], dtype=np.float64), edges=PROBABILITY_BANDS
+        )
     # The most probable class's probability: what a label-free estimate of accuracy reads.
     extra["confidence"] = distribution(np.asarray(pred.max(axis=1), dtype=np.float64))
     return {
