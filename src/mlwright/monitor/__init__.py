@@ -3,7 +3,26 @@ the prediction log, and late labels joined by prediction id."""
 
 from mlwright.monitor._dashboard import dashboard
 from mlwright.monitor._drift import Shift, js_distance, noise_psi, psi, shift, wasserstein
-from mlwright.monitor._feedback import LABELS, FeedbackResult, add_feedback, read_labels
+from mlwright.monitor._feedback import (
+    LABELS,
+    FeedbackResult,
+    Labelled,
+    add_feedback,
+    labelled_answers,
+    read_labels,
+)
+from mlwright.monitor._loop import (
+    COMPARE_FROM_TAG,
+    PROMOTION_TAG,
+    Comparison,
+    Promotion,
+    RetrainResult,
+    compare,
+    promote,
+    retrain,
+    same_task,
+    traffic_frame,
+)
 from mlwright.monitor._monitor import (
     MonitorReport,
     Window,
@@ -13,20 +32,32 @@ from mlwright.monitor._monitor import (
 )
 
 __all__ = [
+    "COMPARE_FROM_TAG",
     "LABELS",
+    "PROMOTION_TAG",
+    "Comparison",
     "FeedbackResult",
+    "Labelled",
     "MonitorReport",
+    "Promotion",
+    "RetrainResult",
     "Shift",
     "Window",
     "add_feedback",
+    "compare",
     "dashboard",
     "expected_auc",
     "js_distance",
+    "labelled_answers",
     "monitor",
     "noise_psi",
+    "promote",
     "psi",
     "read_labels",
+    "retrain",
+    "same_task",
     "settings_for",
     "shift",
+    "traffic_frame",
     "wasserstein",
 ]

@@ -207,3 +207,54 @@ def _label_value(model: Model, value: Any, column: str) -> Any:
             hint="give each prediction's true class, spelled as the model's classes",
         )
     return name
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A logged answer whose label has arrived."""
+
+    prediction_id: str
+    created_at: dt.datetime
+    model_version: str
+    inputs: dict[str, Any]
+    label: Any
+
+
+def labelled_answers(
+    log_url: str,
+    model_name: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[Labelled]:
+    """Every logged answer of ``model_name`` (any version, /predict only) that has a label,
+    oldest first, created in [since, until)."""
+    engine = log_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            if not (inspector.has_table(PREDICTIONS.name) and inspector.has_table(LABELS_TABLE)):
+                return []
+            p = PREDICTIONS.c
+            query = (
+                sa.select(p.prediction_id, p.created_at, p.model_version, p.inputs, LABELS.c.label)
+                .join(LABELS, LABELS.c.prediction_id == p.prediction_id)
+                .where(p.model_name == model_name, p.endpoint == "predict")
+                .order_by(p.created_at)
+            )
+            if since is not None:
+                query = query.where(p.created_at >= since)
+            if until is not None:
+                query = query.where(p.created_at < until)
+            return [
+                Labelled(
+                    prediction_id=pid,
+                    created_at=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
+                    model_version=version,
+                    inputs=orjson.loads(inputs),
+                    label=orjson.loads(label),
+                )
+                for pid, created, version, inputs, label in connection.execute(query)
+            ]
+    finally:
+        engine.dispose()

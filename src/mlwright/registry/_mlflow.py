@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import tempfile
@@ -119,6 +120,16 @@ def _registry_error(action: str, exc: Exception, uri: str) -> RegistryError:
     )
 
 
+def _experiment_id(client: Any, experiment: str, uri: str) -> str:
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    # A SQLite store keeps its artifacts beside it, not in the working directory.
+    db = _sqlite_path(uri)
+    location = (db.resolve().parent / "mlruns").as_uri() if db is not None else None
+    return str(client.create_experiment(experiment, artifact_location=location))
+
+
 def log_and_register(
     *,
     artifact_dir: Path,
@@ -139,15 +150,7 @@ def log_and_register(
             from mlflow.entities import Metric, Param, RunTag
 
             client = _client(uri)
-            found = client.get_experiment_by_name(experiment)
-            if found is not None:
-                experiment_id = found.experiment_id
-            else:
-                # A SQLite store keeps its artifacts beside it, not in the working directory.
-                db = _sqlite_path(uri)
-                location = (db.resolve().parent / "mlruns").as_uri() if db is not None else None
-                experiment_id = client.create_experiment(experiment, artifact_location=location)
-            run = client.create_run(experiment_id, tags=dict(tags))
+            run = client.create_run(_experiment_id(client, experiment, uri), tags=dict(tags))
             run_id = run.info.run_id
             now = int(run.info.start_time)
             client.log_batch(
@@ -291,3 +294,92 @@ def load(reference: str | Path, *, tracking_uri: str | None = None) -> Model:
         }
         return model
     return load_model(Path(text))
+
+
+def aliases(model_name: str, *, uri: str | None = None) -> dict[str, str]:
+    """The registered model's aliases: alias -> version ({} when the model is unknown)."""
+    check_model_name(model_name)
+    uri = tracking_uri(uri)
+    db = _sqlite_path(uri)
+    if db is not None and not db.is_file():
+        return {}
+    with _quiet():
+        try:
+            client = _client(uri)
+            try:
+                found = client.get_registered_model(model_name)
+            except Exception:
+                return {}
+            return {str(k): str(v) for k, v in (found.aliases or {}).items()}
+        except Exception as exc:
+            raise _registry_error(f"read the aliases of {model_name}", exc, uri) from exc
+
+
+def move_alias(model_name: str, alias: str, version: str | None, *, uri: str | None = None) -> None:
+    """Point ``alias`` at ``version``, or remove it (``version`` None)."""
+    uri = tracking_uri(uri)
+    with _quiet():
+        try:
+            client = _client(uri)
+            if version is None:
+                client.delete_registered_model_alias(model_name, alias)
+            else:
+                client.set_registered_model_alias(model_name, alias, version)
+        except Exception as exc:
+            raise _registry_error(f"move alias {alias} of {model_name}", exc, uri) from exc
+
+
+def version_tags(model_name: str, version: str, *, uri: str | None = None) -> dict[str, str]:
+    uri = tracking_uri(uri)
+    with _quiet():
+        try:
+            found = _client(uri).get_model_version(model_name, version)
+            return {str(k): str(v) for k, v in (found.tags or {}).items()}
+        except Exception as exc:
+            raise _registry_error(f"read version {version} of {model_name}", exc, uri) from exc
+
+
+def tag_version(
+    model_name: str, version: str, tags: Mapping[str, str], *, uri: str | None = None
+) -> None:
+    uri = tracking_uri(uri)
+    with _quiet():
+        try:
+            client = _client(uri)
+            for key, value in tags.items():
+                client.set_model_version_tag(model_name, version, key, value)
+        except Exception as exc:
+            raise _registry_error(f"tag version {version} of {model_name}", exc, uri) from exc
+
+
+def log_event(
+    experiment: str,
+    *,
+    run_name: str,
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    uri: str | None = None,
+) -> str:
+    """Log one event of the model's life (a comparison, a promotion) as an MLflow run in
+    ``experiment``; its run id."""
+    uri = tracking_uri(uri)
+    with _quiet():
+        try:
+            from mlflow.entities import Metric, RunTag
+
+            client = _client(uri)
+            run = client.create_run(
+                _experiment_id(client, experiment, uri), run_name=run_name, tags=dict(tags)
+            )
+            now = int(run.info.start_time)
+            client.log_batch(
+                run.info.run_id,
+                metrics=[
+                    Metric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)
+                ],
+                tags=[RunTag(k, v) for k, v in tags.items()],
+            )
+            client.set_terminated(run.info.run_id)
+            return str(run.info.run_id)
+        except Exception as exc:
+            raise _registry_error(f"log {run_name}", exc, uri) from exc

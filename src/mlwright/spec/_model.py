@@ -315,6 +315,13 @@ class MonitorSection(_Section):
     min_labels: int = Field(
         50, ge=10, description="Labelled rows a window needs before its realised metric is shown."
     )
+    promotion_margin: float = Field(
+        0.0,
+        ge=0,
+        description="How much better (in the metric's units) a challenger must be than the "
+        "champion on the same recent labelled rows to be promoted; the paired 95% interval "
+        "of the difference must clear it.",
+    )
 
     @field_validator("window", mode="before")
     @classmethod

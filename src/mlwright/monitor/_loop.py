@@ -1,0 +1,488 @@
+"""The retrain-and-promote loop: a challenger trained on fresh data, compared with the
+champion on the same recent labelled rows neither was trained on, and promoted only when
+it wins by the spec's margin (or by force, recorded).
+
+``retrain`` trains through ``pipeline.train`` (the same main job as ``mlwright run``) on
+the spec's data plus the labelled answers in the prediction log, keeping the most recent
+share of those answers (the spec's ``validation.holdout``) out of training: the challenger
+is registered with the time that share starts (tag ``mlwright.compare_from``), and
+``compare`` judges both models on labelled answers from then on. The champion was trained
+before any of that traffic existed, so neither model has seen the rows it is judged on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mlwright.artifact import InputField, Model, class_name
+from mlwright.errors import DataError, RegistryError, SchemaMismatchError
+from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
+from mlwright.monitor._feedback import Labelled, labelled_answers
+from mlwright.registry import (
+    CHALLENGER,
+    CHAMPION,
+    Registration,
+    aliases,
+    load,
+    log_event,
+    move_alias,
+    tag_version,
+    version_tags,
+)
+from mlwright.serve import Records
+from mlwright.spec import TaskSpec
+
+COMPARE_FROM_TAG = "mlwright.compare_from"
+PROMOTION_TAG = "mlwright.promotion"
+
+
+# -- fresh training data ---------------------------------------------------------------------
+
+
+def traffic_frame(
+    answers: Sequence[Labelled],
+    fields: Sequence[InputField],
+    target: str,
+    classes: Sequence[Any] | None,
+    *,
+    id_column: str | None = None,
+    time_column: str | None = None,
+) -> pl.DataFrame:
+    """Labelled answers as a training table: the inputs as the model reads them, the label
+    as the target (classes restored to their own type), the prediction id as the id column
+    and the answer's time as the time column when the spec has them and the inputs do not."""
+    frame = Records([a.inputs for a in answers], single=False).frame(fields)
+    if classes is None:
+        labels = pl.Series(target, [float(a.label) for a in answers], dtype=pl.Float64)
+    else:
+        by_name = {class_name(c): c for c in classes}
+        labels = pl.Series(target, [by_name[a.label] for a in answers])
+    frame = frame.with_columns(labels)
+    names = {f.name for f in fields}
+    if id_column and id_column not in names:
+        frame = frame.with_columns(pl.Series(id_column, [a.prediction_id for a in answers]))
+    if time_column and time_column not in names:
+        times = [a.created_at.astimezone(dt.UTC).replace(tzinfo=None) for a in answers]
+        frame = frame.with_columns(pl.Series(time_column, times, dtype=pl.Datetime("us")))
+    return frame
+
+
+@dataclass
+class RetrainResult:
+    """What ``retrain`` trained on and what it registered."""
+
+    model: Model
+    registration: Registration | None
+    artifact_dir: Path | None
+    rows_from_files: int
+    rows_from_log: int
+    reserved: int  # labelled answers kept out of training, for the comparison
+    compare_from: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "registration": None if self.registration is None else self.registration.to_dict(),
+            "artifact_dir": None if self.artifact_dir is None else str(self.artifact_dir),
+            "rows_from_files": self.rows_from_files,
+            "rows_from_log": self.rows_from_log,
+            "reserved_for_comparison": self.reserved,
+            "compare_from": self.compare_from.isoformat(),
+        }
+
+
+def retrain(
+    spec: TaskSpec,
+    log_url: str,
+    *,
+    since: dt.datetime | None = None,
+    include_files: bool = True,
+    out_dir: Path | None = None,
+    progress: Any = None,
+) -> RetrainResult:
+    """Train a challenger on the spec's data and the labelled answers of the log, and
+    register it (``challenger`` while a champion exists)."""
+    from mlwright.data import load_training_data
+    from mlwright.pipeline import train
+
+    name = spec.registry.model_name or spec.task_name
+    champion = _champion_or_none(name, spec.registry.tracking_uri)
+    answers: list[Labelled] = []
+    if champion is not None:
+        answers = labelled_answers(log_url, name, since=_utc(since))
+    if not answers and not include_files:
+        raise DataError(
+            f"the prediction log holds no labelled answers of {name}"
+            + (f" since {since.isoformat()}" if since else ""),
+            field="log",
+            hint="store labels with `mlwright feedback`, or leave out --no-files to train on "
+            "the spec's data",
+        )
+    # The most recent share of the labelled answers is kept for the comparison.
+    reserved = math.ceil(len(answers) * spec.validation.holdout) if answers else 0
+    fresh, kept = answers[: len(answers) - reserved], answers[len(answers) - reserved :]
+    compare_from = kept[0].created_at if kept else dt.datetime.now(dt.UTC)
+    parts: list[pl.DataFrame] = []
+    files = 0
+    if include_files:
+        from_files = load_training_data(spec)
+        files = from_files.height
+        parts.append(from_files)
+    if fresh:
+        assert champion is not None
+        parts.append(
+            traffic_frame(
+                fresh,
+                champion.inputs,
+                spec.task.target,
+                None if champion.problem_type == "regression" else champion.classes,
+                id_column=spec.task.id,
+                time_column=spec.task.time,
+            )
+        )
+    data = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+    result = train(spec, data, progress=progress, out_dir=out_dir, register=True)
+    registration = result.registration
+    if registration is not None:
+        tag_version(
+            registration.model_name,
+            registration.version,
+            {
+                COMPARE_FROM_TAG: compare_from.isoformat(),
+                "mlwright.rows_from_log": str(len(fresh)),
+                "mlwright.rows_from_files": str(files),
+            },
+            uri=registration.tracking_uri,
+        )
+    return RetrainResult(
+        model=result.model,
+        registration=registration,
+        artifact_dir=result.artifact_dir,
+        rows_from_files=files,
+        rows_from_log=len(fresh),
+        reserved=reserved,
+        compare_from=compare_from,
+    )
+
+
+# -- champion against challenger --------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Champion and challenger scored on the same rows, with the paired difference."""
+
+    model_name: str
+    metric: str
+    champion_version: str
+    challenger_version: str
+    rows: int
+    source: str  # where the rows came from
+    champion: dict[str, float]  # value, low, high
+    challenger: dict[str, float]
+    difference: dict[str, float]  # challenger - champion: value, low, high, a_better_share
+    margin: float
+    wins: bool
+
+    @property
+    def verdict(self) -> str:
+        better = "higher" if greater_is_better(self.metric) else "lower"
+        d = self.difference
+        diff = f"{d['value']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+        if self.wins:
+            return (
+                f"the challenger (version {self.challenger_version}) wins: {self.metric} "
+                f"{diff} ({better} is better), clear of the margin {self.margin:g}"
+            )
+        return (
+            f"the challenger (version {self.challenger_version}) does not clearly win: "
+            f"{self.metric} {diff} ({better} is better); the paired 95% interval must clear "
+            f"the margin {self.margin:g}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "metric": self.metric,
+            "champion_version": self.champion_version,
+            "challenger_version": self.challenger_version,
+            "rows": self.rows,
+            "source": self.source,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "difference": self.difference,
+            "margin": self.margin,
+            "wins": self.wins,
+            "verdict": self.verdict,
+        }
+
+
+def compare(
+    model_name: str,
+    log_url: str | None,
+    *,
+    tracking_uri: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    data: pl.DataFrame | None = None,
+    record: bool = True,
+) -> Comparison:
+    """Score champion and challenger on the same labelled rows: ``data`` (a table with the
+    target), else the labelled answers of the log from ``since`` (default: the time the
+    challenger's retrain kept out of training)."""
+    versions = aliases(model_name, uri=tracking_uri)
+    missing = [a for a in (CHAMPION, CHALLENGER) if a not in versions]
+    if missing:
+        raise RegistryError(
+            f"model {model_name} has no {' and no '.join(missing)} alias to compare",
+            field=model_name,
+            hint="train a challenger with `mlwright retrain SPEC` (or `mlwright run SPEC` "
+            "once a champion exists)",
+        )
+    champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+    challenger = load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri)
+    same_task(champion, challenger)
+    target = champion.spec.task.target
+    if data is not None:
+        if target not in data.columns:
+            raise DataError(
+                f"the comparison data has no target column '{target}'",
+                field=target,
+                hint="pass a labelled table, or compare on the log's labelled answers",
+            )
+        frame = data.filter(pl.col(target).is_not_null())
+        source = "the given data"
+    else:
+        if log_url is None:
+            raise DataError("compare needs --log or --data", field="log")
+        tags = version_tags(model_name, versions[CHALLENGER], uri=tracking_uri)
+        start = _utc(since) or _parse(tags.get(COMPARE_FROM_TAG))
+        answers = labelled_answers(log_url, model_name, since=start, until=_utc(until))
+        frame = traffic_frame(
+            answers,
+            champion.inputs,
+            target,
+            None if champion.problem_type == "regression" else champion.classes,
+        )
+        source = "labelled answers in the log" + (f" since {start.isoformat()}" if start else "")
+    needed = challenger.spec.monitor.min_labels
+    if frame.height < needed:
+        raise DataError(
+            f"only {frame.height} labelled rows to compare on ({source}); at least {needed} "
+            "are needed",
+            field="labels",
+            hint="wait for more labels (mlwright feedback), or lower [monitor] min_labels",
+        )
+    metric = str(champion.metrics.get("metric", champion.spec.task.metric))
+    y, pred_champion = _scored(champion, frame, target)
+    _, pred_challenger = _scored(challenger, frame, target)
+    difference = paired_difference(metric, y, pred_challenger, pred_champion)
+    margin = challenger.spec.monitor.promotion_margin
+    wins = difference.low > margin if greater_is_better(metric) else difference.high < -margin
+    comparison = Comparison(
+        model_name=model_name,
+        metric=metric,
+        champion_version=versions[CHAMPION],
+        challenger_version=versions[CHALLENGER],
+        rows=frame.height,
+        source=source,
+        champion=_scored_interval(metric, y, pred_champion),
+        challenger=_scored_interval(metric, y, pred_challenger),
+        difference=difference.to_dict(),
+        margin=margin,
+        wins=wins,
+    )
+    if record:
+        _record_comparison(comparison, challenger, tracking_uri)
+    return comparison
+
+
+def same_task(champion: Model, challenger: Model) -> None:
+    """Champion and challenger must answer the same question from the same inputs."""
+    problems = []
+    if champion.problem_type != challenger.problem_type:
+        problems.append(f"problem type {champion.problem_type} vs {challenger.problem_type}")
+    if [class_name(c) for c in champion.classes] != [class_name(c) for c in challenger.classes]:
+        problems.append(f"classes {champion.classes} vs {challenger.classes}")
+    ours = {f.name: f.kind for f in champion.inputs}
+    theirs = {f.name: f.kind for f in challenger.inputs}
+    if ours != theirs:
+        gone = sorted(set(ours) - set(theirs))
+        new = sorted(set(theirs) - set(ours))
+        changed = sorted(n for n in set(ours) & set(theirs) if ours[n] != theirs[n])
+        for what, names in (("missing", gone), ("new", new), ("of another kind", changed)):
+            if names:
+                problems.append(f"inputs {what} in the challenger: {', '.join(names)}")
+    if problems:
+        raise SchemaMismatchError(
+            "the challenger was trained on a different schema than the champion: "
+            + "; ".join(problems),
+            field="challenger",
+            hint="a challenger must take the champion's inputs so that clients and the "
+            "service keep working; retrain it from the champion's spec",
+        )
+
+
+def _scored(model: Model, frame: pl.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """Truths as the metrics read them (class codes, or values) and the model's predictions
+    (probability matrix, or values)."""
+    inputs = frame.select([f.name for f in model.inputs])
+    if model.problem_type == "regression":
+        return frame[target].cast(pl.Float64).to_numpy(), np.asarray(model.predict(inputs))
+    names = model.class_names
+    codes = {n: i for i, n in enumerate(names)}
+    truths = [class_name(v) for v in frame[target].to_list()]
+    unknown = sorted({t for t in truths if t not in codes})
+    if unknown:
+        raise DataError(
+            f"labels {unknown[:5]} are not among the model's classes: {', '.join(names)}",
+            field=target,
+        )
+    y = np.asarray([codes[t] for t in truths])
+    return y, model.predict_proba(inputs)[names].to_numpy()
+
+
+def _scored_interval(metric: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    interval = bootstrap_interval(metric, y, pred)
+    return {"value": score(metric, y, pred), "low": interval.low, "high": interval.high}
+
+
+def _record_comparison(comparison: Comparison, challenger: Model, uri: str | None) -> None:
+    name = comparison.model_name
+    metrics = {
+        f"champion_{comparison.metric}": comparison.champion["value"],
+        f"challenger_{comparison.metric}": comparison.challenger["value"],
+        "difference": comparison.difference["value"],
+        "difference_low": comparison.difference["low"],
+        "difference_high": comparison.difference["high"],
+        "rows": float(comparison.rows),
+    }
+    tags = {
+        "mlwright.event": "compare",
+        "mlwright.model_name": name,
+        "mlwright.champion_version": comparison.champion_version,
+        "mlwright.challenger_version": comparison.challenger_version,
+        "mlwright.verdict": "wins" if comparison.wins else "does not win",
+    }
+    experiment = challenger.spec.registry.experiment or name
+    log_event(
+        experiment,
+        run_name=f"compare {name} v{comparison.challenger_version} vs "
+        f"v{comparison.champion_version}",
+        metrics=metrics,
+        tags=tags,
+        uri=uri,
+    )
+    tag_version(
+        name,
+        comparison.challenger_version,
+        {"mlwright.comparison": json.dumps(comparison.to_dict())[:5000]},
+        uri=uri,
+    )
+
+
+# -- promotion -------------------------------------------------------------------------------
+
+
+@dataclass
+class Promotion:
+    model_name: str
+    promoted: bool
+    forced: bool
+    champion_version: str  # the champion after the call
+    previous_version: str | None
+    comparison: Comparison | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "promoted": self.promoted,
+            "forced": self.forced,
+            "champion_version": self.champion_version,
+            "previous_version": self.previous_version,
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "reason": self.reason,
+        }
+
+
+def promote(
+    model_name: str,
+    log_url: str | None,
+    *,
+    tracking_uri: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    since: dt.datetime | None = None,
+    data: pl.DataFrame | None = None,
+) -> Promotion:
+    """Move ``champion`` to the challenger when it wins the comparison (or with
+    ``force``, recorded with its reason); otherwise change nothing. A challenger on another
+    schema is refused even with ``force``."""
+    comparison: Comparison | None = None
+    try:
+        comparison = compare(model_name, log_url, tracking_uri=tracking_uri, since=since, data=data)
+    except SchemaMismatchError:
+        raise  # never, not even by force: clients and the service would break
+    except DataError:
+        if not force:
+            raise
+        # A forced promotion without enough labels is still recorded, as forced.
+    versions = aliases(model_name, uri=tracking_uri)
+    previous, challenger = versions[CHAMPION], versions[CHALLENGER]
+    if comparison is not None and not comparison.wins and not force:
+        return Promotion(
+            model_name, False, False, previous, previous, comparison, comparison.verdict
+        )
+    why = reason or ("forced" if force else comparison.verdict if comparison else "")
+    move_alias(model_name, CHAMPION, challenger, uri=tracking_uri)
+    move_alias(model_name, CHALLENGER, None, uri=tracking_uri)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    record = {
+        "at": now,
+        "from_version": previous,
+        "forced": force,
+        "reason": why,
+        "won": None if comparison is None else comparison.wins,
+    }
+    tag_version(model_name, challenger, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
+    log_event(
+        load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri).spec.registry.experiment
+        or model_name,
+        run_name=f"promote {model_name} v{challenger} (was v{previous})",
+        metrics={} if comparison is None else {"difference": comparison.difference["value"]},
+        tags={
+            "mlwright.event": "promote",
+            "mlwright.model_name": model_name,
+            "mlwright.champion_version": challenger,
+            "mlwright.previous_version": previous,
+            "mlwright.forced": str(force).lower(),
+            "mlwright.reason": why[:500],
+        },
+        uri=tracking_uri,
+    )
+    return Promotion(model_name, True, force, challenger, previous, comparison, why)
+
+
+def _champion_or_none(name: str, tracking_uri: str | None) -> Model | None:
+    if CHAMPION not in aliases(name, uri=tracking_uri):
+        return None
+    return load(f"models:/{name}@{CHAMPION}", tracking_uri=tracking_uri)
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    return None if text is None else _utc(dt.datetime.fromisoformat(text))
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

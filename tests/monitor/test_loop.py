@@ -1,0 +1,163 @@
+"""The retrain-and-promote loop against a real MLflow registry (SQLite): a challenger
+trained on fresh labelled traffic is compared with the champion on recent rows neither
+saw, promoted only when it clearly wins (or by force, recorded), and nothing in the
+registry changes when it does not, or when it answers a different question."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from logged import days, log_traffic
+from mlwright.errors import DataError, RegistryError, SchemaMismatchError
+from mlwright.monitor import (
+    COMPARE_FROM_TAG,
+    PROMOTION_TAG,
+    add_feedback,
+    compare,
+    promote,
+    retrain,
+)
+from mlwright.pipeline import train
+from mlwright.registry import CHALLENGER, CHAMPION, aliases, load, version_tags
+from mlwright.spec import load_spec
+from synth import make_frame
+
+NAME = "loop"
+SPEC = """
+name = "loop"
+seed = 0
+[data]
+path = "train.csv"
+[task]
+target = "y"
+positive_class = "yes"
+[constraints]
+time_budget = 120
+[validation]
+folds = 3
+[search]
+max_trials = 3
+learners = ["lightgbm", "linear"]
+{extra}
+"""
+
+
+def write_spec(root: Path, extra: str = "") -> Path:
+    path = root / "spec.toml"
+    path.write_text(SPEC.format(extra=extra))
+    return path
+
+
+@pytest.fixture
+def champion(workdir: Path) -> Path:
+    """A registered champion (version 1), trained on 600 rows; the working directory holds
+    its spec, data and MLflow store."""
+    make_frame("binary", n=600, seed=1).write_csv(workdir / "train.csv")
+    spec = load_spec(write_spec(workdir))
+    result = train(spec, register=True)
+    assert result.registration is not None
+    assert result.registration.alias == CHAMPION
+    return workdir
+
+
+def new_concept(frame: pl.DataFrame) -> pl.DataFrame:
+    """The same inputs, a new rule for the outcome: the champion's lesson no longer holds."""
+    y = np.where(
+        (frame["plan"] == "basic").to_numpy() | (frame["count"] > 15).to_numpy(), "yes", "no"
+    )
+    return frame.with_columns(pl.Series("y", y))
+
+
+def serve_and_label(root: Path, frame: pl.DataFrame, per_day: int, n_days: int) -> str:
+    log = f"sqlite:///{root / 'log.db'}"
+    champion_model = load(f"models:/{NAME}@{CHAMPION}")
+    ids = log_traffic(log, champion_model, frame.drop("y"), days(per_day, n_days), name=NAME)
+    add_feedback(
+        champion_model, log, pl.DataFrame({"prediction_id": ids, "y": frame["y"]}), model_name=NAME
+    )
+    return log
+
+
+def test_a_challenger_that_learned_the_new_concept_wins_and_is_promoted(champion: Path) -> None:
+    traffic = new_concept(make_frame("binary", n=1000, seed=9))
+    log = serve_and_label(champion, traffic, 200, 5)
+    result = retrain(load_spec(champion / "spec.toml"), log)
+    assert result.registration is not None
+    assert (result.registration.version, result.registration.alias) == ("2", CHALLENGER)
+    assert (result.rows_from_files, result.rows_from_log, result.reserved) == (600, 800, 200)
+    tags = version_tags(NAME, "2")
+    assert tags[COMPARE_FROM_TAG] == result.compare_from.isoformat()
+
+    comparison = compare(NAME, log)
+    assert comparison.rows == 200  # the reserved day only: neither model trained on it
+    assert comparison.wins, comparison.verdict
+    assert comparison.difference["low"] > 0
+    assert comparison.challenger["value"] > comparison.champion["value"]
+
+    promotion = promote(NAME, log)
+    assert promotion.promoted
+    assert not promotion.forced
+    assert aliases(NAME) == {CHAMPION: "2"}
+    record = json.loads(version_tags(NAME, "2")[PROMOTION_TAG])
+    assert (record["from_version"], record["forced"], record["won"]) == ("1", False, True)
+
+
+def test_a_challenger_no_better_is_not_promoted_and_nothing_changes(champion: Path) -> None:
+    log = serve_and_label(champion, make_frame("binary", n=300, seed=4), 300, 1)
+    # Retrained on the spec's data alone: the same rows and seed give the same model.
+    result = retrain(load_spec(champion / "spec.toml"), log, since=days(1, 3)[2])
+    assert result.rows_from_log == 0
+    comparison = compare(NAME, log, since=days(1, 1)[0])
+    assert comparison.difference["value"] == pytest.approx(0.0, abs=1e-9)
+    assert not comparison.wins
+    before = aliases(NAME)
+    promotion = promote(NAME, log, since=days(1, 1)[0])
+    assert not promotion.promoted
+    assert "does not clearly win" in promotion.reason
+    assert aliases(NAME) == before == {CHAMPION: "1", CHALLENGER: "2"}
+    assert PROMOTION_TAG not in version_tags(NAME, "2")
+
+    forced = promote(NAME, log, since=days(1, 1)[0], force=True, reason="rollout drill")
+    assert (forced.promoted, forced.forced) == (True, True)
+    assert aliases(NAME) == {CHAMPION: "2"}
+    record = json.loads(version_tags(NAME, "2")[PROMOTION_TAG])
+    assert (record["forced"], record["reason"], record["won"]) == (True, "rollout drill", False)
+
+
+def test_a_challenger_on_another_schema_is_refused(champion: Path) -> None:
+    log = serve_and_label(champion, make_frame("binary", n=300, seed=5), 300, 1)
+    other = load_spec(write_spec(champion))
+    other.task.ignore = ["count"]
+    train(other, register=True)
+    before = aliases(NAME)
+    with pytest.raises(SchemaMismatchError, match="inputs missing in the challenger: count"):
+        compare(NAME, log, since=days(1, 1)[0])
+    with pytest.raises(SchemaMismatchError):  # not even by force
+        promote(NAME, log, since=days(1, 1)[0], force=True)
+    assert aliases(NAME) == before
+
+
+def test_comparisons_need_a_challenger_and_enough_labels(champion: Path) -> None:
+    with pytest.raises(RegistryError, match="no challenger alias"):
+        compare(NAME, None)
+    log = serve_and_label(champion, make_frame("binary", n=30, seed=6), 30, 1)
+    train(load_spec(champion / "spec.toml"), register=True)
+    with pytest.raises(DataError, match="only 30 labelled rows") as caught:
+        promote(NAME, log, since=days(1, 1)[0])
+    assert caught.value.field == "labels"
+    assert aliases(NAME) == {CHAMPION: "1", CHALLENGER: "2"}
+
+
+def test_retrain_on_traffic_alone_needs_labels(champion: Path) -> None:
+    with pytest.raises(DataError, match="no labelled answers of loop"):
+        retrain(
+            load_spec(champion / "spec.toml"),
+            f"sqlite:///{champion / 'none.db'}",
+            include_files=False,
+        )
+    assert aliases(NAME) == {CHAMPION: "1"}
