@@ -537,6 +537,169 @@ def feedback(
     )
 
 
+@app.command()
+def retrain(
+    spec: Annotated[Path, typer.Argument(help="Task spec (TOML) of the served model.")],
+    *,
+    log: Annotated[
+        str,
+        typer.Option("--log", help="The prediction log with labelled answers (SQLAlchemy URL)."),
+    ] = "sqlite:///predictions.db",
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Labelled answers from: 2026-03-01, ...T06:00, or 30d (ago)."),
+    ] = None,
+    no_files: Annotated[
+        bool,
+        typer.Option(
+            "--no-files", help="Train on the labelled answers alone, not the spec's data."
+        ),
+    ] = False,
+    time_budget: Annotated[
+        str | None, typer.Option("--time-budget", help="Override the budget: 90s, 5m, 1h.")
+    ] = None,
+    max_trials: Annotated[
+        int | None,
+        typer.Option("--max-trials", min=1, help="Stop after N trials (reproducible)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Artifact directory (default: the spec's).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train a challenger on the spec's data plus the labelled answers in the log (the
+    most recent share kept out, for `compare`) and register it as `challenger`."""
+    from mlwright.monitor import retrain as retrain_model
+    from mlwright.spec import load_spec, with_overrides
+
+    with _errors():
+        task = load_spec(spec)
+        overrides: dict[str, object] = {}
+        if time_budget is not None:
+            overrides["time_budget"] = time_budget
+        if max_trials is not None:
+            overrides["max_trials"] = max_trials
+        if overrides:
+            task = with_overrides(task, overrides)
+        start = _moment(since, "--since")
+        options: dict[str, Any] = {
+            "since": start,
+            "include_files": not no_files,
+            "out_dir": out_dir,
+        }
+        if quiet:
+            result = retrain_model(task, log, **options)
+        else:
+            with RichReporter(err) as reporter:
+                result = retrain_model(task, log, progress=reporter, **options)
+    registration = result.registration
+    out.print(
+        f"trained on {result.rows_from_files} rows of the spec's data and {result.rows_from_log} "
+        f"labelled answers; {result.reserved} recent answers kept out for the comparison "
+        f"(from {result.compare_from.isoformat(timespec='seconds')})"
+    )
+    if registration is not None:
+        out.print(
+            f"registered {escape(registration.model_name)} version {registration.version} as "
+            f"[bold]{registration.alias}[/] ({escape(registration.uri)})"
+        )
+        if registration.alias == "challenger":
+            out.print(
+                f"next: mlwright compare {escape(registration.model_name)} --log {escape(log)}"
+            )
+
+
+@app.command()
+def compare(
+    name: Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")],
+    *,
+    log: Annotated[
+        str,
+        typer.Option("--log", help="The prediction log with labelled answers (SQLAlchemy URL)."),
+    ] = "sqlite:///predictions.db",
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Rows from (default: where the challenger's retrain kept rows out)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
+    ] = None,
+) -> None:
+    """Score champion and challenger on the same recent labelled rows, with the paired
+    difference and its 95% interval; the verdict says whether `promote` would move."""
+    from mlwright.data import read_file
+    from mlwright.monitor import compare as compare_models
+
+    with _errors():
+        table = None if data is None else read_file(data)
+        comparison = compare_models(
+            name, log, tracking_uri=tracking_uri, since=_moment(since, "--since"), data=table
+        )
+    _print_comparison(comparison)
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")],
+    *,
+    log: Annotated[
+        str,
+        typer.Option("--log", help="The prediction log with labelled answers (SQLAlchemy URL)."),
+    ] = "sqlite:///predictions.db",
+    since: Annotated[
+        str | None, typer.Option("--since", help="Rows compared from (as for compare).")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Promote even without a clear win (recorded as forced)."),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (recorded with the promotion).")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
+    ] = None,
+) -> None:
+    """Move the `champion` alias to the challenger when it beats the champion by the spec's
+    promotion margin on the same recent labelled rows (servers following the alias swap
+    to it); otherwise change nothing and exit 1."""
+    from mlwright.data import read_file
+    from mlwright.monitor import promote as promote_model
+
+    with _errors():
+        table = None if data is None else read_file(data)
+        promotion = promote_model(
+            name,
+            log,
+            tracking_uri=tracking_uri,
+            force=force,
+            reason=reason,
+            since=_moment(since, "--since"),
+            data=table,
+        )
+    if promotion.comparison is not None:
+        _print_comparison(promotion.comparison)
+    if promotion.promoted:
+        how = " (forced)" if promotion.forced else ""
+        out.print(
+            f"[bold green]promoted[/]{how}: {escape(name)} version {promotion.champion_version} "
+            f"is the champion (was {promotion.previous_version})"
+        )
+        return
+    out.print(f"[bold]not promoted[/]: {escape(promotion.reason)}; nothing changed")
+    raise typer.Exit(1)
+
+
 # -- printing -------------------------------------------------------------------------------------
 
 
@@ -571,6 +734,25 @@ def _print_monitor(report: Any) -> None:
         out.print(f"note: {escape(note)}")
     verdict = "[bold red]ALERT[/]" if report.status == "alert" else "[bold green]all well[/]"
     out.print(f"status: {verdict}")
+
+
+def _print_comparison(comparison: Any) -> None:
+    table = Table(
+        title=f"{comparison.model_name}: champion against challenger on {comparison.rows} "
+        f"rows ({comparison.source})",
+        title_justify="left",
+    )
+    for column in ("model", "version", comparison.metric, "95% interval"):
+        table.add_column(column)
+    for role, version, found in (
+        ("champion", comparison.champion_version, comparison.champion),
+        ("challenger", comparison.challenger_version, comparison.challenger),
+    ):
+        table.add_row(
+            role, version, _fmt(found["value"]), f"{_fmt(found['low'])} to {_fmt(found['high'])}"
+        )
+    out.print(table)
+    out.print(escape(comparison.verdict))
 
 
 def _print_schema(schema: Any) -> None:

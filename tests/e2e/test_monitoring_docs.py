@@ -28,12 +28,15 @@ def documented_commands() -> list[list[str]]:
 
 
 def test_the_monitoring_guide_runs(repo_copy: Path) -> None:
-    run, serve, feedback, monitor = documented_commands()
-    assert [c[:2] for c in (run, serve, feedback, monitor)] == [
-        ["mlwright", "run"],
-        ["mlwright", "serve"],
-        ["mlwright", "feedback"],
-        ["mlwright", "monitor"],
+    run, serve, feedback, monitor, retrain, compare, promote = documented_commands()
+    assert [c[1] for c in (run, serve, feedback, monitor, retrain, compare, promote)] == [
+        "run",
+        "serve",
+        "feedback",
+        "monitor",
+        "retrain",
+        "compare",
+        "promote",
     ]
     assert mlwright(*run[1:], cwd=repo_copy, timeout=300).code == 0
     log = serve[serve.index("--log") + 1]
@@ -75,6 +78,23 @@ def test_the_monitoring_guide_runs(repo_copy: Path) -> None:
     assert {"tenure", "contract", "monthly_charges"} <= set(judged[0]["drift"])
     assert "<svg" in (out / "monitor.html").read_text()
     assert (out / "monitor.md").read_text().startswith("# Monitoring: churn")
+
+    retrained = mlwright(*retrain[1:], cwd=repo_copy, timeout=300)
+    assert retrained.code == 0, str(retrained)
+    kept = LABELLED // 5  # validation.holdout = 0.2 of the labelled answers
+    assert f"and {LABELLED - kept} labelled answers; {kept} recent answers kept out" in (
+        retrained.stdout
+    )
+    assert "registered churn version 2 as challenger" in retrained.stdout
+    compared = mlwright(*compare[1:], cwd=repo_copy)
+    assert compared.code == 0, str(compared)
+    assert f"champion against challenger on {kept} rows" in compared.stdout
+    wins = "the challenger (version 2) wins" in compared.stdout
+    assert wins or "does not clearly win" in compared.stdout
+    promoted = mlwright(*promote[1:], cwd=repo_copy)
+    assert promoted.code == (0 if wins else 1), str(promoted)
+    expected = "promoted: churn version 2 is the champion" if wins else "nothing changed"
+    assert expected in promoted.stdout
 
 
 def test_monitor_and_feedback_fail_with_the_documented_codes(repo_copy: Path) -> None:

@@ -91,7 +91,7 @@ def test_a_challenger_that_learned_the_new_concept_wins_and_is_promoted(champion
     assert (result.registration.version, result.registration.alias) == ("2", CHALLENGER)
     assert (result.rows_from_files, result.rows_from_log, result.reserved) == (600, 800, 200)
     tags = version_tags(NAME, "2")
-    assert tags[COMPARE_FROM_TAG] == result.compare_from.isoformat()
+    assert tags[COMPARE_FROM_TAG] == f"{result.compare_from.isoformat()} {result.compare_from_id}"
 
     comparison = compare(NAME, log)
     assert comparison.rows == 200  # the reserved day only: neither model trained on it

@@ -223,3 +223,20 @@ def test_expected_auc_is_the_mean_auc_over_labels_drawn_from_the_probabilities()
     p = np.round(rng.beta(2, 3, 400), 2)  # ties included
     draws = [roc_auc_score(y, p) for y in (rng.random((2000, 400)) < p)]
     assert expected_auc(p) == pytest.approx(float(np.mean(draws)), abs=0.005)
+
+
+def test_answers_of_one_request_share_a_time_and_the_id_orders_them(
+    trained: dict[str, Model], log: str
+) -> None:
+    from mlwright.monitor import labelled_answers
+
+    model = trained["binary"]
+    frame = traffic(1).head(100)
+    ids = log_traffic(log, model, frame, [DAY0] * 100)  # one list request: one timestamp
+    add_feedback(
+        model, log, pl.DataFrame({"prediction_id": ids, "y": ["no"] * 100}), model_name=NAME
+    )
+    ordered = [a.prediction_id for a in labelled_answers(log, NAME)]
+    assert ordered == sorted(ids)
+    later = labelled_answers(log, NAME, start=(DAY0, ordered[60]))
+    assert [a.prediction_id for a in later] == ordered[60:]

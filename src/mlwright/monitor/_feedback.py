@@ -226,9 +226,12 @@ def labelled_answers(
     *,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    start: tuple[dt.datetime, str] | None = None,
 ) -> list[Labelled]:
     """Every logged answer of ``model_name`` (any version, /predict only) that has a label,
-    oldest first, created in [since, until)."""
+    in (created_at, prediction_id) order, created in [since, until) and from the answer
+    ``start`` (its time and id) on. Answers to one request share their time, so a time
+    alone cannot split them; the id makes the order total."""
     engine = log_engine(log_url)
     try:
         with engine.connect() as connection:
@@ -240,8 +243,13 @@ def labelled_answers(
                 sa.select(p.prediction_id, p.created_at, p.model_version, p.inputs, LABELS.c.label)
                 .join(LABELS, LABELS.c.prediction_id == p.prediction_id)
                 .where(p.model_name == model_name, p.endpoint == "predict")
-                .order_by(p.created_at)
+                .order_by(p.created_at, p.prediction_id)
             )
+            if start is not None:
+                at, pid = start
+                query = query.where(
+                    sa.or_(p.created_at > at, sa.and_(p.created_at == at, p.prediction_id >= pid))
+                )
             if since is not None:
                 query = query.where(p.created_at >= since)
             if until is not None:

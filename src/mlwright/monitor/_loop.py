@@ -87,6 +87,7 @@ class RetrainResult:
     rows_from_log: int
     reserved: int  # labelled answers kept out of training, for the comparison
     compare_from: dt.datetime
+    compare_from_id: str | None  # the first kept answer (None: none kept, compare on later ones)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class RetrainResult:
             "rows_from_log": self.rows_from_log,
             "reserved_for_comparison": self.reserved,
             "compare_from": self.compare_from.isoformat(),
+            "compare_from_id": self.compare_from_id,
         }
 
 
@@ -130,6 +132,7 @@ def retrain(
     reserved = math.ceil(len(answers) * spec.validation.holdout) if answers else 0
     fresh, kept = answers[: len(answers) - reserved], answers[len(answers) - reserved :]
     compare_from = kept[0].created_at if kept else dt.datetime.now(dt.UTC)
+    first_kept = kept[0].prediction_id if kept else None
     parts: list[pl.DataFrame] = []
     files = 0
     if include_files:
@@ -156,7 +159,7 @@ def retrain(
             registration.model_name,
             registration.version,
             {
-                COMPARE_FROM_TAG: compare_from.isoformat(),
+                COMPARE_FROM_TAG: _start_tag(compare_from, first_kept),
                 "mlwright.rows_from_log": str(len(fresh)),
                 "mlwright.rows_from_files": str(files),
             },
@@ -170,6 +173,7 @@ def retrain(
         rows_from_log=len(fresh),
         reserved=reserved,
         compare_from=compare_from,
+        compare_from_id=first_kept,
     )
 
 
@@ -264,8 +268,17 @@ def compare(
         if log_url is None:
             raise DataError("compare needs --log or --data", field="log")
         tags = version_tags(model_name, versions[CHALLENGER], uri=tracking_uri)
-        start = _utc(since) or _parse(tags.get(COMPARE_FROM_TAG))
-        answers = labelled_answers(log_url, model_name, since=start, until=_utc(until))
+        first = None if since is not None else _parse_start(tags.get(COMPARE_FROM_TAG))
+        start = _utc(since) if since is not None else (None if first is None else first[0])
+        answers = labelled_answers(
+            log_url,
+            model_name,
+            since=start if first is None else None,
+            until=_utc(until),
+            start=first if first is not None and first[1] else None,
+        )
+        if first is not None and not first[1]:  # nothing was kept out: later answers only
+            answers = [a for a in answers if a.created_at > first[0]]
         frame = traffic_frame(
             answers,
             champion.inputs,
@@ -478,8 +491,18 @@ def _champion_or_none(name: str, tracking_uri: str | None) -> Model | None:
     return load(f"models:/{name}@{CHAMPION}", tracking_uri=tracking_uri)
 
 
-def _parse(text: str | None) -> dt.datetime | None:
-    return None if text is None else _utc(dt.datetime.fromisoformat(text))
+def _start_tag(moment: dt.datetime, prediction_id: str | None) -> str:
+    """``TIME ID`` of the first answer kept out of training, or ``TIME`` when none was."""
+    return moment.isoformat() + ("" if prediction_id is None else f" {prediction_id}")
+
+
+def _parse_start(text: str | None) -> tuple[dt.datetime, str] | None:
+    if not text:
+        return None
+    moment, _, prediction_id = text.partition(" ")
+    parsed = _utc(dt.datetime.fromisoformat(moment))
+    assert parsed is not None
+    return parsed, prediction_id
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
