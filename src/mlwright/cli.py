@@ -360,6 +360,24 @@ def serve(
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
     ] = None,
+    challenger: Annotated[
+        str | None,
+        typer.Option(
+            "--challenger", help="A second model (path or models:/NAME@ALIAS) beside MODEL."
+        ),
+    ] = None,
+    challenger_mode: Annotated[
+        str,
+        typer.Option(
+            "--challenger-mode",
+            help="shadow: it scores every request, logged, never returned; split: it answers "
+            "--challenger-share of the requests.",
+        ),
+    ] = "shadow",
+    challenger_share: Annotated[
+        float,
+        typer.Option("--challenger-share", min=0.0, max=1.0, help="Its share in a split."),
+    ] = 0.1,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict and /explain, health, /metadata, /metrics.
     API keys come from the environment: MLWRIGHT_API_KEY (for /predict and /explain) and
@@ -385,6 +403,9 @@ def serve(
             max_body_bytes=max_body_bytes,
             max_records=max_records,
             poll_seconds=poll,
+            challenger=challenger,
+            challenger_mode=challenger_mode,  # type: ignore[arg-type]  # checked at load
+            challenger_share=challenger_share,
             api_key=os.environ.get("MLWRIGHT_API_KEY") or None,
             admin_key=os.environ.get("MLWRIGHT_ADMIN_KEY") or None,
         )

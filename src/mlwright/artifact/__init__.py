@@ -3,7 +3,14 @@
 from mlwright.artifact._calibrator import CalibrationKind, Calibrator
 from mlwright.artifact._explain import Explanation, explain_model
 from mlwright.artifact._intervals import PredictionIntervals, level_key
-from mlwright.artifact._model import ClassValue, InputField, Member, Model, class_name
+from mlwright.artifact._model import (
+    ClassValue,
+    InputField,
+    Member,
+    Model,
+    class_name,
+    same_task,
+)
 from mlwright.artifact._stack import Stacker
 from mlwright.artifact._store import (
     FORMAT,
@@ -40,6 +47,7 @@ __all__ = [
     "load_model",
     "manifest_digest",
     "read_manifest",
+    "same_task",
     "save_model",
     "sha256_file",
     "verify_files",

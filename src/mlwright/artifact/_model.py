@@ -22,7 +22,7 @@ from mlwright.artifact._calibrator import Calibrator
 from mlwright.artifact._intervals import PredictionIntervals
 from mlwright.artifact._stack import Stacker
 from mlwright.data import to_polars
-from mlwright.errors import InputError
+from mlwright.errors import InputError, SchemaMismatchError
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
 from mlwright.learners import Learner
 from mlwright.spec import ProblemType, TaskSpec
@@ -424,3 +424,30 @@ def class_name(value: ClassValue) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def same_task(champion: Model, challenger: Model) -> None:
+    """Champion and challenger must answer the same question from the same inputs (the
+    service serves them side by side; promotion swaps one for the other)."""
+    problems = []
+    if champion.problem_type != challenger.problem_type:
+        problems.append(f"problem type {champion.problem_type} vs {challenger.problem_type}")
+    if [class_name(c) for c in champion.classes] != [class_name(c) for c in challenger.classes]:
+        problems.append(f"classes {champion.classes} vs {challenger.classes}")
+    ours = {f.name: f.kind for f in champion.inputs}
+    theirs = {f.name: f.kind for f in challenger.inputs}
+    if ours != theirs:
+        gone = sorted(set(ours) - set(theirs))
+        new = sorted(set(theirs) - set(ours))
+        changed = sorted(n for n in set(ours) & set(theirs) if ours[n] != theirs[n])
+        for what, names in (("missing", gone), ("new", new), ("of another kind", changed)):
+            if names:
+                problems.append(f"inputs {what} in the challenger: {', '.join(names)}")
+    if problems:
+        raise SchemaMismatchError(
+            "the challenger was trained on a different schema than the champion: "
+            + "; ".join(problems),
+            field="challenger",
+            hint="a challenger must take the champion's inputs so that clients and the "
+            "service keep working; retrain it from the champion's spec",
+        )

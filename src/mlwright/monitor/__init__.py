@@ -20,7 +20,6 @@ from mlwright.monitor._loop import (
     compare,
     promote,
     retrain,
-    same_task,
     traffic_frame,
 )
 from mlwright.monitor._monitor import (
@@ -55,7 +54,6 @@ __all__ = [
     "psi",
     "read_labels",
     "retrain",
-    "same_task",
     "settings_for",
     "shift",
     "traffic_frame",

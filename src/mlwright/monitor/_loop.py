@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlwright.artifact import InputField, Model, class_name
+from mlwright.artifact import InputField, Model, class_name, same_task
 from mlwright.errors import DataError, RegistryError, SchemaMismatchError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
 from mlwright.monitor._feedback import Labelled, labelled_answers
@@ -316,32 +316,6 @@ def compare(
     if record:
         _record_comparison(comparison, challenger, tracking_uri)
     return comparison
-
-
-def same_task(champion: Model, challenger: Model) -> None:
-    """Champion and challenger must answer the same question from the same inputs."""
-    problems = []
-    if champion.problem_type != challenger.problem_type:
-        problems.append(f"problem type {champion.problem_type} vs {challenger.problem_type}")
-    if [class_name(c) for c in champion.classes] != [class_name(c) for c in challenger.classes]:
-        problems.append(f"classes {champion.classes} vs {challenger.classes}")
-    ours = {f.name: f.kind for f in champion.inputs}
-    theirs = {f.name: f.kind for f in challenger.inputs}
-    if ours != theirs:
-        gone = sorted(set(ours) - set(theirs))
-        new = sorted(set(theirs) - set(ours))
-        changed = sorted(n for n in set(ours) & set(theirs) if ours[n] != theirs[n])
-        for what, names in (("missing", gone), ("new", new), ("of another kind", changed)):
-            if names:
-                problems.append(f"inputs {what} in the challenger: {', '.join(names)}")
-    if problems:
-        raise SchemaMismatchError(
-            "the challenger was trained on a different schema than the champion: "
-            + "; ".join(problems),
-            field="challenger",
-            hint="a challenger must take the champion's inputs so that clients and the "
-            "service keep working; retrain it from the champion's spec",
-        )
 
 
 def _scored(model: Model, frame: pl.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:

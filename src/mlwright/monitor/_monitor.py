@@ -155,7 +155,7 @@ def monitor(
         log_url,
         model_name=model_name,
         model_version=model_version,
-        endpoint="predict",
+        endpoint=("predict", "shadow"),  # a shadow challenger's answers are its traffic
         since=since,
         until=until,
     )

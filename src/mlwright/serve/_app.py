@@ -14,6 +14,7 @@ import datetime as dt
 import hmac
 import logging
 import math
+import random
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import prometheus_client
@@ -40,12 +41,13 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlwright.artifact import Model, manifest_digest
+from mlwright.artifact import Model, manifest_digest, same_task
 from mlwright.errors import (
     InputError,
     MlwrightError,
     RequestError,
     ServiceUnavailableError,
+    SpecError,
 )
 from mlwright.registry import check_model_name, is_registry_uri, load, resolve
 from mlwright.serve._log import LogEntry, PredictionLog
@@ -53,6 +55,10 @@ from mlwright.serve._openapi import JSON, openapi_schema
 from mlwright.serve._records import Records, RecordSchema, UnknownFields
 
 logger = logging.getLogger("mlwright.serve")
+
+
+ChallengerMode = Literal["shadow", "split"]
+CHALLENGER_MODES: tuple[ChallengerMode, ...] = ("shadow", "split")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,11 @@ class ServeSettings:
     api_key: str | None = None  # required on /predict and /explain when set
     admin_key: str | None = None  # /admin/* refuse every request unless set
     log_flush_seconds: float = 0.05
+    # A second model beside the served one: "shadow" scores every request after the answer
+    # is sent (logged, never returned); "split" answers challenger_share of the requests.
+    challenger: str | None = None
+    challenger_mode: ChallengerMode = "shadow"
+    challenger_share: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,12 @@ class _Metrics:
         self.log_written = Gauge(
             "mlwright_log_written", "Answers written to the prediction log.", registry=r
         )
+        self.shadowed = Counter(
+            "mlwright_shadow_records", "Records scored by the shadow model.", registry=r
+        )
+        self.shadow_failures = Counter(
+            "mlwright_shadow_failures", "Requests the shadow model failed on.", registry=r
+        )
 
 
 def served_identity(model: Model, reference: str) -> tuple[str, str]:
@@ -129,6 +146,8 @@ class Service:
     def __init__(self, settings: ServeSettings):
         self.settings = settings
         self.current: Loaded | None = None
+        self.challenger: Loaded | None = None
+        self._draw = random.Random()
         self.log: PredictionLog | None = None
         self.shutting_down = False
         self.metrics = _Metrics()
@@ -236,6 +255,64 @@ class Service:
                     await self.reload()
             except Exception as exc:  # the registry may be briefly away; keep serving
                 logger.warning("polling %s failed: %s", self.settings.model, exc)
+
+    def load_challenger(self) -> Loaded | None:
+        """The challenger of the settings, loaded, verified and checked against the served
+        model's task (same inputs, classes and problem type); None when there is none."""
+        settings = self.settings
+        if settings.challenger is None:
+            return None
+        if settings.challenger_mode not in CHALLENGER_MODES:
+            raise SpecError(
+                f"challenger mode {settings.challenger_mode!r} is not one of "
+                + ", ".join(CHALLENGER_MODES),
+                field="--challenger-mode",
+            )
+        if not 0.0 < settings.challenger_share < 1.0:
+            raise SpecError(
+                f"challenger share {settings.challenger_share} is not between 0 and 1",
+                field="--challenger-share",
+            )
+        loaded = self.load(settings.challenger)
+        current = self.current
+        if current is not None:
+            same_task(current.model, loaded.model)
+        return loaded
+
+    def answering(self) -> Loaded:
+        """The model that answers this request: the served one, or in a split the
+        challenger for its share of the requests."""
+        challenger = self.challenger
+        if (
+            challenger is not None
+            and self.settings.challenger_mode == "split"
+            and self._draw.random() < self.settings.challenger_share
+        ):
+            return challenger
+        return self.serving()
+
+    def shadow(self, records: Records, answers: list[dict[str, Any]]) -> None:
+        """Score the records with the shadow challenger and log its answers (endpoint
+        "shadow", each naming the answer it shadows); after the client has its answer, and
+        never at its expense: a failure is logged, not raised."""
+        challenger = self.challenger
+        if challenger is None or self.settings.challenger_mode != "shadow":
+            return
+        started = time.perf_counter()
+        try:
+            shadowed = [
+                {
+                    "prediction_id": uuid.uuid4().hex,
+                    **challenger.model.predict_record(record),
+                    "shadow_of": answer["prediction_id"],
+                }
+                for record, answer in zip(records.records, answers, strict=True)
+            ]
+            self.record_log(challenger, "shadow", records, shadowed, started)
+            self.metrics.shadowed.inc(len(shadowed))
+        except Exception:
+            logger.exception("the shadow model failed (the client's answer was not affected)")
+            self.metrics.shadow_failures.inc()
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -402,6 +479,8 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> Service
             service.metrics.log_written.set_function(lambda: float(service.log.written))  # type: ignore[union-attr]
         if service.current is None:
             await service.reload()
+        if settings.challenger is not None and service.challenger is None:
+            service.challenger = await asyncio.to_thread(service.load_challenger)
         restore = _flag_shutdown_on_signals(service)
         poller = asyncio.create_task(service.poll()) if service.follows_alias() else None
         try:
@@ -468,7 +547,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> Service
         async def accepted_work(scope: Scope, receive: Receive) -> bytes:
             if settings.api_key is not None:
                 _check_key(Headers(scope=scope), settings.api_key, what)
-            loaded = service.serving()
+            loaded = service.answering() if endpoint == "predict" else service.serving()
             started = time.perf_counter()
             body = await _read_body(scope, receive, settings.max_body_bytes)
             return await work(loaded, loaded.schema.parse(body), started)
@@ -506,6 +585,9 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> Service
             answers.append({"prediction_id": uuid.uuid4().hex, **answer})
         service.record_log(loaded, "predict", records, answers, started)
         service.metrics.records.inc(len(answers))
+        if service.challenger is not None and settings.challenger_mode == "shadow":
+            # Runs once this request's task yields, i.e. after its answer is written.
+            asyncio.get_running_loop().call_soon(service.shadow, records, answers)
         return shaped(loaded, records, answers)
 
     async def explain(loaded: Loaded, records: Records, started: float) -> bytes:
@@ -567,6 +649,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> Service
                     "request_schema": loaded.schema.record_schema(),
                     "metrics": _plain(model.metrics),
                     "last_reload_error": service.last_reload_error,
+                    "challenger": _challenger_info(service),
                 }
             )
 
@@ -659,6 +742,20 @@ def _reload_target(body: bytes) -> str | None:
     except MlwrightError as exc:
         raise InputError(exc.message, field="model", hint=exc.hint) from None
     return reference
+
+
+def _challenger_info(service: Service) -> dict[str, Any] | None:
+    challenger = service.challenger
+    if challenger is None:
+        return None
+    settings = service.settings
+    return {
+        "model_name": challenger.name,
+        "model_version": challenger.version,
+        "source": challenger.source,
+        "mode": settings.challenger_mode,
+        "share": settings.challenger_share if settings.challenger_mode == "split" else None,
+    }
 
 
 def _plain(value: Any) -> Any:

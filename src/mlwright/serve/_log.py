@@ -240,12 +240,13 @@ def read_log(
     limit: int | None = None,
     model_name: str | None = None,
     model_version: str | None = None,
-    endpoint: str | None = None,
+    endpoint: str | tuple[str, ...] | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> list[Mapping[str, Any]]:
     """The logged answers, oldest first (for tests, monitoring and inspection), optionally
-    of one model (version), one endpoint, and created in [since, until)."""
+    of one model (version), one endpoint (or any of several), and created in [since,
+    until)."""
     engine = log_engine(url)
     try:
         query = sa.select(PREDICTIONS).order_by(PREDICTIONS.c.created_at)
@@ -253,8 +254,10 @@ def read_log(
         for column, value in ((c.model_name, model_name), (c.model_version, model_version)):
             if value is not None:
                 query = query.where(column == value)
-        if endpoint is not None:
+        if isinstance(endpoint, str):
             query = query.where(c.endpoint == endpoint)
+        elif endpoint is not None:
+            query = query.where(c.endpoint.in_(endpoint))
         if since is not None:
             query = query.where(c.created_at >= since)
         if until is not None:

@@ -50,7 +50,10 @@ def serve(
     """Serve until SIGTERM or Ctrl-C. The model is loaded and smoke-tested here first, so
     that a bad reference fails with its own message before any worker starts."""
     _show_service_log()
-    loaded = Service(settings).load(settings.model)
+    service = Service(settings)
+    loaded = service.load(settings.model)
+    service.current = loaded
+    service.load_challenger()  # a bad or mismatched challenger fails here, before serving
     if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         logger.warning(
             "serving on %s without an API key: anyone who reaches this address can score; "
