@@ -648,20 +648,31 @@ def compare(
         Path | None,
         typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
     ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Judge a traffic split instead: each arm's labelled answers, sequential test.",
+        ),
+    ] = False,
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
     ] = None,
 ) -> None:
     """Score champion and challenger on the same recent labelled rows, with the paired
-    difference and its 95% interval; the verdict says whether `promote` would move."""
+    difference and its 95% interval (or, with --live, run the sequential test of a traffic
+    split); the verdict says whether `promote` would move."""
     from mlwright.data import read_file
     from mlwright.monitor import compare as compare_models
+    from mlwright.monitor import live_test
 
     with _errors():
+        start = _moment(since, "--since")
+        if live:
+            _print_live(live_test(name, log, tracking_uri=tracking_uri, since=start))
+            return
         table = None if data is None else read_file(data)
-        comparison = compare_models(
-            name, log, tracking_uri=tracking_uri, since=_moment(since, "--since"), data=table
-        )
+        comparison = compare_models(name, log, tracking_uri=tracking_uri, since=start, data=table)
     _print_comparison(comparison)
 
 
@@ -687,6 +698,10 @@ def promote(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (recorded with the promotion).")
     ] = None,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Decide on the sequential test of a traffic split."),
+    ] = False,
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
     ] = None,
@@ -707,9 +722,12 @@ def promote(
             reason=reason,
             since=_moment(since, "--since"),
             data=table,
+            live=live,
         )
     if promotion.comparison is not None:
         _print_comparison(promotion.comparison)
+    if promotion.live is not None:
+        _print_live(promotion.live)
     if promotion.promoted:
         how = " (forced)" if promotion.forced else ""
         out.print(
@@ -774,6 +792,28 @@ def _print_comparison(comparison: Any) -> None:
         )
     out.print(table)
     out.print(escape(comparison.verdict))
+
+
+def _print_live(test: Any) -> None:
+    table = Table(
+        title=f"{test.model_name}: split of champion (version {test.champion_version}, "
+        f"{test.champion_rows} labelled) and challenger (version {test.challenger_version}, "
+        f"{test.challenger_rows} labelled)",
+        title_justify="left",
+    )
+    for column in ("measure", "champion", "challenger", "difference", "95% sequence", "clear"):
+        table.add_column(column)
+    for m in test.measures:
+        table.add_row(
+            f"{m.name} ({m.better} is better)",
+            _fmt(m.champion_mean),
+            _fmt(m.challenger_mean),
+            f"{m.difference:+.4f}",
+            f"{m.low:+.4f} to {m.high:+.4f}",
+            "not yet" if m.decided_at is None else f"{m.decided} after {m.decided_at}",
+        )
+    out.print(table)
+    out.print(escape(test.verdict))
 
 
 def _print_schema(schema: Any) -> None:

@@ -8,79 +8,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pytest
 
-from logged import days, log_traffic
+from logged import days
 from mlwright.errors import DataError, RegistryError, SchemaMismatchError
 from mlwright.monitor import (
     COMPARE_FROM_TAG,
     PROMOTION_TAG,
-    add_feedback,
     compare,
     promote,
     retrain,
 )
 from mlwright.pipeline import train
-from mlwright.registry import CHALLENGER, CHAMPION, aliases, load, version_tags
+from mlwright.registry import CHALLENGER, CHAMPION, aliases, version_tags
 from mlwright.spec import load_spec
+from registered import NAME, new_concept, register_champion, serve_and_label, write_spec
 from synth import make_frame
-
-NAME = "loop"
-SPEC = """
-name = "loop"
-seed = 0
-[data]
-path = "train.csv"
-[task]
-target = "y"
-positive_class = "yes"
-[constraints]
-time_budget = 120
-[validation]
-folds = 3
-[search]
-max_trials = 3
-learners = ["lightgbm", "linear"]
-{extra}
-"""
-
-
-def write_spec(root: Path, extra: str = "") -> Path:
-    path = root / "spec.toml"
-    path.write_text(SPEC.format(extra=extra))
-    return path
 
 
 @pytest.fixture
 def champion(workdir: Path) -> Path:
-    """A registered champion (version 1), trained on 600 rows; the working directory holds
-    its spec, data and MLflow store."""
-    make_frame("binary", n=600, seed=1).write_csv(workdir / "train.csv")
-    spec = load_spec(write_spec(workdir))
-    result = train(spec, register=True)
-    assert result.registration is not None
-    assert result.registration.alias == CHAMPION
-    return workdir
-
-
-def new_concept(frame: pl.DataFrame) -> pl.DataFrame:
-    """The same inputs, a new rule for the outcome: the champion's lesson no longer holds."""
-    y = np.where(
-        (frame["plan"] == "basic").to_numpy() | (frame["count"] > 15).to_numpy(), "yes", "no"
-    )
-    return frame.with_columns(pl.Series("y", y))
-
-
-def serve_and_label(root: Path, frame: pl.DataFrame, per_day: int, n_days: int) -> str:
-    log = f"sqlite:///{root / 'log.db'}"
-    champion_model = load(f"models:/{NAME}@{CHAMPION}")
-    ids = log_traffic(log, champion_model, frame.drop("y"), days(per_day, n_days), name=NAME)
-    add_feedback(
-        champion_model, log, pl.DataFrame({"prediction_id": ids, "y": frame["y"]}), model_name=NAME
-    )
-    return log
+    return register_champion(workdir)
 
 
 def test_a_challenger_that_learned_the_new_concept_wins_and_is_promoted(champion: Path) -> None:

@@ -11,6 +11,7 @@ from mlwright.monitor._feedback import (
     labelled_answers,
     read_labels,
 )
+from mlwright.monitor._live import LiveTest, Measure, confidence_sequence, live_test
 from mlwright.monitor._loop import (
     COMPARE_FROM_TAG,
     PROMOTION_TAG,
@@ -37,6 +38,8 @@ __all__ = [
     "Comparison",
     "FeedbackResult",
     "Labelled",
+    "LiveTest",
+    "Measure",
     "MonitorReport",
     "Promotion",
     "RetrainResult",
@@ -44,10 +47,12 @@ __all__ = [
     "Window",
     "add_feedback",
     "compare",
+    "confidence_sequence",
     "dashboard",
     "expected_auc",
     "js_distance",
     "labelled_answers",
+    "live_test",
     "monitor",
     "noise_psi",
     "promote",

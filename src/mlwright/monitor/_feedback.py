@@ -217,6 +217,7 @@ class Labelled:
     created_at: dt.datetime
     model_version: str
     inputs: dict[str, Any]
+    outputs: dict[str, Any]
     label: Any
 
 
@@ -240,7 +241,14 @@ def labelled_answers(
                 return []
             p = PREDICTIONS.c
             query = (
-                sa.select(p.prediction_id, p.created_at, p.model_version, p.inputs, LABELS.c.label)
+                sa.select(
+                    p.prediction_id,
+                    p.created_at,
+                    p.model_version,
+                    p.inputs,
+                    p.outputs,
+                    LABELS.c.label,
+                )
                 .join(LABELS, LABELS.c.prediction_id == p.prediction_id)
                 .where(p.model_name == model_name, p.endpoint == "predict")
                 .order_by(p.created_at, p.prediction_id)
@@ -260,9 +268,10 @@ def labelled_answers(
                     created_at=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
                     model_version=version,
                     inputs=orjson.loads(inputs),
+                    outputs=orjson.loads(outputs),
                     label=orjson.loads(label),
                 )
-                for pid, created, version, inputs, label in connection.execute(query)
+                for pid, created, version, inputs, outputs, label in connection.execute(query)
             ]
     finally:
         engine.dispose()

@@ -27,6 +27,7 @@ from mlwright.artifact import InputField, Model, class_name, same_task
 from mlwright.errors import DataError, RegistryError, SchemaMismatchError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
 from mlwright.monitor._feedback import Labelled, labelled_answers
+from mlwright.monitor._live import LiveTest, live_test
 from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
@@ -388,9 +389,11 @@ class Promotion:
     previous_version: str | None
     comparison: Comparison | None
     reason: str
+    live: LiveTest | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "live": None if self.live is None else self.live.to_dict(),
             "model_name": self.model_name,
             "promoted": self.promoted,
             "forced": self.forced,
@@ -410,13 +413,29 @@ def promote(
     reason: str | None = None,
     since: dt.datetime | None = None,
     data: pl.DataFrame | None = None,
+    live: bool = False,
 ) -> Promotion:
-    """Move ``champion`` to the challenger when it wins the comparison (or with
-    ``force``, recorded with its reason); otherwise change nothing. A challenger on another
-    schema is refused even with ``force``."""
+    """Move ``champion`` to the challenger when it wins the comparison (or, with ``live``,
+    the sequential test of a traffic split; or with ``force``, recorded with its reason);
+    otherwise change nothing. A challenger on another schema is refused even with
+    ``force``."""
     comparison: Comparison | None = None
+    test: LiveTest | None = None
     try:
-        comparison = compare(model_name, log_url, tracking_uri=tracking_uri, since=since, data=data)
+        if live:
+            versions = aliases(model_name, uri=tracking_uri)
+            if CHAMPION in versions and CHALLENGER in versions:
+                same_task(
+                    load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri),
+                    load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri),
+                )
+            if log_url is None:
+                raise DataError("a live test needs --log", field="log")
+            test = live_test(model_name, log_url, tracking_uri=tracking_uri, since=since)
+        else:
+            comparison = compare(
+                model_name, log_url, tracking_uri=tracking_uri, since=since, data=data
+            )
     except SchemaMismatchError:
         raise  # never, not even by force: clients and the service would break
     except DataError:
@@ -424,12 +443,19 @@ def promote(
             raise
         # A forced promotion without enough labels is still recorded, as forced.
     versions = aliases(model_name, uri=tracking_uri)
-    previous, challenger = versions[CHAMPION], versions[CHALLENGER]
-    if comparison is not None and not comparison.wins and not force:
-        return Promotion(
-            model_name, False, False, previous, previous, comparison, comparison.verdict
+    missing = [a for a in (CHAMPION, CHALLENGER) if a not in versions]
+    if missing:
+        raise RegistryError(
+            f"model {model_name} has no {' and no '.join(missing)} alias to promote",
+            field=model_name,
         )
-    why = reason or ("forced" if force else comparison.verdict if comparison else "")
+    previous, challenger = versions[CHAMPION], versions[CHALLENGER]
+    evidence = test if test is not None else comparison
+    if evidence is not None and not evidence.wins and not force:
+        return Promotion(
+            model_name, False, False, previous, previous, comparison, evidence.verdict, test
+        )
+    why = reason or ("forced" if force else evidence.verdict if evidence else "")
     move_alias(model_name, CHAMPION, challenger, uri=tracking_uri)
     move_alias(model_name, CHALLENGER, None, uri=tracking_uri)
     now = dt.datetime.now(dt.UTC).isoformat()
@@ -438,7 +464,8 @@ def promote(
         "from_version": previous,
         "forced": force,
         "reason": why,
-        "won": None if comparison is None else comparison.wins,
+        "won": None if evidence is None else evidence.wins,
+        "evidence": "live test" if test is not None else "comparison",
     }
     tag_version(model_name, challenger, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
     log_event(
@@ -456,7 +483,7 @@ def promote(
         },
         uri=tracking_uri,
     )
-    return Promotion(model_name, True, force, challenger, previous, comparison, why)
+    return Promotion(model_name, True, force, challenger, previous, comparison, why, test)
 
 
 def _champion_or_none(name: str, tracking_uri: str | None) -> Model | None:
