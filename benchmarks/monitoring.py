@@ -8,7 +8,8 @@ run`, registered as champion), and the other 60% is the traffic. Each window's r
 answer is labelled with its true outcome (`mlwright feedback`) and `mlwright monitor`
 judges the windows (`--window 1s`). Scenarios, one after the other on the same server:
 
-- quiet: distinct holdout rows, unchanged. Target: an alert in at most 5% of windows.
+- quiet: distinct holdout rows, unchanged (16 windows), then 60 more quiet windows of rows
+  drawn with replacement. Target: an alert in at most 5% of windows.
 - numeric: `tenure` moved up by one standard deviation from the third window on.
 - category: 20% of `payment_method` values a category never seen, from the third window.
 - concept: the outcome flipped for month-to-month contracts from the third window (inputs
@@ -240,7 +241,7 @@ def play(
     """Send the scenario's windows (rows drawn from ``pool`` without replacement), label
     every answer, and judge the windows; the period it covered."""
     begin = dt.datetime.now(dt.UTC)
-    shift = SHIFTS[scenario.name]
+    shift = SHIFTS[scenario.name.split(",")[0]]
     ids: list[str] = []
     labels: list[str] = []
     for w in range(scenario.windows):
@@ -251,10 +252,11 @@ def play(
         labels += rows_now[TARGET].to_list()
     time.sleep(seconds + 0.3)  # let the last window close and the log flush
     end = dt.datetime.now(dt.UTC)
-    labelled = work / f"labels-{scenario.name}.csv"
+    slug = scenario.name.replace(", ", "-")
+    labelled = work / f"labels-{slug}.csv"
     pl.DataFrame({"prediction_id": ids, TARGET: labels}).write_csv(labelled)
     cli("feedback", "models:/churn@champion", str(labelled), "--log", log, cwd=work)
-    out = work / f"monitor-{scenario.name}"
+    out = work / f"monitor-{slug}"
     cli(
         "monitor", "models:/churn@champion", "--log", log, "--window", f"{seconds:g}s",
         "--since", begin.isoformat(), "--until", end.isoformat(), "--out", str(out),
@@ -315,6 +317,7 @@ def run(args: argparse.Namespace) -> tuple[list[Scenario], list[Loop]]:
     service = Service(work, "models:/churn@champion", log)
     scenarios = [
         Scenario("quiet", args.quiet_windows, None),
+        Scenario("quiet, resampled", args.resampled_windows, None),
         Scenario("numeric", args.windows, 2),
         Scenario("category", args.windows, 2),
         Scenario("concept", args.windows, 2),
@@ -324,7 +327,11 @@ def run(args: argparse.Namespace) -> tuple[list[Scenario], list[Loop]]:
         for k, scenario in enumerate(scenarios):
             # Distinct rows within a scenario: what a retrain learns from is never what
             # its comparison or the unseen-rows check scores.
-            pool = holdout.sample(scenario.windows * args.rows, with_replacement=False, seed=k)
+            pool = holdout.sample(
+                scenario.windows * args.rows,
+                with_replacement=scenario.name == "quiet, resampled",  # more windows than rows
+                seed=k,
+            )
             begin, _ = play(
                 service, work, log, pool, scenario, rows=args.rows, seconds=args.seconds, rng=rng
             )
@@ -376,7 +383,8 @@ def markdown(scenarios: list[Scenario], loops: list[Loop], meta: dict[str, Any])
             f"{lp.challenger_auc:.4f} | {'yes' if lp.really_better else 'no'} | "
             f"{lp.verdict.replace('|', '/')} |"
         )
-    quiet_rate = next((s.false_alarm_rate for s in scenarios if s.name == "quiet"), 0.0)
+    quiet = [a for s in scenarios if s.shifted_from is None for a in s.alerts]
+    quiet_rate = sum(quiet) / len(quiet) if quiet else 0.0
     detections = [s.detected_within for s in scenarios if s.shifted_from is not None]
     # A promotion must be right (the challenger better on rows neither saw); the concept
     # shift must be caught. After quiet traffic a challenger trained on more rows of the
@@ -388,8 +396,8 @@ def markdown(scenarios: list[Scenario], loops: list[Loop], meta: dict[str, Any])
         "",
         "Targets (issue 6):",
         "",
-        f"- no shift: an alert in at most 5% of windows: {quiet_rate:.1%} — "
-        + ("met" if quiet_rate <= 0.05 else "not met"),
+        f"- no shift: an alert in at most 5% of windows: {sum(quiet)} of {len(quiet)} quiet "
+        f"windows, {quiet_rate:.1%} — " + ("met" if quiet_rate <= 0.05 else "not met"),
         "- each shift detected within 2 windows: "
         + ", ".join(
             f"{s.name} {s.detected_within if s.detected_within is not None else 'never'}"
@@ -409,6 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200, help="rows per window")
     parser.add_argument("--windows", type=int, default=8, help="windows per shift scenario")
     parser.add_argument("--quiet-windows", type=int, default=16, help="windows without shift")
+    parser.add_argument(
+        "--resampled-windows",
+        type=int,
+        default=60,
+        help="more quiet windows, rows drawn with replacement (for the false-alarm rate)",
+    )
     parser.add_argument("--seconds", type=float, default=1.0, help="window length, seconds")
     parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
     args = parser.parse_args(argv)

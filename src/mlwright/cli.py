@@ -44,6 +44,14 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 INTERNAL_ERROR = 70
+# Options several commands share.
+TrackingUri = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
+]
+LogUrl = Annotated[
+    str,
+    typer.Option("--log", help="The prediction log the service writes (a SQLAlchemy URL)."),
+]
 LEADERBOARD_ROWS = 12
 
 
@@ -272,9 +280,7 @@ def predict(
     keep_columns: Annotated[
         bool, typer.Option("--keep-columns", help="Copy every input column to the output.")
     ] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Score DATA in batch with MODEL into OUTPUT."""
     from mlwright.pipeline import predict_file
@@ -298,9 +304,7 @@ def report(
             "Default: <task name>_card.html in the current directory.",
         ),
     ] = None,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Write MODEL's model card: one self-contained HTML page with plots (works offline)
     and its Markdown twin, from the evidence stored in the artifact."""
@@ -357,9 +361,7 @@ def serve(
             "--poll", min=0, help="Seconds between checks of a models:/NAME@ALIAS (0: never)."
         ),
     ] = 30.0,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
     challenger: Annotated[
         str | None,
         typer.Option(
@@ -435,10 +437,7 @@ def _moment(value: str | None, option: str) -> dt.datetime | None:
 def monitor(
     model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
     *,
-    log: Annotated[
-        str,
-        typer.Option("--log", help="The prediction log the service writes (a SQLAlchemy URL)."),
-    ] = "sqlite:///predictions.db",
+    log: LogUrl = "sqlite:///predictions.db",
     since: Annotated[
         str | None,
         typer.Option("--since", help="First moment watched: 2026-03-01, ...T06:00, or 7d (ago)."),
@@ -462,9 +461,7 @@ def monitor(
             help="Directory for monitor.json, monitor.html and monitor.md.",
         ),
     ] = Path("monitoring"),
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Judge MODEL's served traffic, window by window, against its training reference:
     drift, data quality, predictions, estimated and (with labels) realised performance.
@@ -515,10 +512,7 @@ def feedback(
         Path, typer.Argument(help="CSV or Parquet: a prediction id and a label per row.")
     ],
     *,
-    log: Annotated[
-        str,
-        typer.Option("--log", help="The prediction log the service writes (a SQLAlchemy URL)."),
-    ] = "sqlite:///predictions.db",
+    log: LogUrl = "sqlite:///predictions.db",
     id_column: Annotated[
         str, typer.Option("--id-column", help="Column of prediction ids.")
     ] = "prediction_id",
@@ -526,9 +520,7 @@ def feedback(
         str | None,
         typer.Option("--label-column", help="Column of labels (default: the target, or 'label')."),
     ] = None,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Join late labels to MODEL's logged predictions by prediction id (a later label of
     the same id replaces the first); ids that match no prediction are counted, not stored."""
@@ -562,10 +554,7 @@ def feedback(
 def retrain(
     spec: Annotated[Path, typer.Argument(help="Task spec (TOML) of the served model.")],
     *,
-    log: Annotated[
-        str,
-        typer.Option("--log", help="The prediction log with labelled answers (SQLAlchemy URL)."),
-    ] = "sqlite:///predictions.db",
+    log: LogUrl = "sqlite:///predictions.db",
     since: Annotated[
         str | None,
         typer.Option("--since", help="Labelled answers from: 2026-03-01, ...T06:00, or 30d (ago)."),
@@ -634,10 +623,7 @@ def retrain(
 def compare(
     name: Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")],
     *,
-    log: Annotated[
-        str,
-        typer.Option("--log", help="The prediction log with labelled answers (SQLAlchemy URL)."),
-    ] = "sqlite:///predictions.db",
+    log: LogUrl = "sqlite:///predictions.db",
     since: Annotated[
         str | None,
         typer.Option(
@@ -655,9 +641,7 @@ def compare(
             help="Judge a traffic split instead: each arm's labelled answers, sequential test.",
         ),
     ] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Score champion and challenger on the same recent labelled rows, with the paired
     difference and its 95% interval (or, with --live, run the sequential test of a traffic
@@ -680,10 +664,7 @@ def compare(
 def promote(
     name: Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")],
     *,
-    log: Annotated[
-        str,
-        typer.Option("--log", help="The prediction log with labelled answers (SQLAlchemy URL)."),
-    ] = "sqlite:///predictions.db",
+    log: LogUrl = "sqlite:///predictions.db",
     since: Annotated[
         str | None, typer.Option("--since", help="Rows compared from (as for compare).")
     ] = None,
@@ -702,9 +683,7 @@ def promote(
         bool,
         typer.Option("--live", help="Decide on the sequential test of a traffic split."),
     ] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
-    ] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Move the `champion` alias to the challenger when it beats the champion by the spec's
     promotion margin on the same recent labelled rows (servers following the alias swap

@@ -60,7 +60,7 @@ def test_the_verdicts_follow_the_targets(sim: ModuleType) -> None:
     ]
     meta = {"date": "d", "machine": "m", "cores": 2, "python": "3.11", "command": "c"}
     text = sim.markdown([quiet, caught], loops, meta)
-    assert "5.0% — met" in text
+    assert "1 of 20 quiet windows, 5.0% — met" in text
     assert "numeric 2 — met" in text
     assert "and after the concept shift: met" in text
     text = sim.markdown([quiet, missed], [sim.Loop("quiet", True, "wins", 0.85, 0.84)], meta)

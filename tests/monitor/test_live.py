@@ -81,7 +81,7 @@ def test_the_split_says_the_challenger_is_better_and_when_it_became_clear(split:
 
 def test_a_split_needs_both_arms_labelled(workdir: Path) -> None:
     register_champion(workdir)
-    with pytest.raises(RegistryError, match="needs a champion and a challenger"):
+    with pytest.raises(RegistryError, match="has no challenger alias for a live test"):
         live_test(NAME, f"sqlite:///{workdir / 'log.db'}")
     train(load_spec(workdir / "spec.toml"), register=True)
     log = serve_and_label(workdir, make_frame("binary", n=40, seed=2), 40, 1)

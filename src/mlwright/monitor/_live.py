@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from mlwright.artifact import Model, class_name
-from mlwright.errors import DataError, RegistryError
+from mlwright.errors import DataError
 from mlwright.monitor._feedback import Labelled, labelled_answers
-from mlwright.registry import CHALLENGER, CHAMPION, aliases, load
+from mlwright.registry import CHAMPION, champion_and_challenger, load
 
 # The mixture's spread, in standard deviations of the per-row measure: tuned to effects of
 # about a tenth of a standard deviation (the sequence is valid for any value).
@@ -148,15 +148,13 @@ def live_test(
 ) -> LiveTest:
     """The sequential test of the split between ``champion`` and ``challenger``, from the
     labelled answers each gave."""
-    versions = aliases(model_name, uri=tracking_uri)
-    if CHAMPION not in versions or CHALLENGER not in versions:
-        raise RegistryError(
-            f"model {model_name} needs a champion and a challenger for a live test",
-            field=model_name,
-            hint="register a challenger (mlwright retrain SPEC) and serve both with "
-            "--challenger models:/NAME@challenger --challenger-mode split",
-        )
-    champion_v, challenger_v = versions[CHAMPION], versions[CHALLENGER]
+    champion_v, challenger_v = champion_and_challenger(
+        model_name,
+        what="for a live test",
+        hint="register a challenger (mlwright retrain SPEC) and serve both with "
+        "--challenger models:/NAME@challenger --challenger-mode split",
+        uri=tracking_uri,
+    )
     model = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
     answers = [
         a

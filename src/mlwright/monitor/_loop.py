@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from mlwright.artifact import InputField, Model, class_name, same_task
-from mlwright.errors import DataError, RegistryError, SchemaMismatchError
+from mlwright.errors import DataError, SchemaMismatchError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
 from mlwright.monitor._feedback import Labelled, labelled_answers
 from mlwright.monitor._live import LiveTest, live_test
@@ -33,6 +33,7 @@ from mlwright.registry import (
     CHAMPION,
     Registration,
     aliases,
+    champion_and_challenger,
     load,
     log_event,
     move_alias,
@@ -43,6 +44,10 @@ from mlwright.serve import Records
 from mlwright.spec import TaskSpec
 
 COMPARE_FROM_TAG = "mlwright.compare_from"
+RETRAIN_HINT = (
+    "train a challenger with `mlwright retrain SPEC` (or `mlwright run SPEC` once a champion "
+    "exists)"
+)
 PROMOTION_TAG = "mlwright.promotion"
 
 
@@ -243,15 +248,9 @@ def compare(
     """Score champion and challenger on the same labelled rows: ``data`` (a table with the
     target), else the labelled answers of the log from ``since`` (default: the time the
     challenger's retrain kept out of training)."""
-    versions = aliases(model_name, uri=tracking_uri)
-    missing = [a for a in (CHAMPION, CHALLENGER) if a not in versions]
-    if missing:
-        raise RegistryError(
-            f"model {model_name} has no {' and no '.join(missing)} alias to compare",
-            field=model_name,
-            hint="train a challenger with `mlwright retrain SPEC` (or `mlwright run SPEC` "
-            "once a champion exists)",
-        )
+    champion_version, challenger_version = champion_and_challenger(
+        model_name, what="to compare", hint=RETRAIN_HINT, uri=tracking_uri
+    )
     champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
     challenger = load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri)
     same_task(champion, challenger)
@@ -268,7 +267,7 @@ def compare(
     else:
         if log_url is None:
             raise DataError("compare needs --log or --data", field="log")
-        tags = version_tags(model_name, versions[CHALLENGER], uri=tracking_uri)
+        tags = version_tags(model_name, challenger_version, uri=tracking_uri)
         first = None if since is not None else _parse_start(tags.get(COMPARE_FROM_TAG))
         start = _utc(since) if since is not None else (None if first is None else first[0])
         answers = labelled_answers(
@@ -304,8 +303,8 @@ def compare(
     comparison = Comparison(
         model_name=model_name,
         metric=metric,
-        champion_version=versions[CHAMPION],
-        challenger_version=versions[CHALLENGER],
+        champion_version=champion_version,
+        challenger_version=challenger_version,
         rows=frame.height,
         source=source,
         champion=_scored_interval(metric, y, pred_champion),
@@ -423,12 +422,13 @@ def promote(
     test: LiveTest | None = None
     try:
         if live:
-            versions = aliases(model_name, uri=tracking_uri)
-            if CHAMPION in versions and CHALLENGER in versions:
-                same_task(
-                    load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri),
-                    load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri),
-                )
+            champion_and_challenger(
+                model_name, what="for a live test", hint=RETRAIN_HINT, uri=tracking_uri
+            )
+            same_task(
+                load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri),
+                load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri),
+            )
             if log_url is None:
                 raise DataError("a live test needs --log", field="log")
             test = live_test(model_name, log_url, tracking_uri=tracking_uri, since=since)
@@ -442,14 +442,9 @@ def promote(
         if not force:
             raise
         # A forced promotion without enough labels is still recorded, as forced.
-    versions = aliases(model_name, uri=tracking_uri)
-    missing = [a for a in (CHAMPION, CHALLENGER) if a not in versions]
-    if missing:
-        raise RegistryError(
-            f"model {model_name} has no {' and no '.join(missing)} alias to promote",
-            field=model_name,
-        )
-    previous, challenger = versions[CHAMPION], versions[CHALLENGER]
+    previous, challenger = champion_and_challenger(
+        model_name, what="to promote", hint=RETRAIN_HINT, uri=tracking_uri
+    )
     evidence = test if test is not None else comparison
     if evidence is not None and not evidence.wins and not force:
         return Promotion(

@@ -383,3 +383,19 @@ def log_event(
             return str(run.info.run_id)
         except Exception as exc:
             raise _registry_error(f"log {run_name}", exc, uri) from exc
+
+
+def champion_and_challenger(
+    model_name: str, *, what: str, hint: str, uri: str | None = None
+) -> tuple[str, str]:
+    """The versions the ``champion`` and ``challenger`` aliases name; a RegistryError
+    that says which is missing (and what ``what`` needs them for) otherwise."""
+    versions = aliases(model_name, uri=uri)
+    missing = [a for a in (CHAMPION, CHALLENGER) if a not in versions]
+    if missing:
+        raise RegistryError(
+            f"model {model_name} has no {' and no '.join(missing)} alias {what}",
+            field=model_name,
+            hint=hint,
+        )
+    return versions[CHAMPION], versions[CHALLENGER]
