@@ -240,3 +240,17 @@ def test_answers_of_one_request_share_a_time_and_the_id_orders_them(
     assert ordered == sorted(ids)
     later = labelled_answers(log, NAME, start=(DAY0, ordered[60]))
     assert [a.prediction_id for a in later] == ordered[60:]
+
+
+def test_a_model_without_binned_reference_statistics_says_to_retrain(
+    trained: dict[str, Model], log: str
+) -> None:
+    import copy
+
+    model = copy.copy(trained["binary"])
+    model.metadata = {**model.metadata, "reference": {"features": {"num": {"kind": "numeric"}}}}
+    log_traffic(log, trained["binary"], traffic(1), days(ROWS, 1))
+    with pytest.raises(DataError, match="no binned reference statistics") as caught:
+        watch(model, log)
+    assert caught.value.hint is not None
+    assert "retrain" in caught.value.hint
