@@ -239,3 +239,24 @@ def test_twenty_swaps_under_load_fail_no_request(
     output = server.output.read_text()
     assert "Traceback" not in output
     assert output.count("now serving churn version") == 21  # the first load and 20 swaps
+
+
+def test_the_command_serves_a_shadow_challenger_and_refuses_a_mismatched_one(
+    artifact: Path, trained: dict[str, Model], tmp_path: Path
+) -> None:
+    shadow = start(artifact, tmp_path, "--challenger", str(artifact))
+    try:
+        status, body = shadow.request(
+            "POST", "/predict", BODY, {"Content-Type": "application/json"}
+        )
+        assert status == 200, body
+        meta = orjson.loads(shadow.get("/metadata")[1])
+        assert meta["challenger"]["mode"] == "shadow"
+    finally:
+        assert shadow.stopped_gracefully()
+    assert shadow.log is not None
+    endpoints = sorted(r["endpoint"] for r in read_log(shadow.log))
+    assert endpoints == ["predict", "shadow"]
+    other = trained["regression"].save(tmp_path / "regression")
+    refused = mlwright("serve", artifact, "--challenger", other, "--log", "none", cwd=tmp_path)
+    assert_clean_failure(refused, 3, "different schema", fix=True)

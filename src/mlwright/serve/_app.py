@@ -464,9 +464,12 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> ServiceApp:
+def create_app(
+    settings: ServeSettings, loaded: Loaded | None = None, challenger: Loaded | None = None
+) -> ServiceApp:
     """The ASGI app; the model loads at startup (``/health/ready`` says when), unless
-    ``loaded`` (from ``Service.load``) is given."""
+    ``loaded`` (from ``Service.load``) is given; the same for the settings' challenger and
+    ``challenger``."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     service = Service(settings)
 
@@ -510,6 +513,7 @@ def create_app(settings: ServeSettings, loaded: Loaded | None = None) -> Service
     app.state.service = service
     if loaded is not None:
         service.install(loaded)
+    service.challenger = challenger
 
     async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> tuple[int, bytes]:
         """The status and JSON body of ``work``, or of the error that stopped it."""

@@ -53,7 +53,7 @@ def serve(
     service = Service(settings)
     loaded = service.load(settings.model)
     service.current = loaded
-    service.load_challenger()  # a bad or mismatched challenger fails here, before serving
+    challenger = service.load_challenger()  # a bad or mismatched one fails here, first
     if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         logger.warning(
             "serving on %s without an API key: anyone who reaches this address can score; "
@@ -71,7 +71,7 @@ def serve(
         "lifespan": "on",
     }
     if workers == 1:
-        uvicorn.run(create_app(settings, loaded), **options)
+        uvicorn.run(create_app(settings, loaded, challenger), **options)
         return
     os.environ[SETTINGS_ENV] = orjson.dumps(settings.__dict__).decode()
     uvicorn.run("mlwright.serve._server:app_from_env", factory=True, workers=workers, **options)
