@@ -151,6 +151,15 @@ def add_feedback(
     )
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime; naive ones (SQLite's) are UTC, as the service writes them."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return None if moment is None else as_utc(moment)
+
+
 def read_labels(log_url: str, ids: Iterable[str]) -> dict[str, Any]:
     """The stored label of each of ``ids`` that has one."""
     wanted = list(ids)
@@ -265,7 +274,7 @@ def labelled_answers(
             return [
                 Labelled(
                     prediction_id=pid,
-                    created_at=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
+                    created_at=as_utc(created),
                     model_version=version,
                     inputs=orjson.loads(inputs),
                     outputs=orjson.loads(outputs),

@@ -26,7 +26,7 @@ import polars as pl
 from mlwright.artifact import InputField, Model, class_name, same_task
 from mlwright.errors import DataError, SchemaMismatchError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
-from mlwright.monitor._feedback import Labelled, labelled_answers
+from mlwright.monitor._feedback import Labelled, as_utc, labelled_answers, utc
 from mlwright.monitor._live import LiveTest, live_test
 from mlwright.registry import (
     CHALLENGER,
@@ -125,7 +125,7 @@ def retrain(
     champion = _champion_or_none(name, spec.registry.tracking_uri)
     answers: list[Labelled] = []
     if champion is not None:
-        answers = labelled_answers(log_url, name, since=_utc(since))
+        answers = labelled_answers(log_url, name, since=utc(since))
     if not answers and not include_files:
         raise DataError(
             f"the prediction log holds no labelled answers of {name}"
@@ -269,12 +269,12 @@ def compare(
             raise DataError("compare needs --log or --data", field="log")
         tags = version_tags(model_name, challenger_version, uri=tracking_uri)
         first = None if since is not None else _parse_start(tags.get(COMPARE_FROM_TAG))
-        start = _utc(since) if since is not None else (None if first is None else first[0])
+        start = utc(since) if since is not None else (None if first is None else first[0])
         answers = labelled_answers(
             log_url,
             model_name,
             since=start if first is None else None,
-            until=_utc(until),
+            until=utc(until),
             start=first if first is not None and first[1] else None,
         )
         if first is not None and not first[1]:  # nothing was kept out: later answers only
@@ -496,12 +496,4 @@ def _parse_start(text: str | None) -> tuple[dt.datetime, str] | None:
     if not text:
         return None
     moment, _, prediction_id = text.partition(" ")
-    parsed = _utc(dt.datetime.fromisoformat(moment))
-    assert parsed is not None
-    return parsed, prediction_id
-
-
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return as_utc(dt.datetime.fromisoformat(moment)), prediction_id

@@ -22,11 +22,11 @@ import numpy as np
 import orjson
 import polars as pl
 
-from mlwright.artifact import Model, class_name
+from mlwright.artifact import Model, class_name, jsonable
 from mlwright.errors import DataError, SpecError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, score
 from mlwright.monitor._drift import shift
-from mlwright.monitor._feedback import read_labels
+from mlwright.monitor._feedback import as_utc, read_labels, utc
 from mlwright.serve import Records, read_log
 from mlwright.spec._model import MonitorSection
 
@@ -115,7 +115,7 @@ class MonitorReport:
         }
 
     def to_json(self) -> bytes:
-        return orjson.dumps(_finite(self.to_dict()), option=orjson.OPT_INDENT_2)
+        return orjson.dumps(jsonable(self.to_dict()), option=orjson.OPT_INDENT_2)
 
 
 def settings_for(model: Model, **overrides: Any) -> MonitorSection:
@@ -150,7 +150,7 @@ def monitor(
             field="reference",
             hint="retrain it with this version of mlwright (mlwright run SPEC)",
         )
-    since, until = _utc(since), _utc(until)
+    since, until = utc(since), utc(until)
     rows = read_log(
         log_url,
         model_name=model_name,
@@ -169,7 +169,7 @@ def monitor(
             "and --since; the service logs every answer of POST /predict",
         )
     labels = read_labels(log_url, [r["prediction_id"] for r in rows])
-    times = [_as_utc(r["created_at"]) for r in rows]
+    times = [as_utc(r["created_at"]) for r in rows]
     inputs = Records([orjson.loads(r["inputs"]) for r in rows], single=False).frame(model.inputs)
     outputs = [orjson.loads(r["outputs"]) for r in rows]
     metrics = model.metrics
@@ -538,22 +538,3 @@ def _holdout_ece(metrics: Mapping[str, Any]) -> float | None:
     holdout = (metrics.get("calibration") or {}).get("holdout") or {}
     value = holdout.get("ece_after")
     return float(value) if isinstance(value, int | float) else None
-
-
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    return None if moment is None else _as_utc(moment)
-
-
-def _as_utc(moment: dt.datetime) -> dt.datetime:
-    """Naive datetimes (SQLite's) are UTC, as the service writes them."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

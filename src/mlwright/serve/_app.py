@@ -41,7 +41,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlwright.artifact import Model, manifest_digest, same_task
+from mlwright.artifact import Model, jsonable, manifest_digest, same_task
 from mlwright.errors import (
     InputError,
     MlwrightError,
@@ -651,7 +651,7 @@ def create_app(
                     "threshold": model.threshold,
                     "input_schema": model.input_schema,
                     "request_schema": loaded.schema.record_schema(),
-                    "metrics": _plain(model.metrics),
+                    "metrics": jsonable(model.metrics),
                     "last_reload_error": service.last_reload_error,
                     "challenger": _challenger_info(service),
                 }
@@ -760,14 +760,3 @@ def _challenger_info(service: Service) -> dict[str, Any] | None:
         "mode": settings.challenger_mode,
         "share": settings.challenger_share if settings.challenger_mode == "split" else None,
     }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy (non-finite floats become null)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
