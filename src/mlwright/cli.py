@@ -11,10 +11,10 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,7 +31,12 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from mlwright.errors import MlwrightError, SpecError
-from mlwright.spec._model import parse_duration
+from mlwright.spec import parse_duration
+
+if TYPE_CHECKING:
+    from mlwright.spec import TaskSpec
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="mlwright",
@@ -51,6 +56,21 @@ TrackingUri = Annotated[
 LogUrl = Annotated[
     str,
     typer.Option("--log", help="The prediction log the service writes (a SQLAlchemy URL)."),
+]
+TimeBudget = Annotated[
+    str | None, typer.Option("--time-budget", help="Override the budget: 90s, 5m, 1h.")
+]
+MaxTrials = Annotated[
+    int | None, typer.Option("--max-trials", min=1, help="Stop after N trials (reproducible).")
+]
+ArtifactDir = Annotated[
+    Path | None, typer.Option("--out", help="Artifact directory (default: the spec's).")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ModelName = Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")]
+LabelledData = Annotated[
+    Path | None,
+    typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
 ]
 LEADERBOARD_ROWS = 12
 
@@ -222,19 +242,12 @@ def check(
 def run(
     spec: Annotated[Path, typer.Argument(help="Task spec (TOML).")],
     *,
-    time_budget: Annotated[
-        str | None, typer.Option("--time-budget", help="Override the budget: 90s, 5m, 1h.")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Artifact directory (default: the spec's).")
-    ] = None,
+    time_budget: TimeBudget = None,
+    out_dir: ArtifactDir = None,
     no_register: Annotated[
         bool, typer.Option("--no-register", help="Save the artifact but skip MLflow.")
     ] = False,
-    max_trials: Annotated[
-        int | None,
-        typer.Option("--max-trials", min=1, help="Stop after N trials (reproducible)."),
-    ] = None,
+    max_trials: MaxTrials = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, help="Worker processes for trials (default: cores)."),
@@ -243,33 +256,40 @@ def run(
         bool,
         typer.Option("--resume", help="Reuse the finished trials of an interrupted run."),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """The main job: check -> train -> evaluate on the holdout -> save -> register."""
     from mlwright.pipeline import train
-    from mlwright.spec import load_spec, require_data_source, with_overrides
+    from mlwright.spec import require_data_source
 
     with _errors():
-        task = load_spec(spec)
-        overrides: dict[str, object] = {}
-        if time_budget is not None:
-            overrides["time_budget"] = time_budget
-        if max_trials is not None:
-            overrides["max_trials"] = max_trials
-        if workers is not None:
-            overrides["workers"] = workers
-        if overrides:
-            task = with_overrides(task, overrides)
+        task = _spec(spec, time_budget=time_budget, max_trials=max_trials, workers=workers)
         require_data_source(task)
         register = False if no_register else None
-        if quiet:
-            result = train(task, out_dir=out_dir, register=register, resume=resume)
-        else:
-            with RichReporter(err) as reporter:
-                result = train(
-                    task, progress=reporter, out_dir=out_dir, register=register, resume=resume
-                )
+        result = _with_progress(
+            quiet,
+            lambda progress: train(
+                task, progress=progress, out_dir=out_dir, register=register, resume=resume
+            ),
+        )
     _print_summary(result)
+
+
+def _spec(path: Path, **overrides: object) -> TaskSpec:
+    """The spec at ``path`` with the command's options that were given (not None)."""
+    from mlwright.spec import load_spec, with_overrides
+
+    task = load_spec(path)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return with_overrides(task, given) if given else task
+
+
+def _with_progress(quiet: bool, work: Callable[[Any], T]) -> T:
+    """``work(progress)`` with Rich progress bars on stderr, or silently with --quiet."""
+    if quiet:
+        return work(None)
+    with RichReporter(err) as reporter:
+        return work(reporter)
 
 
 @app.command()
@@ -565,43 +585,29 @@ def retrain(
             "--no-files", help="Train on the labelled answers alone, not the spec's data."
         ),
     ] = False,
-    time_budget: Annotated[
-        str | None, typer.Option("--time-budget", help="Override the budget: 90s, 5m, 1h.")
-    ] = None,
-    max_trials: Annotated[
-        int | None,
-        typer.Option("--max-trials", min=1, help="Stop after N trials (reproducible)."),
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Artifact directory (default: the spec's).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    time_budget: TimeBudget = None,
+    max_trials: MaxTrials = None,
+    out_dir: ArtifactDir = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train a challenger on the spec's data plus the labelled answers in the log (the
     most recent share kept out, for `compare`) and register it as `challenger`."""
     from mlwright.monitor import retrain as retrain_model
-    from mlwright.spec import load_spec, with_overrides
 
     with _errors():
-        task = load_spec(spec)
-        overrides: dict[str, object] = {}
-        if time_budget is not None:
-            overrides["time_budget"] = time_budget
-        if max_trials is not None:
-            overrides["max_trials"] = max_trials
-        if overrides:
-            task = with_overrides(task, overrides)
+        task = _spec(spec, time_budget=time_budget, max_trials=max_trials)
         start = _moment(since, "--since")
-        options: dict[str, Any] = {
-            "since": start,
-            "include_files": not no_files,
-            "out_dir": out_dir,
-        }
-        if quiet:
-            result = retrain_model(task, log, **options)
-        else:
-            with RichReporter(err) as reporter:
-                result = retrain_model(task, log, progress=reporter, **options)
+        result = _with_progress(
+            quiet,
+            lambda progress: retrain_model(
+                task,
+                log,
+                since=start,
+                include_files=not no_files,
+                out_dir=out_dir,
+                progress=progress,
+            ),
+        )
     registration = result.registration
     out.print(
         f"trained on {result.rows_from_files} rows of the spec's data and {result.rows_from_log} "
@@ -621,7 +627,7 @@ def retrain(
 
 @app.command()
 def compare(
-    name: Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")],
+    name: ModelName,
     *,
     log: LogUrl = "sqlite:///predictions.db",
     since: Annotated[
@@ -630,10 +636,7 @@ def compare(
             "--since", help="Rows from (default: where the challenger's retrain kept rows out)."
         ),
     ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
-    ] = None,
+    data: LabelledData = None,
     live: Annotated[
         bool,
         typer.Option(
@@ -662,16 +665,13 @@ def compare(
 
 @app.command()
 def promote(
-    name: Annotated[str, typer.Argument(help="Registered model name (champion and challenger).")],
+    name: ModelName,
     *,
     log: LogUrl = "sqlite:///predictions.db",
     since: Annotated[
         str | None, typer.Option("--since", help="Rows compared from (as for compare).")
     ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
-    ] = None,
+    data: LabelledData = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Promote even without a clear win (recorded as forced)."),
