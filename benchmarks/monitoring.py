@@ -31,7 +31,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -50,10 +49,9 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import update_docs  # noqa: E402
+from tabular import run_meta, save_results, update_docs  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "churn"
-RESULTS = ROOT / "benchmarks" / "results"
 SECTION = "monitoring"
 MLWRIGHT = [sys.executable, "-m", "mlwright"]
 TARGET = "churn"
@@ -427,25 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
     args = parser.parse_args(argv)
     scenarios, loops = run(args)
-    meta = {
-        "date": dt.date.today().isoformat(),
-        "machine": platform.machine(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "command": "python benchmarks/monitoring.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"monitoring-{stamp}.json").write_text(
-        json.dumps(
-            {
-                "meta": meta,
-                "scenarios": [asdict(s) for s in scenarios],
-                "loops": [asdict(lp) for lp in loops],
-            },
-            indent=2,
-        )
+    meta = run_meta("monitoring.py", argv)
+    save_results(
+        "monitoring",
+        {
+            "meta": meta,
+            "scenarios": [asdict(s) for s in scenarios],
+            "loops": [asdict(lp) for lp in loops],
+        },
     )
     body = markdown(scenarios, loops, meta)
     print(body)

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -45,10 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import fmt, update_docs  # noqa: E402
+from tabular import fmt, run_meta, save_results, update_docs  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "churn"
-RESULTS = ROOT / "benchmarks" / "results"
 SECTION = "serving"
 MLWRIGHT = [sys.executable, "-m", "mlwright"]
 
@@ -501,19 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     results = run(args)
-    meta = {
-        "date": dt.date.today().isoformat(),
-        "machine": platform.machine(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "command": "python benchmarks/serving.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"serving-{stamp}.json").write_text(
-        json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2)
-    )
+    meta = run_meta("serving.py", argv)
+    save_results("serving", {"meta": meta, "results": [asdict(r) for r in results]})
     body = markdown(results, meta, args)
     print(body)
     if args.update_docs:

@@ -48,6 +48,7 @@ DEV_SUITE = [
 ]
 LATENCY_CALLS = 200
 DOCS = ROOT / "docs" / "benchmarks.md"
+RESULTS = ROOT / "benchmarks" / "results"
 MARK_START = "<!-- tabular:{name}:start -->"
 MARK_END = "<!-- tabular:{name}:end -->"
 
@@ -423,6 +424,26 @@ def merge_runs(
     return merged, {**meta, "command": "`; `".join(commands)}
 
 
+def run_meta(script: str, argv: list[str] | None) -> dict[str, Any]:
+    """When, where and how a benchmark ran, as its results file and docs section say."""
+    return {
+        "date": dt.date.today().isoformat(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "command": f"python benchmarks/{script} "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+
+
+def save_results(prefix: str, payload: dict[str, Any], indent: int = 2) -> Path:
+    """``payload`` as benchmarks/results/PREFIX-YYYYmmdd-HHMMSS.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{prefix}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(payload, indent=indent))
+    return path
+
+
 def update_docs(section: str, body: str) -> None:
     start, end = MARK_START.format(name=section), MARK_END.format(name=section)
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
@@ -546,12 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget": args.budget,
         "command": " ".join(["python benchmarks/tabular.py", *(argv or sys.argv[1:])]),
     }
-    out_dir = ROOT / "benchmarks" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (out_dir / f"tabular-{stamp}.json").write_text(
-        json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=1)
-    )
+    save_results("tabular", {"meta": meta, "results": [asdict(r) for r in results]}, indent=1)
     if args.merge:
         results, meta = merge_runs(results, meta, [Path(f) for f in args.merge.split(",")])
     table = markdown(results, meta)

@@ -3,8 +3,6 @@ server for minutes: `python benchmarks/monitoring.py`)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,20 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-EXAMPLE = BENCH.parent / "examples" / "churn" / "churn.csv"
+from benchmark_module import load_benchmark
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn" / "churn.csv"
 
 
 @pytest.fixture(scope="module")
 def sim() -> ModuleType:
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_monitoring", BENCH / "monitoring.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_monitoring"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("monitoring")
 
 
 def test_each_shift_changes_what_it_says_and_nothing_else(sim: ModuleType) -> None:

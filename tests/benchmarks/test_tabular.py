@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from dataclasses import asdict
@@ -11,20 +10,12 @@ from types import ModuleType
 
 import pytest
 
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "tabular.py"
+from benchmark_module import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def tabular() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_tabular", HARNESS)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    import sys
-
-    sys.modules["bench_tabular"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("tabular")
 
 
 def row(tabular: ModuleType, dataset: str, system: str, score: float):  # type: ignore[no-untyped-def]
