@@ -265,8 +265,9 @@ class _Judge:
                         f"input '{f.name}' drifted: PSI {moved.psi:.3f} >= {self.s.psi_alert}"
                     )
             window.quality[f.name] = self._quality(window, f.name, f.kind, stats, column, values)
-        self._predictions(window, outputs)
-        self._estimate(window, outputs)
+        answered = self._answered(outputs)
+        self._predictions(window, answered)
+        self._estimate(window, answered)
         self._realised(window, outputs, labels)
         window.status = "alert" if window.alerts else "ok"
 
@@ -324,21 +325,28 @@ class _Judge:
 
     # -- predictions -----------------------------------------------------------------------
 
-    def _scores(self, outputs: list[dict[str, Any]]) -> np.ndarray:
-        """The prediction watched: the value, the positive class's probability, or (for
-        multiclass) the index of the most probable class."""
-        model = self.model
-        if model.problem_type == "regression":
+    def _answered(self, outputs: list[dict[str, Any]]) -> np.ndarray:
+        """What the model answered: the values, or the probability matrix (class columns
+        in the model's order)."""
+        if self.model.problem_type == "regression":
             return np.asarray([o["prediction"] for o in outputs], dtype=np.float64)
-        names = model.class_names
-        proba = np.asarray([[o["probabilities"][c] for c in names] for o in outputs])
-        if model.problem_type == "binary":
-            return np.asarray(proba[:, 1], dtype=np.float64)
-        return np.asarray(proba.argmax(axis=1), dtype=np.float64)
+        names = self.model.class_names
+        return np.asarray(
+            [[o["probabilities"][c] for c in names] for o in outputs], dtype=np.float64
+        )
 
-    def _predictions(self, window: Window, outputs: list[dict[str, Any]]) -> None:
+    def _predictions(self, window: Window, answered: np.ndarray) -> None:
+        """The prediction watched: the value, the positive class's probability, or (for
+        multiclass) the most probable class."""
         ref = self.predictions
-        scores = self._scores(outputs)
+        kind = self.model.problem_type
+        scores = (
+            answered
+            if kind == "regression"
+            else answered[:, 1]
+            if kind == "binary"
+            else answered.argmax(axis=1).astype(np.float64)
+        )
         if self.model.problem_type == "multiclass":
             shares = ref.get("class_share")
             if not shares:
@@ -368,7 +376,7 @@ class _Judge:
 
     # -- performance -----------------------------------------------------------------------
 
-    def _estimate(self, window: Window, outputs: list[dict[str, Any]]) -> None:
+    def _estimate(self, window: Window, proba: np.ndarray) -> None:
         """Confidence-based performance estimation (classifiers): each row is right with
         the probability of its most probable class; ROC AUC from expected pairs. Compared
         with the same estimate on the holdout's predictions (from the reference), so that a
@@ -376,8 +384,6 @@ class _Judge:
         model = self.model
         if model.problem_type == "regression":
             return
-        names = model.class_names
-        proba = np.asarray([[o["probabilities"][c] for c in names] for o in outputs])
         estimates: dict[str, Any] = {}
         rng = np.random.default_rng(0)
         draws = rng.integers(0, len(proba), (BOOTSTRAP, len(proba)))
