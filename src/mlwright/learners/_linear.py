@@ -35,6 +35,7 @@ class Linear(Learner):
     family = "linear"
     feature_style = "linear"
     description = "L2-regularised logistic or ridge regression on standardised features"
+    _rows: list[tuple[list[float], float]] | None = None  # coefficients as lists, for one row
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
@@ -96,6 +97,7 @@ class Linear(Learner):
             self.coef_, self.intercept_ = coef, intercept
         # C order, as after loading from JSON: BLAS sums in an order that depends on layout.
         self.coef_ = np.ascontiguousarray(self.coef_)
+        self._rows = None
         self.task_ = task
         return self
 
@@ -113,7 +115,14 @@ class Linear(Learner):
         return np.concatenate([terms, bias], axis=2)
 
     def _predict_one(self, x: Sequence[float]) -> list[float]:
-        z = [float(v) for v in self.coef_ @ np.asarray(x, dtype=np.float64) + self.intercept_]
+        # Plain Python, not NumPy: one NumPy call touches enough code that, with caches
+        # cold after a few ms idle, it costs ~100 us against ~10 for this loop.
+        rows = self._rows
+        if rows is None:
+            rows = self._rows = [
+                (row.tolist(), float(b)) for row, b in zip(self.coef_, self.intercept_, strict=True)
+            ]
+        z = [math.fsum([c * v for c, v in zip(coef, x, strict=True)]) + b for coef, b in rows]
         if self.task_.problem_type == "regression":
             return z
         if len(z) == 1:
