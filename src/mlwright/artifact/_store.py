@@ -81,7 +81,7 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
     for name in documents or {}:
         if "/" in name or "\\" in name or name in (MANIFEST, "learners") or name.startswith("."):
             raise ValueError(f"a document name must be a plain file name, got {name!r}")
-    _check_replaceable(directory)
+    check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
@@ -143,7 +143,7 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
     return directory
 
 
-def _check_replaceable(directory: Path) -> None:
+def check_replaceable(directory: Path) -> None:
     if not directory.exists():
         return
     if not directory.is_dir():

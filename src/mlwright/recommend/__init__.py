@@ -1,1 +1,58 @@
-"""Placeholder package for the recommend stage; see ARCHITECTURE.md (built by a later issue)."""
+"""Recommendation: an interaction log in, a recommender out, evaluated by full ranking on
+users it never trained on.
+
+Candidates come from generators (popularity, item-kNN, EASE, implicit ALS); a LightGBM
+ranker orders them when it beats each generator alone on validation users.
+"""
+
+from mlwright.recommend._candidates import ItemFeatures, ItemStats
+from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
+from mlwright.recommend._fit import FitPlan, RecommendSettings, fit_recommender, windows
+from mlwright.recommend._generators import ALS, EASE, GENERATORS, Generator, ItemKNN, Popularity
+from mlwright.recommend._interactions import Interactions, epoch_seconds, interactions_from_frame
+from mlwright.recommend._metrics import (
+    RankingScores,
+    mean_interval,
+    paired_user_difference,
+    ranking_scores,
+)
+from mlwright.recommend._model import MAX_K, Recommendation, Recommender
+from mlwright.recommend._split import HeldOut, Split, make_split, time_split, user_split
+from mlwright.recommend._store import is_recommender, load_recommender, save_recommender
+from mlwright.recommend._train import train_recommender
+
+__all__ = [
+    "ALS",
+    "EASE",
+    "GENERATORS",
+    "MAX_K",
+    "FitPlan",
+    "Generator",
+    "HeldOut",
+    "Interactions",
+    "ItemFeatures",
+    "ItemKNN",
+    "ItemStats",
+    "Popularity",
+    "RankingScores",
+    "RecommendEvaluation",
+    "RecommendSettings",
+    "Recommendation",
+    "Recommender",
+    "Split",
+    "epoch_seconds",
+    "evaluate_split",
+    "fit_recommender",
+    "interactions_from_frame",
+    "is_recommender",
+    "load_recommender",
+    "make_split",
+    "mean_interval",
+    "paired_user_difference",
+    "ranking_scores",
+    "save_recommender",
+    "time_split",
+    "train_recommender",
+    "user_split",
+    "windows",
+]

@@ -1,0 +1,318 @@
+"""Candidates and their features: what the ranker sees for each (user, item) pair.
+
+For a batch of histories every generator scores the whole catalogue; each generator's top
+``depth`` items (history and excluded items removed) join the user's candidate pool. A
+candidate's features are each generator's score, its score over the user's best score, and
+its rank in that generator's list; the item's popularity, recent popularity and age; the
+user's history length and how popular the user's items are; and, from item features,
+numbers and how much of the user's history shares the candidate's categories or tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from mlwright.recommend._generators import Generator, history_matrix
+from mlwright.recommend._interactions import Interactions
+
+RANK_DEPTH = 200  # ranks past this many are reported as this many + 1
+_RECENT_SHARE = 0.1  # "recent" = the newest 10% of the training period
+_PARTS = {"scorer": ("score", "relative", "rank"), "popularity": ("relative", "rank")}
+
+
+@dataclass
+class ItemStats:
+    """Per-item facts from the training rows, used as ranker features."""
+
+    users: np.ndarray  # distinct training users per item
+    recent: np.ndarray  # share of the item's rows in the newest 10% of the period
+    first_days: np.ndarray  # days from the item's first row to the newest row
+    last_days: np.ndarray  # days from the item's last row to the newest row
+    mean_weight: np.ndarray  # mean weight (rating) of the item's rows; NaN without rows
+    n_train_users: int
+
+    @classmethod
+    def from_rows(cls, data: Interactions) -> ItemStats:
+        n = data.n_items
+        pairs = np.unique(data.users.astype(np.int64) * n + data.items)
+        users = np.bincount(pairs % n, minlength=n).astype(np.float64)
+        newest, oldest = float(data.times.max()), float(data.times.min())
+        cut = newest - _RECENT_SHARE * (newest - oldest)
+        rows = np.bincount(data.items, minlength=n).astype(np.float64)
+        recent_rows = np.bincount(data.items[data.times >= cut], minlength=n)
+        first = np.full(n, np.nan)
+        last = np.full(n, np.nan)
+        np.fmin.at(first, data.items, data.times)
+        np.fmax.at(last, data.items, data.times)
+        weight_sum = np.bincount(data.items, weights=data.weights, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return cls(
+                users=users,
+                recent=np.where(rows > 0, recent_rows / rows, 0.0),
+                first_days=(newest - first) / 86400.0,
+                last_days=(newest - last) / 86400.0,
+                mean_weight=np.where(rows > 0, weight_sum / rows, np.nan),
+                n_train_users=len(np.unique(data.users)),
+            )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "users": self.users,
+            "recent": self.recent,
+            "first_days": self.first_days,
+            "last_days": self.last_days,
+            "mean_weight": self.mean_weight,
+            "n_train_users": np.asarray([self.n_train_users]),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> ItemStats:
+        return cls(
+            users=arrays["users"],
+            recent=arrays["recent"],
+            first_days=arrays["first_days"],
+            last_days=arrays["last_days"],
+            mean_weight=arrays["mean_weight"],
+            n_train_users=int(arrays["n_train_users"][0]),
+        )
+
+    @property
+    def log_share(self) -> np.ndarray:
+        return np.log((self.users + 1.0) / (self.n_train_users + 1.0))
+
+
+@dataclass
+class ItemFeatures:
+    """Item feature columns, aligned to item codes: numbers as they are, and categories or
+    tags (text split on ``|``) as a sparse items x tokens matrix per column."""
+
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    tags: dict[str, sp.csr_matrix] = field(default_factory=dict)
+
+    @classmethod
+    def from_frame(
+        cls, frame: pl.DataFrame, item: str, columns: Sequence[str], item_ids: np.ndarray
+    ) -> ItemFeatures:
+        """One row per item of ``frame`` (the first when an item repeats); items without a
+        row get NaN and no tags."""
+        from mlwright.recommend._interactions import id_index
+
+        first = frame.unique(subset=[item], keep="first", maintain_order=True)
+        index = id_index(item_ids)
+        keys = first[item].to_list()
+        codes = np.asarray([index.get(k, index.get(str(k), -1)) for k in keys], dtype=np.int64)
+        known = codes >= 0
+        out = cls()
+        n = len(item_ids)
+        for name in columns:
+            column = first[name]
+            if column.dtype.is_numeric():
+                values = np.full(n, np.nan)
+                values[codes[known]] = column.cast(pl.Float64).to_numpy()[known]
+                out.numeric[name] = values
+                continue
+            texts = column.cast(pl.String).to_list()
+            vocabulary: dict[str, int] = {}
+            rows, cols = [], []
+            for code, text in zip(codes, texts, strict=True):
+                if code < 0 or text is None:
+                    continue
+                for token in {t.strip() for t in str(text).split("|") if t.strip()}:
+                    rows.append(code)
+                    cols.append(vocabulary.setdefault(token, len(vocabulary)))
+            out.tags[name] = sp.csr_matrix(
+                (np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocabulary), 1))
+            )
+        return out
+
+    @property
+    def names(self) -> list[str]:
+        numeric = [f"item.{c}" for c in self.numeric] + [f"item.{c}-history" for c in self.numeric]
+        return numeric + [f"history_share.{c}" for c in self.tags]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {f"numeric.{k}": v for k, v in self.numeric.items()}
+        for name, m in self.tags.items():
+            out[f"tags.{name}.indices"] = m.indices.astype(np.int32)
+            out[f"tags.{name}.indptr"] = m.indptr.astype(np.int64)
+            out[f"tags.{name}.shape"] = np.asarray(m.shape, dtype=np.int64)
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls, numeric: Sequence[str], tags: Sequence[str], arrays: Mapping[str, np.ndarray]
+    ) -> ItemFeatures:
+        out = cls()
+        for name in numeric:
+            out.numeric[name] = np.asarray(arrays[f"numeric.{name}"], dtype=np.float64)
+        for name in tags:
+            indices = arrays[f"tags.{name}.indices"]
+            shape = tuple(int(v) for v in arrays[f"tags.{name}.shape"])
+            out.tags[name] = sp.csr_matrix(
+                (np.ones(len(indices), np.float32), indices, arrays[f"tags.{name}.indptr"]),
+                shape=shape,
+            )
+        return out
+
+
+@dataclass
+class Candidates:
+    """A batch's candidates: ``users[j]`` (batch position) may get ``items[j]``; rows are
+    grouped by user, and ``X`` holds their features."""
+
+    users: np.ndarray
+    items: np.ndarray
+    X: np.ndarray
+    names: list[str]
+
+    def groups(self, n_users: int) -> np.ndarray:
+        return np.bincount(self.users, minlength=n_users)
+
+    def labels(self, relevant: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros(len(self.items), dtype=np.float64)
+        bounds = np.searchsorted(self.users, np.arange(len(relevant) + 1))
+        for u, rel in enumerate(relevant):
+            rows = slice(bounds[u], bounds[u + 1])
+            out[rows] = np.isin(self.items[rows], rel)
+        return out
+
+
+def _ranks(scores: np.ndarray, items: np.ndarray, depth: int) -> np.ndarray:
+    """Each of ``items``' 1-based rank in ``scores`` (one user), past ``depth``: depth + 1."""
+    depth = min(depth, len(scores))
+    top = np.argpartition(-scores, depth - 1)[:depth]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    position = np.full(len(scores), depth + 1, dtype=np.float64)
+    position[top] = np.arange(1, depth + 1)
+    return np.asarray(position[items])
+
+
+def build_candidates(
+    generators: Mapping[str, Generator],
+    histories: list[np.ndarray],
+    *,
+    stats: ItemStats,
+    item_features: ItemFeatures | None,
+    depth: int,
+    allowed: np.ndarray,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> Candidates:
+    """Pool each generator's top ``depth`` allowed items per history and describe them.
+    ``allowed`` masks the catalogue (items the model may recommend); ``exclude[u]`` removes
+    items for one user (the history is always removed)."""
+    n_items = len(allowed)
+    H = history_matrix(histories, n_items)
+    scored = {name: g.scores(H) for name, g in generators.items()}
+    # Popularity's raw score (a count) and the items' absolute ages grow with the rows a fit
+    # saw, so they would differ between the ranker's training windows and the final fit:
+    # they enter as shares, ranks and differences from the user's history instead.
+    names = [
+        f"{kind}.{part}"
+        for kind in generators
+        for part in _PARTS["popularity" if kind == "popularity" else "scorer"]
+    ]
+    names += ["item.log_users", "item.recent"]
+    names += ["item.mean_weight", "user.history", "user.log_users_mean", "item-user.log_users"]
+    names += ["item-user.first_days", "item-user.last_days"]
+    if item_features is not None:
+        names += item_features.names
+    log_share = stats.log_share
+    users_out: list[np.ndarray] = []
+    items_out: list[np.ndarray] = []
+    blocks: list[np.ndarray] = []
+    for u, history in enumerate(histories):
+        mask = allowed.copy()
+        known = history[(history >= 0) & (history < n_items)]
+        mask[known] = False
+        if exclude is not None and len(exclude[u]):
+            mask[exclude[u]] = False
+        pool_parts = []
+        masked: dict[str, np.ndarray] = {}
+        for name, all_scores in scored.items():
+            s = np.where(mask, all_scores[u], -np.inf)
+            masked[name] = s
+            d = min(depth, int(mask.sum()))
+            if d > 0:
+                pool_parts.append(np.argpartition(-s, d - 1)[:d])
+        if not pool_parts:
+            continue
+        pool = np.unique(np.concatenate(pool_parts))
+        pool = pool[mask[pool]]
+        if len(pool) == 0:
+            continue
+        columns = []
+        for name in generators:
+            s = masked[name]
+            value = s[pool]
+            best = s.max()
+            if name != "popularity":
+                columns.append(value)
+            columns.append(value / best if np.isfinite(best) and best > 0 else np.zeros(len(pool)))
+            columns.append(_ranks(s, pool, RANK_DEPTH))
+        history_share = log_share[known].mean() if len(known) else np.nan
+        columns += [
+            log_share[pool],
+            stats.recent[pool],
+            stats.mean_weight[pool],
+            np.full(len(pool), float(len(known))),
+            np.full(len(pool), history_share),
+            log_share[pool] - history_share,
+            stats.first_days[pool] - _mean(stats.first_days[known]),
+            stats.last_days[pool] - _mean(stats.last_days[known]),
+        ]
+        if item_features is not None:
+            columns += _item_feature_columns(item_features, known, pool)
+        users_out.append(np.full(len(pool), u, dtype=np.int64))
+        items_out.append(pool)
+        blocks.append(np.column_stack(columns))
+    if not blocks:
+        return Candidates(
+            np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(names))), names
+        )
+    return Candidates(
+        np.concatenate(users_out), np.concatenate(items_out), np.vstack(blocks), names
+    )
+
+
+def _mean(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _item_feature_columns(
+    features: ItemFeatures, history: np.ndarray, pool: np.ndarray
+) -> list[np.ndarray]:
+    columns: list[np.ndarray] = []
+    for values in features.numeric.values():
+        columns.append(values[pool])
+    for values in features.numeric.values():
+        seen = values[history] if len(history) else np.zeros(0)
+        seen = seen[np.isfinite(seen)]
+        centre = seen.mean() if len(seen) else np.nan
+        columns.append(values[pool] - centre)
+    for tags in features.tags.values():
+        if len(history):
+            profile = np.asarray(tags[history].sum(axis=0)).ravel() / len(history)
+        else:
+            profile = np.zeros(tags.shape[1])
+        rows = tags[pool]
+        counts = np.diff(rows.indptr)
+        total = rows @ profile
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns.append(np.where(counts > 0, total / counts, np.nan))
+    return columns
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest finite scores, best first (fewer when fewer are finite)."""
+    finite = np.isfinite(scores)
+    k = min(k, int(finite.sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-np.where(finite, scores, -np.inf), k - 1)[:k]
+    return top[np.argsort(-scores[top], kind="stable")]

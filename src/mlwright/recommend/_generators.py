@@ -1,0 +1,292 @@
+"""Candidate generators: each scores every catalogue item for a user from the user's
+history alone, so a user the model never trained on is served without retraining
+(fold-in).
+
+- ``Popularity``: how many users met each item, recent interactions weighted up.
+- ``ItemKNN``: item-item cosine (or BM25) neighbours from the ``implicit`` library; a
+  user's score for an item sums its similarity to the user's items.
+- ``EASE``: Steck's shallow autoencoder, B = I - P / diag(P) with P = (X'X + lambda I)^-1;
+  the score is the history times B. Kept sparse: each item's strongest weights.
+- ``ALS``: implicit-feedback matrix factorisation from ``implicit``; a new user's factors
+  are solved from the item factors and the history (the same least squares as a training
+  step), then scored against every item.
+
+Each one's learned state is arrays (saved as .npz, never pickled) and JSON parameters.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlwright.errors import NotFittedError
+
+
+def history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Rows of 1s at each history's (distinct, known) item codes."""
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    for history in histories:
+        items = np.unique(history[(history >= 0) & (history < n_items)])
+        indices.append(items)
+        indptr.append(indptr[-1] + len(items))
+    cols = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    return sp.csr_matrix(
+        (np.ones(len(cols), np.float32), cols, np.asarray(indptr)),
+        shape=(len(histories), n_items),
+    )
+
+
+def _sparse_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    m = m.tocsr()
+    return {
+        f"{prefix}.data": m.data.astype(np.float32),
+        f"{prefix}.indices": m.indices.astype(np.int32),
+        f"{prefix}.indptr": m.indptr.astype(np.int64),
+        f"{prefix}.shape": np.asarray(m.shape, dtype=np.int64),
+    }
+
+
+def _sparse_from(prefix: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(v) for v in arrays[f"{prefix}.shape"])
+    return sp.csr_matrix(
+        (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]),
+        shape=shape,
+    )
+
+
+def top_per_row(m: np.ndarray, keep: int) -> sp.csr_matrix:
+    """The ``keep`` largest-magnitude entries of each row of a dense matrix, as CSR."""
+    n_rows, n_cols = m.shape
+    keep = min(keep, n_cols)
+    cols = np.argpartition(-np.abs(m), keep - 1, axis=1)[:, :keep]
+    rows = np.repeat(np.arange(n_rows), keep)
+    values = m[np.arange(n_rows)[:, None], cols].ravel()
+    out = sp.csr_matrix((values.astype(np.float32), (rows, cols.ravel())), shape=m.shape)
+    out.eliminate_zeros()
+    return out
+
+
+class Generator(ABC):
+    """Scores every item for each row of a history matrix (users x items, 1 = met)."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, params: Mapping[str, Any] | None = None):
+        self.params = dict(params or {})
+
+    @abstractmethod
+    def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> Generator:
+        """Learn from ``X`` (training users x items). ``times[u, i]`` is not needed by all;
+        ``Popularity`` takes each row's last interaction time through ``fit_times``."""
+
+    @abstractmethod
+    def scores(self, H: sp.csr_matrix) -> np.ndarray:
+        """Dense float32 scores, one row per history."""
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None: ...
+
+    @classmethod
+    def from_arrays(cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Generator:
+        generator = cls(params)
+        generator._restore(arrays)
+        return generator
+
+    def _require(self, value: Any) -> Any:
+        if value is None:
+            raise NotFittedError(f"the {self.kind} generator is not fitted; call fit first")
+        return value
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.kind}({shown})"
+
+
+class Popularity(Generator):
+    """Item counts over training users, each interaction weighted by 0.5 ** (age / half
+    life) when ``half_life_days`` is set (age from the newest interaction)."""
+
+    kind = "popularity"
+
+    def __init__(self, params: Mapping[str, Any] | None = None):
+        super().__init__(params)
+        self.counts_: np.ndarray | None = None
+
+    def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> Popularity:
+        half_life = self.params.get("half_life_days")
+        if half_life is None or times is None:
+            self.counts_ = np.asarray(X.sum(axis=0)).ravel().astype(np.float32)
+            return self
+        raise ValueError("use fit_times for time-weighted popularity")
+
+    def fit_times(self, items: np.ndarray, times: np.ndarray, n_items: int) -> Popularity:
+        """Time-weighted counts from the training rows (item code and time per row)."""
+        half_life = self.params.get("half_life_days")
+        if half_life is None:
+            weights = np.ones(len(items))
+        else:
+            age_days = (times.max() - times) / 86400.0
+            weights = 0.5 ** (age_days / float(half_life))
+        self.counts_ = np.bincount(items, weights=weights, minlength=n_items).astype(np.float32)
+        return self
+
+    def scores(self, H: sp.csr_matrix) -> np.ndarray:
+        counts = self._require(self.counts_)
+        return np.broadcast_to(counts, (H.shape[0], len(counts))).copy()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"counts": self._require(self.counts_)}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.counts_ = np.asarray(arrays["counts"], dtype=np.float32)
+
+
+class ItemKNN(Generator):
+    """``neighbours`` most similar items per item, cosine or BM25-weighted (implicit)."""
+
+    kind = "item_knn"
+
+    def __init__(self, params: Mapping[str, Any] | None = None):
+        super().__init__({"neighbours": 100, "weighting": "cosine", **(params or {})})
+        self.similarity_: sp.csr_matrix | None = None
+
+    def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> ItemKNN:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+
+        k = int(self.params["neighbours"])
+        model = (
+            BM25Recommender(K=k, num_threads=1)
+            if self.params["weighting"] == "bm25"
+            else CosineRecommender(K=k, num_threads=1)
+        )
+        model.fit(X.astype(np.float32), show_progress=False)
+        self.similarity_ = model.similarity.tocsr().astype(np.float32)
+        return self
+
+    def scores(self, H: sp.csr_matrix) -> np.ndarray:
+        similarity = self._require(self.similarity_)
+        return np.asarray((H @ similarity).toarray(), dtype=np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return _sparse_arrays("similarity", self._require(self.similarity_))
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.similarity_ = _sparse_from("similarity", arrays)
+
+
+class EASE(Generator):
+    """Steck (2019). ``l2`` is lambda; ``keep`` weights per item are kept (sparse B, as
+    accurate as the dense one on movielens); items met by fewer than ``min_users`` training
+    users are left out of B (their weights are noise, and the inverse costs the cube of the
+    items kept)."""
+
+    kind = "ease"
+
+    def __init__(self, params: Mapping[str, Any] | None = None):
+        super().__init__({"l2": 500.0, "keep": 256, "min_users": 2, **(params or {})})
+        self.weights_: sp.csr_matrix | None = None
+
+    def gram(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """The kept items' codes and their X'X, shared by fits with other lambdas."""
+        counts = np.asarray(X.sum(axis=0)).ravel()
+        kept = np.flatnonzero(counts >= int(self.params["min_users"]))
+        Xk = X[:, kept]
+        return kept, np.asarray((Xk.T @ Xk).toarray(), dtype=np.float64)
+
+    def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> EASE:
+        return self.fit_gram(*self.gram(X), n_items=X.shape[1])
+
+    def fit_gram(self, kept: np.ndarray, G: np.ndarray, *, n_items: int) -> EASE:
+        """Fit from ``gram``'s output (not modified)."""
+        P = G.copy()
+        P[np.diag_indices_from(P)] += float(self.params["l2"])
+        P = np.linalg.inv(P)
+        B = P / (-np.diag(P))
+        B[np.diag_indices_from(B)] = 0.0
+        small = top_per_row(B, int(self.params["keep"])).tocoo()
+        self.weights_ = sp.csr_matrix(
+            (small.data, (kept[small.row], kept[small.col])), shape=(n_items, n_items)
+        )
+        return self
+
+    def scores(self, H: sp.csr_matrix) -> np.ndarray:
+        weights = self._require(self.weights_)
+        return np.asarray((H @ weights).toarray(), dtype=np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return _sparse_arrays("weights", self._require(self.weights_))
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.weights_ = _sparse_from("weights", arrays)
+
+
+class ALS(Generator):
+    """Implicit ALS (Hu, Koren and Volinsky 2008) fitted by ``implicit``; confidence
+    ``alpha`` per interaction, ``l2`` regularisation, ``factors`` dimensions."""
+
+    kind = "als"
+
+    def __init__(self, params: Mapping[str, Any] | None = None):
+        super().__init__(
+            {"factors": 64, "l2": 0.05, "alpha": 2.0, "iterations": 15, "seed": 0, **(params or {})}
+        )
+        self.item_factors_: np.ndarray | None = None
+        self._gram: np.ndarray | None = None
+
+    def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> ALS:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        model = AlternatingLeastSquares(
+            factors=int(self.params["factors"]),
+            regularization=float(self.params["l2"]),
+            alpha=float(self.params["alpha"]),
+            iterations=int(self.params["iterations"]),
+            random_state=int(self.params["seed"]),
+            num_threads=1,
+        )
+        model.fit(X.astype(np.float32), show_progress=False)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self._gram = None
+        return self
+
+    def user_factors(self, H: sp.csr_matrix) -> np.ndarray:
+        """Each history's factors: argmin sum_i c_i (p_i - x'y_i)^2 + l2 |x|^2 over all
+        items, with c_i = alpha for met items (p_i = 1) and 1 elsewhere, as implicit
+        weighs them."""
+        Y = self._require(self.item_factors_).astype(np.float64)
+        if self._gram is None:
+            self._gram = Y.T @ Y
+        alpha, l2 = float(self.params["alpha"]), float(self.params["l2"])
+        base = self._gram + l2 * np.eye(Y.shape[1])
+        out = np.zeros((H.shape[0], Y.shape[1]))
+        for u in range(H.shape[0]):
+            items = H.indices[H.indptr[u] : H.indptr[u + 1]]
+            if len(items) == 0:
+                continue
+            Yu = Y[items]
+            A = base + (alpha - 1.0) * (Yu.T @ Yu)
+            out[u] = np.linalg.solve(A, alpha * Yu.sum(axis=0))
+        return out
+
+    def scores(self, H: sp.csr_matrix) -> np.ndarray:
+        factors = self.user_factors(H)
+        Y = self._require(self.item_factors_)
+        return np.asarray(factors.astype(np.float32) @ Y.T, dtype=np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"item_factors": self._require(self.item_factors_)}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float32)
+        self._gram = None
+
+
+GENERATORS: dict[str, type[Generator]] = {g.kind: g for g in (Popularity, ItemKNN, EASE, ALS)}
