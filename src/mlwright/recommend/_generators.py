@@ -16,6 +16,7 @@ Each one's learned state is arrays (saved as .npz, never pickled) and JSON param
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -167,7 +168,10 @@ class ItemKNN(Generator):
             if self.params["weighting"] == "bm25"
             else CosineRecommender(K=k, num_threads=1)
         )
-        model.fit(X.astype(np.float32), show_progress=False)
+        with warnings.catch_warnings():
+            # implicit transposes the matrix itself and then warns that it is not CSR.
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(X.astype(np.float32), show_progress=False)
         self.similarity_ = model.similarity.tocsr().astype(np.float32)
         return self
 
@@ -243,16 +247,19 @@ class ALS(Generator):
 
     def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> ALS:
         from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
 
-        model = AlternatingLeastSquares(
-            factors=int(self.params["factors"]),
-            regularization=float(self.params["l2"]),
-            alpha=float(self.params["alpha"]),
-            iterations=int(self.params["iterations"]),
-            random_state=int(self.params["seed"]),
-            num_threads=1,
-        )
-        model.fit(X.astype(np.float32), show_progress=False)
+        # implicit asks for single-threaded BLAS (its own threads do the work).
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=int(self.params["factors"]),
+                regularization=float(self.params["l2"]),
+                alpha=float(self.params["alpha"]),
+                iterations=int(self.params["iterations"]),
+                random_state=int(self.params["seed"]),
+                num_threads=1,
+            )
+            model.fit(X.astype(np.float32), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self._gram = None
         return self
@@ -277,9 +284,10 @@ class ALS(Generator):
         return out
 
     def scores(self, H: sp.csr_matrix) -> np.ndarray:
-        factors = self.user_factors(H)
+        factors = self.user_factors(H).astype(np.float32)
         Y = self._require(self.item_factors_)
-        return np.asarray(factors.astype(np.float32) @ Y.T, dtype=np.float32)
+        # Y @ factors' keeps Y's row-major layout (a matrix-vector product for one user).
+        return np.ascontiguousarray((Y @ factors.T).T, dtype=np.float32)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"item_factors": self._require(self.item_factors_)}

@@ -2,6 +2,13 @@
 
 from mlwright.serve._app import Loaded, ServeSettings, Service, create_app, served_identity
 from mlwright.serve._log import PREDICTIONS, LogEntry, PredictionLog, log_engine, read_log
+from mlwright.serve._recommend import (
+    RecommendAnswer,
+    RecommendRequest,
+    RecommendService,
+    create_recommend_app,
+    is_recommender_artifact,
+)
 from mlwright.serve._records import UNKNOWN_FIELDS, Records, RecordSchema, UnknownFields
 from mlwright.serve._server import serve
 
@@ -11,12 +18,17 @@ __all__ = [
     "Loaded",
     "LogEntry",
     "PredictionLog",
+    "RecommendAnswer",
+    "RecommendRequest",
+    "RecommendService",
     "RecordSchema",
     "Records",
     "ServeSettings",
     "Service",
     "UnknownFields",
     "create_app",
+    "create_recommend_app",
+    "is_recommender_artifact",
     "log_engine",
     "read_log",
     "serve",

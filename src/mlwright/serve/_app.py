@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 import prometheus_client
@@ -696,7 +696,11 @@ def create_app(
     return app
 
 
-def _flag_shutdown_on_signals(service: Service) -> Callable[[], None]:
+class _Stoppable(Protocol):
+    shutting_down: bool
+
+
+def _flag_shutdown_on_signals(service: _Stoppable) -> Callable[[], None]:
     """Chain a handler before the server's own for SIGTERM and SIGINT that marks the
     service as shutting down (readiness answers 503 from then on); returns the undo."""
     if threading.current_thread() is not threading.main_thread():

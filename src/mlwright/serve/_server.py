@@ -16,7 +16,13 @@ from typing import Any
 import orjson
 import uvicorn
 
+from mlwright.errors import SpecError
 from mlwright.serve._app import ServeSettings, Service, create_app
+from mlwright.serve._recommend import (
+    RecommendService,
+    create_recommend_app,
+    is_recommender_artifact,
+)
 
 # Worker processes rebuild the app from the settings in this variable.
 SETTINGS_ENV = "MLWRIGHT_SERVE_SETTINGS"
@@ -36,7 +42,10 @@ def _show_service_log() -> None:
 def app_from_env() -> Any:
     """The app factory a worker process calls (settings come through the environment)."""
     _show_service_log()
-    return create_app(ServeSettings(**orjson.loads(os.environ[SETTINGS_ENV])))
+    settings = ServeSettings(**orjson.loads(os.environ[SETTINGS_ENV]))
+    if is_recommender_artifact(settings.model):
+        return create_recommend_app(settings)
+    return create_app(settings)
 
 
 def serve(
@@ -50,10 +59,22 @@ def serve(
     """Serve until SIGTERM or Ctrl-C. The model is loaded and smoke-tested here first, so
     that a bad reference fails with its own message before any worker starts."""
     _show_service_log()
-    service = Service(settings)
-    loaded = service.load(settings.model)
-    service.current = loaded
-    challenger = service.load_challenger()  # a bad or mismatched one fails here, first
+    app: Any
+    if is_recommender_artifact(settings.model):
+        if settings.challenger is not None:
+            raise SpecError(
+                "a challenger is not served beside a recommender yet",
+                field="--challenger",
+                hint="serve the recommender alone",
+            )
+        recommending = RecommendService(settings)
+        app = create_recommend_app(settings, recommending.load())
+    else:
+        service = Service(settings)
+        loaded = service.load(settings.model)
+        service.current = loaded
+        challenger = service.load_challenger()  # a bad or mismatched one fails here, first
+        app = create_app(settings, loaded, challenger)
     if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         logger.warning(
             "serving on %s without an API key: anyone who reaches this address can score; "
@@ -71,7 +92,7 @@ def serve(
         "lifespan": "on",
     }
     if workers == 1:
-        uvicorn.run(create_app(settings, loaded, challenger), **options)
+        uvicorn.run(app, **options)
         return
     os.environ[SETTINGS_ENV] = orjson.dumps(settings.__dict__).decode()
     uvicorn.run("mlwright.serve._server:app_from_env", factory=True, workers=workers, **options)

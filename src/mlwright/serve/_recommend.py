@@ -1,0 +1,371 @@
+"""The HTTP service for a recommender artifact: ``GET /recommend?user_id=...&k=10`` and
+``POST /recommend`` with a user's recent items and allow / block lists, beside the same
+health, metadata and metrics endpoints and the same prediction log as a tabular model.
+
+A user the model has not seen, with no known items in the history sent, gets recent
+popularity and ``"cold_start": true``; history items the model never saw are ignored and
+listed in ``unknown_history``. Bad input is a 4xx naming the field, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import prometheus_client
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlwright.artifact import jsonable, manifest_digest
+from mlwright.errors import InputError, MlwrightError, RequestError, ServiceUnavailableError
+from mlwright.recommend import MAX_K, Recommender, load_recommender
+from mlwright.serve._app import (
+    _INTERNAL_ERROR,
+    ServeSettings,
+    _check_key,
+    _error_body,
+    _flag_shutdown_on_signals,
+    _json,
+    _Metrics,
+    _read_body,
+)
+from mlwright.serve._log import LogEntry, PredictionLog
+
+logger = logging.getLogger("mlwright.serve")
+JSON = "application/json"
+ItemId = int | str
+
+
+class RecommendRequest(BaseModel):
+    """What to recommend for whom. Send ``user_id``, ``history``, both or neither."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: ItemId | None = Field(None, description="A user id from the training data.")
+    history: list[ItemId] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Items the user met (recent ones for a known user; all for a new one).",
+    )
+    k: int = Field(10, ge=1, le=MAX_K, description="How many items to return.")
+    exclude: list[ItemId] = Field(
+        default_factory=list, max_length=100_000, description="Items never to return."
+    )
+    allow: list[ItemId] | None = Field(
+        None, max_length=100_000, description="When given, the only items that may be returned."
+    )
+
+
+class RecommendAnswer(BaseModel):
+    """The items, best first, and how the answer was made."""
+
+    prediction_id: str
+    model_name: str
+    model_version: str
+    items: list[ItemId]
+    scores: list[float]
+    source: str = Field(description="'ranker', a generator, or 'popularity' (cold start).")
+    cold_start: bool
+    known_user: bool
+    history_used: int
+    unknown_history: list[ItemId]
+    unknown_filter: list[ItemId]
+    short_by: int = Field(description="How many fewer than k the filters left.")
+
+
+class RecommendService:
+    """The recommender served, its identity, the prediction log and readiness."""
+
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        self.model: Recommender | None = None
+        self.name = ""
+        self.version = ""
+        self.loaded_at: dt.datetime | None = None
+        self.log: PredictionLog | None = None
+        self.shutting_down = False
+        self.metrics = _Metrics()
+
+    def load(self) -> Recommender:
+        """Load and verify the artifact, and smoke-test a cold-start answer."""
+        reference = self.settings.model
+        model = load_recommender(reference)
+        if not model.recommend_detail(k=1).items:
+            raise ServiceUnavailableError(
+                "the recommender failed its smoke test (no item for a cold-start user)",
+                hint="do not serve it; retrain on interactions with items",
+            )
+        return model
+
+    def install(self, model: Recommender) -> None:
+        self.model = model
+        self.name = str(model.metadata.get("name") or Path(self.settings.model).name)
+        self.version = "sha256:" + manifest_digest(Path(self.settings.model).expanduser())[:12]
+        self.loaded_at = dt.datetime.now(dt.UTC)
+        self.metrics.model_info.labels(self.name, self.version).set(1)
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.shutting_down:
+            return False, "shutting down"
+        if self.model is None:
+            return False, "no model loaded yet"
+        if self.log is not None and not self.log.healthy:
+            return False, f"the prediction log is failing: {self.log.last_error}"
+        return True, "ready"
+
+    def serving(self) -> Recommender:
+        if self.model is None:
+            raise ServiceUnavailableError(
+                "no model is loaded yet", hint="wait until GET /health/ready answers 200"
+            )
+        return self.model
+
+    def answer(self, request: RecommendRequest, started: float) -> bytes:
+        model = self.serving()
+        result = model.recommend_detail(
+            user=request.user_id,
+            history=request.history,
+            k=request.k,
+            exclude=request.exclude,
+            allow=request.allow,
+        )
+        answer = {
+            "prediction_id": uuid.uuid4().hex,
+            "model_name": self.name,
+            "model_version": self.version,
+            **result.to_dict(),
+        }
+        if self.log is not None:
+            self.log.append(
+                LogEntry(
+                    prediction_id=answer["prediction_id"],
+                    created_at=dt.datetime.now(dt.UTC),
+                    model_name=self.name,
+                    model_version=self.version,
+                    endpoint="recommend",
+                    latency_ms=(time.perf_counter() - started) * 1000.0,
+                    inputs=request.model_dump_json(exclude_defaults=True),
+                    outputs=orjson.dumps(result.to_dict()).decode(),
+                )
+            )
+        self.metrics.records.inc()
+        return orjson.dumps(answer)
+
+
+def _refusal(errors: Sequence[Mapping[str, Any]]) -> InputError:
+    """The first problem pydantic or FastAPI found in a request, naming its field."""
+    first = errors[0] if errors else {}
+    # Keep field names and list positions; drop "body"/"query" and union members ("int").
+    location = [
+        str(p)
+        for p in first.get("loc", ())
+        if isinstance(p, int) or p in RecommendRequest.model_fields
+    ]
+    where = ".".join(location) or "body"
+    if first.get("type") == "extra_forbidden":
+        where = str(first.get("loc", ("body",))[-1])
+        return InputError(
+            f"unknown field '{where}'",
+            field=where,
+            hint="the fields are: user_id, history, k, exclude, allow",
+        )
+    return InputError(
+        f"{where}: {first.get('msg', 'invalid request')}",
+        field=where,
+        hint="see /docs for the request schema",
+    )
+
+
+def parse_request(body: bytes) -> RecommendRequest:
+    """A POST body as a request, or a 4xx naming what is wrong."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(
+            f"the body is not valid JSON: {exc}", field="body", hint="send a JSON object"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f"the body must be a JSON object, got {type(data).__name__}",
+            field="body",
+            hint='send {"user_id": ..., "history": [...], "k": 10}',
+        )
+    try:
+        return RecommendRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _refusal(exc.errors()) from None
+
+
+def create_recommend_app(settings: ServeSettings, model: Recommender | None = None) -> FastAPI:
+    """The ASGI app for a recommender; it loads at startup unless ``model`` is given."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    service = RecommendService(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.log is not None:
+            service.log = PredictionLog(settings.log, flush_seconds=settings.log_flush_seconds)
+            service.log.start()
+        if service.model is None:
+            service.install(await asyncio.to_thread(service.load))
+        restore = _flag_shutdown_on_signals(service)
+        try:
+            yield
+        finally:
+            service.shutting_down = True
+            restore()
+            if service.log is not None:
+                done = await asyncio.to_thread(service.log.close)
+                if not done:
+                    logger.error(
+                        "the prediction log did not finish writing: %d answers unwritten",
+                        service.log.pending,
+                    )
+
+    app = FastAPI(
+        title="mlwright recommendation service",
+        description="Recommendations from one mlwright recommender; every answer is logged.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    if model is not None:
+        service.install(model)
+
+    async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> Response:
+        started = time.perf_counter()
+        status = 200
+        try:
+            body = await work()
+        except MlwrightError as exc:
+            status = exc.http_status
+            if status >= 500 and not isinstance(exc, ServiceUnavailableError):
+                logger.exception("%s failed", endpoint)
+            body = _error_body(exc)
+        except Exception:
+            logger.exception("%s failed", endpoint)
+            status, body = 500, _INTERNAL_ERROR
+        service.metrics.requests.labels(endpoint, str(status)).inc()
+        service.metrics.seconds.labels(endpoint).observe(time.perf_counter() - started)
+        return Response(body, status, media_type=JSON)
+
+    @app.exception_handler(RequestValidationError)
+    async def refused(request: Request, exc: RequestValidationError) -> Response:
+        error = _refusal(exc.errors())
+        service.metrics.requests.labels("recommend", str(error.http_status)).inc()
+        return Response(_error_body(error), error.http_status, media_type=JSON)
+
+    def keyed(request: Request) -> None:
+        if settings.api_key is not None:
+            _check_key(request.headers, settings.api_key, "/recommend")
+
+    @app.post(
+        "/recommend",
+        tags=["recommend"],
+        response_model=RecommendAnswer,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": RecommendRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def recommend_post(request: Request) -> Response:
+        """Recommend for a known user, a new user's items (fold-in), or nobody (cold
+        start), with optional allow and block lists."""
+        started = time.perf_counter()
+
+        async def work() -> bytes:
+            keyed(request)
+            body = await _read_body(request.scope, request.receive, settings.max_body_bytes)
+            return service.answer(parse_request(body), started)
+
+        return await answered("recommend", work)
+
+    @app.get("/recommend", tags=["recommend"], response_model=RecommendAnswer)
+    async def recommend_get(
+        request: Request,
+        user_id: str | None = Query(None, description="A user id from the training data."),
+        k: int = Query(10, ge=1, le=MAX_K, description="How many items to return."),
+    ) -> Response:
+        """Recommend for a user by id; an unknown or absent user gets the cold-start list."""
+        started = time.perf_counter()
+
+        async def work() -> bytes:
+            keyed(request)
+            return service.answer(RecommendRequest(user_id=user_id, k=k), started)
+
+        return await answered("recommend", work)
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> Response:
+        """The process answers."""
+        return _json({"status": "live"})
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> Response:
+        """200 once the recommender is loaded and verified; 503 before, and from shutdown on."""
+        ok, why = service.readiness()
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "reason": why}
+        if service.model is not None:
+            body.update({"model_name": service.name, "model_version": service.version})
+        return _json(body, 200 if ok else 503)
+
+    @app.get("/metadata", tags=["model"])
+    async def metadata() -> Response:
+        """The recommender served: identity, what it chose, and its offline evaluation."""
+
+        async def work() -> bytes:
+            model = service.serving()
+            meta = model.metadata
+            return orjson.dumps(
+                jsonable(
+                    {
+                        "model_name": service.name,
+                        "model_version": service.version,
+                        "source": settings.model,
+                        "loaded_at": service.loaded_at.isoformat() if service.loaded_at else None,
+                        "problem_type": "recommendation",
+                        "chosen": model.chosen,
+                        "generators": {k: g.params for k, g in model.generators.items()},
+                        "users": len(model.user_ids),
+                        "items": int(model.catalogue.sum()),
+                        "columns": meta.get("columns"),
+                        "evaluation": meta.get("evaluation"),
+                    }
+                )
+            )
+
+        return await answered("metadata", work)
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def is_recommender_artifact(reference: str) -> bool:
+    """Whether ``reference`` is a directory holding a recommender artifact."""
+    from mlwright.artifact import MANIFEST, read_manifest
+    from mlwright.recommend import is_recommender
+
+    path = Path(reference).expanduser()
+    if not (path / MANIFEST).is_file():
+        return False
+    with contextlib.suppress(MlwrightError):
+        return is_recommender(read_manifest(path))
+    return False

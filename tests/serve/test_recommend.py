@@ -1,0 +1,182 @@
+"""The recommendation service: GET and POST /recommend, cold start and fold-in said in the
+answer, bad input a 4xx naming the field, every answer logged; and `mlwright serve` on a
+recommender artifact over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from mlwright.recommend import Recommender, load_recommender, save_recommender, train_recommender
+from mlwright.serve import ServeSettings, create_recommend_app, read_log
+from recsynth import interaction_log, quick_settings
+from served import start_server
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = train_recommender(
+        interaction_log(),
+        user="user",
+        item="item",
+        time_column="time",
+        item_features=("genre",),
+        settings=quick_settings(),
+        time_budget=60,
+    )
+    return save_recommender(model, tmp_path_factory.mktemp("rec") / "model")
+
+
+@pytest.fixture
+def served(artifact: Path, tmp_path: Path) -> Iterator[tuple[TestClient, str, Recommender]]:
+    log = f"sqlite:///{tmp_path / 'log.db'}"
+    with TestClient(create_recommend_app(ServeSettings(model=str(artifact), log=log))) as c:
+        yield c, log, load_recommender(artifact)
+
+
+def test_get_for_a_known_user_matches_the_model(
+    served: tuple[TestClient, str, Recommender],
+) -> None:
+    client, _, model = served
+    response = client.get("/recommend", params={"user_id": "3", "k": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["items"] == model.recommend(user=3, k=5)
+    assert len(body["items"]) == 5
+    assert body["known_user"] is True
+    assert body["cold_start"] is False
+    assert body["prediction_id"]
+    assert body["model_version"].startswith("sha256:")
+    seen = set(model.seen[model._lookup_user(3)].indices.tolist())  # type: ignore[index]
+    assert not seen & {model._items[i] for i in body["items"]}
+
+
+def test_unknown_user_gets_popularity_and_says_cold_start(
+    served: tuple[TestClient, str, Recommender],
+) -> None:
+    client, _, model = served
+    body = client.get("/recommend", params={"user_id": "nobody", "k": 4}).json()
+    assert body["cold_start"] is True
+    assert body["known_user"] is False
+    assert body["source"] == "popularity"
+    assert body["items"] == model.recommend(k=4)
+
+
+def test_post_folds_in_a_new_history_and_reports_unknown_items(
+    served: tuple[TestClient, str, Recommender],
+) -> None:
+    client, _, model = served
+    request = {"history": ["i1", "i5", "never-seen"], "k": 6, "exclude": ["i9", "nope"]}
+    body = client.post("/recommend", content=orjson.dumps(request)).json()
+    assert body["cold_start"] is False
+    assert body["history_used"] == 2
+    assert body["unknown_history"] == ["never-seen"]
+    assert body["unknown_filter"] == ["nope"]
+    assert not {"i1", "i5", "i9"} & set(body["items"])
+    assert body["items"] == model.recommend(history=["i1", "i5"], k=6, exclude=["i9"])
+
+
+def test_an_allow_list_shorter_than_k_returns_what_it_allows(
+    served: tuple[TestClient, str, Recommender],
+) -> None:
+    client, _, _ = served
+    body = client.post(
+        "/recommend", content=orjson.dumps({"history": ["i0"], "allow": ["i2", "i3"], "k": 5})
+    ).json()
+    assert sorted(body["items"]) == ["i2", "i3"]
+    assert body["short_by"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"{not json", 400, "body"),
+        (b"[1, 2]", 422, "body"),
+        (b'{"k": 0}', 422, "k"),
+        (b'{"k": 1001}', 422, "k"),
+        (b'{"k": "many"}', 422, "k"),
+        (b'{"history": "i1,i2"}', 422, "history"),
+        (b'{"history": [1.5]}', 422, "history.0"),
+        (b'{"user_id": {"a": 1}}', 422, "user_id"),
+        (b'{"histroy": ["i1"]}', 422, "histroy"),
+        (b'{"allow": "i1"}', 422, "allow"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(
+    served: tuple[TestClient, str, Recommender], body: bytes, status: int, field: str
+) -> None:
+    client, _, _ = served
+    response = client.post("/recommend", content=body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["field"] == field
+
+
+def test_get_with_a_bad_k_names_k(served: tuple[TestClient, str, Recommender]) -> None:
+    client, _, _ = served
+    for k in ("0", "5000", "ten"):
+        response = client.get("/recommend", params={"user_id": "1", "k": k})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "k"
+
+
+def test_every_answer_is_logged(served: tuple[TestClient, str, Recommender]) -> None:
+    client, log, _ = served
+    ids = [
+        client.get("/recommend", params={"user_id": "2", "k": 3}).json()["prediction_id"],
+        client.post("/recommend", content=b'{"history": ["i4"], "k": 2}').json()["prediction_id"],
+    ]
+    client.__exit__(None, None, None)  # shutdown flushes the log
+    logged = {row["prediction_id"]: row for row in read_log(log, endpoint="recommend")}
+    assert set(ids) <= set(logged)
+    first, second = (logged[i] for i in ids)
+    assert orjson.loads(first["inputs"]) == {"user_id": "2", "k": 3}
+    assert len(orjson.loads(first["outputs"])["items"]) == 3
+    assert orjson.loads(second["inputs"]) == {"history": ["i4"], "k": 2}
+    assert len(orjson.loads(second["outputs"])["items"]) == 2
+
+
+def test_metadata_health_metrics_and_openapi(
+    served: tuple[TestClient, str, Recommender],
+) -> None:
+    client, _, _ = served
+    assert client.get("/health/ready").json()["status"] == "ready"
+    meta = client.get("/metadata").json()
+    assert meta["problem_type"] == "recommendation"
+    assert "ndcg@10" in meta["evaluation"]["scores"]["model"]
+    client.get("/recommend", params={"user_id": "1"})
+    assert (
+        'mlwright_requests_total{endpoint="recommend",status="200"}' in client.get("/metrics").text
+    )
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/recommend"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(body["schema"]["properties"]) == {"user_id", "history", "k", "exclude", "allow"}
+
+
+def test_api_key_guards_recommend(artifact: Path) -> None:
+    settings = ServeSettings(model=str(artifact), log=None, api_key="s3cret")
+    with TestClient(create_recommend_app(settings)) as client:
+        assert client.get("/recommend", params={"user_id": "1"}).status_code == 401
+        ok = client.get("/recommend", params={"user_id": "1"}, headers={"X-API-Key": "s3cret"})
+        assert ok.status_code == 200
+
+
+def test_mlwright_serve_answers_recommendations_over_loopback(
+    artifact: Path, tmp_path: Path
+) -> None:
+    log = f"sqlite:///{tmp_path / 'log.db'}"
+    server = start_server([str(artifact), "--log", log], cwd=tmp_path, log=log)
+    try:
+        status, body = server.get("/recommend?user_id=5&k=3")
+        assert status == 200, body
+        assert len(orjson.loads(body)["items"]) == 3
+        status, body = server.request("POST", "/recommend", b'{"history": ["i2"], "k": 2}')
+        assert status == 200, body
+        status, body = server.request("POST", "/recommend", b'{"k": -1}')
+        assert status == 422
+        assert orjson.loads(body)["error"]["field"] == "k"
+    finally:
+        assert server.stopped_gracefully()
