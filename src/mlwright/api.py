@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from mlwright._progress import Progress
 from mlwright.artifact import Model
 from mlwright.errors import SpecError
-from mlwright.pipeline import train
+from mlwright.pipeline import train, train_recommendation
 from mlwright.recommend import Recommender
-from mlwright.registry import load as _load
+from mlwright.registry import load_any
 from mlwright.spec import (
     TaskSpec,
     load_spec,
@@ -18,6 +18,28 @@ from mlwright.spec import (
     spec_from_kwargs,
     with_overrides,
 )
+
+
+@overload
+def fit(
+    data: Any,
+    target: str,
+    *,
+    task: None = None,
+    progress: Progress | None = None,
+    **spec_fields: Any,
+) -> Model: ...
+
+
+@overload
+def fit(
+    data: Any,
+    target: None = None,
+    *,
+    task: Literal["recommendation"],
+    progress: Progress | None = None,
+    **spec_fields: Any,
+) -> Recommender: ...
 
 
 def fit(
@@ -41,9 +63,10 @@ def fit(
 
     Recommendation: ``task="recommendation"`` with the ``user`` and ``item`` columns of an
     interaction log, and optionally ``time``, ``weight``, ``item_features`` (columns that
-    describe an item), ``items`` (a table of them, keyed by the item column), ``protocol``
-    ("users": held-out users, or "time": a global time split), ``k`` and ``time_budget``.
-    Returns a ``Recommender``, evaluated by the protocol and then fitted on every row.
+    describe an item), ``items`` (a table of them, keyed by the item column: a DataFrame or
+    a path), ``protocol`` ("users": held-out users, or "time": a global time split),
+    ``holdout`` (the share held out), ``k``, ``time_budget`` and any other spec field.
+    Returns a ``Recommender``, evaluated by the protocol, then fitted on every row.
 
     >>> rec = mlwright.fit(ratings, task="recommendation", user="userId", item="movieId",
     ...                    time="timestamp")  # doctest: +SKIP
@@ -74,47 +97,14 @@ def fit(
     return train(spec, data, progress=progress, save=False, register=False).model
 
 
-_RECOMMEND_FIELDS = {
-    "user", "item", "time", "weight", "item_features", "items", "protocol", "test_share",
-    "k", "time_budget", "seed",
-}  # fmt: skip
-
-
-def _fit_recommender(data: Any, *, progress: Progress | None = None, **fields: Any) -> Recommender:
-    from mlwright.data import to_polars
-    from mlwright.recommend import RecommendSettings, train_recommender
-    from mlwright.spec import parse_duration
-
-    unknown = sorted(set(fields) - _RECOMMEND_FIELDS)
-    if unknown:
-        raise SpecError(
-            f"unknown recommendation option(s): {', '.join(unknown)}",
-            field=unknown[0],
-            hint=f"the options are: {', '.join(sorted(_RECOMMEND_FIELDS))}",
-        )
-    for name in ("user", "item"):
-        if not isinstance(fields.get(name), str):
-            raise SpecError(
-                f"a recommendation task needs the {name} column (e.g. {name}='{name}_id')",
-                field=name,
-                hint=f"give {name}= the name of the {name} id column",
-            )
-    items = fields.get("items")
-    settings = RecommendSettings(k=int(fields.get("k", 10)), seed=int(fields.get("seed", 0)))
-    return train_recommender(
-        to_polars(data),
-        user=fields["user"],
-        item=fields["item"],
-        time_column=fields.get("time"),
-        weight=fields.get("weight"),
-        item_features=tuple(fields.get("item_features") or ()),
-        items=to_polars(items) if items is not None else None,
-        protocol=fields.get("protocol", "users"),
-        test_share=float(fields.get("test_share", 0.2)),
-        settings=settings,
-        time_budget=parse_duration(fields.get("time_budget", 300.0)),
-        progress=progress,
+def _fit_recommender(
+    data: Any, *, progress: Progress | None = None, items: Any = None, **fields: Any
+) -> Recommender:
+    spec = spec_from_kwargs({"problem_type": "recommendation", **fields})
+    result = train_recommendation(
+        spec, data, items=items, progress=progress, save=False, register=False
     )
+    return result.model
 
 
 def run(
@@ -124,7 +114,7 @@ def run(
     out: str | Path | None = None,
     progress: Progress | None = None,
     **overrides: Any,
-) -> Model:
+) -> Model | Recommender:
     """The main job for a spec (a TaskSpec or a TOML path): check, train, evaluate on the
     holdout, save the artifact and register it in MLflow (as the spec says). Keyword
     ``overrides`` replace spec fields, e.g. ``time_budget=60``."""
@@ -133,18 +123,14 @@ def run(
         task = with_overrides(task, overrides)
     if data is None:
         require_data_source(task)
-    result = train(task, data, progress=progress, out_dir=Path(out) if out is not None else None)
-    return result.model
+    out_dir = Path(out) if out is not None else None
+    if task.task.is_recommendation:
+        return train_recommendation(task, data, progress=progress, out_dir=out_dir).model
+    return train(task, data, progress=progress, out_dir=out_dir).model
 
 
 def load(path_or_uri: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
     """Load a model from an artifact directory or a registry URI such as
     ``models:/churn@champion``: a ``Model`` (prediction) or a ``Recommender``, as the
     artifact says. Every file's hash is verified; nothing is unpickled."""
-    from mlwright.artifact import read_manifest
-    from mlwright.recommend import is_recommender, load_recommender
-
-    path = Path(str(path_or_uri)).expanduser()
-    if path.is_dir() and (path / "manifest.json").is_file() and is_recommender(read_manifest(path)):
-        return load_recommender(path)
-    return _load(path_or_uri, tracking_uri=tracking_uri)
+    return load_any(path_or_uri, tracking_uri=tracking_uri)

@@ -227,6 +227,9 @@ def check(
     with _errors():
         task = load_spec(spec)
         require_data_source(task)
+        if task.task.is_recommendation:
+            _check_recommendation(task, as_json)
+            return
         checked = run_check(task)
     report = checked.report
     if as_json:
@@ -236,6 +239,20 @@ def check(
         _print_findings(report.findings, report.allow)
     with _errors():
         report.raise_if_blocking()  # the findings and the checks.allow override, on stderr
+
+
+def _check_recommendation(task: TaskSpec, as_json: bool) -> None:
+    from mlwright.pipeline import check_recommendation
+
+    _, checks = check_recommendation(task)
+    if as_json:
+        sys.stdout.write(json.dumps(checks.to_dict(), indent=1, default=str) + "\n")
+    else:
+        out.print(
+            f"interaction log: {checks.rows:,} rows, {checks.users:,} users, {checks.items:,} items"
+        )
+        _print_findings(checks.findings, checks.allow)
+    checks.raise_if_blocking()
 
 
 @app.command()
@@ -259,13 +276,22 @@ def run(
     quiet: Quiet = False,
 ) -> None:
     """The main job: check -> train -> evaluate on the holdout -> save -> register."""
-    from mlwright.pipeline import train
+    from mlwright.pipeline import train, train_recommendation
     from mlwright.spec import require_data_source
 
     with _errors():
         task = _spec(spec, time_budget=time_budget, max_trials=max_trials, workers=workers)
         require_data_source(task)
         register = False if no_register else None
+        if task.task.is_recommendation:
+            recommended = _with_progress(
+                quiet,
+                lambda progress: train_recommendation(
+                    task, progress=progress, out_dir=out_dir, register=register
+                ),
+            )
+            _print_recommendation_summary(recommended)
+            return
         result = _with_progress(
             quiet,
             lambda progress: train(
@@ -957,6 +983,54 @@ def _print_summary(result: Any) -> None:
         return
     out.print(f"score a file: mlwright predict {escape(where)} DATA.csv -o predictions.csv")
     out.print(f"load it in Python: mlwright.load({escape(repr(where))})")
+
+
+def _print_recommendation_summary(result: Any) -> None:
+    model = result.model
+    evaluation = model.metadata["evaluation"]
+    k = evaluation["k"]
+    board = Table(
+        title=f"held-out users ({evaluation['users']}, protocol '{evaluation['protocol']}'): "
+        "full ranking, 95% intervals over users",
+        title_justify="left",
+    )
+    for name in ("system", f"NDCG@{k}", "95% interval", f"recall@{k}", f"coverage@{k}"):
+        board.add_column(name, justify="left" if name == "system" else "right")
+    for system, scores in evaluation["scores"].items():
+        ndcg = scores[f"ndcg@{k}"]
+        board.add_row(
+            ("* " if system == "model" else "  ") + escape(system),
+            _fmt(ndcg["value"]),
+            f"{_fmt(ndcg['low'])}-{_fmt(ndcg['high'])}",
+            _fmt(scores[f"recall@{k}"]["value"]),
+            _fmt(scores[f"coverage@{k}"]["value"], 3),
+        )
+    out.print(board)
+    for name, diff in evaluation.get("differences", {}).items():
+        out.print(
+            f"{escape(name)}: NDCG {diff['value']:+.4f} [95% {diff['low']:+.4f} to "
+            f"{diff['high']:+.4f}]"
+        )
+    out.print(f"recommends with: {escape(model.chosen)}")
+    if result.artifact_dir is not None:
+        out.print(f"artifact: [bold]{escape(str(result.artifact_dir))}[/]")
+        out.print(
+            f"model card: [bold]{escape(str(result.artifact_dir / 'model_card.html'))}[/] "
+            "(and model_card.md)"
+        )
+    where = None
+    if result.registration is not None:
+        reg = result.registration
+        out.print(
+            f"registered: [bold]{escape(reg.model_name)}[/] version {reg.version} as "
+            f"'{reg.alias}' ({escape(reg.uri)}) in {escape(reg.tracking_uri)}"
+        )
+        where = reg.uri
+    elif result.artifact_dir is not None:
+        where = str(result.artifact_dir)
+    if where is not None:
+        out.print(f"serve it: mlwright serve {escape(where)}")
+        out.print(f"load it in Python: mlwright.load({escape(repr(where))}).recommend(user=...)")
 
 
 def main() -> None:

@@ -62,6 +62,15 @@ from mlwright.evaluate import (
 )
 from mlwright.features import FeatureKind, FeaturePlan
 from mlwright.learners import LEARNERS, Baseline, LearnerTask, cuda_available, learner_class
+from mlwright.recommend import (
+    InteractionChecks,
+    Recommender,
+    RecommendSettings,
+    check_interactions,
+    recommender_card,
+    save_recommender,
+    train_recommender,
+)
 from mlwright.registry import Registration, log_and_register
 from mlwright.report import model_card
 from mlwright.search import (
@@ -195,6 +204,11 @@ def train(
     """Check, search, choose, evaluate on the holdout, refit, and (optionally) save and
     register. ``resume`` reuses the finished trials of an interrupted run of the same spec
     on the same data."""
+    if spec.task.is_recommendation:
+        raise TrainingError(
+            "this spec is a recommendation task; train() fits prediction tasks",
+            hint="use train_recommendation (mlwright run and mlwright.run choose it for you)",
+        )
     progress = progress if progress is not None else Silent()
     started = time.monotonic()
     budget = spec.constraints.time_budget
@@ -978,6 +992,160 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+# -- recommendation ----------------------------------------------------------------------------
+
+
+@dataclass
+class RecommendRunResult:
+    """A recommendation run: the model (evaluated, then fitted on every interaction), what
+    the data checks found, and where it was saved and registered."""
+
+    model: Recommender
+    checks: InteractionChecks
+    artifact_dir: Path | None = None
+    registration: Registration | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_recommendation(
+    spec: TaskSpec, data: Any = None, progress: Progress | None = None
+) -> tuple[pl.DataFrame, InteractionChecks]:
+    """Load an interaction log and run its data checks."""
+    progress = progress if progress is not None else Silent()
+    progress.stage("loading data")
+    frame = load_training_data(spec, data)
+    progress.stage("checking data")
+    task = spec.task
+    assert task.user is not None
+    assert task.item is not None
+    checks = check_interactions(
+        frame,
+        user=task.user,
+        item=task.item,
+        time=task.time,
+        weight=task.weight,
+        allow=spec.checks.allow,
+    )
+    return frame, checks
+
+
+def train_recommendation(
+    spec: TaskSpec,
+    data: Any = None,
+    *,
+    progress: Progress | None = None,
+    items: Any = None,
+    save: bool = True,
+    register: bool | None = None,
+    out_dir: Path | None = None,
+) -> RecommendRunResult:
+    """The main job for a recommendation spec: check the log, evaluate by the spec's
+    protocol, fit on every interaction, write the card, save and register. ``items``
+    (a table or a path) replaces the spec's ``recommend.items``."""
+    progress = progress if progress is not None else Silent()
+    started = time.monotonic()
+    frame, checks = check_recommendation(spec, data, progress)
+    for finding in checks.findings:
+        if finding.severity == "warning":
+            progress.log(f"warning [{finding.key}] {finding.message}")
+    checks.raise_if_blocking()
+    timings = {"check": time.monotonic() - started}
+    rec = spec.recommend
+    if items is not None:
+        items = to_polars(items, base_dir=spec.base_dir)
+    elif rec.items:
+        items = read_file(spec.resolve_path(rec.items))
+    settings = RecommendSettings(
+        k=rec.k,
+        depth=rec.candidates,
+        folds=spec.validation.folds,
+        history_share=rec.history_share,
+        ranker=rec.ranker,
+        seed=spec.seed,
+    )
+    assert spec.task.user is not None
+    assert spec.task.item is not None
+    model = train_recommender(
+        frame,
+        user=spec.task.user,
+        item=spec.task.item,
+        time_column=spec.task.time,
+        weight=spec.task.weight,
+        item_features=tuple(rec.item_features),
+        items=items,
+        protocol=rec.protocol,
+        test_share=spec.validation.holdout,
+        settings=settings,
+        time_budget=max(1.0, spec.constraints.time_budget - timings["check"]),
+        progress=progress,
+    )
+    timings["train"] = time.monotonic() - started - timings["check"]
+    model.metadata["name"] = spec.task_name
+    model.metadata["spec"] = spec.to_dict()
+    model.metadata["checks"] = checks.to_dict()
+    model.metadata["data"]["fingerprint"] = fingerprint(frame)
+    result = RecommendRunResult(model, checks, timings=timings)
+    if not save:
+        return result
+    progress.stage("saving")
+    card = recommender_card(
+        model,
+        title=spec.task_name,
+        question=spec.card.question,
+        intended_use=spec.card.intended_use,
+        out_of_scope=spec.card.out_of_scope,
+        owner=spec.card.owner,
+    )
+    directory = out_dir if out_dir is not None else _default_out_dir(spec)
+    result.artifact_dir = save_recommender(
+        model,
+        directory,
+        documents={"model_card.html": card.to_html(), "model_card.md": card.to_markdown()},
+    )
+    if spec.registry.enabled if register is None else register:
+        progress.stage("registering")
+        result.registration = _register_recommender(model, result.artifact_dir, spec)
+    timings["total"] = time.monotonic() - started
+    return result
+
+
+def _register_recommender(model: Recommender, artifact_dir: Path, spec: TaskSpec) -> Registration:
+    import mlwright
+
+    evaluation = model.metadata["evaluation"]
+    k = evaluation["k"]
+    metrics: dict[str, float] = {}
+    for system, scores in evaluation["scores"].items():
+        prefix = "holdout" if system == "model" else f"holdout_{system}"
+        for name, entry in scores.items():
+            value = entry.get("value")
+            if value is not None and math.isfinite(float(value)):
+                metrics[f"{prefix}_{name.replace('@', '_at_')}"] = float(value)
+    params = _flatten(spec.to_dict())
+    params["chosen_model"] = model.chosen
+    for name, generator in model.generators.items():
+        for key, value in generator.params.items():
+            params[f"generator.{name}.{key}"] = value
+    name = spec.registry.model_name or spec.task_name
+    return log_and_register(
+        artifact_dir=artifact_dir,
+        manifest_sha256=manifest_digest(artifact_dir),
+        experiment=spec.registry.experiment or spec.task_name,
+        model_name=name,
+        params=params,
+        metrics=metrics,
+        tags={
+            "mlwright.version": mlwright.__version__,
+            "mlwright.problem_type": "recommendation",
+            "mlwright.data_fingerprint": model.metadata["data"]["fingerprint"],
+            "mlwright.chosen_model": model.chosen,
+            "mlwright.protocol": str(evaluation["protocol"]),
+            "mlwright.k": str(k),
+        },
+        uri=spec.registry.tracking_uri,
+    )
 
 
 # -- loading and batch scoring -------------------------------------------------------------------

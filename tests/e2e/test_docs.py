@@ -77,6 +77,19 @@ def test_every_finding_code_is_documented() -> None:
     assert not missing, f"undocumented finding codes: {missing}"
 
 
+def test_every_interaction_finding_code_is_documented() -> None:
+    source = (ROOT / "src" / "mlwright" / "recommend" / "_checks.py").read_text()
+    codes = set(re.findall(r'f?"(interactions\.[a-z_{}]+)"', source))
+    codes = {c for c in codes if "{" not in c} | {
+        "interactions.missing_user",
+        "interactions.missing_item",
+    }  # written as f"interactions.missing_{role}"
+    assert len(codes) >= 8
+    page = (ROOT / "docs" / "checks.md").read_text()
+    missing = sorted(code for code in codes if f"`{code}`" not in page)
+    assert not missing, f"undocumented finding codes: {missing}"
+
+
 def test_evaluation_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (code,) = blocks(ROOT / "docs" / "evaluation.md", "python")

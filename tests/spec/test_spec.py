@@ -145,6 +145,7 @@ def test_relative_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
 # -- each named rule fires ---------------------------------------------------------------------
 
 VIOLATIONS = {
+    "rule_target_or_interactions": {"task": {"problem_type": "recommendation", "user": "u"}},
     "rule_one_data_source": {"data": {"path": "a.csv", "sql": "select 1", "url": "sqlite://"}},
     "rule_sql_needs_url": {"data": {"sql": "select 1"}},
     "rule_metric_known": {"task": {"target": "y", "metric": "auc"}},
@@ -313,3 +314,45 @@ def test_missing_task_section_says_what_to_add() -> None:
         spec_from_dict({"seed": 1})
     assert "the [task] section is required" in info.value.message
     assert info.value.hint == "add a [task] section with target = ..."
+
+
+# -- recommendation specs ----------------------------------------------------------------------
+
+
+def test_a_recommendation_spec_names_user_and_item_and_reads_its_section() -> None:
+    spec = spec_from_dict(
+        {
+            "task": {"problem_type": "recommendation", "user": "u", "item": "i", "time": "t"},
+            "recommend": {"item_features": ["genres"], "protocol": "time", "k": 20},
+        }
+    )
+    assert spec.task.is_recommendation
+    assert spec.recommend.k == 20
+    assert spec.recommend.protocol == "time"
+    assert spec.task_name == "recommender"
+
+
+@pytest.mark.parametrize(
+    ("task", "extra", "field", "needle"),
+    [
+        ({"user": "u", "item": "i", "target": "y"}, {}, "task.target", "has no target"),
+        ({"item": "i"}, {}, "task.user", "needs task.user"),
+        ({"user": "u", "item": "u"}, {}, "task.item", "different columns"),
+        ({"user": "u", "item": "i", "metric": "roc_auc"}, {}, "task.metric", "'ndcg'"),
+        ({"user": "u", "item": "i"}, {"value": {"tp": 1.0}}, "value", "[value]"),
+    ],
+)
+def test_recommendation_spec_errors_name_the_field(
+    task: dict[str, str], extra: dict[str, object], field: str, needle: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        spec_from_dict({"task": {"problem_type": "recommendation", **task}, **extra})
+    assert info.value.field == field
+    assert needle in info.value.message + (info.value.hint or "")
+
+
+def test_user_and_item_are_refused_on_a_prediction_task() -> None:
+    with pytest.raises(SpecError) as info:
+        spec_from_dict({"task": {"target": "y", "user": "u"}})
+    assert info.value.field == "task.user"
+    assert "recommendation" in (info.value.hint or "")

@@ -78,9 +78,7 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
     ``documents`` (file name -> text, such as the model card) are written beside the
     manifest and hashed with the rest."""
     directory = directory.expanduser()
-    for name in documents or {}:
-        if "/" in name or "\\" in name or name in (MANIFEST, "learners") or name.startswith("."):
-            raise ValueError(f"a document name must be a plain file name, got {name!r}")
+    check_document_names(documents or {}, reserved=("learners",))
     check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -141,6 +139,14 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def check_document_names(documents: Mapping[str, str], reserved: tuple[str, ...] = ()) -> None:
+    """Documents (the model card) sit beside the manifest: plain file names only, none of
+    the artifact's own names."""
+    for name in documents:
+        if "/" in name or "\\" in name or name in (MANIFEST, *reserved) or name.startswith("."):
+            raise ValueError(f"a document name must be a plain file name, got {name!r}")
 
 
 def check_replaceable(directory: Path) -> None:

@@ -6,6 +6,8 @@ ranker orders them when it beats each generator alone on validation users.
 """
 
 from mlwright.recommend._candidates import ItemFeatures, ItemStats
+from mlwright.recommend._card import recommender_card
+from mlwright.recommend._checks import InteractionChecks, check_interactions
 from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
 from mlwright.recommend._fit import FitPlan, RecommendSettings, fit_recommender, windows
 from mlwright.recommend._generators import ALS, EASE, GENERATORS, Generator, ItemKNN, Popularity
@@ -29,6 +31,7 @@ __all__ = [
     "FitPlan",
     "Generator",
     "HeldOut",
+    "InteractionChecks",
     "Interactions",
     "ItemFeatures",
     "ItemKNN",
@@ -40,6 +43,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "Split",
+    "check_interactions",
     "epoch_seconds",
     "evaluate_split",
     "fit_recommender",
@@ -50,6 +54,7 @@ __all__ = [
     "mean_interval",
     "paired_user_difference",
     "ranking_scores",
+    "recommender_card",
     "save_recommender",
     "time_split",
     "train_recommender",

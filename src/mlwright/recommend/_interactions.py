@@ -92,19 +92,24 @@ def epoch_seconds(column: pl.Series, name: str) -> np.ndarray:
     if dtype == pl.Date:
         column = column.cast(pl.Datetime("us"))
     elif dtype == pl.String:
-        parsed = column.str.to_datetime(strict=False, time_unit="us")
+        try:
+            parsed = column.str.to_datetime(strict=False, time_unit="us")
+        except pl.exceptions.PolarsError:  # no format fits even the first values
+            parsed = pl.Series(name, [None] * len(column), dtype=pl.Datetime("us"))
         bad = parsed.is_null() & column.is_not_null()
         if bad.any():
             example = column.filter(bad)[0]
             raise DataError(
                 f"time column '{name}': {int(bad.sum())} value(s) do not parse as a date or "
                 f"time, e.g. {example!r}",
+                field=name,
                 hint="write times as ISO 8601 ('2026-11-27 10:30:00') or as epoch seconds",
             )
         column = parsed
     if not isinstance(column.dtype, pl.Datetime):
         raise DataError(
             f"time column '{name}' has type {dtype}; expected numbers, dates or datetimes",
+            field=name,
             hint="write times as ISO 8601 text or as epoch seconds",
         )
     if column.dtype.time_zone is not None:
@@ -117,6 +122,7 @@ def _require_column(frame: pl.DataFrame, name: str, role: str) -> pl.Series:
     if name not in frame.columns:
         raise DataError(
             f"{role} column '{name}' not found; columns are: {', '.join(frame.columns)}",
+            field=name,
             hint=f"set the {role} column to one of the columns above",
         )
     return frame[name]
@@ -128,6 +134,7 @@ def _missing(series: pl.Series, name: str, role: str) -> None:
         first = int(series.is_null().arg_true()[0])
         raise DataCheckError(
             f"{role} column '{name}': {nulls} interaction(s) have no {role} (first at row {first})",
+            field=name,
             hint=f"drop those rows or fill in the {role}; an interaction needs both a user "
             "and an item",
         )
@@ -153,6 +160,7 @@ def interactions_from_frame(
             raise DataCheckError(
                 f"time column '{time}': {int(bad.sum())} interaction(s) have no time (first "
                 f"at row {int(np.argmax(bad))})",
+                field=time,
                 hint="drop those rows or give them a time; the split orders each user's "
                 "interactions by time",
             )
@@ -163,6 +171,7 @@ def interactions_from_frame(
         if not column.dtype.is_numeric():
             raise DataError(
                 f"weight column '{weight}' has type {column.dtype}; expected numbers",
+                field=weight,
                 hint="give a numeric weight (a rating, a count) or leave weight unset",
             )
         weights = column.cast(pl.Float32).fill_null(1.0).to_numpy()

@@ -7,7 +7,8 @@ Definitions (binary relevance, K the cut-off, R the user's relevant items):
 - Recall@K: hits / min(K, |R|), so a perfect list scores 1 however many items are relevant.
 - MAP@K: the mean over hits of precision at each hit's rank, over min(K, |R|).
 - MRR@K: 1 / the rank of the first hit in the top K (0 when none).
-- Coverage@K: distinct items recommended to anyone / catalogue size.
+- Coverage@K: distinct items recommended to anyone / catalogue size (items some training
+  user met: no other item can be recommended).
 - Novelty@K: mean self-information -log2(share of training users who met the item).
 - Popularity@K: mean training-user share of the recommended items (popularity bias).
 """
@@ -67,7 +68,7 @@ def ranking_scores(
 ) -> RankingScores:
     """Score ``recommended`` (users x at least K item codes, -1 where a list is short)
     against each user's ``relevant`` item codes. ``item_users[i]`` is how many training
-    users met item i; the catalogue is every item with a code."""
+    users met item i; the catalogue is every item with one or more."""
     top = np.asarray(recommended)[:, :k]
     n = len(top)
     discounts = _discounts(k)
@@ -87,14 +88,16 @@ def ranking_scores(
         ap[u] = (np.arange(1, count + 1) / ranks).sum() / ideal
         rr[u] = 1.0 / ranks[0]
     shown = top[top >= 0]
-    n_items = len(item_users)
+    n_items = int((item_users > 0).sum())  # the catalogue: items some training user met
     share = item_users / max(n_train_users, 1)
     with np.errstate(divide="ignore"):
         information = -np.log2(np.where(share > 0, share, 1.0 / max(n_train_users, 1)))
     return RankingScores(
         k,
         {"ndcg": ndcg, "recall": recall, "map": ap, "mrr": rr},
-        coverage=float(len(np.unique(shown)) / n_items) if n_items else float("nan"),
+        coverage=float(len(np.unique(shown[item_users[shown] > 0])) / n_items)
+        if n_items
+        else float("nan"),
         novelty=float(information[shown].mean()) if len(shown) else float("nan"),
         popularity=float(share[shown].mean()) if len(shown) else float("nan"),
     )

@@ -29,6 +29,19 @@ from mlwright.recommend._interactions import id_index
 MAX_K = 1000
 
 
+def _find(index: Mapping[Any, int], value: Any) -> int | None:
+    """The code of an id as JSON, a query string or NumPy may spell it: 42, "42", " 42"."""
+    key = value.item() if isinstance(value, np.generic) else value
+    if isinstance(key, bool):
+        return None
+    code = index.get(key)
+    if code is None and isinstance(key, str):
+        code = index.get(key.strip())
+    if code is None and isinstance(key, int | float) and not isinstance(key, bool):
+        code = index.get(str(int(key))) if float(key).is_integer() else None
+    return code
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """One answer: item ids best first, their scores, and how it was made."""
@@ -117,10 +130,9 @@ class Recommender:
     def _lookup_user(self, user: Any) -> int | None:
         if user is None:
             return None
-        key = user.item() if isinstance(user, np.generic) else user
-        code = self._users.get(key)
-        if code is None and isinstance(key, str):
-            code = self._users.get(key.strip())
+        code = _find(self._users, user)
+        if code is None or self.seen.indptr[code] == self.seen.indptr[code + 1]:
+            return None  # never seen, or seen only in rows this model did not train on
         return code
 
     def _codes(self, ids: Sequence[Any] | None) -> tuple[np.ndarray, list[Any]]:
@@ -129,10 +141,9 @@ class Recommender:
             return np.zeros(0, np.int64), []
         codes, unknown = [], []
         for value in ids:
-            key = value.item() if isinstance(value, np.generic) else value
-            code = self._items.get(key)
+            code = _find(self._items, value)
             if code is None:
-                unknown.append(key)
+                unknown.append(value.item() if isinstance(value, np.generic) else value)
             else:
                 codes.append(code)
         return np.asarray(codes, dtype=np.int64), unknown
@@ -188,6 +199,7 @@ class Recommender:
             else np.zeros(0, np.int64)
         )
         full = np.concatenate([known.astype(np.int64), given])
+        full = full[self.catalogue[full]]  # an id with no training rows adds nothing
         excluded, unknown_exclude = self._codes(list(exclude) if exclude is not None else None)
         allowed = self.catalogue.copy()
         unknown_allow: list[Any] = []
@@ -260,6 +272,8 @@ class Recommender:
         ``source`` picks a generator instead of the chosen scorer."""
         source = source or self.chosen
         out = np.full((len(histories), k), -1, dtype=np.int64)
+        # As recommend(): history items without training rows are not part of the model.
+        histories = [h[self.catalogue[h]] for h in histories]
         if source != "ranker":
             generator = self.generators[source]
             for start in range(0, len(histories), 256):

@@ -93,7 +93,11 @@ def user_split(
     """Strong generalisation: ``test_share`` of the users (``default_rng(seed)``) held out.
     A held-out user who cannot be split (fewer than two interactions) trains instead."""
     if not 0.0 < test_share < 1.0:
-        raise DataError(f"test_share must be in (0, 1), got {test_share}")
+        raise DataError(
+            f"test_share must be in (0, 1), got {test_share}",
+            field="test_share",
+            hint="hold out a share such as 0.2",
+        )
     n_test = round(test_share * data.n_users)
     if n_test < 1 or n_test >= data.n_users:
         raise DataError(
@@ -112,6 +116,12 @@ def time_split(data: Interactions, *, test_share: float = 0.2) -> Split:
     """Global time split at the time before which ``1 - test_share`` of the rows fall. Users
     with interactions on both sides are scored; an item met again after the cut-off is not
     something to find."""
+    if not 0.0 < test_share < 1.0:
+        raise DataError(
+            f"test_share must be in (0, 1), got {test_share}",
+            field="test_share",
+            hint="hold out a share such as 0.2",
+        )
     order = np.sort(data.times)
     cut_time = order[min(len(order) - 1, int(np.floor((1.0 - test_share) * len(order))))]
     before = data.times < cut_time

@@ -22,6 +22,7 @@ from mlwright.artifact import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
+    check_document_names,
     check_replaceable,
     jsonable,
     library_versions,
@@ -60,6 +61,9 @@ def save_recommender(
 ) -> Path:
     """Write ``model`` to ``directory`` atomically."""
     directory = Path(directory).expanduser()
+    check_document_names(
+        documents or {}, reserved=("generators", "ranker.txt", "users.npz", "items.npz")
+    )
     check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from mlwright.artifact import Model, load_model, manifest_digest
+from mlwright.artifact import MANIFEST, Model, load_model, manifest_digest, read_manifest
 from mlwright.errors import ArtifactError, RegistryError
+from mlwright.recommend import Recommender, is_recommender, load_recommender
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -275,6 +276,27 @@ def check_manifest(resolved: Resolved, actual_sha256: str) -> None:
             field=str(resolved.path),
             hint="do not serve it; register a freshly trained model",
         )
+
+
+def load_any(reference: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
+    """``load`` for either kind of artifact: a ``Model`` or a ``Recommender``, as its
+    manifest says (a registered one must still carry the manifest it was registered with)."""
+    text = str(reference)
+    resolved = resolve(text, uri=tracking_uri) if is_registry_uri(text) else None
+    path = resolved.path if resolved is not None else Path(text).expanduser()
+    if not ((path / MANIFEST).is_file() and is_recommender(read_manifest(path))):
+        return load(reference, tracking_uri=tracking_uri)
+    if resolved is None:
+        return load_recommender(path)
+    check_manifest(resolved, manifest_digest(resolved.path))
+    model = load_recommender(resolved.path)
+    model.metadata["registry"] = {
+        "model_name": resolved.model_name,
+        "version": resolved.version,
+        "alias": resolved.alias or "",
+        "uri": text,
+    }
+    return model
 
 
 def load(reference: str | Path, *, tracking_uri: str | None = None) -> Model:

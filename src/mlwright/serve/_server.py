@@ -43,7 +43,7 @@ def app_from_env() -> Any:
     """The app factory a worker process calls (settings come through the environment)."""
     _show_service_log()
     settings = ServeSettings(**orjson.loads(os.environ[SETTINGS_ENV]))
-    if is_recommender_artifact(settings.model):
+    if is_recommender_artifact(settings.model, settings.tracking_uri):
         return create_recommend_app(settings)
     return create_app(settings)
 
@@ -60,7 +60,7 @@ def serve(
     that a bad reference fails with its own message before any worker starts."""
     _show_service_log()
     app: Any
-    if is_recommender_artifact(settings.model):
+    if is_recommender_artifact(settings.model, settings.tracking_uri):
         if settings.challenger is not None:
             raise SpecError(
                 "a challenger is not served beside a recommender yet",

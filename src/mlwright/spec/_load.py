@@ -91,18 +91,31 @@ def spec_from_dict(
     try:
         spec = TaskSpec.model_validate(dict(raw))
     except ValidationError as exc:
-        raise _spec_error(exc, origin) from None
+        raise _spec_error(exc, origin, _missing_target(raw)) from None
     spec.with_base_dir(base_dir if base_dir is not None else Path.cwd())
     for rule in RULES:
         rule(spec)
     return spec
 
 
-def _spec_error(exc: ValidationError, origin: str) -> SpecError:
+def _missing_target(raw: Mapping[str, Any]) -> bool:
+    """A [task] without a target, for a task that needs one (the type cannot say so: a
+    recommendation task has none); reported beside the other errors of the same spec."""
+    task = raw.get("task")
+    return (
+        isinstance(task, Mapping)
+        and "target" not in task
+        and task.get("problem_type") != "recommendation"
+    )
+
+
+def _spec_error(exc: ValidationError, origin: str, missing_target: bool = False) -> SpecError:
     errors = exc.errors()
     messages = [_describe(err) for err in errors]
+    if missing_target:
+        messages.insert(0, ("'task.target' is required", "add `target = ...` under [task]"))
     first = errors[0]
-    field = ".".join(str(p) for p in first["loc"])
+    field = "task.target" if missing_target else ".".join(str(p) for p in first["loc"])
     message = f"invalid spec ({origin}): " + "; ".join(m for m, _ in messages)
     hints = [h for _, h in messages if h]
     return SpecError(message, field=field, hint=hints[0] if hints else None)
@@ -128,6 +141,8 @@ def _describe(err: ErrorDetails) -> tuple[str, str | None]:
     if kind == "missing":
         if len(loc) == 1 and loc[0] in SECTIONS:
             required = [n for n, f in SECTIONS[loc[0]].model_fields.items() if f.is_required()]
+            if loc[0] == "task":
+                required = ["target"]  # not required by type: a recommendation has none
             return (
                 f"the [{loc[0]}] section is required",
                 f"add a [{loc[0]}] section with " + ", ".join(f"{n} = ..." for n in required),
@@ -177,9 +192,72 @@ def rule_sql_needs_url(spec: TaskSpec) -> None:
         )
 
 
+RECOMMEND_METRICS = ("auto", "ndcg")
+
+
+def rule_target_or_interactions(spec: TaskSpec) -> None:
+    """A prediction task names its target; a recommendation task names its user and item
+    columns instead, and takes no target, decision values or other metric than NDCG."""
+    task = spec.task
+    if not task.is_recommendation:
+        if not task.target:
+            raise SpecError(
+                "'task.target' is required: the column to predict (or task.problem_type = "
+                "'recommendation' with task.user and task.item, for an interaction log)",
+                field="task.target",
+                hint="add `target = ...` under [task]",
+            )
+        for name in ("user", "item", "weight"):
+            if getattr(task, name) is not None:
+                raise SpecError(
+                    f"task.{name} is for recommendation tasks, but the task predicts "
+                    f"'{task.target}'",
+                    field=f"task.{name}",
+                    hint=f"remove task.{name}, or set task.problem_type = 'recommendation'",
+                )
+        return
+    if task.target:
+        raise SpecError(
+            f"a recommendation task has no target, but task.target is '{task.target}'",
+            field="task.target",
+            hint="remove task.target; a recommendation task learns from task.user and task.item",
+        )
+    for name in ("user", "item"):
+        if not getattr(task, name):
+            raise SpecError(
+                f"a recommendation task needs task.{name}, the {name} id column",
+                field=f"task.{name}",
+                hint=f"set task.{name} to the column holding the {name} ids",
+            )
+    columns = {"task.user": task.user, "task.item": task.item, "task.time": task.time}
+    columns["task.weight"] = task.weight
+    named = [c for c in columns.values() if c is not None]
+    if len(named) != len(set(named)):
+        raise SpecError(
+            "task.user, task.item, task.time and task.weight must be different columns",
+            field="task.item",
+            hint="give each role its own column",
+        )
+    if task.metric not in RECOMMEND_METRICS:
+        raise SpecError(
+            f"task.metric '{task.metric}' does not apply to a recommendation task",
+            field="task.metric",
+            hint="use 'auto' or 'ndcg' (NDCG at recommend.k); recall, MAP and MRR are "
+            "reported beside it",
+        )
+    if spec.value.stated or spec.value.matrix is not None:
+        raise SpecError(
+            "[value] is set but the task is recommendation",
+            field="value",
+            hint="remove [value]; decision values apply to classification tasks",
+        )
+
+
 def rule_metric_known(spec: TaskSpec) -> None:
     """The model-choosing metric must be one mlwright computes."""
     metric = spec.task.metric
+    if spec.task.is_recommendation:
+        return  # rule_target_or_interactions checks it
     if metric != "auto" and metric not in METRICS:
         raise SpecError(
             f"task.metric '{metric}' is not a known metric{did_you_mean(metric, METRICS)}",
@@ -193,6 +271,8 @@ def rule_metric_fits_problem_type(spec: TaskSpec) -> None:
     pt, metric = spec.task.problem_type, spec.task.metric
     if pt == "auto" or metric == "auto" or metric not in METRICS:
         return
+    if pt == "recommendation":
+        return  # rule_target_or_interactions checks its metric
     if pt not in METRICS[metric].problem_types:
         raise SpecError(
             f"task.metric '{metric}' does not apply to a {pt} task",
@@ -281,6 +361,7 @@ def rule_validation_strategy_has_column(spec: TaskSpec) -> None:
 
 
 RULES: tuple[Callable[[TaskSpec], None], ...] = (
+    rule_target_or_interactions,
     rule_one_data_source,
     rule_sql_needs_url,
     rule_metric_known,

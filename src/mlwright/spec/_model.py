@@ -69,9 +69,11 @@ class DataSource(_Section):
 class TaskSection(_Section):
     """What to predict, from which columns, judged by which metric."""
 
-    target: str = Field(description="Column to predict.")
-    problem_type: Literal["auto", "binary", "multiclass", "regression"] = Field(
-        "auto", description="'auto' infers it from the target column."
+    target: str = Field("", description="Column to predict (every task but a recommendation one).")
+    problem_type: Literal["auto", "binary", "multiclass", "regression", "recommendation"] = Field(
+        "auto",
+        description="'auto' infers it from the target column; 'recommendation' learns from an "
+        "interaction log (user, item, time) instead of a target.",
     )
     positive_class: str | None = Field(
         None,
@@ -91,8 +93,19 @@ class TaskSection(_Section):
     metric: str = Field(
         "auto",
         description="Metric that chooses the model; 'auto': roc_auc (binary), log_loss "
-        "(multiclass), rmse (regression).",
+        "(multiclass), rmse (regression), ndcg (recommendation, at recommend.k).",
     )
+    user: str | None = Field(None, description="Recommendation: the user id column.")
+    item: str | None = Field(None, description="Recommendation: the item id column.")
+    weight: str | None = Field(
+        None,
+        description="Recommendation: a numeric column of each interaction's strength (a rating, "
+        "a count); the ranker sees its per-item mean.",
+    )
+
+    @property
+    def is_recommendation(self) -> bool:
+        return self.problem_type == "recommendation"
 
 
 class ValueSection(_Section):
@@ -329,6 +342,45 @@ class MonitorSection(_Section):
         return parse_duration(value)
 
 
+class RecommendSection(_Section):
+    """Recommendation tasks: item features, the evaluation protocol and the candidates. The
+    share of users (or of time) held out is validation.holdout; the ranker's
+    cross-validation uses validation.folds."""
+
+    items: str | None = Field(
+        None,
+        description="CSV or Parquet table with one row per item (the task.item column plus "
+        "features); relative to the spec file.",
+    )
+    item_features: list[str] = Field(
+        default_factory=list,
+        description="Columns that describe an item (of recommend.items, else of the "
+        "interactions): numbers, categories, or tags separated by '|' ('Action|Comedy').",
+    )
+    protocol: Literal["users", "time"] = Field(
+        "users",
+        description="'users': hold out whole users, each scored on their latest items given "
+        "their earlier ones (strong generalisation); 'time': train before a cut-off time and "
+        "score what users did after it.",
+    )
+    history_share: float = Field(
+        0.8,
+        gt=0.0,
+        lt=1.0,
+        description="Share of a held-out user's interactions (earliest first) given as history; "
+        "the rest are the items to find.",
+    )
+    k: int = Field(10, ge=1, le=1000, description="Length of the lists scored (NDCG@k ...).")
+    candidates: int = Field(
+        50, ge=5, le=1000, description="Items each generator puts before the ranker, per user."
+    )
+    ranker: bool = Field(
+        True,
+        description="Train a LightGBM ranker over the generators' candidates (kept only when "
+        "it beats every generator alone on validation users).",
+    )
+
+
 class TaskSpec(BaseModel):
     """A whole task: data, target, validation, constraints, business values and registry."""
 
@@ -350,6 +402,7 @@ class TaskSpec(BaseModel):
     registry: RegistrySection = Field(default_factory=RegistrySection)
     output: OutputSection = Field(default_factory=OutputSection)
     monitor: MonitorSection = Field(default_factory=MonitorSection)
+    recommend: RecommendSection = Field(default_factory=RecommendSection)
 
     # Directory that relative paths in the spec are resolved against (the spec file's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -368,7 +421,9 @@ class TaskSpec(BaseModel):
 
     @property
     def task_name(self) -> str:
-        return self.name if self.name else self.task.target
+        if self.name:
+            return self.name
+        return self.task.target or "recommender"
 
     @property
     def resolved_problem_type(self) -> ProblemType:
@@ -394,6 +449,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "registry": RegistrySection,
     "output": OutputSection,
     "monitor": MonitorSection,
+    "recommend": RecommendSection,
 }
 TOP_LEVEL_FIELDS: tuple[str, ...] = ("version", "name", "seed")
 

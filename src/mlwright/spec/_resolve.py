@@ -148,6 +148,12 @@ def _check_value_matrix(
 
 def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
     """Decide every 'auto' field of ``spec`` from ``data`` and check the columns it names."""
+    if spec.task.problem_type == "recommendation":
+        raise SpecError(
+            "a recommendation spec is not resolved against a target",
+            field="task.problem_type",
+            hint="train it with mlwright.pipeline.train_recommendation (mlwright run does)",
+        )
     check_columns(spec, data.columns)
     target = data[spec.task.target]
     reasons: dict[str, str] = {}

@@ -1,0 +1,230 @@
+"""The model card of a recommender, from the evidence its fit and evaluation recorded: the
+held-out scores with intervals, popularity and each generator alone beside the model, the
+paired differences, what was chosen on validation users and why, and what it cannot do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlwright.recommend._model import Recommender
+from mlwright.report import BASE, MODEL, Card, Section, figure, svg
+
+_PER_USER = ("ndcg", "recall", "map", "mrr")
+_PROTOCOLS = {
+    "users": "strong generalisation: whole users held out; each one's earliest "
+    "interactions are given as history and the latest are the items to find",
+    "time": "global time split: the model learns from everything before a cut-off time and "
+    "is scored on what users met after it",
+}
+
+
+def _value(entry: Mapping[str, Any] | None, digits: int = 4) -> str:
+    if not entry or entry.get("value") is None:
+        return "-"
+    text = f"{entry['value']:.{digits}f}"
+    if "low" in entry:
+        text += f" [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
+    return text
+
+
+def _ndcg_plot(scores: Mapping[str, Mapping[str, Any]], k: int) -> str:
+    names = list(scores)
+    fig, ax = figure(6.4, 0.5 + 0.45 * len(names))
+    for row, name in enumerate(names):
+        entry = scores[name][f"ndcg@{k}"]
+        colour = MODEL if name == "model" else BASE
+        ax.barh(row, entry["value"], color=colour)
+        ax.errorbar(
+            entry["value"],
+            row,
+            xerr=[[entry["value"] - entry["low"]], [entry["high"] - entry["value"]]],
+            color="#1f2933",
+            capsize=3,
+        )
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"NDCG@{k} on held-out users (95% interval)")
+    return svg(fig)
+
+
+def _bias_plot(scores: Mapping[str, Mapping[str, Any]], k: int) -> str:
+    fig, ax = figure(6.4, 3.2)
+    for name, entry in scores.items():
+        x = entry[f"popularity@{k}"]["value"]
+        y = entry[f"ndcg@{k}"]["value"]
+        ax.scatter(x, y, color=MODEL if name == "model" else BASE, s=40)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=9)
+    ax.set_xlabel(f"mean share of training users who met a recommended item (popularity@{k})")
+    ax.set_ylabel(f"NDCG@{k}")
+    return svg(fig)
+
+
+def recommender_card(
+    model: Recommender,
+    *,
+    title: str,
+    question: str | None = None,
+    intended_use: str | None = None,
+    out_of_scope: Sequence[str] = (),
+    owner: str | None = None,
+) -> Card:
+    meta = model.metadata
+    evaluation: Mapping[str, Any] = meta.get("evaluation", {})
+    k = int(evaluation.get("k", 10))
+    scores: Mapping[str, Mapping[str, Any]] = evaluation.get("scores", {})
+    data = meta.get("data", {})
+    choice = meta.get("choice", {})
+    glance = [
+        ("Task", question or "recommend items a user will meet next"),
+        ("Recommends with", _chosen_text(model)),
+        (
+            f"Held-out NDCG@{k}",
+            f"{_value(scores.get('model', {}).get(f'ndcg@{k}'))}; popularity "
+            f"{_value(scores.get('popularity', {}).get(f'ndcg@{k}'))} "
+            f"({evaluation.get('users', '?')} users)",
+        ),
+        (
+            "Data",
+            f"{data.get('interactions', '?'):,} interactions, {data.get('users', '?'):,} users, "
+            f"{data.get('items', '?'):,} items",
+        ),
+    ]
+    sections = [
+        _metrics(evaluation, scores, k),
+        _choice(choice, k),
+        _details(model),
+        _use(intended_use, out_of_scope, owner),
+        _caveats(evaluation, scores, k),
+    ]
+    return Card(
+        title=f"Model card: {title}",
+        subtitle="A recommender: candidates from several generators, ordered by a ranker when "
+        "it beats each of them alone on validation users.",
+        sections=sections,
+        glance=glance,
+    )
+
+
+def _chosen_text(model: Recommender) -> str:
+    generators = ", ".join(model.generators)
+    if model.chosen == "ranker":
+        return f"a LightGBM ranker over candidates from {generators}"
+    return f"the {model.chosen} generator alone (the ranker did not beat it on validation users)"
+
+
+def _metrics(
+    evaluation: Mapping[str, Any], scores: Mapping[str, Mapping[str, Any]], k: int
+) -> Section:
+    section = Section("Held-out evaluation")
+    protocol = str(evaluation.get("protocol", "users"))
+    section.text(
+        f"Protocol: {_PROTOCOLS.get(protocol, protocol)}. Every catalogue item is ranked for "
+        "every user (no sampled negatives), with the user's history removed. Intervals are "
+        "95% bootstrap intervals over users. The model was fitted on the training users only; "
+        "the artifact was then fitted again on every interaction with the same choices."
+    )
+    header = ["system", *[f"{m.upper()}@{k}" for m in _PER_USER], f"coverage@{k}"]
+    header += [f"novelty@{k}", f"popularity@{k}"]
+    rows = []
+    for name, entry in scores.items():
+        rows.append(
+            [name]
+            + [_value(entry.get(f"{m}@{k}")) for m in _PER_USER]
+            + [_value(entry.get(f"{m}@{k}"), 3) for m in ("coverage", "novelty", "popularity")]
+        )
+    section.table(header, rows)
+    differences = evaluation.get("differences", {})
+    if differences:
+        section.table(
+            ["paired difference (NDCG)", "value [95%]", "model better in"],
+            [
+                [name, _value(d), f"{d.get('a_better_share', float('nan')):.0%} of resamples"]
+                for name, d in differences.items()
+            ],
+        )
+    if scores:
+        section.plot(
+            f"NDCG@{k} of the model, each generator alone, and popularity",
+            lambda: _ndcg_plot(scores, k),
+        )
+        section.plot(
+            "Accuracy against popularity bias: further left recommends less popular items",
+            lambda: _bias_plot(scores, k),
+        )
+    return section
+
+
+def _choice(choice: Mapping[str, Any], k: int) -> Section:
+    section = Section("How it was chosen (validation users, never the held-out ones)")
+    section.text(
+        "Each training user's latest interactions were held back as targets; the generators "
+        "learned from the rest. Generator settings were chosen by NDCG on those users; the "
+        "ranker's objective and number of trees by cross-validation over users."
+    )
+    ndcg = choice.get("generator_ndcg", {})
+    settings = choice.get("generators", {})
+    section.table(
+        ["generator", "setting chosen", f"validation NDCG@{k}"],
+        [
+            [name, ", ".join(f"{a}={b}" for a, b in settings.get(name, {}).items()), f"{v:.4f}"]
+            for name, v in ndcg.items()
+        ],
+    )
+    ranker = choice.get("ranker", {})
+    by_objective = ranker.get("cv_ndcg_by_objective", {})
+    if by_objective:
+        section.table(
+            ["ranker objective", f"cross-validated NDCG@{k}"],
+            [[name, f"{value:.4f}"] for name, value in by_objective.items()],
+        )
+        section.text(
+            f"Chosen: {choice.get('chosen')} (ranker {ranker.get('objective')}, "
+            f"{ranker.get('trees')} trees)."
+        )
+    return section
+
+
+def _details(model: Recommender) -> Section:
+    section = Section("Model details")
+    rows = [[name, g.describe()] for name, g in model.generators.items()]
+    section.table(["generator", "parameters"], rows)
+    section.text(
+        f"Candidates: the top {model.depth} items of each generator per user. Features: each "
+        "generator's score, relative score and rank; item popularity and recent popularity; "
+        "how the item's popularity and age compare with the user's history; the user's history "
+        "length; item features and the share of the user's history that shares them."
+    )
+    return section
+
+
+def _use(intended: str | None, out_of_scope: Sequence[str], owner: str | None) -> Section:
+    section = Section("Intended use")
+    section.text(intended or "Not stated in the spec ([card] intended_use).")
+    if out_of_scope:
+        section.text("Not for: " + "; ".join(out_of_scope) + ".")
+    if owner:
+        section.text(f"Owner: {owner}.")
+    return section
+
+
+def _caveats(
+    evaluation: Mapping[str, Any], scores: Mapping[str, Mapping[str, Any]], k: int
+) -> Section:
+    section = Section("Caveats")
+    section.text(
+        "A user with no known history gets recent popularity (cold start); the answer says so.",
+        "Items no training user met cannot be recommended; history items the model never saw "
+        "are ignored and reported.",
+        "Offline NDCG measures how well the model finds what users met next, not what they "
+        "would have met had they been shown other items; confirm with an online test.",
+    )
+    model = scores.get("model", {})
+    pop = scores.get("popularity", {})
+    coverage = model.get(f"coverage@{k}", {}).get("value")
+    if coverage is not None:
+        section.text(
+            f"The model's lists covered {coverage:.1%} of the catalogue on the held-out users "
+            f"(popularity: {pop.get(f'coverage@{k}', {}).get('value', float('nan')):.1%})."
+        )
+    return section
