@@ -43,7 +43,11 @@ so); mlwright's LightGBM ranker uses every core.
     python benchmarks/recommend.py --update-docs
 
 ``--quick`` runs the same protocol on 150 users drawn at random (a smoke test, minutes
-less); ``--budget`` is mlwright's time budget in seconds (default 300).
+less); ``--budget`` is mlwright's time budget in seconds (default 300); ``--serve-rate``
+(default 100; 0 skips it) serves the fitted model with `mlwright serve` and measures
+``GET /recommend`` for known users and ``POST /recommend`` with held-out users' histories
+at that many requests/s for ``--serve-seconds`` (default 10) each, with serving.py's load
+generator.
 """
 
 from __future__ import annotations
@@ -403,8 +407,65 @@ def setting(params: dict[str, Any]) -> str:
     )
 
 
+def serve_latency(
+    model: Any,
+    known: Sequence[Any],
+    histories: Sequence[Sequence[Any]],
+    rate: float,
+    seconds: float,
+) -> dict[str, float]:
+    """`mlwright serve` on the saved model, in its own process over loopback: GET
+    /recommend for known users and POST /recommend with held-out users' histories, each at
+    ``rate`` requests/s for ``seconds`` (serving.py's load generator), p50/p99 µs and errors."""
+    import asyncio
+    import json
+    import subprocess
+    import tempfile
+
+    import serving
+    from mlwright.recommend import save_recommender
+
+    work = Path(tempfile.mkdtemp(prefix="recommend-serve-"))
+    save_recommender(model, work / "model")
+    port = serving.free_port()
+    command = [sys.executable, "-m", "mlwright", "serve", str(work / "model"), "--port",
+               str(port), "--log", f"sqlite:///{work / 'log.db'}"]  # fmt: skip
+    with (work / "server.log").open("wb") as server_log:
+        process = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT)
+    gets = [
+        f"GET /recommend?user_id={user}&k={K} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+        for user in known
+    ]
+    posts = [
+        serving.http_request("/recommend", json.dumps({"history": list(h), "k": K}).encode())
+        for h in histories
+    ]
+    out: dict[str, float] = {"rate": rate, "seconds": seconds}
+    try:
+        serving.wait_ready(port, "/health/ready", process, seconds=120)
+        asyncio.run(serving.concurrent(port, gets, 2, 2.0))  # warm up
+        for name, requests in (("get", gets), ("post", posts)):
+            load = asyncio.run(serving.fixed_rate(port, requests, rate, seconds))
+            out |= {
+                f"{name}_p50_us": load.p50_us,
+                f"{name}_p99_us": load.p99_us,
+                f"{name}_errors": float(load.errors),
+                f"{name}_requests": float(load.requests),
+            }
+    finally:
+        serving.stop(process)
+    return out
+
+
 def run_mlwright(
-    frame: pl.DataFrame, data: Any, bench: Bench, budget: float, report: Callable[[str], None]
+    frame: pl.DataFrame,
+    data: Any,
+    bench: Bench,
+    budget: float,
+    report: Callable[[str], None],
+    *,
+    serve_rate: float = 0.0,
+    serve_seconds: float = 10.0,
 ) -> tuple[Result, dict[str, Any], dict[str, float]]:
     from threadpoolctl import threadpool_limits
 
@@ -443,13 +504,29 @@ def run_mlwright(
             f"foldin_p50_us{threads}": f50,
             f"foldin_p99_us{threads}": f99,
         }
+    if serve_rate > 0:
+        served = serve_latency(model, known, stranger, serve_rate, serve_seconds)
+        timing |= {f"http_{k}": v for k, v in served.items()}
+        report(
+            f"  mlwright serve at {serve_rate:g}/s: GET p50 {served['get_p50_us']:.0f} µs p99 "
+            f"{served['get_p99_us']:.0f} µs ({served['get_errors']:.0f} errors); POST p50 "
+            f"{served['post_p50_us']:.0f} µs p99 {served['post_p99_us']:.0f} µs "
+            f"({served['post_errors']:.0f} errors)"
+        )
     return result("mlwright", top, bench, seconds, note), fit, timing
 
 
 # -- the run ---------------------------------------------------------------------------------
 
 
-def run(frame: pl.DataFrame, budget: float, report: Callable[[str], None] = print) -> Run:
+def run(
+    frame: pl.DataFrame,
+    budget: float,
+    report: Callable[[str], None] = print,
+    *,
+    serve_rate: float = 0.0,
+    serve_seconds: float = 10.0,
+) -> Run:
     """Every system on one split of ``frame`` (columns userId, movieId, timestamp, year,
     genres; one row per interaction)."""
     from mlwright.recommend import paired_user_difference
@@ -474,7 +551,9 @@ def run(frame: pl.DataFrame, budget: float, report: Callable[[str], None] = prin
     done(on_test)
     on_validation, validation_curve = run_ease_on_validation(bench)
     done(on_validation)
-    ours, fit, timing = run_mlwright(frame, data, bench, budget, report)
+    ours, fit, timing = run_mlwright(
+        frame, data, bench, budget, report, serve_rate=serve_rate, serve_seconds=serve_seconds
+    )
     done(ours)
 
     mine = np.asarray(ours.per_user_ndcg)
@@ -536,15 +615,36 @@ def markdown(outcome: Run, meta: dict[str, Any], budget: float) -> str:
         f"{fmt(lat['known_p99_us_blas1'], 3)} and {fmt(lat['foldin_p50_us_blas1'], 3)} / "
         f"{fmt(lat['foldin_p99_us_blas1'], 3)}.",
     ]
+    if "http_get_p99_us" in lat:
+        lines += [
+            "",
+            f"`mlwright serve` on this model over loopback, its own process, {lat['http_rate']:g} "
+            f"requests/s for {lat['http_seconds']:g} s each (serving.py's load generator, "
+            "prediction log on): "
+            f"`GET /recommend?user_id=...&k={K}` for known users p50 "
+            f"{fmt(lat['http_get_p50_us'], 3)} µs, p99 {fmt(lat['http_get_p99_us'], 3)} µs, "
+            f"{lat['http_get_errors']:.0f} errors in {lat['http_get_requests']:.0f}; "
+            f"`POST /recommend` with a held-out user's history p50 "
+            f"{fmt(lat['http_post_p50_us'], 3)} µs, p99 {fmt(lat['http_post_p99_us'], 3)} µs, "
+            f"{lat['http_post_errors']:.0f} errors in {lat['http_post_requests']:.0f}.",
+        ]
     ours = outcome.result("mlwright")
     lines += [
         "",
-        "Target (the issue):",
+        "Targets (the issue):",
         "",
         f"- NDCG@{K} >= {TARGET_NDCG:g}, chosen without looking at the test users: "
         f"{ours.ndcg:.4f} [{ours.ndcg_low:.4f}, {ours.ndcg_high:.4f}] — "
         + ("met" if ours.ndcg >= TARGET_NDCG else "not met"),
     ]
+    if "http_get_p99_us" in lat:
+        worst = max(lat["http_get_p99_us"], lat["http_post_p99_us"])
+        errors = lat["http_get_errors"] + lat["http_post_errors"]
+        lines.append(
+            f"- p99 <= 10 ms for k={K} at 100 requests/s: {worst / 1000:.2f} ms (the worse of "
+            f"GET and POST), {errors:.0f} errors — "
+            + ("met" if worst <= 10_000 and errors == 0 and lat["http_rate"] >= 100 else "not met")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -555,8 +655,20 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help=f"{QUICK_USERS} users drawn at random (smoke test)"
     )
     parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument(
+        "--serve-rate",
+        type=float,
+        default=100.0,
+        help="requests/s to `mlwright serve` on the fitted model (0: skip)",
+    )
+    parser.add_argument("--serve-seconds", type=float, default=10.0, help="seconds per load")
     args = parser.parse_args(argv)
-    outcome = run(load_frame(args.quick), args.budget)
+    outcome = run(
+        load_frame(args.quick),
+        args.budget,
+        serve_rate=args.serve_rate,
+        serve_seconds=args.serve_seconds,
+    )
     meta = {**run_meta("recommend.py", argv), "budget": args.budget, "quick": args.quick}
     save_results(
         "recommend",

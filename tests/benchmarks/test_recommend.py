@@ -86,3 +86,19 @@ def test_ranking_leaves_out_the_history_and_items_no_training_user_met(
         shown = row[row >= 0]
         assert not np.isin(shown, history).any()
         assert split.catalogue[shown].all()
+
+
+def test_the_served_model_is_measured_over_loopback(bench: ModuleType) -> None:
+    from mlwright.recommend import fit_recommender, interactions_from_frame
+    from recsynth import quick_settings
+
+    log = synthetic_log(users=40, items=30)
+    data = interactions_from_frame(log, user="userId", item="movieId", time="timestamp")
+    model = fit_recommender(data, settings=quick_settings(), time_budget=30)
+    known = [int(u) for u in data.user_ids[:5]]
+    histories = [[100, 101, 102], [103, 999_999]]  # an unknown item is ignored, not an error
+    served = bench.serve_latency(model, known, histories, rate=20.0, seconds=1.0)
+    for name in ("get", "post"):
+        assert served[f"{name}_errors"] == 0
+        assert served[f"{name}_requests"] >= 15
+        assert 0 < served[f"{name}_p50_us"] <= served[f"{name}_p99_us"]
