@@ -98,6 +98,9 @@ class Result:
     # In process, for mlwright: Model.predict_record p50 back to back and after 5 ms idle.
     model_warm_us: float | None = None
     model_idle_us: float | None = None
+    # The same server's health check (no model, no log) at the same rate: the floor that
+    # the HTTP stack, the load generator and the machine set under the model's latency.
+    floor: Load | None = None
 
 
 # -- the load generator ------------------------------------------------------------------------
@@ -277,6 +280,7 @@ def measure(
     ready_path: str,
     requests: list[bytes],
     args: argparse.Namespace,
+    floor_path: str,
     env: dict[str, str] | None = None,
 ) -> Result:
     log = Path(tempfile.mkdtemp(prefix=f"serving-{system}-")) / "server.log"
@@ -288,7 +292,9 @@ def measure(
         fixed = asyncio.run(fixed_rate(port, requests, args.rate, args.seconds))
         busy = asyncio.run(concurrent(port, requests, args.clients, args.seconds))
         alone = asyncio.run(sequential(port, requests, args.sequential))
-        result = Result(system, note, fixed, busy, alone)
+        health = f"GET {floor_path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+        floor = asyncio.run(fixed_rate(port, [health], args.rate, args.seconds))
+        result = Result(system, note, fixed, busy, alone, floor=floor)
         print(
             f"  {system}: {args.rate:g}/s p50 {fmt(fixed.p50_us)} µs p99 {fmt(fixed.p99_us)} µs "
             f"errors {fixed.errors}; {args.clients} clients {fmt(busy.rate)}/s errors "
@@ -384,6 +390,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             ready_path="/health/ready",
             requests=mlwright_requests,
             args=args,
+            floor_path="/health/live",
         )
         result.model_warm_us, result.model_idle_us = warm, idle
         print(f"  {system}: predict_record p50 {fmt(warm)} µs, {fmt(idle)} µs after 5 ms idle")
@@ -414,6 +421,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                 ready_path="/ping",
                 requests=mlflow_requests,
                 args=args,
+                floor_path="/ping",
                 env=env,
             )
         )
@@ -428,12 +436,14 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
         "",
         f"| system | p50 µs at {args.rate:g}/s | p99 µs | errors | rps with {args.clients} "
         "clients | p99 µs | errors | p50 µs one at a time | p99 µs | model µs in process "
-        "(after 5 ms idle) | setup |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"(after 5 ms idle) | health check p50 / p99 µs at {args.rate:g}/s | setup |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.fixed is None or r.concurrent is None or r.sequential is None:
-            lines.append(f"| {r.system} | - | - | - | - | - | - | - | - | - | failed: {r.error} |")
+            lines.append(
+                f"| {r.system} | - | - | - | - | - | - | - | - | - | - | failed: {r.error} |"
+            )
             continue
         f, c, a = r.fixed, r.concurrent, r.sequential
         cost = (
@@ -441,10 +451,11 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
             if r.model_warm_us is None or r.model_idle_us is None
             else f"{fmt(r.model_warm_us)} ({fmt(r.model_idle_us)})"
         )
+        floor = "-" if r.floor is None else f"{fmt(r.floor.p50_us)} / {fmt(r.floor.p99_us)}"
         lines.append(
             f"| {r.system} | {fmt(f.p50_us)} | {fmt(f.p99_us)} | {f.errors} | {fmt(c.rate)} | "
             f"{fmt(c.p99_us)} | {c.errors} | {fmt(a.p50_us)} | {fmt(a.p99_us)} | {cost} | "
-            f"{r.note} |"
+            f"{floor} | {r.note} |"
         )
     ours = next((r for r in results if r.system == "mlwright" and r.fixed), None)
     peer = next((r for r in results if r.system == "mlflow" and r.fixed), None)
@@ -461,6 +472,11 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
             f"{fmt(c.rate)}/s, {c.errors} errors — "
             + ("met" if c.rate >= 1000 and c.errors == 0 else "not met"),
         ]
+        if ours.floor is not None:
+            lines.append(
+                f"- the floor under it: the same server's `GET /health/live` (no model, no "
+                f"log) at {args.rate:g}/s answers in {fmt(ours.floor.p50_us / 1000)} ms p50"
+            )
         single = next((r for r in results if r.system.startswith("mlwright (") and r.fixed), None)
         if single is not None and single.fixed is not None:
             lines.append(

@@ -90,10 +90,13 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     assert "1,500/s, 0 errors — met" in text
     assert "50x — met" in text
     single = serving.Result("mlwright (one LightGBM)", "one", fast, busy, alone, None, 90.0, 400.0)
+    results[0].floor = serving.Load(2000, 0, 10.0, 450.0, 900.0, 1000.0)
     text = serving.markdown([*results, single], meta, args)
     assert "90 (400)" in text
+    assert "450 / 900" in text
+    assert "`GET /health/live` (no model, no log) at 200/s answers in 0.45 ms p50" in text
     widths = {line.count("|") for line in text.splitlines() if line.startswith("|")}
-    assert widths == {12}  # the header, its rule and every row have the same columns
+    assert widths == {13}  # the header, its rule and every row have the same columns
     assert "as one LightGBM model: 0.6 ms and 2 ms" in text
     failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1), alone)]
     text = serving.markdown(failing, meta, args)

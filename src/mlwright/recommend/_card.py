@@ -11,6 +11,7 @@ from mlwright.recommend._model import Recommender
 from mlwright.report import BASE, MODEL, Card, Section, figure, svg
 
 _PER_USER = ("ndcg", "recall", "map", "mrr")
+_NAMES = {"ndcg": "NDCG", "recall": "Recall", "map": "MAP", "mrr": "MRR"}
 _PROTOCOLS = {
     "users": "strong generalisation: whole users held out; each one's earliest "
     "interactions are given as history and the latest are the items to find",
@@ -124,7 +125,7 @@ def _metrics(
         "95% bootstrap intervals over users. The model was fitted on the training users only; "
         "the artifact was then fitted again on every interaction with the same choices."
     )
-    header = ["system", *[f"{m.upper()}@{k}" for m in _PER_USER], f"coverage@{k}"]
+    header = ["system", *[f"{_NAMES[m]}@{k}" for m in _PER_USER], f"coverage@{k}"]
     header += [f"novelty@{k}", f"popularity@{k}"]
     rows = []
     for name, entry in scores.items():
