@@ -4,6 +4,7 @@ and loaded back from the registry; `mlwright check` and `mlwright run` on such a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -117,3 +118,21 @@ def test_check_exits_4_on_times_that_do_not_parse(tmp_path: Path) -> None:
     (tmp_path / "spec.toml").write_text(SPEC)
     result = mlwright("check", "spec.toml", cwd=tmp_path)
     assert_clean_failure(result, DataCheckError.exit_code, "time", "yesterday")
+
+
+def test_the_time_protocol_with_a_users_table(tmp_path: Path) -> None:
+    interaction_log().write_csv(tmp_path / "log.csv")
+    pl.DataFrame({"user": list(range(120)), "tier": ["a", "b", "c"] * 40}).write_csv(
+        tmp_path / "users.csv"
+    )
+    spec = SPEC.replace(
+        "candidates = 20",
+        'candidates = 20\nprotocol = "time"\nusers = "users.csv"\nuser_features = ["tier"]',
+    )
+    (tmp_path / "spec.toml").write_text(spec)
+    ran = mlwright("run", "spec.toml", "--no-register", "--out", "model", "-q", cwd=tmp_path)
+    assert ran.code == 0, ran
+    assert "protocol 'time'" in ran.stdout
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["recommender"]["user_features"] == ["tier"]
+    assert manifest["evaluation"]["protocol"] == "time"

@@ -64,8 +64,9 @@ def fit(
     Recommendation: ``task="recommendation"`` with the ``user`` and ``item`` columns of an
     interaction log, and optionally ``time``, ``weight``, ``item_features`` (columns that
     describe an item), ``items`` (a table of them, keyed by the item column: a DataFrame or
-    a path), ``protocol`` ("users": held-out users, or "time": a global time split),
-    ``holdout`` (the share held out), ``k``, ``time_budget`` and any other spec field.
+    a path), ``user_features`` and ``users`` (the same for users), ``protocol`` ("users":
+    held-out users, or "time": a global time split), ``holdout`` (the share held out),
+    ``k``, ``time_budget`` and any other spec field.
     Returns a ``Recommender``, evaluated by the protocol, then fitted on every row.
 
     >>> rec = mlwright.fit(ratings, task="recommendation", user="userId", item="movieId",
@@ -98,11 +99,16 @@ def fit(
 
 
 def _fit_recommender(
-    data: Any, *, progress: Progress | None = None, items: Any = None, **fields: Any
+    data: Any,
+    *,
+    progress: Progress | None = None,
+    items: Any = None,
+    users: Any = None,
+    **fields: Any,
 ) -> Recommender:
     spec = spec_from_kwargs({"problem_type": "recommendation", **fields})
     result = train_recommendation(
-        spec, data, items=items, progress=progress, save=False, register=False
+        spec, data, items=items, users=users, progress=progress, save=False, register=False
     )
     return result.model
 

@@ -1037,13 +1037,14 @@ def train_recommendation(
     *,
     progress: Progress | None = None,
     items: Any = None,
+    users: Any = None,
     save: bool = True,
     register: bool | None = None,
     out_dir: Path | None = None,
 ) -> RecommendRunResult:
     """The main job for a recommendation spec: check the log, evaluate by the spec's
-    protocol, fit on every interaction, write the card, save and register. ``items``
-    (a table or a path) replaces the spec's ``recommend.items``."""
+    protocol, fit on every interaction, write the card, save and register. ``items`` and
+    ``users`` (tables or paths) replace the spec's ``recommend.items`` and ``.users``."""
     progress = progress if progress is not None else Silent()
     started = time.monotonic()
     frame, checks = check_recommendation(spec, data, progress)
@@ -1057,6 +1058,10 @@ def train_recommendation(
         items = to_polars(items, base_dir=spec.base_dir)
     elif rec.items:
         items = read_file(spec.resolve_path(rec.items))
+    if users is not None:
+        users = to_polars(users, base_dir=spec.base_dir)
+    elif rec.users:
+        users = read_file(spec.resolve_path(rec.users))
     settings = RecommendSettings(
         k=rec.k,
         depth=rec.candidates,
@@ -1075,6 +1080,8 @@ def train_recommendation(
         weight=spec.task.weight,
         item_features=tuple(rec.item_features),
         items=items,
+        user_features=tuple(rec.user_features),
+        users=users,
         protocol=rec.protocol,
         test_share=spec.validation.holdout,
         settings=settings,

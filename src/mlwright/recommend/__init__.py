@@ -5,7 +5,7 @@ Candidates come from generators (popularity, item-kNN, EASE, implicit ALS); a Li
 ranker orders them when it beats each generator alone on validation users.
 """
 
-from mlwright.recommend._candidates import ItemFeatures, ItemStats
+from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
 from mlwright.recommend._card import recommender_card
 from mlwright.recommend._checks import InteractionChecks, check_interactions
 from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
@@ -43,6 +43,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "Split",
+    "UserFeatures",
     "check_interactions",
     "epoch_seconds",
     "evaluate_split",

@@ -161,6 +161,58 @@ class ItemFeatures:
 
 
 @dataclass
+class UserFeatures:
+    """User feature columns aligned to user codes, as numbers: numeric columns as they
+    are, any other column as the code of its value (the order of first appearance; trees
+    split on codes as on levels). A user without a row, or unknown, has NaN."""
+
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_frame(
+        cls, frame: pl.DataFrame, user: str, columns: Sequence[str], user_ids: np.ndarray
+    ) -> UserFeatures:
+        from mlwright.recommend._interactions import id_index
+
+        first = frame.unique(subset=[user], keep="first", maintain_order=True)
+        index = id_index(user_ids)
+        keys = first[user].to_list()
+        codes = np.asarray([index.get(k, index.get(str(k), -1)) for k in keys], dtype=np.int64)
+        known = codes >= 0
+        out = cls()
+        for name in columns:
+            column = first[name]
+            if column.dtype.is_numeric():
+                values = column.cast(pl.Float64).to_numpy()
+            else:
+                text = column.cast(pl.String)
+                levels = {v: i for i, v in enumerate(text.drop_nulls().unique(maintain_order=True))}
+                values = np.asarray(
+                    [np.nan if v is None else float(levels[v]) for v in text.to_list()]
+                )
+            aligned = np.full(len(user_ids), np.nan)
+            aligned[codes[known]] = values[known]
+            out.columns[name] = aligned
+        return out
+
+    @property
+    def names(self) -> list[str]:
+        return [f"user.{c}" for c in self.columns]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f"user_features.{k}": v for k, v in self.columns.items()}
+
+    @classmethod
+    def from_arrays(cls, names: Sequence[str], arrays: Mapping[str, np.ndarray]) -> UserFeatures:
+        return cls({n: np.asarray(arrays[f"user_features.{n}"], dtype=np.float64) for n in names})
+
+    def row(self, code: int) -> list[float]:
+        if code < 0:
+            return [float("nan")] * len(self.columns)
+        return [float(values[code]) for values in self.columns.values()]
+
+
+@dataclass
 class Candidates:
     """A batch's candidates: ``users[j]`` (batch position) may get ``items[j]``; rows are
     grouped by user, and ``X`` holds their features."""
@@ -201,10 +253,13 @@ def build_candidates(
     depth: int,
     allowed: np.ndarray,
     exclude: Sequence[np.ndarray] | None = None,
+    user_features: UserFeatures | None = None,
+    users: Sequence[int] | np.ndarray | None = None,
 ) -> Candidates:
     """Pool each generator's top ``depth`` allowed items per history and describe them.
     ``allowed`` masks the catalogue (items the model may recommend); ``exclude[u]`` removes
-    items for one user (the history is always removed)."""
+    items for one user (the history is always removed). ``users[u]`` is history u's user
+    code (-1: unknown), for ``user_features``."""
     n_items = len(allowed)
     H = history_matrix(histories, n_items)
     scored = {name: g.scores(H) for name, g in generators.items()}
@@ -221,6 +276,8 @@ def build_candidates(
     names += ["item-user.first_days", "item-user.last_days"]
     if item_features is not None:
         names += item_features.names
+    if user_features is not None:
+        names += user_features.names
     log_share = stats.log_share
     users_out: list[np.ndarray] = []
     items_out: list[np.ndarray] = []
@@ -267,6 +324,9 @@ def build_candidates(
         ]
         if item_features is not None:
             columns += _item_feature_columns(item_features, known, pool)
+        if user_features is not None:
+            code = -1 if users is None else int(users[u])
+            columns += [np.full(len(pool), v) for v in user_features.row(code)]
         users_out.append(np.full(len(pool), u, dtype=np.int64))
         items_out.append(pool)
         blocks.append(np.column_stack(columns))

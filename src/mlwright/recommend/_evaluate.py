@@ -50,7 +50,9 @@ def evaluate_split(model: Recommender, split: Split, k: int = 10) -> RecommendEv
             top, held.relevant, k, item_users=stats.users, n_train_users=stats.n_train_users
         )
 
-    scores: dict[str, RankingScores] = {"model": scored(model.top_items(held.history, k))}
+    scores: dict[str, RankingScores] = {
+        "model": scored(model.top_items(held.history, k, users=held.users))
+    }
     for kind in model.generators:
         scores[kind] = scored(model.top_items(held.history, k, source=kind))
     if "popularity" not in scores:

@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from mlwright.recommend._candidates import Candidates, ItemFeatures, ItemStats, build_candidates
+from mlwright.recommend._candidates import (
+    Candidates,
+    ItemFeatures,
+    ItemStats,
+    UserFeatures,
+    build_candidates,
+)
 from mlwright.recommend._generators import ALS, EASE, Generator, ItemKNN, Popularity
 from mlwright.recommend._interactions import Interactions
 from mlwright.recommend._metrics import ranking_scores
@@ -57,7 +63,13 @@ class RecommendSettings:
                 {"neighbours": 50, "weighting": "cosine"},
                 {"neighbours": 200, "weighting": "cosine"},
             ],
-            "popularity": [{"half_life_days": None}],
+            # Plain counts, or "recent popularity": each interaction's weight halves every
+            # half_life_days before the newest one.
+            "popularity": [
+                {"half_life_days": None},
+                {"half_life_days": 30.0},
+                {"half_life_days": 365.0},
+            ],
         }
     )
 
@@ -227,6 +239,8 @@ def _window_candidates(
     params: Mapping[str, dict[str, Any]],
     item_features: ItemFeatures | None,
     settings: RecommendSettings,
+    *,
+    user_features: UserFeatures | None = None,
 ) -> _Window:
     generators = {kind: fit_generator(kind, p, rows, settings.seed) for kind, p in params.items()}
     stats = ItemStats.from_rows(rows)
@@ -237,6 +251,8 @@ def _window_candidates(
         item_features=item_features,
         depth=settings.depth,
         allowed=stats.users > 0,
+        user_features=user_features,
+        users=held.users,
     )
     return _Window(candidates, candidates.labels(held.relevant), held, stats)
 
@@ -381,6 +397,7 @@ def fit_recommender(
     data: Interactions,
     *,
     item_features: ItemFeatures | None = None,
+    user_features: UserFeatures | None = None,
     settings: RecommendSettings | None = None,
     plan: FitPlan | None = None,
     time_budget: float = 300.0,
@@ -409,7 +426,9 @@ def fit_recommender(
         if settings.ranker and time.monotonic() < deadline:
             step = time.monotonic()
             parts = [
-                _window_candidates(rows, held, params, item_features, settings)
+                _window_candidates(
+                    rows, held, params, item_features, settings, user_features=user_features
+                )
                 for rows, held in parts_raw
             ]
             log.seconds["candidates"] = time.monotonic() - step
@@ -432,7 +451,14 @@ def fit_recommender(
         log.ranker = {"objective": plan.objective, "trees": plan.trees, "from_plan": True}
         parts = (
             [
-                _window_candidates(rows, held, plan.generators, item_features, settings)
+                _window_candidates(
+                    rows,
+                    held,
+                    plan.generators,
+                    item_features,
+                    settings,
+                    user_features=user_features,
+                )
                 for rows, held in parts_raw
             ]
             if plan.chosen == "ranker"
@@ -463,4 +489,5 @@ def fit_recommender(
         seen=data.matrix(),
         depth=settings.depth,
         metadata={"fit": log.to_dict(), "plan": asdict(plan)},
+        user_features=user_features,
     )

@@ -20,6 +20,7 @@ from mlwright.recommend._candidates import (
     Candidates,
     ItemFeatures,
     ItemStats,
+    UserFeatures,
     build_candidates,
     top_k,
 )
@@ -91,6 +92,7 @@ class Recommender:
         seen: sp.csr_matrix,
         depth: int,
         metadata: dict[str, Any] | None = None,
+        user_features: UserFeatures | None = None,
     ):
         if chosen != "ranker" and chosen not in generators:
             raise ValueError(f"chosen {chosen!r} is neither 'ranker' nor a generator")
@@ -103,6 +105,7 @@ class Recommender:
         self.chosen = chosen
         self.stats = stats
         self.item_features = item_features
+        self.user_features = user_features
         self.seen = seen.tocsr()
         self.depth = depth
         self.metadata = dict(metadata or {})
@@ -234,6 +237,7 @@ class Recommender:
             raw = generator.scores(history_matrix([full], self.n_items))[0].astype(np.float64)
             items, scores = self._top(raw, mask, k)
             return answer(items, scores, self.chosen)
+        known_code = _find(self._users, user) if user is not None else None
         candidates = build_candidates(
             self.generators,
             [full],
@@ -242,6 +246,8 @@ class Recommender:
             depth=max(self.depth, k),
             allowed=allowed,
             exclude=[excluded],
+            user_features=self.user_features,
+            users=[-1 if known_code is None else known_code],
         )
         if len(candidates.items) == 0:
             return answer([], [], "ranker")
@@ -266,10 +272,16 @@ class Recommender:
     # -- batch scoring (evaluation) --------------------------------------------------------------
 
     def top_items(
-        self, histories: list[np.ndarray], k: int, *, source: str | None = None
+        self,
+        histories: list[np.ndarray],
+        k: int,
+        *,
+        source: str | None = None,
+        users: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Item codes, users x k (-1 where short), for histories given as item codes;
-        ``source`` picks a generator instead of the chosen scorer."""
+        """Item codes, users x k (-1 where short), for histories given as item codes (of
+        ``users``, codes or -1, for user features); ``source`` picks a generator instead
+        of the chosen scorer."""
         source = source or self.chosen
         out = np.full((len(histories), k), -1, dtype=np.int64)
         # As recommend(): history items without training rows are not part of the model.
@@ -294,6 +306,8 @@ class Recommender:
                 item_features=self.item_features,
                 depth=max(self.depth, k),
                 allowed=self.catalogue,
+                user_features=self.user_features,
+                users=None if users is None else users[start : start + 256],
             )
             predicted = self.rank(candidates)
             bounds = np.searchsorted(candidates.users, np.arange(len(batch) + 1))

@@ -31,7 +31,7 @@ from mlwright.artifact import (
     verify_files,
 )
 from mlwright.errors import ArtifactError
-from mlwright.recommend._candidates import ItemFeatures, ItemStats
+from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
 from mlwright.recommend._generators import GENERATORS
 from mlwright.recommend._model import Recommender
 
@@ -82,6 +82,7 @@ def save_recommender(
                 "ids": _ids(model.user_ids),
                 "seen.indices": seen.indices.astype(np.int32),
                 "seen.indptr": seen.indptr.astype(np.int64),
+                **(model.user_features.arrays() if model.user_features is not None else {}),
             },
         )
         item_arrays = {
@@ -109,6 +110,9 @@ def save_recommender(
                 "depth": model.depth,
                 "generators": generators,
                 "ranker": "ranker.txt" if model.ranker is not None else None,
+                "user_features": list(model.user_features.columns)
+                if model.user_features is not None
+                else None,
                 "item_features": {
                     "numeric": list(features.numeric) if features is not None else [],
                     "tags": list(features.tags) if features is not None else [],
@@ -191,6 +195,10 @@ def load_recommender(directory: str | Path) -> Recommender:
             if described is not None
             else None
         )
+        user_names = info.get("user_features")
+        user_features = (
+            UserFeatures.from_arrays(user_names, users) if user_names is not None else None
+        )
         metadata = {
             k: v
             for k, v in manifest.items()
@@ -207,6 +215,7 @@ def load_recommender(directory: str | Path) -> Recommender:
             seen=seen,
             depth=int(info["depth"]),
             metadata=metadata,
+            user_features=user_features,
         )
     except ArtifactError:
         raise

@@ -13,7 +13,7 @@ import polars as pl
 
 from mlwright._progress import Progress, Silent
 from mlwright.errors import DataError
-from mlwright.recommend._candidates import ItemFeatures
+from mlwright.recommend._candidates import ItemFeatures, UserFeatures
 from mlwright.recommend._evaluate import evaluate_split
 from mlwright.recommend._fit import FitPlan, RecommendSettings, fit_recommender
 from mlwright.recommend._interactions import interactions_from_frame
@@ -30,6 +30,8 @@ def train_recommender(
     weight: str | None = None,
     item_features: Sequence[str] = (),
     items: pl.DataFrame | None = None,
+    user_features: Sequence[str] = (),
+    users: pl.DataFrame | None = None,
     protocol: Protocol = "users",
     test_share: float = 0.2,
     settings: RecommendSettings | None = None,
@@ -38,32 +40,24 @@ def train_recommender(
 ) -> Recommender:
     """Evaluate and fit a recommender on an interaction table. ``item_features`` are
     columns of ``items`` (one row per item, keyed by the ``item`` column) or, without it,
-    of ``frame`` itself (the first value seen per item)."""
+    of ``frame`` itself (the first value seen per item); ``user_features`` likewise of
+    ``users`` (keyed by the ``user`` column) or of ``frame``."""
     settings = settings or RecommendSettings()
     progress = progress or Silent()
     report = progress.log
     started = time.monotonic()
     progress.stage("read the interactions", total=1)
     data = interactions_from_frame(frame, user=user, item=item, time=time_column, weight=weight)
-    source = items if items is not None else frame
-    missing = [c for c in item_features if c not in source.columns]
-    if missing:
-        where = "the items table" if items is not None else "the interaction table"
-        raise DataError(
-            f"item feature column(s) {', '.join(missing)} not in {where}; its columns are: "
-            f"{', '.join(source.columns)}",
-            field=missing[0],
-            hint="name columns that describe the item (one value per item)",
-        )
-    if items is not None and item not in items.columns:
-        raise DataError(
-            f"the items table has no item column '{item}'",
-            field=item,
-            hint="give the items table the same item id column as the interactions",
-        )
+    item_source = _feature_table("item", item, item_features, items, frame)
     features = (
-        ItemFeatures.from_frame(source, item, list(item_features), data.item_ids)
+        ItemFeatures.from_frame(item_source, item, list(item_features), data.item_ids)
         if item_features
+        else None
+    )
+    user_source = _feature_table("user", user, user_features, users, frame)
+    about_users = (
+        UserFeatures.from_frame(user_source, user, list(user_features), data.user_ids)
+        if user_features
         else None
     )
     progress.advance()
@@ -76,6 +70,7 @@ def train_recommender(
     evaluated = fit_recommender(
         split.train,
         item_features=features,
+        user_features=about_users,
         settings=settings,
         time_budget=time_budget * 0.6,
         report=report,
@@ -91,7 +86,12 @@ def train_recommender(
     plan = FitPlan(**evaluated.metadata["plan"])
     progress.stage("fit on every interaction with the same choices", total=1)
     final = fit_recommender(
-        data, item_features=features, settings=settings, plan=plan, report=report
+        data,
+        item_features=features,
+        user_features=about_users,
+        settings=settings,
+        plan=plan,
+        report=report,
     )
     progress.advance()
     final.metadata.update(
@@ -99,6 +99,7 @@ def train_recommender(
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "columns": {"user": user, "item": item, "time": time_column, "weight": weight},
             "item_features": list(item_features),
+            "user_features": list(user_features),
             "settings": _settings_dict(settings),
             "evaluation": evaluation.to_dict(),
             "choice": evaluated.metadata["fit"],
@@ -111,6 +112,29 @@ def train_recommender(
         }
     )
     return final
+
+
+def _feature_table(
+    role: str, key: str, columns: Sequence[str], table: pl.DataFrame | None, frame: pl.DataFrame
+) -> pl.DataFrame:
+    """The table ``columns`` come from (``table``, else the interactions), checked."""
+    source = table if table is not None else frame
+    missing = [c for c in columns if c not in source.columns]
+    if missing:
+        where = f"the {role}s table" if table is not None else "the interaction table"
+        raise DataError(
+            f"{role} feature column(s) {', '.join(missing)} not in {where}; its columns are: "
+            f"{', '.join(source.columns)}",
+            field=missing[0],
+            hint=f"name columns that describe the {role} (one value per {role})",
+        )
+    if table is not None and key not in table.columns:
+        raise DataError(
+            f"the {role}s table has no {role} column '{key}'",
+            field=key,
+            hint=f"give the {role}s table the same {role} id column as the interactions",
+        )
+    return source
 
 
 def _settings_dict(settings: RecommendSettings) -> dict[str, Any]:

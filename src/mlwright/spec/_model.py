@@ -357,6 +357,16 @@ class RecommendSection(_Section):
         description="Columns that describe an item (of recommend.items, else of the "
         "interactions): numbers, categories, or tags separated by '|' ('Action|Comedy').",
     )
+    users: str | None = Field(
+        None,
+        description="CSV or Parquet table with one row per user (the task.user column plus "
+        "features); relative to the spec file.",
+    )
+    user_features: list[str] = Field(
+        default_factory=list,
+        description="Columns that describe a user (of recommend.users, else of the "
+        "interactions): numbers or categories; the ranker sees them for known users.",
+    )
     protocol: Literal["users", "time"] = Field(
         "users",
         description="'users': hold out whole users, each scored on their latest items given "
