@@ -22,6 +22,8 @@ def test_public_api_is_pinned() -> None:
         "MlwrightError",
         "Model",
         "NotFittedError",
+        "Recommendation",
+        "Recommender",
         "RegistryError",
         "SchemaMismatchError",
         "SpecError",

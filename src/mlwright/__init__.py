@@ -6,6 +6,10 @@ to a model registry::
     import mlwright
     model = mlwright.fit(df, target="churn", time_budget=60)
     model.predict_one({"tenure": 3, "contract": "Month-to-month", ...})
+
+    rec = mlwright.fit(ratings, task="recommendation", user="userId", item="movieId",
+                       time="timestamp")
+    rec.recommend(user=42, k=10)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from mlwright.errors import (
 if TYPE_CHECKING:
     from mlwright.api import fit, load, run
     from mlwright.artifact import Model
+    from mlwright.recommend import Recommendation, Recommender
     from mlwright.spec import TaskSpec, load_spec
 
 __version__ = "0.1.0"
@@ -40,6 +45,8 @@ _LAZY = {
     "run": "mlwright.api",
     "load": "mlwright.api",
     "Model": "mlwright.artifact",
+    "Recommender": "mlwright.recommend",
+    "Recommendation": "mlwright.recommend",
     "TaskSpec": "mlwright.spec",
     "load_spec": "mlwright.spec",
 }
@@ -65,6 +72,8 @@ __all__ = [
     "MlwrightError",
     "Model",
     "NotFittedError",
+    "Recommendation",
+    "Recommender",
     "RegistryError",
     "SchemaMismatchError",
     "SpecError",

@@ -17,11 +17,16 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from mlwright.recommend._generators import Generator, history_matrix
+from mlwright.recommend._generators import Generator, ragged
 from mlwright.recommend._interactions import Interactions
 
 RANK_DEPTH = 200  # ranks past this many are reported as this many + 1
 _RECENT_SHARE = 0.1  # "recent" = the newest 10% of the training period
+# Generators score from a user's latest HISTORY_LIMIT distinct items: a 2,000-item history
+# costs EASE 2,000 weight rows per answer (a p99 of 12 ms on movielens) and finds no more
+# (NDCG@10 of EASE alone 0.1660 from the latest 200 against 0.1678 from all; ALS 0.1645
+# against 0.1594). Every item of the history is still never recommended.
+HISTORY_LIMIT = 200
 _PARTS = {"scorer": ("score", "relative", "rank"), "popularity": ("relative", "rank")}
 
 
@@ -234,14 +239,21 @@ class Candidates:
         return out
 
 
-def _ranks(scores: np.ndarray, items: np.ndarray, depth: int) -> np.ndarray:
-    """Each of ``items``' 1-based rank in ``scores`` (one user), past ``depth``: depth + 1."""
+def latest_distinct(history: np.ndarray, limit: int) -> np.ndarray:
+    """The last ``limit`` distinct items of a time-ordered history, oldest first."""
+    if len(history) <= limit and len(np.unique(history)) == len(history):
+        return history
+    backwards = history[::-1]
+    _, first = np.unique(backwards, return_index=True)
+    return np.asarray(backwards[np.sort(first)][:limit][::-1])
+
+
+def _ordered_top(scores: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` best finite-or-not items of ``scores``, best first (ties by index)."""
     depth = min(depth, len(scores))
-    top = np.argpartition(-scores, depth - 1)[:depth]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    position = np.full(len(scores), depth + 1, dtype=np.float64)
-    position[top] = np.arange(1, depth + 1)
-    return np.asarray(position[items])
+    negated = -scores  # selecting the smallest of -scores is several times faster here
+    top = np.argpartition(negated, depth - 1)[:depth]
+    return top[np.lexsort((top, negated[top]))]
 
 
 def build_candidates(
@@ -261,8 +273,6 @@ def build_candidates(
     items for one user (the history is always removed). ``users[u]`` is history u's user
     code (-1: unknown), for ``user_features``."""
     n_items = len(allowed)
-    H = history_matrix(histories, n_items)
-    scored = {name: g.scores(H) for name, g in generators.items()}
     # Popularity's raw score (a count) and the items' absolute ages grow with the rows a fit
     # saw, so they would differ between the ranker's training windows and the final fit:
     # they enter as shares, ranks and differences from the user's history instead.
@@ -284,33 +294,39 @@ def build_candidates(
     blocks: list[np.ndarray] = []
     for u, history in enumerate(histories):
         mask = allowed.copy()
-        known = history[(history >= 0) & (history < n_items)]
+        valid = history[(history >= 0) & (history < n_items)]
+        known = np.unique(valid)
+        recent = latest_distinct(valid, HISTORY_LIMIT)
         mask[known] = False
         if exclude is not None and len(exclude[u]):
             mask[exclude[u]] = False
-        pool_parts = []
-        masked: dict[str, np.ndarray] = {}
-        for name, all_scores in scored.items():
-            s = np.where(mask, all_scores[u], -np.inf)
-            masked[name] = s
-            d = min(depth, int(mask.sum()))
-            if d > 0:
-                pool_parts.append(np.argpartition(-s, d - 1)[:d])
-        if not pool_parts:
+        available = int(mask.sum())
+        if available == 0:
             continue
+        pool_parts = []
+        masked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name, generator in generators.items():
+            s = np.where(mask, generator.score_one(recent), -np.inf)
+            # One partial sort gives both the pool (the top `depth`) and the ranks.
+            order = _ordered_top(s, max(depth, RANK_DEPTH))
+            masked[name] = (s, order)
+            pool_parts.append(order[: min(depth, available)])
         pool = np.unique(np.concatenate(pool_parts))
         pool = pool[mask[pool]]
         if len(pool) == 0:
             continue
         columns = []
         for name in generators:
-            s = masked[name]
+            s, order = masked[name]
             value = s[pool]
-            best = s.max()
+            best = s[order[0]]
             if name != "popularity":
                 columns.append(value)
             columns.append(value / best if np.isfinite(best) and best > 0 else np.zeros(len(pool)))
-            columns.append(_ranks(s, pool, RANK_DEPTH))
+            position = np.full(n_items, RANK_DEPTH + 1, dtype=np.float64)
+            ranked = order[:RANK_DEPTH]
+            position[ranked] = np.arange(1, len(ranked) + 1)
+            columns.append(position[pool])
         history_share = log_share[known].mean() if len(known) else np.nan
         columns += [
             log_share[pool],
@@ -356,13 +372,12 @@ def _item_feature_columns(
         centre = seen.mean() if len(seen) else np.nan
         columns.append(values[pool] - centre)
     for tags in features.tags.values():
-        if len(history):
-            profile = np.asarray(tags[history].sum(axis=0)).ravel() / len(history)
-        else:
-            profile = np.zeros(tags.shape[1])
-        rows = tags[pool]
-        counts = np.diff(rows.indptr)
-        total = rows @ profile
+        # Share of the history carrying each tag, then each candidate's mean over its tags.
+        seen, _ = ragged(tags.indptr, history)
+        profile = np.bincount(tags.indices[seen], minlength=tags.shape[1]) / max(len(history), 1)
+        positions, owner = ragged(tags.indptr, pool)
+        total = np.bincount(owner, weights=profile[tags.indices[positions]], minlength=len(pool))
+        counts = tags.indptr[pool + 1] - tags.indptr[pool]
         with np.errstate(invalid="ignore", divide="ignore"):
             columns.append(np.where(counts > 0, total / counts, np.nan))
     return columns

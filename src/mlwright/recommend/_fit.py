@@ -486,7 +486,7 @@ def fit_recommender(
         chosen=chosen,
         stats=ItemStats.from_rows(data),
         item_features=item_features,
-        seen=data.matrix(),
+        seen=data.ordered_matrix(),
         depth=settings.depth,
         metadata={"fit": log.to_dict(), "plan": asdict(plan)},
         user_features=user_features,

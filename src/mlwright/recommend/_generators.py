@@ -42,6 +42,24 @@ def history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
     )
 
 
+def ragged(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in a CSR matrix's data of ``rows``' entries, and the row (0..len(rows)-1)
+    each belongs to: CSR row slicing without scipy's per-call overhead."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + offsets, owner
+
+
+def row_sums(m: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The sum of ``m``'s ``rows`` (distinct row indices) as a dense float32 vector."""
+    positions, _ = ragged(m.indptr, rows)
+    summed = np.bincount(m.indices[positions], weights=m.data[positions], minlength=m.shape[1])
+    return summed.astype(np.float32)
+
+
 def _sparse_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
     m = m.tocsr()
     return {
@@ -88,6 +106,15 @@ class Generator(ABC):
     @abstractmethod
     def scores(self, H: sp.csr_matrix) -> np.ndarray:
         """Dense float32 scores, one row per history."""
+
+    def score_one(self, items: np.ndarray) -> np.ndarray:
+        """One history's scores (``items``: distinct item codes), the same as a row of
+        ``scores``; subclasses answer it without building a matrix (the serving path)."""
+        n_items = self._n_items()
+        return np.asarray(self.scores(history_matrix([items], n_items))[0])
+
+    @abstractmethod
+    def _n_items(self) -> int: ...
 
     @abstractmethod
     def arrays(self) -> dict[str, np.ndarray]: ...
@@ -143,6 +170,12 @@ class Popularity(Generator):
         counts = self._require(self.counts_)
         return np.broadcast_to(counts, (H.shape[0], len(counts))).copy()
 
+    def score_one(self, items: np.ndarray) -> np.ndarray:
+        return np.asarray(self._require(self.counts_))  # read only: callers copy to mask
+
+    def _n_items(self) -> int:
+        return len(self._require(self.counts_))
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {"counts": self._require(self.counts_)}
 
@@ -178,6 +211,12 @@ class ItemKNN(Generator):
     def scores(self, H: sp.csr_matrix) -> np.ndarray:
         similarity = self._require(self.similarity_)
         return np.asarray((H @ similarity).toarray(), dtype=np.float32)
+
+    def score_one(self, items: np.ndarray) -> np.ndarray:
+        return row_sums(self._require(self.similarity_), items)
+
+    def _n_items(self) -> int:
+        return int(self._require(self.similarity_).shape[1])
 
     def arrays(self) -> dict[str, np.ndarray]:
         return _sparse_arrays("similarity", self._require(self.similarity_))
@@ -224,6 +263,12 @@ class EASE(Generator):
     def scores(self, H: sp.csr_matrix) -> np.ndarray:
         weights = self._require(self.weights_)
         return np.asarray((H @ weights).toarray(), dtype=np.float32)
+
+    def score_one(self, items: np.ndarray) -> np.ndarray:
+        return row_sums(self._require(self.weights_), items)
+
+    def _n_items(self) -> int:
+        return int(self._require(self.weights_).shape[1])
 
     def arrays(self) -> dict[str, np.ndarray]:
         return _sparse_arrays("weights", self._require(self.weights_))
@@ -288,6 +333,9 @@ class ALS(Generator):
         Y = self._require(self.item_factors_)
         # Y @ factors' keeps Y's row-major layout (a matrix-vector product for one user).
         return np.ascontiguousarray((Y @ factors.T).T, dtype=np.float32)
+
+    def _n_items(self) -> int:
+        return len(self._require(self.item_factors_))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"item_factors": self._require(self.item_factors_)}

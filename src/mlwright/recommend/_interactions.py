@@ -62,6 +62,19 @@ class Interactions:
         m.data[:] = 1.0
         return m
 
+    def ordered_matrix(self) -> sp.csr_matrix:
+        """Users x items; an entry is the item's place (1, 2, ...) in the order the user
+        first met their items, so a row read by its values is the history in time order."""
+        key = self.users.astype(np.int64) * self.n_items + self.items
+        _, first = np.unique(key, return_index=True)  # each pair's first (earliest) row
+        first = np.sort(first)
+        users, items = self.users[first], self.items[first]
+        starts = np.searchsorted(users, np.arange(self.n_users))
+        place = np.arange(len(first)) - starts[users] + 1
+        return sp.csr_matrix(
+            (place.astype(np.float32), (users, items)), shape=(self.n_users, self.n_items)
+        )
+
     def user_rows(self) -> np.ndarray:
         """Row offsets: user u's rows are ``offsets[u]:offsets[u + 1]`` (rows are sorted)."""
         return np.searchsorted(self.users, np.arange(self.n_users + 1)).astype(np.int64)

@@ -138,6 +138,11 @@ class Recommender:
             return None  # never seen, or seen only in rows this model did not train on
         return code
 
+    def history_of(self, code: int) -> np.ndarray:
+        """A known user's items (codes) in the order they first met them."""
+        row = slice(self.seen.indptr[code], self.seen.indptr[code + 1])
+        return np.asarray(self.seen.indices[row][np.argsort(self.seen.data[row], kind="stable")])
+
     def _codes(self, ids: Sequence[Any] | None) -> tuple[np.ndarray, list[Any]]:
         """Item codes of ``ids`` in order (repeats kept), and the ids the model never saw."""
         if not ids:
@@ -196,11 +201,7 @@ class Recommender:
                 )
         code = self._lookup_user(user)
         given, unknown_history = self._codes(list(history) if history is not None else None)
-        known = (
-            self.seen.indices[self.seen.indptr[code] : self.seen.indptr[code + 1]]
-            if code is not None
-            else np.zeros(0, np.int64)
-        )
+        known = self.history_of(code) if code is not None else np.zeros(0, np.int64)
         full = np.concatenate([known.astype(np.int64), given])
         full = full[self.catalogue[full]]  # an id with no training rows adds nothing
         excluded, unknown_exclude = self._codes(list(exclude) if exclude is not None else None)

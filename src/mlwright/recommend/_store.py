@@ -82,6 +82,7 @@ def save_recommender(
                 "ids": _ids(model.user_ids),
                 "seen.indices": seen.indices.astype(np.int32),
                 "seen.indptr": seen.indptr.astype(np.int64),
+                "seen.order": seen.data.astype(np.float32),
                 **(model.user_features.arrays() if model.user_features is not None else {}),
             },
         )
@@ -172,7 +173,7 @@ def load_recommender(directory: str | Path) -> Recommender:
         n_items = len(items["ids"])
         seen = sp.csr_matrix(
             (
-                np.ones(len(users["seen.indices"]), np.float32),
+                users["seen.order"],
                 users["seen.indices"],
                 users["seen.indptr"],
             ),
