@@ -57,9 +57,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's chromium package, which .ci/run installs)."""
+    """Headless Chromium (Debian's chromium package, which .ci/run installs). Per module:
+    Playwright's sync API holds an event loop in the main thread while it is open, and
+    later tests run their own (asyncio.run)."""
     if CHROMIUM is None:
         if os.environ.get("MLWRIGHT_REQUIRE_CHROMIUM") == "1":
             pytest.fail("headless Chromium is required here (MLWRIGHT_REQUIRE_CHROMIUM=1)")

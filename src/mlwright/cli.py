@@ -965,6 +965,15 @@ def _print_summary(result: Any) -> None:
         f"predict_one latency: p50 {_fmt(latency.get('p50_us'), 1)} µs, p99 "
         f"{_fmt(latency.get('p99_us'), 1)} µs; model size {model.metadata.get('size_mb', 0):.2f} MB"
     )
+    where = _print_where(result)
+    if where is None:
+        return
+    out.print(f"score a file: mlwright predict {escape(where)} DATA.csv -o predictions.csv")
+    out.print(f"load it in Python: mlwright.load({escape(repr(where))})")
+
+
+def _print_where(result: Any) -> str | None:
+    """Where a run put its model (artifact, card, registration); the reference to use."""
     if result.artifact_dir is not None:
         out.print(f"artifact: [bold]{escape(str(result.artifact_dir))}[/]")
         card = result.artifact_dir / "model_card.html"
@@ -976,13 +985,8 @@ def _print_summary(result: Any) -> None:
             f"registered: [bold]{escape(reg.model_name)}[/] version {reg.version} as "
             f"'{reg.alias}' ({escape(reg.uri)}) in {escape(reg.tracking_uri)}"
         )
-        where = reg.uri
-    elif result.artifact_dir is not None:
-        where = str(result.artifact_dir)
-    else:
-        return
-    out.print(f"score a file: mlwright predict {escape(where)} DATA.csv -o predictions.csv")
-    out.print(f"load it in Python: mlwright.load({escape(repr(where))})")
+        return str(reg.uri)
+    return None if result.artifact_dir is None else str(result.artifact_dir)
 
 
 def _print_recommendation_summary(result: Any) -> None:
@@ -1012,22 +1016,7 @@ def _print_recommendation_summary(result: Any) -> None:
             f"{diff['high']:+.4f}]"
         )
     out.print(f"recommends with: {escape(model.chosen)}")
-    if result.artifact_dir is not None:
-        out.print(f"artifact: [bold]{escape(str(result.artifact_dir))}[/]")
-        out.print(
-            f"model card: [bold]{escape(str(result.artifact_dir / 'model_card.html'))}[/] "
-            "(and model_card.md)"
-        )
-    where = None
-    if result.registration is not None:
-        reg = result.registration
-        out.print(
-            f"registered: [bold]{escape(reg.model_name)}[/] version {reg.version} as "
-            f"'{reg.alias}' ({escape(reg.uri)}) in {escape(reg.tracking_uri)}"
-        )
-        where = reg.uri
-    elif result.artifact_dir is not None:
-        where = str(result.artifact_dir)
+    where = _print_where(result)
     if where is not None:
         out.print(f"serve it: mlwright serve {escape(where)}")
         out.print(f"load it in Python: mlwright.load({escape(repr(where))}).recommend(user=...)")

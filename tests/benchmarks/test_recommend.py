@@ -3,7 +3,6 @@ system on movielens for minutes: `python benchmarks/recommend.py`)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 import numpy as np
@@ -98,12 +97,7 @@ def test_the_served_model_is_measured_over_loopback(bench: ModuleType) -> None:
     model = fit_recommender(data, settings=quick_settings(), time_budget=30)
     known = [int(u) for u in data.user_ids[:5]]
     histories = [[100, 101, 102], [103, 999_999]]  # an unknown item is ignored, not an error
-    # Its own thread: the harness runs asyncio loops, and a browser test earlier in the
-    # session may hold one open in this thread (Playwright's sync API).
-    with ThreadPoolExecutor(1) as pool:
-        served = pool.submit(
-            bench.serve_latency, model, known, histories, rate=20.0, seconds=1.0
-        ).result()
+    served = bench.serve_latency(model, known, histories, rate=20.0, seconds=1.0)
     for name in ("get", "post"):
         assert served[f"{name}_errors"] == 0
         assert served[f"{name}_requests"] >= 15

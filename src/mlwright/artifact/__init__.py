@@ -26,6 +26,7 @@ from mlwright.artifact._store import (
     save_model,
     sha256_file,
     verify_files,
+    write_artifact,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "save_model",
     "sha256_file",
     "verify_files",
+    "write_artifact",
 ]

@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -73,16 +73,46 @@ def jsonable(value: Any) -> Any:
 # -- saving -------------------------------------------------------------------------------------
 
 
-def save_model(model: Model, directory: Path, documents: Mapping[str, str] | None = None) -> Path:
-    """Write ``model`` to ``directory`` atomically (a sibling temp dir renamed into place).
-    ``documents`` (file name -> text, such as the model card) are written beside the
-    manifest and hashed with the rest."""
+def write_artifact(
+    directory: Path,
+    fill: Callable[[Path], dict[str, Any]],
+    documents: Mapping[str, str] | None = None,
+    reserved: tuple[str, ...] = (),
+) -> Path:
+    """Write an artifact directory atomically (a sibling temp dir renamed into place):
+    ``fill(staging)`` writes the model's files and returns the manifest's content; the
+    ``documents`` (file name -> text, such as the model card) are written beside it, and
+    every file's SHA-256 goes into the manifest. ``reserved``: names documents may not take."""
     directory = directory.expanduser()
-    check_document_names(documents or {}, reserved=("learners",))
+    check_document_names(documents or {}, reserved=reserved)
     check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
+        manifest = fill(staging)
+        for name, text in (documents or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+        manifest["files"] = {
+            path.relative_to(staging).as_posix(): sha256_file(path)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        text = json.dumps(jsonable(manifest), indent=1, allow_nan=False)
+        (staging / MANIFEST).write_text(text, encoding="utf-8")
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def save_model(model: Model, directory: Path, documents: Mapping[str, str] | None = None) -> Path:
+    """Write ``model`` to ``directory`` atomically, with ``documents`` (such as the model
+    card) beside the manifest and hashed with the rest."""
+
+    def fill(staging: Path) -> dict[str, Any]:
         members = []
         for member in model.members:
             relative = f"learners/{member.name.replace('/', '_')}"
@@ -98,14 +128,7 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
                     "learner": info,
                 }
             )
-        for name, text in (documents or {}).items():
-            (staging / name).write_text(text, encoding="utf-8")
-        files = {
-            path.relative_to(staging).as_posix(): sha256_file(path)
-            for path in sorted(staging.rglob("*"))
-            if path.is_file()
-        }
-        manifest = {
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created_at": model.metadata.get("created_at")
@@ -128,17 +151,9 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
             ),
             "libraries": library_versions(),
             **{k: v for k, v in model.metadata.items() if k not in ("created_at", "libraries")},
-            "files": files,
         }
-        text = json.dumps(jsonable(manifest), indent=1, allow_nan=False)
-        (staging / MANIFEST).write_text(text, encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory
+
+    return write_artifact(directory, fill, documents, reserved=("learners",))
 
 
 def check_document_names(documents: Mapping[str, str], reserved: tuple[str, ...] = ()) -> None:

@@ -7,10 +7,6 @@ and refuses unknown files; nothing is unpickled (ids are stored as integer or te
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,14 +17,10 @@ import scipy.sparse as sp
 from mlwright.artifact import (
     FORMAT,
     FORMAT_VERSION,
-    MANIFEST,
-    check_document_names,
-    check_replaceable,
-    jsonable,
     library_versions,
     read_manifest,
-    sha256_file,
     verify_files,
+    write_artifact,
 )
 from mlwright.errors import ArtifactError
 from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
@@ -59,15 +51,9 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 def save_recommender(
     model: Recommender, directory: str | Path, documents: Mapping[str, str] | None = None
 ) -> Path:
-    """Write ``model`` to ``directory`` atomically."""
-    directory = Path(directory).expanduser()
-    check_document_names(
-        documents or {}, reserved=("generators", "ranker.txt", "users.npz", "items.npz")
-    )
-    check_replaceable(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    """Write ``model`` to ``directory`` atomically, with ``documents`` (the model card)."""
+
+    def fill(staging: Path) -> dict[str, Any]:
         (staging / "generators").mkdir()
         generators = []
         for name, generator in model.generators.items():
@@ -94,14 +80,7 @@ def save_recommender(
         if features is not None:
             item_arrays.update({f"features.{k}": v for k, v in features.arrays().items()})
         _save_npz(staging / "items.npz", item_arrays)
-        for name, text in (documents or {}).items():
-            (staging / name).write_text(text, encoding="utf-8")
-        files = {
-            p.relative_to(staging).as_posix(): sha256_file(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
-        manifest = {
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -114,27 +93,16 @@ def save_recommender(
                 "user_features": list(model.user_features.columns)
                 if model.user_features is not None
                 else None,
-                "item_features": {
-                    "numeric": list(features.numeric) if features is not None else [],
-                    "tags": list(features.tags) if features is not None else [],
-                }
+                "item_features": {"numeric": list(features.numeric), "tags": list(features.tags)}
                 if features is not None
                 else None,
             },
             "libraries": library_versions(),
             **{k: v for k, v in model.metadata.items() if k not in ("path", "libraries")},
-            "files": files,
         }
-        (staging / MANIFEST).write_text(
-            json.dumps(jsonable(manifest), indent=1, allow_nan=False), encoding="utf-8"
-        )
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory
+
+    reserved = ("generators", "ranker.txt", "users.npz", "items.npz")
+    return write_artifact(Path(directory), fill, documents, reserved=reserved)
 
 
 def is_recommender(manifest: Mapping[str, Any]) -> bool:

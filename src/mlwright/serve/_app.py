@@ -343,6 +343,39 @@ class Service:
             )
 
 
+async def measured(
+    metrics: _Metrics, endpoint: str, work: Callable[[], Awaitable[bytes]]
+) -> tuple[int, bytes]:
+    """The status and JSON body of ``work``, or of the error that stopped it (a client's
+    error is its 4xx; anything else a logged 500), counted and timed in ``metrics``."""
+    started = time.perf_counter()
+    status = 200
+    try:
+        body = await work()
+    except _DisconnectedError:
+        raise
+    except MlwrightError as exc:
+        status = exc.http_status
+        if status >= 500 and not isinstance(exc, ServiceUnavailableError):
+            logger.exception("%s failed", endpoint)
+        body = _error_body(exc)
+    except Exception:
+        logger.exception("%s failed", endpoint)
+        status, body = 500, _INTERNAL_ERROR
+    metrics.requests.labels(endpoint, str(status)).inc()
+    metrics.seconds.labels(endpoint).observe(time.perf_counter() - started)
+    return status, body
+
+
+async def close_log(log: PredictionLog | None) -> None:
+    """Finish writing the prediction log at shutdown (everything acknowledged)."""
+    if log is None:
+        return
+    done = await asyncio.to_thread(log.close)
+    if not done:
+        logger.error("the prediction log did not finish writing: %d answers unwritten", log.pending)
+
+
 def _error_body(exc: MlwrightError) -> bytes:
     return orjson.dumps(
         {
@@ -495,13 +528,7 @@ def create_app(
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
-            if service.log is not None:
-                done = await asyncio.to_thread(service.log.close)
-                if not done:
-                    logger.error(
-                        "the prediction log did not finish writing: %d answers unwritten",
-                        service.log.pending,
-                    )
+            await close_log(service.log)
 
     app = ServiceApp(
         title="mlwright model service",
@@ -516,25 +543,7 @@ def create_app(
     service.challenger = challenger
 
     async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> tuple[int, bytes]:
-        """The status and JSON body of ``work``, or of the error that stopped it."""
-        started = time.perf_counter()
-        status = 200
-        try:
-            body = await work()
-        except _DisconnectedError:
-            raise
-        except MlwrightError as exc:
-            status = exc.http_status
-            if status >= 500 and not isinstance(exc, ServiceUnavailableError):
-                logger.exception("%s failed", endpoint)
-            body = _error_body(exc)
-        except Exception:
-            logger.exception("%s failed", endpoint)
-            status, body = 500, _INTERNAL_ERROR
-        m = service.metrics
-        m.requests.labels(endpoint, str(status)).inc()
-        m.seconds.labels(endpoint).observe(time.perf_counter() - started)
-        return status, body
+        return await measured(service.metrics, endpoint, work)
 
     async def answer(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> Response:
         status, body = await answered(endpoint, work)

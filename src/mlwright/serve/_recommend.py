@@ -38,7 +38,6 @@ from mlwright.errors import (
 from mlwright.recommend import MAX_K, Recommender, is_recommender
 from mlwright.registry import is_registry_uri, load_any, resolve
 from mlwright.serve._app import (
-    _INTERNAL_ERROR,
     ServeSettings,
     _check_key,
     _error_body,
@@ -46,6 +45,8 @@ from mlwright.serve._app import (
     _json,
     _Metrics,
     _read_body,
+    close_log,
+    measured,
 )
 from mlwright.serve._log import LogEntry, PredictionLog
 
@@ -248,13 +249,7 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
         finally:
             service.shutting_down = True
             restore()
-            if service.log is not None:
-                done = await asyncio.to_thread(service.log.close)
-                if not done:
-                    logger.error(
-                        "the prediction log did not finish writing: %d answers unwritten",
-                        service.log.pending,
-                    )
+            await close_log(service.log)
 
     app = FastAPI(
         title="mlwright recommendation service",
@@ -268,20 +263,7 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
         service.install(model)
 
     async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> Response:
-        started = time.perf_counter()
-        status = 200
-        try:
-            body = await work()
-        except MlwrightError as exc:
-            status = exc.http_status
-            if status >= 500 and not isinstance(exc, ServiceUnavailableError):
-                logger.exception("%s failed", endpoint)
-            body = _error_body(exc)
-        except Exception:
-            logger.exception("%s failed", endpoint)
-            status, body = 500, _INTERNAL_ERROR
-        service.metrics.requests.labels(endpoint, str(status)).inc()
-        service.metrics.seconds.labels(endpoint).observe(time.perf_counter() - started)
+        status, body = await measured(service.metrics, endpoint, work)
         return Response(body, status, media_type=JSON)
 
     @app.exception_handler(RequestValidationError)
