@@ -5,12 +5,14 @@ it trains in seconds); its Python snippet gives the same lists as the service.""
 from __future__ import annotations
 
 import re
+import runpy
 import shlex
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
 import polars as pl
+import pytest
 
 from clirun import mlwright
 from served import start_server
@@ -29,7 +31,7 @@ def commands() -> list[list[str]]:
     return [shlex.split(line[2:]) for line in documented("console") if line.startswith("$ ")]
 
 
-def test_the_recommendation_guide_runs(repo_copy: Path) -> None:
+def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     example = repo_copy / "examples" / "movielens"
     ratings = pl.read_parquet(example / "ratings.parquet")
     kept = sorted(ratings["userId"].unique().to_list())[:USERS]
@@ -73,8 +75,22 @@ def test_the_recommendation_guide_runs(repo_copy: Path) -> None:
     finally:
         assert server.stopped_gracefully()
 
-    import mlwright as library
+    # The page's Python, as written, in the folder the page's commands ran in.
+    monkeypatch.chdir(repo_copy)
+    loading, fitting = documented_python()
+    first = runpy.run_path(str(_script(repo_copy / "loading.py", loading)))
+    rec = first["rec"]
+    assert rec.recommend(user=15, k=10) == answer["items"]
+    assert rec.recommend(history=[1, 260, 1196], k=5, exclude=[1210]) == folded["items"]
+    second = runpy.run_path(str(_script(repo_copy / "fitting.py", fitting)))
+    assert 0.0 <= second["ndcg"]["low"] <= second["ndcg"]["value"] <= second["ndcg"]["high"]
+    assert second["fitted"].recommend(user=15, k=3)
 
-    rec = library.load(repo_copy / "models" / "movielens")
-    assert rec.recommend(user=15, k=10) == answer["items"]  # type: ignore[union-attr]
-    assert rec.recommend(history=[1, 260, 1196], k=5, exclude=[1210]) == folded["items"]  # type: ignore[union-attr]
+
+def documented_python() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.DOTALL)
+
+
+def _script(path: Path, code: str) -> Path:
+    path.write_text(code)
+    return path
