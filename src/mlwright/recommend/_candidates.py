@@ -227,9 +227,6 @@ class Candidates:
     X: np.ndarray
     names: list[str]
 
-    def groups(self, n_users: int) -> np.ndarray:
-        return np.bincount(self.users, minlength=n_users)
-
     def labels(self, relevant: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros(len(self.items), dtype=np.float64)
         bounds = np.searchsorted(self.users, np.arange(len(relevant) + 1))

@@ -33,7 +33,7 @@ from mlwright.recommend._candidates import (
 from mlwright.recommend._generators import ALS, EASE, Generator, ItemKNN, Popularity
 from mlwright.recommend._interactions import Interactions
 from mlwright.recommend._metrics import ranking_scores
-from mlwright.recommend._model import Recommender
+from mlwright.recommend._model import Recommender, generator_top
 from mlwright.recommend._split import HeldOut, split_history
 
 OBJECTIVES = ("lambdarank", "rank_xendcg", "binary")
@@ -156,33 +156,6 @@ def _ndcg(recommender_top: np.ndarray, held: HeldOut, k: int, stats: ItemStats) 
     ).mean("ndcg")
 
 
-def _generator_top(generator: Generator, held: HeldOut, allowed: np.ndarray, k: int) -> np.ndarray:
-    shell = Recommender(
-        user_ids=np.arange(0),
-        item_ids=np.arange(len(allowed)),
-        generators={generator.kind: generator},
-        ranker=None,
-        chosen=generator.kind,
-        stats=_stats_for(allowed),
-        item_features=None,
-        seen=_empty(len(allowed)),
-        depth=k,
-    )
-    return shell.top_items(held.history, k)
-
-
-def _stats_for(allowed: np.ndarray) -> ItemStats:
-    n = len(allowed)
-    zeros = np.zeros(n)
-    return ItemStats(allowed.astype(np.float64), zeros, zeros, zeros, zeros, 1)
-
-
-def _empty(n_items: int) -> Any:
-    import scipy.sparse as sp
-
-    return sp.csr_matrix((0, n_items), dtype=np.float32)
-
-
 def choose_generators(
     rows: Interactions,
     held: HeldOut,
@@ -193,6 +166,7 @@ def choose_generators(
     """Each generator's setting with the best NDCG@K on ``held`` (fitted on ``rows``)."""
     stats = ItemStats.from_rows(rows)
     allowed = stats.users > 0
+    known = [h[allowed[h]] for h in held.history]  # as Recommender.top_items reads them
     X = rows.matrix()
     chosen: dict[str, dict[str, Any]] = {}
     for kind, grid in settings.grids.items():
@@ -210,7 +184,7 @@ def choose_generators(
             else:
                 generator.fit(X)
             score = _ndcg(
-                _generator_top(generator, held, allowed, settings.k), held, settings.k, stats
+                generator_top(generator, known, allowed, settings.k), held, settings.k, stats
             )
             report(
                 f"{generator.describe()}: NDCG@{settings.k} {score:.4f} on {len(held)} "

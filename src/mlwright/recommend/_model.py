@@ -76,6 +76,23 @@ class Recommendation:
         }
 
 
+def generator_top(
+    generator: Generator, histories: list[np.ndarray], catalogue: np.ndarray, k: int
+) -> np.ndarray:
+    """Item codes, users x k (-1 where short): one generator alone, each history's items
+    and everything outside ``catalogue`` left out."""
+    out = np.full((len(histories), k), -1, dtype=np.int64)
+    for start in range(0, len(histories), 256):
+        batch = histories[start : start + 256]
+        scores = generator.scores(history_matrix(batch, len(catalogue)))
+        for j, history in enumerate(batch):
+            mask = catalogue.copy()
+            mask[history] = False
+            top = top_k(np.where(mask, scores[j], -np.inf), k)
+            out[start + j, : len(top)] = top
+    return out
+
+
 class Recommender:
     """A recommendation model. ``recommend`` is the one call; see its docstring."""
 
@@ -288,16 +305,7 @@ class Recommender:
         # As recommend(): history items without training rows are not part of the model.
         histories = [h[self.catalogue[h]] for h in histories]
         if source != "ranker":
-            generator = self.generators[source]
-            for start in range(0, len(histories), 256):
-                batch = histories[start : start + 256]
-                scores = generator.scores(history_matrix(batch, self.n_items))
-                for j, history in enumerate(batch):
-                    mask = self.catalogue.copy()
-                    mask[history] = False
-                    top = top_k(np.where(mask, scores[j], -np.inf), k)
-                    out[start + j, : len(top)] = top
-            return out
+            return generator_top(self.generators[source], histories, self.catalogue, k)
         for start in range(0, len(histories), 256):
             batch = histories[start : start + 256]
             candidates = build_candidates(

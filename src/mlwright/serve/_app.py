@@ -140,6 +140,49 @@ def served_identity(model: Model, reference: str) -> tuple[str, str]:
     return model.spec.task_name, "sha256:" + manifest_digest(Path(reference).expanduser())[:12]
 
 
+def readiness(shutting_down: bool, loaded: bool, log: PredictionLog | None) -> tuple[bool, str]:
+    """Whether a service takes traffic, and why not: shutting down, no model yet, or a
+    prediction log that cannot keep what it would acknowledge."""
+    if shutting_down:
+        return False, "shutting down"
+    if not loaded:
+        return False, "no model loaded yet"
+    if log is not None and not log.healthy:
+        return False, f"the prediction log is failing: {log.last_error}"
+    return True, "ready"
+
+
+def add_health_routes(
+    app: FastAPI,
+    metrics: _Metrics,
+    ready_now: Callable[[], tuple[bool, str]],
+    identity: Callable[[], dict[str, str] | None],
+    what: str,
+) -> None:
+    """GET /health/live, /health/ready (200 once ``what`` is loaded and verified, 503
+    before and from shutdown on, with the identity of what is served) and /metrics."""
+
+    async def live() -> Response:
+        """The process answers."""
+        return _json({"status": "live"})
+
+    async def ready() -> Response:
+        ok, why = ready_now()
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "reason": why}
+        body.update(identity() or {})
+        return _json(body, 200 if ok else 503)
+
+    ready.__doc__ = f"200 once {what} is loaded and verified; 503 before, and from shutdown on."
+
+    async def prometheus() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.get("/health/live", tags=["health"])(live)
+    app.get("/health/ready", tags=["health"])(ready)
+    app.get("/metrics", tags=["health"])(prometheus)
+
+
 class Service:
     """The state behind the app: the model served now, the log, readiness, metrics."""
 
@@ -157,13 +200,7 @@ class Service:
     # -- readiness -----------------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, str]:
-        if self.shutting_down:
-            return False, "shutting down"
-        if self.current is None:
-            return False, "no model loaded yet"
-        if self.log is not None and not self.log.healthy:
-            return False, f"the prediction log is failing: {self.log.last_error}"
-        return True, "ready"
+        return readiness(self.shutting_down, self.current is not None, self.log)
 
     def serving(self) -> Loaded:
         """The model to answer with. Requests still arriving while shutdown drains the
@@ -627,20 +664,13 @@ def create_app(
         # Reached only by other methods (405) and by mounts; POST is dispatched above.
         app.router.routes.append(Route(path, handler, methods=["POST"], include_in_schema=False))
 
-    @app.get("/health/live", tags=["health"])
-    async def live() -> Response:
-        """The process answers."""
-        return _json({"status": "live"})
-
-    @app.get("/health/ready", tags=["health"])
-    async def ready() -> Response:
-        """200 once a model is loaded and verified; 503 before, and from shutdown on."""
-        ok, why = service.readiness()
-        current = service.current
-        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "reason": why}
-        if current is not None:
-            body.update(identity(current))
-        return _json(body, 200 if ok else 503)
+    add_health_routes(
+        app,
+        service.metrics,
+        service.readiness,
+        lambda: None if service.current is None else identity(service.current),
+        "a model",
+    )
 
     @app.get("/metadata", tags=["model"])
     async def metadata() -> Response:
@@ -667,11 +697,6 @@ def create_app(
             )
 
         return await answer("metadata", work)
-
-    @app.get("/metrics", tags=["health"])
-    async def metrics() -> Response:
-        """Prometheus metrics of this process."""
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/reload", tags=["admin"])
     async def admin_reload(request: Request) -> Response:

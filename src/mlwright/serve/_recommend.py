@@ -24,7 +24,6 @@ import prometheus_client
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlwright.artifact import MANIFEST, jsonable, manifest_digest, read_manifest
@@ -42,11 +41,12 @@ from mlwright.serve._app import (
     _check_key,
     _error_body,
     _flag_shutdown_on_signals,
-    _json,
     _Metrics,
     _read_body,
+    add_health_routes,
     close_log,
     measured,
+    readiness,
 )
 from mlwright.serve._log import LogEntry, PredictionLog
 
@@ -140,13 +140,12 @@ class RecommendService:
         self.metrics.model_info.labels(self.name, self.version).set(1)
 
     def readiness(self) -> tuple[bool, str]:
-        if self.shutting_down:
-            return False, "shutting down"
+        return readiness(self.shutting_down, self.model is not None, self.log)
+
+    def identity(self) -> dict[str, str] | None:
         if self.model is None:
-            return False, "no model loaded yet"
-        if self.log is not None and not self.log.healthy:
-            return False, f"the prediction log is failing: {self.log.last_error}"
-        return True, "ready"
+            return None
+        return {"model_name": self.name, "model_version": self.version}
 
     def serving(self) -> Recommender:
         if self.model is None:
@@ -314,19 +313,7 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
 
         return await answered("recommend", work)
 
-    @app.get("/health/live", tags=["health"])
-    async def live() -> Response:
-        """The process answers."""
-        return _json({"status": "live"})
-
-    @app.get("/health/ready", tags=["health"])
-    async def ready() -> Response:
-        """200 once the recommender is loaded and verified; 503 before, and from shutdown on."""
-        ok, why = service.readiness()
-        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "reason": why}
-        if service.model is not None:
-            body.update({"model_name": service.name, "model_version": service.version})
-        return _json(body, 200 if ok else 503)
+    add_health_routes(app, service.metrics, service.readiness, service.identity, "the recommender")
 
     @app.get("/metadata", tags=["model"])
     async def metadata() -> Response:
@@ -354,11 +341,6 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
             )
 
         return await answered("metadata", work)
-
-    @app.get("/metrics", tags=["health"])
-    async def metrics() -> Response:
-        """Prometheus metrics of this process."""
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
