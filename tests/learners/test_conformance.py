@@ -186,6 +186,29 @@ def test_a_passed_deadline_still_gives_a_usable_model(family: str, problem: str)
         assert learner.best_iteration_ <= 2  # type: ignore[attr-defined]
 
 
+BOOSTED = ["lightgbm", "xgboost", "catboost", "mlp"]
+
+
+@pytest.mark.parametrize("family", BOOSTED)
+def test_a_stop_request_ends_iterative_training_like_a_passed_deadline(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during a search stops boosting at the next round (mlwright._interrupt), with
+    or without a deadline; the model so far is still usable."""
+    from mlwright import _interrupt
+
+    X, y, task = dataset("binary")
+    learner = LEARNERS[family]({}, seed=0)
+    X = features_for(learner, X)
+    monkeypatch.setattr(_interrupt, "_requested", _interrupt.threading.Event())
+    _interrupt._requested.set()
+    learner.fit(X, y, task)
+    assert learner.best_iteration_ == 1  # type: ignore[attr-defined]
+    assert np.isfinite(learner.predict(X)).all()
+    _interrupt._requested.clear()
+    assert LEARNERS[family]({}, seed=0).fit(X, y, task).best_iteration_ > 1  # type: ignore[attr-defined]
+
+
 def test_gpu_params_name_a_device_only_for_families_with_a_gpu_path() -> None:
     assert LEARNERS["xgboost"].gpu_params() == {"device": "cuda"}
     assert LEARNERS["catboost"].gpu_params() == {"task_type": "GPU"}

@@ -164,6 +164,65 @@ def test_an_interrupt_keeps_the_finished_trials(tmp_path: Path) -> None:
     assert all(t.message == "interrupted" for t in skipped)
 
 
+def test_a_real_ctrl_c_mid_fit_stops_the_trial_and_journals_only_finished_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGINT arrives while LightGBM boosts (a native library calling back into Python):
+    it only requests a stop, the learner ends at its next round, and the cut trial is
+    neither scored nor journaled."""
+    import os
+    import signal
+
+    from mlwright.learners import _lightgbm
+
+    original = _lightgbm.out_of_time
+    rounds = {"n": 0}
+
+    def ctrl_c_at_the_tenth_round(deadline: float | None) -> bool:
+        rounds["n"] += 1
+        if rounds["n"] == 10:  # in lightgbm_1's first fold, the first trial after the baseline
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(deadline)
+
+    monkeypatch.setattr(_lightgbm, "out_of_time", ctrl_c_at_the_tenth_round)
+    before = signal.getsignal(signal.SIGINT)
+    result = search(tmp_path, max_trials=None, tune=False, executor=InlineExecutor())
+    assert result.interrupted
+    assert signal.getsignal(signal.SIGINT) is before
+    assert rounds["n"] == 10, "boosting stopped at the round the request arrived in"
+    assert [t.candidate.name for t in result.trials if t.status == "ok"] == ["baseline"]
+    cut = result.by_name("lightgbm_1")
+    assert (cut.status, cut.message) == ("skipped", "interrupted")
+    assert not (tmp_path / "trials" / "lightgbm_1" / "outcome.json").exists()
+    assert (tmp_path / "trials" / "baseline" / "outcome.json").is_file()
+
+
+def test_ctrl_c_while_worker_processes_fit_ends_the_search(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    scored = {"n": 0}
+
+    def ctrl_c_soon_after_the_first_trial(truth: np.ndarray, pred: np.ndarray) -> float | None:
+        scored["n"] += 1
+        if scored["n"] == 2 * FOLDS:  # the baseline and one trial scored; more in flight
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return scorer(truth, pred)
+
+    result = run_search(
+        prepared=prepared(tmp_path),
+        problem_type="binary",
+        settings=settings(max_trials=None, deadline=None, tune=False),
+        scorer=ctrl_c_soon_after_the_first_trial,
+        journal=tmp_path / "trials",
+        executor=ProcessExecutor(2),
+    )
+    assert result.interrupted
+    assert [t.message for t in result.trials if t.status == "skipped"]
+    assert all(t.message == "interrupted" for t in result.trials if t.status == "skipped")
+
+
 def test_a_spent_deadline_still_runs_the_baseline_and_one_real_candidate(tmp_path: Path) -> None:
     import time
 

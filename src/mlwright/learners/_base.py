@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,16 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from mlwright._interrupt import stop_requested
 from mlwright.errors import NotFittedError
 from mlwright.features import FeatureStyle
 from mlwright.spec import ProblemType
+
+
+def out_of_time(deadline: float | None) -> bool:
+    """Whether an iterative fit should stop now: its deadline passed, or the user asked the
+    search to stop (Ctrl-C; see mlwright._interrupt)."""
+    return stop_requested() or (deadline is not None and time.monotonic() > deadline)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -26,7 +25,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwright.errors import SchemaMismatchError, TrainingError
-from mlwright.learners._base import Learner, LearnerTask, contributions_by_output
+from mlwright.learners._base import (
+    Learner,
+    LearnerTask,
+    contributions_by_output,
+    out_of_time,
+)
 from mlwright.learners._links import link, link_one
 
 DEFAULTS: dict[str, Any] = {
@@ -52,14 +56,14 @@ _RAW = "RawFormulaVal"
 
 
 class _StopAt:
-    """A CatBoost training callback that ends boosting at ``deadline``, keeping the trees so
-    far (CatBoost stops when ``after_iteration`` returns False)."""
+    """A CatBoost training callback that ends boosting at ``deadline`` or on a stop request,
+    keeping the trees so far (CatBoost stops when ``after_iteration`` returns False)."""
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float | None):
         self.deadline = deadline
 
     def after_iteration(self, info: Any) -> bool:
-        return time.monotonic() < self.deadline
+        return not out_of_time(self.deadline)
 
 
 def _frame(X: np.ndarray, categorical: Sequence[int]) -> Any:
@@ -189,7 +193,7 @@ class CatBoost(Learner):
                 eval_set=valid,
                 early_stopping_rounds=int(merged["early_stopping_rounds"]) if valid else None,
                 use_best_model=valid is not None,
-                callbacks=[_StopAt(deadline)] if deadline is not None else None,
+                callbacks=[_StopAt(deadline)],
             )
         except CatBoostError as e:
             raise TrainingError(f"catboost could not fit: {e}", hint="check the data") from e

@@ -50,7 +50,12 @@ from mlwright.errors import (
     did_you_mean,
     list_choices,
 )
-from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+from mlwright.learners._base import (
+    Learner,
+    LearnerTask,
+    out_of_time,
+    probabilities_from_binary,
+)
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 300,
@@ -379,7 +384,8 @@ class _Forest(Learner):
         if deadline is not None:
             # Grow in chunks, each planned to take half the time left, until the deadline.
             # warm_start draws the same trees as one fit of the same size would.
-            while model.n_estimators < total and (now := time.monotonic()) < deadline:
+            while model.n_estimators < total and not out_of_time(deadline):
+                now = time.monotonic()
                 per_tree = (now - started) / model.n_estimators
                 step = int(0.5 * (deadline - now) / per_tree) if per_tree > 0 else total
                 model.set_params(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -20,6 +19,7 @@ from mlwright.learners._base import (
     Learner,
     LearnerTask,
     contributions_by_output,
+    out_of_time,
     probabilities_from_binary,
 )
 
@@ -43,12 +43,13 @@ _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
 
 
-def _stop_at(deadline: float) -> Callable[..., None]:
-    """A LightGBM callback that ends boosting at ``deadline``, keeping the trees so far."""
+def _stop_at(deadline: float | None) -> Callable[..., None]:
+    """A LightGBM callback that ends boosting at ``deadline`` or on a stop request, keeping
+    the trees so far."""
     import lightgbm as lgb
 
     def callback(env: Any) -> None:
-        if time.monotonic() > deadline:
+        if out_of_time(deadline):
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
     callback.order = 5  # type: ignore[attr-defined]  # before early stopping's own check
@@ -202,8 +203,7 @@ class LightGBM(Learner):
             rounds = int(merged["n_estimators"])
         else:
             rounds = ROUNDS_WITHOUT_VALIDATION
-        if deadline is not None:
-            callbacks.append(_stop_at(deadline))
+        callbacks.append(_stop_at(deadline))
         booster = lgb.train(
             params,
             train,

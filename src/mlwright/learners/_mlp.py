@@ -20,7 +20,6 @@ import json
 import math
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +37,7 @@ from mlwright.errors import (
     did_you_mean,
     list_choices,
 )
-from mlwright.learners._base import Learner, LearnerTask
+from mlwright.learners._base import Learner, LearnerTask, out_of_time
 
 DEFAULTS: dict[str, Any] = {
     "width": 256,  # units per hidden layer
@@ -741,11 +740,7 @@ class _Trainer:
                 schedule.step()
                 total += loss.detach()
                 steps += 1
-                if (
-                    deadline is not None
-                    and steps >= MIN_STEPS_BEFORE_DEADLINE
-                    and time.monotonic() >= deadline
-                ):
+                if steps >= MIN_STEPS_BEFORE_DEADLINE and out_of_time(deadline):
                     cut = True
                     break
             finite = bool(torch.isfinite(total)) and all(
@@ -773,7 +768,7 @@ class _Trainer:
                     if stale >= plan.patience and epoch >= warmup:
                         stopped_by = "early_stopping"
                         break
-            if cut or (deadline is not None and time.monotonic() >= deadline):
+            if cut or out_of_time(deadline):
                 stopped_by = "deadline"
                 break
         if best_state is None:

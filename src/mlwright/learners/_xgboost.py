@@ -17,7 +17,6 @@ import importlib.util
 import json
 import math
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -25,7 +24,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwright.errors import SchemaMismatchError
-from mlwright.learners._base import Learner, LearnerTask, contributions_by_output
+from mlwright.learners._base import (
+    Learner,
+    LearnerTask,
+    contributions_by_output,
+    out_of_time,
+)
 from mlwright.learners._links import link, link_one
 
 DEFAULTS: dict[str, Any] = {
@@ -52,13 +56,14 @@ _OBJECTIVE = {
 _PREDICT_MARGIN = 1  # XGBoost's prediction type for raw scores
 
 
-def _stop_at(deadline: float) -> Any:
-    """A training callback that ends boosting at ``deadline``, keeping the trees so far."""
+def _stop_at(deadline: float | None) -> Any:
+    """A training callback that ends boosting at ``deadline`` or on a stop request, keeping
+    the trees so far."""
     import xgboost as xgb
 
     class StopAt(xgb.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            return time.monotonic() > deadline
+            return out_of_time(deadline)
 
     return StopAt()
 
@@ -254,8 +259,7 @@ class XGBoost(Learner):
         if evals:
             rounds_patience = int(merged["early_stopping_rounds"])
             callbacks.append(xgb.callback.EarlyStopping(rounds=rounds_patience))
-        if deadline is not None:
-            callbacks.append(_stop_at(deadline))
+        callbacks.append(_stop_at(deadline))
         booster = xgb.train(
             params,
             train,

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from mlwright._interrupt import (
+    first_interrupt_requests_stop,
+    raise_if_stop_requested,
+)
 from mlwright._progress import Progress, Silent
 from mlwright.errors import TrainingError
 from mlwright.learners import LearnerTask, learner_class
@@ -482,6 +486,7 @@ class _Run:
         try:
             while True:
                 while len(in_flight) < self.executor.workers:
+                    raise_if_stop_requested()
                     candidate = self.next_candidate(queue, len(in_flight))
                     if candidate is None:
                         break
@@ -495,18 +500,27 @@ class _Run:
                     in_flight[self.executor.submit(spec)] = candidate
                 if not in_flight:
                     return False
-                if deterministic:
-                    wait(in_flight)
-                    done = list(in_flight)  # in submission order, so results tell Optuna alike
-                else:
-                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    done = [f for f in in_flight if f in finished]
+                finished = _wait(in_flight, every=deterministic)
+                # In submission order, so that results tell Optuna alike on every run.
+                done = [f for f in in_flight if f in finished]
                 for future in done:
                     self.collect(future, in_flight.pop(future))
         except KeyboardInterrupt:
             self.executor.shutdown(cancel=True)
             self.progress.log("interrupted: finishing with the trials that completed")
             return True
+
+
+def _wait(futures: Iterable[Future[TrialOutcome]], *, every: bool) -> set[Future[TrialOutcome]]:
+    """The futures that finished: all of them with ``every``, else at least one. Waits in
+    short steps so that a stop request (Ctrl-C) is seen while trials run elsewhere."""
+    while True:
+        finished, pending = wait(
+            futures, timeout=0.2, return_when=ALL_COMPLETED if every else FIRST_COMPLETED
+        )
+        if finished and (not every or not pending):
+            return finished
+        raise_if_stop_requested()
 
 
 def run_search(
@@ -539,7 +553,8 @@ def run_search(
         progress=progress,
     )
     try:
-        interrupted = run.run()
+        with first_interrupt_requests_stop():
+            interrupted = run.run()
     finally:
         executor.shutdown(cancel=False)
     tried = {t.candidate.name for t in run.trials}

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlwright._interrupt import raise_if_stop_requested
 from mlwright.learners import LearnerTask, learner_class
 from mlwright.search._prepare import FoldFiles
 
@@ -121,6 +122,9 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
             if spec.valid_positions is not None:
                 oof[spec.valid_positions[i]] = learner.predict(np.asarray(X_valid))
             outcome.fold_infos.append(learner.to_files(out / f"fold{i}"))
+            # A fold cut short by Ctrl-C is not this configuration's result: the trial is
+            # dropped unjournaled (KeyboardInterrupt passes the handler below).
+            raise_if_stop_requested()
     except Exception as exc:  # a failing configuration is a result, not a crash of the search
         outcome.status = "failed"
         outcome.message = f"{type(exc).__name__}: {exc}"
