@@ -104,6 +104,12 @@ def test_an_allow_list_shorter_than_k_returns_what_it_allows(
         (b'{"user_id": {"a": 1}}', 422, "user_id"),
         (b'{"histroy": ["i1"]}', 422, "histroy"),
         (b'{"allow": "i1"}', 422, "allow"),
+        # Strict types: JSON false is not user 0, "5" is not k=5, and an integer beyond 64
+        # bits (which JSON allows) cannot be an id the artifact holds.
+        (b'{"user_id": false}', 422, "user_id"),
+        (b'{"k": true}', 422, "k"),
+        (b'{"k": "5"}', 422, "k"),
+        (b'{"history": [275483079570865094918144]}', 422, "history.0"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(

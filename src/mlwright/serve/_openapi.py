@@ -34,6 +34,24 @@ _ERROR_SCHEMA = {
 }
 
 
+def error_responses(schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The error answers every body-taking endpoint can give, each with the one error body
+    (``schema``, inline by default)."""
+    return {
+        str(code): {
+            "description": what,
+            "content": {JSON: {"schema": schema if schema is not None else _ERROR_SCHEMA}},
+        }
+        for code, what in [
+            (400, "malformed request (not JSON)"),
+            (401, "missing or wrong API key"),
+            (413, "body or list too large"),
+            (422, "a field is missing, unknown or of the wrong type"),
+            (503, "no model loaded yet, shutting down, or the log is full"),
+        ]
+    }
+
+
 def openapi_schema(app: FastAPI, current: Loaded | None) -> dict[str, Any]:
     """FastAPI's schema, with the request and response bodies of the model served."""
     schema = get_openapi(
@@ -46,19 +64,7 @@ def openapi_schema(app: FastAPI, current: Loaded | None) -> dict[str, Any]:
         components["Record"] = record_schema.record_schema()
         components["Answer"] = _answer_schema(current.model)  # type: ignore[union-attr]
         components["Explanation"] = _explanation_schema(record_schema)
-    errors = {
-        str(code): {
-            "description": what,
-            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for code, what in [
-            (400, "malformed request (not JSON)"),
-            (401, "missing or wrong API key"),
-            (413, "body or list too large"),
-            (422, "a field is missing, unknown or of the wrong type"),
-            (503, "no model loaded yet, shutting down, or the log is full"),
-        ]
-    }
+    errors = error_responses({"$ref": "#/components/schemas/Error"})
     for path, kind, summary in (
         ("/predict", "Answer", "Predict one record (a JSON object) or a list of records"),
         ("/explain", "Explanation", "Each input's additive contribution to each prediction"),

@@ -17,14 +17,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import prometheus_client
+from annotated_types import Interval
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from mlwright.artifact import MANIFEST, jsonable, manifest_digest, read_manifest
 from mlwright.errors import (
@@ -49,10 +50,24 @@ from mlwright.serve._app import (
     readiness,
 )
 from mlwright.serve._log import LogEntry, PredictionLog
+from mlwright.serve._openapi import error_responses
 
 logger = logging.getLogger("mlwright.serve")
 JSON = "application/json"
-ItemId = int | str
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer as JSON Schema means it: 7 and 7.0, but not true or "7" (pydantic's
+    lax mode would take false for user 0 and "5" for k=5)."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+# An id the artifact can hold: a 64-bit integer or text (the schema says so, so that a
+# client is not surprised by a 422 for an integer JSON allows).
+ItemId = Annotated[int, Interval(ge=-(2**63), le=2**63 - 1), BeforeValidator(_json_integer)] | str
 
 
 class RecommendRequest(BaseModel):
@@ -66,7 +81,7 @@ class RecommendRequest(BaseModel):
         max_length=10_000,
         description="Items the user met (recent ones for a known user; all for a new one).",
     )
-    k: int = Field(10, ge=1, le=MAX_K, description="How many items to return.")
+    k: JsonInt = Field(10, ge=1, le=MAX_K, description="How many items to return.")
     exclude: list[ItemId] = Field(
         default_factory=list, max_length=100_000, description="Items never to return."
     )
@@ -279,6 +294,7 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
         "/recommend",
         tags=["recommend"],
         response_model=RecommendAnswer,
+        responses=error_responses(),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -298,7 +314,16 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
 
         return await answered("recommend", work)
 
-    @app.get("/recommend", tags=["recommend"], response_model=RecommendAnswer)
+    @app.get(
+        "/recommend",
+        tags=["recommend"],
+        response_model=RecommendAnswer,
+        responses={
+            code: answer
+            for code, answer in error_responses().items()
+            if code not in ("400", "413")  # no body to be malformed or too large
+        },
+    )
     async def recommend_get(
         request: Request,
         user_id: str | None = Query(None, description="A user id from the training data."),
