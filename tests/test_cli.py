@@ -331,6 +331,15 @@ def test_predict_to_an_unknown_output_format(
     assert_clean_failure(result, DataError.exit_code, "'.xlsx'", ".parquet")
 
 
+def test_predict_refuses_k_for_a_table_model(
+    tmp_path: Path, model_dir: Path, scoring_frame: pl.DataFrame
+) -> None:
+    scoring_frame.write_csv(tmp_path / "score.csv")
+    result = mlwright("predict", model_dir, "score.csv", "-o", "out.csv", "--k", "5", cwd=tmp_path)
+    assert_clean_failure(result, SpecError.exit_code, "--k applies to recommenders")
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_predict_scores_a_matching_file(
     tmp_path: Path, model_dir: Path, scoring_frame: pl.DataFrame
 ) -> None:

@@ -10,9 +10,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from clirun import assert_clean_failure, mlwright
-from mlwright.errors import DataCheckError, TrainingError
-from mlwright.pipeline import train, train_recommendation
+from clirun import Result, assert_clean_failure, mlwright
+from mlwright.artifact import load_model
+from mlwright.errors import (
+    ArtifactError,
+    DataCheckError,
+    DataError,
+    MlwrightError,
+    SpecError,
+    TrainingError,
+)
+from mlwright.pipeline import recommend_table, train, train_recommendation
 from mlwright.recommend import Recommender
 from mlwright.registry import load_any
 from mlwright.spec import TaskSpec, spec_from_dict
@@ -97,18 +105,130 @@ def test_train_refuses_a_recommendation_spec(tmp_path: Path) -> None:
         train(recommendation_spec(tmp_path), interaction_log())
 
 
-def test_check_and_run_commands_on_a_recommendation_spec(tmp_path: Path) -> None:
-    interaction_log().write_csv(tmp_path / "log.csv")
-    (tmp_path / "spec.toml").write_text(SPEC)
-    checked = mlwright("check", "spec.toml", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
+    """A folder with the log and SPEC, and the result of `mlwright run` on it (once)."""
+    root = tmp_path_factory.mktemp("shop")
+    interaction_log().write_csv(root / "log.csv")
+    (root / "spec.toml").write_text(SPEC)
+    ran = mlwright("run", "spec.toml", "--no-register", "--out", "model", "-q", cwd=root)
+    return root, ran
+
+
+def test_check_and_run_commands_on_a_recommendation_spec(project: tuple[Path, Result]) -> None:
+    root, ran = project
+    checked = mlwright("check", "spec.toml", cwd=root)
     assert checked.code == 0, checked
     assert "interaction log" in checked.stdout
     assert "interactions.concentration" in checked.stdout
-    ran = mlwright("run", "spec.toml", "--no-register", "--out", "model", "-q", cwd=tmp_path)
     assert ran.code == 0, ran
     assert "NDCG@10" in ran.stdout
     assert "popularity" in ran.stdout
-    assert (tmp_path / "model" / "manifest.json").is_file()
+    assert (root / "model" / "manifest.json").is_file()
+
+
+def test_predict_writes_each_users_top_k_in_batch(
+    project: tuple[Path, Result], tmp_path: Path
+) -> None:
+    root, _ = project
+    pl.DataFrame({"user": [3, 999_999, 3, 5]}).write_csv(tmp_path / "users.csv")
+    result = mlwright(
+        "predict", root / "model", "users.csv", "-o", "recs.parquet", "--k", "4", cwd=tmp_path
+    )
+    assert result.code == 0, result
+    assert "wrote 12 recommendations" in result.stdout
+    recs = pl.read_parquet(tmp_path / "recs.parquet")
+    assert recs.columns == ["user", "rank", "item", "score", "source", "cold_start"]
+    assert recs["user"].to_list() == [3] * 4 + [999_999] * 4 + [5] * 4, "file order, once each"
+    model = load_any(root / "model")
+    assert isinstance(model, Recommender)
+    for user in (3, 5):
+        mine = recs.filter(pl.col("user") == user)
+        assert mine["item"].to_list() == model.recommend(user=user, k=4)
+        assert mine["rank"].to_list() == [1, 2, 3, 4]
+        assert mine["score"].is_sorted(descending=True)
+        assert not mine["cold_start"].any()
+    unknown = recs.filter(pl.col("user") == 999_999)
+    assert unknown["cold_start"].all()
+    assert unknown["source"].unique().to_list() == ["popularity"]
+
+
+def test_recent_items_in_the_batch_are_folded_into_histories(
+    project: tuple[Path, Result],
+) -> None:
+    root, _ = project
+    model = load_any(root / "model")
+    assert isinstance(model, Recommender)
+    log = interaction_log()
+    recent = log.filter(pl.col("user") == 8).sort("time")
+    # A user the model never saw, given user 8's items out of time order in the file.
+    batch = recent.reverse().with_columns(pl.lit(10_000).alias("user"))
+    table = recommend_table(model, batch, k=6)
+    assert table["item"].to_list() == model.recommend(history=recent["item"].to_list(), k=6)
+    assert not table["cold_start"].any()
+    # A known user's recent rows are added to what the model knows of them.
+    extra = log.filter(pl.col("user") == 9).head(3).with_columns(pl.lit(3).alias("user"))
+    table = recommend_table(model, extra, k=6)
+    assert table["item"].to_list() == model.recommend(
+        user=3, history=extra.sort("time")["item"].to_list(), k=6
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "needles"),
+    [
+        (["--k", "0"], SpecError, ["--k must be from 1 to 1000"]),
+        (["--keep-columns"], SpecError, ["--keep-columns applies to table models"]),
+        (["-o", "recs.json"], DataError, ["cannot write recommendations as '.json'"]),
+    ],
+)
+def test_predict_refuses_options_a_recommender_cannot_honour(
+    project: tuple[Path, Result],
+    tmp_path: Path,
+    args: list[str],
+    error: type[MlwrightError],
+    needles: list[str],
+) -> None:
+    root, _ = project
+    pl.DataFrame({"user": [3]}).write_csv(tmp_path / "users.csv")
+    output = [] if "-o" in args else ["-o", "recs.csv"]
+    result = mlwright("predict", root / "model", "users.csv", *output, *args, cwd=tmp_path)
+    assert_clean_failure(result, error.exit_code, *needles)
+    assert not list(tmp_path.glob("recs.*"))
+
+
+def test_predict_without_the_user_column_names_it(
+    project: tuple[Path, Result], tmp_path: Path
+) -> None:
+    root, _ = project
+    pl.DataFrame({"customer": [3]}).write_csv(tmp_path / "users.csv")
+    result = mlwright("predict", root / "model", "users.csv", "-o", "r.csv", cwd=tmp_path)
+    stderr = assert_clean_failure(result, DataError.exit_code, "no 'user' column")
+    assert "'user' column" in stderr
+
+
+def test_report_writes_a_recommenders_card_again(
+    project: tuple[Path, Result], tmp_path: Path
+) -> None:
+    root, _ = project
+    result = mlwright("report", root / "model", cwd=tmp_path)
+    assert result.code == 0, result
+    page = (tmp_path / "shop_card.html").read_text()
+    assert page == (root / "model" / "model_card.html").read_text()
+    assert (tmp_path / "shop_card.md").read_text() == (root / "model" / "model_card.md").read_text()
+
+
+def test_commands_for_table_models_say_what_a_recommender_is(
+    project: tuple[Path, Result], tmp_path: Path
+) -> None:
+    root, _ = project
+    log = f"sqlite:///{tmp_path / 'log.db'}"
+    monitored = mlwright("monitor", root / "model", "--log", log, cwd=tmp_path)
+    assert_clean_failure(monitored, ArtifactError.exit_code, "holds a recommender", "monitor")
+    retrained = mlwright("retrain", root / "spec.toml", "--log", log, cwd=tmp_path)
+    assert_clean_failure(retrained, SpecError.exit_code, "is a recommendation spec", "mlwright run")
+    with pytest.raises(ArtifactError, match="holds a recommender"):
+        load_model(root / "model")
 
 
 def test_check_exits_4_on_times_that_do_not_parse(tmp_path: Path) -> None:

@@ -323,19 +323,46 @@ def predict(
     model: Annotated[str, typer.Argument(help="Artifact directory or models:/NAME@ALIAS.")],
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file to score.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output .csv or .parquet.")],
+    *,
     keep_columns: Annotated[
         bool, typer.Option("--keep-columns", help="Copy every input column to the output.")
     ] = False,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", help="Items per user, 1 to 1000 (recommenders; default 10)."),
+    ] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Score DATA in batch with MODEL into OUTPUT."""
-    from mlwright.pipeline import predict_file
-    from mlwright.registry import load
+    """Score DATA in batch with MODEL into OUTPUT. For a recommender, DATA names users
+    (and optionally their recent items) and OUTPUT gets their top-k items, a row each."""
+    from mlwright.pipeline import predict_file, recommend_file
+    from mlwright.recommend import MAX_K, Recommender
+    from mlwright.registry import load_any
 
     with _errors():
-        loaded = load(model, tracking_uri=tracking_uri)
-        rows = predict_file(loaded, data, output, keep_columns=keep_columns)
-    out.print(f"scored {rows} rows -> [bold]{escape(str(output))}[/]")
+        loaded = load_any(model, tracking_uri=tracking_uri)
+        if not isinstance(loaded, Recommender):
+            if k is not None:
+                raise SpecError(
+                    "--k applies to recommenders; this model predicts a table's rows",
+                    field="--k",
+                    hint="drop --k",
+                )
+            rows = predict_file(loaded, data, output, keep_columns=keep_columns)
+            out.print(f"scored {rows} rows -> [bold]{escape(str(output))}[/]")
+            return
+        if keep_columns:
+            raise SpecError(
+                "--keep-columns applies to table models; a recommender writes a row per item",
+                field="--keep-columns",
+                hint="drop --keep-columns",
+            )
+        if k is not None and not 1 <= k <= MAX_K:
+            raise SpecError(
+                f"--k must be from 1 to {MAX_K}, got {k}", field="--k", hint="e.g. --k 10"
+            )
+        rows = recommend_file(loaded, data, output, k=10 if k is None else k)
+    out.print(f"wrote {rows} recommendations -> [bold]{escape(str(output))}[/]")
 
 
 @app.command()
@@ -354,12 +381,19 @@ def report(
 ) -> None:
     """Write MODEL's model card: one self-contained HTML page with plots (works offline)
     and its Markdown twin, from the evidence stored in the artifact."""
-    from mlwright.registry import load
+    from mlwright.pipeline import recommender_model_card
+    from mlwright.recommend import Recommender
+    from mlwright.registry import load_any
     from mlwright.report import write_card
 
     with _errors():
-        loaded = load(model, tracking_uri=tracking_uri)
-        page = output or Path(f"{loaded.spec.task_name}_card.html")
+        loaded = load_any(model, tracking_uri=tracking_uri)
+        name = (
+            str(loaded.metadata.get("name", "model"))
+            if isinstance(loaded, Recommender)
+            else loaded.spec.task_name
+        )
+        page = output or Path(f"{name}_card.html")
         if page.suffix.lower() not in (".html", ".htm"):
             raise SpecError(
                 f"--out must name an .html file, got {str(page)!r}",
@@ -368,7 +402,12 @@ def report(
             )
         page.parent.mkdir(parents=True, exist_ok=True)
         twin = page.with_suffix(".md")
-        write_card(loaded, page, twin)
+        if isinstance(loaded, Recommender):
+            card = recommender_model_card(loaded)
+            page.write_text(card.to_html(), encoding="utf-8")
+            twin.write_text(card.to_markdown(), encoding="utf-8")
+        else:
+            write_card(loaded, page, twin)
     out.print(f"model card -> [bold]{escape(str(page))}[/] and {escape(str(twin))}")
 
 
@@ -622,6 +661,14 @@ def retrain(
 
     with _errors():
         task = _spec(spec, time_budget=time_budget, max_trials=max_trials)
+        if task.task.is_recommendation:
+            raise SpecError(
+                f"{spec} is a recommendation spec; retrain trains a challenger for a table "
+                "model from the labelled answers in its prediction log",
+                field="problem_type",
+                hint="for a recommender, run `mlwright run SPEC` again on the grown "
+                "interaction log: its card scores it beside popularity on held-out users",
+            )
         start = _moment(since, "--since")
         result = _with_progress(
             quiet,

@@ -72,7 +72,7 @@ from mlwright.recommend import (
     train_recommender,
 )
 from mlwright.registry import Registration, log_and_register
-from mlwright.report import model_card
+from mlwright.report import Card, model_card
 from mlwright.search import (
     Limits,
     Prepared,
@@ -102,6 +102,7 @@ from mlwright.spec import (
     Resolution,
     TaskSpec,
     render_spec,
+    spec_from_dict,
     spec_from_kwargs,
 )
 from mlwright.spec import resolve as resolve_spec
@@ -1097,14 +1098,7 @@ def train_recommendation(
     if not save:
         return result
     progress.stage("saving")
-    card = recommender_card(
-        model,
-        title=spec.task_name,
-        question=spec.card.question,
-        intended_use=spec.card.intended_use,
-        out_of_scope=spec.card.out_of_scope,
-        owner=spec.card.owner,
-    )
+    card = recommender_model_card(model)
     directory = out_dir if out_dir is not None else _default_out_dir(spec)
     result.artifact_dir = save_recommender(
         model,
@@ -1158,6 +1152,78 @@ def _register_recommender(model: Recommender, artifact_dir: Path, spec: TaskSpec
 # -- loading and batch scoring -------------------------------------------------------------------
 
 
+def recommender_model_card(model: Recommender) -> Card:
+    """A recommender's model card, from the evidence and the spec its artifact carries."""
+    spec = spec_from_dict(model.metadata["spec"])
+    return recommender_card(
+        model,
+        title=spec.task_name,
+        question=spec.card.question,
+        intended_use=spec.card.intended_use,
+        out_of_scope=spec.card.out_of_scope,
+        owner=spec.card.owner,
+    )
+
+
+def recommend_table(model: Recommender, data: Any, *, k: int = 10) -> pl.DataFrame:
+    """Top-``k`` recommendations for every user in ``data``, one row per (user, rank).
+
+    ``data`` needs the training log's user column. When it also has the item column, each
+    user's rows there are that user's recent items (in the time column's order when
+    present, else file order): added to a known user's history, or the whole history of a
+    user the model never saw (fold-in). Output columns: the user column, ``rank`` (1 is
+    best), the item column, ``score``, ``source`` and ``cold_start``."""
+    task = model.metadata["spec"]["task"]
+    user, item, when = task["user"], task["item"], task.get("time")
+    frame = to_polars(data)
+    if user not in frame.columns:
+        raise DataError(
+            f"the data has no '{user}' column, the users this recommender was trained on",
+            field=user,
+            hint=f"give one row per user to recommend for, with a '{user}' column",
+        )
+    # Users answered in the order the file first names them; their items in time order.
+    histories: dict[Any, list[Any]] = {who: [] for who in frame[user].to_list() if who is not None}
+    if item in frame.columns and when in frame.columns:
+        frame = frame.sort(when, maintain_order=True, nulls_last=True)
+    users = frame[user].to_list()
+    items = frame[item].to_list() if item in frame.columns else [None] * len(users)
+    for who, what in zip(users, items, strict=True):
+        if who is None:
+            continue  # a row without a user names nobody to recommend for
+        if what is not None:
+            histories[who].append(what)
+    rows: dict[str, list[Any]] = {
+        c: [] for c in (user, "rank", item, "score", "source", "cold_start")
+    }
+    for who, history in histories.items():
+        answer = model.recommend_detail(who, history or None, k)
+        for rank, (chosen, value) in enumerate(zip(answer.items, answer.scores, strict=True)):
+            rows[user].append(who)
+            rows["rank"].append(rank + 1)
+            rows[item].append(chosen)
+            rows["score"].append(value)
+            rows["source"].append(answer.source)
+            rows["cold_start"].append(answer.cold_start)
+    schema: dict[str, pl.DataType] = {
+        user: frame.schema[user],
+        "rank": pl.Int32(),
+        item: pl.Int64() if np.issubdtype(model.item_ids.dtype, np.integer) else pl.String(),
+        "score": pl.Float64(),
+        "source": pl.String(),
+        "cold_start": pl.Boolean(),
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def recommend_file(model: Recommender, data_path: Path, out_path: Path, *, k: int = 10) -> int:
+    """``recommend_table`` from a CSV or Parquet file into ``out_path``; the row count."""
+    _check_output(out_path, "recommendations")
+    result = recommend_table(model, read_file(data_path), k=k)
+    _write_table(result, out_path)
+    return result.height
+
+
 def predict_table(model: Model, data: Any, *, keep_columns: bool = False) -> pl.DataFrame:
     """Predictions for a table: the id column (when the spec has one), the prediction and,
     for classification, one probability column per class."""
@@ -1183,21 +1249,30 @@ def predict_file(
     model: Model, data_path: Path, out_path: Path, *, keep_columns: bool = False
 ) -> int:
     """Score a CSV or Parquet file into ``out_path`` (.csv or .parquet); the row count."""
+    _check_output(out_path, "predictions")
     frame = read_file(data_path)
     result = predict_table(model, frame, keep_columns=keep_columns)
+    _write_table(result, out_path)
+    return result.height
+
+
+def _check_output(out_path: Path, what: str) -> None:
+    """Refuse an output format before the work, not after it."""
     suffix = out_path.suffix.lower()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".parquet", ".pq"):
-        result.write_parquet(out_path)
-    elif suffix in (".csv", ""):
-        result.write_csv(out_path)
-    else:
+    if suffix not in (".parquet", ".pq", ".csv", ""):
         raise DataError(
-            f"cannot write predictions as '{suffix}'",
+            f"cannot write {what} as '{suffix}'",
             field=str(out_path),
             hint="name the output file .csv or .parquet",
         )
-    return result.height
+
+
+def _write_table(table: pl.DataFrame, out_path: Path) -> None:
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_path.suffix.lower() in (".parquet", ".pq"):
+        table.write_parquet(out_path)
+    else:
+        table.write_csv(out_path)
 
 
 # -- drafting a spec -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""docs/recommend.md runs: check, train and register the movielens example, serve it, and
-ask the service what the page asks (on a copy of the example cut to fewer users, so that
-it trains in seconds); its Python snippet gives the same lists as the service."""
+"""docs/recommend.md runs: check, train and register the movielens example, serve it, ask
+the service what the page asks, recommend in batch and write the card again (on a copy of
+the example cut to fewer users, so that it trains in seconds); its Python snippet gives
+the same lists as the service."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
         kept[-1] = 15  # the page asks for user 15
     ratings.filter(pl.col("userId").is_in(kept)).write_parquet(example / "ratings.parquet")
 
-    check, run, serve, get, post = commands()
+    check, run, serve, get, post, predict, report = commands()
     assert [c[:2] for c in (check, run, serve)] == [
         ["mlwright", "check"],
         ["mlwright", "run"],
@@ -74,6 +75,20 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
         assert 1210 not in folded["items"]
     finally:
         assert server.stopped_gracefully()
+
+    batch = mlwright(*predict[1:], cwd=repo_copy)
+    assert batch.code == 0, batch
+    output = predict[predict.index("-o") + 1]
+    recs = pl.read_csv(repo_copy / output)
+    assert recs.columns == ["userId", "rank", "movieId", "score", "source", "cold_start"]
+    assert recs["userId"].unique(maintain_order=True).to_list() == [15, 42, 100000]
+    assert recs.filter(pl.col("userId") == 15)["movieId"].to_list() == answer["items"]
+    assert recs.filter(pl.col("userId") == 100000)["cold_start"].all()
+    card = mlwright(*report[1:], cwd=repo_copy)
+    assert card.code == 0, card
+    page = report[report.index("--out") + 1]
+    assert "NDCG@10" in (repo_copy / page).read_text()
+    assert (repo_copy / page).with_suffix(".md").is_file()
 
     # The page's Python, as written, in the folder the page's commands ran in.
     monkeypatch.chdir(repo_copy)

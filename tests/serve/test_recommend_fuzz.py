@@ -4,7 +4,6 @@ the service never answers 5xx, and its answers conform to the schema it publishe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -264,6 +264,14 @@ def load_model(directory: str | Path) -> Model:
     """Read and verify an artifact directory."""
     path = Path(directory).expanduser()
     manifest = read_manifest(path)
+    task = manifest.get("task")
+    if isinstance(task, dict) and task.get("problem_type") == "recommendation":
+        raise ArtifactError(
+            f"{path} holds a recommender, not a model for tables",
+            field=str(path),
+            hint="mlwright.load reads either kind; `mlwright predict`, `report` and `serve` "
+            "take recommenders, while `monitor`, `retrain` and `compare` judge table models only",
+        )
     try:
         files = manifest["files"]
         verify_files(path, files)

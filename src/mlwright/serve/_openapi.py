@@ -34,7 +34,7 @@ _ERROR_SCHEMA = {
 }
 
 
-def error_responses(schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_responses(schema: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
     """The error answers every body-taking endpoint can give, each with the one error body
     (``schema``, inline by default)."""
     return {
