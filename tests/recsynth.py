@@ -3,10 +3,12 @@ each group preferring its own items), and settings that fit it in seconds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 
-from mlwright.recommend import RecommendSettings
+from mlwright.recommend import Recommender, RecommendSettings, train_recommender
 
 GROUPS = 4
 
@@ -43,4 +45,17 @@ def quick_settings() -> RecommendSettings:
             "item_knn": [{"neighbours": 20, "weighting": "cosine"}],
             "popularity": [{"half_life_days": None}],
         },
+    )
+
+
+def quick_recommender(**options: Any) -> Recommender:
+    """A recommender trained on ``interaction_log()`` with ``quick_settings()``."""
+    return train_recommender(
+        interaction_log(),
+        user="user",
+        item="item",
+        time_column="time",
+        settings=quick_settings(),
+        time_budget=60,
+        **options,
     )

@@ -252,3 +252,13 @@ def test_registered() -> None:
     assert LEARNERS["catboost"] is CatBoost
     assert CatBoost.available
     assert CatBoost.feature_style == "tree"
+
+
+def test_gpu_fits_carry_no_user_callback() -> None:
+    """CatBoost refuses user callbacks on GPU, so the deadline callback is CPU-only."""
+    from mlwright.learners._catboost import _stop_callbacks
+
+    assert _stop_callbacks({"task_type": "GPU"}, deadline=1.0) is None
+    cpu = _stop_callbacks({}, deadline=None)
+    assert cpu is not None
+    assert len(cpu) == 1

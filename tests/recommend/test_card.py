@@ -7,19 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from conftest import open_page
-from mlwright.recommend import recommender_card, train_recommender
-from recsynth import interaction_log, quick_settings
+from mlwright.recommend import recommender_card
+from recsynth import quick_recommender
 
 
 def test_the_card_shows_scores_beside_baselines_and_renders(browser: Any, tmp_path: Path) -> None:
-    model = train_recommender(
-        interaction_log(),
-        user="user",
-        item="item",
-        time_column="time",
-        settings=quick_settings(),
-        time_budget=60,
-    )
+    model = quick_recommender()
     card = recommender_card(
         model, title="shop", question="What next?", out_of_scope=["pricing"], owner="Team"
     )

@@ -264,6 +264,21 @@ def test_arrays_round_trip_gives_identical_scores(
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_score_one_is_the_same_as_a_row_of_scores(
+    X: sp.csr_matrix, H: sp.csr_matrix, kind: str
+) -> None:
+    """The serving path (one history, no matrix) gives the evaluation path's numbers, up
+    to float32 rounding (a bincount sums in another order than a sparse product)."""
+    g = fitted(kind, X)
+    expected = g.scores(H)
+    for u in range(H.shape[0]):
+        items = H.indices[H.indptr[u] : H.indptr[u + 1]]
+        one = g.score_one(items)
+        assert one.dtype == np.float32
+        np.testing.assert_allclose(one, expected[u], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_scores_have_one_float32_row_per_history(
     X: sp.csr_matrix, H: sp.csr_matrix, kind: str
 ) -> None:

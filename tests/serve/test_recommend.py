@@ -11,23 +11,15 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from mlwright.recommend import Recommender, load_recommender, save_recommender, train_recommender
+from mlwright.recommend import Recommender, load_recommender, save_recommender
 from mlwright.serve import ServeSettings, create_recommend_app, read_log
-from recsynth import interaction_log, quick_settings
+from recsynth import quick_recommender
 from served import start_server
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model = train_recommender(
-        interaction_log(),
-        user="user",
-        item="item",
-        time_column="time",
-        item_features=("genre",),
-        settings=quick_settings(),
-        time_budget=60,
-    )
+    model = quick_recommender(item_features=("genre",))
     return save_recommender(model, tmp_path_factory.mktemp("rec") / "model")
 
 

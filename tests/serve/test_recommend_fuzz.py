@@ -10,23 +10,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from mlwright.recommend import save_recommender, train_recommender
+from mlwright.recommend import save_recommender
 from mlwright.serve import ServeSettings, create_recommend_app
-from recsynth import interaction_log, quick_settings
+from recsynth import quick_recommender
 
 PATHS = ("/recommend", "/metadata", "/health/live", "/health/ready")
 
 
 @pytest.fixture(scope="module")
 def schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    model = train_recommender(
-        interaction_log(),
-        user="user",
-        item="item",
-        time_column="time",
-        settings=quick_settings(),
-        time_budget=60,
-    )
+    model = quick_recommender()
     artifact = save_recommender(model, tmp_path_factory.mktemp("rec") / "model")
     app = create_recommend_app(ServeSettings(model=str(artifact), log=None))
     return schemathesis.openapi.from_asgi("/openapi.json", app)

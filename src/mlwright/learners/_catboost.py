@@ -66,6 +66,14 @@ class _StopAt:
         return not out_of_time(self.deadline)
 
 
+def _stop_callbacks(params: Mapping[str, Any], deadline: float | None) -> list[_StopAt] | None:
+    """The deadline and stop-request callback, except on GPU: CatBoost refuses user
+    callbacks there ("not supported for GPU"), so a GPU fit runs to its early stopping."""
+    if str(params.get("task_type", "CPU")).upper() == "GPU":
+        return None
+    return [_StopAt(deadline)]
+
+
 def _frame(X: np.ndarray, categorical: Sequence[int]) -> Any:
     """X as a Polars frame: floats, and the category codes as integers (missing: -1)."""
     import polars as pl
@@ -186,14 +194,15 @@ class CatBoost(Learner):
             rounds = int(merged["n_estimators"])
         else:
             rounds = ROUNDS_WITHOUT_VALIDATION
-        model = CatBoostModel(self._cb_params(task, threads, rounds))
+        params = self._cb_params(task, threads, rounds)
+        model = CatBoostModel(params)
         try:
             model.fit(
                 train,
                 eval_set=valid,
                 early_stopping_rounds=int(merged["early_stopping_rounds"]) if valid else None,
                 use_best_model=valid is not None,
-                callbacks=[_StopAt(deadline)],
+                callbacks=_stop_callbacks(params, deadline),
             )
         except CatBoostError as e:
             raise TrainingError(f"catboost could not fit: {e}", hint="check the data") from e

@@ -108,8 +108,9 @@ class Generator(ABC):
         """Dense float32 scores, one row per history."""
 
     def score_one(self, items: np.ndarray) -> np.ndarray:
-        """One history's scores (``items``: distinct item codes), the same as a row of
-        ``scores``; subclasses answer it without building a matrix (the serving path)."""
+        """One history's scores (``items``: distinct item codes), a row of ``scores`` up to
+        float32 rounding; subclasses answer it without building a matrix (the serving
+        path)."""
         n_items = self._n_items()
         return np.asarray(self.scores(history_matrix([items], n_items))[0])
 
@@ -288,7 +289,8 @@ class ALS(Generator):
             {"factors": 64, "l2": 0.05, "alpha": 2.0, "iterations": 15, "seed": 0, **(params or {})}
         )
         self.item_factors_: np.ndarray | None = None
-        self._gram: np.ndarray | None = None
+        self._gram: np.ndarray | None = None  # Y'Y + l2 I
+        self._y64: np.ndarray | None = None
 
     def fit(self, X: sp.csr_matrix, times: np.ndarray | None = None) -> ALS:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -306,33 +308,50 @@ class ALS(Generator):
             )
             model.fit(X.astype(np.float32), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-        self._gram = None
+        self._gram = self._y64 = None
         return self
+
+    def _solver(self) -> tuple[np.ndarray, np.ndarray]:
+        """The item factors in float64 and Y'Y + l2 I, computed once per model (not per
+        request: converting all of Y per call cost a served request a quarter ms)."""
+        if self._gram is None or self._y64 is None:
+            Y = self._require(self.item_factors_).astype(np.float64)
+            self._gram = Y.T @ Y + float(self.params["l2"]) * np.eye(Y.shape[1])
+            self._y64 = Y
+        return self._y64, self._gram
+
+    def _solve(self, items: np.ndarray) -> np.ndarray:
+        Y, base = self._solver()
+        alpha = float(self.params["alpha"])
+        Yu = Y[items]
+        A = base + (alpha - 1.0) * (Yu.T @ Yu)
+        return np.asarray(np.linalg.solve(A, alpha * Yu.sum(axis=0)))
 
     def user_factors(self, H: sp.csr_matrix) -> np.ndarray:
         """Each history's factors: argmin sum_i c_i (p_i - x'y_i)^2 + l2 |x|^2 over all
         items, with c_i = alpha for met items (p_i = 1) and 1 elsewhere, as implicit
         weighs them."""
-        Y = self._require(self.item_factors_).astype(np.float64)
-        if self._gram is None:
-            self._gram = Y.T @ Y
-        alpha, l2 = float(self.params["alpha"]), float(self.params["l2"])
-        base = self._gram + l2 * np.eye(Y.shape[1])
-        out = np.zeros((H.shape[0], Y.shape[1]))
+        out = np.zeros((H.shape[0], self._require(self.item_factors_).shape[1]))
         for u in range(H.shape[0]):
             items = H.indices[H.indptr[u] : H.indptr[u + 1]]
-            if len(items) == 0:
-                continue
-            Yu = Y[items]
-            A = base + (alpha - 1.0) * (Yu.T @ Yu)
-            out[u] = np.linalg.solve(A, alpha * Yu.sum(axis=0))
+            if len(items):
+                out[u] = self._solve(items)
         return out
 
     def scores(self, H: sp.csr_matrix) -> np.ndarray:
-        factors = self.user_factors(H).astype(np.float32)
+        return self._project(self.user_factors(H))
+
+    def score_one(self, items: np.ndarray) -> np.ndarray:
+        factors = self._solve(items) if len(items) else np.zeros(self._factors())
+        return np.asarray(self._project(factors[None, :])[0])
+
+    def _project(self, factors: np.ndarray) -> np.ndarray:
         Y = self._require(self.item_factors_)
         # Y @ factors' keeps Y's row-major layout (a matrix-vector product for one user).
-        return np.ascontiguousarray((Y @ factors.T).T, dtype=np.float32)
+        return np.ascontiguousarray((Y @ factors.astype(np.float32).T).T, dtype=np.float32)
+
+    def _factors(self) -> int:
+        return int(self._require(self.item_factors_).shape[1])
 
     def _n_items(self) -> int:
         return len(self._require(self.item_factors_))
@@ -342,7 +361,7 @@ class ALS(Generator):
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float32)
-        self._gram = None
+        self._gram = self._y64 = None
 
 
 GENERATORS: dict[str, type[Generator]] = {g.kind: g for g in (Popularity, ItemKNN, EASE, ALS)}
