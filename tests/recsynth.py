@@ -48,10 +48,11 @@ def quick_settings() -> RecommendSettings:
     )
 
 
-def quick_recommender(**options: Any) -> Recommender:
-    """A recommender trained on ``interaction_log()`` with ``quick_settings()``."""
+def quick_recommender(log: pl.DataFrame | None = None, **options: Any) -> Recommender:
+    """A recommender trained on ``log`` (default ``interaction_log()``) with
+    ``quick_settings()``."""
     return train_recommender(
-        interaction_log(),
+        interaction_log() if log is None else log,
         user="user",
         item="item",
         time_column="time",

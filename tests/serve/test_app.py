@@ -3,18 +3,16 @@ keys, limits, metadata, metrics, OpenAPI, and model reloads that never serve a b
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from mlwright.artifact import Model, manifest_digest
-from mlwright.registry import CHAMPION, log_and_register
 from mlwright.serve import ServeSettings, Service, create_app, read_log
+from registry_store import damage, point_champion, register, wait_for
 from synth import RECORD
 
 
@@ -248,59 +246,24 @@ def test_reload_refuses_paths_and_bad_names(artifacts: dict[str, Path], target: 
         assert response.json()["error"]["field"] == "model"
 
 
-def register(artifact: Path, store: str, name: str = "churn") -> str:
-    registration = log_and_register(
-        artifact_dir=artifact,
-        manifest_sha256=manifest_digest(artifact),
-        experiment=name,
-        model_name=name,
-        params={},
-        metrics={},
-        tags={},
-        uri=store,
-    )
-    return registration.version
-
-
-def point_champion(store: str, version: str, name: str = "churn") -> None:
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=store).set_registered_model_alias(name, CHAMPION, version)
-
-
-def wait_for(check: Any, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail("condition not met in time")
-
-
 def test_the_service_follows_the_alias_and_keeps_a_good_model_when_a_load_fails(
     artifacts: dict[str, Path], tmp_path: Path
 ) -> None:
-    from mlwright.registry import resolve
-
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    register(artifacts["binary"], store)
+    register(artifacts["binary"], store, "churn")
     settings = ServeSettings(
         model="models:/churn@champion", tracking_uri=store, log=None, poll_seconds=0.1
     )
     with client(settings) as c:
         assert c.get("/metadata").json()["model_version"] == "1"
-        second = register(artifacts["binary"], store)
-        point_champion(store, second)
+        second = register(artifacts["binary"], store, "churn")
+        point_champion(store, second, "churn")
         wait_for(lambda: c.get("/metadata").json()["model_version"] == "2")
         assert c.post("/predict", json=RECORD).json()["model_version"] == "2"
         # A third version whose files were changed after registration: refused, 2 serves on.
-        third = register(artifacts["binary"], store)
-        path = resolve(f"models:/churn/{third}", uri=store).path
-        weights = next(
-            p for p in sorted(path.rglob("*")) if p.is_file() and p.name != "manifest.json"
-        )
-        weights.write_bytes(weights.read_bytes() + b" ")
-        point_champion(store, third)
+        third = register(artifacts["binary"], store, "churn")
+        damage(store, "churn", third)
+        point_champion(store, third, "churn")
         wait_for(lambda: c.get("/metadata").json()["last_reload_error"] is not None)
         assert c.post("/predict", json=RECORD).json()["model_version"] == "2"
         assert c.get("/health/ready").status_code == 200

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from mlwright.recommend import Recommender, load_recommender, save_recommender
 from mlwright.serve import ServeSettings, create_recommend_app, read_log
-from recsynth import quick_recommender
+from recsynth import interaction_log, quick_recommender
+from registry_store import damage, point_champion, register, wait_for
 from served import start_server
 
 
@@ -160,6 +161,72 @@ def test_api_key_guards_recommend(artifact: Path) -> None:
         assert client.get("/recommend", params={"user_id": "1"}).status_code == 401
         ok = client.get("/recommend", params={"user_id": "1"}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second recommender (another log, so other lists) to swap to."""
+    model = quick_recommender(log=interaction_log(seed=1))
+    return save_recommender(model, tmp_path_factory.mktemp("rec") / "other")
+
+
+def test_admin_reload_needs_its_key_and_swaps_the_recommender(
+    artifact: Path, other: Path, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    register(artifact, store, "shop")
+    register(other, store, "shop")
+    settings = ServeSettings(
+        model="models:/shop/1", tracking_uri=store, log=None, admin_key="adm", poll_seconds=0
+    )
+    with TestClient(create_recommend_app(settings)) as client:
+        assert client.post("/admin/reload").status_code == 401
+        assert client.get("/metadata").json()["model_version"] == "1"
+        same = client.post("/admin/reload", headers={"X-API-Key": "adm"})
+        assert same.status_code == 200, same.text
+        assert same.json()["swapped"] is False
+        swapped = client.post(
+            "/admin/reload", json={"model": "models:/shop/2"}, headers={"X-API-Key": "adm"}
+        )
+        assert swapped.json() == {
+            "swapped": True,
+            "model_name": "shop",
+            "model_version": "2",
+            "previous_version": "1",
+        }
+        answer = client.get("/recommend", params={"user_id": "3", "k": "5"}).json()
+        assert answer["model_version"] == "2"
+        assert answer["items"] == load_recommender(other).recommend(user=3, k=5)
+        refused = client.post(
+            "/admin/reload", json={"model": "/etc/passwd"}, headers={"X-API-Key": "adm"}
+        )
+        assert refused.status_code == 422
+        assert refused.json()["error"]["field"] == "model"
+
+
+def test_the_recommender_follows_its_alias_and_keeps_serving_when_a_load_fails(
+    artifact: Path, other: Path, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    register(artifact, store, "shop")
+    point_champion(store, "1", "shop")
+    settings = ServeSettings(
+        model="models:/shop@champion", tracking_uri=store, log=None, poll_seconds=0.1
+    )
+    with TestClient(create_recommend_app(settings)) as client:
+        assert client.get("/metadata").json()["model_version"] == "1"
+        point_champion(store, register(other, store, "shop"), "shop")
+        wait_for(lambda: client.get("/metadata").json()["model_version"] == "2")
+        answer = client.get("/recommend", params={"user_id": "3", "k": "5"}).json()
+        assert answer["model_version"] == "2"
+        # A version whose files changed after registration is refused; version 2 serves on.
+        third = register(artifact, store, "shop")
+        damage(store, "shop", third)
+        point_champion(store, third, "shop")
+        wait_for(lambda: client.get("/metadata").json()["last_reload_error"] is not None)
+        assert client.get("/recommend", params={"user_id": "3"}).json()["model_version"] == "2"
+        assert client.get("/health/ready").status_code == 200
+        assert 'mlwright_model_swaps_total{result="failed"}' in client.get("/metrics").text
 
 
 def test_mlwright_serve_answers_recommendations_over_loopback(

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import orjson
 import prometheus_client
@@ -183,57 +183,36 @@ def add_health_routes(
     app.get("/metrics", tags=["health"])(prometheus)
 
 
-class Service:
-    """The state behind the app: the model served now, the log, readiness, metrics."""
+class _Identified(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+L = TypeVar("L", bound=_Identified)
+
+
+class Reloading(Generic[L]):
+    """What both services do with the model they serve: load a new one beside it and switch
+    in one assignment when it loads and passes its smoke test (``reload``), and follow a
+    registry alias by polling it (``poll``). Subclasses say how to ``load``."""
+
+    current: L | None
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
-        self.current: Loaded | None = None
-        self.challenger: Loaded | None = None
-        self._draw = random.Random()
+        self.current = None
         self.log: PredictionLog | None = None
         self.shutting_down = False
         self.metrics = _Metrics()
         self.last_reload_error: str | None = None
         self._reload_lock = asyncio.Lock()
 
-    # -- readiness -----------------------------------------------------------------------------
-
-    def readiness(self) -> tuple[bool, str]:
-        return readiness(self.shutting_down, self.current is not None, self.log)
-
-    def serving(self) -> Loaded:
-        """The model to answer with. Requests still arriving while shutdown drains the
-        connections are answered (readiness already tells balancers to stop sending)."""
-        current = self.current
-        if current is None:
-            raise ServiceUnavailableError(
-                "no model is loaded yet", hint="wait until GET /health/ready answers 200"
-            )
-        return current
-
-    # -- loading -------------------------------------------------------------------------------
-
-    def load(self, reference: str) -> Loaded:
-        """Load, verify (every file's hash) and smoke-test a model; nothing is swapped."""
-        model = load(reference, tracking_uri=self.settings.tracking_uri)
-        name, version = served_identity(model, reference)
-        schema = RecordSchema(
-            model.inputs,
-            unknown=self.settings.unknown_fields,
-            max_records=self.settings.max_records,
-        )
-        # A record of missing values reaches every learner and every transform.
-        answer = model.predict_record(dict.fromkeys(schema.names))
-        values = answer.get("probabilities", {}).values()
-        if not all(math.isfinite(v) for v in values) or (
-            isinstance(answer["prediction"], float) and not math.isfinite(answer["prediction"])
-        ):
-            raise ServiceUnavailableError(
-                f"model {name} {version} failed its smoke test (a non-finite prediction)",
-                hint="do not serve it; retrain or fix the artifact",
-            )
-        return Loaded(model, name, version, reference, schema, dt.datetime.now(dt.UTC))
+    def load(self, reference: str) -> L:
+        """Load, verify and smoke-test ``reference``; nothing is swapped."""
+        raise NotImplementedError
 
     async def reload(self, reference: str | None = None) -> dict[str, Any]:
         """Load ``reference`` (default: the one served) beside the current model and switch
@@ -265,7 +244,7 @@ class Service:
                 "previous_version": None if before is None else before.version,
             }
 
-    def install(self, loaded: Loaded) -> None:
+    def install(self, loaded: L) -> None:
         before = self.current
         self.current = loaded  # one assignment: a request sees the old model or the new
         if before is not None:
@@ -292,6 +271,57 @@ class Service:
                     await self.reload()
             except Exception as exc:  # the registry may be briefly away; keep serving
                 logger.warning("polling %s failed: %s", self.settings.model, exc)
+
+    def identity(self) -> dict[str, str] | None:
+        current = self.current
+        if current is None:
+            return None
+        return {"model_name": current.name, "model_version": current.version}
+
+    def readiness(self) -> tuple[bool, str]:
+        return readiness(self.shutting_down, self.current is not None, self.log)
+
+    def serving(self) -> L:
+        """The model to answer with. Requests still arriving while shutdown drains the
+        connections are answered (readiness already tells balancers to stop sending)."""
+        current = self.current
+        if current is None:
+            raise ServiceUnavailableError(
+                "no model is loaded yet", hint="wait until GET /health/ready answers 200"
+            )
+        return current
+
+
+class Service(Reloading[Loaded]):
+    """The state behind the app: the model served now, the log, readiness, metrics."""
+
+    def __init__(self, settings: ServeSettings):
+        super().__init__(settings)
+        self.challenger: Loaded | None = None
+        self._draw = random.Random()
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self, reference: str) -> Loaded:
+        """Load, verify (every file's hash) and smoke-test a model; nothing is swapped."""
+        model = load(reference, tracking_uri=self.settings.tracking_uri)
+        name, version = served_identity(model, reference)
+        schema = RecordSchema(
+            model.inputs,
+            unknown=self.settings.unknown_fields,
+            max_records=self.settings.max_records,
+        )
+        # A record of missing values reaches every learner and every transform.
+        answer = model.predict_record(dict.fromkeys(schema.names))
+        values = answer.get("probabilities", {}).values()
+        if not all(math.isfinite(v) for v in values) or (
+            isinstance(answer["prediction"], float) and not math.isfinite(answer["prediction"])
+        ):
+            raise ServiceUnavailableError(
+                f"model {name} {version} failed its smoke test (a non-finite prediction)",
+                hint="do not serve it; retrain or fix the artifact",
+            )
+        return Loaded(model, name, version, reference, schema, dt.datetime.now(dt.UTC))
 
     def load_challenger(self) -> Loaded | None:
         """The challenger of the settings, loaded, verified and checked against the served
@@ -668,7 +698,7 @@ def create_app(
         app,
         service.metrics,
         service.readiness,
-        lambda: None if service.current is None else identity(service.current),
+        service.identity,
         "a model",
     )
 
@@ -698,7 +728,21 @@ def create_app(
 
         return await answer("metadata", work)
 
-    @app.post("/admin/reload", tags=["admin"])
+    add_admin_reload_route(app, settings, service, answer)
+
+    app.openapi = lambda: openapi_schema(app, service.current)  # type: ignore[method-assign]
+    return app
+
+
+def add_admin_reload_route(
+    app: FastAPI,
+    settings: ServeSettings,
+    service: Reloading[Any],
+    respond: Callable[[str, Callable[[], Awaitable[bytes]]], Awaitable[Response]],
+) -> None:
+    """POST /admin/reload: load the served reference again (e.g. to follow an alias now) or
+    ``{"model": "models:/NAME@ALIAS"}``; the old model serves until the new one passes."""
+
     async def admin_reload(request: Request) -> Response:
         """Reload the model (by default the reference served, e.g. to follow an alias now;
         or {"model": "models:/NAME@ALIAS"}); the old model serves until the new one passes."""
@@ -724,10 +768,9 @@ def create_app(
                 ) from exc
             return orjson.dumps(result)
 
-        return await answer("admin_reload", work)
+        return await respond("admin_reload", work)
 
-    app.openapi = lambda: openapi_schema(app, service.current)  # type: ignore[method-assign]
-    return app
+    app.post("/admin/reload", tags=["admin"])(admin_reload)
 
 
 class _Stoppable(Protocol):

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,16 +39,16 @@ from mlwright.errors import (
 from mlwright.recommend import MAX_K, Recommender, is_recommender
 from mlwright.registry import is_registry_uri, load_any, resolve
 from mlwright.serve._app import (
+    Reloading,
     ServeSettings,
     _check_key,
     _error_body,
     _flag_shutdown_on_signals,
-    _Metrics,
     _read_body,
+    add_admin_reload_route,
     add_health_routes,
     close_log,
     measured,
-    readiness,
 )
 from mlwright.serve._log import LogEntry, PredictionLog
 from mlwright.serve._openapi import error_responses
@@ -107,27 +108,28 @@ class RecommendAnswer(BaseModel):
     short_by: int = Field(description="How many fewer than k the filters left.")
 
 
-class RecommendService:
-    """The recommender served, its identity, the prediction log and readiness."""
+@dataclass(frozen=True)
+class ServedRecommender:
+    """A recommender being served, with what identifies it in every answer."""
 
-    def __init__(self, settings: ServeSettings):
-        self.settings = settings
-        self.model: Recommender | None = None
-        self.name = ""
-        self.version = ""
-        self.loaded_at: dt.datetime | None = None
-        self.log: PredictionLog | None = None
-        self.shutting_down = False
-        self.metrics = _Metrics()
+    model: Recommender
+    name: str
+    version: str
+    source: str
+    loaded_at: dt.datetime
 
-    def load(self) -> Recommender:
+
+class RecommendService(Reloading[ServedRecommender]):
+    """The recommender served, its identity, the prediction log and readiness; a new one is
+    loaded beside it and swapped in (``reload``, or by following a registry alias)."""
+
+    def load(self, reference: str) -> ServedRecommender:
         """Load and verify the artifact, and smoke-test a cold-start answer."""
         from threadpoolctl import threadpool_limits
 
         # One request solves a small system and multiplies one vector: BLAS threads only
         # add hand-offs (4x slower p50 on 2 busy cores). For the whole serving process.
         threadpool_limits(1, "blas")
-        reference = self.settings.model
         model = load_any(reference, tracking_uri=self.settings.tracking_uri)
         if not isinstance(model, Recommender):
             raise SpecError(
@@ -140,38 +142,20 @@ class RecommendService:
                 "the recommender failed its smoke test (no item for a cold-start user)",
                 hint="do not serve it; retrain on interactions with items",
             )
-        return model
+        return self.served(model, reference)
 
-    def install(self, model: Recommender) -> None:
-        self.model = model
+    def served(self, model: Recommender, reference: str) -> ServedRecommender:
         registered = model.metadata.get("registry")
         if registered:
-            self.name, self.version = registered["model_name"], str(registered["version"])
+            name, version = registered["model_name"], str(registered["version"])
         else:
-            self.name = str(model.metadata.get("name") or Path(self.settings.model).name)
-            path = Path(self.settings.model).expanduser()
-            self.version = "sha256:" + manifest_digest(path)[:12]
-        self.loaded_at = dt.datetime.now(dt.UTC)
-        self.metrics.model_info.labels(self.name, self.version).set(1)
-
-    def readiness(self) -> tuple[bool, str]:
-        return readiness(self.shutting_down, self.model is not None, self.log)
-
-    def identity(self) -> dict[str, str] | None:
-        if self.model is None:
-            return None
-        return {"model_name": self.name, "model_version": self.version}
-
-    def serving(self) -> Recommender:
-        if self.model is None:
-            raise ServiceUnavailableError(
-                "no model is loaded yet", hint="wait until GET /health/ready answers 200"
-            )
-        return self.model
+            name = str(model.metadata.get("name") or Path(reference).name)
+            version = "sha256:" + manifest_digest(Path(reference).expanduser())[:12]
+        return ServedRecommender(model, name, version, reference, dt.datetime.now(dt.UTC))
 
     def answer(self, request: RecommendRequest, started: float) -> bytes:
-        model = self.serving()
-        result = model.recommend_detail(
+        served = self.serving()  # one read: the model and its identity stay together
+        result = served.model.recommend_detail(
             user=request.user_id,
             history=request.history,
             k=request.k,
@@ -180,8 +164,8 @@ class RecommendService:
         )
         answer = {
             "prediction_id": uuid.uuid4().hex,
-            "model_name": self.name,
-            "model_version": self.version,
+            "model_name": served.name,
+            "model_version": served.version,
             **result.to_dict(),
         }
         if self.log is not None:
@@ -189,8 +173,8 @@ class RecommendService:
                 LogEntry(
                     prediction_id=answer["prediction_id"],
                     created_at=dt.datetime.now(dt.UTC),
-                    model_name=self.name,
-                    model_version=self.version,
+                    model_name=served.name,
+                    model_version=served.version,
                     endpoint="recommend",
                     latency_ms=(time.perf_counter() - started) * 1000.0,
                     inputs=request.model_dump_json(exclude_defaults=True),
@@ -245,8 +229,12 @@ def parse_request(body: bytes) -> RecommendRequest:
         raise _refusal(exc.errors()) from None
 
 
-def create_recommend_app(settings: ServeSettings, model: Recommender | None = None) -> FastAPI:
-    """The ASGI app for a recommender; it loads at startup unless ``model`` is given."""
+def create_recommend_app(
+    settings: ServeSettings, loaded: ServedRecommender | None = None
+) -> FastAPI:
+    """The ASGI app for a recommender; it loads at startup unless ``loaded`` (from
+    ``RecommendService.load``) is given. With a registry alias it follows the alias, and
+    POST /admin/reload swaps the recommender without a restart."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     service = RecommendService(settings)
 
@@ -255,14 +243,19 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
         if settings.log is not None:
             service.log = PredictionLog(settings.log, flush_seconds=settings.log_flush_seconds)
             service.log.start()
-        if service.model is None:
-            service.install(await asyncio.to_thread(service.load))
+        if service.current is None:
+            await service.reload()
         restore = _flag_shutdown_on_signals(service)
+        poller = asyncio.create_task(service.poll()) if service.follows_alias() else None
         try:
             yield
         finally:
             service.shutting_down = True
             restore()
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             await close_log(service.log)
 
     app = FastAPI(
@@ -273,8 +266,8 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
         redoc_url=None,
     )
     app.state.service = service
-    if model is not None:
-        service.install(model)
+    if loaded is not None:
+        service.install(loaded)
 
     async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> Response:
         status, body = await measured(service.metrics, endpoint, work)
@@ -345,15 +338,17 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
         """The recommender served: identity, what it chose, and its offline evaluation."""
 
         async def work() -> bytes:
-            model = service.serving()
+            served = service.serving()
+            model = served.model
             meta = model.metadata
             return orjson.dumps(
                 jsonable(
                     {
-                        "model_name": service.name,
-                        "model_version": service.version,
-                        "source": settings.model,
-                        "loaded_at": service.loaded_at.isoformat() if service.loaded_at else None,
+                        "model_name": served.name,
+                        "model_version": served.version,
+                        "source": served.source,
+                        "loaded_at": served.loaded_at.isoformat(),
+                        "last_reload_error": service.last_reload_error,
                         "problem_type": "recommendation",
                         "chosen": model.chosen,
                         "generators": {k: g.params for k, g in model.generators.items()},
@@ -367,6 +362,7 @@ def create_recommend_app(settings: ServeSettings, model: Recommender | None = No
 
         return await answered("metadata", work)
 
+    add_admin_reload_route(app, settings, service, answered)
     return app
 
 

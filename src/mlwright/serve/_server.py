@@ -68,7 +68,7 @@ def serve(
                 hint="serve the recommender alone",
             )
         recommending = RecommendService(settings)
-        app = create_recommend_app(settings, recommending.load())
+        app = create_recommend_app(settings, recommending.load(settings.model))
     else:
         service = Service(settings)
         loaded = service.load(settings.model)
