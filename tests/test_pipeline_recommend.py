@@ -256,3 +256,40 @@ def test_the_time_protocol_with_a_users_table(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert manifest["recommender"]["user_features"] == ["tier"]
     assert manifest["evaluation"]["protocol"] == "time"
+
+
+def test_a_second_run_is_a_challenger_promoted_only_by_force(tmp_path: Path) -> None:
+    """compare and promote judge table models on labelled rows; for a recommender they say
+    so, and a forced promotion (with its reason) moves the champion alias."""
+    from mlflow import MlflowClient
+
+    spec = recommendation_spec(tmp_path)
+    store = spec.registry.tracking_uri
+    first = train_recommendation(spec, interaction_log(), out_dir=tmp_path / "v1")
+    second = train_recommendation(spec, interaction_log(seed=1), out_dir=tmp_path / "v2")
+    assert first.registration is not None
+    assert second.registration is not None
+    assert (first.registration.alias, second.registration.alias) == ("champion", "challenger")
+    compared = mlwright("compare", "shop", "--tracking-uri", store, cwd=tmp_path)
+    assert_clean_failure(compared, SpecError.exit_code, "shop is a recommender", "--force")
+    refused = mlwright("promote", "shop", "--tracking-uri", store, cwd=tmp_path)
+    assert_clean_failure(refused, SpecError.exit_code, "shop is a recommender")
+    forced = mlwright(
+        "promote", "shop", "--force", "--reason", "NDCG up in its card",
+        "--tracking-uri", store, cwd=tmp_path,
+    )  # fmt: skip
+    assert forced.code == 0, forced
+    assert "promoted (forced)" in forced.stdout
+    client = MlflowClient(tracking_uri=store)
+    aliases = client.get_registered_model("shop").aliases
+    assert {a: str(v) for a, v in aliases.items()} == {"champion": second.registration.version}
+    tags = client.get_model_version("shop", second.registration.version).tags
+    record = json.loads(tags["mlwright.promotion"])
+    assert (record["forced"], record["reason"], record["evidence"]) == (
+        True,
+        "NDCG up in its card",
+        "none",
+    )
+    served = load_any("models:/shop@champion", tracking_uri=store)
+    assert isinstance(served, Recommender)
+    assert served.metadata["registry"]["version"] == second.registration.version

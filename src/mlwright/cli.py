@@ -666,8 +666,9 @@ def retrain(
                 f"{spec} is a recommendation spec; retrain trains a challenger for a table "
                 "model from the labelled answers in its prediction log",
                 field="problem_type",
-                hint="for a recommender, run `mlwright run SPEC` again on the grown "
-                "interaction log: its card scores it beside popularity on held-out users",
+                hint="for a recommender, run `mlwright run SPEC` on the grown interaction "
+                "log: it registers a challenger whose card scores it on held-out users; then "
+                '`mlwright promote NAME --force --reason "..."`',
             )
         start = _moment(since, "--since")
         result = _with_progress(

@@ -1,7 +1,7 @@
 """docs/recommend.md runs: check, train and register the movielens example, serve it, ask
-the service what the page asks, recommend in batch and write the card again (on a copy of
-the example cut to fewer users, so that it trains in seconds); its Python snippet gives
-the same lists as the service."""
+the service what the page asks, recommend in batch, write the card again, retrain and
+promote (on a copy of the example cut to fewer users, so that it trains in seconds); its
+Python snippet gives the same lists as the service."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
         kept[-1] = 15  # the page asks for user 15
     ratings.filter(pl.col("userId").is_in(kept)).write_parquet(example / "ratings.parquet")
 
-    check, run, serve, get, post, predict, report = commands()
+    check, run, serve, get, post, predict, report, rerun, challenger_card, promote = commands()
     assert [c[:2] for c in (check, run, serve)] == [
         ["mlwright", "check"],
         ["mlwright", "run"],
@@ -100,6 +100,15 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
     second = runpy.run_path(str(_script(repo_copy / "fitting.py", fitting)))
     assert 0.0 <= second["ndcg"]["low"] <= second["ndcg"]["value"] <= second["ndcg"]["high"]
     assert second["fitted"].recommend(user=15, k=3)
+
+    # Retraining: the second run is the challenger; promotion moves the champion by force.
+    again = mlwright(*rerun[1:], "--time-budget", "30", cwd=repo_copy, timeout=300)
+    assert again.code == 0, again
+    assert "as 'challenger'" in again.stdout
+    assert mlwright(*challenger_card[1:], cwd=repo_copy).code == 0
+    promoted = mlwright(*promote[1:], cwd=repo_copy)
+    assert promoted.code == 0, promoted
+    assert "promoted (forced): movielens version 2 is the champion (was 1)" in promoted.stdout
 
 
 def documented_python() -> list[str]:

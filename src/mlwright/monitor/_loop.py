@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlwright.artifact import InputField, Model, class_name, same_task
-from mlwright.errors import DataError, SchemaMismatchError
+from mlwright.artifact import InputField, Model, class_name, read_manifest, same_task
+from mlwright.errors import DataError, SchemaMismatchError, SpecError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
 from mlwright.monitor._feedback import Labelled, as_utc, labelled_answers, utc
 from mlwright.monitor._live import LiveTest, live_test
+from mlwright.recommend import is_recommender
 from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
@@ -35,8 +36,10 @@ from mlwright.registry import (
     aliases,
     champion_and_challenger,
     load,
+    load_any,
     log_event,
     move_alias,
+    resolve,
     tag_version,
     version_tags,
 )
@@ -235,6 +238,25 @@ class Comparison:
         }
 
 
+def _refuse_recommenders(model_name: str, tracking_uri: str | None, *, what: str) -> bool:
+    """Whether ``model_name``'s champion is a recommender; unless ``what`` is a forced
+    promotion, a SpecError saying what to do instead. Champion and challenger are judged
+    here on the same labelled rows, which a recommender does not answer."""
+    path = resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path
+    if not is_recommender(read_manifest(path)):
+        return False
+    if what != "forced promotion":
+        raise SpecError(
+            f"{model_name} is a recommender: {what} judges table models on the same labelled "
+            "rows, and has no paired comparison for recommenders yet",
+            field=model_name,
+            hint=f"read each version's held-out NDCG beside popularity (`mlwright report "
+            f"models:/{model_name}@challenger`), then `mlwright promote {model_name} --force "
+            '--reason "..."` records the move',
+        )
+    return True
+
+
 def compare(
     model_name: str,
     log_url: str | None,
@@ -251,6 +273,7 @@ def compare(
     champion_version, challenger_version = champion_and_challenger(
         model_name, what="to compare", hint=RETRAIN_HINT, uri=tracking_uri
     )
+    _refuse_recommenders(model_name, tracking_uri, what="compare")
     champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
     challenger = load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri)
     same_task(champion, challenger)
@@ -420,8 +443,14 @@ def promote(
     ``force``."""
     comparison: Comparison | None = None
     test: LiveTest | None = None
+    champion_and_challenger(model_name, what="to promote", hint=RETRAIN_HINT, uri=tracking_uri)
+    recommender = _refuse_recommenders(
+        model_name, tracking_uri, what="forced promotion" if force else "promote"
+    )
     try:
-        if live:
+        if recommender:
+            pass  # forced: there is no comparison to run
+        elif live:
             champion_and_challenger(
                 model_name, what="for a live test", hint=RETRAIN_HINT, uri=tracking_uri
             )
@@ -460,12 +489,19 @@ def promote(
         "forced": force,
         "reason": why,
         "won": None if evidence is None else evidence.wins,
-        "evidence": "live test" if test is not None else "comparison",
+        "evidence": "live test" if test else "comparison" if comparison else "none",
     }
     tag_version(model_name, challenger, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
+    if recommender:
+        spec = load_any(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri).metadata[
+            "spec"
+        ]
+        experiment = spec.get("registry", {}).get("experiment")
+    else:
+        champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+        experiment = champion.spec.registry.experiment
     log_event(
-        load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri).spec.registry.experiment
-        or model_name,
+        experiment or model_name,
         run_name=f"promote {model_name} v{challenger} (was v{previous})",
         metrics={} if comparison is None else {"difference": comparison.difference["value"]},
         tags={
