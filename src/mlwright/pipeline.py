@@ -329,7 +329,9 @@ def train(
         )
         timings["search"] = time.monotonic() - started - timings["check"]
         if spec.search.max_trials is None:
-            _refuse_overrun(search, started, budget)
+            overrun = _refuse_overrun(search, started, budget)
+            if overrun:
+                progress.log(overrun)
 
         progress.stage("measuring each candidate's single-row latency and size")
         measure_trials(search, make_model, records)
@@ -609,19 +611,26 @@ def _refit_reserve(
 OVERRUN_ALLOWED = 0.10
 
 
-def _refuse_overrun(search: SearchResult, started: float, budget: float) -> None:
+def _refuse_overrun(search: SearchResult, started: float, budget: float) -> str | None:
     """The first real candidate always runs to the end; if that alone took the run past its
     budget, the budget was too small to fit anything: say so rather than hand back a model
-    that broke the spec's time limit."""
+    that broke the spec's time limit. A run that went over for other reasons (a busy
+    machine slowing the work around a quick candidate) keeps its model; the line returned
+    says by how much it went over."""
     elapsed = time.monotonic() - started
     if elapsed <= budget * (1 + OVERRUN_ALLOWED):
-        return
+        return None
     real = [t for t in search.trials if t.candidate.family != "baseline" and t.status != "skipped"]
     first = real[0] if real else search.baseline
     # The budget whose search window would have held what ran before the search ends and
     # the first candidate again, with half as much to spare.
     wanted = elapsed - search_seconds(budget) + first.fit_seconds
     needed = math.ceil(budget_for_search(wanted) * 1.5)
+    if first.fit_seconds <= search_seconds(budget) and needed <= budget:
+        return (
+            f"the search ended {elapsed - budget:.1f} s past the {budget:g} s budget, though "
+            f"its quickest candidate took {first.fit_seconds:.1f} s: the machine may be busy"
+        )
     raise TrainingError(
         f"the time budget of {budget:g} s is too small to fit anything: the quickest candidate, "
         f"{first.candidate.name}, took {first.fit_seconds:.1f} s for its "
