@@ -34,6 +34,28 @@ def test_psi_is_non_negative_and_symmetric_and_js_is_bounded(data: st.DataObject
     assert 0.0 <= js_distance(p, q) <= 1.0 + 1e-9
 
 
+@given(st.data())
+def test_js_distance_is_scipys_away_from_underflow(data: st.DataObject) -> None:
+    from scipy.spatial.distance import jensenshannon
+
+    a = data.draw(st.lists(st.floats(1e-6, 1.0), min_size=2, max_size=12))
+    b = data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(a), max_size=len(a)))
+    if sum(b) <= 0.1:
+        return
+    assert js_distance(np.asarray(a), np.asarray(b)) == pytest.approx(
+        float(jensenshannon(a, b, base=2)), abs=1e-9
+    )
+
+
+def test_js_distance_survives_a_subnormal_share() -> None:
+    """Hypothesis found this: the mixture of 5e-324 and 0 underflows to 0 (scipy: inf)."""
+    p = np.array([0.0, 0.0, 0.0, 5e-324, 1.0])
+    q = np.array([0.0, 0.0, 0.0, 0.0, 1.0])
+    assert js_distance(p, q) == pytest.approx(0.0, abs=1e-9)
+    assert js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0)
+    assert js_distance(np.zeros(3), q[:3]) == 0.0
+
+
 def numeric_reference(n: int = 20_000, seed: int = 0) -> dict:
     values = np.random.default_rng(seed).normal(size=n)
     return reference_statistics(pl.DataFrame({"x": values}), [("x", "numeric")])["x"]
