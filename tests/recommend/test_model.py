@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 import mlwright
+from mlwright.artifact import is_recommender
 from mlwright.errors import ArtifactError, InputError
 from mlwright.recommend import (
     MAX_K,
@@ -25,7 +26,6 @@ from mlwright.recommend import (
     evaluate_split,
     fit_recommender,
     interactions_from_frame,
-    is_recommender,
     load_recommender,
     save_recommender,
     user_split,

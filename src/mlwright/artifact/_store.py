@@ -260,12 +260,17 @@ def verify_files(directory: Path, files: dict[str, str]) -> None:
             )
 
 
+def is_recommender(manifest: Mapping[str, Any]) -> bool:
+    """Whether an artifact's manifest is a recommender's (else a table model's)."""
+    task = manifest.get("task")
+    return isinstance(task, dict) and task.get("problem_type") == "recommendation"
+
+
 def load_model(directory: str | Path) -> Model:
     """Read and verify an artifact directory."""
     path = Path(directory).expanduser()
     manifest = read_manifest(path)
-    task = manifest.get("task")
-    if isinstance(task, dict) and task.get("problem_type") == "recommendation":
+    if is_recommender(manifest):
         raise ArtifactError(
             f"{path} holds a recommender, not a model for tables",
             field=str(path),

@@ -23,12 +23,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlwright.artifact import InputField, Model, class_name, read_manifest, same_task
+from mlwright.artifact import (
+    InputField,
+    Model,
+    class_name,
+    is_recommender,
+    read_manifest,
+    same_task,
+)
 from mlwright.errors import DataError, SchemaMismatchError, SpecError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
 from mlwright.monitor._feedback import Labelled, as_utc, labelled_answers, utc
 from mlwright.monitor._live import LiveTest, live_test
-from mlwright.recommend import is_recommender
 from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
@@ -36,7 +42,6 @@ from mlwright.registry import (
     aliases,
     champion_and_challenger,
     load,
-    load_any,
     log_event,
     move_alias,
     resolve,
@@ -238,23 +243,23 @@ class Comparison:
         }
 
 
-def _refuse_recommenders(model_name: str, tracking_uri: str | None, *, what: str) -> bool:
-    """Whether ``model_name``'s champion is a recommender; unless ``what`` is a forced
-    promotion, a SpecError saying what to do instead. Champion and challenger are judged
-    here on the same labelled rows, which a recommender does not answer."""
-    path = resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path
-    if not is_recommender(read_manifest(path)):
-        return False
-    if what != "forced promotion":
-        raise SpecError(
-            f"{model_name} is a recommender: {what} judges table models on the same labelled "
-            "rows, and has no paired comparison for recommenders yet",
-            field=model_name,
-            hint=f"read each version's held-out NDCG beside popularity (`mlwright report "
-            f"models:/{model_name}@challenger`), then `mlwright promote {model_name} --force "
-            '--reason "..."` records the move',
-        )
-    return True
+def _recommender_manifest(model_name: str, tracking_uri: str | None) -> dict[str, Any] | None:
+    """The champion's manifest when it is a recommender's, else None."""
+    manifest = read_manifest(resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path)
+    return manifest if is_recommender(manifest) else None
+
+
+def _no_comparison(model_name: str, what: str) -> SpecError:
+    """Champion and challenger are judged here on the same labelled rows, which a
+    recommender does not answer: what to do instead."""
+    return SpecError(
+        f"{model_name} is a recommender: {what} judges table models on the same labelled "
+        "rows, and has no paired comparison for recommenders yet",
+        field=model_name,
+        hint=f"read each version's held-out NDCG beside popularity (`mlwright report "
+        f"models:/{model_name}@challenger`), then `mlwright promote {model_name} --force "
+        '--reason "..."` records the move',
+    )
 
 
 def compare(
@@ -273,7 +278,8 @@ def compare(
     champion_version, challenger_version = champion_and_challenger(
         model_name, what="to compare", hint=RETRAIN_HINT, uri=tracking_uri
     )
-    _refuse_recommenders(model_name, tracking_uri, what="compare")
+    if _recommender_manifest(model_name, tracking_uri) is not None:
+        raise _no_comparison(model_name, "compare")
     champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
     challenger = load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri)
     same_task(champion, challenger)
@@ -443,12 +449,14 @@ def promote(
     ``force``."""
     comparison: Comparison | None = None
     test: LiveTest | None = None
-    champion_and_challenger(model_name, what="to promote", hint=RETRAIN_HINT, uri=tracking_uri)
-    recommender = _refuse_recommenders(
-        model_name, tracking_uri, what="forced promotion" if force else "promote"
+    previous, challenger = champion_and_challenger(
+        model_name, what="to promote", hint=RETRAIN_HINT, uri=tracking_uri
     )
+    recommender = _recommender_manifest(model_name, tracking_uri)
+    if recommender is not None and not force:
+        raise _no_comparison(model_name, "promote")
     try:
-        if recommender:
+        if recommender is not None:
             pass  # forced: there is no comparison to run
         elif live:
             champion_and_challenger(
@@ -471,9 +479,6 @@ def promote(
         if not force:
             raise
         # A forced promotion without enough labels is still recorded, as forced.
-    previous, challenger = champion_and_challenger(
-        model_name, what="to promote", hint=RETRAIN_HINT, uri=tracking_uri
-    )
     evidence = test if test is not None else comparison
     if evidence is not None and not evidence.wins and not force:
         return Promotion(
@@ -492,11 +497,9 @@ def promote(
         "evidence": "live test" if test else "comparison" if comparison else "none",
     }
     tag_version(model_name, challenger, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
-    if recommender:
-        spec = load_any(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri).metadata[
-            "spec"
-        ]
-        experiment = spec.get("registry", {}).get("experiment")
+    if recommender is not None:  # the promoted challenger is the champion now
+        moved = read_manifest(resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path)
+        experiment = moved.get("spec", {}).get("registry", {}).get("experiment")
     else:
         champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
         experiment = champion.spec.registry.experiment

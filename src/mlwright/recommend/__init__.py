@@ -20,7 +20,7 @@ from mlwright.recommend._metrics import (
 )
 from mlwright.recommend._model import MAX_K, Recommendation, Recommender
 from mlwright.recommend._split import HeldOut, Split, make_split, time_split, user_split
-from mlwright.recommend._store import is_recommender, load_recommender, save_recommender
+from mlwright.recommend._store import load_recommender, save_recommender
 from mlwright.recommend._train import train_recommender
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "evaluate_split",
     "fit_recommender",
     "interactions_from_frame",
-    "is_recommender",
     "load_recommender",
     "make_split",
     "mean_interval",

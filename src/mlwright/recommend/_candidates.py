@@ -91,6 +91,20 @@ class ItemStats:
         return np.log((self.users + 1.0) / (self.n_train_users + 1.0))
 
 
+def _first_rows(
+    frame: pl.DataFrame, key: str, ids: np.ndarray
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """``frame``'s first row per ``key``, each row's code among ``ids`` (-1: not among
+    them) and whether it has one: how a feature table is lined up with the model's ids."""
+    from mlwright.recommend._interactions import id_index
+
+    first = frame.unique(subset=[key], keep="first", maintain_order=True)
+    index = id_index(ids)
+    keys = first[key].to_list()
+    codes = np.asarray([index.get(k, index.get(str(k), -1)) for k in keys], dtype=np.int64)
+    return first, codes, codes >= 0
+
+
 @dataclass
 class ItemFeatures:
     """Item feature columns, aligned to item codes: numbers as they are, and categories or
@@ -105,13 +119,7 @@ class ItemFeatures:
     ) -> ItemFeatures:
         """One row per item of ``frame`` (the first when an item repeats); items without a
         row get NaN and no tags."""
-        from mlwright.recommend._interactions import id_index
-
-        first = frame.unique(subset=[item], keep="first", maintain_order=True)
-        index = id_index(item_ids)
-        keys = first[item].to_list()
-        codes = np.asarray([index.get(k, index.get(str(k), -1)) for k in keys], dtype=np.int64)
-        known = codes >= 0
+        first, codes, known = _first_rows(frame, item, item_ids)
         out = cls()
         n = len(item_ids)
         for name in columns:
@@ -177,13 +185,7 @@ class UserFeatures:
     def from_frame(
         cls, frame: pl.DataFrame, user: str, columns: Sequence[str], user_ids: np.ndarray
     ) -> UserFeatures:
-        from mlwright.recommend._interactions import id_index
-
-        first = frame.unique(subset=[user], keep="first", maintain_order=True)
-        index = id_index(user_ids)
-        keys = first[user].to_list()
-        codes = np.asarray([index.get(k, index.get(str(k), -1)) for k in keys], dtype=np.int64)
-        known = codes >= 0
+        first, codes, known = _first_rows(frame, user, user_ids)
         out = cls()
         for name in columns:
             column = first[name]

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from mlwright.artifact import (
     FORMAT,
     FORMAT_VERSION,
+    is_recommender,
     library_versions,
     read_manifest,
     verify_files,
@@ -103,11 +104,6 @@ def save_recommender(
 
     reserved = ("generators", "ranker.txt", "users.npz", "items.npz")
     return write_artifact(Path(directory), fill, documents, reserved=reserved)
-
-
-def is_recommender(manifest: Mapping[str, Any]) -> bool:
-    task = manifest.get("task")
-    return isinstance(task, dict) and task.get("problem_type") == PROBLEM_TYPE
 
 
 def load_recommender(directory: str | Path) -> Recommender:

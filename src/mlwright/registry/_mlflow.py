@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from mlwright.artifact import MANIFEST, Model, load_model, manifest_digest, read_manifest
+from mlwright.artifact import (
+    MANIFEST,
+    Model,
+    is_recommender,
+    load_model,
+    manifest_digest,
+    read_manifest,
+)
 from mlwright.errors import ArtifactError, RegistryError
-from mlwright.recommend import Recommender, is_recommender, load_recommender
+from mlwright.recommend import Recommender, load_recommender
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

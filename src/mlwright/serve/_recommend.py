@@ -28,7 +28,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from mlwright.artifact import MANIFEST, jsonable, manifest_digest, read_manifest
+from mlwright.artifact import (
+    MANIFEST,
+    is_recommender,
+    jsonable,
+    manifest_digest,
+    read_manifest,
+)
 from mlwright.errors import (
     InputError,
     MlwrightError,
@@ -36,7 +42,7 @@ from mlwright.errors import (
     ServiceUnavailableError,
     SpecError,
 )
-from mlwright.recommend import MAX_K, Recommender, is_recommender
+from mlwright.recommend import MAX_K, Recommender
 from mlwright.registry import is_registry_uri, load_any, resolve
 from mlwright.serve._app import (
     Reloading,
