@@ -403,9 +403,7 @@ def report(
         page.parent.mkdir(parents=True, exist_ok=True)
         twin = page.with_suffix(".md")
         if isinstance(loaded, Recommender):
-            card = recommender_model_card(loaded)
-            page.write_text(card.to_html(), encoding="utf-8")
-            twin.write_text(card.to_markdown(), encoding="utf-8")
+            recommender_model_card(loaded).write(page, twin)
         else:
             write_card(loaded, page, twin)
     out.print(f"model card -> [bold]{escape(str(page))}[/] and {escape(str(twin))}")

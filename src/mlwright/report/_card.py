@@ -56,6 +56,17 @@ class Card:
     sections: list[Section]
     glance: list[tuple[str, str]] = field(default_factory=list)
 
+    def write(self, html_path: Any = None, markdown_path: Any = None) -> tuple[str, str]:
+        """Render the card and return (html, markdown); write them when paths are given."""
+        from pathlib import Path
+
+        page, text = self.to_html(), self.to_markdown()
+        if html_path is not None:
+            Path(html_path).write_text(page, encoding="utf-8")
+        if markdown_path is not None:
+            Path(markdown_path).write_text(text, encoding="utf-8")
+        return page, text
+
     def to_markdown(self) -> str:
         out = [f"# {self.title}", "", self.subtitle, ""]
         out += [f"- **{label}**: {text}" for label, text in self.glance]
@@ -662,12 +673,4 @@ def _caveats(model: Model, metrics: dict[str, Any]) -> Section:
 
 def write_card(model: Model, html_path: Any, markdown_path: Any = None) -> tuple[str, str]:
     """Render ``model``'s card and return (html, markdown); write them when paths are given."""
-    from pathlib import Path
-
-    card = model_card(model)
-    page, text = card.to_html(), card.to_markdown()
-    if html_path is not None:
-        Path(html_path).write_text(page, encoding="utf-8")
-    if markdown_path is not None:
-        Path(markdown_path).write_text(text, encoding="utf-8")
-    return page, text
+    return model_card(model).write(html_path, markdown_path)
