@@ -8,15 +8,26 @@ default. Both run one worker process on loopback, one after the other, on the sa
 machine; the load generator (asyncio, keep-alive connections) runs in this process and
 shares the machine's cores with the server, as a sidecar would.
 
-Measured per system: latency at a fixed rate (default 200 requests/s for 10 s, p50 / p99
-from the moment each request is written), and throughput with 32 concurrent clients
-(closed loop, 10 s), with the error count of each. ``--single`` adds a second mlwright row:
-the same example trained as one LightGBM model (``[search] learners = ["lightgbm"]``,
-``ensemble = false``), to show what the model's own cost does to the latency. For each
-mlwright model the harness also times ``Model.predict_record`` in its own process, back to
-back and after 5 ms idle (a request every 5 ms finds caches cold on a shared VM).
+Measured per system:
 
-    python benchmarks/serving.py --peer-python /tmp/mlflow-venv/bin/python --update-docs
+- latency at a fixed rate (open loop: default 200 requests/s for 10 s on 16 keep-alive
+  connections). Request i is due at start + i / rate, and its latency runs from then to
+  the end of its response, as wrk2 and oha time it: a request held up behind a stalled
+  server or waiting for a free connection counts its wait (timing from the write would
+  hide it: coordinated omission). Beside it, the service time (written -> answered) and
+  how far behind the schedule the generator itself issued requests (if that is large, the
+  generator could not keep up and the latency is not the server's alone);
+- throughput with 32 concurrent clients (closed loop, 10 s), and latency one request at a
+  time (its service time, unloaded);
+- the same server's health check at the fixed rate: the floor under the model's latency;
+
+with the error count of each. ``--single`` adds a second mlwright row: the same example
+trained as one LightGBM model (``[search] learners = ["lightgbm"]``, ``ensemble = false``),
+to show what the model's own cost does to the latency. For each mlwright model the harness
+also times ``Model.predict_record`` in its own process, back to back and after 5 ms idle (a
+request every 5 ms finds caches cold on a shared VM).
+
+    python benchmarks/serving.py --peer-python /tmp/mlflow-venv/bin/python --single --update-docs
 
 ``--peer-python`` is a Python with `mlflow` (the full package, for `mlflow models serve`)
 and mlwright installed; without it the MLflow side is skipped.
@@ -75,12 +86,25 @@ if __name__ == "__main__":
 
 @dataclass
 class Load:
+    """One load phase. At a fixed rate, ``p50_us`` / ``p99_us`` / ``max_us`` run from each
+    request's scheduled send time to the end of its response (wrk2's and oha's corrected
+    latency: waiting for a free connection or behind the server's backlog counts); the
+    ``service_*`` times run from the moment the request was written, and ``late_*`` say how
+    far behind the schedule the generator itself issued requests (a generator that cannot
+    keep up, not the server). Closed loop (``concurrent``, ``sequential``) has no schedule:
+    its latencies are service times and the other fields stay None."""
+
     requests: int
     errors: int
     seconds: float
     p50_us: float
     p99_us: float
     max_us: float
+    service_p50_us: float | None = None
+    service_p99_us: float | None = None
+    late_p50_us: float | None = None
+    late_p99_us: float | None = None
+    late_max_us: float | None = None
 
     @property
     def rate(self) -> float:
@@ -140,54 +164,68 @@ def http_request(path: str, body: bytes) -> bytes:
     ).encode() + body
 
 
+def percentiles(seconds: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max of ``seconds``, in µs (NaN when empty)."""
+    ordered = sorted(seconds) or [float("nan")]
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return statistics.median(ordered) * 1e6, p99 * 1e6, ordered[-1] * 1e6
+
+
 def summarise(latencies: list[float], errors: int, seconds: float) -> Load:
-    ordered = sorted(latencies) or [float("nan")]
-    return Load(
-        requests=len(latencies),
-        errors=errors,
-        seconds=seconds,
-        p50_us=statistics.median(ordered) * 1e6,
-        p99_us=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e6,
-        max_us=ordered[-1] * 1e6,
-    )
+    p50, p99, most = percentiles(latencies)
+    return Load(len(latencies), errors, seconds, p50, p99, most)
 
 
-async def fixed_rate(port: int, requests: list[bytes], rate: float, seconds: float) -> Load:
-    """Requests written at ``rate`` per second, each on a free connection of a pool."""
+async def fixed_rate(
+    port: int, requests: list[bytes], rate: float, seconds: float, connections: int = 16
+) -> Load:
+    """Open loop: request i is due at ``start + i / rate`` whatever became of the ones
+    before it, and is written on the first free connection of a pool of ``connections``.
+    Its latency runs from when it was due, not from when it was written: timing from the
+    write would leave out the wait of every request held up behind a stalled server
+    (coordinated omission), which is exactly the delay a caller at this rate would see."""
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(16):
+    for _ in range(connections):
         pool.put_nowait(await Connection.open(port))
-    latencies: list[float] = []
+    latencies: list[float] = []  # due -> answered
+    service: list[float] = []  # written -> answered
+    late: list[float] = []  # due -> issued by the generator
     errors = 0
 
-    async def fire(request: bytes) -> None:
+    async def fire(request: bytes, due: float) -> None:
         nonlocal errors
         connection = await pool.get()
-        started = time.perf_counter()
+        written = time.perf_counter()
         try:
             status = await connection.send(request)
         except (OSError, asyncio.IncompleteReadError, RuntimeError):
             errors += 1
             pool.put_nowait(await Connection.open(port))
             return
-        latencies.append(time.perf_counter() - started)
+        answered = time.perf_counter()
+        latencies.append(answered - due)
+        service.append(answered - written)
         if status != 200:
             errors += 1
         pool.put_nowait(connection)
 
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    start = time.perf_counter()
     tasks = []
-    for i in range(int(rate * seconds)):
-        delay = start + i / rate - loop.time()
-        if delay > 0:
+    for i in range(round(rate * seconds)):
+        due = start + i / rate
+        # Loop: a millisecond timer may wake a little early, and nothing is sent before it is due.
+        while (delay := due - time.perf_counter()) > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(fire(requests[i % len(requests)])))
+        late.append(time.perf_counter() - due)
+        tasks.append(asyncio.create_task(fire(requests[i % len(requests)], due)))
     await asyncio.gather(*tasks)
-    elapsed = loop.time() - start
+    elapsed = time.perf_counter() - start
     while not pool.empty():
         pool.get_nowait().close()
-    return summarise(latencies, errors, elapsed)
+    load = summarise(latencies, errors, elapsed)
+    load.service_p50_us, load.service_p99_us, _ = percentiles(service)
+    load.late_p50_us, load.late_p99_us, load.late_max_us = percentiles(late)
+    return load
 
 
 async def sequential(port: int, requests: list[bytes], count: int) -> Load:
@@ -289,16 +327,18 @@ def measure(
     try:
         wait_ready(port, ready_path, process, seconds=180)
         asyncio.run(concurrent(port, requests, 4, 3.0))  # warm up
-        fixed = asyncio.run(fixed_rate(port, requests, args.rate, args.seconds))
+        fixed = asyncio.run(fixed_rate(port, requests, args.rate, args.seconds, args.connections))
         busy = asyncio.run(concurrent(port, requests, args.clients, args.seconds))
         alone = asyncio.run(sequential(port, requests, args.sequential))
         health = f"GET {floor_path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
-        floor = asyncio.run(fixed_rate(port, [health], args.rate, args.seconds))
+        floor = asyncio.run(fixed_rate(port, [health], args.rate, args.seconds, args.connections))
         result = Result(system, note, fixed, busy, alone, floor=floor)
         print(
             f"  {system}: {args.rate:g}/s p50 {fmt(fixed.p50_us)} µs p99 {fmt(fixed.p99_us)} µs "
-            f"errors {fixed.errors}; {args.clients} clients {fmt(busy.rate)}/s errors "
-            f"{busy.errors}; one at a time p50 {fmt(alone.p50_us)} µs",
+            f"(service {fmt(fixed.service_p50_us)} / {fmt(fixed.service_p99_us)} µs, generator "
+            f"at most {fmt(fixed.late_max_us)} µs late) errors {fixed.errors}; "
+            f"{args.clients} clients {fmt(busy.rate)}/s errors {busy.errors}; "
+            f"one at a time p50 {fmt(alone.p50_us)} µs",
             flush=True,
         )
         return result
@@ -342,6 +382,8 @@ def model_cost(
     import mlwright
 
     model = mlwright.load(model_dir)
+    if not isinstance(model, mlwright.Model):
+        raise TypeError(f"{model_dir} is a recommender, not a prediction model")
     for record in records:
         model.predict_record(record)
     warm, after_idle = [], []
@@ -429,21 +471,36 @@ def run(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def beside(load: Load) -> str:
+    """What a fixed-rate latency verdict stands on: the service time and the generator's lag."""
+    if load.service_p50_us is None or load.service_p99_us is None or load.late_max_us is None:
+        return ""
+    return (
+        f" (timed from the schedule; service time {fmt(load.service_p50_us / 1000)} ms and "
+        f"{fmt(load.service_p99_us / 1000)} ms; the generator at most "
+        f"{fmt(load.late_max_us / 1000)} ms behind its schedule)"
+    )
+
+
 def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
         f"{meta['python']}; command: `{meta['command']}`.",
         "",
-        f"| system | p50 µs at {args.rate:g}/s | p99 µs | errors | rps with {args.clients} "
-        "clients | p99 µs | errors | p50 µs one at a time | p99 µs | model µs in process "
-        f"(after 5 ms idle) | health check p50 / p99 µs at {args.rate:g}/s | setup |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"At {args.rate:g} requests/s each request's latency runs from its scheduled send "
+        "time to the end of its response (a backlog counts); the service time runs from "
+        "its write; generator late is how far behind the schedule the load generator itself "
+        "issued requests.",
+        "",
+        f"| system | p50 µs at {args.rate:g}/s | p99 µs | service p50 / p99 µs | generator "
+        f"late p50 / p99 / max µs | errors | rps with {args.clients} clients | p99 µs | "
+        "errors | p50 µs one at a time | p99 µs | model µs in process (after 5 ms idle) | "
+        f"health check p50 / p99 µs at {args.rate:g}/s | setup |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         if r.fixed is None or r.concurrent is None or r.sequential is None:
-            lines.append(
-                f"| {r.system} | - | - | - | - | - | - | - | - | - | - | failed: {r.error} |"
-            )
+            lines.append(f"| {r.system} |" + " - |" * 12 + f" failed: {r.error} |")
             continue
         f, c, a = r.fixed, r.concurrent, r.sequential
         cost = (
@@ -453,9 +510,10 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
         )
         floor = "-" if r.floor is None else f"{fmt(r.floor.p50_us)} / {fmt(r.floor.p99_us)}"
         lines.append(
-            f"| {r.system} | {fmt(f.p50_us)} | {fmt(f.p99_us)} | {f.errors} | {fmt(c.rate)} | "
-            f"{fmt(c.p99_us)} | {c.errors} | {fmt(a.p50_us)} | {fmt(a.p99_us)} | {cost} | "
-            f"{floor} | {r.note} |"
+            f"| {r.system} | {fmt(f.p50_us)} | {fmt(f.p99_us)} | {fmt(f.service_p50_us)} / "
+            f"{fmt(f.service_p99_us)} | {fmt(f.late_p50_us)} / {fmt(f.late_p99_us)} / "
+            f"{fmt(f.late_max_us)} | {f.errors} | {fmt(c.rate)} | {fmt(c.p99_us)} | "
+            f"{c.errors} | {fmt(a.p50_us)} | {fmt(a.p99_us)} | {cost} | {floor} | {r.note} |"
         )
     ours = next((r for r in results if r.system == "mlwright" and r.fixed), None)
     peer = next((r for r in results if r.system == "mlflow" and r.fixed), None)
@@ -467,7 +525,8 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
             "",
             f"- p50 <= 1 ms and p99 <= 5 ms at {args.rate:g} requests/s: "
             f"{fmt(f.p50_us / 1000)} ms and {fmt(f.p99_us / 1000)} ms — "
-            + ("met" if f.p50_us <= 1000 and f.p99_us <= 5000 else "not met"),
+            + ("met" if f.p50_us <= 1000 and f.p99_us <= 5000 else "not met")
+            + beside(f),
             f"- >= 1,000 requests/s with zero errors at {args.clients} clients: "
             f"{fmt(c.rate)}/s, {c.errors} errors — "
             + ("met" if c.rate >= 1000 and c.errors == 0 else "not met"),
@@ -494,18 +553,44 @@ def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="an mlwright artifact (default: train the example)")
     parser.add_argument("--peer-python", help="a Python with mlflow and mlwright installed")
     parser.add_argument(
         "--single", action="store_true", help="also serve the example trained as one LightGBM"
     )
     parser.add_argument("--single-model", help="that model, already trained (with --single)")
-    parser.add_argument("--rate", type=float, default=200.0, help="requests/s, fixed rate")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=200.0,
+        help="requests/s of the fixed-rate phases (open loop; latency timed from each "
+        "request's scheduled send time)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="keep-alive connections the fixed-rate phases send on (a request due while all "
+        "are busy waits for one, and the wait counts in its latency)",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=32, help="concurrent clients of the closed-loop phase"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="length of each phase (a fixed-rate phase then waits for its last answers)",
+    )
     parser.add_argument("--sequential", type=int, default=300, help="requests one at a time")
-    parser.add_argument("--update-docs", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="write the results into docs/benchmarks.md (results JSON is always saved)",
+    )
     args = parser.parse_args(argv)
     try:
         import uvloop

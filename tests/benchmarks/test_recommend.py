@@ -102,3 +102,10 @@ def test_the_served_model_is_measured_over_loopback(bench: ModuleType) -> None:
         assert served[f"{name}_errors"] == 0
         assert served[f"{name}_requests"] >= 15
         assert 0 < served[f"{name}_p50_us"] <= served[f"{name}_p99_us"]
+        # Timed from the schedule, so never below the service time it is reported beside.
+        assert 0 < served[f"{name}_service_p50_us"] <= served[f"{name}_p50_us"]
+        assert 0 < served[f"{name}_service_p99_us"] <= served[f"{name}_p99_us"]
+        assert served[f"{name}_late_max_us"] >= 0
+        line = bench.served_line({f"http_{k}": v for k, v in served.items()}, name)
+        assert "µs behind its schedule" in line
+        assert "service time -" not in line  # every number there

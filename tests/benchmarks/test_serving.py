@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -17,8 +20,14 @@ def serving() -> ModuleType:
     return load_benchmark("serving")
 
 
-async def with_server(handler_status: int, work) -> object:  # type: ignore[no-untyped-def]
-    """Run ``work(port)`` against a keep-alive server answering every request."""
+async def with_server(
+    handler_status: int,
+    work: Callable[[int], Awaitable[Any]],
+    before_answer: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
+    """Run ``work(port)`` against a keep-alive server answering every request, one at a
+    time (as one worker does), each after ``before_answer()``."""
+    one_at_a_time = asyncio.Lock()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -27,11 +36,12 @@ async def with_server(handler_status: int, work) -> object:  # type: ignore[no-u
                 length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
                 body = b'{"ok": true}'
-                writer.write(
-                    f"HTTP/1.1 {handler_status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
+                async with one_at_a_time:
+                    if before_answer is not None:
+                        await before_answer()
+                    answer = f"HTTP/1.1 {handler_status} X\r\nContent-Length: {len(body)}\r\n\r\n"
+                    writer.write(answer.encode() + body)
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -52,6 +62,64 @@ def test_fixed_rate_sends_at_the_rate_and_times_every_request(serving: ModuleTyp
     assert load.errors == 0
     assert 0.9 < load.seconds < 1.5
     assert 0 < load.p50_us <= load.p99_us <= load.max_us
+    # Never written before it is due: the latency from the schedule covers the service time.
+    assert 0 < load.service_p50_us <= load.p50_us
+    assert 0 < load.service_p99_us <= load.p99_us
+    assert 0 <= load.late_p50_us <= load.late_p99_us <= load.late_max_us
+
+
+def stall_once(seconds: float, *, block: bool = False) -> Callable[[], Awaitable[None]]:
+    """A server pause before its first answer: asleep (the server alone stalls) or, with
+    ``block``, holding the event loop that the load generator shares (the generator stalls)."""
+    stalled = False
+
+    async def pause() -> None:
+        nonlocal stalled
+        if not stalled:
+            stalled = True
+            if block:
+                time.sleep(seconds)
+            else:
+                await asyncio.sleep(seconds)
+
+    return pause
+
+
+def test_fixed_rate_counts_the_wait_of_requests_due_during_a_stall(serving: ModuleType) -> None:
+    # Coordinated omission: the server stalls 0.6 s on its first request, so the 60 requests
+    # due in that time (of 100 at 100/s) wait for it, 16 on a connection and the rest for a
+    # free connection. Timed from the write, only those 16 look slow and the median is a
+    # few ms; timed from the schedule, request i waits about 0.6 - i / 100 s.
+    requests = [serving.http_request("/predict", b"{}")]
+    load = asyncio.run(
+        with_server(
+            200,
+            lambda port: serving.fixed_rate(port, requests, 100.0, 1.0),
+            stall_once(0.6),
+        )
+    )
+    assert load.requests == 100
+    assert load.errors == 0
+    assert load.p99_us >= 500_000
+    assert load.p50_us >= 50_000  # about 0.1 s: the 11th slowest of the 60 that waited
+    assert load.service_p50_us < load.p50_us / 2  # the backlog, not the service, is the wait
+    assert load.late_max_us < 300_000  # the generator kept to its schedule
+
+
+def test_fixed_rate_shows_a_generator_that_falls_behind(serving: ModuleType) -> None:
+    # The server blocks the event loop the generator runs on for 0.4 s: the generator
+    # issues the requests due meanwhile late, says so, and their latency still counts it.
+    requests = [serving.http_request("/predict", b"{}")]
+    load = asyncio.run(
+        with_server(
+            200,
+            lambda port: serving.fixed_rate(port, requests, 100.0, 1.0),
+            stall_once(0.4, block=True),
+        )
+    )
+    assert load.requests == 100
+    assert load.late_max_us >= 300_000
+    assert load.p99_us >= 300_000
 
 
 def test_sequential_requests_are_answered_one_at_a_time(serving: ModuleType) -> None:
@@ -96,7 +164,7 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     assert "450 / 900" in text
     assert "`GET /health/live` (no model, no log) at 200/s answers in 0.45 ms p50" in text
     widths = {line.count("|") for line in text.splitlines() if line.startswith("|")}
-    assert widths == {13}  # the header, its rule and every row have the same columns
+    assert widths == {15}  # the header, its rule and every row have the same columns
     assert "as one LightGBM model: 0.6 ms and 2 ms" in text
     failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1), alone)]
     text = serving.markdown(failing, meta, args)
