@@ -161,6 +161,28 @@ def test_a_few_duplicate_rows_are_info() -> None:
     assert finding.evidence["duplicate_rows"] == 1
 
 
+@pytest.mark.parametrize("named", [True, False], ids=["task.id", "identifier column"])
+def test_duplicate_rows_are_found_past_unique_ids(named: bool) -> None:
+    # A record loaded twice gets a second row number; the copies differ only there.
+    frame = pl.concat([base(), base().head(10)]).with_columns(pl.int_range(310).alias("row_id"))
+
+    report = check(frame, **({"id": "row_id"} if named else {}))
+
+    finding = one(report, "rows.duplicate")
+    assert finding.severity == "warning"
+    assert finding.evidence["duplicate_rows"] == 10
+    assert finding.evidence["ignored_columns"] == ["row_id"]
+    assert "'row_id' not compared" in finding.message
+
+
+def test_rows_of_different_groups_are_not_duplicates() -> None:
+    frame = pl.concat([base(), base().head(10)]).with_columns(
+        pl.Series("customer", [f"c{i % 150}" for i in range(300)] + ["new"] * 10)
+    )
+
+    assert not found(check(frame, group="customer"), "rows.duplicate")
+
+
 def test_conflicting_rows_are_info() -> None:
     frame = base()
     flipped = frame.head(2).with_columns(
@@ -416,6 +438,78 @@ def test_date_time_column_against_datetime_feature() -> None:
 
     assert finding.column == "logged_at"
     assert finding.evidence["share"] == 1.0
+
+
+def trending(n: int = 400, seed: int = 0) -> pl.DataFrame:
+    """Monthly rows, shuffled: a target that wanders upward (a random walk with drift, like
+    unemployment), a population that only trends with time, a row number that follows time,
+    and a copy of the target with a little noise."""
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(rng.normal(0.3, 1.0, n))
+    return pl.DataFrame(
+        {
+            "row": np.arange(1, n + 1),
+            "month": [dt.date(1980 + i // 12, i % 12 + 1, 1) for i in range(n)],
+            "population": 1000.0 + 2.0 * np.arange(n) + rng.normal(0, 0.5, n),
+            "noise": rng.normal(size=n),
+            "y": walk,
+            "y_noisy": walk + rng.normal(0, 0.03 * walk.std(), n),
+        }
+    ).sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_time_order_keeps_trends_apart_from_leaks(seed: int) -> None:
+    frame = trending(seed=seed)
+
+    report = check(frame, time="month", id="row")
+
+    leak = one(report, "leakage.single_feature")
+    assert leak.column == "y_noisy"
+    assert leak.evidence["split"].startswith("time order")
+    assert "earlier half by 'month'" in leak.message
+    assert not found(report, "leakage.identifier")  # row numbers follow time, not outcome
+    # Compared as random halves, the trend alone passes for a leak: neighbours in time
+    # on both sides. That is what the time order prevents.
+    shuffled = {f.column for f in found(check(frame, id="row"), "leakage.single_feature")}
+    assert {"population", "month", "y_noisy"} <= shuffled
+
+
+def test_a_target_copy_beyond_the_earlier_range_is_still_caught() -> None:
+    # The target keeps rising: its later half lies beyond anything a tree saw in the earlier
+    # half, so only a straight line follows the copy there.
+    n = 300
+    rng = np.random.default_rng(7)
+    y = np.exp(np.linspace(0, 3, n)) + rng.normal(0, 0.3, n)
+    frame = pl.DataFrame(
+        {
+            "day": np.arange(n),
+            "y": y,
+            "y_scaled": 2.0 * y + rng.normal(0, 0.05, n),
+            "trend": np.arange(n) + rng.normal(0, 0.5, n),
+        }
+    )
+
+    report = check(frame, time="day")
+
+    assert [f.column for f in found(report, "leakage.single_feature")] == ["y_scaled"]
+    assert one(report, "leakage.single_feature").severity == "blocking"
+
+
+def test_time_order_in_classification() -> None:
+    n = 400
+    rng = np.random.default_rng(3)
+    day = np.arange(n)
+    # The share of 'yes' grows over time; a counter of days predicts random halves a little,
+    # the label's copy predicts the later half exactly.
+    y = np.where(rng.random(n) < 0.2 + 0.6 * day / n, "yes", "no")
+    frame = pl.DataFrame({"day": day, "days_open": day + 3, "y": y, "label": y})
+
+    report = check(frame, time="day")
+
+    leak = one(report, "leakage.single_feature")
+    assert (leak.column, leak.severity) == ("label", "blocking")
+    assert leak.evidence["rows"] == n
 
 
 # -- every check function is proved to run ------------------------------------------------------

@@ -3,12 +3,14 @@ evidence; self-contained; escaped; written by `mlwright run` inside the artifact
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
 import pytest
 
 import mlwright
+from carded import edited, troubled
 from mlwright.artifact import Model
 from mlwright.pipeline import train
 from mlwright.report import model_card, write_card
@@ -119,3 +121,93 @@ def test_write_card_returns_what_it_writes(trained: dict[str, Model], tmp_path: 
     page, text = write_card(trained["binary"], tmp_path / "c.html", tmp_path / "c.md")
     assert (tmp_path / "c.html").read_text() == page
     assert (tmp_path / "c.md").read_text() == text
+
+
+# -- numbers, units, and what the evidence warns of ---------------------------------------------
+
+
+def caveats(card_text: str) -> list[str]:
+    section = card_text.split("## Caveats and recommendations")[1]
+    return re.findall(r"^\| \d+ \| (.*) \|$", section, flags=re.MULTILINE)
+
+
+def test_caveats_open_with_what_the_holdout_says_against_the_model(
+    trained: dict[str, Model],
+) -> None:
+    card = model_card(troubled(trained["regression"]))
+    first = caveats(card.to_markdown())[:3]
+
+    assert first[0].startswith("The prediction intervals cover far less than they promise")
+    assert "the 90% intervals covered 47.2%" in first[0]
+    assert first[1].startswith("R² on the holdout is -0.2614")
+    assert first[2].startswith("Cross-validation and the holdout disagree")
+    assert "holdout rmse 3,267 [2,914, 3,591]" in first[2]
+    assert "read caveats 1-3 first" in dict(card.glance)["How good"]
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+def test_no_warning_when_the_holdout_agrees(trained: dict[str, Model], problem: str) -> None:
+    card = model_card(trained[problem])
+
+    for text in caveats(card.to_markdown()):
+        for opening in ("The prediction intervals", "R² on the holdout", "Cross-validation and"):
+            assert not text.startswith(opening)
+    assert "read caveat" not in dict(card.glance)["How good"]
+
+
+def test_coverage_within_the_holdout_noise_is_no_warning(trained: dict[str, Model]) -> None:
+    # 80 holdout rows: 72% covered by an 80% interval is within binomial noise (99%).
+    model = trained["regression"]
+    intervals = copy.deepcopy(model.metadata["metrics"]["intervals"])
+    intervals["levels"]["0.8"]["holdout_coverage"] = {"value": 0.725, "low": 0.62, "high": 0.81}
+    text = model_card(edited(model, intervals=intervals)).to_markdown()
+    assert not any(c.startswith("The prediction intervals") for c in caveats(text))
+
+    intervals["levels"]["0.8"]["holdout_coverage"] = {"value": 0.6, "low": 0.49, "high": 0.70}
+    text = model_card(edited(model, intervals=intervals)).to_markdown()
+    assert caveats(text)[0].startswith("The prediction intervals cover far less")
+
+
+def test_numbers_read_one_way_in_prose_and_tables(trained: dict[str, Model]) -> None:
+    model = troubled(trained["regression"])
+    reference = model.metadata["reference"]["features"]["num"]["quantiles"]
+    reference.update({"0.01": 12029.6, "0.5": 22210.5, "0.99": 1_234_567.25})
+    text = model_card(model).to_markdown()
+
+    assert not re.search(r"\d\.\d+e[+-]\d", text)  # no 2.221e+04 anywhere
+    assert "num 12,030 to 1,234,567" in text
+    assert "median 22,210" in text
+    assert "3,267 [2,914, 3,591]" in text
+
+
+def test_business_values_carry_their_currency() -> None:
+    model = mlwright.fit(
+        make_frame("binary", n=400, seed=3),
+        target="y",
+        value={"tp": 100, "fp": -10, "currency": "€"},
+        **FAST,
+    )
+    card = model_card(model)
+    text = card.to_markdown()
+
+    assert re.search(r"earns €[\d,]+ \[", dict(card.glance)["How good"])
+    assert "true positive €100, false positive -€10" in text
+    assert "(holdout, €)" in card.to_html()  # the value curve's axis
+
+
+def test_the_ladder_says_why_the_shipped_model_is_not_the_recommended_one(
+    trained: dict[str, Model],
+) -> None:
+    model = trained["binary"]  # an ensemble shipped; the holdout recommends the best single
+    ladder = model.metadata["metrics"]["complexity"]
+    assert ladder["recommended"] != ladder["steps"][-1]["name"]
+    card = model_card(model)
+    analyses = next(s for s in card.sections if s.title == "Quantitative analyses")
+    reason = next(b for b in analyses.blocks if isinstance(b, str) and "shipped" in b)
+
+    assert reason.startswith("The shipped model is the ensemble step")
+    assert "chooses the model on its cross-validated roc_auc" in reason
+    assert "never on the holdout" in reason
+    assert "search.ensemble = false" in reason
+    assert "ensemble (shipped)" in card.to_markdown()
+    assert any("The shipped model is the ensemble step" in c for c in caveats(card.to_markdown()))

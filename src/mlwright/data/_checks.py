@@ -17,6 +17,7 @@ from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlwright.data._schema import Schema
+from mlwright.data._splits import cut_at
 from mlwright.errors import DataCheckError
 from mlwright.spec import ProblemType, TaskSpec
 
@@ -35,6 +36,7 @@ IMBALANCE_WARN = 0.05
 MISSING_WARN = 0.5
 HIGH_CARDINALITY = 100
 LEAK_SAMPLE_ROWS = 20_000
+TREND_ERROR = 0.5  # time order: a column's line must leave at most this share of time's error
 
 
 @dataclass(frozen=True)
@@ -134,24 +136,36 @@ def check_row_count(ctx: CheckContext) -> list[Finding]:
     return []
 
 
+def identifier_columns(schema: Schema) -> list[str]:
+    """The id column and the columns read as row identifiers: distinct per row by nature,
+    so two copies of one record differ there and nowhere else."""
+    return [c.name for c in schema.columns if c.role == "id" or c.kind == "identifier"]
+
+
 def check_duplicate_rows(ctx: CheckContext) -> list[Finding]:
-    frame = ctx.labelled
-    extra = frame.height - frame.unique().height
+    ignored = identifier_columns(ctx.schema)
+    frame = ctx.labelled.drop(ignored)
+    extra = frame.height - frame.unique().height if frame.width else 0
     findings = []
     if extra:
         share = extra / frame.height
+        without = ", ".join(f"'{c}'" for c in ignored)
+        evidence: dict[str, Any] = {
+            "duplicate_rows": extra,
+            "share": round(share, 4),
+            "rows_in_groups": int(frame.is_duplicated().sum()),
+        }
+        if ignored:
+            evidence["ignored_columns"] = ignored
         findings.append(
             Finding(
                 "rows.duplicate",
                 "warning" if share > 0.01 else "info",
-                f"{extra} rows ({share:.1%}) repeat an earlier row exactly",
+                f"{extra} rows ({share:.1%}) repeat an earlier row exactly"
+                + (f" (identifier columns {without} not compared)" if ignored else ""),
                 "drop duplicates if they are recording errors; if they are real repeats, use a "
                 "group column so that copies do not land in both train and test",
-                evidence={
-                    "duplicate_rows": extra,
-                    "share": round(share, 4),
-                    "rows_in_groups": int(frame.is_duplicated().sum()),
-                },
+                evidence=evidence,
             )
         )
     features = [c.name for c in ctx.schema.features]
@@ -391,18 +405,68 @@ def _as_number(series: pl.Series) -> np.ndarray | None:
     return x
 
 
+def _halves(n: int, seed: int, times: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, scored rows) masks: two random halves, each scored by the other; or, given
+    the rows' times, the earlier half fitted and the later half scored, as time validation
+    does (ties in time never straddle the cut). Random halves when no cut is possible."""
+    if times is not None:
+        order = np.argsort(times, kind="stable")
+        cut = cut_at(times[order], n // 2)
+        if 0 < cut < n:
+            earlier = np.zeros(n, dtype=bool)
+            earlier[order[:cut]] = True
+            return [(earlier, ~earlier)]
+    half = np.random.default_rng(seed).permutation(n) < n // 2
+    return [(half, ~half), (~half, half)]
+
+
+def _line_errors(x: np.ndarray, raw: np.ndarray, fit_rows: np.ndarray) -> float:
+    """Squared error on the scored rows of a straight line fitted on the others."""
+    if np.ptp(x[fit_rows]) == 0:
+        return np.inf
+    slope, intercept = np.polyfit(x[fit_rows], raw[fit_rows], 1)
+    eval_rows = ~fit_rows
+    return float(np.sum((raw[eval_rows] - intercept - slope * x[eval_rows]) ** 2))
+
+
+def _line_r2(x: np.ndarray, raw: np.ndarray, times: np.ndarray, fit_rows: np.ndarray) -> float:
+    """R² on the later rows of a straight line in the column fitted on the earlier rows, when
+    that line leaves at most TREND_ERROR of the squared error that a line in time leaves.
+    A copy of a target that trends beyond the range a tree saw is followed by a line; a
+    column that only trends with time (a population) does no better than time itself."""
+    later = raw[~fit_rows]
+    total = float(np.sum((later - later.mean()) ** 2))
+    errors = _line_errors(x, raw, fit_rows)
+    if total == 0.0 or errors > TREND_ERROR * _line_errors(times, raw, fit_rows):
+        return -np.inf
+    return 1.0 - errors / total
+
+
 def univariate_score(
-    series: pl.Series, y: np.ndarray, problem_type: ProblemType, seed: int
+    series: pl.Series,
+    y: np.ndarray,
+    problem_type: ProblemType,
+    seed: int,
+    *,
+    times: np.ndarray | None = None,
+    raw: np.ndarray | None = None,
 ) -> float | None:
-    """How well one column alone predicts the target out of sample (2-fold): ROC AUC (binary,
-    direction-free), balanced accuracy (multiclass) or R² (regression). None if not scorable."""
+    """How well one column alone predicts the target out of sample: ROC AUC (binary,
+    direction-free), balanced accuracy (multiclass) or R² (regression). None if not scorable.
+
+    Without ``times``, 2-fold over random halves. With ``times`` (the rows' time order), fitted
+    on the earlier half and scored on the later one: a column that merely trends with time
+    (a population, a price level) predicts neighbouring rows of a random half, but not the
+    future. For regression, ``raw`` (the target's values) also scores a straight line on
+    the later half, so that a copy of a target that trends beyond the earlier range is
+    still caught."""
     n = len(y)
-    rng = np.random.default_rng(seed)
-    half = rng.permutation(n) < n // 2
+    halves = _halves(n, seed, times)
+    scored = np.zeros(n, dtype=bool)
     x = _as_number(series)
     pred = np.zeros((n, int(y.max()) + 1)) if problem_type == "multiclass" else np.zeros(n)
-    for fit_rows in (half, ~half):
-        eval_rows = ~fit_rows
+    for fit_rows, eval_rows in halves:
+        scored |= eval_rows
         if x is not None:
             model: DecisionTreeClassifier | DecisionTreeRegressor
             if problem_type == "regression":
@@ -427,6 +491,7 @@ def univariate_score(
             pred[eval_rows] = _lookup(
                 keys[fit_rows], y[fit_rows], keys[eval_rows], problem_type, pred.shape
             )
+    y, pred = y[scored], pred[scored]
     if problem_type == "binary":
         if len(np.unique(y)) < 2:
             return None
@@ -434,7 +499,11 @@ def univariate_score(
         return max(auc, 1.0 - auc)
     if problem_type == "multiclass":
         return float(balanced_accuracy_score(y, pred.argmax(axis=1)))
-    return float(r2_score(y, pred))
+    score = float(r2_score(y, pred))
+    in_time_order = len(halves) == 1
+    if in_time_order and times is not None and x is not None and raw is not None:
+        score = max(score, _line_r2(x, raw, times, halves[0][0]))
+    return score
 
 
 def _lookup(
@@ -460,23 +529,65 @@ def _lookup(
     return out if problem_type == "multiclass" else out[:, 0]
 
 
-def _leak_sample(ctx: CheckContext) -> tuple[pl.DataFrame, np.ndarray]:
+@dataclass(frozen=True)
+class LeakSample:
+    """The rows the leakage checks score on: target codes, the target's values (regression)
+    and the rows' times when the task has a usable time column."""
+
+    frame: pl.DataFrame
+    y: np.ndarray
+    raw: np.ndarray | None
+    times: np.ndarray | None
+
+    def score(self, series: pl.Series, problem_type: ProblemType, seed: int) -> float | None:
+        return univariate_score(series, self.y, problem_type, seed, times=self.times, raw=self.raw)
+
+
+def _leak_sample(ctx: CheckContext) -> LeakSample:
     frame = ctx.labelled
     if frame.height > LEAK_SAMPLE_ROWS:
         frame = frame.sample(LEAK_SAMPLE_ROWS, seed=ctx.spec.seed)
-    return frame, _target_codes(frame[ctx.spec.task.target], ctx.problem_type)
+    target = frame[ctx.spec.task.target]
+    raw = target.cast(pl.Float64).to_numpy() if ctx.problem_type == "regression" else None
+    return LeakSample(frame, _target_codes(target, ctx.problem_type), raw, _times(ctx, frame))
+
+
+def _times(ctx: CheckContext, frame: pl.DataFrame) -> np.ndarray | None:
+    """The time column as numbers, when it is temporal and complete (else check_time
+    reports it, and the leakage checks use random halves)."""
+    name = ctx.spec.task.time
+    if not name:
+        return None
+    series = frame[name]
+    if not (
+        series.dtype == pl.Date
+        or isinstance(series.dtype, pl.Datetime)
+        or series.dtype.is_numeric()
+    ):
+        return None
+    values = series.to_physical().cast(pl.Float64)
+    if values.null_count() or values.is_nan().any():
+        return None
+    return values.to_numpy()
 
 
 def check_single_feature_leakage(ctx: CheckContext) -> list[Finding]:
-    frame, y = _leak_sample(ctx)
+    sample = _leak_sample(ctx)
     measure = {"binary": "ROC AUC", "multiclass": "balanced accuracy", "regression": "R² of ranks"}[
         ctx.problem_type
     ]
+    if sample.times is not None and ctx.problem_type == "regression":
+        measure = "R² of ranks or of a straight line"
+    split = (
+        f" (fitted on the earlier half by '{ctx.spec.task.time}', scored on the later half)"
+        if sample.times is not None
+        else ""
+    )
     findings = []
     for col in ctx.schema.features:
         if col.kind == "text":
             continue
-        score = univariate_score(frame[col.name], y, ctx.problem_type, ctx.spec.seed)
+        score = sample.score(sample.frame[col.name], ctx.problem_type, ctx.spec.seed)
         if score is None or score < LEAK_WARN:
             continue
         blocking = score >= LEAK_BLOCK
@@ -485,25 +596,39 @@ def check_single_feature_leakage(ctx: CheckContext) -> list[Finding]:
                 "leakage.single_feature",
                 "blocking" if blocking else "warning",
                 f"column '{col.name}' alone predicts the target with {measure} {score:.3f}"
+                + split
                 + (": it is probably derived from the target" if blocking else ""),
                 f"check that '{col.name}' is known before the outcome at prediction time; "
                 f"if not, add it to task.ignore; if it is, accept it with "
                 f"checks.allow = ['leakage.single_feature:{col.name}']",
                 column=col.name,
-                evidence={"score": round(score, 4), "measure": measure, "rows": len(y)},
+                evidence=_split_evidence(
+                    {"score": round(score, 4), "measure": measure, "rows": len(sample.y)}, sample
+                ),
             )
         )
     return findings
 
 
+def _split_evidence(evidence: dict[str, Any], sample: LeakSample) -> dict[str, Any]:
+    if sample.times is not None:
+        evidence["split"] = "time order: earlier half fitted, later half scored"
+    return evidence
+
+
 def check_identifier_leakage(ctx: CheckContext) -> list[Finding]:
-    frame, y = _leak_sample(ctx)
+    sample = _leak_sample(ctx)
+    frame, y = sample.frame, sample.y
     findings = []
     candidates = [c for c in ctx.schema.columns if c.kind == "identifier" or (c.role == "id")]
     for col in candidates:
         if _as_number(frame[col.name]) is None:
             continue  # distinct strings carry no order to learn from
-        score = univariate_score(frame[col.name], y, ctx.problem_type, ctx.spec.seed)
+        # Trees only: numbers that follow time extrapolate along a trend, which is no sign
+        # of rows numbered by outcome.
+        score = univariate_score(
+            frame[col.name], y, ctx.problem_type, ctx.spec.seed, times=sample.times
+        )
         if score is None:
             continue
         chance = {"binary": 0.5, "multiclass": 1.0 / max(int(y.max()) + 1, 2), "regression": 0.0}
@@ -519,7 +644,9 @@ def check_identifier_leakage(ctx: CheckContext) -> list[Finding]:
                 "it is not used as a feature; but check how the data was assembled, since "
                 "anything else that follows row order can leak the same way",
                 column=col.name,
-                evidence={"score": round(score, 4), "chance": round(baseline, 4)},
+                evidence=_split_evidence(
+                    {"score": round(score, 4), "chance": round(baseline, 4)}, sample
+                ),
             )
         )
     return findings

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import html
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlwright.artifact import Model, library_versions
+from mlwright.evaluate import greater_is_better, proportion_interval
+from mlwright.report import _format as fmt
 from mlwright.report import _plots as plots
 
 
@@ -155,21 +158,21 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{digits}g}" if abs(value) >= 1e3 else f"{value:.{digits}g}"
+def _num(value: Any, digits: int = fmt.DIGITS) -> str:
+    return fmt.number(value, digits)
 
 
-def _ci(interval: dict[str, Any] | None, digits: int = 4) -> str:
-    if not interval:
-        return "-"
-    return (
-        f"{_num(interval['value'], digits)} [{_num(interval['low'], digits)}, "
-        f"{_num(interval['high'], digits)}]"
-    )
+def _ci(interval: dict[str, Any] | None, digits: int = fmt.DIGITS) -> str:
+    return fmt.interval(interval, lambda v: fmt.number(v, digits))
+
+
+def _money(model: Model, value: Any) -> str:
+    """A business value in the spec's unit (value.currency)."""
+    return fmt.money(value, model.spec.value.currency)
+
+
+def _money_ci(model: Model, interval: dict[str, Any] | None) -> str:
+    return fmt.interval(interval, lambda v: _money(model, v))
 
 
 def model_card(model: Model) -> Card:
@@ -225,10 +228,16 @@ def _glance(model: Model, metrics: dict[str, Any]) -> list[tuple[str, str]]:
         if decision and "threshold" in decision:
             values = decision["holdout_value_per_1000"]
             good += (
-                f"; acting at threshold {decision['threshold']:.3g} earns "
-                f"{_ci(values['model_at_threshold'], 6)} per 1,000 decisions, against "
-                f"{_num(values['act_on_everyone']['value'], 6)} acting on everyone and "
-                f"{_num(values['act_on_no_one']['value'], 6)} on no one"
+                f"; acting at threshold {_num(decision['threshold'])} earns "
+                f"{_money_ci(model, values['model_at_threshold'])} per 1,000 decisions, against "
+                f"{_money(model, values['act_on_everyone']['value'])} acting on everyone and "
+                f"{_money(model, values['act_on_no_one']['value'])} on no one"
+            )
+        warnings = len(_evidence_warnings(model, metrics))
+        if warnings:
+            good += (
+                f"; but read caveat{'s 1-' + str(warnings) if warnings > 1 else ' 1'} first: "
+                "the evidence says these numbers may not hold"
             )
         out.append(("How good", good))
     slices = metrics.get("errors", {}).get("slices", {})
@@ -281,7 +290,7 @@ def _details(model: Model) -> Section:
             "(predict_one, features included)",
         ],
         ["Batch throughput", f"{_num(latency.get('batch_rows_per_second'))} rows/s"],
-        ["Size", f"{_num(meta.get('size_mb'))} MB of learner files"],
+        ["Size", f"{fmt.size(meta.get('size_mb'))} of learner files"],
         ["Owner", model.spec.card.owner or "not stated (card.owner in the spec)"],
         [
             "Libraries",
@@ -306,7 +315,7 @@ def _intended_use(model: Model) -> Section:
     out = list(card.out_of_scope)
     reference = model.metadata.get("reference", {}).get("features", {})
     numeric = [
-        f"{name} {stats['quantiles']['0.01']:.4g} to {stats['quantiles']['0.99']:.4g}"
+        f"{name} {_data(stats['quantiles']['0.01'])} to {_data(stats['quantiles']['0.99'])}"
         for name, stats in reference.items()
         if stats.get("kind") == "numeric" and "quantiles" in stats
     ]
@@ -384,20 +393,23 @@ def _metrics(model: Model, metrics: dict[str, Any]) -> Section:
     decision = metrics.get("decision")
     if decision and "threshold" in decision:
         section.text(
-            f"Decision threshold {decision['threshold']:.4g}, chosen to maximise business value "
-            f"on the {decision['chosen_on']} (value of a true positive "
-            f"{_num(decision['values']['tp'])}, false positive {_num(decision['values']['fp'])}, "
-            f"true negative {_num(decision['values']['tn'])}, false negative "
-            f"{_num(decision['values']['fn'])})."
+            f"Decision threshold {_num(decision['threshold'])}, chosen to maximise business "
+            f"value on the {decision['chosen_on']} (value of a true positive "
+            f"{_money(model, decision['values']['tp'])}, false positive "
+            f"{_money(model, decision['values']['fp'])}, true negative "
+            f"{_money(model, decision['values']['tn'])}, false negative "
+            f"{_money(model, decision['values']['fn'])})."
         )
-        _policies(section, decision)
+        _policies(model, section, decision)
         section.plot(
             "Value per 1,000 decisions on the holdout against the threshold",
-            lambda: plots.value_curve(decision["curve"], decision["threshold"]),
+            lambda: plots.value_curve(
+                decision["curve"], decision["threshold"], model.spec.value.currency
+            ),
         )
     elif decision:
         section.text(f"Decisions: {decision['rule']}.")
-        _policies(section, decision)
+        _policies(model, section, decision)
     calibration = metrics.get("calibration")
     if calibration:
         hold = calibration["holdout"]
@@ -425,7 +437,11 @@ def _metrics(model: Model, metrics: dict[str, Any]) -> Section:
         section.table(
             ["level", "mean width", "holdout coverage [95%]"],
             [
-                [f"{float(k):.0%}", _num(v["mean_width"]), _ci(v["holdout_coverage"], 3)]
+                [
+                    fmt.percent(float(k), 0),
+                    _num(v["mean_width"]),
+                    fmt.interval(v["holdout_coverage"], fmt.percent),
+                ]
                 for k, v in sorted(intervals["levels"].items(), key=lambda kv: float(kv[0]))
             ],
         )
@@ -436,12 +452,16 @@ def _metrics(model: Model, metrics: dict[str, Any]) -> Section:
     return section
 
 
-def _policies(section: Section, decision: dict[str, Any]) -> None:
+def _policies(model: Model, section: Section, decision: dict[str, Any]) -> None:
     gains = decision["gain_per_1000"]
     section.table(
         ["policy", "value per 1,000 decisions (holdout) [95%]", "gain of the model's policy"],
         [
-            [name.replace("_", " "), _ci(v, 6), _ci(gains[name], 6) if name in gains else ""]
+            [
+                name.replace("_", " "),
+                _money_ci(model, v),
+                _money_ci(model, gains[name]) if name in gains else "",
+            ]
             for name, v in decision["holdout_value_per_1000"].items()
         ],
     )
@@ -475,7 +495,7 @@ def _training_data(model: Model) -> Section:
             shape = f"true in {stats['mean']:.0%} of rows"
         elif "quantiles" in stats:
             q = stats["quantiles"]
-            shape = f"median {_num(q['0.5'])}, 1-99%: {_num(q['0.01'])} to {_num(q['0.99'])}"
+            shape = f"median {_data(q['0.5'])}, 1-99%: {_data(q['0.01'])} to {_data(q['0.99'])}"
         elif stats.get("top"):
             top = list(stats["top"].items())[:3]
             shape = ", ".join(f"{k} {v:.0%}" for k, v in top)
@@ -493,7 +513,10 @@ def _analyses(model: Model, metrics: dict[str, Any]) -> Section:
     metric = metrics.get("metric", model.spec.task.metric)
     ladder = metrics.get("complexity")
     if ladder:
-        section.text(f"Is the complexity worth it? {ladder['summary']}")
+        section.text(
+            f"Is the complexity worth it? {_ladder_summary(model, ladder, metric)}",
+            _shipped_reason(model, metrics, ladder, metric),
+        )
         section.table(
             [
                 "step",
@@ -505,18 +528,21 @@ def _analyses(model: Model, metrics: dict[str, Any]) -> Section:
             ],
             [
                 [
-                    s["name"] + (" (recommended)" if s["recommended"] else ""),
+                    s["name"]
+                    + (" (recommended)" if s["recommended"] else "")
+                    + (" (shipped)" if i == len(ladder["steps"]) - 1 else ""),
                     s["model"],
                     _ci(s["score"]),
                     _ci(s.get("gain_over_previous")),
                     _num(s.get("p99_us")),
-                    _num(s.get("size_mb")),
+                    fmt.size(s.get("size_mb")),
                 ]
-                for s in ladder["steps"]
+                for i, s in enumerate(ladder["steps"])
             ],
         )
         section.plot(
-            "Holdout score of each step up in complexity (green: recommended)",
+            "Holdout score of each step up in complexity (green: recommended by the holdout; "
+            "outlined: shipped, chosen by cross-validation)",
             lambda: plots.ladder(ladder["steps"], metric),
         )
     errors = metrics.get("errors", {})
@@ -539,7 +565,7 @@ def _analyses(model: Model, metrics: dict[str, Any]) -> Section:
                     _num(s["rows"]),
                     f"{_num(s['loss'], 3)} ({_num(s['rest_loss'], 3)})",
                     _num(s["metric"]),
-                    _num(s["p_value_holm"], 2),
+                    fmt.p_value(s["p_value_holm"]),
                 ]
                 for s in slices
             ],
@@ -588,7 +614,7 @@ def _analyses(model: Model, metrics: dict[str, Any]) -> Section:
                 _num(r.get(f"cv_{metric}")),
                 _num(r.get("fit_seconds"), 3),
                 _num(r.get("p99_us")),
-                _num(r.get("size_mb")),
+                fmt.size(r.get("size_mb")),
                 f"{r['weight']:.2f}" if r.get("weight") else "",
             ]
             for r in ok
@@ -603,7 +629,7 @@ def _analyses(model: Model, metrics: dict[str, Any]) -> Section:
             [
                 [
                     _num(w["loss"], 3),
-                    str(w["truth"]),
+                    _value(w["truth"]),
                     _prediction(w["prediction"], positive),
                     ", ".join(f"{k}={_value(v)}" for k, v in list(w["inputs"].items())[:8]),
                 ]
@@ -621,22 +647,199 @@ def _prediction(value: Any, positive: str | None) -> str:
 
 
 def _value(value: Any) -> str:
-    return _num(value) if isinstance(value, float) else str(value)
+    return _data(value) if isinstance(value, float) else str(value)
+
+
+def _data(value: Any) -> str:
+    """A value of the data (an input, a quantile): its digits, no trailing zeros."""
+    return fmt.number(value, trim=True)
+
+
+# Warnings from the evidence are set at 99%, so that an honest model rarely trips one.
+WARN_Z = 2.5758293035489004
+Z95 = 1.959963984540054
+
+
+def _evidence_warnings(model: Model, metrics: dict[str, Any]) -> list[str]:
+    """What the holdout says against the model's own numbers, first among the caveats:
+    intervals that cover far less than promised, a negative R², cross-validation and the
+    holdout disagreeing beyond their noise."""
+    found = (
+        _coverage_warning(model, metrics),
+        _r2_warning(model, metrics),
+        _cv_holdout_warning(model, metrics),
+    )
+    return [w for w in found if w]
+
+
+def _later_period(model: Model) -> str:
+    time = model.spec.task.time
+    return f" (the holdout is the latest period by '{time}')" if time else ""
+
+
+def _coverage_warning(model: Model, metrics: dict[str, Any]) -> str | None:
+    """Some level lies above the 99% Wilson interval of its observed holdout coverage."""
+    intervals = metrics.get("intervals")
+    rows = metrics.get("holdout", {}).get("rows")
+    if not intervals or not rows:
+        return None
+    short = []
+    for key, level in sorted(intervals["levels"].items(), key=lambda kv: float(kv[0])):
+        observed = level["holdout_coverage"]["value"]
+        band = proportion_interval(round(observed * rows), rows, z=WARN_Z)
+        if float(key) > band.high:
+            short.append(
+                f"the {fmt.percent(float(key), 0)} intervals covered {fmt.percent(observed)} "
+                f"(99% interval {fmt.percent(band.low)} to {fmt.percent(band.high)})"
+            )
+    if not short:
+        return None
+    return (
+        f"The prediction intervals cover far less than they promise on the {_num(rows)} "
+        f"holdout rows{_later_period(model)}: {'; '.join(short)}. They were fitted on the "
+        "out-of-fold errors of the training rows, and the holdout's errors are larger. Do "
+        "not read them at their stated level: a stated interval covers new rows about as "
+        "often as it covered the holdout's."
+    )
+
+
+def _r2_warning(model: Model, metrics: dict[str, Any]) -> str | None:
+    r2 = metrics.get("holdout", {}).get("all", {}).get("r2")
+    if model.problem_type != "regression" or r2 is None or not r2 < 0.0:
+        return None
+    why = (
+        f"The holdout is the latest period by '{model.spec.task.time}': a target that moves "
+        "beyond the levels of the training period (a trend, a shift) is not followed."
+        if model.spec.task.time
+        else "The holdout rows differ from the training rows, or the model has not learnt "
+        "the target."
+    )
+    return (
+        f"R² on the holdout is {_num(r2)}: the predictions are further from the truth than "
+        f"the holdout's own mean would be. {why} Compare it with the baseline and read the "
+        "residuals before any use."
+    )
+
+
+def _cv_holdout_warning(model: Model, metrics: dict[str, Any]) -> str | None:
+    """The holdout score and the cross-validated score differ by more than WARN_Z standard
+    errors of their difference: the folds' spread over sqrt(folds), and the holdout
+    bootstrap interval's half-width over 1.96, combined."""
+    cv = metrics.get("cv", {})
+    hold = metrics.get("holdout", {}).get("model")
+    folds = cv.get("folds") or []
+    if not hold or cv.get("score") is None or len(folds) < 2:
+        return None
+    se_cv = statistics.stdev(folds) / math.sqrt(len(folds))
+    se = math.hypot(se_cv, (hold["high"] - hold["low"]) / (2 * Z95))
+    gap = hold["value"] - cv["score"]
+    if not se > 0.0 or abs(gap) <= WARN_Z * se:
+        return None
+    metric = metrics.get("metric", model.spec.task.metric)
+    worse = gap < 0 if greater_is_better(metric) else gap > 0
+    return (
+        f"Cross-validation and the holdout disagree: cross-validated {metric} "
+        f"{_num(cv['score'])} (standard error {_num(se_cv)} over {len(folds)} folds) against "
+        f"holdout {metric} {_ci(hold)}; the gap, {_num(abs(gap))}, is "
+        f"{_num(abs(gap) / se, 2)} times its standard error. "
+        + (
+            f"The holdout is worse than the search expected{_later_period(model)}: expect "
+            "new rows to score like the holdout, not like cross-validation; what was chosen "
+            "on cross-validation (the model, the ensemble's weights) may not suit them."
+            if worse
+            else f"The holdout is better than the search expected{_later_period(model)}: "
+            "its rows may be easier than the training rows; do not count on its score "
+            "for new rows until monitoring confirms it."
+        )
+    )
+
+
+def _ladder_summary(model: Model, ladder: dict[str, Any], metric: str) -> str:
+    """The ladder's reading: the best step, the recommended one, and what the difference
+    buys (evaluate's ``summary``, in the card's number format)."""
+    steps = {s["name"]: s for s in ladder["steps"]}
+    top, pick = steps[ladder["best"]], steps[ladder["recommended"]]
+    by_value = str(ladder.get("decided_by", "")).startswith("value")
+    key = "value_per_1000" if by_value else "score"
+    what = "value per 1,000 decisions" if by_value else f"holdout {metric}"
+
+    def write(value: float) -> str:
+        return _money(model, value) if by_value else _num(value)
+
+    if top is pick:
+        return (
+            f"{pick['name']} ({pick['model']}) is the best step ({what} "
+            f"{write(pick[key]['value'])}), and every simpler one is measurably worse."
+        )
+    cost = ""
+    if top.get("p99_us") and pick.get("p99_us"):
+        ratio = top["p99_us"] / max(pick["p99_us"], 1e-9)
+        cost = (
+            f"; it costs {_num(ratio, 2)}x the single-row p99 latency (both as searched: "
+            "bagged fold models, before any refit)"
+        )
+    return (
+        f"{pick['name']} ({pick['model']}) is within the holdout's uncertainty of the best "
+        f"step, {top['name']} ({what} {write(pick[key]['value'])} against "
+        f"{write(top[key]['value'])}): the extra complexity buys "
+        f"{write(abs(top[key]['value'] - pick[key]['value']))} that this holdout cannot "
+        f"tell from noise{cost}."
+    )
+
+
+def _shipped_reason(
+    model: Model, metrics: dict[str, Any], ladder: dict[str, Any], metric: str
+) -> str:
+    """Why the shipped model (the ladder's last step) is not the recommended one: the
+    search chooses on cross-validation, never on the holdout."""
+    steps = ladder["steps"]
+    shipped = steps[-1]
+    recommended = next(s for s in steps if s["name"] == ladder["recommended"])
+    if recommended is shipped:
+        return ""
+    cv = metrics.get("cv", {})
+    board = {r.get("model"): r.get(f"cv_{metric}") for r in model.metadata.get("leaderboard", [])}
+    rec_cv = (
+        cv.get("baseline") if recommended["name"] == "baseline" else board.get(recommended["model"])
+    )
+    compared = (
+        f" ({_num(cv.get('score'))} against {_num(rec_cv)} for {recommended['name']})"
+        if cv.get("score") is not None and rec_cv is not None
+        else ""
+    )
+    advice = {
+        "baseline": "On the holdout no model beats the baseline measurably: read the first "
+        "caveats and check the data before using any.",
+        "linear": "To ship the linear model, set search.learners = ['linear'] and train again.",
+        "best single": "To ship the best single model, set search.ensemble = false and train "
+        "again.",
+    }.get(recommended["name"], "")
+    return (
+        f"The shipped model is the {shipped['name']} step, {shipped['model']}, not the "
+        f"recommended {recommended['name']} step, because mlwright chooses the model on its "
+        f"cross-validated {metric}{compared} and never on the holdout, which only judges: "
+        f"a choice made on it would leave no honest score to report. {advice}"
+    ).rstrip()
 
 
 def _caveats(model: Model, metrics: dict[str, Any]) -> Section:
     meta = model.metadata
     section = Section("Caveats and recommendations")
-    items: list[str] = []
+    items: list[str] = _evidence_warnings(model, metrics)
     for finding in meta.get("checks", []):
         where = f" [{finding['column']}]" if finding.get("column") else ""
         items.append(
-            f"Data check {finding['code']}{where} ({finding['severity']}): {finding['message']} "
+            f"Data check {finding['code']}{where} ({finding['severity']}): "
+            f"{finding['message'].rstrip('.')}. "
             f"What to do: {finding['action']}"
         )
     ladder = metrics.get("complexity")
-    if ladder and ladder["recommended"] != ladder["best"]:
-        items.append(f"Simpler may do: {ladder['summary']}")
+    if ladder and ladder["recommended"] != ladder["steps"][-1]["name"]:
+        metric = metrics.get("metric", model.spec.task.metric)
+        items.append(
+            f"{_ladder_summary(model, ladder, metric)} "
+            + _shipped_reason(model, metrics, ladder, metric)
+        )
     slices = metrics.get("errors", {}).get("slices", {}).get("slices", [])
     if slices:
         names = "; ".join(s["slice"] for s in slices[:3])

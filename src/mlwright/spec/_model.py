@@ -125,6 +125,13 @@ class ValueSection(_Section):
         "matrix.T.P (entries not given are 0); the model then predicts the class of highest "
         "expected value instead of the most probable one.",
     )
+    currency: str = Field(
+        "value units",
+        min_length=1,
+        max_length=24,
+        description="Unit of the values above, as the model card writes them: a code ('EUR', "
+        "written after the number) or a symbol ('$', '€', written before it).",
+    )
 
     @property
     def stated(self) -> bool:
