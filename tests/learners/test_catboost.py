@@ -262,3 +262,31 @@ def test_gpu_fits_carry_no_user_callback() -> None:
     cpu = _stop_callbacks({}, deadline=None)
     assert cpu is not None
     assert len(cpu) == 1
+
+
+def test_only_files_from_outside_the_run_are_probed_in_a_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A .cbm cannot be checked in Python, so an artifact's is loaded in a child first; the
+    # search's own fold files (trusted) skip it: a child per fold cost seconds of the budget.
+    from mlwright.learners import _probe
+
+    X, y, task = dataset("binary")
+    info = CatBoost(FEW).fit(X, y, task).to_files(tmp_path / "m")
+    children: list[list[str]] = []
+    real = _probe.run_child
+
+    def counted(module: str, args: list[str], *, timeout: float) -> _probe.ChildEnd:
+        children.append(list(args))
+        return real(module, args, timeout=timeout)
+
+    monkeypatch.setattr(_probe, "run_child", counted)
+    monkeypatch.setattr(_probe, "_PASSED", set())
+    CatBoost.from_files(tmp_path / "m", info, trusted=True)
+    assert children == []
+    loaded = CatBoost.from_files(tmp_path / "m", info)
+    assert len(children) == 1
+    np.testing.assert_array_equal(
+        loaded.predict(X), CatBoost.from_files(tmp_path / "m", info).predict(X)
+    )
+    assert len(children) == 1  # the same file passed once in this process

@@ -4,6 +4,9 @@ trip, offline evaluation, and the fit's time windows."""
 
 from __future__ import annotations
 
+import io
+import json
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +17,8 @@ import polars as pl
 import pytest
 
 import mlwright
-from mlwright.artifact import is_recommender
+from hostile import edit_manifest, replace_file
+from mlwright.artifact import is_recommender, load_in_child, smoke_test
 from mlwright.errors import ArtifactError, InputError
 from mlwright.recommend import (
     MAX_K,
@@ -406,6 +410,97 @@ def test_saving_over_a_directory_that_is_not_an_artifact_is_refused(
         save_recommender(models["item_knn"], target)
     assert (target / "notes.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["work"]  # no staging left behind
+
+
+# -- damaged and hostile artifacts (each file's new hash recorded, as an attacker can) ---------
+
+
+def test_a_damaged_ranker_text_is_refused_naming_it(
+    models: dict[str, Recommender], tmp_path: Path
+) -> None:
+    path = save_recommender(models["ranker"], tmp_path / "rec")
+    text = (path / "ranker.txt").read_text()
+    replace_file(path, "ranker.txt", text[: len(text) // 2].encode())  # aborted LightGBM
+    with pytest.raises(ArtifactError, match="ranker") as caught:
+        load_recommender(path)
+    assert caught.value.field == str(path / "ranker.txt")
+
+
+def test_a_damaged_npz_is_refused_naming_it(models: dict[str, Recommender], tmp_path: Path) -> None:
+    path = save_recommender(models["item_knn"], tmp_path / "rec")
+    data = (path / "users.npz").read_bytes()
+    replace_file(path, "users.npz", data[: len(data) // 2])  # a raw BadZipFile before
+    with pytest.raises(ArtifactError) as caught:
+        load_recommender(path)
+    assert caught.value.field == str(path / "users.npz")
+
+
+def test_seen_items_out_of_range_are_refused(
+    models: dict[str, Recommender], tmp_path: Path
+) -> None:
+    path = save_recommender(models["item_knn"], tmp_path / "rec")
+    with np.load(path / "users.npz", allow_pickle=False) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["seen.indices"] = arrays["seen.indices"] + 10**6
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    replace_file(path, "users.npz", buffer.getvalue())
+    with pytest.raises(ArtifactError, match="malformed"):
+        load_recommender(path)
+
+
+@pytest.mark.parametrize("target", ["../../outside", "/tmp/outside"])
+def test_a_generator_name_outside_the_artifact_is_refused(
+    models: dict[str, Recommender], tmp_path: Path, target: str
+) -> None:
+    path = save_recommender(models["item_knn"], tmp_path / "rec")
+    edit_manifest(path, lambda m: m["recommender"]["generators"][0].__setitem__("name", target))
+    with pytest.raises(ArtifactError, match=r"outside the artifact|not a verified file") as caught:
+        load_recommender(path)
+    assert caught.value.field == "recommender.generators[0].name"
+
+
+def test_a_ranker_path_outside_the_artifact_is_refused(
+    models: dict[str, Recommender], tmp_path: Path
+) -> None:
+    path = save_recommender(models["ranker"], tmp_path / "rec")
+    # A sound ranker outside the artifact: before the check it was loaded without a hash.
+    shutil.copy(path / "ranker.txt", tmp_path / "ranker.txt")
+    edit_manifest(path, lambda m: m["recommender"].__setitem__("ranker", "../ranker.txt"))
+    with pytest.raises(ArtifactError, match="outside the artifact") as caught:
+        load_recommender(path)
+    assert caught.value.field == "recommender.ranker"
+
+
+def test_a_ranker_path_must_be_a_verified_file(
+    models: dict[str, Recommender], tmp_path: Path
+) -> None:
+    path = save_recommender(models["ranker"], tmp_path / "rec")
+    edit_manifest(path, lambda m: m["recommender"].__setitem__("ranker", "generators"))
+    with pytest.raises(ArtifactError, match="not a verified file"):
+        load_recommender(path)
+
+
+def test_the_manifest_lists_the_recommenders_libraries(
+    models: dict[str, Recommender], tmp_path: Path
+) -> None:
+    path = save_recommender(models["ranker"], tmp_path / "rec")
+    libraries = json.loads((path / "manifest.json").read_text())["libraries"]
+    assert {"implicit", "scipy", "lightgbm", "numpy"} <= set(libraries)
+
+
+def test_the_smoke_test_and_load_in_child_take_a_recommender(
+    models: dict[str, Recommender], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = models["ranker"]
+    smoke_test(model)
+    path = save_recommender(model, tmp_path / "rec")
+    load_in_child(path)
+    assert isinstance(mlwright.load(path, isolate=True), Recommender)
+    empty = replace(model.recommend_detail(k=1), items=[], scores=[])
+    monkeypatch.setattr(model, "recommend_detail", lambda **kwargs: empty)
+    with pytest.raises(ArtifactError, match="no item"):
+        smoke_test(model)
 
 
 # -- evaluation ----------------------------------------------------------------------------------

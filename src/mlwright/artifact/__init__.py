@@ -1,6 +1,7 @@
 """Safe save and load of a whole model: manifest, hashes, no pickle."""
 
 from mlwright.artifact._calibrator import CalibrationKind, Calibrator
+from mlwright.artifact._check import load_in_child, smoke_test
 from mlwright.artifact._explain import Explanation, explain_model
 from mlwright.artifact._intervals import PredictionIntervals, level_key
 from mlwright.artifact._model import (
@@ -23,6 +24,7 @@ from mlwright.artifact._store import (
     library_versions,
     load_model,
     manifest_digest,
+    path_inside,
     read_manifest,
     save_model,
     sha256_file,
@@ -51,12 +53,15 @@ __all__ = [
     "jsonable",
     "level_key",
     "library_versions",
+    "load_in_child",
     "load_model",
     "manifest_digest",
+    "path_inside",
     "read_manifest",
     "same_task",
     "save_model",
     "sha256_file",
+    "smoke_test",
     "verify_files",
     "write_artifact",
 ]

@@ -22,7 +22,7 @@ from mlwright.artifact._calibrator import Calibrator
 from mlwright.artifact._intervals import PredictionIntervals
 from mlwright.artifact._stack import Stacker
 from mlwright.data import to_polars
-from mlwright.errors import InputError, SchemaMismatchError
+from mlwright.errors import InputError, SchemaMismatchError, finding_warnings
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
 from mlwright.learners import Learner
 from mlwright.spec import ProblemType, TaskSpec
@@ -106,6 +106,10 @@ class Model:
             raise ValueError("prediction intervals are for regression models")
         self.intervals = intervals
         total = sum(m.weight for m in self.members)
+        if not all(math.isfinite(m.weight) and m.weight > 0 for m in self.members) or not (
+            math.isfinite(total)
+        ):
+            raise ValueError("member weights must be positive and finite, with a finite sum")
         self._weights = [m.weight / total for m in self.members]
 
     def set_stacker(self, stacker: Stacker | None) -> None:
@@ -367,6 +371,12 @@ class Model:
     def metrics(self) -> dict[str, Any]:
         """Holdout and cross-validation metrics, with the baseline beside."""
         return dict(self.metadata.get("metrics", {}))
+
+    @property
+    def warnings(self) -> list[str]:
+        """The data checks' warnings at training, one line each ("[leakage.after_time:x]
+        ..."): what ``mlwright.fit`` issued as ``MlwrightWarning``."""
+        return finding_warnings(self.metadata.get("checks", []))
 
     @property
     def input_schema(self) -> list[dict[str, str]]:

@@ -34,7 +34,11 @@ FORMAT = "mlwright-artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DAMAGED = "the artifact is damaged; fetch it again or retrain"
+TAMPERED = "the artifact was tampered with; do not load it"
 _LIBRARIES = ("mlwright", "numpy", "polars", "scikit-learn", "lightgbm", "pydantic")
+# A manifest is a few MB at most and a few levels deep; past these it is not one.
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+MAX_MANIFEST_DEPTH = 64
 
 
 def sha256_file(path: Path) -> str:
@@ -45,9 +49,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(*extra: str) -> dict[str, str]:
+    """Installed versions of mlwright's core libraries and of ``extra`` ones (those the
+    saved model uses, such as ``xgboost``); libraries not installed are left out."""
     versions = {}
-    for name in _LIBRARIES:
+    for name in dict.fromkeys((*_LIBRARIES, *extra)):
         try:
             versions[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
@@ -149,7 +155,9 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
                 if model.intervals is not None
                 else {}
             ),
-            "libraries": library_versions(),
+            "libraries": library_versions(
+                *(name for m in model.members for name in m.learner.libraries)
+            ),
             **{k: v for k, v in model.metadata.items() if k not in ("created_at", "libraries")},
         }
 
@@ -198,12 +206,30 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             field=str(directory),
             hint="give the directory written by `mlwright run`",
         )
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ArtifactError(
+            f"{path} is larger than {MAX_MANIFEST_BYTES // 2**20} MB: not an mlwright manifest",
+            field=str(path),
+            hint="the artifact is damaged",
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(
             f"{path} is not valid JSON: {exc}", field=str(path), hint="the artifact is damaged"
         ) from exc
+    except RecursionError as exc:
+        raise ArtifactError(
+            f"{path} nests too deeply to be an mlwright manifest",
+            field=str(path),
+            hint="the artifact is damaged",
+        ) from exc
+    if _depth(manifest) > MAX_MANIFEST_DEPTH:
+        raise ArtifactError(
+            f"{path} nests deeper than {MAX_MANIFEST_DEPTH} levels: not an mlwright manifest",
+            field=str(path),
+            hint="the artifact is damaged",
+        )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(
             f"{path} is not an mlwright manifest", field=str(path), hint="the artifact is damaged"
@@ -217,6 +243,49 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             hint="load it with the mlwright version that wrote it, or retrain",
         )
     return manifest
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON ``value`` nests, without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_MANIFEST_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def path_inside(directory: Path, relative: Any, field: str) -> Path:
+    """``directory / relative`` for a path the manifest names (``field`` says where), once
+    it is sure to stay inside the artifact after symbolic links are resolved; an
+    ``ArtifactError`` naming the path otherwise (an absolute path, ``..``, a link out)."""
+    if not isinstance(relative, str) or not relative or "\x00" in relative:
+        raise ArtifactError(
+            f"{field} in the manifest of {directory} is not a path: {relative!r}",
+            field=field,
+            hint=TAMPERED,
+        )
+    root = directory.resolve()
+    target = (directory / relative).resolve()
+    pure = PurePosixPath(relative)
+    if (
+        pure.is_absolute()
+        or ".." in pure.parts
+        or "\\" in relative
+        or not target.is_relative_to(root)
+    ):
+        raise ArtifactError(
+            f"{field} in the manifest of {directory} points outside the artifact: {relative!r}",
+            field=field,
+            hint=TAMPERED,
+        )
+    return target
 
 
 def verify_files(directory: Path, files: dict[str, str]) -> None:
@@ -285,9 +354,11 @@ def load_model(directory: str | Path) -> Model:
             style: FeaturePlan.from_dict(plan) for style, plan in manifest["feature_plans"].items()
         }
         members = []
-        for entry in manifest["members"]:
+        check_weights(manifest["members"], path)
+        for number, entry in enumerate(manifest["members"]):
             cls = learner_class(entry["family"])
-            learner = cls.from_files(path / entry["dir"], entry["learner"])
+            where = path_inside(path, entry["dir"], f"members[{number}].dir")
+            learner = cls.from_files(where, entry["learner"])
             members.append(
                 Member(
                     name=entry["name"],
@@ -358,6 +429,35 @@ def load_model(directory: str | Path) -> Model:
         ) from exc
     model.metadata["path"] = str(path)
     return model
+
+
+def check_weights(members: Any, path: Path) -> None:
+    """Ensemble weights must be positive, finite numbers with a finite sum (weights of
+    1e308 would sum to infinity and turn every probability into 0/0)."""
+    if not isinstance(members, list) or not members:
+        raise ArtifactError(f"artifact {path} lists no members", field="members", hint=DAMAGED)
+    weights = []
+    for number, entry in enumerate(members):
+        weight = entry.get("weight") if isinstance(entry, dict) else None
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not math.isfinite(weight)
+            or weight <= 0
+        ):
+            raise ArtifactError(
+                f"member {number} of artifact {path} has the weight {weight!r}; weights are "
+                "positive, finite numbers",
+                field=f"members[{number}].weight",
+                hint=DAMAGED,
+            )
+        weights.append(float(weight))
+    if not math.isfinite(sum(weights)):
+        raise ArtifactError(
+            f"the member weights of artifact {path} do not have a finite sum",
+            field="members",
+            hint=DAMAGED,
+        )
 
 
 def manifest_digest(directory: Path) -> str:

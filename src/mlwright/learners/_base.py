@@ -7,6 +7,7 @@ to and load from their library's own safe formats (never pickle).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
@@ -20,8 +21,9 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwright._interrupt import stop_requested
-from mlwright.errors import NotFittedError
+from mlwright.errors import ArtifactError, MlwrightError, NotFittedError
 from mlwright.features import FeatureStyle
+from mlwright.learners._probe import trusted_files
 from mlwright.spec import ProblemType
 
 
@@ -52,6 +54,19 @@ class LearnerTask:
         return cls(data["problem_type"], int(data["n_classes"]), tuple(data["categorical"]))
 
 
+class NativeFileError(ValueError):
+    """A learner's file that its library must not be given: ``file`` (a name inside the
+    learner's folder) and the ``reason``."""
+
+    def __init__(self, file: str, reason: str):
+        self.file = file
+        self.reason = reason
+        super().__init__(f"{file}: {reason}")
+
+
+DAMAGED_HINT = "the artifact is damaged or was tampered with; fetch it again or retrain"
+
+
 @functools.cache
 def cuda_available() -> bool:
     """Whether a CUDA GPU is visible here (``nvidia-smi`` lists one)."""
@@ -73,6 +88,8 @@ class Learner(ABC):
     family: ClassVar[str]
     feature_style: ClassVar[FeatureStyle]
     description: ClassVar[str]
+    #: The libraries (distribution names) a fitted learner needs, for the manifest.
+    libraries: ClassVar[tuple[str, ...]] = ()
     # Below this many rows one thread is faster than several (threads=0 chooses by it); and
     # on a busy machine OpenMP's spinning threads can make a small fit 100x slower
     # (measured with LightGBM: 0.14 s on 1 thread, 16 s on 2 with other processes running).
@@ -230,11 +247,36 @@ class Learner(ABC):
         }
 
     @classmethod
-    def from_files(cls, directory: str | Path, info: Mapping[str, Any]) -> Self:
-        task = LearnerTask.from_dict(info["task"])
-        learner = cls._load(Path(directory), info["meta"], task)
-        learner.params = dict(info["params"])
-        learner.seed = int(info["seed"])
+    def from_files(
+        cls, directory: str | Path, info: Mapping[str, Any], *, trusted: bool = False
+    ) -> Self:
+        """Rebuild the learner ``to_files`` saved. A file that does not hold together, and
+        any error of the library that reads it, is an ``ArtifactError`` naming the file:
+        the native files are checked before their library sees them (see each family).
+        ``trusted``: files the search wrote in its own run folder (its fold models), which
+        skip the child-process probe of formats Python cannot check; never an artifact."""
+        path = Path(directory)
+        try:
+            task = LearnerTask.from_dict(info["task"])
+            with trusted_files() if trusted else contextlib.nullcontext():
+                learner = cls._load(path, info["meta"], task)
+            learner.params = dict(info["params"])
+            learner.seed = int(info["seed"])
+        except MlwrightError:
+            raise
+        except NativeFileError as exc:
+            raise ArtifactError(
+                f"the {cls.family} model file {path / exc.file} is refused: {exc.reason}",
+                field=str(path / exc.file),
+                hint=DAMAGED_HINT,
+            ) from exc
+        except Exception as exc:  # the library's own error on a damaged file, whatever its type
+            raise ArtifactError(
+                f"the {cls.family} model in {path} could not be read "
+                f"({type(exc).__name__}: {str(exc)[:300]})",
+                field=str(path),
+                hint=DAMAGED_HINT,
+            ) from exc
         learner.task_ = task
         return learner
 

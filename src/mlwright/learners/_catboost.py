@@ -28,10 +28,12 @@ from mlwright.errors import SchemaMismatchError, TrainingError
 from mlwright.learners._base import (
     Learner,
     LearnerTask,
+    NativeFileError,
     contributions_by_output,
     out_of_time,
 )
 from mlwright.learners._links import link, link_one
+from mlwright.learners._probe import probe_file
 
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.08,
@@ -98,6 +100,7 @@ class CatBoost(Learner):
     feature_style = "tree"
     description = "CatBoost oblivious trees with ordered target statistics for categories"
     available: ClassVar[bool] = importlib.util.find_spec("catboost") is not None
+    libraries = ("catboost",)
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
@@ -259,13 +262,31 @@ class CatBoost(Learner):
         from catboost import CatBoost as CatBoostModel
 
         learner = cls()
+        n_features = int(meta["n_features"])
+        if n_features < 1 or any(not 0 <= int(i) < n_features for i in task.categorical):
+            raise ValueError(f"n_features {n_features} and categorical {task.categorical} disagree")
+        _check_envelope(directory / "model.cbm")
+        # CatBoost's own checks of a .cbm are not enough (a damaged file can crash it), and
+        # the format cannot be checked here in Python: a child process loads it first.
+        probe_file(cls.family, directory, "model.cbm", meta, task.to_dict())
         model = CatBoostModel()
         model.load_model(str(directory / "model.cbm"), format="cbm")
+        if model.tree_count_ is None or len(model.feature_names_ or []) > n_features:
+            raise NativeFileError("model.cbm", "the model reads more features than it is given")
         learner.model_ = model
         learner.best_iteration_ = int(meta["best_iteration"])
-        learner.n_features_ = int(meta["n_features"])
+        learner.n_features_ = n_features
         learner._row = _RowPredictor(model, learner.n_features_, list(task.categorical))
         return learner
+
+
+def _check_envelope(path: Path) -> None:
+    """A .cbm starts with b"CBM1" and the length of the model core that follows."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    size = path.stat().st_size
+    if len(head) < 8 or head[:4] != b"CBM1" or int.from_bytes(head[4:], "little") > size - 8:
+        raise NativeFileError(path.name, "it is not a CatBoost model (a .cbm) or it is cut short")
 
 
 def _compact_metadata(model: Any) -> None:

@@ -18,10 +18,12 @@ import numpy as np
 from mlwright.learners._base import (
     Learner,
     LearnerTask,
+    NativeFileError,
     contributions_by_output,
     out_of_time,
     probabilities_from_binary,
 )
+from mlwright.learners._lightgbm_text import check_model_text
 
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -102,6 +104,7 @@ class LightGBM(Learner):
     refit_rounds_param = "n_estimators"
     feature_style = "tree"
     description = "LightGBM gradient-boosted trees with native categorical splits"
+    libraries = ("lightgbm",)
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
@@ -265,9 +268,25 @@ class LightGBM(Learner):
         import lightgbm as lgb
 
         learner = cls()
-        learner.model_text_ = (directory / "model.txt").read_text(encoding="utf-8")
+        n_features = int(meta["n_features"])
+        learner.model_text_ = read_model_text(
+            directory / "model.txt",
+            n_features=n_features,
+            n_outputs=task.n_classes if task.problem_type == "multiclass" else 1,
+        )
         learner.booster_ = lgb.Booster(model_str=learner.model_text_)
         learner.best_iteration_ = int(meta["best_iteration"])
-        learner.n_features_ = int(meta["n_features"])
+        learner.n_features_ = n_features
         learner._local = threading.local()
         return learner
+
+
+def read_model_text(path: Path, *, n_features: int | None, n_outputs: int) -> str:
+    """A LightGBM model file's text, checked (``check_model_text``) so that LightGBM may
+    read it: a damaged file would abort the process inside LightGBM's parser."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+        check_model_text(text, n_features=n_features, n_outputs=n_outputs)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise NativeFileError(path.name, str(exc)) from exc
+    return text

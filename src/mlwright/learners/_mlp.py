@@ -395,6 +395,7 @@ class MLP(Learner):
     refit_rounds_factor = REFIT_EPOCHS
     feature_style = "linear"
     description = "feed-forward neural network (PyTorch training, NumPy prediction)"
+    libraries = ("safetensors",)  # loading reads safetensors; PyTorch only trains
     available = _torch_installed()
 
     arch_: _Architecture

@@ -27,10 +27,12 @@ from mlwright.errors import SchemaMismatchError
 from mlwright.learners._base import (
     Learner,
     LearnerTask,
+    NativeFileError,
     contributions_by_output,
     out_of_time,
 )
 from mlwright.learners._links import link, link_one
+from mlwright.learners._xgboost_model import checked_model_json
 
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -138,6 +140,7 @@ class XGBoost(Learner):
     feature_style = "tree"
     description = "XGBoost gradient-boosted trees (hist) with native categorical splits"
     available: ClassVar[bool] = importlib.util.find_spec("xgboost") is not None
+    libraries = ("xgboost",)
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
@@ -277,6 +280,7 @@ class XGBoost(Learner):
         # The saved model holds all it needs; a stale best_iteration would only mislead.
         booster.set_attr(best_iteration=None, best_score=None)
         self.model_raw_ = bytes(booster.save_raw("ubj"))
+        self._source = self.model_raw_  # XGBoost's own bytes
         self.best_iteration_ = best
         self.n_features_ = int(np.asarray(X).shape[1])
         self.task_ = task
@@ -294,7 +298,7 @@ class XGBoost(Learner):
         import xgboost as xgb
 
         booster = xgb.Booster(params={"nthread": threads})
-        booster.load_model(bytearray(self.model_raw_))
+        booster.load_model(bytearray(self._source))
         booster.set_param({"nthread": threads})
         return booster
 
@@ -360,8 +364,17 @@ class XGBoost(Learner):
     def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
         learner = cls()
         learner.model_raw_ = (directory / "model.ubj").read_bytes()
-        learner.best_iteration_ = int(meta["best_iteration"])
         learner.n_features_ = int(meta["n_features"])
+        try:
+            # XGBoost reads the model as checked and re-encoded here, never the file's bytes.
+            learner._source = checked_model_json(
+                learner.model_raw_,
+                n_features=learner.n_features_,
+                n_groups=task.n_classes if task.problem_type == "multiclass" else 1,
+            )
+        except ValueError as exc:
+            raise NativeFileError("model.ubj", str(exc)) from exc
+        learner.best_iteration_ = int(meta["best_iteration"])
         learner.task_ = task
         learner._prepare()
         return learner

@@ -2,6 +2,9 @@
 ``manifest.json`` with the SHA-256 of every other file, arrays as ``.npz`` read with
 ``allow_pickle=False``, the ranker as LightGBM's text model. Loading verifies every hash
 and refuses unknown files; nothing is unpickled (ids are stored as integer or text arrays).
+Every path the manifest names must stay inside the artifact and be a verified file, the
+ranker's text is checked before LightGBM reads it, and any error reading a file is an
+``ArtifactError`` naming it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,22 @@ from mlwright.artifact import (
     FORMAT_VERSION,
     is_recommender,
     library_versions,
+    path_inside,
     read_manifest,
     verify_files,
     write_artifact,
 )
 from mlwright.errors import ArtifactError
+from mlwright.learners._lightgbm import read_model_text
 from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
 from mlwright.recommend._generators import GENERATORS
 from mlwright.recommend._model import Recommender
 
 PROBLEM_TYPE = "recommendation"
+# What a saved recommender needs besides mlwright's core libraries: sparse matrices, the
+# generators' library and the ranker's.
+LIBRARIES = ("scipy", "implicit", "lightgbm")
+DAMAGED = "the artifact is damaged or was tampered with; fetch it again or retrain"
 
 
 def _ids(values: np.ndarray) -> np.ndarray:
@@ -45,8 +54,29 @@ def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """The arrays of an .npz; any error reading it (a damaged zip, a lying header) is an
+    ArtifactError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:  # zipfile, zlib and NumPy each raise their own
+        raise ArtifactError(
+            f"{path} could not be read ({type(exc).__name__}: {str(exc)[:200]})",
+            field=str(path),
+            hint=DAMAGED,
+        ) from exc
+
+
+def _listed(directory: Path, files: Mapping[str, str], relative: Any, field: str) -> Path:
+    """A file the manifest names: inside the artifact and one whose hash was verified."""
+    path = path_inside(directory, relative, field)
+    if relative not in files:
+        raise ArtifactError(
+            f"{field} names {relative!r}, which is not a verified file of {directory}",
+            field=field,
+            hint=DAMAGED,
+        )
+    return path
 
 
 def save_recommender(
@@ -98,7 +128,7 @@ def save_recommender(
                 if features is not None
                 else None,
             },
-            "libraries": library_versions(),
+            "libraries": library_versions(*LIBRARIES),
             **{k: v for k, v in model.metadata.items() if k not in ("path", "libraries")},
         }
 
@@ -108,8 +138,6 @@ def save_recommender(
 
 def load_recommender(directory: str | Path) -> Recommender:
     """Read and verify a recommender artifact."""
-    import lightgbm as lgb
-
     path = Path(directory).expanduser()
     manifest = read_manifest(path)
     if not is_recommender(manifest):
@@ -120,20 +148,29 @@ def load_recommender(directory: str | Path) -> Recommender:
             hint="load it with mlwright.load, which reads either kind",
         )
     try:
-        verify_files(path, manifest["files"])
+        files = manifest["files"]
+        verify_files(path, files)
         info = manifest["recommender"]
         generators = {}
-        for entry in info["generators"]:
+        for number, entry in enumerate(info["generators"]):
             cls = GENERATORS[entry["kind"]]
-            arrays = _load_npz(path / "generators" / f"{entry['name']}.npz")
-            generators[entry["name"]] = cls.from_arrays(entry["params"], arrays)
-        ranker = (
-            lgb.Booster(model_str=(path / info["ranker"]).read_text(encoding="utf-8"))
-            if info["ranker"]
-            else None
-        )
-        users = _load_npz(path / "users.npz")
-        items = _load_npz(path / "items.npz")
+            name = entry["name"]
+            where = f"recommender.generators[{number}].name"
+            file = _listed(path, files, f"generators/{name}.npz", where)
+            try:
+                generators[name] = cls.from_arrays(entry["params"], _load_npz(file))
+            except ArtifactError:
+                raise
+            except Exception as exc:
+                raise ArtifactError(
+                    f"generator {name} in {file} does not hold together "
+                    f"({type(exc).__name__}: {str(exc)[:200]})",
+                    field=str(file),
+                    hint=DAMAGED,
+                ) from exc
+        ranker = _ranker(path, files, info["ranker"]) if info["ranker"] else None
+        users = _load_npz(_listed(path, files, "users.npz", "users.npz"))
+        items = _load_npz(_listed(path, files, "items.npz", "items.npz"))
         n_items = len(items["ids"])
         seen = sp.csr_matrix(
             (
@@ -143,6 +180,7 @@ def load_recommender(directory: str | Path) -> Recommender:
             ),
             shape=(len(users["ids"]), n_items),
         )
+        seen.check_format(full_check=True)  # indices in range: SciPy's kernels trust them
         stats = ItemStats.from_arrays(
             {k.removeprefix("stats."): v for k, v in items.items() if k.startswith("stats.")}
         )
@@ -184,11 +222,26 @@ def load_recommender(directory: str | Path) -> Recommender:
         )
     except ArtifactError:
         raise
-    except (KeyError, TypeError, ValueError, OSError, lgb.basic.LightGBMError) as exc:
+    except Exception as exc:  # a malformed manifest or arrays that do not fit together
         raise ArtifactError(
-            f"artifact {path} has a malformed recommender ({type(exc).__name__}: {exc})",
+            f"artifact {path} has a malformed recommender ({type(exc).__name__}: {str(exc)[:300]})",
             field=str(path),
-            hint="the artifact is damaged; fetch it again or retrain",
+            hint=DAMAGED,
         ) from exc
     model.metadata["path"] = str(path)
     return model
+
+
+def _ranker(path: Path, files: Mapping[str, str], relative: Any) -> Any:
+    """The LightGBM ranker, its text checked before LightGBM reads it."""
+    import lightgbm as lgb
+
+    file = _listed(path, files, relative, "recommender.ranker")
+    try:
+        return lgb.Booster(model_str=read_model_text(file, n_features=None, n_outputs=1))
+    except Exception as exc:  # NativeFileError, LightGBMError, ...
+        raise ArtifactError(
+            f"the ranker {file} is refused: {str(exc)[:300]}",
+            field=str(file),
+            hint=DAMAGED,
+        ) from exc

@@ -28,7 +28,7 @@ def bagged_members(
     k = len(trial.fold_infos)
     for i, info in enumerate(trial.fold_infos):
         key = plan_key(trial.style, i)
-        learner = cls.from_files(Path(trial.out_dir) / f"fold{i}", info)
+        learner = cls.from_files(Path(trial.out_dir) / f"fold{i}", info, trusted=True)
         members.append(Member(f"{trial.candidate.name}/fold{i}", learner, weight / k, key))
         plans[key] = prepared.plans[key]
     return members, plans
