@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlwright.artifact import manifest_digest
-from mlwright.registry import CHAMPION, log_and_register, resolve
+from mlwright.registry import CHAMPION, MANIFEST_TAG, log_and_register, resolve
 
 
 def register(artifact: Path, store: str, name: str) -> str:
@@ -27,6 +27,23 @@ def register(artifact: Path, store: str, name: str) -> str:
         uri=store,
     )
     return registration.version
+
+
+def register_remote(artifact: Path, store: str, name: str) -> str:
+    """Register ``artifact`` as a new version of ``name`` whose source is not a local
+    directory (``runs:/RUN/model``, which MLflow downloads as from an object store)."""
+    from mlflow import MlflowClient
+
+    carrier = register(artifact, store, name)  # logs the run that carries the files
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    run_id = client.get_model_version(name, carrier).run_id
+    version = client.create_model_version(
+        name,
+        source=f"runs:/{run_id}/model",
+        run_id=run_id,
+        tags={MANIFEST_TAG: manifest_digest(artifact)},
+    )
+    return str(version.version)
 
 
 def point_champion(store: str, version: str, name: str) -> None:

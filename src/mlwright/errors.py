@@ -8,7 +8,8 @@ status; the HTTP service maps ``http_status`` to its response code.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class MlwrightError(Exception):
@@ -82,6 +83,12 @@ class RegistryError(MlwrightError):
     http_status = 503
 
 
+class ModelNotFoundError(RegistryError):
+    """The registry has no such model, version or alias."""
+
+    http_status = 404
+
+
 class RequestError(MlwrightError):
     """An HTTP request the service cannot take as it is: not JSON, too large, not
     authorised. ``status`` is the response code (400 unless given)."""
@@ -113,6 +120,24 @@ class TrainingError(MlwrightError):
     """Training could not produce a model (for example the time budget was too small)."""
 
     exit_code = 7
+
+
+class MlwrightWarning(UserWarning):
+    """What mlwright trained on or decided deserves a look, but does not stop it: a data
+    check's warning (a column recorded after the outcome, an imbalanced target, ...).
+    ``mlwright.fit`` and ``mlwright.run`` issue each through ``warnings.warn``; the model
+    keeps them (``model.warnings``)."""
+
+
+def finding_warnings(findings: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per data-check finding of severity "warning" (findings as ``to_dict``
+    writes them): "[code:column] message; action"."""
+    lines = []
+    for f in findings:
+        if f.get("severity") == "warning":
+            key = f"{f['code']}:{f['column']}" if f.get("column") else f["code"]
+            lines.append(f"[{key}] {f['message']}; {f['action']}")
+    return lines
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

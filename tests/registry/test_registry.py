@@ -1,22 +1,29 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 
 import mlwright
 from mlwright.artifact import MANIFEST, Model, manifest_digest
-from mlwright.errors import ArtifactError, RegistryError
+from mlwright.errors import ArtifactError, ModelNotFoundError, RegistryError
 from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
+    ArtifactCache,
     check_manifest,
+    check_model_name,
     load,
+    load_any,
     log_and_register,
+    parse_model_uri,
     resolve,
+    resolve_version,
     tracking_uri,
 )
+from registry_store import register_remote
 
 
 def register(artifact: Path, uri: str, name: str = "churn"):  # type: ignore[no-untyped-def]
@@ -128,3 +135,76 @@ def test_unreachable_store_is_a_registry_error(artifact: Path, tmp_path: Path) -
 def test_public_load_accepts_registry_uris(artifact: Path, store: str) -> None:
     register(artifact, store)
     assert mlwright.load("models:/churn@champion", tracking_uri=store).registry["version"] == "1"
+
+
+@pytest.mark.parametrize(
+    "uri", ["models:/churn@nobody", "models:/missing@champion", "models:/churn/7"]
+)
+def test_an_unknown_model_version_or_alias_is_not_found(
+    artifact: Path, store: str, uri: str
+) -> None:
+    register(artifact, store)
+    with pytest.raises(ModelNotFoundError) as info:
+        resolve(uri, uri=store)
+    assert info.value.http_status == 404
+    with pytest.raises(ModelNotFoundError):
+        resolve_version(uri, uri=store)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "models:/churn@champion\n",
+        "models:/churn\n@champion",
+        "models:/churn/1\n",
+        "models:/churn@cham pion",
+        "models:/churn/\u0661",  # a digit, but not 0-9
+    ],
+)
+def test_names_and_aliases_must_match_whole(artifact: Path, store: str, uri: str) -> None:
+    """A pattern ending in "$" also matches before a trailing newline."""
+    register(artifact, store)
+    with pytest.raises(RegistryError, match=r"not a model URI|not allowed"):
+        parse_model_uri(uri)
+    with pytest.raises(RegistryError, match=r"not a model URI|not allowed"):
+        resolve(uri, uri=store)
+    with pytest.raises(RegistryError, match="not allowed"):
+        check_model_name("churn\n")
+    with pytest.raises(RegistryError, match="not allowed"):
+        register(artifact, store, name="churn\n")
+
+
+def test_a_remote_version_is_downloaded_once_into_the_cache(artifact: Path, store: str) -> None:
+    first = register_remote(artifact, store, "churn")
+    second = register_remote(artifact, store, "churn")
+    with ArtifactCache() as cache:
+        assert cache.root is None  # nothing made before a download
+        paths = [resolve(f"models:/churn/{first}", uri=store, cache=cache).path for _ in range(3)]
+        assert cache.downloads == 1
+        assert len(set(paths)) == 1
+        assert manifest_digest(paths[0]) == manifest_digest(artifact)
+        assert resolve_version("models:/churn@champion", uri=store) == "1"
+        assert cache.downloads == 1  # asking for the version downloads nothing
+        other = resolve(f"models:/churn/{second}", uri=store, cache=cache).path
+        assert cache.downloads == 2
+        cache.retain([other])
+        assert not paths[0].exists()
+        assert other.is_dir()
+        resolve(f"models:/churn/{second}", uri=store, cache=cache)
+        assert cache.downloads == 2
+        root = cache.root
+        assert root is not None
+    assert not root.exists()
+
+
+def test_loading_a_remote_version_leaves_no_copy_behind(
+    artifact: Path, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = register_remote(artifact, store, "churn")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    model = load(f"models:/churn/{version}", tracking_uri=store)
+    assert model.registry["version"] == version
+    assert load_any(f"models:/churn/{version}", tracking_uri=store).registry["version"] == version
+    assert list(temp.iterdir()) == []

@@ -3,6 +3,8 @@ keys, limits, metadata, metrics, OpenAPI, and model reloads that never serve a b
 
 from __future__ import annotations
 
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlwright.artifact import Model, manifest_digest
+from mlwright.errors import InputError
 from mlwright.serve import ServeSettings, Service, create_app, read_log
-from registry_store import damage, point_champion, register, wait_for
+from mlwright.serve._app import MAX_ERROR_BYTES, _error_body
+from registry_store import damage, point_champion, register, register_remote, wait_for
 from synth import RECORD
 
 
@@ -268,3 +272,121 @@ def test_the_service_follows_the_alias_and_keeps_a_good_model_when_a_load_fails(
         assert c.post("/predict", json=RECORD).json()["model_version"] == "2"
         assert c.get("/health/ready").status_code == 200
         assert 'mlwright_model_swaps_total{result="failed"}' in c.get("/metrics").text
+        assert 'mlwright_model_reload_failures_total{reason="ArtifactError"} 1.0' in (
+            c.get("/metrics").text
+        )
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def with_num(text: str) -> bytes:
+    """RECORD, its field "num" given as the JSON ``text``."""
+    rest = orjson.dumps({k: v for k, v in RECORD.items() if k != "num"}).decode()
+    return f'{rest[:-1]},"num":{text}}}'.encode()
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/explain"])
+def test_nested_and_huge_values_get_a_small_422_naming_the_field(
+    artifacts: dict[str, Path], endpoint: str
+) -> None:
+    settings = ServeSettings(model=str(artifacts["binary"]), log=None, max_body_bytes=10 << 20)
+    control = "\x01" * 600_000  # 6 bytes each once escaped in JSON
+    cases = [
+        (with_num(nested(1_000)), "num"),  # parsed; its repr recursed: a 500
+        (with_num(nested(100_000)), "num"),  # beyond the parser's depth
+        (orjson.dumps({**RECORD, "num": control}), "num"),
+        (orjson.dumps({**RECORD, control: 1}), "\x01" * 80 + "... (600,000 characters)"),
+        (orjson.dumps([{**RECORD, "plan": 1, "num": "x" * 600}] * 1_000), "[0].num"),
+    ]
+    with client(settings) as c:
+        for body, field in cases:
+            assert len(body) > 500_000 or body.count(b"[") >= 1_000
+            response = c.post(endpoint, content=body)
+            assert response.status_code == 422, response.text[:500]
+            assert len(response.content) <= MAX_ERROR_BYTES
+            assert response.json()["error"]["field"] == field
+
+
+def test_an_error_body_is_never_larger_than_the_bound() -> None:
+    huge = InputError("\x01" * 1_000_000, field="f" * 1_000_000, hint="\x02" * 1_000_000)
+    body = _error_body(huge)
+    assert len(body) <= MAX_ERROR_BYTES
+    assert orjson.loads(body)["error"]["type"] == "InputError"
+    small = InputError("bad", field="num", hint="fix it")
+    assert orjson.loads(_error_body(small))["error"]["message"] == "bad"
+
+
+def test_an_admin_reload_of_an_unknown_or_malformed_model_is_a_4xx(
+    artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    register(artifacts["binary"], store, "churn")
+    settings = ServeSettings(
+        model="models:/churn@champion",
+        tracking_uri=store,
+        log=None,
+        poll_seconds=0,
+        admin_key="adm",
+    )
+    cases = {
+        "models:/nobody@champion": 404,
+        "models:/churn/7": 404,
+        "models:/churn@nobody": 404,
+        "models:/churn@champion\n": 422,  # "$" matched before a trailing newline
+        "models:/churn\n@champion": 422,
+        "models:/churn/1\n": 422,
+        "models:/churn@bad alias": 422,
+        "models:/churn@../x": 422,
+        "models:/churn/1/2": 422,
+    }
+    with client(settings) as c:
+        for target, status in cases.items():
+            response = c.post("/admin/reload", json={"model": target}, headers={"X-API-Key": "adm"})
+            assert response.status_code == status, (target, response.text)
+            assert response.json()["error"]["field"] == "model"
+        assert c.get("/metadata").json()["model_version"] == "1"
+        ok = c.post(
+            "/admin/reload", json={"model": "models:/churn/1"}, headers={"X-API-Key": "adm"}
+        )
+        assert ok.status_code == 200
+
+
+def test_a_remote_version_is_downloaded_once_and_deleted_when_no_longer_served(
+    artifacts: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.artifacts
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    downloads: list[str] = []
+    download = mlflow.artifacts.download_artifacts
+
+    def counted(**kwargs: object) -> str:
+        downloads.append(str(kwargs["artifact_uri"]))
+        return download(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", counted)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # where MLflow itself finds the runs
+    first = register_remote(artifacts["binary"], store, "churn")
+    point_champion(store, first, "churn")
+    settings = ServeSettings(
+        model="models:/churn@champion", tracking_uri=store, log=None, poll_seconds=0.05
+    )
+    with client(settings) as c:
+        assert c.get("/metadata").json()["model_version"] == first
+        time.sleep(1.0)  # some twenty polls that find the same version
+        assert len(downloads) == 1
+        [cache] = temp.iterdir()
+        assert [p.name.split("-")[:2] for p in cache.iterdir()] == [["churn", first]]
+        second = register_remote(artifacts["binary"], store, "churn")
+        point_champion(store, second, "churn")
+        wait_for(lambda: c.get("/metadata").json()["model_version"] == second)
+        assert len(downloads) == 2
+        # The version no longer served is gone; the one served stays for reloads.
+        assert [p.name.split("-")[:2] for p in cache.iterdir()] == [["churn", second]]
+        c.post("/predict", json=RECORD).raise_for_status()
+    assert list(temp.iterdir()) == []  # the cache goes at shutdown

@@ -1,19 +1,26 @@
 """Schemathesis against the service's own OpenAPI schema: whatever it generates from the
 schema (valid records and invalid ones), the service never answers 5xx, and its answers
-conform to the schema it publishes."""
+conform to the schema it publishes. And any JSON body at all (nested thousands deep,
+large) gets a 2xx or a 4xx no larger than the error bound."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from mlwright.artifact import Model
 from mlwright.serve import ServeSettings, Service, create_app
+from mlwright.serve._app import MAX_ERROR_BYTES
+from synth import RECORD
 
 PATHS = ("/predict", "/explain", "/metadata", "/health/live", "/health/ready")
 
@@ -69,3 +76,64 @@ def test_no_5xx_and_answers_conform(
             case.call_and_validate()
 
         check()
+
+
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+)
+JSON_VALUES = st.recursive(
+    LEAVES,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=20,
+)
+
+
+def deep(depth: int, opener: str) -> str:
+    if opener == "[":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "null" + "}" * depth
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes:
+    """Any JSON body: a value, a record with one field any value (nested up to 3,000 deep,
+    or large), or a list of such records."""
+    kind = draw(st.sampled_from(["value", "record", "records"]))
+    if kind == "value":
+        return orjson.dumps(draw(JSON_VALUES))
+    name = draw(st.sampled_from([*sorted(RECORD), "unknown"]))
+    value = draw(
+        JSON_VALUES.map(lambda v: orjson.dumps(v).decode())
+        | st.builds(deep, st.integers(1, 3_000), st.sampled_from(["[", "{"]))
+        | st.builds(lambda n: orjson.dumps("x" * n).decode(), st.integers(0, 50_000))
+    )
+    others = orjson.dumps({k: v for k, v in RECORD.items() if k != name}).decode()
+    record = f'{others[:-1]},"{name}":{value}}}'
+    return f"[{record},{record}]".encode() if kind == "records" else record.encode()
+
+
+@pytest.fixture(scope="module")
+def app_client(
+    trained: dict[str, Model], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    artifact = trained["binary"].save(tmp_path_factory.mktemp("fuzz") / "binary")
+    with TestClient(create_app(ServeSettings(model=str(artifact), log=None))) as client:
+        yield client
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/explain"])
+def test_any_json_body_gets_a_2xx_or_a_bounded_4xx(app_client: TestClient, endpoint: str) -> None:
+    @given(body=bodies())
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(body: bytes) -> None:
+        response = app_client.post(endpoint, content=body)
+        assert response.status_code < 500, response.text[:300]
+        if response.status_code >= 400:
+            assert len(response.content) <= MAX_ERROR_BYTES
+            assert response.json()["error"]["field"] is not None
+
+    check()

@@ -4,6 +4,7 @@ recommender artifact over loopback."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from hostile import replace_file
+from mlwright.errors import ArtifactError
 from mlwright.recommend import Recommender, load_recommender, save_recommender
-from mlwright.serve import ServeSettings, create_recommend_app, read_log
+from mlwright.serve import RecommendService, ServeSettings, create_recommend_app, read_log
 from recsynth import interaction_log, quick_recommender
 from registry_store import damage, point_champion, register, wait_for
 from served import start_server
@@ -245,3 +248,16 @@ def test_mlwright_serve_answers_recommendations_over_loopback(
         assert orjson.loads(body)["error"]["field"] == "k"
     finally:
         assert server.stopped_gracefully()
+
+
+def test_a_recommender_is_loaded_in_a_child_process_before_the_service_loads_it(
+    artifact: Path, tmp_path: Path
+) -> None:
+    """A file whose hash matches (the manifest was edited too) but whose content cannot be
+    read: refused by the child, named, and never loaded into the serving process."""
+    broken = Path(shutil.copytree(artifact, tmp_path / "broken"))
+    replace_file(broken, "users.npz", b"PK\x03\x04 not a zip archive")
+    service = RecommendService(ServeSettings(model=str(broken), log=None))
+    with pytest.raises(ArtifactError, match="child process") as caught:
+        service.load(str(broken))
+    assert "users.npz" in caught.value.message

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mlwright.artifact import InputField
 from mlwright.errors import InputError, MlwrightError
 from mlwright.serve import RecordSchema
+from mlwright.serve._records import echo
 
 FIELDS = [
     InputField("age", "numeric", "float"),
@@ -170,3 +171,86 @@ def test_any_json_body_gives_records_or_a_4xx(value: object) -> None:
 def test_any_bytes_give_records_or_a_4xx(raw: bytes) -> None:
     status, _ = outcome(raw)
     assert status == 200 or 400 <= status < 500
+
+
+def nested(depth: int, opener: str = "[") -> str:
+    """A JSON value nested ``depth`` levels deep: [[[...]]] or {"a":{"a":...}}."""
+    if opener == "[":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def with_value(text: str, name: str = "age", *, listed: bool = False) -> bytes:
+    """A body of GOOD (or [GOOD, GOOD-with-it] when ``listed``) whose ``name`` is ``text``."""
+    record = orjson.dumps({k: v for k, v in GOOD.items() if k != name}).decode()
+    changed = record[:-1] + f',"{name}":{text}}}'
+    if listed:
+        return f"[{orjson.dumps(GOOD).decode()},{changed}]".encode()
+    return changed.encode()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+@pytest.mark.parametrize("opener", ["[", "{"])
+@pytest.mark.parametrize("listed", [False, True])
+def test_a_deeply_nested_value_is_a_422_naming_its_field(
+    depth: int, opener: str, listed: bool
+) -> None:
+    """1,000 deep parses and must not make the message recurse (repr did: a 500); 100,000
+    deep stops the JSON parser, and the field is still named."""
+    for name in ("age", "note", "vip", "signup"):
+        with pytest.raises(InputError) as caught:
+            RecordSchema(FIELDS).parse(with_value(nested(depth, opener), name, listed=listed))
+        assert caught.value.field == (f"[1].{name}" if listed else name)
+        assert caught.value.http_status == 422
+        assert len(caught.value.message) < 300
+
+
+def test_a_body_nested_too_deep_outside_any_field_names_the_body() -> None:
+    with pytest.raises(InputError, match="nested more than 1,024") as caught:
+        RecordSchema(FIELDS).parse(nested(5_000).encode())
+    assert caught.value.field == "body"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("x" * 600_000, "600,000 characters"),
+        ([1] * 100_000, "an array of 100,000 items"),
+        ({str(i): i for i in range(50_000)}, "an object of 50,000 fields"),
+    ],
+)
+def test_a_huge_value_is_quoted_in_part(value: object, words: str) -> None:
+    for name in ("age", "signup", "vip"):
+        with pytest.raises(InputError) as caught:
+            RecordSchema(FIELDS).parse(body({**GOOD, name: value}))
+        assert caught.value.field == name
+        assert words in caught.value.message
+        assert len(caught.value.message) < 300
+
+
+def test_a_huge_unknown_field_name_is_quoted_in_part() -> None:
+    name = "k" * 600_000
+    with pytest.raises(InputError, match="600,000 characters") as caught:
+        RecordSchema(FIELDS).parse(body({**GOOD, name: 1}))
+    assert caught.value.field is not None
+    assert len(caught.value.field) < 150
+    assert len(caught.value.message) < 300
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("short", '"short"'),
+        ([1, "a", None, {"b": True}], '[1,"a",null,{"b":true}]'),
+        ("é" * 100, '"' + "é" * 79 + "... (100 characters)"),
+    ],
+)
+def test_echo_quotes_json_and_says_how_long_a_long_value_was(value: object, shown: str) -> None:
+    assert echo(value) == shown
+
+
+def test_echo_never_recurses() -> None:
+    deep: list[object] = []
+    for _ in range(200_000):
+        deep = [deep]
+    assert echo(deep) == "[" * 80 + "... (an array of 1 item)"

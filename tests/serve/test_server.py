@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -19,10 +20,12 @@ import orjson
 import pytest
 
 from clirun import assert_clean_failure, mlwright
+from hostile import member_file, replace_file
 from mlwright.artifact import Model
 from mlwright.serve import ServeSettings, Service, read_log
 from mlwright.serve._app import _flag_shutdown_on_signals
-from served import Server, start_server
+from registry_store import point_champion, register, wait_for
+from served import Server, free_port, start_server
 from synth import RECORD
 
 BODY = orjson.dumps(RECORD)
@@ -260,3 +263,58 @@ def test_the_command_serves_a_shadow_challenger_and_refuses_a_mismatched_one(
     other = trained["regression"].save(tmp_path / "regression")
     refused = mlwright("serve", artifact, "--challenger", other, "--log", "none", cwd=tmp_path)
     assert_clean_failure(refused, 3, "different schema", fix=True)
+
+
+@pytest.fixture
+def aborting(artifact: Path, tmp_path: Path) -> Path:
+    """The artifact with its LightGBM model.txt cut short and its SHA-256 updated in the
+    manifest: LightGBM's own parser aborted the interpreter on it (SIGABRT, exit 134)."""
+    broken = Path(shutil.copytree(artifact, tmp_path / "broken"))
+    relative = member_file(broken, "lightgbm")
+    text = (broken / relative).read_text()
+    replace_file(broken, relative, text[: len(text) // 2].encode())
+    return broken
+
+
+def test_serving_an_artifact_that_aborted_the_loader_exits_5_naming_the_file(
+    aborting: Path, tmp_path: Path
+) -> None:
+    port = str(free_port())
+    result = mlwright("serve", aborting, "--log", "none", "--port", port, cwd=tmp_path, timeout=60)
+    assert_clean_failure(result, 5, "model.txt", "child process")
+
+
+def test_a_server_whose_alias_moves_to_an_aborting_version_serves_on_and_says_why(
+    artifact: Path, aborting: Path, tmp_path: Path
+) -> None:
+    """A real server process: an abort while loading the new version would end it."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    register(artifact, store, "churn")
+    bad = register(aborting, store, "churn")
+    server = start_server(
+        ["models:/churn@champion", "--tracking-uri", store, "--poll", "0.2", "--log", "none"],
+        cwd=tmp_path,
+        log=None,
+    )
+
+    def metadata() -> dict[str, object]:
+        return dict(orjson.loads(server.get("/metadata")[1]))
+
+    try:
+        point_champion(store, bad, "churn")
+        wait_for(lambda: metadata()["last_reload_error"] is not None, seconds=60)
+        time.sleep(1.0)  # a few more polls: the version that failed is not tried again
+        error = str(metadata()["last_reload_error"])
+        assert "model.txt" in error
+        assert "child process" in error
+        status, body = server.request(
+            "POST", "/predict", BODY, {"Content-Type": "application/json"}
+        )
+        assert status == 200, body
+        assert orjson.loads(body)["model_version"] == "1"
+        assert server.get("/health/ready")[0] == 200
+        metrics = server.get("/metrics")[1].decode()
+        assert 'mlwright_model_reload_failures_total{reason="ArtifactError"} 1.0' in metrics
+        assert 'mlwright_model_swaps_total{result="failed"} 1.0' in metrics
+    finally:
+        assert server.stopped_gracefully()

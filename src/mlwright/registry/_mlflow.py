@@ -9,14 +9,18 @@ SHA-256 of the artifact's manifest, which ``resolve`` checks when it hands the a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -28,15 +32,16 @@ from mlwright.artifact import (
     manifest_digest,
     read_manifest,
 )
-from mlwright.errors import ArtifactError, RegistryError
+from mlwright.errors import ArtifactError, ModelNotFoundError, RegistryError
 from mlwright.recommend import Recommender, load_recommender
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MANIFEST_TAG = "mlwright.manifest_sha256"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+# Matched whole (fullmatch): "$" would also match before a trailing newline.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[0-9]{1,18}))")
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -51,7 +56,7 @@ def tracking_uri(explicit: str | None = None) -> str:
 
 def check_model_name(name: str) -> str:
     """Registered model names are plain identifiers: no paths, no traversal."""
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.fullmatch(name) or ".." in name:
         raise RegistryError(
             f"model name {name!r} is not allowed",
             field="registry.model_name",
@@ -200,8 +205,102 @@ def log_and_register(
     )
 
 
+# Run by open_store in a child process. A new SQLite store's migrations commit dozens of
+# times, and each commit's disk sync is most of their time (measured on a busy 2-core
+# machine: 7.4 s, against 2.0 s without the syncs): the child syncs the file once, at the
+# end, instead. Only a power cut during those seconds could damage the new, empty store.
+OPEN_STORE_SECONDS = 120.0
+_MIGRATE = """
+import logging, os, sys
+from urllib.parse import unquote
+
+logging.disable(logging.WARNING)
+uri = sys.argv[1]
+if uri.startswith("sqlite:///"):
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _sync_once_at_the_end(connection, record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+from mlflow import MlflowClient
+
+client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+client.search_experiments(max_results=1)
+client.search_registered_models(max_results=1)
+if uri.startswith("sqlite:///"):
+    with open(unquote(uri[len("sqlite:///"):]), "rb+") as db:
+        os.fsync(db.fileno())
+"""
+
+
+def open_store(uri: str | None = None, *, imported: threading.Event | None = None) -> None:
+    """Get the tracking and registry store ready for a later ``log_and_register`` in this
+    process: create and migrate a new store (Alembic, seconds) in a child process, and
+    import MLflow here meanwhile (then set ``imported``). In a thread of this process the
+    migrations' many short waits would take the GIL back in bursts and slow the Python work
+    beside them. ``mlwright run`` calls it in a thread while it trains; a store that cannot
+    be opened is left for the registration to report."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", _MIGRATE, tracking_uri(uri)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import mlflow  # noqa: F401  (seconds of imports, done once)
+    finally:
+        if imported is not None:
+            imported.set()
+        try:
+            child.wait(timeout=OPEN_STORE_SECONDS)
+        except subprocess.TimeoutExpired:  # an unreachable store: registering will say so
+            child.kill()
+            child.wait()
+
+
 def is_registry_uri(text: str) -> bool:
     return text.startswith("models:/")
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters (a client may send any)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+@dataclass(frozen=True)
+class ModelUri:
+    """A checked ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
+
+    name: str
+    alias: str | None
+    version: str | None
+
+
+def parse_model_uri(model_uri: str) -> ModelUri:
+    """The name and the alias or version of a model URI, or a RegistryError saying what is
+    malformed (the whole text must match: no paths, no traversal, no trailing newline)."""
+    match = _URI.fullmatch(model_uri)
+    if not match:
+        raise RegistryError(
+            f"{_shown(model_uri)} is not a model URI",
+            field=model_uri[:200],
+            hint="write models:/NAME@ALIAS (e.g. models:/churn@champion) or models:/NAME/VERSION",
+        )
+    name = check_model_name(match["name"])
+    alias = match["alias"]
+    if alias is not None and (not _NAME.fullmatch(alias) or ".." in alias):
+        raise RegistryError(
+            f"alias {_shown(alias)} is not allowed",
+            field=model_uri[:200],
+            hint="use letters, digits, '-', '_' and '.', starting with a letter or digit",
+        )
+    return ModelUri(name, alias, match["version"])
 
 
 @dataclass(frozen=True)
@@ -213,63 +312,174 @@ class Resolved:
     manifest_sha256: str | None
 
 
-def resolve(model_uri: str, *, uri: str | None = None, cache_dir: Path | None = None) -> Resolved:
-    """The local artifact directory for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
-    match = _URI.match(model_uri)
-    if not match:
-        raise RegistryError(
-            f"{model_uri!r} is not a model URI",
-            field=model_uri,
-            hint="write models:/NAME@ALIAS (e.g. models:/churn@champion) or models:/NAME/VERSION",
-        )
-    name = check_model_name(match["name"])
-    alias, number = match["alias"], match["version"]
-    if alias is not None and not _NAME.match(alias):
-        raise RegistryError(f"alias {alias!r} is not allowed", field=model_uri)
-    uri = tracking_uri(uri)
-    db = _sqlite_path(uri)
+def _not_found(exc: Exception) -> bool:
+    """Whether MLflow said the model, version or alias does not exist (rather than failed)."""
+    code = getattr(exc, "error_code", None)
+    return code == "RESOURCE_DOES_NOT_EXIST" or (
+        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)
+    )
+
+
+def _version_entry(model_uri: str, uri: str | None) -> tuple[ModelUri, str, Any]:
+    """The parsed URI, the tracking store and MLflow's entry of the version it names."""
+    parsed = parse_model_uri(model_uri)
+    store = tracking_uri(uri)
+    db = _sqlite_path(store)
     if db is not None and not db.is_file():
         # Opening it would create an empty store; there is nothing to resolve in one.
         raise RegistryError(
-            f"no model registry at {uri} (the file {db} does not exist)",
+            f"no model registry at {store} (the file {db} does not exist)",
             field=model_uri,
             hint="run from the folder where `mlwright run` registered the model, or pass its "
             "store with --tracking-uri / MLFLOW_TRACKING_URI",
         )
     with _quiet():
         try:
-            client = _client(uri)
-            version = (
-                client.get_model_version_by_alias(name, alias)
-                if alias is not None
-                else client.get_model_version(name, number)
+            client = _client(store)
+            entry = (
+                client.get_model_version_by_alias(parsed.name, parsed.alias)
+                if parsed.alias is not None
+                else client.get_model_version(parsed.name, parsed.version)
             )
+        except RegistryError:
+            raise
         except Exception as exc:
-            what = f"alias '{alias}'" if alias else f"version {number}"
-            raise RegistryError(
-                f"no {what} of model '{name}' in the registry at {uri}",
+            if not _not_found(exc):
+                raise _registry_error(f"read {model_uri}", exc, store) from exc
+            what = f"alias '{parsed.alias}'" if parsed.alias else f"version {parsed.version}"
+            raise ModelNotFoundError(
+                f"no {what} of model '{parsed.name}' in the registry at {store}",
                 field=model_uri,
                 hint="list versions with `mlflow` or check registry.tracking_uri / "
                 "MLFLOW_TRACKING_URI; train one with `mlwright run SPEC`",
             ) from exc
-        source = str(version.source)
-        parsed = urlparse(source)
-        if parsed.scheme in ("", "file") and Path(unquote(parsed.path)).is_dir():
-            path = Path(unquote(parsed.path))
-        else:
-            try:
-                from mlflow.artifacts import download_artifacts
+    return parsed, store, entry
 
-                target = cache_dir or Path(tempfile.mkdtemp(prefix="mlwright-model-"))
-                path = Path(download_artifacts(artifact_uri=source, dst_path=str(target)))
-            except Exception as exc:
-                raise _registry_error(f"download {source}", exc, uri) from exc
-    tags = dict(version.tags or {})
+
+def resolve_version(model_uri: str, *, uri: str | None = None) -> str:
+    """The version ``model_uri`` names now (where an alias points), downloading nothing: what
+    a service following an alias asks on every poll."""
+    return str(_version_entry(model_uri, uri)[2].version)
+
+
+def _download(source: str, target: Path, store: str) -> Path:
+    with _quiet():
+        try:
+            from mlflow.artifacts import download_artifacts
+
+            # The store resolves runs:/ sources to the run's artifact location.
+            return Path(
+                download_artifacts(artifact_uri=source, dst_path=str(target), tracking_uri=store)
+            )
+        except Exception as exc:
+            raise _registry_error(f"download {source}", exc, store) from exc
+
+
+class ArtifactCache:
+    """Registered versions downloaded from a remote artifact store (anything but a local
+    directory: ``runs:/``, S3, ...), each once per tracking store, name and version, under one
+    temporary folder ``mlwright-models-*`` made at the first download. ``retain`` deletes the
+    versions no longer needed and ``close`` the whole folder; ``downloads`` counts them."""
+
+    def __init__(self) -> None:
+        self._root: Path | None = None
+        # (store, name, version) -> (its folder, the artifact directory inside it)
+        self._entries: dict[tuple[str, str, str], tuple[Path, Path]] = {}
+        self._lock = threading.Lock()
+        self.downloads = 0
+
+    @property
+    def root(self) -> Path | None:
+        """The cache's folder (None before the first download and after ``close``)."""
+        return self._root
+
+    def fetch(self, store: str, name: str, version: str, source: str) -> Path:
+        """The local copy of version ``version`` of ``name`` (from ``source``), downloaded
+        the first time it is asked for."""
+        key = (store, name, version)
+        with self._lock:  # one download at a time: never the same version twice
+            found = self._entries.get(key)
+            if found is not None and found[1].is_dir():
+                return found[1]
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="mlwright-models-"))
+            # Names and versions are checked identifiers; the store's digest tells stores apart.
+            digest = hashlib.sha256(store.encode()).hexdigest()[:12]
+            folder = self._root / f"{name}-{version}-{digest}"
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed download left
+            folder.mkdir()
+            try:
+                path = _download(source, folder, store)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self.downloads += 1
+            self._entries[key] = (folder, path)
+            return path
+
+    def retain(self, paths: Iterable[Path | None]) -> None:
+        """Delete every cached version except those at ``paths`` (the ones still served)."""
+        keep = {p for p in paths if p is not None}
+        with self._lock:
+            for key, (folder, path) in list(self._entries.items()):
+                if path not in keep:
+                    del self._entries[key]
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Delete every cached version and the cache's folder."""
+        with self._lock:
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+            self._entries.clear()
+
+    def __enter__(self) -> ArtifactCache:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _local_directory(source: str) -> Path | None:
+    parsed = urlparse(source)
+    if parsed.scheme in ("", "file") and Path(unquote(parsed.path)).is_dir():
+        return Path(unquote(parsed.path))
+    return None
+
+
+def resolve(
+    model_uri: str,
+    *,
+    uri: str | None = None,
+    cache: ArtifactCache | None = None,
+    cache_dir: Path | None = None,
+) -> Resolved:
+    """The local artifact directory for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``. A
+    version whose source is a local directory is used where it is; any other is downloaded:
+    into ``cache`` (once per store, name and version), else into ``cache_dir``, else into a
+    new temporary directory; in those two the caller owns the copy."""
+    parsed, store, entry = _version_entry(model_uri, uri)
+    version = str(entry.version)
+    source = str(entry.source)
+    path = _local_directory(source)
+    if path is None:
+        if cache is not None:
+            path = cache.fetch(store, parsed.name, version, source)
+        else:
+            target = cache_dir or Path(tempfile.mkdtemp(prefix="mlwright-model-"))
+            path = _download(source, target, store)
+    tags = dict(entry.tags or {})
     return Resolved(
         path=path,
-        model_name=name,
-        version=str(version.version),
-        alias=alias,
+        model_name=parsed.name,
+        version=version,
+        alias=parsed.alias,
         manifest_sha256=tags.get(MANIFEST_TAG),
     )
 
@@ -285,44 +495,70 @@ def check_manifest(resolved: Resolved, actual_sha256: str) -> None:
         )
 
 
-def load_any(reference: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
-    """``load`` for either kind of artifact: a ``Model`` or a ``Recommender``, as its
-    manifest says (a registered one must still carry the manifest it was registered with)."""
+def locate(
+    reference: str | Path, *, tracking_uri: str | None = None, cache: ArtifactCache | None = None
+) -> tuple[Path, Resolved | None]:
+    """The local artifact directory of ``reference`` (a directory, or a registry URI resolved
+    through ``cache``) and, for a registered one, its registry entry; a registered artifact
+    must still carry the manifest it was registered with."""
     text = str(reference)
-    resolved = resolve(text, uri=tracking_uri) if is_registry_uri(text) else None
-    path = resolved.path if resolved is not None else Path(text).expanduser()
-    if not ((path / MANIFEST).is_file() and is_recommender(read_manifest(path))):
-        return load(reference, tracking_uri=tracking_uri)
-    if resolved is None:
-        return load_recommender(path)
+    if not is_registry_uri(text):
+        return Path(text).expanduser(), None
+    resolved = resolve(text, uri=tracking_uri, cache=cache)
+    if not (resolved.path / MANIFEST).is_file():
+        raise ArtifactError(
+            f"version {resolved.version} of {resolved.model_name} has no {MANIFEST}",
+            field=str(resolved.path),
+            hint="register an artifact directory written by `mlwright run`",
+        )
     check_manifest(resolved, manifest_digest(resolved.path))
-    model = load_recommender(resolved.path)
-    model.metadata["registry"] = {
+    return resolved.path, resolved
+
+
+def load_located(
+    path: Path, resolved: Resolved | None, reference: str | Path
+) -> Model | Recommender:
+    """The model or recommender in ``path`` (from ``locate``), as its manifest says, every
+    file checked against its hash; a registered one carries its name, version and alias."""
+    if (path / MANIFEST).is_file() and is_recommender(read_manifest(path)):
+        recommender = load_recommender(path)
+        if resolved is not None:
+            recommender.metadata["registry"] = _identity(resolved, reference)
+        return recommender
+    model = load_model(path)
+    if resolved is not None:
+        model.registry = _identity(resolved, reference)
+    return model
+
+
+def _identity(resolved: Resolved, reference: str | Path) -> dict[str, str]:
+    return {
         "model_name": resolved.model_name,
         "version": resolved.version,
         "alias": resolved.alias or "",
-        "uri": text,
+        "uri": str(reference),
     }
-    return model
+
+
+def load_any(reference: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
+    """``load`` for either kind of artifact: a ``Model`` or a ``Recommender``, as its
+    manifest says. A downloaded copy of a remote registered version is read whole into
+    memory and deleted."""
+    with ArtifactCache() as cache:
+        path, resolved = locate(reference, tracking_uri=tracking_uri, cache=cache)
+        return load_located(path, resolved, reference)
 
 
 def load(reference: str | Path, *, tracking_uri: str | None = None) -> Model:
     """A model from an artifact directory or a registry URI (models:/NAME@ALIAS or
     models:/NAME/VERSION); a registered artifact must still carry the manifest it was
     registered with, and every file must match its hash."""
-    text = str(reference)
-    if is_registry_uri(text):
-        resolved = resolve(text, uri=tracking_uri)
-        check_manifest(resolved, manifest_digest(resolved.path))
-        model = load_model(resolved.path)
-        model.registry = {
-            "model_name": resolved.model_name,
-            "version": resolved.version,
-            "alias": resolved.alias or "",
-            "uri": text,
-        }
+    with ArtifactCache() as cache:
+        path, resolved = locate(reference, tracking_uri=tracking_uri, cache=cache)
+        model = load_model(path)  # a recommender is refused, with the way to read it
+        if resolved is not None:
+            model.registry = _identity(resolved, reference)
         return model
-    return load_model(Path(text))
 
 
 def aliases(model_name: str, *, uri: str | None = None) -> dict[str, str]:

@@ -1,7 +1,15 @@
 """HTTP service: predict, explain, health, metadata, metrics and the prediction log."""
 
 from mlwright.serve._app import Loaded, ServeSettings, Service, create_app, served_identity
-from mlwright.serve._log import PREDICTIONS, LogEntry, PredictionLog, log_engine, read_log
+from mlwright.serve._log import (
+    PREDICTIONS,
+    LogEntry,
+    PredictionLog,
+    Replayed,
+    log_engine,
+    read_log,
+    replay_spill,
+)
 from mlwright.serve._recommend import (
     RecommendAnswer,
     RecommendRequest,
@@ -11,6 +19,7 @@ from mlwright.serve._recommend import (
 )
 from mlwright.serve._records import UNKNOWN_FIELDS, Records, RecordSchema, UnknownFields
 from mlwright.serve._server import serve
+from mlwright.serve._spill import spill_path_for
 
 __all__ = [
     "PREDICTIONS",
@@ -23,6 +32,7 @@ __all__ = [
     "RecommendService",
     "RecordSchema",
     "Records",
+    "Replayed",
     "ServeSettings",
     "Service",
     "UnknownFields",
@@ -31,6 +41,8 @@ __all__ = [
     "is_recommender_artifact",
     "log_engine",
     "read_log",
+    "replay_spill",
     "serve",
     "served_identity",
+    "spill_path_for",
 ]

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import hmac
 import logging
-import math
 import random
 import signal
 import threading
@@ -41,18 +40,37 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlwright.artifact import Model, jsonable, manifest_digest, same_task
+from mlwright.artifact import (
+    MANIFEST,
+    Model,
+    jsonable,
+    load_in_child,
+    manifest_digest,
+    same_task,
+    sha256_file,
+    smoke_test,
+)
 from mlwright.errors import (
     InputError,
     MlwrightError,
+    ModelNotFoundError,
+    RegistryError,
     RequestError,
     ServiceUnavailableError,
     SpecError,
 )
-from mlwright.registry import check_model_name, is_registry_uri, load, resolve
-from mlwright.serve._log import LogEntry, PredictionLog
+from mlwright.recommend import Recommender
+from mlwright.registry import (
+    ArtifactCache,
+    is_registry_uri,
+    load_located,
+    locate,
+    parse_model_uri,
+    resolve_version,
+)
+from mlwright.serve._log import GRACE_SECONDS, STALL_SECONDS, LogEntry, PredictionLog
 from mlwright.serve._openapi import JSON, openapi_schema
-from mlwright.serve._records import Records, RecordSchema, UnknownFields
+from mlwright.serve._records import Records, RecordSchema, UnknownFields, echo, too_deep
 
 logger = logging.getLogger("mlwright.serve")
 
@@ -75,6 +93,10 @@ class ServeSettings:
     api_key: str | None = None  # required on /predict and /explain when set
     admin_key: str | None = None  # /admin/* refuse every request unless set
     log_flush_seconds: float = 0.05
+    # A log write waiting longer than this turns readiness to 503; at shutdown, what the log
+    # has not written within log_grace_seconds goes to its spill file (docs/serving.md).
+    log_stall_seconds: float = STALL_SECONDS
+    log_grace_seconds: float = GRACE_SECONDS
     # A second model beside the served one: "shadow" scores every request after the answer
     # is sent (logged, never returned); "split" answers challenger_share of the requests.
     challenger: str | None = None
@@ -92,6 +114,7 @@ class Loaded:
     source: str
     schema: RecordSchema
     loaded_at: dt.datetime
+    directory: Path | None = None  # where it was loaded from (a registry download is cached)
 
 
 @dataclass
@@ -114,14 +137,35 @@ class _Metrics:
         self.swaps = Counter(
             "mlwright_model_swaps", "Model reloads, by result.", ["result"], registry=r
         )
+        self.reload_failures = Counter(
+            "mlwright_model_reload_failures",
+            "Reloads that failed (the old model served on), by the error's type.",
+            ["reason"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "mlwright_model_info", "The model served (value 1).", ["name", "version"], registry=r
         )
         self.log_pending = Gauge(
-            "mlwright_log_pending", "Answers queued for the prediction log.", registry=r
+            "mlwright_log_pending",
+            "Answers not yet written to the prediction log (queued or being written).",
+            registry=r,
         )
         self.log_written = Gauge(
             "mlwright_log_written", "Answers written to the prediction log.", registry=r
+        )
+        self.log_oldest_seconds = Gauge(
+            "mlwright_log_oldest_seconds",
+            "Age of the oldest answer not yet written to the prediction log (0: none).",
+            registry=r,
+        )
+        self.log_stalled = Gauge(
+            "mlwright_log_stalled",
+            "1 while the prediction log is failing or stalled (readiness answers 503).",
+            registry=r,
+        )
+        self.log_write_errors = Gauge(
+            "mlwright_log_write_errors", "Failed writes to the log (each retried).", registry=r
         )
         self.shadowed = Counter(
             "mlwright_shadow_records", "Records scored by the shadow model.", registry=r
@@ -147,8 +191,9 @@ def readiness(shutting_down: bool, loaded: bool, log: PredictionLog | None) -> t
         return False, "shutting down"
     if not loaded:
         return False, "no model loaded yet"
-    if log is not None and not log.healthy:
-        return False, f"the prediction log is failing: {log.last_error}"
+    problem = None if log is None else log.problem
+    if problem is not None:
+        return False, problem
     return True, "ready"
 
 
@@ -190,29 +235,69 @@ class _Identified(Protocol):
     @property
     def version(self) -> str: ...
 
+    @property
+    def directory(self) -> Path | None: ...
+
 
 L = TypeVar("L", bound=_Identified)
+
+
+# Manifests (SHA-256) whose artifact a child process loaded and smoke-tested in this process.
+# A manifest lists every file's hash, and loading verifies them, so an artifact with one of
+# these manifests is the content the child survived: switching back to a version, or
+# reloading the one served, costs no second child.
+_PASSED_CHILD: set[str] = set()
+
+
+def _check_in_child(path: Path) -> None:
+    """``load_in_child``, once per manifest in this process."""
+    manifest = path / MANIFEST
+    before = sha256_file(manifest) if manifest.is_file() else None
+    if before is not None and before in _PASSED_CHILD:
+        return
+    load_in_child(path)
+    if before is not None and manifest.is_file() and sha256_file(manifest) == before:
+        _PASSED_CHILD.add(before)
 
 
 class Reloading(Generic[L]):
     """What both services do with the model they serve: load a new one beside it and switch
     in one assignment when it loads and passes its smoke test (``reload``), and follow a
-    registry alias by polling it (``poll``). Subclasses say how to ``load``."""
+    registry alias by polling it (``poll``). Every new artifact is first loaded and
+    smoke-tested in a child process, so that a file that crashes its library's parser kills
+    the child, never the service. Registry downloads are kept in ``cache`` while served.
+    Subclasses say how to ``load``."""
 
     current: L | None
 
-    def __init__(self, settings: ServeSettings):
+    def __init__(self, settings: ServeSettings, cache: ArtifactCache | None = None):
         self.settings = settings
         self.current = None
         self.log: PredictionLog | None = None
         self.shutting_down = False
         self.metrics = _Metrics()
         self.last_reload_error: str | None = None
+        self.cache = cache if cache is not None else ArtifactCache()
         self._reload_lock = asyncio.Lock()
+        self._failed_version: str | None = None  # the alias's version that would not load
 
     def load(self, reference: str) -> L:
         """Load, verify and smoke-test ``reference``; nothing is swapped."""
         raise NotImplementedError
+
+    def open_checked(self, reference: str) -> tuple[Model | Recommender, Path]:
+        """``reference`` as a local directory (a registry download is cached), loaded and
+        smoke-tested in a child process, and only then loaded here; with its directory."""
+        path, resolved = locate(
+            reference, tracking_uri=self.settings.tracking_uri, cache=self.cache
+        )
+        _check_in_child(path)
+        return load_located(path, resolved, reference), path
+
+    def in_use(self) -> list[Path | None]:
+        """The directories of the models served: the cached downloads to keep."""
+        current = self.current
+        return [None if current is None else current.directory]
 
     async def reload(self, reference: str | None = None) -> dict[str, Any]:
         """Load ``reference`` (default: the one served) beside the current model and switch
@@ -223,7 +308,10 @@ class Reloading(Generic[L]):
             try:
                 loaded = await asyncio.to_thread(self.load, target)
             except Exception as exc:
+                self.cache.retain(self.in_use())
+                reason = type(exc).__name__ if isinstance(exc, MlwrightError) else "InternalError"
                 self.metrics.swaps.labels("failed").inc()
+                self.metrics.reload_failures.labels(reason).inc()
                 self.last_reload_error = f"{type(exc).__name__}: {exc}"
                 logger.error("reload of %s failed; still serving the old model: %s", target, exc)
                 raise
@@ -237,6 +325,7 @@ class Reloading(Generic[L]):
                 self.metrics.swaps.labels("swapped").inc()
             else:
                 self.metrics.swaps.labels("unchanged").inc()
+            self.cache.retain(self.in_use())
             return {
                 "swapped": changed,
                 "model_name": loaded.name,
@@ -257,20 +346,36 @@ class Reloading(Generic[L]):
         return self.settings.poll_seconds > 0 and is_registry_uri(model) and "@" in model
 
     async def poll(self) -> None:
-        """Follow the registry alias: reload when it points at another version."""
+        """Follow the registry alias: reload when it points at another version. Polling asks
+        the registry for the version only (no download); a version that failed to load for
+        what it is (not for a registry that was away) is not tried again until the alias
+        moves or an admin reload asks for it."""
         while True:
             await asyncio.sleep(self.settings.poll_seconds)
             if self.shutting_down:
                 return
             try:
-                resolved = await asyncio.to_thread(
-                    resolve, self.settings.model, uri=self.settings.tracking_uri
+                version = await asyncio.to_thread(
+                    resolve_version, self.settings.model, uri=self.settings.tracking_uri
                 )
                 current = self.current
-                if current is None or resolved.version != current.version:
+                if (current is not None and version == current.version) or (
+                    version == self._failed_version
+                ):
+                    continue
+                try:
                     await self.reload()
+                except MlwrightError as exc:
+                    if not isinstance(exc, RegistryError):
+                        self._failed_version = version
+                    raise
+                self._failed_version = None
             except Exception as exc:  # the registry may be briefly away; keep serving
                 logger.warning("polling %s failed: %s", self.settings.model, exc)
+
+    async def shutdown(self) -> None:
+        """Delete the cached downloads (the models stay in memory until the process ends)."""
+        await asyncio.to_thread(self.cache.close)
 
     def identity(self) -> dict[str, str] | None:
         current = self.current
@@ -295,33 +400,35 @@ class Reloading(Generic[L]):
 class Service(Reloading[Loaded]):
     """The state behind the app: the model served now, the log, readiness, metrics."""
 
-    def __init__(self, settings: ServeSettings):
-        super().__init__(settings)
+    def __init__(self, settings: ServeSettings, cache: ArtifactCache | None = None):
+        super().__init__(settings, cache)
         self.challenger: Loaded | None = None
         self._draw = random.Random()
 
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, reference: str) -> Loaded:
-        """Load, verify (every file's hash) and smoke-test a model; nothing is swapped."""
-        model = load(reference, tracking_uri=self.settings.tracking_uri)
+        """Load, verify (every file's hash) and smoke-test a model, in a child process first
+        and then here; nothing is swapped."""
+        model, directory = self.open_checked(reference)
+        if not isinstance(model, Model):
+            raise SpecError(
+                f"{reference} is a recommender, not a model for tables",
+                field="MODEL",
+                hint="serve it on its own: `mlwright serve` chooses the endpoints by the artifact",
+            )
         name, version = served_identity(model, reference)
         schema = RecordSchema(
             model.inputs,
             unknown=self.settings.unknown_fields,
             max_records=self.settings.max_records,
         )
-        # A record of missing values reaches every learner and every transform.
-        answer = model.predict_record(dict.fromkeys(schema.names))
-        values = answer.get("probabilities", {}).values()
-        if not all(math.isfinite(v) for v in values) or (
-            isinstance(answer["prediction"], float) and not math.isfinite(answer["prediction"])
-        ):
-            raise ServiceUnavailableError(
-                f"model {name} {version} failed its smoke test (a non-finite prediction)",
-                hint="do not serve it; retrain or fix the artifact",
-            )
-        return Loaded(model, name, version, reference, schema, dt.datetime.now(dt.UTC))
+        smoke_test(model)  # again, here: a record of missing values reaches every learner
+        return Loaded(model, name, version, reference, schema, dt.datetime.now(dt.UTC), directory)
+
+    def in_use(self) -> list[Path | None]:
+        challenger = self.challenger
+        return [*super().in_use(), None if challenger is None else challenger.directory]
 
     def load_challenger(self) -> Loaded | None:
         """The challenger of the settings, loaded, verified and checked against the served
@@ -434,26 +541,77 @@ async def measured(
     return status, body
 
 
+def open_log(settings: ServeSettings, metrics: _Metrics) -> PredictionLog | None:
+    """The settings' prediction log, started (answers an earlier run spilled are written in
+    first), and reported in ``metrics``; None without a log."""
+    if settings.log is None:
+        return None
+    log = PredictionLog(
+        settings.log,
+        flush_seconds=settings.log_flush_seconds,
+        stall_seconds=settings.log_stall_seconds,
+        grace_seconds=settings.log_grace_seconds,
+    ).start()
+    metrics.log_pending.set_function(lambda: float(log.pending))
+    metrics.log_written.set_function(lambda: float(log.written))
+    metrics.log_oldest_seconds.set_function(lambda: log.oldest_seconds)
+    metrics.log_stalled.set_function(lambda: float(not log.healthy))
+    metrics.log_write_errors.set_function(lambda: float(log.write_errors))
+    return log
+
+
 async def close_log(log: PredictionLog | None) -> None:
-    """Finish writing the prediction log at shutdown (everything acknowledged)."""
+    """Finish writing the prediction log at shutdown: everything acknowledged is written,
+    or, past the log's grace period, appended to its spill file (the exact count said)."""
     if log is None:
         return
-    done = await asyncio.to_thread(log.close)
-    if not done:
-        logger.error("the prediction log did not finish writing: %d answers unwritten", log.pending)
+    if await asyncio.to_thread(log.close):
+        return
+    if log.spill_error is not None:
+        logger.error(
+            "the prediction log did not finish writing within %g s: %d answers unwritten "
+            "and LOST: the spill file %s could not be written (%s)",
+            log.grace_seconds,
+            log.unwritten,
+            log.spill_path,
+            log.spill_error,
+        )
+        return
+    logger.error(
+        "the prediction log did not finish writing within %g s: %d answers unwritten, "
+        "spilled to %s%s; the next start on this log writes them in, or run "
+        "`mlwright log replay --log URL`",
+        log.grace_seconds,
+        log.unwritten,
+        log.spill_path.resolve(),
+        f" ({log.uncertain} of them were being committed and may be in the log too; the "
+        "replay skips those)"
+        if log.uncertain
+        else "",
+    )
+
+
+MAX_ERROR_BYTES = 16_384  # the largest error body, whatever the request
 
 
 def _error_body(exc: MlwrightError) -> bytes:
-    return orjson.dumps(
-        {
-            "error": {
-                "type": type(exc).__name__,
-                "message": exc.message,
-                "field": exc.field,
-                "hint": exc.hint,
-            }
-        }
-    )
+    """The JSON of an error, at most MAX_ERROR_BYTES: messages quote at most a bounded prefix
+    of a client's value (``echo``), and what else could grow is cut here."""
+    error = {
+        "type": type(exc).__name__,
+        "message": exc.message,
+        "field": exc.field,
+        "hint": exc.hint,
+    }
+    body = orjson.dumps({"error": error})
+    if len(body) <= MAX_ERROR_BYTES:
+        return body
+    # At most 6 bytes a character (\u escapes): 2,400 characters fit with room to spare.
+    for key, limit in (("message", 1500), ("field", 200), ("hint", 700)):
+        text = error[key]
+        if text is not None and len(text) > limit:
+            error[key] = text[:limit] + "..."
+    return orjson.dumps({"error": error})
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -506,7 +664,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         if name == b"content-length":
             if not value.isdigit():
                 raise RequestError(
-                    f"Content-Length {value.decode('latin-1')!r} is not a number",
+                    f"Content-Length {echo(value.decode('latin-1'))} is not a number",
                     field="Content-Length",
                 )
             if int(value) > limit:
@@ -565,25 +723,27 @@ class ServiceApp(FastAPI):
 
 
 def create_app(
-    settings: ServeSettings, loaded: Loaded | None = None, challenger: Loaded | None = None
+    settings: ServeSettings,
+    loaded: Loaded | None = None,
+    challenger: Loaded | None = None,
+    *,
+    cache: ArtifactCache | None = None,
 ) -> ServiceApp:
     """The ASGI app; the model loads at startup (``/health/ready`` says when), unless
     ``loaded`` (from ``Service.load``) is given; the same for the settings' challenger and
-    ``challenger``."""
+    ``challenger``. ``cache`` holds their registry downloads (the app deletes it at
+    shutdown)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    service = Service(settings)
+    service = Service(settings, cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.log is not None:
-            service.log = PredictionLog(settings.log, flush_seconds=settings.log_flush_seconds)
-            service.log.start()
-            service.metrics.log_pending.set_function(lambda: float(service.log.pending))  # type: ignore[union-attr]
-            service.metrics.log_written.set_function(lambda: float(service.log.written))  # type: ignore[union-attr]
+        service.log = open_log(settings, service.metrics)
         if service.current is None:
             await service.reload()
         if settings.challenger is not None and service.challenger is None:
             service.challenger = await asyncio.to_thread(service.load_challenger)
+            service.cache.retain(service.in_use())
         restore = _flag_shutdown_on_signals(service)
         poller = asyncio.create_task(service.poll()) if service.follows_alias() else None
         try:
@@ -596,6 +756,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await close_log(service.log)
+            await service.shutdown()
 
     app = ServiceApp(
         title="mlwright model service",
@@ -760,6 +921,8 @@ def add_admin_reload_route(
             reference = _reload_target(body)
             try:
                 result = await service.reload(reference)
+            except ModelNotFoundError as exc:
+                raise RequestError(exc.message, status=404, field="model", hint=exc.hint) from exc
             except MlwrightError as exc:
                 raise ServiceUnavailableError(
                     f"the new model did not load; still serving the old one: {exc.message}",
@@ -808,6 +971,8 @@ def _reload_target(body: bytes) -> str | None:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit"):
+            raise too_deep(body, exc.pos, 'send {"model": "models:/NAME@ALIAS"}') from None
         raise RequestError(f"the body is not valid JSON: {exc}", field="body") from None
     if not isinstance(data, dict) or set(data) - {"model"}:
         raise InputError('the body must be {"model": "models:/NAME@ALIAS"} or empty', field="body")
@@ -817,13 +982,12 @@ def _reload_target(body: bytes) -> str | None:
     # Only registry URIs: a client must not make the server open paths of its choosing.
     if not isinstance(reference, str) or not is_registry_uri(reference):
         raise InputError(
-            f"model {reference!r} is not a registry URI",
+            f"model {echo(reference)} is not a registry URI",
             field="model",
             hint="use models:/NAME@ALIAS or models:/NAME/VERSION",
         )
-    name = reference[len("models:/") :].split("@")[0].split("/")[0]
     try:
-        check_model_name(name)
+        parse_model_uri(reference)  # a malformed name or alias is the client's: 422
     except MlwrightError as exc:
         raise InputError(exc.message, field="model", hint=exc.hint) from None
     return reference

@@ -34,16 +34,16 @@ from mlwright.artifact import (
     jsonable,
     manifest_digest,
     read_manifest,
+    smoke_test,
 )
 from mlwright.errors import (
     InputError,
     MlwrightError,
     RequestError,
-    ServiceUnavailableError,
     SpecError,
 )
 from mlwright.recommend import MAX_K, Recommender
-from mlwright.registry import is_registry_uri, load_any, resolve
+from mlwright.registry import ArtifactCache, is_registry_uri, resolve
 from mlwright.serve._app import (
     Reloading,
     ServeSettings,
@@ -55,9 +55,11 @@ from mlwright.serve._app import (
     add_health_routes,
     close_log,
     measured,
+    open_log,
 )
-from mlwright.serve._log import LogEntry, PredictionLog
+from mlwright.serve._log import LogEntry
 from mlwright.serve._openapi import error_responses
+from mlwright.serve._records import echo_name, too_deep
 
 logger = logging.getLogger("mlwright.serve")
 JSON = "application/json"
@@ -123,6 +125,7 @@ class ServedRecommender:
     version: str
     source: str
     loaded_at: dt.datetime
+    directory: Path | None = None  # where it was loaded from (a registry download is cached)
 
 
 class RecommendService(Reloading[ServedRecommender]):
@@ -130,34 +133,35 @@ class RecommendService(Reloading[ServedRecommender]):
     loaded beside it and swapped in (``reload``, or by following a registry alias)."""
 
     def load(self, reference: str) -> ServedRecommender:
-        """Load and verify the artifact, and smoke-test a cold-start answer."""
+        """Load and verify the artifact, in a child process first and then here, and
+        smoke-test a cold-start answer."""
         from threadpoolctl import threadpool_limits
 
         # One request solves a small system and multiplies one vector: BLAS threads only
         # add hand-offs (4x slower p50 on 2 busy cores). For the whole serving process.
         threadpool_limits(1, "blas")
-        model = load_any(reference, tracking_uri=self.settings.tracking_uri)
+        model, directory = self.open_checked(reference)
         if not isinstance(model, Recommender):
             raise SpecError(
                 f"{reference} is a {model.problem_type} model, not a recommender",
                 field="MODEL",
                 hint="serve it as it is: `mlwright serve` chooses the endpoints by the artifact",
             )
-        if not model.recommend_detail(k=1).items:
-            raise ServiceUnavailableError(
-                "the recommender failed its smoke test (no item for a cold-start user)",
-                hint="do not serve it; retrain on interactions with items",
-            )
-        return self.served(model, reference)
+        smoke_test(model)  # again, here: a cold-start list and a known user's
+        return self.served(model, reference, directory)
 
-    def served(self, model: Recommender, reference: str) -> ServedRecommender:
+    def served(
+        self, model: Recommender, reference: str, directory: Path | None = None
+    ) -> ServedRecommender:
         registered = model.metadata.get("registry")
         if registered:
             name, version = registered["model_name"], str(registered["version"])
         else:
             name = str(model.metadata.get("name") or Path(reference).name)
             version = "sha256:" + manifest_digest(Path(reference).expanduser())[:12]
-        return ServedRecommender(model, name, version, reference, dt.datetime.now(dt.UTC))
+        return ServedRecommender(
+            model, name, version, reference, dt.datetime.now(dt.UTC), directory
+        )
 
     def answer(self, request: RecommendRequest, started: float) -> bytes:
         served = self.serving()  # one read: the model and its identity stay together
@@ -202,7 +206,7 @@ def _refusal(errors: Sequence[Mapping[str, Any]]) -> InputError:
     ]
     where = ".".join(location) or "body"
     if first.get("type") == "extra_forbidden":
-        where = str(first.get("loc", ("body",))[-1])
+        where = echo_name(str(first.get("loc", ("body",))[-1]))
         return InputError(
             f"unknown field '{where}'",
             field=where,
@@ -220,6 +224,8 @@ def parse_request(body: bytes) -> RecommendRequest:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit"):
+            raise too_deep(body, exc.pos, "see /docs for the request schema") from None
         raise RequestError(
             f"the body is not valid JSON: {exc}", field="body", hint="send a JSON object"
         ) from None
@@ -236,19 +242,21 @@ def parse_request(body: bytes) -> RecommendRequest:
 
 
 def create_recommend_app(
-    settings: ServeSettings, loaded: ServedRecommender | None = None
+    settings: ServeSettings,
+    loaded: ServedRecommender | None = None,
+    *,
+    cache: ArtifactCache | None = None,
 ) -> FastAPI:
     """The ASGI app for a recommender; it loads at startup unless ``loaded`` (from
     ``RecommendService.load``) is given. With a registry alias it follows the alias, and
-    POST /admin/reload swaps the recommender without a restart."""
+    POST /admin/reload swaps the recommender without a restart. ``cache`` holds its registry
+    downloads (the app deletes it at shutdown)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    service = RecommendService(settings)
+    service = RecommendService(settings, cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.log is not None:
-            service.log = PredictionLog(settings.log, flush_seconds=settings.log_flush_seconds)
-            service.log.start()
+        service.log = open_log(settings, service.metrics)
         if service.current is None:
             await service.reload()
         restore = _flag_shutdown_on_signals(service)
@@ -263,6 +271,7 @@ def create_recommend_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await close_log(service.log)
+            await service.shutdown()
 
     app = FastAPI(
         title="mlwright recommendation service",
@@ -372,11 +381,14 @@ def create_recommend_app(
     return app
 
 
-def is_recommender_artifact(reference: str, tracking_uri: str | None = None) -> bool:
-    """Whether ``reference`` (a directory or a registry URI) holds a recommender."""
+def is_recommender_artifact(
+    reference: str, tracking_uri: str | None = None, cache: ArtifactCache | None = None
+) -> bool:
+    """Whether ``reference`` (a directory or a registry URI) holds a recommender; a registry
+    download goes to ``cache`` (the service's, so that its load downloads nothing again)."""
     with contextlib.suppress(MlwrightError):
         path = (
-            resolve(reference, uri=tracking_uri).path
+            resolve(reference, uri=tracking_uri, cache=cache).path
             if is_registry_uri(reference)
             else Path(reference).expanduser()
         )

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,6 +46,19 @@ _READERS: dict[str, Callable[[str, Any], Any]] = {
     "text": category_value,
     "boolean": boolean_value,
     "datetime": timestamp_value,
+}
+# What each kind takes besides null, as JSON values, and how a refusal says it: checked before
+# the readers (which quote a value whole) so that a nested or huge value is never echoed whole.
+_ACCEPTED: dict[str, tuple[tuple[type, ...], str, str]] = {
+    "numeric": ((int, float), "a number", "send a JSON number, or null for a missing value"),
+    "categorical": ((str,), "a string", "send the category as a JSON string, or null"),
+    "text": ((str,), "a string", "send the text as a JSON string, or null"),
+    "boolean": ((bool,), "true or false", "send a JSON boolean, or null for a missing value"),
+    "datetime": (
+        (str,),
+        "an ISO 8601 date or timestamp (a string)",
+        "send e.g. '2024-03-01' or '2024-03-01T12:30:00', or null",
+    ),
 }
 _POLARS_TYPES: dict[str, pl.DataType] = {
     "numeric": pl.Float64(),
@@ -91,7 +105,7 @@ class RecordSchema:
         self.fields = list(fields)
         self.names = [f.name for f in self.fields]
         self._name_set = frozenset(self.names)
-        self._readers = [(f.name, _READERS[f.kind]) for f in self.fields]
+        self._readers = [(f.name, _READERS[f.kind], _ACCEPTED[f.kind]) for f in self.fields]
         self.unknown = unknown
         self.max_records = max_records
 
@@ -108,6 +122,8 @@ class RecordSchema:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            if exc.msg.startswith("depth limit"):
+                raise too_deep(body, exc.pos) from None
             raise RequestError(
                 f"the request body is not valid JSON: {exc}",
                 field="body",
@@ -157,20 +173,34 @@ class RecordSchema:
                 )
             unknown = [k for k in record if k not in self._name_set]
             if unknown and self.unknown == "reject":
+                name = echo_name(unknown[0])
                 raise InputError(
-                    f"field '{where}{unknown[0]}' is not an input of this model",
-                    field=f"{where}{unknown[0]}",
+                    f"field '{where}{name}' is not an input of this model"
+                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                    field=f"{where}{name}",
                     hint="remove it (the service was started with --unknown-fields reject); "
                     "fields: " + list_choices(self.names),
                 )
-        for name, read in self._readers:
+        for name, read, (types, expected, hint) in self._readers:
+            value = record[name]
             try:
-                read(name, record[name])
+                if value is not None and (
+                    not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+                ):
+                    raise InputError(
+                        f"field '{name}' expects {expected}, got a JSON {_json_kind(value)}: "
+                        + echo(value),
+                        field=name,
+                        hint=hint,
+                    )
+                read(name, value)
             except MlwrightError as exc:
+                if isinstance(value, str):  # the reader quoted it whole
+                    exc.message = exc.message.replace(repr(value), echo(value))
                 if where:
                     exc.field = f"{where}{name}"
                     exc.message = f"record {where[:-1]}: {exc.message}"
-                    exc.args = (str(exc),)
+                exc.args = (str(exc),)
                 raise
 
     # -- describing ----------------------------------------------------------------------------
@@ -223,3 +253,133 @@ def _json_kind(value: object) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+# -- quoting a client's values ---------------------------------------------------------------
+
+ECHO_CHARS = 80  # the most of a client's value (as JSON) or field name an error message quotes
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """``value`` as an error message quotes it: at most ``limit`` characters of its JSON, then
+    how long it was; never recursing, so that a value nested 100,000 deep costs nothing."""
+    text = ""
+    for piece in _json_pieces(value, limit):
+        text += piece
+        if len(text) > limit:
+            break
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str):
+        size = _count(len(value), "character")
+    elif isinstance(value, list):
+        size = "an array of " + _count(len(value), "item")
+    elif isinstance(value, dict):
+        size = "an object of " + _count(len(value), "field")
+    else:
+        size = f"over {limit} characters"
+    return f"{text[:limit]}... ({size})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def echo_name(name: str, limit: int = ECHO_CHARS) -> str:
+    """A field name a client sent, cut to ``limit`` characters when longer."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({_count(len(name), 'character')})"
+
+
+class _Punctuation(str):
+    """Text of the JSON being written (brackets, commas, keys), not a value."""
+
+
+def _json_pieces(value: object, limit: int) -> Iterator[str]:
+    """The compact JSON text of ``value`` in pieces, with an explicit stack instead of
+    recursion; a string is cut to ``limit`` characters first (the caller stops early)."""
+    stack: list[Iterator[object]] = [iter((value,))]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, _Punctuation):
+            yield item
+        elif isinstance(item, list):
+            yield "["
+            stack.append(_array_items(item))
+        elif isinstance(item, dict):
+            yield "{"
+            stack.append(_object_items(item))
+        elif isinstance(item, str):
+            yield orjson.dumps(item[: limit + 1]).decode()
+        else:
+            try:
+                yield orjson.dumps(item).decode()
+            except TypeError:
+                yield repr(item)[: limit + 1]
+
+
+_END = object()
+
+
+def _array_items(values: list[Any]) -> Iterator[object]:
+    for i, value in enumerate(values):
+        if i:
+            yield _Punctuation(",")
+        yield value
+    yield _Punctuation("]")
+
+
+def _object_items(values: dict[Any, Any]) -> Iterator[object]:
+    for i, (key, value) in enumerate(values.items()):
+        name = key[:ECHO_CHARS] if isinstance(key, str) else str(key)
+        yield _Punctuation(("," if i else "") + orjson.dumps(name).decode() + ":")
+        yield value
+    yield _Punctuation("}")
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def too_deep(
+    body: bytes,
+    position: int,
+    hint: str = "send each field a single value: a number, a string, true or false, or null",
+) -> InputError:
+    """The 422 for a body nested deeper than the JSON parser reads (1,024 levels), naming the
+    field (``name``, or ``[i].name`` in a list of records) whose value goes that deep."""
+    where = deep_field(body.decode("utf-8", "replace"), position)
+    return InputError(
+        f"{'the body' if where == 'body' else f'field {where!r}'} is nested more than 1,024 "
+        "levels deep",
+        field=where,
+        hint=hint,
+    )
+
+
+def deep_field(text: str, position: int) -> str:
+    """The field of a record (``name``, or ``[i].name`` in a list) open at ``position`` of a
+    JSON ``text``, or "body" when none is: found by a scan of its strings and brackets."""
+    frames: list[list[Any]] = []  # per open container: [is object, its key or item index]
+    previous = ""
+    for match in _TOKEN.finditer(text, 0, position):
+        token = match.group()
+        if token in ("{", "["):
+            frames.append([token == "{", None if token == "{" else 0])
+        elif token in ("}", "]"):
+            if frames:
+                frames.pop()
+        elif token == ",":
+            if frames and not frames[-1][0]:
+                frames[-1][1] += 1
+        elif frames and frames[-1][0] and previous in ("{", ","):
+            try:
+                frames[-1][1] = echo_name(str(orjson.loads(token)))
+            except orjson.JSONDecodeError:
+                frames[-1][1] = "?"
+        previous = token
+    if frames and frames[0][0] and frames[0][1] is not None:
+        return str(frames[0][1])
+    if len(frames) > 1 and not frames[0][0] and frames[1][0] and frames[1][1] is not None:
+        return f"[{frames[0][1]}].{frames[1][1]}"
+    return "body"

@@ -17,6 +17,7 @@ import orjson
 import uvicorn
 
 from mlwright.errors import SpecError
+from mlwright.registry import ArtifactCache
 from mlwright.serve._app import ServeSettings, Service, create_app
 from mlwright.serve._recommend import (
     RecommendService,
@@ -43,9 +44,10 @@ def app_from_env() -> Any:
     """The app factory a worker process calls (settings come through the environment)."""
     _show_service_log()
     settings = ServeSettings(**orjson.loads(os.environ[SETTINGS_ENV]))
-    if is_recommender_artifact(settings.model, settings.tracking_uri):
-        return create_recommend_app(settings)
-    return create_app(settings)
+    cache = ArtifactCache()  # each worker's own, deleted at its shutdown
+    if is_recommender_artifact(settings.model, settings.tracking_uri, cache):
+        return create_recommend_app(settings, cache=cache)
+    return create_app(settings, cache=cache)
 
 
 def serve(
@@ -56,31 +58,49 @@ def serve(
     workers: int = 1,
     access_log: bool = False,
 ) -> None:
-    """Serve until SIGTERM or Ctrl-C. The model is loaded and smoke-tested here first, so
-    that a bad reference fails with its own message before any worker starts."""
+    """Serve until SIGTERM or Ctrl-C. The model is loaded and smoke-tested here first (in a
+    child process, then here), so that a bad reference fails with its own message before any
+    worker starts. Registry downloads are cached while served and deleted at shutdown."""
     _show_service_log()
-    app: Any
-    if is_recommender_artifact(settings.model, settings.tracking_uri):
+    cache = ArtifactCache()
+    try:
+        app = _checked_app(settings, cache)
+        if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
+            logger.warning(
+                "serving on %s without an API key: anyone who reaches this address can "
+                "score; set MLWRIGHT_API_KEY to require one",
+                host,
+            )
+        if workers > 1:
+            cache.close()  # each worker loads the model again, into its own cache
+        _run(app, settings, host=host, port=port, workers=workers, access_log=access_log)
+    finally:
+        cache.close()
+
+
+def _checked_app(settings: ServeSettings, cache: ArtifactCache) -> Any:
+    """The app, with its model (and challenger) loaded and checked: a bad one fails here."""
+    if is_recommender_artifact(settings.model, settings.tracking_uri, cache):
         if settings.challenger is not None:
             raise SpecError(
                 "a challenger is not served beside a recommender yet",
                 field="--challenger",
                 hint="serve the recommender alone",
             )
-        recommending = RecommendService(settings)
-        app = create_recommend_app(settings, recommending.load(settings.model))
-    else:
-        service = Service(settings)
-        loaded = service.load(settings.model)
-        service.current = loaded
-        challenger = service.load_challenger()  # a bad or mismatched one fails here, first
-        app = create_app(settings, loaded, challenger)
-    if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
-        logger.warning(
-            "serving on %s without an API key: anyone who reaches this address can score; "
-            "set MLWRIGHT_API_KEY to require one",
-            host,
-        )
+        recommending = RecommendService(settings, cache)
+        return create_recommend_app(settings, recommending.load(settings.model), cache=cache)
+    service = Service(settings, cache)
+    loaded = service.load(settings.model)
+    service.current = loaded
+    challenger = service.load_challenger()  # a bad or mismatched one fails here, first
+    service.challenger = challenger
+    cache.retain(service.in_use())
+    return create_app(settings, loaded, challenger, cache=cache)
+
+
+def _run(
+    app: Any, settings: ServeSettings, *, host: str, port: int, workers: int, access_log: bool
+) -> None:
     options: dict[str, Any] = {
         "host": host,
         "port": port,
