@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mlwright"
 ORDER = [
     "spec", "data", "features", "learners", "search", "evaluate", "report", "recommend", "registry",
 ]  # fmt: skip
-SHARED = {"errors", "_progress", "_interrupt", "spec", "artifact"}
+SHARED = {"errors", "_progress", "_interrupt", "_clock", "spec", "artifact"}
 ALLOWED: dict[str, set[str]] = {stage: set(ORDER[:i]) for i, stage in enumerate(ORDER)}
 ALLOWED["artifact"] = {"spec", "data", "features", "learners"}
 ALLOWED["serve"] = {"spec", "data", "features", "learners", "recommend", "registry"}

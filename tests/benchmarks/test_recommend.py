@@ -43,10 +43,13 @@ def synthetic_log(users: int = 90, items: int = 60, seed: int = 0) -> pl.DataFra
     return log.join(films, on="movieId", how="left")
 
 
+BUDGET = 8.0
+
+
 def test_every_system_is_scored_on_the_same_held_out_users(bench: ModuleType) -> None:
-    # A budget of 0 s leaves mlwright's ranker out (its cross-validation alone takes half
-    # a minute here): the harness, not the ranker, is under test.
-    outcome = bench.run(synthetic_log(), budget=0.0, report=lambda _: None)
+    # A short budget: the harness is under test, not the fit (the budget covers the whole
+    # fit, so 0 s would leave only popularity, and nothing personal to compare).
+    outcome = bench.run(synthetic_log(), budget=BUDGET, report=lambda _: None)
     assert [r.system for r in outcome.results] == list(bench.SYSTEMS)
     users = len(outcome.bench.test)
     assert users == 18  # 20% of 90, each with something after the history
@@ -58,7 +61,7 @@ def test_every_system_is_scored_on_the_same_held_out_users(bench: ModuleType) ->
         assert r.fit_seconds >= 0.0
     # Users who favour one genre: anything personal beats nothing.
     assert outcome.result("mlwright").ndcg > outcome.result("popularity").ndcg
-    assert outcome.fit["chosen"] in outcome.fit["generators"]
+    assert outcome.fit["chosen"] in {*outcome.fit["generators"], "ranker"}
     assert set(outcome.ease_test_curve) == {f"{lam:g}" for lam in bench.EASE_GRID}
     assert len(outcome.differences) == 2
     assert all(v > 0 for v in outcome.latency.values())

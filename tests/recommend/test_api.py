@@ -11,6 +11,7 @@ import pytest
 
 import mlwright
 from mlwright.errors import SpecError
+from mlwright.pipeline import OVERRUN_ALLOWED
 from mlwright.recommend import Recommender
 
 
@@ -49,6 +50,20 @@ def test_fit_returns_an_evaluated_recommender(fitted: tuple[Recommender, pl.Data
     assert meta["settings"]["k"] == 10
     assert meta["plan"]["chosen"] == model.chosen
     assert meta["choice"]["chosen"] == model.chosen
+
+
+def test_fit_says_why_its_scorer_recommends_within_its_budget(
+    fitted: tuple[Recommender, pl.DataFrame],
+) -> None:
+    model, _ = fitted
+    meta = model.metadata
+    because = meta["choice"]["because"]
+    if model.chosen == "ranker":
+        assert because.startswith("the ranker beat every generator alone: cross-validated")
+    else:
+        assert because.startswith(("the ranker did not beat it:", "the ranker was not trained:"))
+    assert meta["budget"]["seconds"] == 30
+    assert 0 < meta["timings"]["wall"] <= 30 * (1 + OVERRUN_ALLOWED)
 
 
 def test_the_returned_model_is_fitted_on_every_user(

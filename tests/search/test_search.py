@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -530,3 +531,32 @@ def test_the_stack_is_cross_fitted_on_each_folds_training_rows(
     assert "baseline" not in chosen.weights
     best = max(t.cv_score for t in finished.trials if t.status == "ok")
     assert score("roc_auc", finished.prepared.y, chosen.oof) > best - 0.05
+
+
+def test_a_deadline_leaves_the_weaker_trials_unmeasured_and_unchosen(tmp_path: Path) -> None:
+    """Measuring every trial on the single-row path takes seconds per trial when loading
+    its models is slow: past its deadline the weaker trials are left out, said so, and
+    never chosen; the best one is always measured."""
+    result = search(tmp_path, families=["lightgbm", "linear"], max_trials=4)
+    ranked = result.ranked()
+    assert len(ranked) >= 3
+    left_out = measure_trials(result, _Unmeasured, [{}], deadline=time.monotonic() - 1)  # type: ignore[arg-type]
+    best = ranked[0]
+    assert best.latency is not None
+    assert left_out == [t.candidate.name for t in ranked[1:]]
+    for trial in ranked[1:]:
+        assert trial.latency is None
+        assert trial.message == "not measured: time budget"
+    chosen = select(
+        result,
+        limits=Limits(None, None),
+        ensemble=True,
+        score=lambda truth, pred: score("roc_auc", truth, pred),
+        make_model=_Unmeasured,  # type: ignore[arg-type]
+        records=[{}],
+        seed=0,
+    )
+    assert set(chosen.weights) == {best.candidate.name}
+    # Without a deadline every trial is measured, as before.
+    assert measure_trials(result, _Unmeasured, [{}]) == []  # type: ignore[arg-type]
+    assert all(t.latency is not None for t in ranked)

@@ -78,7 +78,7 @@ def recommender_card(
     choice = meta.get("choice", {})
     glance = [
         ("Task", question or "recommend items a user will meet next"),
-        ("Recommends with", _chosen_text(model)),
+        ("Recommends with", chosen_text(model)),
         (
             f"Held-out NDCG@{k}",
             f"{_value(scores.get('model', {}).get(f'ndcg@{k}'))}; popularity "
@@ -107,11 +107,23 @@ def recommender_card(
     )
 
 
-def _chosen_text(model: Recommender) -> str:
-    generators = ", ".join(model.generators)
+def chosen_text(model: Recommender) -> str:
+    """What recommends, and why, as the fit measured it: the ranker's comparison with the
+    generators on validation users, or why the ranker was not trained."""
+    choice = model.metadata.get("choice", {})
     if model.chosen == "ranker":
-        return f"a LightGBM ranker over candidates from {generators}"
-    return f"the {model.chosen} generator alone (the ranker did not beat it on validation users)"
+        text = f"a LightGBM ranker over candidates from {', '.join(model.generators)}"
+    else:
+        text = f"the {model.chosen} generator alone"
+    because = choice.get("because")
+    if because:
+        return f"{text} ({because})"
+    # An artifact written before fits said why: only what its record shows.
+    if model.chosen == "ranker":
+        return text
+    if "cv_ndcg" in choice.get("ranker", {}):
+        return f"{text} (the ranker did not beat it on validation users)"
+    return f"{text} (the ranker was not trained)"
 
 
 def _metrics(
@@ -158,10 +170,15 @@ def _metrics(
 
 def _choice(choice: Mapping[str, Any], k: int) -> Section:
     section = Section("How it was chosen (validation users, never the held-out ones)")
+    ranker = choice.get("ranker", {})
     section.text(
         "Each training user's latest interactions were held back as targets; the generators "
-        "learned from the rest. Generator settings were chosen by NDCG on those users; the "
-        "ranker's objective and number of trees by cross-validation over users."
+        "learned from the rest. Generator settings were chosen by NDCG on those users"
+        + (
+            f"; the ranker was not trained: {ranker['skipped']}."
+            if "skipped" in ranker
+            else "; the ranker's objective and number of trees by cross-validation over users."
+        )
     )
     ndcg = choice.get("generator_ndcg", {})
     settings = choice.get("generators", {})
@@ -172,17 +189,25 @@ def _choice(choice: Mapping[str, Any], k: int) -> Section:
             for name, v in ndcg.items()
         ],
     )
-    ranker = choice.get("ranker", {})
     by_objective = ranker.get("cv_ndcg_by_objective", {})
     if by_objective:
         section.table(
             ["ranker objective", f"cross-validated NDCG@{k}"],
             [[name, f"{value:.4f}"] for name, value in by_objective.items()],
         )
-        section.text(
-            f"Chosen: {choice.get('chosen')} (ranker {ranker.get('objective')}, "
-            f"{ranker.get('trees')} trees)."
-        )
+        if choice.get("chosen") == "ranker":
+            section.text(
+                f"Chosen: the ranker ({ranker.get('objective')}, {ranker.get('trees')} trees)."
+            )
+        else:
+            section.text(
+                f"Chosen: {choice.get('chosen')}"
+                + (f": {choice['because']}." if choice.get("because") else ".")
+            )
+    skipped = choice.get("skipped", {})
+    if skipped:
+        section.text("Not done, to keep the time budget:")
+        section.table(["step", "why"], [[step, why] for step, why in skipped.items()])
     return section
 
 

@@ -339,7 +339,12 @@ class ALS(Generator):
         return out
 
     def scores(self, H: sp.csr_matrix) -> np.ndarray:
-        return self._project(self.user_factors(H))
+        from threadpoolctl import threadpool_limits
+
+        # A small solve per history: BLAS threads only stall them on a busy machine
+        # (movielens, 537 users at 128 factors: 14-16 s against 0.4 s on one thread).
+        with threadpool_limits(1, "blas"):
+            return self._project(self.user_factors(H))
 
     def score_one(self, items: np.ndarray) -> np.ndarray:
         factors = self._solve(items) if len(items) else np.zeros(self._factors())

@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import polars as pl
 
+from mlwright._clock import Clock
 from mlwright._progress import Progress, Silent
 from mlwright.errors import DataError
 from mlwright.recommend._candidates import ItemFeatures, UserFeatures
+from mlwright.recommend._costs import Costs, Size
 from mlwright.recommend._evaluate import evaluate_split
-from mlwright.recommend._fit import FitPlan, RecommendSettings, fit_recommender
-from mlwright.recommend._interactions import interactions_from_frame
+from mlwright.recommend._fit import (
+    Budget,
+    FitPlan,
+    RecommendSettings,
+    Reserve,
+    fit_recommender,
+    ranker_fit_seconds,
+    windows,
+)
+from mlwright.recommend._interactions import Interactions, interactions_from_frame
 from mlwright.recommend._model import Recommender
-from mlwright.recommend._split import Protocol, make_split
+from mlwright.recommend._split import Protocol, Split, make_split
 
 
 def train_recommender(
@@ -37,15 +47,19 @@ def train_recommender(
     settings: RecommendSettings | None = None,
     time_budget: float = 300.0,
     progress: Progress | None = None,
+    clock: Clock | None = None,
 ) -> Recommender:
     """Evaluate and fit a recommender on an interaction table. ``item_features`` are
     columns of ``items`` (one row per item, keyed by the ``item`` column) or, without it,
     of ``frame`` itself (the first value seen per item); ``user_features`` likewise of
-    ``users`` (keyed by the ``user`` column) or of ``frame``."""
+    ``users`` (keyed by the ``user`` column) or of ``frame``. All of it ends by ``clock``'s
+    end (default: ``time_budget`` seconds from now): the choosing fit keeps free what the
+    evaluation and the fit on every interaction will take, estimated as it goes."""
     settings = settings or RecommendSettings()
     progress = progress or Silent()
     report = progress.log
     started = time.monotonic()
+    clock = clock if clock is not None else Clock.start(time_budget, started)
     progress.stage("read the interactions", total=1)
     data = interactions_from_frame(frame, user=user, item=item, time=time_column, weight=weight)
     item_source = _feature_table("item", item, item_features, items, frame)
@@ -67,17 +81,21 @@ def train_recommender(
         f"protocol '{protocol}': {len(split.test):,} held-out users"
     )
     progress.stage("fit on the training users (choosing generators and ranker)", total=1)
+    costs = Costs()
     evaluated = fit_recommender(
         split.train,
         item_features=features,
         user_features=about_users,
         settings=settings,
-        time_budget=time_budget * 0.6,
+        budget=Budget(clock, costs, _after_choosing(data, split, settings, costs)),
         report=report,
     )
     progress.advance()
     progress.stage("score the held-out users", total=1)
-    evaluation = evaluate_split(evaluated, split, settings.k)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # small solves per user (see _window_candidates)
+        evaluation = evaluate_split(evaluated, split, settings.k)
     progress.advance()
     report(
         f"held-out NDCG@{settings.k} {evaluation.ndcg():.4f} (popularity "
@@ -112,6 +130,35 @@ def train_recommender(
         }
     )
     return final
+
+
+def _after_choosing(
+    data: Interactions, split: Split, settings: RecommendSettings, costs: Costs
+) -> Reserve:
+    """Seconds that follow the choosing fit, for a plan: scoring the held-out users with
+    the model and each generator alone, then fitting the plan on every interaction (the
+    ranker's windows and trees included when it recommends)."""
+    size = Size.of(data)
+    users, items = len(split.test), data.n_items
+    final_windows: list[tuple[Size, int]] = []
+
+    def reserve(params: Mapping[str, Mapping[str, Any]], trees: int | None) -> float:
+        scoring = [costs.score(kind, p, users, items) for kind, p in params.items()]
+        seconds = sum(scoring) + max(scoring, default=0.0)  # the model: one more
+        seconds += sum(costs.fit(kind, p, size) for kind, p in params.items())
+        if trees is not None:
+            if not final_windows:
+                final_windows.extend(
+                    (Size.of(rows), len(held))
+                    for rows, held in windows(data, settings.windows, settings.history_share)
+                )
+            seconds += costs.candidates(users, len(params), items)
+            seconds += ranker_fit_seconds(final_windows, params, costs, items)
+            rows = costs.pool_rows(sum(n for _, n in final_windows), settings.depth, len(params))
+            seconds += costs.trees(rows, costs.n_features(len(params)), trees)
+        return seconds
+
+    return reserve
 
 
 def _feature_table(

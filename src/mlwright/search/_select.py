@@ -4,6 +4,7 @@ constraints applied, and a greedy ensemble of the trials that respect them."""
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,14 +77,32 @@ TRIAL_LATENCY_CALLS = 100
 
 
 def measure_trials(
-    search: SearchResult, make_model: ModelFactory, records: Sequence[Mapping[str, Any]]
-) -> None:
+    search: SearchResult,
+    make_model: ModelFactory,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    deadline: float | None = None,
+) -> list[str]:
     """Latency of each finished trial's bagged model through ``predict_one`` (features
-    included), and the size of its files."""
+    included), and the size of its files, best trial first. With a ``deadline``
+    (``time.monotonic()``), a trial whose measuring (as long as the slowest so far) would
+    end after it is left unmeasured, once the best real trial is measured: such trials
+    cannot be chosen. The names of those left out."""
+    slowest = 0.0
+    left_out: list[str] = []
+    measured_real = False
     for trial in search.ranked():
+        if deadline is not None and measured_real and time.monotonic() + slowest > deadline:
+            trial.message = trial.message or "not measured: time budget"
+            left_out.append(trial.candidate.name)
+            continue
+        started = time.monotonic()
         model = ensemble_model({trial.candidate.name: 1.0}, search, make_model)
         trial.latency = model.measure_latency(records, calls=TRIAL_LATENCY_CALLS)
         trial.size_mb = trial_files_mb(trial)
+        slowest = max(slowest, time.monotonic() - started)
+        measured_real = measured_real or trial.candidate.family != "baseline"
+    return left_out
 
 
 def trial_files_mb(trial: TrialResult) -> float:
@@ -131,9 +150,10 @@ def select(
     seed: int,
 ) -> Selection:
     """The best admissible model: a greedy ensemble over the trials that each meet the
-    limits, kept only while the ensemble meets them too; else the best single trial."""
+    limits, kept only while the ensemble meets them too; else the best single trial. Trials
+    that ``measure_trials`` left unmeasured (the time budget) are not candidates."""
     greater = METRICS[search.metric].greater_is_better
-    ranked = search.ranked()
+    ranked = [t for t in search.ranked() if t.latency is not None and t.size_mb is not None]
     rejected: list[str] = []
     admissible: list[TrialResult] = []
     for trial in ranked:
