@@ -20,6 +20,7 @@ def test_public_api_is_pinned() -> None:
         "DataError",
         "InputError",
         "MlwrightError",
+        "MlwrightWarning",
         "Model",
         "NotFittedError",
         "Recommendation",
@@ -297,3 +298,42 @@ def test_run_saves_registers_and_loads(workdir: Path) -> None:
     second = mlwright.run(workdir / "spec.toml", out=workdir / "other", max_trials=1)
     assert second.registry["alias"] == "challenger"
     assert (workdir / "other" / "manifest.json").exists()
+
+
+# -- progress and warnings in Python ------------------------------------------------------------
+
+QUICK = {**FAST, "max_trials": 1, "learners": ["linear"]}
+
+
+def closed_after_the_event() -> pl.DataFrame:
+    """``closed_at`` is two days after the time column ``t`` on every row: a column
+    recorded after the outcome (the data check ``leakage.after_time`` warns)."""
+    return make_frame("binary", n=300, seed=1).with_columns(
+        pl.col("signup").alias("t"), (pl.col("signup") + pl.duration(days=2)).alias("closed_at")
+    )
+
+
+def test_fit_issues_the_data_checks_warnings_and_the_model_keeps_them(tmp_path: Path) -> None:
+    with pytest.warns(mlwright.MlwrightWarning, match=r"\[leakage\.after_time:closed_at\]") as seen:
+        model = mlwright.fit(
+            closed_after_the_event(), target="y", time="t", progress=False, **QUICK
+        )
+    assert seen[0].filename == __file__, "the warning points at the caller's line"
+    assert issubclass(mlwright.MlwrightWarning, UserWarning)
+    (line,) = [w for w in model.warnings if "leakage.after_time" in w]
+    assert "add it to task.ignore" in line
+    model.save(tmp_path / "model")
+    assert mlwright.load(tmp_path / "model").warnings == model.warnings
+
+
+def test_fit_draws_progress_when_stderr_is_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # Rich takes stderr for a terminal
+    frame = make_frame("binary", n=300, seed=1)
+    mlwright.fit(frame, target="y", **QUICK)
+    shown = capsys.readouterr().err
+    assert "searching models" in shown
+    assert "validation:" in shown
+    mlwright.fit(frame, target="y", progress=False, **QUICK)
+    assert capsys.readouterr().err == ""

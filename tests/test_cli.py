@@ -6,6 +6,7 @@ Every test runs the installed console script in a subprocess on real files.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from clirun import assert_clean_failure, cli_env, mlwright
+from clirun import MLWRIGHT, assert_clean_failure, cli_env, mlwright
 from mlwright import __version__
 from mlwright.errors import (
     ArtifactError,
@@ -25,6 +26,8 @@ from mlwright.errors import (
     SpecError,
 )
 from synth import make_frame
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_spec(path: Path, *, data: str = "data.csv", target: str = "y", extra: str = "") -> Path:
@@ -425,3 +428,207 @@ def test_registry_uri_without_a_store_creates_nothing(tmp_path: Path, data_csv: 
     assert not (tmp_path / "mlflow.db").exists()
     assert not (tmp_path / "out.csv").exists()
     assert not (tmp_path / "out.csv").exists()
+
+
+# -- output for files and pipes -----------------------------------------------------------------
+
+
+def redirected(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``mlwright ARGS`` with stdout and stderr going to pipes, as in ``mlwright ... > file``:
+    no COLUMNS, so Rich would fall back to 80 columns (and wrap or cut) if it laid the
+    output out for a terminal."""
+    env = cli_env()
+    env.pop("COLUMNS", None)
+    return subprocess.run(
+        [str(MLWRIGHT), *(str(a) for a in args)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_spec_show_into_a_file_is_the_resolved_spec_as_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    from mlwright.data import load_training_data
+    from mlwright.spec import load_spec, resolve, spec_from_dict
+
+    spec = ROOT / "examples" / "churn" / "spec.toml"
+    shown = redirected("spec", spec, "--show", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    parsed = tomllib.loads(shown.stdout)  # long comments once wrapped into invalid TOML
+    task = load_spec(spec)
+    expected = resolve(task, load_training_data(task)).spec
+    assert spec_from_dict(parsed).to_dict() == expected.to_dict()
+
+
+def test_tables_written_to_a_pipe_are_whole(tmp_path: Path) -> None:
+    reason = "a long column name that a narrow table would cut short"
+    frame = make_frame("binary", n=300, seed=3).with_columns(
+        pl.lit(1.0).alias(reason.replace(" ", "_"))
+    )
+    frame.write_csv(tmp_path / "data.csv")
+    write_spec(tmp_path / "spec.toml")
+    checked = redirected("check", "spec.toml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "…" not in checked.stdout, checked.stdout
+    assert reason.replace(" ", "_") in checked.stdout
+    assert max(len(line) for line in checked.stdout.splitlines()) > 80
+
+
+# -- names from the spec never leave the working directory --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [("../../evil", "evil"), ("/tmp/evil", "tmp_evil")],
+    ids=["dot-dot", "absolute"],
+)
+def test_default_paths_from_a_hostile_name_stay_in_the_working_directory(
+    tmp_path: Path, name: str, folder: str
+) -> None:
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    make_frame("binary", n=300, seed=3).write_csv(work / "data.csv")
+    spec = write_spec(
+        work / "spec.toml",
+        extra='\n[validation]\nfolds = 3\n\n[search]\nlearners = ["linear", "lightgbm"]\n',
+    )
+    spec.write_text(f"name = {name!r}\n" + spec.read_text())
+    before = {p for p in tmp_path.rglob("*")}
+    ran = redirected("run", "spec.toml", "--max-trials", "2", "--no-register", cwd=work)
+    assert ran.returncode == 0, ran.stderr
+    reported = redirected("report", work / "models" / folder, cwd=work)
+    assert reported.returncode == 0, reported.stderr
+    written = {p for p in tmp_path.rglob("*")} - before
+    assert written, "nothing was written"
+    outside = [p for p in written if work not in p.parents]
+    assert not outside, f"written outside the working directory: {outside}"
+    assert (work / "models" / folder / "manifest.json").is_file()
+    assert (work / f"{folder}_card.html").is_file()
+    # The leaderboard in a pipe is whole: every model name, no cell cut short.
+    assert "…" not in ran.stdout, ran.stdout
+    assert "lightgbm" in ran.stdout
+    assert "linear" in ran.stdout
+
+
+# -- a user's mistake is never an internal error (exit 70) --------------------------------------
+
+README = ROOT / "README.md"
+
+
+def documented_exit_codes() -> dict[int, str]:
+    """The README's exit-code table: code -> meaning."""
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", README.read_text(), flags=re.MULTILINE)
+    return {int(code): meaning for code, meaning in rows}
+
+
+@pytest.fixture(scope="module")
+def recommender_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlwright.recommend import save_recommender
+    from recsynth import quick_recommender
+
+    root = tmp_path_factory.mktemp("recommender")
+    return save_recommender(quick_recommender(), root / "rec")
+
+
+MISTAKES: list[tuple[str, list[str], int, str]] = [
+    ("predict -o a directory", ["predict", "MODEL", "data.csv", "-o", "outdir"], 3, "directory"),
+    (
+        "predict -o below a file",
+        ["predict", "MODEL", "data.csv", "-o", "data.csv/p.csv"],
+        3,
+        "cannot write",
+    ),
+    ("report --out a directory", ["report", "MODEL", "--out", "outdir"], 2, "directory"),
+    ("report --out a directory.html", ["report", "MODEL", "--out", "x.html"], 2, "directory"),
+    (
+        "report --out below a file",
+        ["report", "MODEL", "--out", "data.csv/card.html"],
+        2,
+        "cannot write",
+    ),
+    (
+        "init --output a directory",
+        ["init", "data.csv", "-t", "y", "-o", "outdir", "--force"],
+        2,
+        "directory",
+    ),
+    ("spec on a directory", ["spec", "outdir"], 2, "is a directory"),
+    ("check on a directory", ["check", "outdir"], 2, "is a directory"),
+    ("monitor --out a file", ["monitor", "MODEL", "--out", "data.csv"], 2, "is a file"),
+    ("monitor --window 0s", ["monitor", "MODEL", "--window", "0s"], 2, "--window"),
+    ("monitor a recommender", ["monitor", "REC"], 2, "mlwright monitor"),
+    ("feedback to a recommender", ["feedback", "REC", "data.csv"], 2, "mlwright feedback"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [m[1:] for m in MISTAKES],
+    ids=[m[0] for m in MISTAKES],
+)
+def test_user_mistakes_exit_with_their_documented_code(
+    *,
+    tmp_path: Path,
+    model_dir: Path,
+    recommender_dir: Path,
+    data_csv: Path,
+    args: list[str],
+    code: int,
+    needle: str,
+) -> None:
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "x.html").mkdir()
+    refs = {"MODEL": str(model_dir), "REC": str(recommender_dir)}
+    result = mlwright(*(refs.get(a, a) for a in args), cwd=tmp_path)
+    assert result.code != 70, str(result)
+    assert code in documented_exit_codes(), f"exit code {code} is not in the README's table"
+    assert_clean_failure(result, code, needle)
+
+
+def test_the_readme_documents_every_exit_code_of_the_error_classes() -> None:
+    from mlwright import errors
+
+    documented = documented_exit_codes()
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.MlwrightError)
+    ]
+    for cls in classes:
+        assert cls.exit_code in documented, cls.__name__
+    for code in (0, 1, 2, 70, 130, 143):  # success, not promoted/alert, usage, bug, signals
+        assert code in documented, code
+
+
+# -- recommendation specs -------------------------------------------------------------------------
+
+
+def test_spec_shows_a_recommendation_spec(tmp_path: Path) -> None:
+    import tomllib
+
+    from recsynth import interaction_log
+
+    interaction_log().write_csv(tmp_path / "log.csv")
+    (tmp_path / "spec.toml").write_text(
+        '[data]\npath = "log.csv"\n\n[task]\nproblem_type = "recommendation"\n'
+        'user = "user"\nitem = "item"\ntime = "time"\n'
+    )
+    checked = mlwright("spec", "spec.toml", cwd=tmp_path)
+    assert checked.code == 0, str(checked)
+    assert "is a valid spec" in checked.stdout
+    shown = redirected("spec", "spec.toml", "--show", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    task = tomllib.loads(shown.stdout)["task"]
+    assert task["problem_type"] == "recommendation"
+    assert (task["user"], task["metric"]) == ("user", "ndcg")
+    (tmp_path / "spec.toml").write_text(
+        (tmp_path / "spec.toml").read_text().replace('user = "user"', 'user = "User"')
+    )
+    wrong = mlwright("spec", "spec.toml", cwd=tmp_path)
+    assert_clean_failure(wrong, SpecError.exit_code, "user column 'User'", "did you mean 'user'?")

@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from mlwright._interrupt import (
+    Terminated,
     first_interrupt_requests_stop,
     raise_if_stop_requested,
     stop_requested,
@@ -56,3 +57,40 @@ def test_outside_the_main_thread_nothing_changes() -> None:
     thread.start()
     thread.join()
     assert seen == [before]
+
+
+def test_sigterm_stops_the_search_at_a_safe_point_and_ends_the_run() -> None:
+    outer = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a plain `mlwright run`
+    try:
+        with first_interrupt_requests_stop():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop_requested(), "learners stop boosting as for Ctrl-C"
+            with pytest.raises(Terminated) as info:
+                raise_if_stop_requested()
+            assert info.value.code == 143
+            assert isinstance(info.value, SystemExit), "a program that does not catch it ends"
+            assert not isinstance(info.value, KeyboardInterrupt), "the search must not finish"
+            with pytest.raises(Terminated):
+                os.kill(os.getpid(), signal.SIGTERM)  # a second one does not wait
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        assert not stop_requested()
+        raise_if_stop_requested()
+    finally:
+        signal.signal(signal.SIGTERM, outer)
+
+
+def test_a_programs_own_sigterm_handler_is_kept() -> None:
+    seen: list[int] = []
+
+    def own(signum: int, frame: object) -> None:
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with first_interrupt_requests_stop():
+            assert signal.getsignal(signal.SIGTERM) is own
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert not stop_requested()
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

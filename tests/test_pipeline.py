@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,9 +12,12 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
 import mlwright
+from mlwright import cli, pipeline
 from mlwright.pipeline import (
+    OVERRUN_ALLOWED,
     _refuse_overrun,
     budget_for_search,
     encode_target,
@@ -21,6 +26,28 @@ from mlwright.pipeline import (
 )
 from mlwright.spec import METRICS, spec_from_kwargs
 from synth import FAST, make_frame
+
+
+class Lines:
+    """A progress reporter that keeps the lines a run logs."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def stage(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, steps: int = 1, note: str = "") -> None: ...
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def summary(monkeypatch: pytest.MonkeyPatch, result: Any) -> str:
+    """What `mlwright run` prints after a run, on a wide console."""
+    console = Console(file=io.StringIO(), width=400, no_color=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_summary(result)
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
 
 
 def test_group_validation_keeps_groups_apart() -> None:
@@ -48,9 +75,100 @@ def test_a_budget_too_small_to_fit_anything_says_what_it_would_need() -> None:
     spec = spec_from_kwargs({"target": "y", "time_budget": 0.05, "folds": 3})
     with pytest.raises(mlwright.TrainingError, match="too small to fit anything") as info:
         train(spec, data, save=False)
-    assert re.search(r"quickest candidate, lightgbm_1, took \d+\.\d s", info.value.message)
+    # Said before the search (the candidate's time estimated), or after it (measured).
+    assert re.search(
+        r"quickest candidate, lightgbm_1, (took|would take about) \d+\.\d s", info.value.message
+    )
     assert info.value.field == "constraints.time_budget"
     assert re.search(r"at least \d+ s", info.value.hint or "")
+
+
+def test_a_run_keeps_its_budget_registration_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget is the wall clock of the whole run: loading, checks, search, what follows
+    it, the card, saving and registering in a new MLflow store (whose tables take seconds
+    to create: that happens beside the search)."""
+    monkeypatch.chdir(tmp_path)  # the run's work folder
+    budget = 12.0
+    spec = spec_from_kwargs(
+        {
+            "target": "y",
+            "time_budget": budget,
+            "folds": 3,
+            "learners": ["lightgbm", "linear"],
+            "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        }
+    )
+    started = time.monotonic()
+    result = train(spec, make_frame("binary", n=2000, seed=5), out_dir=tmp_path / "model")
+    wall = time.monotonic() - started
+    assert result.registration is not None
+    assert wall <= budget * (1 + OVERRUN_ALLOWED), str(result.timings)
+    assert result.timings["wall"] == pytest.approx(wall, abs=0.5)
+    assert {"check", "search", "card", "save", "registration"} <= set(result.timings)
+    assert result.model.metadata["budget"]["seconds"] == budget
+    manifest = mlwright.load(result.artifact_dir).metadata  # type: ignore[arg-type]
+    assert manifest["timings"]["until_save"] <= wall
+
+
+def test_a_budget_that_cannot_hold_the_run_is_refused_before_the_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_search(**_: Any) -> Any:
+        raise AssertionError("the search ran on a budget that could not hold the run")
+
+    monkeypatch.setattr(pipeline, "run_search", no_search)
+    monkeypatch.chdir(tmp_path)
+    spec = spec_from_kwargs(
+        {
+            "target": "y",
+            "time_budget": 2,
+            "folds": 3,
+            "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        }
+    )
+    with pytest.raises(mlwright.TrainingError, match="too small to fit anything") as info:
+        train(spec, make_frame("binary", n=500), out_dir=tmp_path / "model")
+    message = info.value.message
+    after = pipeline.finish_seconds(save=True, register=True)
+    assert f"writing the card, saving and registering need about {after:.1f} s" in message
+    assert re.search(r"the quickest candidate, lightgbm_1, would take about \d+\.\d s", message)
+    assert info.value.field == "constraints.time_budget"
+    needed = re.search(r"at least (\d+) s", info.value.hint or "")
+    assert needed is not None
+    assert int(needed.group(1)) > 2
+    assert not (tmp_path / "mlflow.db").exists()  # a refused run creates nothing
+
+
+def test_an_overrun_is_reported_with_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = pipeline.model_card
+
+    def slow_card(model: Any) -> Any:
+        time.sleep(8.5)  # longer than the whole budget: the run must overrun
+        return card(model)
+
+    monkeypatch.setattr(pipeline, "model_card", slow_card)
+    monkeypatch.chdir(tmp_path)
+    spec = spec_from_kwargs(
+        {"target": "y", "time_budget": 8, "folds": 3, "learners": ["lightgbm", "linear"]}
+    )
+    progress = Lines()
+    result = train(
+        spec, make_frame(n=600), out_dir=tmp_path / "model", register=False, progress=progress
+    )
+    wall = result.timings["wall"]
+    assert wall > 8.5
+    assert result.timings["card"] >= 8.5
+    said = f"the run took {wall:.1f} s: {wall - 8:.1f} s"
+    assert any(
+        line.startswith(said) and "past its time budget of 8 s" in line for line in progress.lines
+    )
+    assert f"time: {wall:.1f} s, {wall - 8:.1f} s past the 8 s budget" in summary(
+        monkeypatch, result
+    )
 
 
 def _searched(first_fit_seconds: float) -> Any:

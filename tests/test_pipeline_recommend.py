@@ -4,13 +4,18 @@ and loaded back from the registry; `mlwright check` and `mlwright run` on such a
 
 from __future__ import annotations
 
+import io
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from rich.console import Console
 
 from clirun import Result, assert_clean_failure, mlwright
+from mlwright import cli
 from mlwright.artifact import load_model
 from mlwright.errors import (
     ArtifactError,
@@ -20,8 +25,14 @@ from mlwright.errors import (
     SpecError,
     TrainingError,
 )
-from mlwright.pipeline import recommend_table, train, train_recommendation
-from mlwright.recommend import Recommender
+from mlwright.pipeline import (
+    OVERRUN_ALLOWED,
+    recommend_table,
+    recommender_model_card,
+    train,
+    train_recommendation,
+)
+from mlwright.recommend import ItemKNN, Recommender
 from mlwright.registry import load_any
 from mlwright.spec import TaskSpec, spec_from_dict
 from recsynth import interaction_log
@@ -88,6 +99,74 @@ def test_train_recommendation_saves_registers_and_loads_back(tmp_path: Path) -> 
     assert isinstance(loaded, Recommender)
     assert loaded.metadata["registry"]["version"] == result.registration.version
     assert loaded.recommend(user=3, k=5) == model.recommend(user=3, k=5)
+
+
+def printed_summary(monkeypatch: pytest.MonkeyPatch, result: Any) -> str:
+    """What `mlwright run` prints after a recommendation run, on a wide console."""
+    console = Console(file=io.StringIO(), width=400, no_color=True)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_recommendation_summary(result)
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_ranker_the_deadline_skipped_is_said_to_be_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator slow enough to spend the budget leaves no time for the ranker: the card
+    and the summary say it was not trained and why, never that it lost a comparison that
+    was not made."""
+    fit = ItemKNN.fit
+
+    def slow_fit(self: ItemKNN, *args: Any, **kwargs: Any) -> ItemKNN:
+        time.sleep(1.5)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ItemKNN, "fit", slow_fit)
+    spec = recommendation_spec(tmp_path).model_copy(deep=True)
+    spec.constraints.time_budget = 2.0
+    result = train_recommendation(spec, interaction_log(), save=False)
+    model = result.model
+    ranker = model.metadata["choice"]["ranker"]
+    assert model.chosen != "ranker"
+    assert "time budget" in ranker["skipped"]
+    assert "cv_ndcg" not in ranker
+    card = recommender_model_card(model).to_markdown()
+    printed = printed_summary(monkeypatch, result)
+    for text in (card, printed):
+        assert f"the {model.chosen} generator alone (the ranker was not trained:" in text
+        assert "did not beat" not in text
+    assert "not done: ranker: building its candidates" in printed
+    assert "a budget of about" in printed
+
+
+def test_a_recommender_run_plans_within_its_budget(tmp_path: Path) -> None:
+    """EASE on thousands of items costs the cube of them: on a short budget the fit shrinks
+    it or leaves it out, says so, and the run ends within its budget."""
+    log = interaction_log(users=600, items=4000, per_user=40, seed=3)
+    spec = recommendation_spec(tmp_path).model_copy(deep=True)
+    spec.constraints.time_budget = 8.0
+    started = time.monotonic()
+    result = train_recommendation(spec, log, save=False)
+    wall = time.monotonic() - started
+    assert wall <= 8.0 * (1 + OVERRUN_ALLOWED), str(result.timings)
+    assert result.timings["wall"] == pytest.approx(wall, abs=0.5)
+    skipped = result.model.metadata["budget"]["skipped"]
+    assert any(step.startswith(("ease", "ranker")) for step in skipped), skipped
+    assert all("time budget" in why for why in skipped.values())
+
+
+def test_a_budget_that_cannot_hold_a_recommender_is_refused_before_any_fit(
+    tmp_path: Path,
+) -> None:
+    spec = recommendation_spec(tmp_path).model_copy(deep=True)
+    spec.constraints.time_budget = 2.0
+    with pytest.raises(TrainingError, match="too small to fit a recommender") as info:
+        train_recommendation(spec, interaction_log(), out_dir=tmp_path / "model")
+    assert "writing the card, saving and registering need about" in info.value.message
+    assert info.value.field == "constraints.time_budget"
+    assert "at least" in (info.value.hint or "")
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "model").exists()
 
 
 def test_blocking_findings_stop_the_job(tmp_path: Path) -> None:
@@ -224,7 +303,10 @@ def test_commands_for_table_models_say_what_a_recommender_is(
     root, _ = project
     log = f"sqlite:///{tmp_path / 'log.db'}"
     monitored = mlwright("monitor", root / "model", "--log", log, cwd=tmp_path)
-    assert_clean_failure(monitored, ArtifactError.exit_code, "holds a recommender", "monitor")
+    # A usage error that says what to do, not a damaged artifact (exit 5).
+    assert_clean_failure(
+        monitored, SpecError.exit_code, "is a recommender", "mlwright monitor", "mlwright report"
+    )
     retrained = mlwright("retrain", root / "spec.toml", "--log", log, cwd=tmp_path)
     assert_clean_failure(retrained, SpecError.exit_code, "is a recommendation spec", "mlwright run")
     with pytest.raises(ArtifactError, match="holds a recommender"):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
-from mlwright._progress import Progress
-from mlwright.artifact import Model
-from mlwright.errors import SpecError
+from mlwright._progress import Progress, shown
+from mlwright.artifact import Model, load_in_child, manifest_digest
+from mlwright.errors import MlwrightWarning, SpecError
 from mlwright.pipeline import train, train_recommendation
 from mlwright.recommend import Recommender
-from mlwright.registry import load_any
+from mlwright.registry import check_manifest, is_registry_uri, load_any, resolve
 from mlwright.spec import (
     TaskSpec,
     load_spec,
@@ -19,6 +21,8 @@ from mlwright.spec import (
     with_overrides,
 )
 
+Fitted = TypeVar("Fitted", Model, Recommender)
+
 
 @overload
 def fit(
@@ -26,7 +30,7 @@ def fit(
     target: str,
     *,
     task: None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     **spec_fields: Any,
 ) -> Model: ...
 
@@ -37,7 +41,7 @@ def fit(
     target: None = None,
     *,
     task: Literal["recommendation"],
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     **spec_fields: Any,
 ) -> Recommender: ...
 
@@ -47,7 +51,7 @@ def fit(
     target: str | None = None,
     *,
     task: str | None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     **spec_fields: Any,
 ) -> Model | Recommender:
     """Train a model on ``data`` (a pandas or Polars DataFrame, or a CSV/Parquet path) and
@@ -57,6 +61,12 @@ def fit(
     ``time_budget=60`` (seconds), ``problem_type="binary"``, ``metric="average_precision"``,
     ``id="customer_id"``, ``value={"tp": 100, "fp": -20}``, ... An unknown name raises
     ``SpecError``.
+
+    ``progress``: ``None`` (the default) draws progress bars on stderr when a person
+    watches (a terminal, or a notebook) and stays silent otherwise; ``True`` always draws
+    them, ``False`` never; or pass your own ``Progress`` (``stage``, ``advance``, ``log``).
+    The data checks' warnings are issued as ``mlwright.MlwrightWarning`` through the
+    ``warnings`` module and kept on the model (``model.warnings``).
 
     >>> model = mlwright.fit(df, target="churn", time_budget=60)  # doctest: +SKIP
     >>> model.predict_proba_one({"tenure": 3, "contract": "Month-to-month", ...})  # doctest: +SKIP
@@ -95,22 +105,32 @@ def fit(
             hint="give target='column', or task='recommendation' for an interaction log",
         )
     spec = spec_from_kwargs({"target": target, **spec_fields})
-    return train(spec, data, progress=progress, save=False, register=False).model
+    with shown(progress) as reporter:
+        model = train(spec, data, progress=reporter, save=False, register=False).model
+    return _warned(model)
 
 
 def _fit_recommender(
     data: Any,
     *,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     items: Any = None,
     users: Any = None,
     **fields: Any,
 ) -> Recommender:
     spec = spec_from_kwargs({"problem_type": "recommendation", **fields})
-    result = train_recommendation(
-        spec, data, items=items, users=users, progress=progress, save=False, register=False
-    )
-    return result.model
+    with shown(progress) as reporter:
+        result = train_recommendation(
+            spec, data, items=items, users=users, progress=reporter, save=False, register=False
+        )
+    return _warned(result.model)
+
+
+def _warned(model: Fitted) -> Fitted:
+    """``model``, its data checks' warnings issued (once each, where the user called)."""
+    for line in model.warnings:
+        warnings.warn(line, MlwrightWarning, stacklevel=3)
+    return model
 
 
 def run(
@@ -118,25 +138,55 @@ def run(
     *,
     data: Any = None,
     out: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     **overrides: Any,
 ) -> Model | Recommender:
     """The main job for a spec (a TaskSpec or a TOML path): check, train, evaluate on the
     holdout, save the artifact and register it in MLflow (as the spec says). Keyword
-    ``overrides`` replace spec fields, e.g. ``time_budget=60``."""
+    ``overrides`` replace spec fields, e.g. ``time_budget=60``. ``progress`` and the data
+    checks' warnings work as for ``fit``."""
     task = load_spec(spec) if isinstance(spec, str | Path) else spec
     if overrides:
         task = with_overrides(task, overrides)
     if data is None:
         require_data_source(task)
     out_dir = Path(out) if out is not None else None
-    if task.task.is_recommendation:
-        return train_recommendation(task, data, progress=progress, out_dir=out_dir).model
-    return train(task, data, progress=progress, out_dir=out_dir).model
+    with shown(progress) as reporter:
+        if task.task.is_recommendation:
+            model: Model | Recommender = train_recommendation(
+                task, data, progress=reporter, out_dir=out_dir
+            ).model
+        else:
+            model = train(task, data, progress=reporter, out_dir=out_dir).model
+    for line in model.warnings:
+        warnings.warn(line, MlwrightWarning, stacklevel=2)
+    return model
 
 
-def load(path_or_uri: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
+def load(
+    path_or_uri: str | Path, *, tracking_uri: str | None = None, isolate: bool = False
+) -> Model | Recommender:
     """Load a model from an artifact directory or a registry URI such as
     ``models:/churn@champion``: a ``Model`` (prediction) or a ``Recommender``, as the
-    artifact says. Every file's hash is verified; nothing is unpickled."""
+    artifact says. Every file's hash is verified, every path stays inside the artifact,
+    the learners' native files are checked before their libraries read them, and nothing
+    is unpickled; a damaged or hostile artifact is an ``ArtifactError`` naming the file.
+
+    ``isolate=True`` first loads and smoke-tests the artifact in a fresh child process
+    (``mlwright.artifact.load_in_child``), so that a file that would crash a native
+    library ends that child, not this interpreter; it costs a second load. A registry URI
+    is resolved to its directory for that check (a remote one is fetched to a temporary
+    folder, removed afterwards)."""
+    if isolate:
+        _check_in_child(str(path_or_uri), tracking_uri)
     return load_any(path_or_uri, tracking_uri=tracking_uri)
+
+
+def _check_in_child(reference: str, tracking_uri: str | None) -> None:
+    if not is_registry_uri(reference):
+        load_in_child(Path(reference).expanduser())
+        return
+    with tempfile.TemporaryDirectory(prefix="mlwright-isolate-") as fetched:
+        resolved = resolve(reference, uri=tracking_uri, cache_dir=Path(fetched))
+        check_manifest(resolved, manifest_digest(resolved.path))
+        load_in_child(resolved.path)

@@ -19,17 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from mlwright._interrupt import Terminated
+from mlwright._progress import RichProgress
 from mlwright.errors import MlwrightError, SpecError
 from mlwright.spec import parse_duration
 
@@ -49,6 +42,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 INTERNAL_ERROR = 70
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
 # Options several commands share.
 TrackingUri = Annotated[
     str | None, typer.Option("--tracking-uri", help="MLflow tracking URI for models:/ URIs.")
@@ -73,6 +67,10 @@ LabelledData = Annotated[
     typer.Option("--data", help="A labelled CSV or Parquet file to compare on instead."),
 ]
 LEADERBOARD_ROWS = 12
+# Output to a file or a pipe is read by programs and kept in logs: Rich lays it out this wide
+# instead of the terminal's width (80 columns without one), so no line wraps and no cell is
+# cut short ("catboo…").
+REDIRECTED_WIDTH = 10_000
 
 
 def _fail(exc: MlwrightError) -> None:
@@ -95,50 +93,38 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
-
-
-class RichReporter:
-    """Draws the library's progress reports as Rich progress bars."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.bars = RichProgress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[note]}"),
-            console=console,
-            transient=False,
+    except Terminated as exc:
+        err.print(
+            "terminated (SIGTERM); the trials that finished are kept: run the same "
+            "`mlwright run` with --resume to continue from them",
+            highlight=False,
         )
-        self.task: TaskID | None = None
+        raise typer.Exit(int(exc.code or TERMINATED)) from None
 
-    def __enter__(self) -> RichReporter:
-        self.bars.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._finish()
-        self.bars.stop()
+def _refuse_directory(path: Path, option: str, example: str) -> None:
+    """``option`` names a file to write; a directory of that name would fail the write (or
+    be written into by accident)."""
+    if path.is_dir():
+        raise SpecError(
+            f"{option} {path} is a directory; it must name a file",
+            field=option,
+            hint=f"name a file, e.g. {option} {path / example}",
+        )
 
-    def _finish(self) -> None:
-        if self.task is not None:
-            total = self.bars.tasks[-1].total
-            self.bars.update(
-                self.task, completed=total if total is not None else 1, total=total or 1, note=""
-            )
 
-    def stage(self, name: str, total: int | None = None) -> None:
-        self._finish()
-        self.task = self.bars.add_task(escape(name), total=total, note="")
-
-    def advance(self, steps: int = 1, note: str = "") -> None:
-        if self.task is not None:
-            self.bars.update(self.task, advance=steps, note=escape(note))
-
-    def log(self, message: str) -> None:
-        self.bars.console.print(f"  [dim]{escape(message)}[/]", highlight=False)
+def _write_output(path: Path, option: str, write: Callable[[], object]) -> None:
+    """``write()`` after creating ``path``'s folder; a folder or file that cannot be written
+    (permissions, a full disk, a file where a folder should be) is the user's to fix."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write()
+    except OSError as exc:
+        raise SpecError(
+            f"cannot write {option} {path}: {exc.strerror or exc}",
+            field=option,
+            hint="choose a path in a folder you can write to",
+        ) from exc
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -159,6 +145,9 @@ def main_callback(
     ] = False,
 ) -> None:
     """mlwright: frame -> check -> train -> evaluate -> register -> score."""
+    for console in (out, err):
+        if not console.is_terminal:
+            console.width = REDIRECTED_WIDTH
 
 
 @app.command()
@@ -174,15 +163,13 @@ def init(
     from mlwright.pipeline import draft_spec
 
     with _errors():
+        _refuse_directory(output, "--output", "mlwright.toml")
         if output.exists() and not force:
-            from mlwright.errors import SpecError
-
             raise SpecError(
                 f"{output} exists already", field=str(output), hint="pass --force to overwrite it"
             )
         text = draft_spec(data, target, output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        _write_output(output, "--output", lambda: output.write_text(text, encoding="utf-8"))
     shown = escape(str(output))
     out.print(f"wrote [bold]{shown}[/]; check it, then run: mlwright run {shown}")
 
@@ -206,11 +193,8 @@ def spec_command(
             task = resolution.spec
             notes = dict(resolution.reasons)
     if show:
-        out.print(
-            render_spec(task, notes=notes, header=f"resolved spec: {spec}"),
-            highlight=False,
-            markup=False,
-        )
+        # Plain text, never wrapped: the output is a TOML file (`--show > spec.toml`).
+        sys.stdout.write(render_spec(task, notes=notes, header=f"resolved spec: {spec}"))
     else:
         out.print(f"[green]ok[/]: {escape(str(spec))} is a valid spec")
 
@@ -276,6 +260,9 @@ def run(
     quiet: Quiet = False,
 ) -> None:
     """The main job: check -> train -> evaluate on the holdout -> save -> register."""
+    from mlwright._clock import process_started
+
+    started = process_started()  # the time budget covers the whole command
     from mlwright.pipeline import train, train_recommendation
     from mlwright.spec import require_data_source
 
@@ -287,7 +274,7 @@ def run(
             recommended = _with_progress(
                 quiet,
                 lambda progress: train_recommendation(
-                    task, progress=progress, out_dir=out_dir, register=register
+                    task, progress=progress, out_dir=out_dir, register=register, started=started
                 ),
             )
             _print_recommendation_summary(recommended)
@@ -295,7 +282,12 @@ def run(
         result = _with_progress(
             quiet,
             lambda progress: train(
-                task, progress=progress, out_dir=out_dir, register=register, resume=resume
+                task,
+                progress=progress,
+                out_dir=out_dir,
+                register=register,
+                resume=resume,
+                started=started,
             ),
         )
     _print_summary(result)
@@ -314,7 +306,7 @@ def _with_progress(quiet: bool, work: Callable[[Any], T]) -> T:
     """``work(progress)`` with Rich progress bars on stderr, or silently with --quiet."""
     if quiet:
         return work(None)
-    with RichReporter(err) as reporter:
+    with RichProgress(err) as reporter:
         return work(reporter)
 
 
@@ -385,27 +377,33 @@ def report(
     from mlwright.recommend import Recommender
     from mlwright.registry import load_any
     from mlwright.report import write_card
+    from mlwright.spec import safe_name
 
     with _errors():
+        if output is not None:
+            _refuse_directory(output, "--out", "card.html")
         loaded = load_any(model, tracking_uri=tracking_uri)
         name = (
             str(loaded.metadata.get("name", "model"))
             if isinstance(loaded, Recommender)
             else loaded.spec.task_name
         )
-        page = output or Path(f"{name}_card.html")
+        # The task's name is the spec author's text: "../x" must not leave this folder.
+        page = output or Path(f"{safe_name(name)}_card.html")
+        _refuse_directory(page, "--out", "card.html")
         if page.suffix.lower() not in (".html", ".htm"):
             raise SpecError(
                 f"--out must name an .html file, got {str(page)!r}",
                 field="--out",
                 hint="e.g. --out churn_card.html (the Markdown twin is written beside it)",
             )
-        page.parent.mkdir(parents=True, exist_ok=True)
         twin = page.with_suffix(".md")
+        _refuse_directory(twin, "--out", "card.html")
         if isinstance(loaded, Recommender):
-            recommender_model_card(loaded).write(page, twin)
+            card = recommender_model_card(loaded)
+            _write_output(page, "--out", lambda: card.write(page, twin))
         else:
-            write_card(loaded, page, twin)
+            _write_output(page, "--out", lambda: write_card(loaded, page, twin))
     out.print(f"model card -> [bold]{escape(str(page))}[/] and {escape(str(twin))}")
 
 
@@ -463,6 +461,21 @@ def serve(
         float,
         typer.Option("--challenger-share", min=0.0, max=1.0, help="Its share in a split."),
     ] = 0.1,
+    log_grace: Annotated[
+        float,
+        typer.Option(
+            "--log-grace",
+            min=0.0,
+            help="Seconds the log may take to write its backlog at shutdown; the rest is "
+            "spilled to a file and written in at the next start.",
+        ),
+    ] = 5.0,
+    log_stall: Annotated[
+        float,
+        typer.Option(
+            "--log-stall", min=0.1, help="Seconds a log write may wait before readiness is 503."
+        ),
+    ] = 3.0,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict and /explain, health, /metadata, /metrics.
     API keys come from the environment: MLWRIGHT_API_KEY (for /predict and /explain) and
@@ -491,6 +504,8 @@ def serve(
             challenger=challenger,
             challenger_mode=challenger_mode,  # type: ignore[arg-type]  # checked at load
             challenger_share=challenger_share,
+            log_grace_seconds=log_grace,
+            log_stall_seconds=log_stall,
             api_key=os.environ.get("MLWRIGHT_API_KEY") or None,
             admin_key=os.environ.get("MLWRIGHT_ADMIN_KEY") or None,
         )
@@ -549,15 +564,21 @@ def monitor(
     """Judge MODEL's served traffic, window by window, against its training reference:
     drift, data quality, predictions, estimated and (with labels) realised performance.
     Writes JSON and an HTML dashboard; exits 0 when all is well and 1 on an alert."""
-    from mlwright.monitor import dashboard, settings_for
+    from mlwright.monitor import dashboard, require_table_model, settings_for
     from mlwright.monitor import monitor as watch
-    from mlwright.registry import load
+    from mlwright.registry import load_any
     from mlwright.serve import served_identity
 
     with _errors():
         settings_window = None if window is None else _window_seconds(window)
         start, end = _moment(since, "--since"), _moment(until, "--until")
-        loaded = load(model, tracking_uri=tracking_uri)
+        if output.exists() and not output.is_dir():
+            raise SpecError(
+                f"--out {output} is a file; it must name a directory for the report files",
+                field="--out",
+                hint="e.g. --out monitoring",
+            )
+        loaded = require_table_model(load_any(model, tracking_uri=tracking_uri), "monitor", model)
         name, version = served_identity(loaded, model)
         settings = settings_for(loaded, window=settings_window, min_rows=min_rows)
         report = watch(
@@ -569,11 +590,14 @@ def monitor(
             until=end,
             settings=settings,
         )
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "monitor.json").write_bytes(report.to_json())
         page = dashboard(report)
-        (output / "monitor.html").write_text(page.to_html())
-        (output / "monitor.md").write_text(page.to_markdown())
+
+        def write_reports() -> None:
+            (output / "monitor.json").write_bytes(report.to_json())
+            (output / "monitor.html").write_text(page.to_html())
+            (output / "monitor.md").write_text(page.to_markdown())
+
+        _write_output(output / "monitor.json", "--out", write_reports)
     _print_monitor(report)
     out.print(f"dashboard -> [bold]{escape(str(output / 'monitor.html'))}[/] (and monitor.json)")
     raise typer.Exit(report.exit_code)
@@ -581,11 +605,44 @@ def monitor(
 
 def _window_seconds(text: str) -> float:
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise SpecError(
             str(exc), field="--window", hint="e.g. --window 1h or --window 1d"
         ) from None
+    if seconds <= 0:
+        raise SpecError(
+            f"--window must be longer than 0, got {text!r}",
+            field="--window",
+            hint="e.g. --window 1h or --window 1d",
+        )
+    return seconds
+
+
+log_commands = typer.Typer(
+    name="log",
+    help="The prediction log: write in the answers a service spilled at shutdown.",
+    no_args_is_help=True,
+)
+app.add_typer(log_commands)
+
+
+@log_commands.command("replay")
+def log_replay(
+    *,
+    log: LogUrl = "sqlite:///predictions.db",
+    spill: Annotated[
+        Path | None,
+        typer.Option("--spill", help="The spill file (default: the one of the --log)."),
+    ] = None,
+) -> None:
+    """Write the answers a service could not write before it stopped (its spill file) into
+    the log, skipping those already there; the file is removed once they are committed."""
+    from mlwright.serve import replay_spill
+
+    with _errors():
+        result = replay_spill(log, spill)
+    out.print(escape(result.summary()), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -608,12 +665,12 @@ def feedback(
     """Join late labels to MODEL's logged predictions by prediction id (a later label of
     the same id replaces the first); ids that match no prediction are counted, not stored."""
     from mlwright.data import read_file
-    from mlwright.monitor import add_feedback
-    from mlwright.registry import load
+    from mlwright.monitor import add_feedback, require_table_model
+    from mlwright.registry import load_any
     from mlwright.serve import served_identity
 
     with _errors():
-        loaded = load(model, tracking_uri=tracking_uri)
+        loaded = require_table_model(load_any(model, tracking_uri=tracking_uri), "feedback", model)
         name, _ = served_identity(loaded, model)
         table = read_file(labels)
         result = add_feedback(
@@ -1006,16 +1063,45 @@ def _print_summary(result: Any) -> None:
             "[yellow]search interrupted[/]: the model uses the trials that finished "
             f"({sum(r['status'] == 'ok' for r in model.metadata['leaderboard'])} of them)"
         )
+    if result.search.resume_note is not None:
+        out.print(escape(result.search.resume_note), highlight=False)
     latency = model.metadata.get("latency", {})
     out.print(
         f"predict_one latency: p50 {_fmt(latency.get('p50_us'), 1)} µs, p99 "
         f"{_fmt(latency.get('p99_us'), 1)} µs; model size {model.metadata.get('size_mb', 0):.2f} MB"
+    )
+    _print_time(
+        result.timings,
+        model.spec.constraints.time_budget,
+        model.metadata.get("budget", {}).get("skipped", {}),
     )
     where = _print_where(result)
     if where is None:
         return
     out.print(f"score a file: mlwright predict {escape(where)} DATA.csv -o predictions.csv")
     out.print(f"load it in Python: mlwright.load({escape(repr(where))})")
+
+
+def _print_time(timings: dict[str, float], budget: float, skipped: dict[str, str]) -> None:
+    """What the time budget left out, and the run's wall time (registration included) beside
+    its budget, with the overrun when there is one."""
+    for step, why in skipped.items():
+        out.print(f"[yellow]not done[/]: {escape(step)}: {escape(why)}")
+    wall = timings.get("wall")
+    if wall is None:
+        return
+    steps = ", ".join(
+        f"{name.replace('_', ' ')} {seconds:.1f}"
+        for name, seconds in timings.items()
+        if name not in ("wall", "until_save", "store_wait")
+    )
+    if wall > budget:
+        out.print(
+            f"[yellow]time: {wall:.1f} s, {wall - budget:.1f} s past the {budget:g} s budget[/] "
+            f"({steps} s)"
+        )
+    else:
+        out.print(f"time: {wall:.1f} s of the {budget:g} s budget ({steps} s)")
 
 
 def _print_where(result: Any) -> str | None:
@@ -1061,7 +1147,14 @@ def _print_recommendation_summary(result: Any) -> None:
             f"{escape(name)}: NDCG {diff['value']:+.4f} [95% {diff['low']:+.4f} to "
             f"{diff['high']:+.4f}]"
         )
-    out.print(f"recommends with: {escape(model.chosen)}")
+    from mlwright.recommend import chosen_text
+
+    out.print(f"recommends with: {escape(chosen_text(model))}")
+    _print_time(
+        result.timings,
+        model.metadata.get("budget", {}).get("seconds", 0.0),
+        model.metadata.get("budget", {}).get("skipped", {}),
+    )
     where = _print_where(result)
     if where is not None:
         out.print(f"serve it: mlwright serve {escape(where)}")

@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlwright._clock import Clock
 from mlwright._progress import Progress, Silent
 from mlwright.artifact import (
     Calibrator,
@@ -71,7 +73,7 @@ from mlwright.recommend import (
     save_recommender,
     train_recommender,
 )
-from mlwright.registry import Registration, log_and_register
+from mlwright.registry import Registration, log_and_register, open_store
 from mlwright.report import Card, model_card
 from mlwright.search import (
     Limits,
@@ -87,6 +89,7 @@ from mlwright.search import (
     measure_trials,
     pareto_front,
     plan_scale,
+    portfolio,
     prepare,
     rank_trials,
     refit_members,
@@ -102,6 +105,7 @@ from mlwright.spec import (
     Resolution,
     TaskSpec,
     render_spec,
+    safe_name,
     spec_from_dict,
     spec_from_kwargs,
 )
@@ -120,6 +124,7 @@ POST_SEARCH_SECONDS = 6.0
 MAX_POST_SEARCH_SHARE = 0.2
 REFIT_SHARE = 0.35
 REFIT_LEADERS = 3
+MEASURE_SHARE = 0.5  # of the time left after the search, at most, for measuring trials
 LATENCY_CALLS = 200
 
 
@@ -201,20 +206,24 @@ def train(
     register: bool | None = None,
     out_dir: Path | None = None,
     resume: bool = False,
+    started: float | None = None,
 ) -> RunResult:
     """Check, search, choose, evaluate on the holdout, refit, and (optionally) save and
     register. ``resume`` reuses the finished trials of an interrupted run of the same spec
-    on the same data."""
+    on the same data. The time budget covers all of it, from ``started`` (the command's
+    ``time.monotonic()`` start; default now) to the end of registration."""
     if spec.task.is_recommendation:
         raise TrainingError(
             "this spec is a recommendation task; train() fits prediction tasks",
             hint="use train_recommendation (mlwright run and mlwright.run choose it for you)",
         )
     progress = progress if progress is not None else Silent()
-    started = time.monotonic()
-    budget = spec.constraints.time_budget
-    end = started + budget
+    clock = Clock.start(spec.constraints.time_budget, started)
+    started, budget = clock.started, clock.budget
     timings: dict[str, float] = {}
+    # What follows the work (card, save, registration) is kept free at the end of the budget.
+    do_register = save and (spec.registry.enabled if register is None else register)
+    finish = finish_seconds(save=save, register=do_register)
 
     checked = check(spec, data, progress)
     report = checked.report
@@ -228,6 +237,8 @@ def train(
     problem_type = spec.resolved_problem_type
     metric = spec.task.metric
     timings["check"] = time.monotonic() - started
+    clock = clock.keeping(finish)
+    end = clock.end
 
     frame = labelled_rows(checked.frame, spec.task.target)
     y, classes = encode_target(frame[spec.task.target], problem_type, spec.task.positive_class)
@@ -245,7 +256,9 @@ def train(
     scale = plan_scale(
         n_rows=round(frame.height * (1 - spec.validation.holdout)),
         kinds=[kind for _, kind in columns],
-        search_seconds=search_seconds(budget) if spec.search.max_trials is None else math.inf,
+        search_seconds=search_seconds(budget - finish)
+        if spec.search.max_trials is None
+        else math.inf,
         memory_gb=spec.constraints.max_memory_gb,
         workers=spec.search.workers or default_workers(),
         folds=spec.validation.folds,
@@ -268,6 +281,21 @@ def train(
     progress.log(f"validation: {splits.description}")
     train_frame, y_train = sample[splits.train], y_sample[splits.train]
     families = _families(spec)
+    if spec.search.max_trials is None:
+        _refuse_budget_up_front(
+            clock,
+            first=_first_candidate_seconds(
+                families,
+                LearnerTask(problem_type, n_classes),
+                rows=len(splits.train),
+                features=len(columns),
+                folds=len(splits.folds),
+            ),
+            folds=len(splits.folds),
+        )
+    # Registering's slow part, opening a new MLflow store, starts beside the search; only
+    # once the data and the budget have passed their checks (a refused run creates nothing).
+    store = _StoreOpener(spec.registry.tracking_uri) if do_register else None
     styles = sorted({learner_class(f).feature_style for f in ["baseline", *families]})
     inputs = [InputField(c.name, c.kind, c.dtype) for c in schema.features]  # type: ignore[arg-type]
     records = [
@@ -310,8 +338,8 @@ def train(
             families=families,
             metric=metric,
             seed=spec.seed,
-            deadline=started + search_seconds(budget),
-            reserve=_refit_reserve(spec, prepared, frame.height, budget),
+            deadline=started + search_seconds(budget - finish),
+            reserve=_refit_reserve(spec, prepared, frame.height, budget - finish),
             max_trials=spec.search.max_trials,
             tune=spec.search.tune,
         )
@@ -329,13 +357,31 @@ def train(
         )
         timings["search"] = time.monotonic() - started - timings["check"]
         if spec.search.max_trials is None:
-            overrun = _refuse_overrun(search, started, budget)
+            overrun = _refuse_overrun(search, started, budget, finish)
             if overrun:
                 progress.log(overrun)
 
+        if store is not None:
+            # A single-row latency measured beside MLflow's import would not be the model's.
+            timings["store_import_wait"] = store.wait_imported()
         progress.stage("measuring each candidate's single-row latency and size")
-        measure_trials(search, make_model, records)
+        step = time.monotonic()
+        # At most half of what is left: choosing, the holdout and the refit follow.
+        unmeasured = measure_trials(
+            search, make_model, records, deadline=step + MEASURE_SHARE * max(end - step, 0.0)
+        )
+        timings["measure"] = time.monotonic() - step
+        skipped: dict[str, str] = {}
+        if unmeasured:
+            total = len(search.ranked())
+            skipped["measuring every candidate"] = (
+                f"only the best {total - len(unmeasured)} of the {total} finished candidates "
+                f"were measured in half of the time left ({max(end - step, 0):.1f} s); the "
+                "others could not be chosen"
+            )
+            progress.log(f"not measured: {skipped['measuring every candidate']}")
         progress.stage("selecting the model")
+        step = time.monotonic()
         limits = Limits(spec.constraints.max_latency_p99_ms, spec.constraints.max_model_size_mb)
         selection = select(
             search,
@@ -346,6 +392,7 @@ def train(
             records=records,
             seed=spec.seed,
         )
+        timings["select"] = time.monotonic() - step
         for note in selection.rejected:
             progress.log(f"constraint: rejected {note}")
 
@@ -410,9 +457,13 @@ def train(
         if refit and expected > left:
             # A refit cut short by the budget would be worse than the model the holdout judged.
             refit = False
+            skipped["refit on every labelled row"] = (
+                f"it would take about {expected:.0f} s and {max(left, 0):.0f} s of the time "
+                f"budget were left (a budget of about {clock.budget_for(expected)} s would hold "
+                "it); the model is the bagged fold models the holdout scored"
+            )
             progress.log(
-                f"refit on every labelled row skipped: it would take about {expected:.0f} s "
-                f"and {max(left, 0):.0f} s of the time budget are left"
+                f"refit on every labelled row skipped: {skipped['refit on every labelled row']}"
             )
         if refit:
             # The holdout has judged these configurations; now let them learn from every row.
@@ -464,6 +515,7 @@ def train(
             metrics["complexity"]["note"] = (
                 "the linear step is left out: the time budget was spent before it"
             )
+            skipped["complexity ladder's linear step"] = "the time budget was spent before it"
         progress.stage("measuring how the score grows with the training rows")
         # The fold files are still there; 40% of what the budget has left, the refit first.
         metrics["learning_curve"] = learning_curve(
@@ -532,24 +584,45 @@ def train(
             "predictions": prediction_statistics(holdout_pred, problem_type, model.class_names),
         },
     )
-    timings["total"] = time.monotonic() - started
-    model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    for name, key in (("learning curve", "learning_curve"), ("input importance", "importance")):
+        if metrics[key].get("computed") is False:
+            skipped[name] = str(metrics[key].get("reason", ""))
+    model.metadata["budget"] = {
+        "seconds": budget,
+        "search_seconds": round(search_seconds(budget - finish), 3)
+        if spec.search.max_trials is None
+        else None,
+        "kept_for_card_save_register": round(finish, 3),
+        "skipped": skipped,
+    }
     result = RunResult(model=model, checked=checked, search=search, timings=timings)
 
     if save:
         target_dir = out_dir or _default_out_dir(spec)
         progress.stage("writing the model card")
+        step = time.monotonic()
         card = model_card(model)
+        documents = {CARD_HTML: card.to_html(), CARD_MARKDOWN: card.to_markdown()}
+        timings["card"] = time.monotonic() - step
         progress.stage("saving the artifact")
-        result.artifact_dir = model.save(
-            target_dir, documents={CARD_HTML: card.to_html(), CARD_MARKDOWN: card.to_markdown()}
-        )
+        # The manifest holds the timings up to here; saving and registering come after it.
+        timings["until_save"] = time.monotonic() - started
+        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        step = time.monotonic()
+        result.artifact_dir = model.save(target_dir, documents=documents)
+        timings["save"] = time.monotonic() - step
         model.metadata["path"] = str(result.artifact_dir)
-        do_register = spec.registry.enabled if register is None else register
-        if do_register:
+        if store is not None:
             progress.stage("registering in MLflow")
+            step = time.monotonic()
+            timings["store_wait"] = store.wait()
             result.registration = _register(model, result.artifact_dir, spec, search, metrics)
+            timings["registration"] = time.monotonic() - step
             model.registry = result.registration.to_dict()
+    else:
+        timings["until_save"] = time.monotonic() - started
+        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    model.metadata["timings"]["wall"] = round(_finish_clock(timings, started, budget, progress), 3)
     return result
 
 
@@ -610,26 +683,135 @@ def _refit_reserve(
 # A run may end this share past its time budget; beyond it the budget was too small.
 OVERRUN_ALLOWED = 0.10
 
+# What follows the work is kept free at the end of the budget. Measured on the bundled
+# examples (2 busy cores): the model card 0.4-1.6 s, saving under 0.1 s, registering
+# 0.3-1.9 s once the MLflow store is open. Opening a new SQLite store (importing MLflow,
+# Alembic's migrations) takes 2-11 s: it runs in a thread beside the search, which is
+# longer on any budget that can hold a model, so it is not kept free as well.
+CARD_SECONDS = 1.5
+SAVE_SECONDS = 0.5
+REGISTER_SECONDS = 1.5
 
-def _refuse_overrun(search: SearchResult, started: float, budget: float) -> str | None:
+
+def finish_seconds(*, save: bool, register: bool) -> float:
+    """Seconds kept free at the end of a run for writing the card, saving and registering."""
+    return (CARD_SECONDS + SAVE_SECONDS if save else 0.0) + (REGISTER_SECONDS if register else 0.0)
+
+
+class _StoreOpener:
+    """Gets the MLflow store ready in a background thread (``open_store``: MLflow imported
+    here, a new store migrated in a child process), so that registering at the end of a run
+    does not wait seconds for it. A store that cannot be opened is left for the
+    registration itself to report."""
+
+    def __init__(self, uri: str | None):
+        self._uri = uri
+        self._imported = threading.Event()
+        # Not a daemon: the child's migrations are never abandoned half-way at exit.
+        self._thread = threading.Thread(target=self._open, name="mlwright-open-store")
+        self._thread.start()
+
+    def _open(self) -> None:
+        with contextlib.suppress(Exception):
+            open_store(self._uri, imported=self._imported)
+        self._imported.set()
+
+    def wait_imported(self) -> float:
+        """Seconds spent waiting for MLflow's import: Python work in that thread would share
+        the GIL in 5 ms slices with anything timed in this process."""
+        started = time.monotonic()
+        self._imported.wait()
+        return time.monotonic() - started
+
+    def wait(self) -> float:
+        """Seconds spent waiting for the store to be ready."""
+        started = time.monotonic()
+        self._thread.join()
+        return time.monotonic() - started
+
+
+def _first_candidate_seconds(
+    families: Sequence[str], task: LearnerTask, *, rows: int, features: int, folds: int
+) -> tuple[str, float]:
+    """The search's first real candidate and its expected seconds for all folds, from its
+    family's cost hint (the search has timed nothing yet)."""
+    candidates = portfolio(families, task, rows)
+    if not candidates:
+        return "baseline", 0.0
+    first = candidates[0]
+    return first.name, learner_class(first.family).cost_hint(rows, features, task) * folds
+
+
+def _refuse_budget_up_front(work: Clock, *, first: tuple[str, float], folds: int) -> None:
+    """Before any search: a budget that cannot hold what has run, the first candidate's
+    expected fit and what follows the search (the card, saving and registering included) is
+    refused now, saying what it would need, rather than after the time is spent."""
+    elapsed = work.elapsed()
+    name, seconds = first
+    if search_seconds(work.budget - work.reserved) >= elapsed + seconds:
+        return
+    needed = math.ceil((budget_for_search(elapsed + seconds) + work.reserved) * 1.5)
+    after = (
+        f", and writing the card, saving and registering need about {work.reserved:.1f} s"
+        if work.reserved > 0
+        else ""
+    )
+    raise TrainingError(
+        f"the time budget of {work.budget:g} s is too small to fit anything: starting, "
+        f"loading and checking the data took {elapsed:.1f} s, the quickest candidate, {name}, "
+        f"would take about {seconds:.1f} s for its {folds} folds, and the search is given "
+        f"{max(search_seconds(work.budget - work.reserved), 0):.1f} s of the budget (the rest "
+        f"is for measuring, choosing and the holdout{after})",
+        field="constraints.time_budget",
+        hint=f"set constraints.time_budget (or --time-budget) to at least {max(needed, 5)} s, "
+        "or use search.max_trials to bound the search by a trial count instead",
+    )
+
+
+def _finish_clock(
+    timings: dict[str, float], started: float, budget: float, progress: Progress
+) -> float:
+    """Record the run's wall time (registration included) and say if it overran."""
+    wall = timings["wall"] = time.monotonic() - started
+    overrun = overrun_note(wall, budget)
+    if overrun is not None:
+        progress.log(overrun)
+    return wall
+
+
+def overrun_note(wall: float, budget: float) -> str | None:
+    """A line saying by how much a run of ``wall`` seconds went past its budget, if it did."""
+    if wall <= budget:
+        return None
+    return (
+        f"the run took {wall:.1f} s: {wall - budget:.1f} s ({(wall - budget) / budget:.0%}) past "
+        f"its time budget of {budget:g} s"
+    )
+
+
+def _refuse_overrun(
+    search: SearchResult, started: float, budget: float, finish: float = 0.0
+) -> str | None:
     """The first real candidate always runs to the end; if that alone took the run past its
-    budget, the budget was too small to fit anything: say so rather than hand back a model
-    that broke the spec's time limit. A run that went over for other reasons (a busy
-    machine slowing the work around a quick candidate) keeps its model; the line returned
-    says by how much it went over."""
+    budget (``finish`` seconds are still to come after the work), the budget was too small
+    to fit anything: say so rather than hand back a model that broke the spec's time limit.
+    A run that went over for other reasons (a busy machine slowing the work around a quick
+    candidate) keeps its model; the line returned says by how much it will go over."""
     elapsed = time.monotonic() - started
-    if elapsed <= budget * (1 + OVERRUN_ALLOWED):
+    if elapsed + finish <= budget * (1 + OVERRUN_ALLOWED):
         return None
     real = [t for t in search.trials if t.candidate.family != "baseline" and t.status != "skipped"]
     first = real[0] if real else search.baseline
+    window = search_seconds(budget - finish)
     # The budget whose search window would have held what ran before the search ends and
     # the first candidate again, with half as much to spare.
-    wanted = elapsed - search_seconds(budget) + first.fit_seconds
-    needed = math.ceil(budget_for_search(wanted) * 1.5)
-    if first.fit_seconds <= search_seconds(budget) and needed <= budget:
+    wanted = elapsed - window + first.fit_seconds
+    needed = math.ceil((budget_for_search(wanted) + finish) * 1.5)
+    if first.fit_seconds <= window and needed <= budget:
         return (
-            f"the search ended {elapsed - budget:.1f} s past the {budget:g} s budget, though "
-            f"its quickest candidate took {first.fit_seconds:.1f} s: the machine may be busy"
+            f"the run will end about {elapsed + finish - budget:.1f} s past the {budget:g} s "
+            f"budget, though its quickest candidate took {first.fit_seconds:.1f} s: the "
+            "machine may be busy"
         )
     raise TrainingError(
         f"the time budget of {budget:g} s is too small to fit anything: the quickest candidate, "
@@ -644,7 +826,7 @@ def _refuse_overrun(search: SearchResult, started: float, budget: float) -> str 
 def _default_out_dir(spec: TaskSpec) -> Path:
     if spec.output.dir:
         return spec.resolve_path(spec.output.dir)
-    return Path.cwd() / "models" / spec.task_name
+    return Path.cwd() / "models" / safe_name(spec.task_name)  # "../x" stays under models/
 
 
 def _splits(spec: TaskSpec, frame: pl.DataFrame, y: np.ndarray, *, folds: int) -> Splits:
@@ -717,7 +899,7 @@ def _work_dir(
         "data": data_fingerprint,
     }
     key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
-    root = Path.cwd() / ".mlwright" / "runs" / f"{spec.task_name}-{key}"
+    root = Path.cwd() / ".mlwright" / "runs" / f"{safe_name(spec.task_name)}-{key}"
     if resume and not (root / "trials").is_dir():
         raise TrainingError(
             f"nothing to resume: no interrupted run of this spec on this data under {root.parent}",
@@ -757,7 +939,9 @@ def leaderboard(search: SearchResult, selection: Selection) -> list[dict[str, An
                 "chosen": trial.candidate.name in selection.weights,
                 "status": trial.status,
                 "params": trial.candidate.params,
-                "note": trial.message + (" (resumed)" if trial.resumed else ""),
+                "note": "; ".join(
+                    n for n in (trial.message, "resumed" if trial.resumed else "") if n
+                ),
             }
         )
     return rows
@@ -1051,12 +1235,18 @@ def train_recommendation(
     save: bool = True,
     register: bool | None = None,
     out_dir: Path | None = None,
+    started: float | None = None,
 ) -> RecommendRunResult:
     """The main job for a recommendation spec: check the log, evaluate by the spec's
     protocol, fit on every interaction, write the card, save and register. ``items`` and
-    ``users`` (tables or paths) replace the spec's ``recommend.items`` and ``.users``."""
+    ``users`` (tables or paths) replace the spec's ``recommend.items`` and ``.users``. The
+    time budget covers all of it, from ``started`` (default now) to the end of
+    registration: the fit plans its steps within what is left (see docs/recommend.md)."""
     progress = progress if progress is not None else Silent()
-    started = time.monotonic()
+    clock = Clock.start(spec.constraints.time_budget, started)
+    started, budget = clock.started, clock.budget
+    do_register = save and (spec.registry.enabled if register is None else register)
+    finish = finish_seconds(save=save, register=do_register)
     frame, checks = check_recommendation(spec, data, progress)
     for finding in checks.findings:
         if finding.severity == "warning":
@@ -1072,6 +1262,10 @@ def train_recommendation(
         users = to_polars(users, base_dir=spec.base_dir)
     elif rec.users:
         users = read_file(spec.resolve_path(rec.users))
+    clock = clock.keeping(finish)
+    _refuse_recommend_budget_up_front(clock)
+    # Once the log and the budget have passed their checks: a refused run creates nothing.
+    store = _StoreOpener(spec.registry.tracking_uri) if do_register else None
     settings = RecommendSettings(
         k=rec.k,
         depth=rec.candidates,
@@ -1082,6 +1276,7 @@ def train_recommendation(
     )
     assert spec.task.user is not None
     assert spec.task.item is not None
+    step = time.monotonic()
     model = train_recommender(
         frame,
         user=spec.task.user,
@@ -1095,30 +1290,67 @@ def train_recommendation(
         protocol=rec.protocol,
         test_share=spec.validation.holdout,
         settings=settings,
-        time_budget=max(1.0, spec.constraints.time_budget - timings["check"]),
+        clock=clock,
         progress=progress,
     )
-    timings["train"] = time.monotonic() - started - timings["check"]
+    timings["train"] = time.monotonic() - step
     model.metadata["name"] = spec.task_name
     model.metadata["spec"] = spec.to_dict()
     model.metadata["checks"] = checks.to_dict()
     model.metadata["data"]["fingerprint"] = fingerprint(frame)
+    model.metadata["budget"] = {
+        "seconds": budget,
+        "kept_for_card_save_register": round(finish, 3),
+        "skipped": dict(model.metadata["choice"].get("skipped", {})),
+    }
     result = RecommendRunResult(model, checks, timings=timings)
-    if not save:
-        return result
-    progress.stage("saving")
-    card = recommender_model_card(model)
-    directory = out_dir if out_dir is not None else _default_out_dir(spec)
-    result.artifact_dir = save_recommender(
-        model,
-        directory,
-        documents={"model_card.html": card.to_html(), "model_card.md": card.to_markdown()},
-    )
-    if spec.registry.enabled if register is None else register:
+    if save:
+        progress.stage("saving")
+        step = time.monotonic()
+        card = recommender_model_card(model)
+        documents = {"model_card.html": card.to_html(), "model_card.md": card.to_markdown()}
+        timings["card"] = time.monotonic() - step
+        timings["until_save"] = time.monotonic() - started
+        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        directory = out_dir if out_dir is not None else _default_out_dir(spec)
+        step = time.monotonic()
+        result.artifact_dir = save_recommender(model, directory, documents=documents)
+        timings["save"] = time.monotonic() - step
+    if store is not None and result.artifact_dir is not None:
         progress.stage("registering")
+        step = time.monotonic()
+        timings["store_wait"] = store.wait()
         result.registration = _register_recommender(model, result.artifact_dir, spec)
-    timings["total"] = time.monotonic() - started
+        timings["registration"] = time.monotonic() - step
+    if not save:
+        timings["until_save"] = time.monotonic() - started
+        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    model.metadata["timings"]["wall"] = round(_finish_clock(timings, started, budget, progress), 3)
     return result
+
+
+# The least a recommender needs once the log is checked: coding it, popularity, scoring the
+# held-out users and the fit on every interaction (about a second on movielens).
+MIN_RECOMMEND_SECONDS = 1.0
+
+
+def _refuse_recommend_budget_up_front(clock: Clock) -> None:
+    """A budget that cannot hold even a popularity recommender is refused before any fit."""
+    if clock.left() >= MIN_RECOMMEND_SECONDS:
+        return
+    after = (
+        f", and writing the card, saving and registering need about {clock.reserved:.1f} s"
+        if clock.reserved > 0
+        else ""
+    )
+    raise TrainingError(
+        f"the time budget of {clock.budget:g} s is too small to fit a recommender: starting, "
+        f"loading and checking the log took {clock.elapsed():.1f} s, the least recommender "
+        f"(popularity alone) needs about {MIN_RECOMMEND_SECONDS:g} s more{after}",
+        field="constraints.time_budget",
+        hint="set constraints.time_budget (or --time-budget) to at least "
+        f"{max(clock.budget_for(MIN_RECOMMEND_SECONDS * 2), 5)} s",
+    )
 
 
 def _register_recommender(model: Recommender, artifact_dir: Path, spec: TaskSpec) -> Registration:
@@ -1266,7 +1498,13 @@ def predict_file(
 
 
 def _check_output(out_path: Path, what: str) -> None:
-    """Refuse an output format before the work, not after it."""
+    """Refuse an output path and format before the work, not after it."""
+    if out_path.is_dir():
+        raise DataError(
+            f"cannot write {what} to {out_path}: it is a directory",
+            field=str(out_path),
+            hint=f"name a file, e.g. -o {out_path / (what + '.csv')}",
+        )
     suffix = out_path.suffix.lower()
     if suffix not in (".parquet", ".pq", ".csv", ""):
         raise DataError(
@@ -1277,11 +1515,18 @@ def _check_output(out_path: Path, what: str) -> None:
 
 
 def _write_table(table: pl.DataFrame, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if out_path.suffix.lower() in (".parquet", ".pq"):
-        table.write_parquet(out_path)
-    else:
-        table.write_csv(out_path)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        if out_path.suffix.lower() in (".parquet", ".pq"):
+            table.write_parquet(out_path)
+        else:
+            table.write_csv(out_path)
+    except OSError as exc:  # permissions, a full disk, a file where a folder should be
+        raise DataError(
+            f"cannot write {out_path}: {exc.strerror or exc}",
+            field=str(out_path),
+            hint="choose an output path in a folder you can write to",
+        ) from exc
 
 
 # -- drafting a spec -----------------------------------------------------------------------------

@@ -109,3 +109,38 @@ def test_retrain_on_traffic_alone_needs_labels(champion: Path) -> None:
             include_files=False,
         )
     assert aliases(NAME) == {CHAMPION: "1"}
+
+
+def test_a_recommender_without_a_challenger_is_told_what_a_recommender_needs(
+    workdir: Path,
+) -> None:
+    """compare on a recommender that has only its champion used to say "retrain SPEC",
+    which recommenders do not have: it says there is no paired comparison for them and
+    points to promote --force --reason; promote --force names `mlwright run` instead."""
+    from mlwright.artifact import manifest_digest
+    from mlwright.errors import SpecError
+    from mlwright.recommend import save_recommender
+    from mlwright.registry import log_and_register
+    from recsynth import quick_recommender
+
+    saved = save_recommender(quick_recommender(), workdir / "rec")
+    log_and_register(
+        artifact_dir=saved,
+        manifest_sha256=manifest_digest(saved),
+        experiment="shop",
+        model_name="shop",
+        params={},
+        metrics={},
+        tags={},
+    )
+    assert aliases("shop") == {CHAMPION: "1"}
+    with pytest.raises(SpecError, match="shop is a recommender") as info:
+        compare("shop", "sqlite:///predictions.db")
+    assert "promote shop --force" in (info.value.hint or "")
+    assert "retrain" not in str(info.value)
+    with pytest.raises(SpecError, match="shop is a recommender"):
+        promote("shop", "sqlite:///predictions.db")
+    with pytest.raises(RegistryError, match="no challenger") as forced:
+        promote("shop", "sqlite:///predictions.db", force=True, reason="better")
+    assert "mlwright run SPEC" in (forced.value.hint or "")
+    assert "retrain" not in (forced.value.hint or "")

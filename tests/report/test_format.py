@@ -15,6 +15,7 @@ from mlwright.report._format import (
     DIGITS,
     interval,
     money,
+    money_interval,
     number,
     p_value,
     percent,
@@ -104,3 +105,12 @@ def test_sizes_and_p_values() -> None:
     assert size(0.000141) == "141 B"
     assert p_value(0.0004) == "< 0.001"
     assert p_value(0.0321) == "0.032"
+
+
+def test_a_money_interval_writes_a_code_once_and_a_symbol_on_each_number() -> None:
+    estimate = {"value": 22333.4, "low": 15833.0, "high": 29833.0}
+    assert money_interval(estimate, "value units") == "22,333 [15,833, 29,833] value units"
+    assert money_interval(estimate, "EUR") == "22,333 [15,833, 29,833] EUR"
+    assert money_interval(estimate, "$") == "$22,333 [$15,833, $29,833]"
+    assert money_interval({"value": -4.5, "low": -9.0, "high": 0.0}, "€") == "-€4.50 [-€9.00, €0]"
+    assert money_interval(None, "EUR") == "-"

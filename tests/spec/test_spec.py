@@ -19,6 +19,7 @@ from mlwright.spec import (
     parse_duration,
     render_spec,
     resolve,
+    safe_name,
     spec_from_dict,
     spec_from_kwargs,
     with_overrides,
@@ -356,3 +357,49 @@ def test_user_and_item_are_refused_on_a_prediction_task() -> None:
         spec_from_dict({"task": {"target": "y", "user": "u"}})
     assert info.value.field == "task.user"
     assert "recommendation" in (info.value.hint or "")
+
+
+def test_resolve_a_recommendation_spec_checks_its_log_columns() -> None:
+    frame = pl.DataFrame({"user": [1, 2], "item": ["a", "b"], "when": [1, 2]})
+    fields = {"problem_type": "recommendation", "user": "user", "item": "item", "time": "when"}
+    resolution = resolve(spec_from_kwargs(fields), frame)
+    spec = resolution.spec
+    assert spec.task.metric == "ndcg"
+    assert resolution.reasons == {"task.metric": "default for recommendation (NDCG@10)"}
+    assert (spec.name, spec.registry.model_name) == ("recommender", "recommender")
+    with pytest.raises(SpecError, match="did you mean 'when'") as info:
+        resolve(spec_from_kwargs({**fields, "time": "When"}), frame)
+    assert info.value.field == "task.time"
+    with pytest.raises(SpecError, match="weight column 'rating'"):
+        resolve(spec_from_kwargs({**fields, "weight": "rating"}), frame)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("../evil", "evil"),
+        ("../../x/y", "x_y"),
+        ("/etc/passwd", "etc_passwd"),
+        ("C:\\temp\\x", "C__temp_x"),
+        ("..", "model"),
+        ("churn-v2_final", "churn-v2_final"),
+    ],
+)
+def test_safe_name_is_one_path_component(text: str, name: str) -> None:
+    assert safe_name(text) == name
+    assert Path(safe_name(text)).name == safe_name(text)
+    assert not safe_name(text).startswith(".")
+
+
+@given(st.text(max_size=40))
+def test_safe_name_never_leaves_its_folder(text: str) -> None:
+    name = safe_name(text)
+    root = Path("/srv/models")
+    assert (root / name).resolve().parent == root
+    assert name not in ("", ".", "..")
+
+
+def test_a_spec_path_that_is_a_directory_is_a_spec_error(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="is a directory") as info:
+        load_spec(tmp_path)
+    assert "spec.toml" in (info.value.hint or "")

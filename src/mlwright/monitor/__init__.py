@@ -28,6 +28,7 @@ from mlwright.monitor._monitor import (
     Window,
     expected_auc,
     monitor,
+    require_table_model,
     settings_for,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "promote",
     "psi",
     "read_labels",
+    "require_table_model",
     "retrain",
     "settings_for",
     "shift",

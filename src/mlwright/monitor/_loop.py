@@ -56,6 +56,11 @@ RETRAIN_HINT = (
     "train a challenger with `mlwright retrain SPEC` (or `mlwright run SPEC` once a champion "
     "exists)"
 )
+# A recommender's challenger comes from a second `mlwright run` (it has no retrain).
+RECOMMENDER_CHALLENGER_HINT = (
+    "register a challenger with `mlwright run SPEC` on the grown interaction log (a run "
+    "while a champion exists registers it as `challenger`)"
+)
 PROMOTION_TAG = "mlwright.promotion"
 
 
@@ -244,7 +249,10 @@ class Comparison:
 
 
 def _recommender_manifest(model_name: str, tracking_uri: str | None) -> dict[str, Any] | None:
-    """The champion's manifest when it is a recommender's, else None."""
+    """The champion's manifest when it is a recommender's, else None (also when there is no
+    champion: the caller says what is missing)."""
+    if CHAMPION not in aliases(model_name, uri=tracking_uri):
+        return None
     manifest = read_manifest(resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path)
     return manifest if is_recommender(manifest) else None
 
@@ -257,7 +265,8 @@ def _no_comparison(model_name: str, what: str) -> SpecError:
         "rows, and has no paired comparison for recommenders yet",
         field=model_name,
         hint=f"read each version's held-out NDCG beside popularity (`mlwright report "
-        f"models:/{model_name}@challenger`), then `mlwright promote {model_name} --force "
+        f"models:/{model_name}@challenger`; a second `mlwright run SPEC` registers the "
+        f"challenger), then `mlwright promote {model_name} --force "
         '--reason "..."` records the move',
     )
 
@@ -275,11 +284,11 @@ def compare(
     """Score champion and challenger on the same labelled rows: ``data`` (a table with the
     target), else the labelled answers of the log from ``since`` (default: the time the
     challenger's retrain kept out of training)."""
+    if _recommender_manifest(model_name, tracking_uri) is not None:
+        raise _no_comparison(model_name, "compare")
     champion_version, challenger_version = champion_and_challenger(
         model_name, what="to compare", hint=RETRAIN_HINT, uri=tracking_uri
     )
-    if _recommender_manifest(model_name, tracking_uri) is not None:
-        raise _no_comparison(model_name, "compare")
     champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
     challenger = load(f"models:/{model_name}@{CHALLENGER}", tracking_uri=tracking_uri)
     same_task(champion, challenger)
@@ -449,12 +458,15 @@ def promote(
     ``force``."""
     comparison: Comparison | None = None
     test: LiveTest | None = None
-    previous, challenger = champion_and_challenger(
-        model_name, what="to promote", hint=RETRAIN_HINT, uri=tracking_uri
-    )
     recommender = _recommender_manifest(model_name, tracking_uri)
     if recommender is not None and not force:
         raise _no_comparison(model_name, "promote")
+    previous, challenger = champion_and_challenger(
+        model_name,
+        what="to promote",
+        hint=RETRAIN_HINT if recommender is None else RECOMMENDER_CHALLENGER_HINT,
+        uri=tracking_uri,
+    )
     try:
         if recommender is not None:
             pass  # forced: there is no comparison to run

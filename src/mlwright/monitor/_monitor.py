@@ -118,6 +118,31 @@ class MonitorReport:
         return orjson.dumps(jsonable(self.to_dict()), option=orjson.OPT_INDENT_2)
 
 
+WHAT_COMMANDS_JUDGE = {
+    "monitor": "watches a table model's served traffic (input drift, data quality, "
+    "performance against late labels)",
+    "feedback": "joins late labels to a table model's logged predictions",
+}
+
+
+def require_table_model(model: object, command: str, reference: str = "the model") -> Model:
+    """``model`` when it predicts a table's rows. A recommender's answers are ranked lists
+    with no inputs or labels to judge, so ``command`` refuses it with what to do instead:
+    a usage error (exit 2), not a damaged artifact."""
+    if isinstance(model, Model):
+        return model
+    raise SpecError(
+        f"{reference} is a recommender; `mlwright {command}` "
+        f"{WHAT_COMMANDS_JUDGE.get(command, 'judges table models only')}, and recommenders "
+        "are not monitored yet",
+        field=reference,
+        hint="judge a recommender by its card's held-out NDCG beside popularity (`mlwright "
+        "report MODEL`); to refresh it, `mlwright run SPEC` on the grown interaction log "
+        'registers a challenger, and `mlwright promote NAME --force --reason "..."` '
+        "makes it the champion",
+    )
+
+
 def settings_for(model: Model, **overrides: Any) -> MonitorSection:
     """The model's ``[monitor]`` settings with the given (non-None) fields replaced."""
     base = model.spec.monitor
@@ -141,6 +166,7 @@ def monitor(
     settings: MonitorSection | None = None,
 ) -> MonitorReport:
     """Judge the logged traffic of ``model_name`` ``model_version`` in windows."""
+    require_table_model(model, "monitor", model_name)
     settings = settings or model.spec.monitor
     reference = model.metadata.get("reference") or {}
     features_ref: Mapping[str, Any] = reference.get("features") or {}

@@ -6,7 +6,7 @@ ranker orders them when it beats each generator alone on validation users.
 """
 
 from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
-from mlwright.recommend._card import recommender_card
+from mlwright.recommend._card import chosen_text, recommender_card
 from mlwright.recommend._checks import InteractionChecks, check_interactions
 from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
 from mlwright.recommend._fit import FitPlan, RecommendSettings, fit_recommender, windows
@@ -45,6 +45,7 @@ __all__ = [
     "Split",
     "UserFeatures",
     "check_interactions",
+    "chosen_text",
     "epoch_seconds",
     "evaluate_split",
     "fit_recommender",

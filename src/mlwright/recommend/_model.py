@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mlwright.errors import InputError
+from mlwright.errors import InputError, finding_warnings
 from mlwright.recommend._candidates import (
     Candidates,
     ItemFeatures,
@@ -137,6 +137,12 @@ class Recommender:
             else stats.users
         )
         self._fallback = np.where(self.catalogue, fallback, -np.inf).astype(np.float64)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The interaction-log checks' warnings at training, one line each: what
+        ``mlwright.fit`` issued as ``MlwrightWarning``."""
+        return finding_warnings((self.metadata.get("checks") or {}).get("findings", []))
 
     # -- answering -----------------------------------------------------------------------------
 

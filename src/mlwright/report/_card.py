@@ -172,7 +172,7 @@ def _money(model: Model, value: Any) -> str:
 
 
 def _money_ci(model: Model, interval: dict[str, Any] | None) -> str:
-    return fmt.interval(interval, lambda v: _money(model, v))
+    return fmt.money_interval(interval, model.spec.value.currency)
 
 
 def model_card(model: Model) -> Card:

@@ -76,6 +76,15 @@ def money(value: Any, currency: str) -> str:
     return f"{text} {currency}"
 
 
+def money_interval(estimate: Mapping[str, Any] | None, currency: str) -> str:
+    """A business value with its interval: a symbol on each number ('$1,234 [$980, $1,490]'),
+    a code or a word once at the end ('1,234 [980, 1,490] EUR')."""
+    if is_symbol(currency) or not estimate:
+        return interval(estimate, lambda v: money(v, currency))
+    unit = " " + currency
+    return f"{interval(estimate, lambda v: money(v, currency).removesuffix(unit))}{unit}"
+
+
 def interval(estimate: Mapping[str, Any] | None, write: Callable[[Any], str] = number) -> str:
     """An estimate with its interval, each end written the same way: '3,267 [2,914, 3,591]'."""
     if not estimate:

@@ -5,7 +5,9 @@ data and tests). ``ProcessExecutor`` runs trials in local worker processes, one 
 each learner on one thread: on a small machine parallel trials beat parallel threads
 inside one fit. Workers start from a fork server that has imported mlwright but never ran
 Polars' or OpenMP's thread pools (forking a process that has is unsafe), and they ignore
-Ctrl-C: the search decides what an interrupt means.
+Ctrl-C: the search decides what an interrupt means. Each worker ends itself when the
+search's process ends, however it ends (SIGKILL included), and the fork server follows its
+last worker: a killed run leaves no process behind.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,7 +49,7 @@ class InlineExecutor(Executor):
             future.set_result(run_trial(spec))
         except BaseException as exc:  # KeyboardInterrupt included: the caller decides
             future.set_exception(exc)
-            if isinstance(exc, KeyboardInterrupt):
+            if not isinstance(exc, Exception):  # an interrupt or a termination stops the search
                 raise
         return future
 
@@ -70,8 +75,46 @@ def _main_script_hidden() -> Iterator[None]:
         main.__file__ = path
 
 
-def _worker_init() -> None:
+# How often a worker without pidfd support (not Linux) checks that the search still runs.
+PARENT_POLL_SECONDS = 1.0
+
+
+def _worker_init(search_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with(search_pid)
+
+
+def _exit_with(pid: int) -> None:
+    """End this process when process ``pid`` ends. A worker's parent is the fork server, not
+    the search, so nothing else tells it that a killed search is gone: it would wait for
+    trials forever (and keep the fork server alive, which lives until its last child)."""
+    try:
+        handle: int | None = os.pidfd_open(pid)  # Linux 5.3+: readable once pid has ended
+    except (AttributeError, OSError):  # another OS, or pid gone already (the poll sees it)
+        handle = None
+    watch = threading.Thread(
+        target=_wait_then_exit, args=(pid, handle), name="mlwright-search-watch", daemon=True
+    )
+    watch.start()
+
+
+def _wait_then_exit(pid: int, handle: int | None) -> None:
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while _alive(pid):
+            time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)  # no cleanup to wait for: the trial in hand has no one to report to
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else (pid reused): treat as gone
+        return False
+    return True
 
 
 class ProcessExecutor(Executor):
@@ -83,7 +126,10 @@ class ProcessExecutor(Executor):
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, "1")
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_worker_init
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
 
     def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:

@@ -21,6 +21,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,13 +31,14 @@ import numpy as np
 from mlwright._interrupt import (
     first_interrupt_requests_stop,
     raise_if_stop_requested,
+    raise_if_terminated,
 )
 from mlwright._progress import Progress, Silent
 from mlwright.errors import TrainingError
 from mlwright.learners import LearnerTask, learner_class
 from mlwright.search._executor import Executor, InlineExecutor
 from mlwright.search._prepare import Prepared
-from mlwright.search._trial import TrialOutcome, TrialSpec, read_outcome, run_trial
+from mlwright.search._trial import OUTCOME, TrialOutcome, TrialSpec, read_outcome, run_trial
 from mlwright.spec import METRICS, ProblemType
 
 # Scores one fold's predictions against its truths; None where the metric is undefined on
@@ -107,6 +109,16 @@ class SearchResult:
     baseline: TrialResult
     prepared: Prepared
     interrupted: bool = False
+    resumed_from: Path | None = None  # the journal of the interrupted run, with --resume
+
+    @property
+    def resume_note(self) -> str | None:
+        """What a resumed search reused ("resumed: 5 trials reused from ..., 3 run now")."""
+        if self.resumed_from is None:
+            return None
+        reused = sum(t.resumed for t in self.trials)
+        ran = sum(not t.resumed and t.status != "skipped" for t in self.trials)
+        return f"resumed: {reused} trials reused from {_shown(self.resumed_from)}, {ran} run now"
 
     def ranked(self) -> list[TrialResult]:
         """The candidates that finished, best cross-validated score first."""
@@ -464,7 +476,15 @@ class _Run:
 
     def collect(self, future: Future[TrialOutcome], candidate: Candidate) -> None:
         self.allowances.pop(candidate.name, None)
-        outcome = future.result()
+        try:
+            outcome = future.result()
+        except BrokenProcessPool as exc:  # killed from outside: the OOM killer, kill -9
+            raise TrainingError(
+                f"a worker process running {candidate.name} died: {exc}",
+                hint="it may have run out of memory: lower --workers (search.workers) or "
+                "constraints.max_memory_gb; `mlwright run --resume` reuses the trials that "
+                "finished",
+            ) from exc
         found = read_outcome(self.journal / candidate.name)
         oof = found[1] if found else np.full(self.prepared.n_rows, np.nan)
         self.finish(candidate, outcome, oof)
@@ -518,6 +538,7 @@ def _wait(futures: Iterable[Future[TrialOutcome]], *, every: bool) -> set[Future
         finished, pending = wait(
             futures, timeout=0.2, return_when=ALL_COMPLETED if every else FIRST_COMPLETED
         )
+        raise_if_terminated()  # before results: a SIGTERM to the group also ended the workers
         if finished and (not every or not pending):
             return finished
         raise_if_stop_requested()
@@ -543,6 +564,8 @@ def run_search(
     progress.stage(
         "searching models", total=settings.max_trials + 1 if settings.max_trials else None
     )
+    if resume:
+        progress.log(_resume_plan(journal, settings.max_trials))
     run = _Run(
         prepared=prepared,
         problem_type=problem_type,
@@ -555,8 +578,10 @@ def run_search(
     try:
         with first_interrupt_requests_stop():
             interrupted = run.run()
-    finally:
-        executor.shutdown(cancel=False)
+    except BaseException:  # SIGTERM, a second Ctrl-C, an error: nothing waits for the trials
+        executor.shutdown(cancel=True)
+        raise
+    executor.shutdown(cancel=False)
     tried = {t.candidate.name for t in run.trials}
     for candidate in portfolio(settings.families, run.task, prepared.n_rows):
         if candidate.name not in tried:
@@ -568,10 +593,34 @@ def run_search(
             f"even the baseline could not be cross-validated: {baseline.message}",
             hint="check the data-check findings; the target may be degenerate in some folds",
         )
-    return SearchResult(
+    result = SearchResult(
         metric=settings.metric,
         trials=run.trials,
         baseline=baseline,
         prepared=prepared,
         interrupted=interrupted,
+        resumed_from=journal if resume else None,
     )
+    if result.resume_note is not None:
+        progress.log(result.resume_note)
+    return result
+
+
+def _resume_plan(journal: Path, max_trials: int | None) -> str:
+    """What a resumed search starts from: the trials the killed run finished (each reused
+    when the search reaches it again), and what is left to run."""
+    found = sum((d / OUTCOME).is_file() for d in journal.iterdir() if d.is_dir())
+    left = (
+        f"{max(max_trials + 1 - found, 0)} to go"
+        if max_trials is not None
+        else "the rest under the time budget"
+    )
+    return f"resumed: {found} trials reused from {_shown(journal)}, {left}"
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (.mlwright/runs/...)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

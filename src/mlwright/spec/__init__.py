@@ -29,6 +29,7 @@ from mlwright.spec._resolve import (
     class_labels,
     infer_problem_type,
     resolve,
+    safe_name,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "render_spec",
     "require_data_source",
     "resolve",
+    "safe_name",
     "spec_from_dict",
     "spec_from_kwargs",
     "with_overrides",

@@ -24,6 +24,12 @@ def load_spec(path: str | Path) -> TaskSpec:
             field=str(file),
             hint="check the path, or write one with `mlwright init DATA --target COLUMN`",
         )
+    if file.is_dir():
+        raise SpecError(
+            f"spec file {file} is a directory",
+            field=str(file),
+            hint="name the TOML file inside it, e.g. " + str(file / "spec.toml"),
+        )
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -37,6 +43,12 @@ def load_spec(path: str | Path) -> TaskSpec:
             f"spec file {file} is not UTF-8 text",
             field=str(file),
             hint="save the spec as UTF-8 (it is a TOML text file)",
+        ) from exc
+    except OSError as exc:  # unreadable: permissions, a FIFO that fails, a vanished file
+        raise SpecError(
+            f"spec file {file} cannot be read: {exc.strerror or exc}",
+            field=str(file),
+            hint="check the file's permissions",
         ) from exc
     return spec_from_dict(raw, base_dir=file.resolve().parent, origin=str(file))
 

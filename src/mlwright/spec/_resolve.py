@@ -149,11 +149,7 @@ def _check_value_matrix(
 def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
     """Decide every 'auto' field of ``spec`` from ``data`` and check the columns it names."""
     if spec.task.problem_type == "recommendation":
-        raise SpecError(
-            "a recommendation spec is not resolved against a target",
-            field="task.problem_type",
-            hint="train it with mlwright.pipeline.train_recommendation (mlwright run does)",
-        )
+        return _resolve_recommendation(spec, data.columns)
     check_columns(spec, data.columns)
     target = data[spec.task.target]
     reasons: dict[str, str] = {}
@@ -222,14 +218,51 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
             hint="use 'kfold' or 'auto'",
         )
     if resolved.name is None:
-        resolved.name = _safe_name(spec.task.target)
+        resolved.name = safe_name(spec.task.target)
+    _name_registry_entries(resolved)
+    return Resolution(spec=resolved, reasons=reasons)
+
+
+def _resolve_recommendation(spec: TaskSpec, columns: list[str]) -> Resolution:
+    """A recommendation spec has no target to infer from: its interaction-log columns must
+    exist, and the metric is NDCG (at ``recommend.k``)."""
+    task = spec.task
+    for role, name in (("user", task.user), ("item", task.item), ("time", task.time)):
+        if name is not None and name not in columns:
+            raise SpecError(
+                f"{role} column '{name}' (task.{role}) not found{did_you_mean(name, columns)}; "
+                f"columns are: {list_choices(columns, limit=30)}",
+                field=f"task.{role}",
+                hint=f"set task.{role} to one of the interaction log's columns",
+            )
+    if task.weight is not None and task.weight not in columns:
+        raise SpecError(
+            f"weight column '{task.weight}' (task.weight) not found"
+            f"{did_you_mean(task.weight, columns)}; columns are: {list_choices(columns, limit=30)}",
+            field="task.weight",
+            hint="set task.weight to one of the interaction log's columns, or remove it",
+        )
+    resolved = spec.model_copy(deep=True)
+    resolved.with_base_dir(spec.base_dir)
+    reasons: dict[str, str] = {}
+    if task.metric == "auto":
+        resolved.task.metric = "ndcg"
+        reasons["task.metric"] = f"default for recommendation (NDCG@{spec.recommend.k})"
+    if resolved.name is None:
+        resolved.name = spec.task_name
+    _name_registry_entries(resolved)
+    return Resolution(spec=resolved, reasons=reasons)
+
+
+def _name_registry_entries(resolved: TaskSpec) -> None:
     if resolved.registry.model_name is None:
         resolved.registry.model_name = resolved.name
     if resolved.registry.experiment is None:
         resolved.registry.experiment = resolved.name
-    return Resolution(spec=resolved, reasons=reasons)
 
 
-def _safe_name(text: str) -> str:
+def safe_name(text: str) -> str:
+    """``text`` as one file or folder name: letters, digits, '-' and '_' only, so that a name
+    from a spec ("../evil", "/etc/x") never leaves the folder it is joined to."""
     cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in text.strip())
     return cleaned.strip("_") or "model"
