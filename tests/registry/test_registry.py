@@ -19,11 +19,12 @@ from mlwright.registry import (
     load_any,
     log_and_register,
     parse_model_uri,
+    registered_manifest,
     resolve,
     resolve_version,
     tracking_uri,
 )
-from registry_store import register_remote
+from registry_store import point_champion, register_remote
 
 
 def register(artifact: Path, uri: str, name: str = "churn"):  # type: ignore[no-untyped-def]
@@ -207,4 +208,22 @@ def test_loading_a_remote_version_leaves_no_copy_behind(
     model = load(f"models:/churn/{version}", tracking_uri=store)
     assert model.registry["version"] == version
     assert load_any(f"models:/churn/{version}", tracking_uri=store).registry["version"] == version
+    assert list(temp.iterdir()) == []
+
+
+def test_the_manifest_of_a_remote_version_is_read_without_a_copy_left_behind(
+    artifact: Path, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # compare and promote read the champion's manifest to see whether it is a recommender;
+    # each read of a remote version left a downloaded copy in a new temporary folder.
+    from mlwright.monitor._loop import _recommender_manifest
+
+    version = register_remote(artifact, store, "churn")
+    point_champion(store, version, "churn")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    manifest = registered_manifest(f"models:/churn/{version}", tracking_uri=store)
+    assert manifest == json.loads((artifact / MANIFEST).read_text())
+    assert _recommender_manifest("churn", store) is None  # a table model's champion
     assert list(temp.iterdir()) == []

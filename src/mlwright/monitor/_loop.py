@@ -28,7 +28,6 @@ from mlwright.artifact import (
     Model,
     class_name,
     is_recommender,
-    read_manifest,
     same_task,
 )
 from mlwright.errors import DataError, SchemaMismatchError, SpecError
@@ -44,7 +43,7 @@ from mlwright.registry import (
     load,
     log_event,
     move_alias,
-    resolve,
+    registered_manifest,
     tag_version,
     version_tags,
 )
@@ -253,7 +252,7 @@ def _recommender_manifest(model_name: str, tracking_uri: str | None) -> dict[str
     champion: the caller says what is missing)."""
     if CHAMPION not in aliases(model_name, uri=tracking_uri):
         return None
-    manifest = read_manifest(resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path)
+    manifest = registered_manifest(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
     return manifest if is_recommender(manifest) else None
 
 
@@ -510,7 +509,7 @@ def promote(
     }
     tag_version(model_name, challenger, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
     if recommender is not None:  # the promoted challenger is the champion now
-        moved = read_manifest(resolve(f"models:/{model_name}@{CHAMPION}", uri=tracking_uri).path)
+        moved = registered_manifest(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
         experiment = moved.get("spec", {}).get("registry", {}).get("experiment")
     else:
         champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)

@@ -540,6 +540,17 @@ def _identity(resolved: Resolved, reference: str | Path) -> dict[str, str]:
     }
 
 
+def registered_manifest(model_uri: str, *, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The manifest of a registered version (``models:/NAME@ALIAS`` or ``/VERSION``),
+    checked against the SHA-256 recorded at registration; a downloaded copy of a remote
+    version is deleted once it is read."""
+    with ArtifactCache() as cache:
+        path, resolved = locate(model_uri, tracking_uri=tracking_uri, cache=cache)
+        if resolved is not None:
+            check_manifest(resolved, manifest_digest(path))
+        return read_manifest(path)
+
+
 def load_any(reference: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
     """``load`` for either kind of artifact: a ``Model`` or a ``Recommender``, as its
     manifest says. A downloaded copy of a remote registered version is read whole into
