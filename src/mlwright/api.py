@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 from mlwright._progress import Progress, shown
-from mlwright.artifact import Model, load_in_child, manifest_digest
+from mlwright.artifact import Model
 from mlwright.errors import MlwrightWarning, SpecError
 from mlwright.pipeline import train, train_recommendation
 from mlwright.recommend import Recommender
-from mlwright.registry import check_manifest, is_registry_uri, load_any, resolve
+from mlwright.registry import load_any
 from mlwright.spec import (
     TaskSpec,
     load_spec,
@@ -21,7 +20,7 @@ from mlwright.spec import (
     with_overrides,
 )
 
-Fitted = TypeVar("Fitted", Model, Recommender)
+Fitted = TypeVar("Fitted", bound=Model | Recommender)
 
 
 @overload
@@ -91,7 +90,7 @@ def fit(
                 hint="give user= and item= (and time=) instead of a target",
             )
         spec_fields.pop("problem_type", None)
-        return _fit_recommender(data, progress=progress, **spec_fields)
+        return _warned(_fit_recommender(data, progress=progress, **spec_fields))
     if task is not None:
         raise SpecError(
             f"unknown task {task!r}",
@@ -123,11 +122,12 @@ def _fit_recommender(
         result = train_recommendation(
             spec, data, items=items, users=users, progress=reporter, save=False, register=False
         )
-    return _warned(result.model)
+    return result.model
 
 
 def _warned(model: Fitted) -> Fitted:
-    """``model``, its data checks' warnings issued (once each, where the user called)."""
+    """``model``, its data checks' warnings issued (once each, at the line that called
+    ``fit`` or ``run``: call it from them directly)."""
     for line in model.warnings:
         warnings.warn(line, MlwrightWarning, stacklevel=3)
     return model
@@ -158,9 +158,7 @@ def run(
             ).model
         else:
             model = train(task, data, progress=reporter, out_dir=out_dir).model
-    for line in model.warnings:
-        warnings.warn(line, MlwrightWarning, stacklevel=2)
-    return model
+    return _warned(model)
 
 
 def load(
@@ -176,17 +174,5 @@ def load(
     (``mlwright.artifact.load_in_child``), so that a file that would crash a native
     library ends that child, not this interpreter; it costs a second load. A registry URI
     is resolved to its directory for that check (a remote one is fetched to a temporary
-    folder, removed afterwards)."""
-    if isolate:
-        _check_in_child(str(path_or_uri), tracking_uri)
-    return load_any(path_or_uri, tracking_uri=tracking_uri)
-
-
-def _check_in_child(reference: str, tracking_uri: str | None) -> None:
-    if not is_registry_uri(reference):
-        load_in_child(Path(reference).expanduser())
-        return
-    with tempfile.TemporaryDirectory(prefix="mlwright-isolate-") as fetched:
-        resolved = resolve(reference, uri=tracking_uri, cache_dir=Path(fetched))
-        check_manifest(resolved, manifest_digest(resolved.path))
-        load_in_child(resolved.path)
+    folder, removed once the model is read)."""
+    return load_any(path_or_uri, tracking_uri=tracking_uri, isolate=isolate)

@@ -141,3 +141,24 @@ def test_fit_refuses_an_invalid_option_value(option: str, value: Any) -> None:
             frame, task="recommendation", user="user", item="item", time="ts", **{option: value}
         )
     assert names(caught.value.field, option), caught.value.field
+
+
+def test_fit_issues_a_logs_warnings_at_the_callers_line(
+    log_maker: Callable[..., pl.DataFrame],
+) -> None:
+    frame = log_maker(80, 40, per_user=12, seed=3)
+    lonely = pl.DataFrame(  # users with one interaction each: a data-check warning
+        {"user": list(range(10_000, 10_005)), "item": frame["item"][:5], "ts": frame["ts"][:5]}
+    )
+    with pytest.warns(mlwright.MlwrightWarning, match="single_interaction_users") as seen:
+        model = mlwright.fit(
+            pl.concat([frame, lonely.cast(frame.schema)]),
+            task="recommendation",
+            user="user",
+            item="item",
+            time="ts",
+            time_budget=10,
+            progress=False,
+        )
+    assert seen[0].filename == __file__, "the warning points at the caller's line"
+    assert any("single_interaction_users" in line for line in model.warnings)

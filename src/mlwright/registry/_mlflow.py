@@ -28,6 +28,7 @@ from mlwright.artifact import (
     MANIFEST,
     Model,
     is_recommender,
+    load_in_child,
     load_model,
     manifest_digest,
     read_manifest,
@@ -458,12 +459,11 @@ def resolve(
     *,
     uri: str | None = None,
     cache: ArtifactCache | None = None,
-    cache_dir: Path | None = None,
 ) -> Resolved:
     """The local artifact directory for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``. A
     version whose source is a local directory is used where it is; any other is downloaded:
-    into ``cache`` (once per store, name and version), else into ``cache_dir``, else into a
-    new temporary directory; in those two the caller owns the copy."""
+    into ``cache`` (once per store, name and version), else into a new temporary directory
+    that the caller owns."""
     parsed, store, entry = _version_entry(model_uri, uri)
     version = str(entry.version)
     source = str(entry.source)
@@ -472,8 +472,7 @@ def resolve(
         if cache is not None:
             path = cache.fetch(store, parsed.name, version, source)
         else:
-            target = cache_dir or Path(tempfile.mkdtemp(prefix="mlwright-model-"))
-            path = _download(source, target, store)
+            path = _download(source, Path(tempfile.mkdtemp(prefix="mlwright-model-")), store)
     tags = dict(entry.tags or {})
     return Resolved(
         path=path,
@@ -542,21 +541,23 @@ def _identity(resolved: Resolved, reference: str | Path) -> dict[str, str]:
 
 def registered_manifest(model_uri: str, *, tracking_uri: str | None = None) -> dict[str, Any]:
     """The manifest of a registered version (``models:/NAME@ALIAS`` or ``/VERSION``),
-    checked against the SHA-256 recorded at registration; a downloaded copy of a remote
-    version is deleted once it is read."""
+    checked against the SHA-256 recorded at registration (``locate``); a downloaded copy of
+    a remote version is deleted once it is read."""
     with ArtifactCache() as cache:
-        path, resolved = locate(model_uri, tracking_uri=tracking_uri, cache=cache)
-        if resolved is not None:
-            check_manifest(resolved, manifest_digest(path))
-        return read_manifest(path)
+        return read_manifest(locate(model_uri, tracking_uri=tracking_uri, cache=cache)[0])
 
 
-def load_any(reference: str | Path, *, tracking_uri: str | None = None) -> Model | Recommender:
+def load_any(
+    reference: str | Path, *, tracking_uri: str | None = None, isolate: bool = False
+) -> Model | Recommender:
     """``load`` for either kind of artifact: a ``Model`` or a ``Recommender``, as its
-    manifest says. A downloaded copy of a remote registered version is read whole into
-    memory and deleted."""
+    manifest says; with ``isolate``, loaded and smoke-tested in a child process first
+    (``load_in_child``). A downloaded copy of a remote registered version is read whole
+    into memory and deleted."""
     with ArtifactCache() as cache:
         path, resolved = locate(reference, tracking_uri=tracking_uri, cache=cache)
+        if isolate:
+            load_in_child(path)
         return load_located(path, resolved, reference)
 
 

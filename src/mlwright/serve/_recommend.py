@@ -43,7 +43,7 @@ from mlwright.errors import (
     SpecError,
 )
 from mlwright.recommend import MAX_K, Recommender
-from mlwright.registry import ArtifactCache, is_registry_uri, resolve
+from mlwright.registry import ArtifactCache, locate
 from mlwright.serve._app import (
     Reloading,
     ServeSettings,
@@ -381,16 +381,10 @@ def create_recommend_app(
     return app
 
 
-def is_recommender_artifact(
-    reference: str, tracking_uri: str | None = None, cache: ArtifactCache | None = None
-) -> bool:
+def is_recommender_artifact(reference: str, tracking_uri: str | None, cache: ArtifactCache) -> bool:
     """Whether ``reference`` (a directory or a registry URI) holds a recommender; a registry
     download goes to ``cache`` (the service's, so that its load downloads nothing again)."""
     with contextlib.suppress(MlwrightError):
-        path = (
-            resolve(reference, uri=tracking_uri, cache=cache).path
-            if is_registry_uri(reference)
-            else Path(reference).expanduser()
-        )
+        path, _ = locate(reference, tracking_uri=tracking_uri, cache=cache)
         return (path / MANIFEST).is_file() and is_recommender(read_manifest(path))
     return False
