@@ -381,18 +381,17 @@ def train(
             )
             progress.log(f"not measured: {skipped['measuring every candidate']}")
         progress.stage("selecting the model")
-        step = time.monotonic()
         limits = Limits(spec.constraints.max_latency_p99_ms, spec.constraints.max_model_size_mb)
-        selection = select(
-            search,
-            limits=limits,
-            ensemble=spec.search.ensemble,
-            score=lambda truth, pred: score(metric, truth, pred),
-            make_model=make_model,
-            records=records,
-            seed=spec.seed,
-        )
-        timings["select"] = time.monotonic() - step
+        with _timed(timings, "select"):
+            selection = select(
+                search,
+                limits=limits,
+                ensemble=spec.search.ensemble,
+                score=lambda truth, pred: score(metric, truth, pred),
+                make_model=make_model,
+                records=records,
+                seed=spec.seed,
+            )
         for note in selection.rejected:
             progress.log(f"constraint: rejected {note}")
 
@@ -600,28 +599,21 @@ def train(
     if save:
         target_dir = out_dir or _default_out_dir(spec)
         progress.stage("writing the model card")
-        step = time.monotonic()
-        card = model_card(model)
-        documents = {CARD_HTML: card.to_html(), CARD_MARKDOWN: card.to_markdown()}
-        timings["card"] = time.monotonic() - step
+        with _timed(timings, "card"):
+            documents = _card_documents(model_card(model))
         progress.stage("saving the artifact")
-        # The manifest holds the timings up to here; saving and registering come after it.
-        timings["until_save"] = time.monotonic() - started
-        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        step = time.monotonic()
-        result.artifact_dir = model.save(target_dir, documents=documents)
-        timings["save"] = time.monotonic() - step
+        _record_timings(model.metadata, timings, started)
+        with _timed(timings, "save"):
+            result.artifact_dir = model.save(target_dir, documents=documents)
         model.metadata["path"] = str(result.artifact_dir)
         if store is not None:
             progress.stage("registering in MLflow")
-            step = time.monotonic()
-            timings["store_wait"] = store.wait()
-            result.registration = _register(model, result.artifact_dir, spec, search, metrics)
-            timings["registration"] = time.monotonic() - step
+            with _timed(timings, "registration"):
+                timings["store_wait"] = store.wait()
+                result.registration = _register(model, result.artifact_dir, spec, search, metrics)
             model.registry = result.registration.to_dict()
     else:
-        timings["until_save"] = time.monotonic() - started
-        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        _record_timings(model.metadata, timings, started)
     model.metadata["timings"]["wall"] = round(_finish_clock(timings, started, budget, progress), 3)
     return result
 
@@ -691,6 +683,26 @@ OVERRUN_ALLOWED = 0.10
 CARD_SECONDS = 1.5
 SAVE_SECONDS = 0.5
 REGISTER_SECONDS = 1.5
+
+
+def _card_documents(card: Card) -> dict[str, str]:
+    """The model card's two files, as an artifact holds them."""
+    return {CARD_HTML: card.to_html(), CARD_MARKDOWN: card.to_markdown()}
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    """Record in ``timings[step]`` the seconds the block took."""
+    began = time.monotonic()
+    yield
+    timings[step] = time.monotonic() - began
+
+
+def _record_timings(metadata: dict[str, Any], timings: dict[str, float], started: float) -> None:
+    """The run's timings so far, into the model's metadata (and so its manifest): saving and
+    registering come after them, the whole run's wall time is added at its end."""
+    timings["until_save"] = time.monotonic() - started
+    metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
 
 
 def finish_seconds(*, save: bool, register: bool) -> float:
@@ -1276,24 +1288,23 @@ def train_recommendation(
     )
     assert spec.task.user is not None
     assert spec.task.item is not None
-    step = time.monotonic()
-    model = train_recommender(
-        frame,
-        user=spec.task.user,
-        item=spec.task.item,
-        time_column=spec.task.time,
-        weight=spec.task.weight,
-        item_features=tuple(rec.item_features),
-        items=items,
-        user_features=tuple(rec.user_features),
-        users=users,
-        protocol=rec.protocol,
-        test_share=spec.validation.holdout,
-        settings=settings,
-        clock=clock,
-        progress=progress,
-    )
-    timings["train"] = time.monotonic() - step
+    with _timed(timings, "train"):
+        model = train_recommender(
+            frame,
+            user=spec.task.user,
+            item=spec.task.item,
+            time_column=spec.task.time,
+            weight=spec.task.weight,
+            item_features=tuple(rec.item_features),
+            items=items,
+            user_features=tuple(rec.user_features),
+            users=users,
+            protocol=rec.protocol,
+            test_share=spec.validation.holdout,
+            settings=settings,
+            clock=clock,
+            progress=progress,
+        )
     model.metadata["name"] = spec.task_name
     model.metadata["spec"] = spec.to_dict()
     model.metadata["checks"] = checks.to_dict()
@@ -1306,25 +1317,19 @@ def train_recommendation(
     result = RecommendRunResult(model, checks, timings=timings)
     if save:
         progress.stage("saving")
-        step = time.monotonic()
-        card = recommender_model_card(model)
-        documents = {"model_card.html": card.to_html(), "model_card.md": card.to_markdown()}
-        timings["card"] = time.monotonic() - step
-        timings["until_save"] = time.monotonic() - started
-        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        with _timed(timings, "card"):
+            documents = _card_documents(recommender_model_card(model))
+        _record_timings(model.metadata, timings, started)
         directory = out_dir if out_dir is not None else _default_out_dir(spec)
-        step = time.monotonic()
-        result.artifact_dir = save_recommender(model, directory, documents=documents)
-        timings["save"] = time.monotonic() - step
+        with _timed(timings, "save"):
+            result.artifact_dir = save_recommender(model, directory, documents=documents)
     if store is not None and result.artifact_dir is not None:
         progress.stage("registering")
-        step = time.monotonic()
-        timings["store_wait"] = store.wait()
-        result.registration = _register_recommender(model, result.artifact_dir, spec)
-        timings["registration"] = time.monotonic() - step
+        with _timed(timings, "registration"):
+            timings["store_wait"] = store.wait()
+            result.registration = _register_recommender(model, result.artifact_dir, spec)
     if not save:
-        timings["until_save"] = time.monotonic() - started
-        model.metadata["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        _record_timings(model.metadata, timings, started)
     model.metadata["timings"]["wall"] = round(_finish_clock(timings, started, budget, progress), 3)
     return result
 
