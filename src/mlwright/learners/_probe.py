@@ -158,5 +158,5 @@ def child_main(argv: Sequence[str]) -> int:
         exercise(learner, int(info["meta"]["n_features"]))
     except MlwrightError as exc:
         report_error(report, exc)
-        return 5
+        return exc.exit_code
     return 0

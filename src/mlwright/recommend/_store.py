@@ -28,6 +28,7 @@ from mlwright.artifact import (
     write_artifact,
 )
 from mlwright.errors import ArtifactError
+from mlwright.learners._base import DAMAGED_HINT as DAMAGED
 from mlwright.learners._lightgbm import read_model_text
 from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
 from mlwright.recommend._generators import GENERATORS
@@ -37,7 +38,6 @@ PROBLEM_TYPE = "recommendation"
 # What a saved recommender needs besides mlwright's core libraries: sparse matrices, the
 # generators' library and the ranker's.
 LIBRARIES = ("scipy", "implicit", "lightgbm")
-DAMAGED = "the artifact is damaged or was tampered with; fetch it again or retrain"
 
 
 def _ids(values: np.ndarray) -> np.ndarray:
