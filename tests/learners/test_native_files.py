@@ -304,3 +304,35 @@ def test_the_checks_accept_every_model_the_libraries_write(
     )
     raw = bytes(booster.save_raw("ubj"))
     checked_model_json(raw, n_features=N_FEATURES, n_groups=outputs)
+
+
+@pytest.mark.parametrize(
+    ("family", "checker"),
+    [
+        ("lightgbm", "mlwright.learners._lightgbm.check_model_text"),
+        ("xgboost", "mlwright.learners._xgboost.checked_model_json"),
+    ],
+)
+def test_the_searchs_own_files_skip_the_checks_and_artifacts_never_do(
+    family: str, checker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search loads every fold of every trial several times (measuring, choosing, the
+    # holdout); checking them in Python each time made those steps 4-5x slower on
+    # hotel_rates and cost the refit its time. Its own files are trusted; nothing else is.
+    learner = _fitted(family)
+    info = learner.to_files(tmp_path / "m")
+    calls: list[str] = []
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        calls.append(family)
+        raise ValueError("checked")
+
+    monkeypatch.setattr(checker, refuse)
+    cls = LEARNERS[family]
+    rows = np.random.default_rng(1).normal(size=(5, N_FEATURES))
+    trusted = cls.from_files(tmp_path / "m", info, trusted=True)
+    np.testing.assert_array_equal(trusted.predict(rows), learner.predict(rows))
+    assert calls == []
+    with pytest.raises(ArtifactError, match="checked"):
+        cls.from_files(tmp_path / "m", info)
+    assert calls == [family]

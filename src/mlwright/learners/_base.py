@@ -254,7 +254,7 @@ class Learner(ABC):
         any error of the library that reads it, is an ``ArtifactError`` naming the file:
         the native files are checked before their library sees them (see each family).
         ``trusted``: files the search wrote in its own run folder (its fold models), which
-        skip the child-process probe of formats Python cannot check; never an artifact."""
+        skip the native-file checks and the child-process probe; never an artifact."""
         path = Path(directory)
         try:
             task = LearnerTask.from_dict(info["task"])

@@ -24,6 +24,7 @@ from mlwright.learners._base import (
     probabilities_from_binary,
 )
 from mlwright.learners._lightgbm_text import check_model_text
+from mlwright.learners._probe import files_trusted
 
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -283,10 +284,12 @@ class LightGBM(Learner):
 
 def read_model_text(path: Path, *, n_features: int | None, n_outputs: int) -> str:
     """A LightGBM model file's text, checked (``check_model_text``) so that LightGBM may
-    read it: a damaged file would abort the process inside LightGBM's parser."""
+    read it: a damaged file would abort the process inside LightGBM's parser. Files this
+    run wrote itself (``files_trusted``) are not checked."""
     try:
         text = path.read_bytes().decode("utf-8")
-        check_model_text(text, n_features=n_features, n_outputs=n_outputs)
+        if not files_trusted():
+            check_model_text(text, n_features=n_features, n_outputs=n_outputs)
     except ValueError as exc:  # UnicodeDecodeError too
         raise NativeFileError(path.name, str(exc)) from exc
     return text

@@ -32,6 +32,7 @@ from mlwright.learners._base import (
     out_of_time,
 )
 from mlwright.learners._links import link, link_one
+from mlwright.learners._probe import files_trusted
 from mlwright.learners._xgboost_model import checked_model_json
 
 DEFAULTS: dict[str, Any] = {
@@ -365,15 +366,18 @@ class XGBoost(Learner):
         learner = cls()
         learner.model_raw_ = (directory / "model.ubj").read_bytes()
         learner.n_features_ = int(meta["n_features"])
-        try:
-            # XGBoost reads the model as checked and re-encoded here, never the file's bytes.
-            learner._source = checked_model_json(
-                learner.model_raw_,
-                n_features=learner.n_features_,
-                n_groups=task.n_classes if task.problem_type == "multiclass" else 1,
-            )
-        except ValueError as exc:
-            raise NativeFileError("model.ubj", str(exc)) from exc
+        if files_trusted():  # this run's own file (the search's fold models)
+            learner._source = learner.model_raw_
+        else:
+            try:
+                # XGBoost reads the model as checked and re-encoded here, never the file's bytes.
+                learner._source = checked_model_json(
+                    learner.model_raw_,
+                    n_features=learner.n_features_,
+                    n_groups=task.n_classes if task.problem_type == "multiclass" else 1,
+                )
+            except ValueError as exc:
+                raise NativeFileError("model.ubj", str(exc)) from exc
         learner.best_iteration_ = int(meta["best_iteration"])
         learner.task_ = task
         learner._prepare()
