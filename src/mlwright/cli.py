@@ -390,7 +390,8 @@ def report(
         )
         # The task's name is the spec author's text: "../x" must not leave this folder.
         page = output or Path(f"{safe_name(name)}_card.html")
-        _refuse_directory(page, "--out", "card.html")
+        if output is None:  # a given --out was checked before the model was loaded
+            _refuse_directory(page, "--out", "card.html")
         if page.suffix.lower() not in (".html", ".htm"):
             raise SpecError(
                 f"--out must name an .html file, got {str(page)!r}",
