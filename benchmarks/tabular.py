@@ -371,7 +371,12 @@ def targets(results: list[Result], budget: float) -> list[str]:
             hits += all(at_least(mine, o) for o in others)
         return f"{hits}/{total}" if total else "-"
 
-    lines.append(f"- at least the best of {', '.join(peers)}: {share(peers)} tasks (target >= 50%)")
+    if peers:
+        lines.append(
+            f"- at least the best of {', '.join(peers)}: {share(peers)} tasks (target >= 50%)"
+        )
+    else:
+        lines.append("- no other system ran, so no comparison target applies")
     for peer, target in (("autogluon-best", "60%"), ("flaml", "80%")):
         if peer in peers:
             lines.append(f"- at least {peer}: {share([peer])} tasks (target >= {target})")

@@ -64,3 +64,11 @@ def test_runs_of_another_budget_are_refused(tabular: ModuleType, tmp_path: Path)
     meta = {"date": "2026-11-26", "machine": "m", "budget": 300.0, "command": "now"}
     with pytest.raises(SystemExit, match=re.escape("budget is 60.0 s, this run's 300.0 s")):
         tabular.merge_runs([], meta, [earlier])
+
+
+def test_a_run_of_one_system_claims_no_comparison(tabular: ModuleType) -> None:
+    alone = [row(tabular, tabular.DEV_SUITE[0], "mlwright", 0.9)]
+    meta = {"date": "2026-12-05", "machine": "m", "budget": 60.0, "command": "now"}
+    table = tabular.markdown(alone, meta)
+    assert "at least the best of" not in table
+    assert "no other system ran, so no comparison target applies" in table
