@@ -250,6 +250,12 @@ class CatBoost(Learner):
         return link_one(self._row(x), self.task_)
 
     def _save(self, directory: Path) -> dict[str, Any]:
+        # CatBoost stamps each file with its finish time and a random id; without them the
+        # same seed and data give the same bytes, so an artifact's digest names its model.
+        stamps = self.model_.get_metadata()
+        for key in ("train_finish_time", "model_guid"):
+            if key in stamps:
+                del stamps[key]
         self.model_.save_model(str(directory / "model.cbm"), format="cbm")
         return {
             "files": ["model.cbm"],
