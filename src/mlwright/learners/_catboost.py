@@ -20,18 +20,18 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 
-from mlwright.errors import SchemaMismatchError, TrainingError
+from mlwright.errors import TrainingError
 from mlwright.learners._base import (
-    Learner,
     LearnerTask,
     NativeFileError,
     contributions_by_output,
     out_of_time,
 )
+from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._links import link, link_one
 from mlwright.learners._probe import probe_file
 
@@ -50,8 +50,6 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
-ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
-_OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 _LOSS = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}
 MISSING_CODE = -1  # the categorical value CatBoost sees for a missing category
 _RAW = "RawFormulaVal"
@@ -94,10 +92,10 @@ def _frame(X: np.ndarray, categorical: Sequence[int]) -> Any:
     return pl.DataFrame(columns)
 
 
-class CatBoost(Learner):
+class CatBoost(BoostedTrees):
     family = "catboost"
-    refit_rounds_param = "n_estimators"
-    feature_style = "tree"
+    defaults = DEFAULTS
+    model_file = "model.cbm"
     description = "CatBoost oblivious trees with ordered target statistics for categories"
     available: ClassVar[bool] = importlib.util.find_spec("catboost") is not None
     libraries = ("catboost",)
@@ -144,14 +142,13 @@ class CatBoost(Learner):
     def gpu_params(cls) -> dict[str, Any]:
         return {"task_type": "GPU"}
 
-    def _cb_params(self, task: LearnerTask, threads: int, rounds: int) -> dict[str, Any]:
-        merged = {**DEFAULTS, **self.params}
-        params = {k: v for k, v in merged.items() if k not in _OWN_KEYS}
+    def _cb_params(self, task: LearnerTask, plan: BoostPlan) -> dict[str, Any]:
+        params = plan.library_params
         params.update(
             loss_function=_LOSS[task.problem_type],
-            iterations=rounds,
+            iterations=plan.rounds,
             random_seed=self.seed,
-            thread_count=threads,
+            thread_count=plan.threads,
             allow_writing_files=False,
             logging_level="Silent",
         )
@@ -160,51 +157,45 @@ class CatBoost(Learner):
             params["class_names"] = list(range(task.n_classes))
         return params
 
-    def fit(
+    def _fit_model(
         self,
         X: np.ndarray,
         y: np.ndarray,
         task: LearnerTask,
         *,
-        X_valid: np.ndarray | None = None,
-        y_valid: np.ndarray | None = None,
-        deadline: float | None = None,
-    ) -> Self:
+        valid: Validation | None,
+        plan: BoostPlan,
+        deadline: float | None,
+    ) -> None:
         from catboost import CatBoost as CatBoostModel
         from catboost import CatBoostError, Pool
 
-        merged = {**DEFAULTS, **self.params}
         y = np.asarray(y)
         if len(np.unique(y)) < 2:
             raise TrainingError(
                 f"catboost cannot fit a target with a single value ({y[0] if len(y) else None})",
                 hint="use another learner for this fold, or check the target column",
             )
-        threads = self._threads(len(y))
         categorical = list(task.categorical)
         train = Pool(
-            _frame(X, categorical), label=y, cat_features=categorical, thread_count=threads
+            _frame(X, categorical), label=y, cat_features=categorical, thread_count=plan.threads
         )
-        valid = None
-        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
-            valid = Pool(
-                _frame(X_valid, categorical),
-                label=np.asarray(y_valid),
+        valid_pool = None
+        if valid is not None:
+            valid_pool = Pool(
+                _frame(valid.X, categorical),
+                label=np.asarray(valid.y),
                 cat_features=categorical,
-                thread_count=threads,
+                thread_count=plan.threads,
             )
-        if "n_estimators" in self.params or valid is not None:
-            rounds = int(merged["n_estimators"])
-        else:
-            rounds = ROUNDS_WITHOUT_VALIDATION
-        params = self._cb_params(task, threads, rounds)
+        params = self._cb_params(task, plan)
         model = CatBoostModel(params)
         try:
             model.fit(
                 train,
-                eval_set=valid,
-                early_stopping_rounds=int(merged["early_stopping_rounds"]) if valid else None,
-                use_best_model=valid is not None,
+                eval_set=valid_pool,
+                early_stopping_rounds=plan.patience,
+                use_best_model=valid_pool is not None,
                 callbacks=_stop_callbacks(params, deadline),
             )
         except CatBoostError as e:
@@ -212,20 +203,13 @@ class CatBoost(Learner):
         _compact_metadata(model)
         self.model_ = model
         self.best_iteration_ = int(model.tree_count_)
-        self.n_features_ = int(np.asarray(X).shape[1])
-        self.task_ = task
-        self._row = _RowPredictor(model, self.n_features_, categorical)
-        return self
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
+    def _prepare_predictors(self, task: LearnerTask) -> None:
+        self._row = _RowPredictor(self.model_, self.n_features_, list(task.categorical))
+
+    def _predict_batch(self, X: np.ndarray) -> np.ndarray:
         from catboost import Pool
 
-        if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise SchemaMismatchError(
-                f"catboost learner expects {self.n_features_} features, got an array of shape"
-                f" {X.shape}",
-                hint="pass the feature matrix that the model's feature plan produces",
-            )
         threads = self._threads(len(X))
         categorical = list(self.task_.categorical)
         pool = Pool(_frame(X, categorical), cat_features=categorical, thread_count=threads)
@@ -241,49 +225,33 @@ class CatBoost(Learner):
         flat = self.model_.get_feature_importance(pool, type="ShapValues", thread_count=threads)
         return contributions_by_output(flat, self.n_features_)
 
-    def _predict_one(self, x: Sequence[float]) -> list[float]:
-        if len(x) != self.n_features_:
-            raise SchemaMismatchError(
-                f"catboost learner expects {self.n_features_} features, got {len(x)}",
-                hint="pass the feature vector that the model's feature plan produces",
-            )
+    def _predict_row(self, x: Sequence[float]) -> list[float]:
         return link_one(self._row(x), self.task_)
 
-    def _save(self, directory: Path) -> dict[str, Any]:
+    def _write_model(self, path: Path) -> None:
         # CatBoost stamps each file with its finish time and a random id; without them the
         # same seed and data give the same bytes, so an artifact's digest names its model.
         stamps = self.model_.get_metadata()
         for key in ("train_finish_time", "model_guid"):
             if key in stamps:
                 del stamps[key]
-        self.model_.save_model(str(directory / "model.cbm"), format="cbm")
-        return {
-            "files": ["model.cbm"],
-            "best_iteration": self.best_iteration_,
-            "n_features": self.n_features_,
-        }
+        self.model_.save_model(str(path), format="cbm")
 
-    @classmethod
-    def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
+    def _read_model(self, path: Path, meta: Mapping[str, Any], task: LearnerTask) -> None:
         from catboost import CatBoost as CatBoostModel
 
-        learner = cls()
-        n_features = int(meta["n_features"])
+        n_features = self.n_features_
         if n_features < 1 or any(not 0 <= int(i) < n_features for i in task.categorical):
             raise ValueError(f"n_features {n_features} and categorical {task.categorical} disagree")
-        _check_envelope(directory / "model.cbm")
+        _check_envelope(path)
         # CatBoost's own checks of a .cbm are not enough (a damaged file can crash it), and
         # the format cannot be checked here in Python: a child process loads it first.
-        probe_file(cls.family, directory, "model.cbm", meta, task.to_dict())
+        probe_file(self.family, path.parent, path.name, meta, task.to_dict())
         model = CatBoostModel()
-        model.load_model(str(directory / "model.cbm"), format="cbm")
+        model.load_model(str(path), format="cbm")
         if model.tree_count_ is None or len(model.feature_names_ or []) > n_features:
-            raise NativeFileError("model.cbm", "the model reads more features than it is given")
-        learner.model_ = model
-        learner.best_iteration_ = int(meta["best_iteration"])
-        learner.n_features_ = n_features
-        learner._row = _RowPredictor(model, learner.n_features_, list(task.categorical))
-        return learner
+            raise NativeFileError(path.name, "the model reads more features than it is given")
+        self.model_ = model
 
 
 def _check_envelope(path: Path) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -281,8 +282,9 @@ class _Forest(Learner):
     _cost_factor: ClassVar[float] = 1.0  # fitting time relative to a random forest's
 
     @classmethod
+    @abstractmethod
     def _estimator_class(cls, task: LearnerTask) -> Any:
-        raise NotImplementedError
+        """The scikit-learn estimator class that grows the family's trees for ``task``."""
 
     # -- configuration -------------------------------------------------------------------------
 

@@ -11,18 +11,18 @@ import ctypes
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 
 from mlwright.learners._base import (
-    Learner,
     LearnerTask,
     NativeFileError,
     contributions_by_output,
     out_of_time,
     probabilities_from_binary,
 )
+from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._lightgbm_text import check_model_text
 from mlwright.learners._probe import files_trusted
 
@@ -40,7 +40,6 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
-ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
@@ -100,10 +99,10 @@ class _FastRow:
             self._lib.LGBM_FastConfigFree(self._config)
 
 
-class LightGBM(Learner):
+class LightGBM(BoostedTrees):
     family = "lightgbm"
-    refit_rounds_param = "n_estimators"
-    feature_style = "tree"
+    defaults = DEFAULTS
+    model_file = "model.txt"
     description = "LightGBM gradient-boosted trees with native categorical splits"
     libraries = ("lightgbm",)
 
@@ -150,37 +149,32 @@ class LightGBM(Learner):
         per_class = task.n_classes if task.problem_type == "multiclass" else 1
         return 0.05 + 3e-7 * n_rows * max(n_features, 1) * per_class
 
-    def _lgb_params(self, task: LearnerTask, n_rows: int) -> dict[str, Any]:
-        merged = {**DEFAULTS, **self.params}
-        params = {
-            k: v for k, v in merged.items() if k not in ("n_estimators", "early_stopping_rounds")
-        }
+    def _lgb_params(self, task: LearnerTask, plan: BoostPlan) -> dict[str, Any]:
+        params = plan.library_params
         params.update(
             objective=_OBJECTIVE[task.problem_type],
             seed=self.seed,
             deterministic=True,
             force_row_wise=True,
             verbosity=-1,
-            num_threads=self._threads(n_rows),
+            num_threads=plan.threads,
         )
         if task.problem_type == "multiclass":
             params["num_class"] = task.n_classes
         return params
 
-    def fit(
+    def _fit_model(
         self,
         X: np.ndarray,
         y: np.ndarray,
         task: LearnerTask,
         *,
-        X_valid: np.ndarray | None = None,
-        y_valid: np.ndarray | None = None,
-        deadline: float | None = None,
-    ) -> Self:
+        valid: Validation | None,
+        plan: BoostPlan,
+        deadline: float | None,
+    ) -> None:
         import lightgbm as lgb
 
-        merged = {**DEFAULTS, **self.params}
-        params = self._lgb_params(task, len(y))
         categorical: list[int] | Literal["auto"] = list(task.categorical) or "auto"
         train = lgb.Dataset(
             np.asarray(X, dtype=np.float64),
@@ -191,27 +185,21 @@ class LightGBM(Learner):
         )
         callbacks: list[Callable[..., Any]] = []
         valid_sets = []
-        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
-            valid = lgb.Dataset(
-                np.asarray(X_valid, dtype=np.float64),
-                label=y_valid,
+        if valid is not None and plan.patience is not None:
+            valid_data = lgb.Dataset(
+                np.asarray(valid.X, dtype=np.float64),
+                label=valid.y,
                 reference=train,
                 categorical_feature=categorical,
                 params={"verbosity": -1},
             )
-            valid_sets = [valid]
-            callbacks.append(
-                lgb.early_stopping(int(merged["early_stopping_rounds"]), verbose=False)
-            )
-        if "n_estimators" in self.params or valid_sets:
-            rounds = int(merged["n_estimators"])
-        else:
-            rounds = ROUNDS_WITHOUT_VALIDATION
+            valid_sets = [valid_data]
+            callbacks.append(lgb.early_stopping(plan.patience, verbose=False))
         callbacks.append(_stop_at(deadline))
         booster = lgb.train(
-            params,
+            self._lgb_params(task, plan),
             train,
-            num_boost_round=rounds,
+            num_boost_round=plan.rounds,
             valid_sets=valid_sets,
             callbacks=callbacks,
         )
@@ -222,14 +210,15 @@ class LightGBM(Learner):
         )
         # Keep exactly the trees that count, so predict, predict_one and the saved file agree.
         self.model_text_ = booster.model_to_string(num_iteration=best)
-        self.booster_ = lgb.Booster(model_str=self.model_text_)
         self.best_iteration_ = int(best)
-        self.n_features_ = int(np.asarray(X).shape[1])
-        self.task_ = task
-        self._local = threading.local()
-        return self
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
+    def _prepare_predictors(self, task: LearnerTask) -> None:
+        import lightgbm as lgb
+
+        self.booster_ = lgb.Booster(model_str=self.model_text_)
+        self._local = threading.local()
+
+    def _predict_batch(self, X: np.ndarray) -> np.ndarray:
         threads = self._threads(len(X))
         raw = np.asarray(self.booster_.predict(X, num_threads=threads), dtype=np.float64)
         if self.task_.problem_type == "binary":
@@ -250,36 +239,21 @@ class LightGBM(Learner):
             fast = local.fast = _FastRow(self.booster_, self.n_features_, n_out)
         return fast
 
-    def _predict_one(self, x: Sequence[float]) -> list[float]:
+    def _predict_row(self, x: Sequence[float]) -> list[float]:
         out = self._fast_row()(x)
         if self.task_.problem_type == "binary":
             return [1.0 - out[0], out[0]]
         return out
 
-    def _save(self, directory: Path) -> dict[str, Any]:
-        (directory / "model.txt").write_text(self.model_text_, encoding="utf-8")
-        return {
-            "files": ["model.txt"],
-            "best_iteration": self.best_iteration_,
-            "n_features": self.n_features_,
-        }
+    def _write_model(self, path: Path) -> None:
+        path.write_text(self.model_text_, encoding="utf-8")
 
-    @classmethod
-    def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
-        import lightgbm as lgb
-
-        learner = cls()
-        n_features = int(meta["n_features"])
-        learner.model_text_ = read_model_text(
-            directory / "model.txt",
-            n_features=n_features,
+    def _read_model(self, path: Path, meta: Mapping[str, Any], task: LearnerTask) -> None:
+        self.model_text_ = read_model_text(
+            path,
+            n_features=self.n_features_,
             n_outputs=task.n_classes if task.problem_type == "multiclass" else 1,
         )
-        learner.booster_ = lgb.Booster(model_str=learner.model_text_)
-        learner.best_iteration_ = int(meta["best_iteration"])
-        learner.n_features_ = n_features
-        learner._local = threading.local()
-        return learner
 
 
 def read_model_text(path: Path, *, n_features: int | None, n_outputs: int) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # LightGBM's own limits; deeper trees are refused (TreeSHAP recurses once per level).
@@ -133,6 +133,32 @@ def check_model_text(
 
 
 def _header(lines: Sequence[str]) -> _Header:
+    values = _header_values(lines)
+    missing = sorted(
+        {"version", *_HEADER_INTS, "feature_names", "feature_infos", "tree_sizes"} - set(values)
+    )
+    if missing:
+        raise _RefusedError(f"the header lacks {', '.join(missing)}")
+    out = {key: _int(values[key], key, 0, MAX_FEATURES) for key in _HEADER_INTS}
+    if not 1 <= out["num_class"] <= MAX_CLASSES:
+        raise _RefusedError(f"num_class {out['num_class']} is out of range")
+    if out["num_tree_per_iteration"] != out["num_class"]:
+        raise _RefusedError("num_tree_per_iteration differs from num_class")
+    _feature_lists(values, out["max_feature_idx"] + 1)
+    if values.get("average_output", "") != "":
+        raise _RefusedError("average_output carries a value")
+    if "objective" in values:
+        _objective(values["objective"], out["num_class"])
+    sizes = values["tree_sizes"].split(" ") if values["tree_sizes"] else []
+    return _Header(
+        num_class=out["num_class"],
+        max_feature_idx=out["max_feature_idx"],
+        tree_sizes=[_int(v, "tree_sizes", 1, _INT32) for v in sizes],
+    )
+
+
+def _header_values(lines: Sequence[str]) -> dict[str, str]:
+    """The header's key=value lines: known keys, each once."""
     values: dict[str, str] = {}
     for line in lines:
         if not line:
@@ -147,33 +173,17 @@ def _header(lines: Sequence[str]) -> _Header:
         if "=" in value and key not in ("feature_names", "monotone_constraints"):
             raise _RefusedError(f"header line {key} holds more than one '='")
         values[key] = value
-    missing = sorted(
-        {"version", *_HEADER_INTS, "feature_names", "feature_infos", "tree_sizes"} - set(values)
-    )
-    if missing:
-        raise _RefusedError(f"the header lacks {', '.join(missing)}")
-    out = {key: _int(values[key], key, 0, MAX_FEATURES) for key in _HEADER_INTS}
-    if not 1 <= out["num_class"] <= MAX_CLASSES:
-        raise _RefusedError(f"num_class {out['num_class']} is out of range")
-    if out["num_tree_per_iteration"] != out["num_class"]:
-        raise _RefusedError("num_tree_per_iteration differs from num_class")
-    width = out["max_feature_idx"] + 1
+    return values
+
+
+def _feature_lists(values: Mapping[str, str], width: int) -> None:
+    """The per-feature header lists must have one entry per feature."""
     for key in ("feature_names", "feature_infos"):
         if len(values[key].split(" ")) != width:
             raise _RefusedError(f"{key} does not list max_feature_idx + 1 = {width} entries")
     if "monotone_constraints" in values:
         for v in _items(values["monotone_constraints"], "monotone_constraints", width):
             _int(v, "monotone_constraints", -1, 1)
-    if values.get("average_output", "") != "":
-        raise _RefusedError("average_output carries a value")
-    if "objective" in values:
-        _objective(values["objective"], out["num_class"])
-    sizes = values["tree_sizes"].split(" ") if values["tree_sizes"] else []
-    return _Header(
-        num_class=out["num_class"],
-        max_feature_idx=out["max_feature_idx"],
-        tree_sizes=[_int(v, "tree_sizes", 1, _INT32) for v in sizes],
-    )
 
 
 def _objective(value: str, num_class: int) -> None:
@@ -217,17 +227,7 @@ def _trees(lines: list[str], start: int, sizes: Sequence[int], max_feature: int)
 
 
 def _tree(fields: Sequence[str], max_feature: int) -> None:
-    values: dict[str, str] = {}
-    for line in fields:
-        key, equals, value = line.partition("=")
-        if not equals or key not in _TREE_KEYS:
-            raise _RefusedError(f"line {line[:60]!r} is not a known key=value")
-        if key in values:
-            raise _RefusedError(f"{key} appears twice")
-        values[key] = value
-    for key in ("num_leaves", "num_cat", "leaf_value"):
-        if key not in values:
-            raise _RefusedError(f"it lacks {key}")
+    values = _tree_values(fields)
     n = _int(values["num_leaves"], "num_leaves", 1, MAX_LEAVES)
     num_cat = _int(values["num_cat"], "num_cat", 0, n - 1)
     if values.get("is_linear", "0") != "0":
@@ -239,6 +239,29 @@ def _tree(fields: Sequence[str], max_feature: int) -> None:
         for key, length in _TREE_ARRAYS.items()
         if key in values and not (n == 1 and key in _STUMP_EMPTY and not values[key])
     }
+    _node_numbers(arrays)
+    if n > 1:
+        _splits(values, arrays, n, num_cat, max_feature)
+
+
+def _tree_values(fields: Sequence[str]) -> dict[str, str]:
+    """A tree block's key=value lines: known keys, each once, the required ones there."""
+    values: dict[str, str] = {}
+    for line in fields:
+        key, equals, value = line.partition("=")
+        if not equals or key not in _TREE_KEYS:
+            raise _RefusedError(f"line {line[:60]!r} is not a known key=value")
+        if key in values:
+            raise _RefusedError(f"{key} appears twice")
+        values[key] = value
+    for key in ("num_leaves", "num_cat", "leaf_value"):
+        if key not in values:
+            raise _RefusedError(f"it lacks {key}")
+    return values
+
+
+def _node_numbers(arrays: Mapping[str, Sequence[str]]) -> None:
+    """Leaf values must be finite numbers; the other per-node numbers numbers or integers."""
     for v in arrays["leaf_value"]:
         _float(v, "leaf_value", finite=True)
     for key in ("leaf_weight", "split_gain", "internal_value", "internal_weight"):
@@ -247,8 +270,17 @@ def _tree(fields: Sequence[str], max_feature: int) -> None:
     for key in ("leaf_count", "internal_count"):
         for v in arrays.get(key, []):
             _int(v, key, -_INT32, _INT32)
-    if n == 1:
-        return
+
+
+def _splits(
+    values: Mapping[str, str],
+    arrays: Mapping[str, Sequence[str]],
+    n: int,
+    num_cat: int,
+    max_feature: int,
+) -> None:
+    """The split nodes of a tree of ``n`` leaves: features in range, known decision types,
+    category sets that exist, and children that form one tree."""
     for key in ("left_child", "right_child", "split_feature", "threshold"):
         if key not in arrays:
             raise _RefusedError(f"it lacks {key}")
@@ -268,7 +300,7 @@ def _tree(fields: Sequence[str], max_feature: int) -> None:
     _structure(left, right, n)
 
 
-def _categories(values: dict[str, str], num_cat: int) -> None:
+def _categories(values: Mapping[str, str], num_cat: int) -> None:
     if num_cat == 0:
         if "cat_boundaries" in values or "cat_threshold" in values:
             raise _RefusedError("category sets are given but num_cat is 0")

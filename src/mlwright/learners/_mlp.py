@@ -476,42 +476,24 @@ class MLP(Learner):
         if len(X) < 2:
             raise DataError(f"cannot fit an mlp on {len(X)} row(s)", hint="give it at least 2 rows")
         classify = task.problem_type in _PROBABILITY_PROBLEMS
-        if classify:
-            y = _checked_classes(y, task.n_classes, "y")
-            y_mean, y_scale = 0.0, 1.0
-            n_outputs = task.n_classes
-        else:
-            y = np.asarray(y, dtype=np.float64)
-            if not np.isfinite(y).all():
-                raise DataError("the regression target has missing or infinite values")
-            y_mean = float(np.mean(y))
-            y_std = float(np.std(y))
-            y_scale = y_std if y_std > 0.0 else 1.0
-            n_outputs = 1
+        y, scaling = _checked_target(y, task)
         arch = _Architecture(
             n_inputs=X.shape[1],
             hidden=(settings.width,) * settings.depth,
-            n_outputs=n_outputs,
+            n_outputs=task.n_classes if classify else 1,
             activation=settings.activation,
             norm=settings.norm,
             dropout=settings.dropout,
             eps=BN_EPS,
-            y_mean=y_mean,
-            y_scale=y_scale,
+            y_mean=scaling.mean,
+            y_scale=scaling.scale,
         )
-        valid = None
-        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
-            y_v = np.asarray(y_valid)
-            if classify:
-                y_v = _checked_classes(y_v, task.n_classes, "y_valid")
-            elif not np.isfinite(np.asarray(y_v, dtype=np.float64)).all():
-                raise DataError("y_valid has missing or infinite values")
-            valid = (_checked_matrix(X_valid, "X_valid"), y_v)
+        valid = _checked_validation(X_valid, y_valid, task)
 
         def targets(values: np.ndarray) -> Any:
             if classify:
                 return torch.from_numpy(np.asarray(values, dtype=np.int64))
-            scaled = (np.asarray(values, dtype=np.float64) - y_mean) / y_scale
+            scaled = (np.asarray(values, dtype=np.float64) - scaling.mean) / scaling.scale
             return torch.from_numpy(scaled.astype(np.float32)).reshape(-1, 1)
 
         plan = _Plan.of(settings, len(X))
@@ -523,7 +505,12 @@ class MLP(Learner):
             if valid is not None:
                 valid_t = (torch.from_numpy(valid[0].astype(np.float32)), targets(valid[1]))
             result = trainer.run(Xt, targets(y), valid_t, deadline, self.seed)
+        self._keep(arch, result)
+        self.task_ = task
+        return self
 
+    def _keep(self, arch: _Architecture, result: _Result) -> None:
+        """Take the trained network and the record of its training."""
         self.arch_ = arch
         self.tensors_ = result.tensors
         self.epochs_run_ = result.epochs_run
@@ -532,10 +519,8 @@ class MLP(Learner):
         self.best_iteration_ = result.best_epoch  # the search's name for it
         self.best_valid_loss_ = result.best_valid_loss
         self.stopped_by_ = result.stopped_by
-        self.n_features_ = X.shape[1]
+        self.n_features_ = arch.n_inputs
         self._forward = _Forward.build(arch, self.tensors_)
-        self.task_ = task
-        return self
 
     # -- prediction (NumPy only) ----------------------------------------------------------------
 
@@ -646,6 +631,39 @@ def _checked_classes(y: np.ndarray, n_classes: int, name: str) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _Scaling:
+    """How a regression target is standardised for training (identity for classes)."""
+
+    mean: float = 0.0
+    scale: float = 1.0
+
+
+def _checked_target(y: np.ndarray, task: LearnerTask) -> tuple[np.ndarray, _Scaling]:
+    """The target as class codes (classification) or finite floats with their scaling."""
+    if task.problem_type in _PROBABILITY_PROBLEMS:
+        return _checked_classes(y, task.n_classes, "y"), _Scaling()
+    values = np.asarray(y, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DataError("the regression target has missing or infinite values")
+    std = float(np.std(values))
+    return values, _Scaling(float(np.mean(values)), std if std > 0.0 else 1.0)
+
+
+def _checked_validation(
+    X_valid: np.ndarray | None, y_valid: np.ndarray | None, task: LearnerTask
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The validation rows, checked like the training rows; None without any."""
+    if X_valid is None or y_valid is None or len(y_valid) == 0:
+        return None
+    y_v = np.asarray(y_valid)
+    if task.problem_type in _PROBABILITY_PROBLEMS:
+        y_v = _checked_classes(y_v, task.n_classes, "y_valid")
+    elif not np.isfinite(np.asarray(y_v, dtype=np.float64)).all():
+        raise DataError("y_valid has missing or infinite values")
+    return _checked_matrix(X_valid, "X_valid"), y_v
+
+
 # -- the training loop ----------------------------------------------------------------------
 
 
@@ -657,6 +675,29 @@ class _Result:
     best_epoch: int  # 1-based; the epoch whose weights were kept
     best_valid_loss: float | None
     stopped_by: str  # "epochs", "early_stopping", "deadline" or "divergence"
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """What every step of a training run uses."""
+
+    optimizer: Any
+    schedule: Any
+    generator: Any  # the shuffling's random numbers
+    deadline: float | None
+
+
+@dataclass
+class _Progress:
+    """Where a training run stands: steps and epochs so far, the best epoch and its
+    weights, and the epochs since the validation loss last improved."""
+
+    steps: int = 0
+    epochs_run: int = 0
+    best_state: dict[str, Any] | None = None
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    stale: int = 0
 
 
 class _Trainer:
@@ -714,80 +755,93 @@ class _Trainer:
         deadline: float | None,
         seed: int,
     ) -> _Result:
-        torch, plan, module = self.torch, self.plan, self.module
         optimizer, schedule = self._optimizer()
-        generator = torch.Generator().manual_seed(seed)
+        loop = _Loop(optimizer, schedule, self.torch.Generator().manual_seed(seed), deadline)
         # Early stopping waits for the learning rate's peak: before it, the loss is noisy.
-        warmup = math.ceil(0.25 * plan.epochs)
-        best_state: dict[str, Any] | None = None
-        best_loss = math.inf
-        best_epoch = 0
-        stale = 0
+        warmup = math.ceil(0.25 * self.plan.epochs)
+        progress = _Progress()
         stopped_by = "epochs"
-        steps = 0
-        epochs_run = 0
-        for epoch in range(1, plan.epochs + 1):
-            epochs_run = epoch
-            module.train()
-            total = torch.zeros(())
-            cut = False
-            for index in torch.tensor_split(
-                torch.randperm(len(X), generator=generator), plan.steps_per_epoch
-            ):
-                optimizer.zero_grad(set_to_none=True)
-                loss = self.loss(module(X[index]), y[index])
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += loss.detach()
-                steps += 1
-                if steps >= MIN_STEPS_BEFORE_DEADLINE and out_of_time(deadline):
-                    cut = True
-                    break
-            finite = bool(torch.isfinite(total)) and all(
-                bool(torch.isfinite(p).all()) for p in module.parameters()
-            )
-            if not finite:
-                stopped_by = "divergence"
+        for epoch in range(1, self.plan.epochs + 1):
+            progress.epochs_run = epoch
+            total, cut = self._epoch(X, y, loop, progress)
+            stop = self._judge_epoch(epoch, total, valid, progress, warmup)
+            if stop is None and (cut or out_of_time(deadline)):
+                stop = "deadline"
+            if stop is not None:
+                stopped_by = stop
                 break
-            if valid is None:
-                best_state, best_epoch = self._snapshot(), epoch
-            else:
-                loss_value = self._valid_loss(*valid)
-                if not math.isfinite(loss_value):
-                    stopped_by = "divergence"
-                    break
-                if loss_value < best_loss:
-                    best_state, best_loss, best_epoch, stale = (
-                        self._snapshot(),
-                        loss_value,
-                        epoch,
-                        0,
-                    )
-                else:
-                    stale += 1
-                    if stale >= plan.patience and epoch >= warmup:
-                        stopped_by = "early_stopping"
-                        break
-            if cut or out_of_time(deadline):
-                stopped_by = "deadline"
-                break
-        if best_state is None:
+        return self._result(progress, valid, stopped_by)
+
+    def _epoch(self, X: Any, y: Any, loop: _Loop, progress: _Progress) -> tuple[Any, bool]:
+        """One pass over shuffled mini-batches: the summed loss, and whether the deadline
+        cut it short."""
+        torch, module = self.torch, self.module
+        module.train()
+        total = torch.zeros(())
+        for index in torch.tensor_split(
+            torch.randperm(len(X), generator=loop.generator), self.plan.steps_per_epoch
+        ):
+            loop.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss(module(X[index]), y[index])
+            loss.backward()
+            loop.optimizer.step()
+            loop.schedule.step()
+            total += loss.detach()
+            progress.steps += 1
+            if progress.steps >= MIN_STEPS_BEFORE_DEADLINE and out_of_time(loop.deadline):
+                return total, True
+        return total, False
+
+    def _judge_epoch(
+        self,
+        epoch: int,
+        total: Any,
+        valid: tuple[Any, Any] | None,
+        progress: _Progress,
+        warmup: int,
+    ) -> str | None:
+        """Keep the epoch's weights if they are the best so far; the reason to stop
+        ("divergence", "early_stopping") or None to go on."""
+        torch = self.torch
+        finite = bool(torch.isfinite(total)) and all(
+            bool(torch.isfinite(p).all()) for p in self.module.parameters()
+        )
+        if not finite:
+            return "divergence"
+        if valid is None:
+            progress.best_state, progress.best_epoch = self._snapshot(), epoch
+            return None
+        loss_value = self._valid_loss(*valid)
+        if not math.isfinite(loss_value):
+            return "divergence"
+        if loss_value < progress.best_loss:
+            progress.best_state, progress.best_loss = self._snapshot(), loss_value
+            progress.best_epoch, progress.stale = epoch, 0
+            return None
+        progress.stale += 1
+        if progress.stale >= self.plan.patience and epoch >= warmup:
+            return "early_stopping"
+        return None
+
+    def _result(
+        self, progress: _Progress, valid: tuple[Any, Any] | None, stopped_by: str
+    ) -> _Result:
+        if progress.best_state is None:
             raise TrainingError(
                 "the mlp diverged in its first epoch (the loss became infinite or NaN)",
                 hint="lower learning_rate, or standardise the inputs (the 'linear' feature style)",
             )
-        module.load_state_dict(best_state)
+        self.module.load_state_dict(progress.best_state)
         tensors = {
             k: v.detach().numpy().astype(np.float32, copy=True)
-            for k, v in module.state_dict().items()
+            for k, v in self.module.state_dict().items()
             if not k.endswith("num_batches_tracked")
         }
         return _Result(
             tensors=tensors,
-            epochs_run=epochs_run,
-            steps_run=steps,
-            best_epoch=best_epoch,
-            best_valid_loss=None if valid is None else best_loss,
+            epochs_run=progress.epochs_run,
+            steps_run=progress.steps,
+            best_epoch=progress.best_epoch,
+            best_valid_loss=None if valid is None else progress.best_loss,
             stopped_by=stopped_by,
         )

@@ -19,18 +19,17 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 
-from mlwright.errors import SchemaMismatchError
 from mlwright.learners._base import (
-    Learner,
     LearnerTask,
     NativeFileError,
     contributions_by_output,
     out_of_time,
 )
+from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._links import link, link_one
 from mlwright.learners._probe import files_trusted
 from mlwright.learners._xgboost_model import checked_model_json
@@ -49,8 +48,6 @@ DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,  # upper bound on rounds when early stopping on a validation set
     "early_stopping_rounds": 50,
 }
-ROUNDS_WITHOUT_VALIDATION = 200  # rounds when neither a validation set nor n_estimators is given
-_OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 _OBJECTIVE = {
     "binary": "binary:logistic",
     "multiclass": "multi:softprob",
@@ -135,10 +132,10 @@ class _FastRow:
             self._lib.XGDMatrixFree(self._proxy)
 
 
-class XGBoost(Learner):
+class XGBoost(BoostedTrees):
     family = "xgboost"
-    refit_rounds_param = "n_estimators"
-    feature_style = "tree"
+    defaults = DEFAULTS
+    model_file = "model.ubj"
     description = "XGBoost gradient-boosted trees (hist) with native categorical splits"
     available: ClassVar[bool] = importlib.util.find_spec("xgboost") is not None
     libraries = ("xgboost",)
@@ -189,14 +186,13 @@ class XGBoost(Learner):
     def gpu_params(cls) -> dict[str, Any]:
         return {"device": "cuda"}
 
-    def _xgb_params(self, task: LearnerTask, threads: int) -> dict[str, Any]:
-        merged = {**DEFAULTS, **self.params}
-        params = {k: v for k, v in merged.items() if k not in _OWN_KEYS}
+    def _xgb_params(self, task: LearnerTask, plan: BoostPlan) -> dict[str, Any]:
+        params = plan.library_params
         params.update(
             objective=_OBJECTIVE[task.problem_type],
             tree_method="hist",
             seed=self.seed,
-            nthread=threads,
+            nthread=plan.threads,
             verbosity=0,
         )
         if task.problem_type == "multiclass":
@@ -209,8 +205,7 @@ class XGBoost(Learner):
         y: np.ndarray,
         task: LearnerTask,
         *,
-        threads: int,
-        max_bin: int,
+        plan: BoostPlan,
         ref: Any = None,
     ) -> Any:
         import xgboost as xgb
@@ -225,49 +220,37 @@ class XGBoost(Learner):
             missing=np.nan,
             feature_types=types,
             enable_categorical=bool(task.categorical),
-            nthread=threads,
-            max_bin=max_bin,
+            nthread=plan.threads,
+            max_bin=int(plan.settings["max_bin"]),
             ref=ref,
         )
 
-    def fit(
+    def _fit_model(
         self,
         X: np.ndarray,
         y: np.ndarray,
         task: LearnerTask,
         *,
-        X_valid: np.ndarray | None = None,
-        y_valid: np.ndarray | None = None,
-        deadline: float | None = None,
-    ) -> Self:
+        valid: Validation | None,
+        plan: BoostPlan,
+        deadline: float | None,
+    ) -> None:
         import xgboost as xgb
 
-        merged = {**DEFAULTS, **self.params}
-        threads = self._threads(len(y))
-        params = self._xgb_params(task, threads)
-        max_bin = int(merged["max_bin"])
-        train = self._matrix(X, y, task, threads=threads, max_bin=max_bin)
+        params = self._xgb_params(task, plan)
+        train = self._matrix(X, y, task, plan=plan)
         evals = []
-        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
-            valid = self._matrix(
-                X_valid, y_valid, task, threads=threads, max_bin=max_bin, ref=train
-            )
-            evals = [(valid, "valid")]
-        if "n_estimators" in self.params or evals:
-            rounds = int(merged["n_estimators"])
-        else:
-            rounds = ROUNDS_WITHOUT_VALIDATION
         # Early stopping first: XGBoost stops calling callbacks after the first that says
         # stop, and early stopping must record every round's score before the deadline ends.
         callbacks: list[Any] = []
-        if evals:
-            rounds_patience = int(merged["early_stopping_rounds"])
-            callbacks.append(xgb.callback.EarlyStopping(rounds=rounds_patience))
+        if valid is not None and plan.patience is not None:
+            evals = [(self._matrix(valid.X, valid.y, task, plan=plan, ref=train), "valid")]
+            callbacks.append(xgb.callback.EarlyStopping(rounds=plan.patience))
         callbacks.append(_stop_at(deadline))
         booster = xgb.train(
             params,
             train,
-            num_boost_round=rounds,
+            num_boost_round=plan.rounds,
             evals=evals,
             callbacks=callbacks,
             verbose_eval=False,
@@ -283,12 +266,8 @@ class XGBoost(Learner):
         self.model_raw_ = bytes(booster.save_raw("ubj"))
         self._source = self.model_raw_  # XGBoost's own bytes
         self.best_iteration_ = best
-        self.n_features_ = int(np.asarray(X).shape[1])
-        self.task_ = task
-        self._prepare()
-        return self
 
-    def _prepare(self) -> None:
+    def _prepare_predictors(self, task: LearnerTask) -> None:
         """(Re)build the prediction boosters from the saved bytes: one single-threaded, used
         for rows and small batches; a parallel one is made when a large batch needs it."""
         self.booster_ = self._booster(1)
@@ -303,13 +282,7 @@ class XGBoost(Learner):
         booster.set_param({"nthread": threads})
         return booster
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise SchemaMismatchError(
-                f"xgboost learner expects {self.n_features_} features, got an array of shape"
-                f" {X.shape}",
-                hint="pass the feature matrix that the model's feature plan produces",
-            )
+    def _predict_batch(self, X: np.ndarray) -> np.ndarray:
         threads = self._threads(len(X))
         booster = self.booster_
         if threads > 1:
@@ -345,40 +318,23 @@ class XGBoost(Learner):
             fast = local.fast = _FastRow(self.booster_, self.n_features_)
         return fast
 
-    def _predict_one(self, x: Sequence[float]) -> list[float]:
-        if len(x) != self.n_features_:
-            raise SchemaMismatchError(
-                f"xgboost learner expects {self.n_features_} features, got {len(x)}",
-                hint="pass the feature vector that the model's feature plan produces",
-            )
+    def _predict_row(self, x: Sequence[float]) -> list[float]:
         return link_one(self._fast_row()(x), self.task_)
 
-    def _save(self, directory: Path) -> dict[str, Any]:
-        (directory / "model.ubj").write_bytes(self.model_raw_)
-        return {
-            "files": ["model.ubj"],
-            "best_iteration": self.best_iteration_,
-            "n_features": self.n_features_,
-        }
+    def _write_model(self, path: Path) -> None:
+        path.write_bytes(self.model_raw_)
 
-    @classmethod
-    def _load(cls, directory: Path, meta: Mapping[str, Any], task: LearnerTask) -> Self:
-        learner = cls()
-        learner.model_raw_ = (directory / "model.ubj").read_bytes()
-        learner.n_features_ = int(meta["n_features"])
+    def _read_model(self, path: Path, meta: Mapping[str, Any], task: LearnerTask) -> None:
+        self.model_raw_ = path.read_bytes()
         if files_trusted():  # this run's own file (the search's fold models)
-            learner._source = learner.model_raw_
-        else:
-            try:
-                # XGBoost reads the model as checked and re-encoded here, never the file's bytes.
-                learner._source = checked_model_json(
-                    learner.model_raw_,
-                    n_features=learner.n_features_,
-                    n_groups=task.n_classes if task.problem_type == "multiclass" else 1,
-                )
-            except ValueError as exc:
-                raise NativeFileError("model.ubj", str(exc)) from exc
-        learner.best_iteration_ = int(meta["best_iteration"])
-        learner.task_ = task
-        learner._prepare()
-        return learner
+            self._source = self.model_raw_
+            return
+        try:
+            # XGBoost reads the model as checked and re-encoded here, never the file's bytes.
+            self._source = checked_model_json(
+                self.model_raw_,
+                n_features=self.n_features_,
+                n_groups=task.n_classes if task.problem_type == "multiclass" else 1,
+            )
+        except ValueError as exc:
+            raise NativeFileError(path.name, str(exc)) from exc
