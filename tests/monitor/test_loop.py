@@ -24,6 +24,7 @@ from mlwright.registry import CHALLENGER, CHAMPION, aliases, version_tags
 from mlwright.spec import load_spec
 from registered import NAME, new_concept, register_champion, serve_and_label, write_spec
 from synth import make_frame
+from tracking_server import MISSING_MODEL, no_retries, shown, tracking_server
 
 
 @pytest.fixture
@@ -144,3 +145,61 @@ def test_a_recommender_without_a_challenger_is_told_what_a_recommender_needs(
         promote("shop", "sqlite:///predictions.db", force=True, reason="better")
     assert "mlwright run SPEC" in (forced.value.hint or "")
     assert "retrain" not in (forced.value.hint or "")
+
+
+def _spec_on(root: Path, server: str) -> Path:
+    """The loop's spec and data in ``root``, its registry on ``server``."""
+    make_frame("binary", n=600, seed=1).write_csv(root / "train.csv")
+    return write_spec(root, f'[registry]\ntracking_uri = "{server}"')
+
+
+def test_a_failing_tracking_server_stops_the_loop_instead_of_meaning_no_champion(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server answering 500 read as "no champion": retrain trained on the spec's data
+    alone, dropping the labelled answers of the log, and compare and promote said to train
+    a challenger."""
+    no_retries(monkeypatch)
+    log = f"sqlite:///{workdir / 'log.db'}"
+    with tracking_server(500) as server:
+        steps = [
+            lambda: retrain(load_spec(_spec_on(workdir, server)), log),
+            lambda: compare(NAME, log, tracking_uri=server),
+            lambda: promote(NAME, log, tracking_uri=server),
+            lambda: promote(NAME, log, tracking_uri=server, force=True, reason="now"),
+        ]
+        for step in steps:
+            with pytest.raises(RegistryError) as info:
+                step()
+            message = info.value.message
+            assert f"read the aliases of {NAME} at {shown(server)}" in message, message
+            assert "s3cret" not in str(info.value)
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_a_model_the_tracking_server_does_not_have_has_no_champion(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_retries(monkeypatch)
+    with (
+        tracking_server(404, MISSING_MODEL) as server,
+        pytest.raises(RegistryError, match="has no champion and no challenger alias"),
+    ):
+        compare(NAME, "sqlite:///log.db", tracking_uri=server)
+
+
+def test_the_commands_exit_with_the_registry_error_naming_the_server(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clirun import assert_clean_failure, mlwright
+
+    no_retries(monkeypatch)
+    with tracking_server(500) as server:
+        spec = _spec_on(workdir, server)
+        for args in (
+            ("retrain", spec, "--quiet"),
+            ("promote", NAME, "--tracking-uri", server, "--log", "sqlite:///log.db"),
+        ):
+            result = mlwright(*args, cwd=workdir)
+            assert_clean_failure(result, RegistryError.exit_code, shown(server))
+            assert "s3cret" not in result.output

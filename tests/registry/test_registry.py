@@ -13,6 +13,7 @@ from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
     ArtifactCache,
+    aliases,
     check_manifest,
     check_model_name,
     load,
@@ -25,6 +26,7 @@ from mlwright.registry import (
     tracking_uri,
 )
 from registry_store import point_champion, register_remote
+from tracking_server import MISSING_MODEL, no_retries, shown, tracking_server
 
 
 def register(artifact: Path, uri: str, name: str = "churn"):  # type: ignore[no-untyped-def]
@@ -227,3 +229,40 @@ def test_the_manifest_of_a_remote_version_is_read_without_a_copy_left_behind(
     assert manifest == json.loads((artifact / MANIFEST).read_text())
     assert _recommender_manifest("churn", store) is None  # a table model's champion
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize(("status", "hint"), [(500, "reachable"), (401, "credentials")])
+def test_a_failing_tracking_server_is_an_error_not_a_missing_model(
+    artifact: Path, monkeypatch: pytest.MonkeyPatch, status: int, hint: str
+) -> None:
+    """Any failure of get_registered_model read as "no such model": aliases answered {} for
+    a server that answered 500 or 401, so the loop carried on as if there were no champion."""
+    no_retries(monkeypatch)
+    with tracking_server(status) as server:
+        lookups = [
+            lambda: aliases("churn", uri=server),
+            lambda: resolve("models:/churn@champion", uri=server),
+            lambda: resolve_version("models:/churn/1", uri=server),
+            lambda: register(artifact, server),
+        ]
+        for lookup in lookups:
+            with pytest.raises(RegistryError) as info:
+                lookup()
+            error = info.value
+            assert not isinstance(error, ModelNotFoundError), error
+            assert shown(server) in error.message, error
+            assert "s3cret" not in f"{error} {error.field}"
+            assert hint in (error.hint or ""), error
+
+
+def test_a_model_the_tracking_server_does_not_have_is_still_missing(
+    artifact: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_retries(monkeypatch)
+    with tracking_server(404, MISSING_MODEL) as server:
+        assert aliases("churn", uri=server) == {}
+        with pytest.raises(ModelNotFoundError, match="no alias 'champion' of model") as info:
+            resolve("models:/churn@champion", uri=server)
+        assert "s3cret" not in str(info.value)
+    register(artifact, store)
+    assert aliases("other", uri=store) == {}

@@ -61,6 +61,17 @@ class FeedbackResult:
         }
 
 
+@dataclass
+class _Given:
+    """A labels table read as (prediction id, label value) pairs, each id once."""
+
+    ids: list[str]
+    values: list[Any]  # as the log stores them: the class's name, or a number
+    received: int
+    missing_labels: int
+    duplicates: int
+
+
 def add_feedback(
     model: Model,
     log_url: str,
@@ -71,6 +82,53 @@ def add_feedback(
     label_column: str | None = None,
 ) -> FeedbackResult:
     """Store the labels of ``labels`` whose ids match a logged prediction of ``model_name``."""
+    given = _given_labels(model, labels, id_column, label_column)
+    ids = given.ids
+    engine = log_engine(log_url)
+    try:
+        with engine.begin() as connection:
+            if not sa.inspect(connection).has_table(PREDICTIONS.name):
+                raise DataError(
+                    f"the database at --log has no prediction log ({PREDICTIONS.name})",
+                    field="log",
+                    hint="pass the --log URL the service writes to",
+                )
+            logged = _existing(
+                connection,
+                PREDICTIONS.c.prediction_id,
+                ids,
+                PREDICTIONS.c.model_name == model_name,
+            )
+            matched = [(i, v) for i, v in zip(ids, given.values, strict=True) if i in logged]
+            unmatched = [i for i in ids if i not in logged]
+            if not matched:
+                raise DataError(
+                    f"none of the {len(ids)} labelled prediction ids matches a logged "
+                    f"prediction of {model_name}",
+                    field=id_column,
+                    hint="check the ids (the prediction_id of each answer), --log and the model",
+                )
+            LABELS.create(connection, checkfirst=True)
+            had = _existing(connection, LABELS.c.prediction_id, [i for i, _ in matched])
+            _replace_labels(connection, matched)
+    finally:
+        engine.dispose()
+    return FeedbackResult(
+        received=given.received,
+        stored=len(matched),
+        replaced=len(had),
+        unmatched=len(unmatched),
+        missing_labels=given.missing_labels,
+        duplicates=given.duplicates,
+        unmatched_examples=unmatched[:5],
+    )
+
+
+def _given_labels(
+    model: Model, labels: pl.DataFrame, id_column: str, label_column: str | None
+) -> _Given:
+    """The labels table checked against the model (columns, ids, label types) before anything
+    is written; the last row of an id wins (a file of corrections appended to the first)."""
     label_column = label_column or _default_label_column(model, labels)
     for role, name in (("id", id_column), ("label", label_column)):
         if name not in labels.columns:
@@ -90,65 +148,30 @@ def add_feedback(
     frame = pl.DataFrame(
         {"id": ids_raw.cast(pl.String), "label": labels[label_column]}
     ).with_row_index("row")
-    received = frame.height
     present = frame.filter(pl.col("label").is_not_null())
-    missing_labels = received - present.height
-    # The last row of an id wins (a file of corrections appended to the first labels).
     last = present.unique(subset="id", keep="last", maintain_order=True)
-    duplicates = present.height - last.height
-    values = [_label_value(model, v, label_column) for v in last["label"].to_list()]
-    ids = last["id"].to_list()
-
-    engine = log_engine(log_url)
-    try:
-        with engine.begin() as connection:
-            if not sa.inspect(connection).has_table(PREDICTIONS.name):
-                raise DataError(
-                    f"the database at --log has no prediction log ({PREDICTIONS.name})",
-                    field="log",
-                    hint="pass the --log URL the service writes to",
-                )
-            logged = _existing(
-                connection,
-                PREDICTIONS.c.prediction_id,
-                ids,
-                PREDICTIONS.c.model_name == model_name,
-            )
-            matched = [(i, v) for i, v in zip(ids, values, strict=True) if i in logged]
-            unmatched = [i for i in ids if i not in logged]
-            if not matched:
-                raise DataError(
-                    f"none of the {len(ids)} labelled prediction ids matches a logged "
-                    f"prediction of {model_name}",
-                    field=id_column,
-                    hint="check the ids (the prediction_id of each answer), --log and the model",
-                )
-            LABELS.create(connection, checkfirst=True)
-            had = _existing(connection, LABELS.c.prediction_id, [i for i, _ in matched])
-            now = dt.datetime.now(dt.UTC)
-            for start in range(0, len(matched), _CHUNK):
-                part = matched[start : start + _CHUNK]
-                connection.execute(
-                    LABELS.delete().where(LABELS.c.prediction_id.in_([i for i, _ in part]))
-                )
-                connection.execute(
-                    LABELS.insert(),
-                    [
-                        {"prediction_id": i, "label": orjson.dumps(v).decode(), "received_at": now}
-                        for i, v in part
-                    ],
-                )
-    finally:
-        engine.dispose()
-    return FeedbackResult(
-        received=received,
-        stored=len(matched),
-        replaced=len(had),
-        unmatched=len(unmatched),
-        missing_labels=missing_labels,
-        duplicates=duplicates,
-        unmatched_examples=unmatched[:5],
+    return _Given(
+        ids=last["id"].to_list(),
+        values=[_label_value(model, v, label_column) for v in last["label"].to_list()],
+        received=frame.height,
+        missing_labels=frame.height - present.height,
+        duplicates=present.height - last.height,
     )
+
+
+def _replace_labels(connection: sa.Connection, matched: list[tuple[str, Any]]) -> None:
+    """Store each (id, label), replacing an earlier label of the same id."""
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, len(matched), _CHUNK):
+        part = matched[start : start + _CHUNK]
+        connection.execute(LABELS.delete().where(LABELS.c.prediction_id.in_([i for i, _ in part])))
+        connection.execute(
+            LABELS.insert(),
+            [
+                {"prediction_id": i, "label": orjson.dumps(v).decode(), "received_at": now}
+                for i, v in part
+            ],
+        )
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:

@@ -293,36 +293,19 @@ def compare(
     same_task(champion, challenger)
     target = champion.spec.task.target
     if data is not None:
-        if target not in data.columns:
-            raise DataError(
-                f"the comparison data has no target column '{target}'",
-                field=target,
-                hint="pass a labelled table, or compare on the log's labelled answers",
-            )
-        frame = data.filter(pl.col(target).is_not_null())
-        source = "the given data"
+        frame, source = _given_rows(data, target)
+    elif log_url is None:
+        raise DataError("compare needs --log or --data", field="log")
     else:
-        if log_url is None:
-            raise DataError("compare needs --log or --data", field="log")
         tags = version_tags(model_name, challenger_version, uri=tracking_uri)
-        first = None if since is not None else _parse_start(tags.get(COMPARE_FROM_TAG))
-        start = utc(since) if since is not None else (None if first is None else first[0])
-        answers = labelled_answers(
+        frame, source = _logged_rows(
+            champion,
             log_url,
             model_name,
-            since=start if first is None else None,
-            until=utc(until),
-            start=first if first is not None and first[1] else None,
+            compare_from=tags.get(COMPARE_FROM_TAG),
+            since=since,
+            until=until,
         )
-        if first is not None and not first[1]:  # nothing was kept out: later answers only
-            answers = [a for a in answers if a.created_at > first[0]]
-        frame = traffic_frame(
-            answers,
-            champion.inputs,
-            target,
-            None if champion.problem_type == "regression" else champion.classes,
-        )
-        source = "labelled answers in the log" + (f" since {start.isoformat()}" if start else "")
     needed = challenger.spec.monitor.min_labels
     if frame.height < needed:
         raise DataError(
@@ -353,6 +336,50 @@ def compare(
     if record:
         _record_comparison(comparison, challenger, tracking_uri)
     return comparison
+
+
+def _given_rows(data: pl.DataFrame, target: str) -> tuple[pl.DataFrame, str]:
+    """The labelled rows of a given table, and where they came from."""
+    if target not in data.columns:
+        raise DataError(
+            f"the comparison data has no target column '{target}'",
+            field=target,
+            hint="pass a labelled table, or compare on the log's labelled answers",
+        )
+    return data.filter(pl.col(target).is_not_null()), "the given data"
+
+
+def _logged_rows(
+    champion: Model,
+    log_url: str,
+    model_name: str,
+    *,
+    compare_from: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> tuple[pl.DataFrame, str]:
+    """The labelled answers of the log as a table, and where they came from: from ``since``,
+    else from the first answer the challenger's retrain kept out of training (its tag
+    ``compare_from``), else all of them."""
+    target = champion.spec.task.target
+    first = None if since is not None else _parse_start(compare_from)
+    start = utc(since) if since is not None else (None if first is None else first[0])
+    answers = labelled_answers(
+        log_url,
+        model_name,
+        since=start if first is None else None,
+        until=utc(until),
+        start=first if first is not None and first[1] else None,
+    )
+    if first is not None and not first[1]:  # nothing was kept out: later answers only
+        answers = [a for a in answers if a.created_at > first[0]]
+    frame = traffic_frame(
+        answers,
+        champion.inputs,
+        target,
+        None if champion.problem_type == "regression" else champion.classes,
+    )
+    return frame, "labelled answers in the log" + (f" since {start.isoformat()}" if start else "")
 
 
 def _scored(model: Model, frame: pl.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -498,37 +525,45 @@ def promote(
     why = reason or ("forced" if force else evidence.verdict if evidence else "")
     move_alias(model_name, CHAMPION, challenger, uri=tracking_uri)
     move_alias(model_name, CHALLENGER, None, uri=tracking_uri)
-    now = dt.datetime.now(dt.UTC).isoformat()
+    promotion = Promotion(model_name, True, force, challenger, previous, comparison, why, test)
+    _record_promotion(promotion, recommender=recommender is not None, tracking_uri=tracking_uri)
+    return promotion
+
+
+def _record_promotion(promotion: Promotion, *, recommender: bool, tracking_uri: str | None) -> None:
+    """The promotion as a tag of the new champion and an event in the model's experiment."""
+    name, champion_version = promotion.model_name, promotion.champion_version
+    test, comparison = promotion.live, promotion.comparison
+    evidence = test if test is not None else comparison
     record = {
-        "at": now,
-        "from_version": previous,
-        "forced": force,
-        "reason": why,
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "from_version": promotion.previous_version,
+        "forced": promotion.forced,
+        "reason": promotion.reason,
         "won": None if evidence is None else evidence.wins,
         "evidence": "live test" if test else "comparison" if comparison else "none",
     }
-    tag_version(model_name, challenger, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
-    if recommender is not None:  # the promoted challenger is the champion now
-        moved = registered_manifest(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+    tag_version(name, champion_version, {PROMOTION_TAG: json.dumps(record)}, uri=tracking_uri)
+    if recommender:  # the promoted challenger is the champion now
+        moved = registered_manifest(f"models:/{name}@{CHAMPION}", tracking_uri=tracking_uri)
         experiment = moved.get("spec", {}).get("registry", {}).get("experiment")
     else:
-        champion = load(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+        champion = load(f"models:/{name}@{CHAMPION}", tracking_uri=tracking_uri)
         experiment = champion.spec.registry.experiment
     log_event(
-        experiment or model_name,
-        run_name=f"promote {model_name} v{challenger} (was v{previous})",
+        experiment or name,
+        run_name=f"promote {name} v{champion_version} (was v{promotion.previous_version})",
         metrics={} if comparison is None else {"difference": comparison.difference["value"]},
         tags={
             "mlwright.event": "promote",
-            "mlwright.model_name": model_name,
-            "mlwright.champion_version": challenger,
-            "mlwright.previous_version": previous,
-            "mlwright.forced": str(force).lower(),
-            "mlwright.reason": why[:500],
+            "mlwright.model_name": name,
+            "mlwright.champion_version": champion_version,
+            "mlwright.previous_version": str(promotion.previous_version),
+            "mlwright.forced": str(promotion.forced).lower(),
+            "mlwright.reason": promotion.reason[:500],
         },
         uri=tracking_uri,
     )
-    return Promotion(model_name, True, force, challenger, previous, comparison, why, test)
 
 
 def _champion_or_none(name: str, tracking_uri: str | None) -> Model | None:

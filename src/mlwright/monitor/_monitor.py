@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 import polars as pl
+import pydantic
 
 from mlwright.artifact import Model, class_name, jsonable
 from mlwright.errors import DataError, SpecError
@@ -151,7 +152,7 @@ def settings_for(model: Model, **overrides: Any) -> MonitorSection:
         return base
     try:
         return MonitorSection.model_validate({**base.model_dump(), **given})
-    except Exception as exc:  # pydantic's message names the field
+    except pydantic.ValidationError as exc:  # its message names the field
         raise SpecError(f"bad monitor option: {exc}", field="monitor") from None
 
 
@@ -168,7 +169,42 @@ def monitor(
     """Judge the logged traffic of ``model_name`` ``model_version`` in windows."""
     require_table_model(model, "monitor", model_name)
     settings = settings or model.spec.monitor
-    reference = model.metadata.get("reference") or {}
+    reference = _binned_reference(model)
+    since, until = utc(since), utc(until)
+    traffic = _logged_traffic(model, log_url, model_name, model_version, since=since, until=until)
+    metrics = model.metrics
+    holdout = {
+        k: float(v)
+        for k, v in ((metrics.get("holdout") or {}).get("all") or {}).items()
+        if isinstance(v, int | float)
+    }
+    report = MonitorReport(
+        model_name=model_name,
+        model_version=model_version,
+        problem_type=model.problem_type,
+        metric=str(metrics.get("metric", model.spec.task.metric)),
+        holdout=holdout,
+        settings=settings.model_dump(),
+        since=since,
+        until=until,
+        rows=len(traffic.ids),
+        labelled=len(traffic.labels),
+        windows=[],
+    )
+    ece = _holdout_ece(metrics)
+    if model.problem_type != "regression" and ece is not None and ece > MAX_ECE_FOR_ESTIMATE:
+        report.notes.append(
+            f"the label-free estimate assumes calibrated probabilities; this model's holdout "
+            f"calibration error is {ece:.3f} (> {MAX_ECE_FOR_ESTIMATE}), so it raises no alert"
+        )
+    judged = _Judge(model, settings, reference, holdout, ece)
+    report.windows = _judged_windows(judged, traffic, settings.window)
+    return report
+
+
+def _binned_reference(model: Model) -> Mapping[str, Any]:
+    """The reference statistics of the model's artifact, which must bin its features."""
+    reference: Mapping[str, Any] = model.metadata.get("reference") or {}
     features_ref: Mapping[str, Any] = reference.get("features") or {}
     if not features_ref or not any("bins" in s or "top" in s for s in features_ref.values()):
         raise DataError(
@@ -176,7 +212,30 @@ def monitor(
             field="reference",
             hint="retrain it with this version of mlwright (mlwright run SPEC)",
         )
-    since, until = utc(since), utc(until)
+    return reference
+
+
+@dataclass
+class _Traffic:
+    """The logged answers of one model version, in order, with the labels that arrived."""
+
+    ids: list[str]
+    times: list[dt.datetime]
+    inputs: pl.DataFrame  # as the model reads them
+    outputs: list[Any]
+    labels: dict[str, Any]  # prediction id -> label
+
+
+def _logged_traffic(
+    model: Model,
+    log_url: str,
+    model_name: str,
+    model_version: str,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> _Traffic:
+    """The answers of ``model_name`` ``model_version`` in the log (a DataError when none)."""
     rows = read_log(
         log_url,
         model_name=model_name,
@@ -194,50 +253,32 @@ def monitor(
             hint="check --log (the URL the service was started with), the model reference "
             "and --since; the service logs every answer of POST /predict",
         )
-    labels = read_labels(log_url, [r["prediction_id"] for r in rows])
-    times = [as_utc(r["created_at"]) for r in rows]
-    inputs = Records([orjson.loads(r["inputs"]) for r in rows], single=False).frame(model.inputs)
-    outputs = [orjson.loads(r["outputs"]) for r in rows]
-    metrics = model.metrics
-    holdout = {
-        k: float(v)
-        for k, v in ((metrics.get("holdout") or {}).get("all") or {}).items()
-        if isinstance(v, int | float)
-    }
-    report = MonitorReport(
-        model_name=model_name,
-        model_version=model_version,
-        problem_type=model.problem_type,
-        metric=str(metrics.get("metric", model.spec.task.metric)),
-        holdout=holdout,
-        settings=settings.model_dump(),
-        since=since,
-        until=until,
-        rows=len(rows),
-        labelled=len(labels),
-        windows=[],
+    ids = [r["prediction_id"] for r in rows]
+    return _Traffic(
+        ids=ids,
+        times=[as_utc(r["created_at"]) for r in rows],
+        inputs=Records([orjson.loads(r["inputs"]) for r in rows], single=False).frame(model.inputs),
+        outputs=[orjson.loads(r["outputs"]) for r in rows],
+        labels=read_labels(log_url, ids),
     )
-    ece = _holdout_ece(metrics)
-    if model.problem_type != "regression" and ece is not None and ece > MAX_ECE_FOR_ESTIMATE:
-        report.notes.append(
-            f"the label-free estimate assumes calibrated probabilities; this model's holdout "
-            f"calibration error is {ece:.3f} (> {MAX_ECE_FOR_ESTIMATE}), so it raises no alert"
-        )
-    judged = _Judge(model, settings, reference, holdout, ece)
-    seconds = settings.window
-    index = np.asarray([math.floor(t.timestamp() / seconds) for t in times], dtype=np.int64)
+
+
+def _judged_windows(judged: _Judge, traffic: _Traffic, seconds: float) -> list[Window]:
+    """Every window of ``seconds`` from the first answer to the last, empty ones included."""
+    index = np.asarray([math.floor(t.timestamp() / seconds) for t in traffic.times], dtype=np.int64)
+    windows = []
     for k in range(int(index.min()), int(index.max()) + 1):
         at = np.flatnonzero(index == k)
         start = dt.datetime.fromtimestamp(k * seconds, dt.UTC)
         window = Window(start, start + dt.timedelta(seconds=seconds), len(at))
         judged.window(
             window,
-            inputs[at.tolist()] if len(at) else inputs.clear(),
-            [outputs[i] for i in at],
-            [labels.get(rows[i]["prediction_id"]) for i in at],
+            traffic.inputs[at.tolist()] if len(at) else traffic.inputs.clear(),
+            [traffic.outputs[i] for i in at],
+            [traffic.labels.get(traffic.ids[i]) for i in at],
         )
-        report.windows.append(window)
-    return report
+        windows.append(window)
+    return windows
 
 
 class _Judge:

@@ -124,14 +124,45 @@ def _client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _registry_error(action: str, exc: Exception, uri: str) -> RegistryError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return RegistryError(
-        f"MLflow could not {action}: {first}",
-        field=uri,
-        hint="check the tracking URI (registry.tracking_uri or MLFLOW_TRACKING_URI) and that "
-        "the store is reachable",
+# A URI's "user:password@" (http://, postgresql://, ...), also where MLflow quotes the URI.
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
+# What the tracking server says when it does not take the caller's credentials.
+_REFUSED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
+
+
+def shown_uri(text: str) -> str:
+    """``text`` (a tracking URI, or a message quoting one) without the credentials in it."""
+    return _CREDENTIALS.sub("", text)
+
+
+def _not_found(exc: Exception) -> bool:
+    """Whether MLflow said the model, version or alias does not exist (rather than failed).
+    Every store says RESOURCE_DOES_NOT_EXIST for a missing model or version (over REST in
+    the JSON of a 404); a missing alias is INVALID_PARAMETER_VALUE "... alias X not found."
+    A bare 404 from something that is not an MLflow server is ENDPOINT_NOT_FOUND: a failure."""
+    code = getattr(exc, "error_code", None)
+    return code == "RESOURCE_DOES_NOT_EXIST" or (
+        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)
     )
+
+
+def _registry_error(action: str, exc: Exception, uri: str) -> RegistryError:
+    """MLflow failed (not "does not exist"): an error that names the tracking store, without
+    credentials, and what to check."""
+    text = str(exc).strip()
+    first = shown_uri(text.splitlines()[0]) if text else type(exc).__name__
+    store = shown_uri(uri)
+    if getattr(exc, "error_code", None) in _REFUSED:
+        hint = (
+            f"the tracking server {store} refused the credentials: set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it accepts"
+        )
+    else:
+        hint = (
+            "check the tracking URI (registry.tracking_uri or MLFLOW_TRACKING_URI) and that "
+            "the store is reachable and answers, then run the command again"
+        )
+    return RegistryError(f"MLflow could not {action} at {store}: {first}", field=store, hint=hint)
 
 
 def _experiment_id(client: Any, experiment: str, uri: str) -> str:
@@ -154,7 +185,6 @@ def log_and_register(
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
     uri: str | None = None,
-    extra_files: Mapping[str, Path] | None = None,
 ) -> Registration:
     """Log a run with the artifact, register it, and give it an alias."""
     check_model_name(model_name)
@@ -174,23 +204,11 @@ def log_and_register(
                 tags=[RunTag(k, v) for k, v in tags.items()],
             )
             client.log_artifacts(run_id, str(artifact_dir), artifact_path="model")
-            for name, path in (extra_files or {}).items():
-                client.log_artifact(run_id, str(path), artifact_path=name)
             client.set_terminated(run_id)
             artifact_uri = f"{run.info.artifact_uri.rstrip('/')}/model"
-            try:
-                client.get_registered_model(model_name)
-            except Exception:
-                client.create_registered_model(model_name)
-            version = client.create_model_version(
-                model_name,
-                source=artifact_uri,
-                run_id=run_id,
-                tags={MANIFEST_TAG: manifest_sha256},
+            version, alias = _register_version(
+                client, model_name, artifact_uri, run_id, manifest_sha256
             )
-            aliases = client.get_registered_model(model_name).aliases or {}
-            alias = CHALLENGER if CHAMPION in aliases else CHAMPION
-            client.set_registered_model_alias(model_name, alias, version.version)
         except RegistryError:
             raise
         except Exception as exc:
@@ -199,11 +217,31 @@ def log_and_register(
         run_id=run_id,
         experiment=experiment,
         model_name=model_name,
-        version=str(version.version),
+        version=version,
         alias=alias,
         tracking_uri=uri,
         artifact_uri=artifact_uri,
     )
+
+
+def _register_version(
+    client: Any, model_name: str, source: str, run_id: str, manifest_sha256: str
+) -> tuple[str, str]:
+    """A new version of ``model_name`` (created on its first version) from ``source``, with
+    the alias it takes: ``champion`` when the name has none, ``challenger`` otherwise."""
+    try:
+        client.get_registered_model(model_name)
+    except Exception as exc:
+        if not _not_found(exc):
+            raise  # a failing store is not a new name
+        client.create_registered_model(model_name)
+    version = client.create_model_version(
+        model_name, source=source, run_id=run_id, tags={MANIFEST_TAG: manifest_sha256}
+    )
+    taken = client.get_registered_model(model_name).aliases or {}
+    alias = CHALLENGER if CHAMPION in taken else CHAMPION
+    client.set_registered_model_alias(model_name, alias, version.version)
+    return str(version.version), alias
 
 
 # Run by open_store in a child process. A new SQLite store's migrations commit dozens of
@@ -313,14 +351,6 @@ class Resolved:
     manifest_sha256: str | None
 
 
-def _not_found(exc: Exception) -> bool:
-    """Whether MLflow said the model, version or alias does not exist (rather than failed)."""
-    code = getattr(exc, "error_code", None)
-    return code == "RESOURCE_DOES_NOT_EXIST" or (
-        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)
-    )
-
-
 def _version_entry(model_uri: str, uri: str | None) -> tuple[ModelUri, str, Any]:
     """The parsed URI, the tracking store and MLflow's entry of the version it names."""
     parsed = parse_model_uri(model_uri)
@@ -349,7 +379,7 @@ def _version_entry(model_uri: str, uri: str | None) -> tuple[ModelUri, str, Any]
                 raise _registry_error(f"read {model_uri}", exc, store) from exc
             what = f"alias '{parsed.alias}'" if parsed.alias else f"version {parsed.version}"
             raise ModelNotFoundError(
-                f"no {what} of model '{parsed.name}' in the registry at {store}",
+                f"no {what} of model '{parsed.name}' in the registry at {shown_uri(store)}",
                 field=model_uri,
                 hint="list versions with `mlflow` or check registry.tracking_uri / "
                 "MLFLOW_TRACKING_URI; train one with `mlwright run SPEC`",
@@ -574,7 +604,8 @@ def load(reference: str | Path, *, tracking_uri: str | None = None) -> Model:
 
 
 def aliases(model_name: str, *, uri: str | None = None) -> dict[str, str]:
-    """The registered model's aliases: alias -> version ({} when the model is unknown)."""
+    """The registered model's aliases: alias -> version ({} when the store says the model
+    does not exist; a RegistryError naming the store when it fails to answer)."""
     check_model_name(model_name)
     uri = tracking_uri(uri)
     db = _sqlite_path(uri)
@@ -582,14 +613,14 @@ def aliases(model_name: str, *, uri: str | None = None) -> dict[str, str]:
         return {}
     with _quiet():
         try:
-            client = _client(uri)
-            try:
-                found = client.get_registered_model(model_name)
-            except Exception:
-                return {}
-            return {str(k): str(v) for k, v in (found.aliases or {}).items()}
+            found = _client(uri).get_registered_model(model_name)
+        except RegistryError:
+            raise
         except Exception as exc:
+            if _not_found(exc):
+                return {}
             raise _registry_error(f"read the aliases of {model_name}", exc, uri) from exc
+    return {str(k): str(v) for k, v in (found.aliases or {}).items()}
 
 
 def move_alias(model_name: str, alias: str, version: str | None, *, uri: str | None = None) -> None:
