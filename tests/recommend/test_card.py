@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from conftest import open_page
-from mlwright.recommend import Recommender, chosen_text, recommender_card
+from mlwright.recommend import (
+    FeatureSources,
+    Recommender,
+    Scorers,
+    chosen_text,
+    recommender_card,
+)
 from recsynth import quick_recommender
 
 
@@ -38,11 +44,8 @@ def _with_choice(model: Recommender, chosen: str, choice: dict[str, Any]) -> Rec
     return Recommender(
         user_ids=model.user_ids,
         item_ids=model.item_ids,
-        generators=model.generators,
-        ranker=None,
-        chosen=chosen,
-        stats=model.stats,
-        item_features=model.item_features,
+        scorers=Scorers(model.generators, None, chosen),
+        sources=FeatureSources(model.stats, model.item_features),
         seen=model.seen,
         depth=model.depth,
         metadata={**model.metadata, "choice": {**model.metadata["choice"], **choice}},

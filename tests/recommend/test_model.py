@@ -22,10 +22,12 @@ from mlwright.artifact import is_recommender, load_in_child, smoke_test
 from mlwright.errors import ArtifactError, InputError
 from mlwright.recommend import (
     MAX_K,
+    FeatureSources,
     FitPlan,
     Interactions,
     Recommender,
     RecommendSettings,
+    Scorers,
     Split,
     evaluate_split,
     fit_recommender,
@@ -142,16 +144,14 @@ def test_a_recommender_needs_what_it_chose(models: dict[str, Recommender]) -> No
     kwargs: dict[str, Any] = {
         "user_ids": base.user_ids,
         "item_ids": base.item_ids,
-        "generators": base.generators,
-        "stats": base.stats,
-        "item_features": None,
+        "sources": FeatureSources(base.stats),
         "seen": base.seen,
         "depth": base.depth,
     }
     with pytest.raises(ValueError, match="neither 'ranker' nor a generator"):
-        Recommender(**kwargs, ranker=None, chosen="svd")
+        Recommender(**kwargs, scorers=Scorers(base.generators, None, "svd"))
     with pytest.raises(ValueError, match="no ranker"):
-        Recommender(**kwargs, ranker=None, chosen="ranker")
+        Recommender(**kwargs, scorers=Scorers(base.generators, None, "ranker"))
 
 
 # -- recommend: who is asking --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from mlwright.errors import DataError
 from mlwright.recommend import (
+    FeatureSources,
     UserFeatures,
     interactions_from_frame,
     load_recommender,
@@ -61,11 +62,9 @@ def test_candidates_carry_the_users_features(tmp_path: Path) -> None:
     candidates = build_candidates(
         model.generators,
         history,
-        stats=model.stats,
-        item_features=None,
+        FeatureSources(model.stats, user_features=model.user_features),
         depth=10,
         allowed=model.catalogue,
-        user_features=model.user_features,
         users=[4],
     )
     column = candidates.names.index("user.age")

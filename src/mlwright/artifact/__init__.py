@@ -9,6 +9,7 @@ from mlwright.artifact._model import (
     InputField,
     Member,
     Model,
+    OutputLayers,
     class_name,
     same_task,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "InputField",
     "Member",
     "Model",
+    "OutputLayers",
     "PredictionIntervals",
     "Stacker",
     "check_document_names",

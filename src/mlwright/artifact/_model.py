@@ -60,6 +60,17 @@ class Member:
         return self.learner.feature_style
 
 
+@dataclass(frozen=True)
+class OutputLayers:
+    """What shapes the members' combined output, each optional: a stacking layer (None:
+    the members' weights), a calibrator of class probabilities, prediction intervals
+    (regression)."""
+
+    stacker: Stacker | None = None
+    calibrator: Calibrator | None = None
+    intervals: PredictionIntervals | None = None
+
+
 class Model:
     """A trained model. Construct it through ``mlwright.fit``, ``mlwright.run`` or
     ``mlwright.load``."""
@@ -74,9 +85,7 @@ class Model:
         plans: Mapping[str, FeaturePlan],
         members: Sequence[Member],
         metadata: Mapping[str, Any],
-        stacker: Stacker | None = None,
-        calibrator: Calibrator | None = None,
-        intervals: PredictionIntervals | None = None,
+        layers: OutputLayers = OutputLayers(),
     ):
         self.spec = spec
         self.problem_type: ProblemType = spec.resolved_problem_type
@@ -100,11 +109,11 @@ class Model:
             raise ValueError(f"members read feature plans that the model lacks: {missing}")
         # Plans in use, in a fixed order: each is computed once per call, whatever the members.
         self._plan_keys = sorted({m.plan for m in self.members})
-        self.set_stacker(stacker)
-        self.set_calibrator(calibrator)
-        if intervals is not None and self.problem_type != "regression":
+        self.set_stacker(layers.stacker)
+        self.set_calibrator(layers.calibrator)
+        if layers.intervals is not None and self.problem_type != "regression":
             raise ValueError("prediction intervals are for regression models")
-        self.intervals = intervals
+        self.intervals = layers.intervals
         total = sum(m.weight for m in self.members)
         if not all(math.isfinite(m.weight) and m.weight > 0 for m in self.members) or not (
             math.isfinite(total)

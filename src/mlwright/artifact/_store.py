@@ -23,7 +23,7 @@ import numpy as np
 
 from mlwright.artifact._calibrator import Calibrator
 from mlwright.artifact._intervals import PredictionIntervals
-from mlwright.artifact._model import InputField, Member, Model
+from mlwright.artifact._model import InputField, Member, Model, OutputLayers
 from mlwright.artifact._stack import Stacker
 from mlwright.errors import ArtifactError, MlwrightError
 from mlwright.features import FeaturePlan
@@ -335,6 +335,22 @@ def is_recommender(manifest: Mapping[str, Any]) -> bool:
     return isinstance(task, dict) and task.get("problem_type") == "recommendation"
 
 
+# Manifest keys that are not the model's metadata: the model is built from them.
+_MODEL_KEYS = (
+    "format",
+    "format_version",
+    "spec",
+    "task",
+    "input_schema",
+    "feature_plans",
+    "members",
+    "stacker",
+    "calibrator",
+    "prediction_intervals",
+    "files",
+)
+
+
 def load_model(directory: str | Path) -> Model:
     """Read and verify an artifact directory."""
     path = Path(directory).expanduser()
@@ -353,49 +369,11 @@ def load_model(directory: str | Path) -> Model:
         plans = {
             style: FeaturePlan.from_dict(plan) for style, plan in manifest["feature_plans"].items()
         }
-        members = []
-        check_weights(manifest["members"], path)
-        for number, entry in enumerate(manifest["members"]):
-            cls = learner_class(entry["family"])
-            where = path_inside(path, entry["dir"], f"members[{number}].dir")
-            learner = cls.from_files(where, entry["learner"])
-            members.append(
-                Member(
-                    name=entry["name"],
-                    learner=learner,
-                    weight=float(entry["weight"]),
-                    plan=str(entry["plan"]),
-                )
-            )
+        members = _members(path, manifest["members"])
         inputs = [InputField(**f) for f in manifest["input_schema"]]
         task = manifest["task"]
-        metadata = {
-            k: v
-            for k, v in manifest.items()
-            if k
-            not in (
-                "format",
-                "format_version",
-                "spec",
-                "task",
-                "input_schema",
-                "feature_plans",
-                "members",
-                "stacker",
-                "calibrator",
-                "prediction_intervals",
-                "files",
-            )
-        }
-        stacker = Stacker.from_dict(manifest["stacker"]) if "stacker" in manifest else None
-        calibrator = (
-            Calibrator.from_dict(manifest["calibrator"]) if "calibrator" in manifest else None
-        )
-        intervals = (
-            PredictionIntervals.from_dict(manifest["prediction_intervals"])
-            if "prediction_intervals" in manifest
-            else None
-        )
+        metadata = {k: v for k, v in manifest.items() if k not in _MODEL_KEYS}
+        layers = _output_layers(manifest)
     except MlwrightError as exc:
         if isinstance(exc, ArtifactError):
             raise
@@ -417,9 +395,7 @@ def load_model(directory: str | Path) -> Model:
             plans=plans,
             members=members,
             metadata=metadata,
-            stacker=stacker,
-            calibrator=calibrator,
-            intervals=intervals,
+            layers=layers,
         )
     except ValueError as exc:
         raise ArtifactError(
@@ -429,6 +405,38 @@ def load_model(directory: str | Path) -> Model:
         ) from exc
     model.metadata["path"] = str(path)
     return model
+
+
+def _members(path: Path, entries: Any) -> list[Member]:
+    """The manifest's members, their weights checked and each learner read from its folder
+    (which must be inside the artifact)."""
+    check_weights(entries, path)
+    members = []
+    for number, entry in enumerate(entries):
+        cls = learner_class(entry["family"])
+        where = path_inside(path, entry["dir"], f"members[{number}].dir")
+        learner = cls.from_files(where, entry["learner"])
+        members.append(
+            Member(
+                name=entry["name"],
+                learner=learner,
+                weight=float(entry["weight"]),
+                plan=str(entry["plan"]),
+            )
+        )
+    return members
+
+
+def _output_layers(manifest: Mapping[str, Any]) -> OutputLayers:
+    """The stacker, calibrator and prediction intervals the manifest holds, if any."""
+    stacker = Stacker.from_dict(manifest["stacker"]) if "stacker" in manifest else None
+    calibrator = Calibrator.from_dict(manifest["calibrator"]) if "calibrator" in manifest else None
+    intervals = (
+        PredictionIntervals.from_dict(manifest["prediction_intervals"])
+        if "prediction_intervals" in manifest
+        else None
+    )
+    return OutputLayers(stacker, calibrator, intervals)
 
 
 def check_weights(members: Any, path: Path) -> None:

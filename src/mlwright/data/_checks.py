@@ -652,26 +652,13 @@ def check_identifier_leakage(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
-def check_time(ctx: CheckContext) -> list[Finding]:
-    time_col = ctx.spec.task.time
-    if not time_col:
-        return []
-    series = ctx.frame[time_col]
+def _is_date(series: pl.Series) -> bool:
+    return series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime)
+
+
+def _time_order_findings(series: pl.Series, time_col: str) -> list[Finding]:
+    """Rows without a time (blocking) and steps back in time (information only)."""
     findings = []
-    if not (
-        series.dtype == pl.Date
-        or isinstance(series.dtype, pl.Datetime)
-        or series.dtype.is_numeric()
-    ):
-        return [
-            Finding(
-                "time.not_temporal",
-                "blocking",
-                f"time column '{time_col}' has type {series.dtype}, not dates or numbers",
-                "store it as ISO 8601 dates/timestamps or as numbers that increase with time",
-                column=time_col,
-            )
-        ]
     present = series.drop_nulls()
     if series.dtype.is_float():
         present = present.filter(present.is_not_nan())  # NaN is as missing as null
@@ -701,37 +688,63 @@ def check_time(ctx: CheckContext) -> list[Finding]:
                 evidence={"backward_steps": backwards},
             )
         )
-    if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
-        reference = series.cast(pl.Datetime("us")).dt.epoch("us")
-        for col in ctx.schema.features:
-            if col.kind != "datetime":
-                continue
-            other = ctx.frame[col.name]
-            if not (other.dtype == pl.Date or isinstance(other.dtype, pl.Datetime)):
-                continue
-            other_us = other.cast(pl.Datetime("us")).dt.epoch("us")
-            both = reference.is_not_null() & other_us.is_not_null()
-            n_both = int(both.sum())
-            if n_both == 0:
-                continue
-            later = int(((other_us > reference) & both).sum())
-            share = later / n_both
-            if share >= 0.5:
-                findings.append(
-                    Finding(
-                        "leakage.after_time",
-                        "warning",
-                        f"column '{col.name}' is later than the time column '{time_col}' in "
-                        f"{share:.0%} of rows: it may be recorded after the outcome",
-                        f"if '{col.name}' is not known at prediction time, add it to task.ignore",
-                        column=col.name,
-                        evidence={
-                            "rows_later": later,
-                            "rows_compared": n_both,
-                            "share": round(share, 4),
-                        },
-                    )
+    return findings
+
+
+def _after_time_findings(ctx: CheckContext, series: pl.Series, time_col: str) -> list[Finding]:
+    """Date features that are mostly later than the row's time: recorded after the outcome?"""
+    findings = []
+    reference = series.cast(pl.Datetime("us")).dt.epoch("us")
+    for col in ctx.schema.features:
+        if col.kind != "datetime":
+            continue
+        other = ctx.frame[col.name]
+        if not _is_date(other):
+            continue
+        other_us = other.cast(pl.Datetime("us")).dt.epoch("us")
+        both = reference.is_not_null() & other_us.is_not_null()
+        n_both = int(both.sum())
+        if n_both == 0:
+            continue
+        later = int(((other_us > reference) & both).sum())
+        share = later / n_both
+        if share >= 0.5:
+            findings.append(
+                Finding(
+                    "leakage.after_time",
+                    "warning",
+                    f"column '{col.name}' is later than the time column '{time_col}' in "
+                    f"{share:.0%} of rows: it may be recorded after the outcome",
+                    f"if '{col.name}' is not known at prediction time, add it to task.ignore",
+                    column=col.name,
+                    evidence={
+                        "rows_later": later,
+                        "rows_compared": n_both,
+                        "share": round(share, 4),
+                    },
                 )
+            )
+    return findings
+
+
+def check_time(ctx: CheckContext) -> list[Finding]:
+    time_col = ctx.spec.task.time
+    if not time_col:
+        return []
+    series = ctx.frame[time_col]
+    if not (_is_date(series) or series.dtype.is_numeric()):
+        return [
+            Finding(
+                "time.not_temporal",
+                "blocking",
+                f"time column '{time_col}' has type {series.dtype}, not dates or numbers",
+                "store it as ISO 8601 dates/timestamps or as numbers that increase with time",
+                column=time_col,
+            )
+        ]
+    findings = _time_order_findings(series, time_col)
+    if _is_date(series):
+        findings += _after_time_findings(ctx, series, time_col)
     return findings
 
 

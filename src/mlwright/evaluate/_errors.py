@@ -176,6 +176,122 @@ def _worse_p(one: Moments, other: Moments) -> np.ndarray:
     return np.asarray(stats.t.sf(t, np.nan_to_num(df, nan=1.0, posinf=1e6)))
 
 
+@dataclass(frozen=True)
+class _Candidates:
+    """Every single slice with enough rows in and out of it: a 0/1 column each (rows by
+    slices), its name ('feature label') and the index of its feature."""
+
+    indicators: np.ndarray
+    names: list[str]
+    owners: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Tested:
+    """Every slice tested (a single where ``first == second``, else a pair): its two
+    parts, rows, mean loss in and out of it, and Holm-adjusted p-value; ``tests`` counts
+    every test made."""
+
+    first: np.ndarray
+    second: np.ndarray
+    rows: np.ndarray
+    mean: np.ndarray
+    rest_mean: np.ndarray
+    p_value: np.ndarray
+    tests: int
+
+
+def _candidate_slices(
+    frame: pl.DataFrame, columns: Sequence[tuple[str, str]], rows: np.ndarray, support: int
+) -> _Candidates | None:
+    n = len(rows)
+    one_hot: list[np.ndarray] = []
+    names: list[str] = []
+    owner: list[int] = []
+    for f, (name, kind) in enumerate(columns):
+        labels = bin_column(frame[name].gather(rows), kind)
+        if labels is None:
+            continue
+        for label in np.unique(labels):
+            hit = labels == label
+            if support <= hit.sum() <= n - support:
+                one_hot.append(hit)
+                names.append(f"{name} {label}")
+                owner.append(f)
+    if not one_hot:
+        return None
+    return _Candidates(np.column_stack(one_hot).astype(np.float64), names, np.asarray(owner))
+
+
+def _test_slices(candidates: _Candidates, e: np.ndarray, support: int) -> _Tested:
+    """Score every single and pair of different features from three products of the
+    one-hot matrix, and test each against the rest of the rows (pairs also against the rest
+    of each of their parts), with Holm's correction over all the tests."""
+    M, n = candidates.indicators, len(e)
+    counts = M.T @ M
+    sums = M.T @ (M * e[:, None])
+    squares = M.T @ (M * (e * e)[:, None])
+    owners = candidates.owners
+    upper = np.triu(np.ones_like(counts, dtype=bool), k=1)
+    usable = (upper & (owners[:, None] != owners[None, :])) | np.eye(
+        len(candidates.names), dtype=bool
+    )
+    usable &= (counts >= support) & (counts <= n - support)
+    i, j = np.nonzero(usable)
+    N, S, Q = counts[i, j], sums[i, j], squares[i, j]
+    total, total_sq = e.sum(), (e * e).sum()
+    marginal = _worse_p((N, S, Q), (n - N, total - S, total_sq - Q))
+    # Pairs only: the test against the rest of each part (old customers on the 'pro' plan
+    # against other old customers, and against other 'pro' customers).
+    pair = np.nonzero(i != j)[0]
+    within = np.zeros(len(pair))
+    for part in (i[pair], j[pair]):
+        part_n = np.diag(counts)[part] - N[pair]
+        p_part = _worse_p(
+            (N[pair], S[pair], Q[pair]),
+            (part_n, np.diag(sums)[part] - S[pair], np.diag(squares)[part] - Q[pair]),
+        )
+        within = np.maximum(within, np.where(part_n > 1, p_part, 1.0))
+    adjusted = _holm(np.concatenate([marginal, within]))
+    p_value = adjusted[: len(marginal)].copy()
+    p_value[pair] = np.maximum(p_value[pair], adjusted[len(marginal) :])
+    return _Tested(i, j, N, S / N, (total - S) / (n - N), p_value, len(adjusted))
+
+
+def _worst_slices(
+    candidates: _Candidates,
+    tested: _Tested,
+    rows: np.ndarray,
+    *,
+    metric: str,
+    y: np.ndarray,
+    pred: np.ndarray,
+) -> list[Slice]:
+    """The significant slices, worst mean loss first, at most ``MAX_SLICES``."""
+    M, names = candidates.indicators, candidates.names
+    found = []
+    for k in np.argsort(-tested.mean, kind="stable"):
+        if tested.p_value[k] >= SIGNIFICANCE:
+            continue
+        a, b = int(tested.first[k]), int(tested.second[k])
+        picked = rows[(M[:, a] > 0) & (M[:, b] > 0)]
+        found.append(
+            Slice(
+                conditions=(names[a],) if a == b else (names[a], names[b]),
+                rows=int(tested.rows[k]),
+                loss=float(tested.mean[k]),
+                rest_loss=float(tested.rest_mean[k]),
+                metric=score(metric, y[picked], pred[picked])
+                if defined(metric, y[picked])
+                else None,
+                p_value=float(tested.p_value[k]),
+            )
+        )
+        if len(found) == MAX_SLICES:
+            break
+    return found
+
+
 def find_slices(
     frame: pl.DataFrame,
     columns: Sequence[tuple[str, str]],
@@ -198,70 +314,12 @@ def find_slices(
     n = len(rows)
     support = min_support if min_support is not None else max(30, math.ceil(0.01 * n))
     loss_name = "absolute error" if pred.ndim == 1 else "log loss"
-    one_hot: list[np.ndarray] = []
-    names: list[str] = []
-    owner: list[int] = []
-    for f, (name, kind) in enumerate(columns):
-        labels = bin_column(frame[name].gather(rows), kind)
-        if labels is None:
-            continue
-        for label in np.unique(labels):
-            hit = labels == label
-            if support <= hit.sum() <= n - support:
-                one_hot.append(hit)
-                names.append(f"{name} {label}")
-                owner.append(f)
-    if not one_hot:
+    candidates = _candidate_slices(frame, columns, rows, support)
+    if candidates is None:
         return SliceSearch([], 0, n, support, loss_name)
-    M = np.column_stack(one_hot).astype(np.float64)
-    e = loss[rows].astype(np.float64)
-    counts = M.T @ M
-    sums = M.T @ (M * e[:, None])
-    squares = M.T @ (M * (e * e)[:, None])
-    owners = np.asarray(owner)
-    upper = np.triu(np.ones_like(counts, dtype=bool), k=1)
-    usable = (upper & (owners[:, None] != owners[None, :])) | np.eye(len(names), dtype=bool)
-    usable &= (counts >= support) & (counts <= n - support)
-    i, j = np.nonzero(usable)
-    N, S, Q = counts[i, j], sums[i, j], squares[i, j]
-    total, total_sq = e.sum(), (e * e).sum()
-    marginal = _worse_p((N, S, Q), (n - N, total - S, total_sq - Q))
-    mean, rest_mean = S / N, (total - S) / (n - N)
-    # Pairs only: the test against the rest of each part (old customers on the 'pro' plan
-    # against other old customers, and against other 'pro' customers).
-    pair = np.nonzero(i != j)[0]
-    within = np.zeros(len(pair))
-    for part in (i[pair], j[pair]):
-        part_n = np.diag(counts)[part] - N[pair]
-        p_part = _worse_p(
-            (N[pair], S[pair], Q[pair]),
-            (part_n, np.diag(sums)[part] - S[pair], np.diag(squares)[part] - Q[pair]),
-        )
-        within = np.maximum(within, np.where(part_n > 1, p_part, 1.0))
-    adjusted = _holm(np.concatenate([marginal, within]))
-    p_value = adjusted[: len(marginal)].copy()
-    p_value[pair] = np.maximum(p_value[pair], adjusted[len(marginal) :])
-    found = []
-    for k in np.argsort(-mean, kind="stable"):
-        if p_value[k] >= SIGNIFICANCE:
-            continue
-        a, b = int(i[k]), int(j[k])
-        picked = rows[(M[:, a] > 0) & (M[:, b] > 0)]
-        found.append(
-            Slice(
-                conditions=(names[a],) if a == b else (names[a], names[b]),
-                rows=int(N[k]),
-                loss=float(mean[k]),
-                rest_loss=float(rest_mean[k]),
-                metric=score(metric, y[picked], pred[picked])
-                if defined(metric, y[picked])
-                else None,
-                p_value=float(p_value[k]),
-            )
-        )
-        if len(found) == MAX_SLICES:
-            break
-    return SliceSearch(found, len(adjusted), n, support, loss_name)
+    tested = _test_slices(candidates, loss[rows].astype(np.float64), support)
+    found = _worst_slices(candidates, tested, rows, metric=metric, y=y, pred=pred)
+    return SliceSearch(found, tested.tests, n, support, loss_name)
 
 
 def confusion(y: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:

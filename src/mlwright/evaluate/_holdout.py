@@ -83,55 +83,14 @@ def evaluate(
     model is an ensemble. With ``holdout_frame`` (the holdout's input columns, ``columns``
     their names and feature kinds), the error analysis too."""
     problem_type = spec.resolved_problem_type
-    metric = spec.task.metric
-    seed = spec.seed
     y_hold = chosen.y_hold
     out = Evaluation(metrics={})
     oof, hold = chosen.oof, chosen.hold
-
     if problem_type != "regression":
-        choice = choose_calibrator(
-            chosen.y_oof, oof, ranking_metric=metric in RANKING_METRICS, seed=seed
-        )
-        calibrated = hold
-        if choice.calibrator is not None:
-            out.calibrator = choice.calibrator
-            oof = choice.calibrator.apply(oof)
-            calibrated = choice.calibrator.apply(hold)
-        before, after = reliability(y_hold, hold), reliability(y_hold, calibrated)
-        out.metrics["calibration"] = {
-            **choice.to_dict(),
-            "holdout": {
-                "metric": metric,
-                "score_before": score(metric, y_hold, hold),
-                "score_after": score(metric, y_hold, calibrated),
-                "log_loss_before": score("log_loss", y_hold, hold),
-                "log_loss_after": score("log_loss", y_hold, calibrated),
-                "ece_before": table_calibration_error(before),
-                "ece_after": table_calibration_error(after),
-                "reliability_before": [b.to_dict() for b in before],
-                "reliability_after": [b.to_dict() for b in after],
-            },
-        }
-        hold = calibrated
-
-    compared = {"model": hold, "baseline": baseline_hold}
-    if single is not None:
-        compared["best_single"] = single[1]
-    # One pass of resamples gives every interval and every paired difference.
-    scored = resample(metric, y_hold, compared, seed=seed)
-    holdout: dict[str, Any] = {
-        "rows": len(y_hold),
-        "model": scored.interval("model").to_dict(),
-        "baseline": scored.interval("baseline").to_dict(),
-        "all": all_metrics(problem_type, y_hold, hold),
-        "baseline_all": all_metrics(problem_type, y_hold, baseline_hold),
-        "vs_baseline": scored.difference("model", "baseline").to_dict(),
-    }
-    if single is not None:
-        holdout["best_single"] = {"model": single[0], **scored.interval("best_single").to_dict()}
-        holdout["vs_best_single"] = scored.difference("model", "best_single").to_dict()
-    out.metrics["holdout"] = holdout
+        oof, hold = _calibrate(spec, chosen, out)
+    out.metrics["holdout"] = _holdout_scores(
+        spec, y_hold, hold, baseline_hold=baseline_hold, single=single
+    )
 
     if problem_type == "binary" and spec.value.stated:
         out.metrics["decision"] = _decision(spec, chosen.y_oof, oof[:, 1], y_hold, hold[:, 1])
@@ -154,6 +113,71 @@ def evaluate(
             class_names=class_names,
         )
     return out
+
+
+def _calibrate(
+    spec: TaskSpec, chosen: Predictions, out: Evaluation
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose a calibrator on the out-of-fold predictions, record it and its holdout
+    before/after report in ``out``, and return the calibrated out-of-fold and holdout
+    predictions."""
+    metric = spec.task.metric
+    y_hold, oof, hold = chosen.y_hold, chosen.oof, chosen.hold
+    choice = choose_calibrator(
+        chosen.y_oof, oof, ranking_metric=metric in RANKING_METRICS, seed=spec.seed
+    )
+    calibrated = hold
+    if choice.calibrator is not None:
+        out.calibrator = choice.calibrator
+        oof = choice.calibrator.apply(oof)
+        calibrated = choice.calibrator.apply(hold)
+    before, after = reliability(y_hold, hold), reliability(y_hold, calibrated)
+    out.metrics["calibration"] = {
+        **choice.to_dict(),
+        "holdout": {
+            "metric": metric,
+            "score_before": score(metric, y_hold, hold),
+            "score_after": score(metric, y_hold, calibrated),
+            "log_loss_before": score("log_loss", y_hold, hold),
+            "log_loss_after": score("log_loss", y_hold, calibrated),
+            "ece_before": table_calibration_error(before),
+            "ece_after": table_calibration_error(after),
+            "reliability_before": [b.to_dict() for b in before],
+            "reliability_after": [b.to_dict() for b in after],
+        },
+    }
+    return oof, calibrated
+
+
+def _holdout_scores(
+    spec: TaskSpec,
+    y_hold: np.ndarray,
+    hold: np.ndarray,
+    *,
+    baseline_hold: np.ndarray,
+    single: tuple[str, np.ndarray] | None,
+) -> dict[str, Any]:
+    """The model's holdout score beside the baseline's (and the best single model's), with
+    intervals and paired intervals of the differences."""
+    problem_type = spec.resolved_problem_type
+    metric = spec.task.metric
+    compared = {"model": hold, "baseline": baseline_hold}
+    if single is not None:
+        compared["best_single"] = single[1]
+    # One pass of resamples gives every interval and every paired difference.
+    scored = resample(metric, y_hold, compared, seed=spec.seed)
+    holdout: dict[str, Any] = {
+        "rows": len(y_hold),
+        "model": scored.interval("model").to_dict(),
+        "baseline": scored.interval("baseline").to_dict(),
+        "all": all_metrics(problem_type, y_hold, hold),
+        "baseline_all": all_metrics(problem_type, y_hold, baseline_hold),
+        "vs_baseline": scored.difference("model", "baseline").to_dict(),
+    }
+    if single is not None:
+        holdout["best_single"] = {"model": single[0], **scored.interval("best_single").to_dict()}
+        holdout["vs_best_single"] = scored.difference("model", "best_single").to_dict()
+    return holdout
 
 
 def _errors(

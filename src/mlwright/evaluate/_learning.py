@@ -14,7 +14,7 @@ import numpy as np
 from mlwright.errors import TrainingError
 from mlwright.evaluate._metrics import defined, greater_is_better, score
 from mlwright.learners import LearnerTask, learner_class
-from mlwright.search import Prepared, TrialResult
+from mlwright.search import FoldFiles, Prepared, TrialResult
 
 SHARES = (0.125, 0.25, 0.5)
 MAX_FOLDS = 3
@@ -42,12 +42,56 @@ def learning_curve(
             f"{expected:.0f} s and {max(seconds, 0):.0f} s of the time budget were left",
         }
     started = time.monotonic()
+    scores, rows = _score_shares(
+        prepared,
+        trial,
+        folds,
+        metric=metric,
+        problem_type=problem_type,
+        seed=seed,
+        stop_at=started + seconds,  # a hard stop, should the estimate be wrong
+    )
+    full_rows = int(np.mean([len(fit) for fit, _ in prepared.folds]))
+    points = [
+        {
+            "share": share,
+            "rows": int(np.mean(rows[share])),
+            "score": float(np.mean(scores[share])),
+            "std": float(np.std(scores[share])),
+        }
+        for share in SHARES
+        if scores[share]
+    ]
+    points.append({"share": 1.0, "rows": full_rows, "score": trial.cv_score, "std": trial.cv_std})
+    out: dict[str, Any] = {
+        "computed": True,
+        "model": trial.candidate.name,
+        "folds": len(folds),
+        "seconds": round(time.monotonic() - started, 3),
+        "points": points,
+    }
+    if len(points) >= 2:
+        out.update(_last_doubling(points, metric, len(folds)))
+    return out
+
+
+def _score_shares(
+    prepared: Prepared,
+    trial: TrialResult,
+    folds: list[FoldFiles],
+    *,
+    metric: str,
+    problem_type: str,
+    seed: int,
+    stop_at: float,
+) -> tuple[dict[float, list[float]], dict[float, list[int]]]:
+    """Per share, the validation scores of the configuration refitted on that share of each
+    fold's training rows, and how many rows each fit had."""
     cls = learner_class(trial.candidate.family)
     task = LearnerTask(problem_type, prepared.n_classes, prepared.categorical[trial.style])  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
     scores: dict[float, list[float]] = {share: [] for share in SHARES}
     rows: dict[float, list[int]] = {share: [] for share in SHARES}
-    stop_at = started + seconds  # a hard stop, should the estimate be wrong
     for files in folds:
         X_fit, y_fit, X_valid, y_valid = files.load()
         for share in SHARES:
@@ -73,31 +117,17 @@ def learning_curve(
             if defined(metric, y_valid):
                 scores[share].append(score(metric, y_valid, learner.predict(np.asarray(X_valid))))
                 rows[share].append(len(keep))
-    full_rows = int(np.mean([len(fit) for fit, _ in prepared.folds]))
-    points = [
-        {
-            "share": share,
-            "rows": int(np.mean(rows[share])),
-            "score": float(np.mean(scores[share])),
-            "std": float(np.std(scores[share])),
-        }
-        for share in SHARES
-        if scores[share]
-    ]
-    points.append({"share": 1.0, "rows": full_rows, "score": trial.cv_score, "std": trial.cv_std})
-    out: dict[str, Any] = {
-        "computed": True,
-        "model": trial.candidate.name,
-        "folds": len(folds),
-        "seconds": round(time.monotonic() - started, 3),
-        "points": points,
-    }
-    if len(points) >= 2:
-        last, before = points[-1], points[-2]
-        gain = (last["score"] - before["score"]) * (1 if greater_is_better(metric) else -1)
-        noise = math.sqrt(last["std"] ** 2 + before["std"] ** 2) / math.sqrt(max(len(folds), 1))
-        out["last_doubling_gain"] = gain
-        out["reading"] = (
+    return scores, rows
+
+
+def _last_doubling(points: list[dict[str, Any]], metric: str, n_folds: int) -> dict[str, Any]:
+    """The gain of the last doubling of the rows, and whether it stands above the folds' noise."""
+    last, before = points[-1], points[-2]
+    gain = (last["score"] - before["score"]) * (1 if greater_is_better(metric) else -1)
+    noise = math.sqrt(last["std"] ** 2 + before["std"] ** 2) / math.sqrt(max(n_folds, 1))
+    return {
+        "last_doubling_gain": gain,
+        "reading": (
             f"doubling the training rows from {before['rows']:,} to {last['rows']:,} took "
             f"{metric} from {before['score']:.4g} to {last['score']:.4g}"
             + (
@@ -105,5 +135,5 @@ def learning_curve(
                 if gain > noise
                 else ", within the folds' noise: more data of the same kind may help little"
             )
-        )
-    return out
+        ),
+    }

@@ -5,7 +5,7 @@ Candidates come from generators (popularity, item-kNN, EASE, implicit ALS); a Li
 ranker orders them when it beats each generator alone on validation users.
 """
 
-from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
+from mlwright.recommend._candidates import FeatureSources, ItemFeatures, ItemStats, UserFeatures
 from mlwright.recommend._card import chosen_text, recommender_card
 from mlwright.recommend._checks import InteractionChecks, check_interactions
 from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
@@ -18,16 +18,17 @@ from mlwright.recommend._metrics import (
     paired_user_difference,
     ranking_scores,
 )
-from mlwright.recommend._model import MAX_K, Recommendation, Recommender
+from mlwright.recommend._model import MAX_K, Recommendation, Recommender, Scorers
 from mlwright.recommend._split import HeldOut, Split, make_split, time_split, user_split
 from mlwright.recommend._store import load_recommender, save_recommender
-from mlwright.recommend._train import train_recommender
+from mlwright.recommend._train import TrainOptions, train_recommender
 
 __all__ = [
     "ALS",
     "EASE",
     "GENERATORS",
     "MAX_K",
+    "FeatureSources",
     "FitPlan",
     "Generator",
     "HeldOut",
@@ -42,7 +43,9 @@ __all__ = [
     "RecommendSettings",
     "Recommendation",
     "Recommender",
+    "Scorers",
     "Split",
+    "TrainOptions",
     "UserFeatures",
     "check_interactions",
     "chosen_text",

@@ -255,23 +255,17 @@ def _ordered_top(scores: np.ndarray, depth: int) -> np.ndarray:
     return top[np.lexsort((top, negated[top]))]
 
 
-def build_candidates(
-    generators: Mapping[str, Generator],
-    histories: list[np.ndarray],
-    *,
-    stats: ItemStats,
-    item_features: ItemFeatures | None,
-    depth: int,
-    allowed: np.ndarray,
-    exclude: Sequence[np.ndarray] | None = None,
-    user_features: UserFeatures | None = None,
-    users: Sequence[int] | np.ndarray | None = None,
-) -> Candidates:
-    """Pool each generator's top ``depth`` allowed items per history and describe them.
-    ``allowed`` masks the catalogue (items the model may recommend); ``exclude[u]`` removes
-    items for one user (the history is always removed). ``users[u]`` is history u's user
-    code (-1: unknown), for ``user_features``."""
-    n_items = len(allowed)
+@dataclass(frozen=True)
+class FeatureSources:
+    """What a candidate's features read besides the generators' scores: the items' facts
+    from the training rows, and the item and user feature columns when there are any."""
+
+    stats: ItemStats
+    item_features: ItemFeatures | None = None
+    user_features: UserFeatures | None = None
+
+
+def _feature_names(generators: Mapping[str, Generator], sources: FeatureSources) -> list[str]:
     # Popularity's raw score (a count) and the items' absolute ages grow with the rows a fit
     # saw, so they would differ between the ranker's training windows and the final fit:
     # they enter as shares, ranks and differences from the user's history instead.
@@ -283,11 +277,30 @@ def build_candidates(
     names += ["item.log_users", "item.recent"]
     names += ["item.mean_weight", "user.history", "user.log_users_mean", "item-user.log_users"]
     names += ["item-user.first_days", "item-user.last_days"]
-    if item_features is not None:
-        names += item_features.names
-    if user_features is not None:
-        names += user_features.names
-    log_share = stats.log_share
+    if sources.item_features is not None:
+        names += sources.item_features.names
+    if sources.user_features is not None:
+        names += sources.user_features.names
+    return names
+
+
+def build_candidates(
+    generators: Mapping[str, Generator],
+    histories: list[np.ndarray],
+    sources: FeatureSources,
+    *,
+    depth: int,
+    allowed: np.ndarray,
+    exclude: Sequence[np.ndarray] | None = None,
+    users: Sequence[int] | np.ndarray | None = None,
+) -> Candidates:
+    """Pool each generator's top ``depth`` allowed items per history and describe them.
+    ``allowed`` masks the catalogue (items the model may recommend); ``exclude[u]`` removes
+    items for one user (the history is always removed). ``users[u]`` is history u's user
+    code (-1: unknown), for ``sources.user_features``."""
+    n_items = len(allowed)
+    names = _feature_names(generators, sources)
+    log_share = sources.stats.log_share
     users_out: list[np.ndarray] = []
     items_out: list[np.ndarray] = []
     blocks: list[np.ndarray] = []
@@ -299,49 +312,18 @@ def build_candidates(
         mask[known] = False
         if exclude is not None and len(exclude[u]):
             mask[exclude[u]] = False
-        available = int(mask.sum())
-        if available == 0:
+        if not mask.any():
             continue
-        pool_parts = []
-        masked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for name, generator in generators.items():
-            s = np.where(mask, generator.score_one(recent), -np.inf)
-            # One partial sort gives both the pool (the top `depth`) and the ranks.
-            order = _ordered_top(s, max(depth, RANK_DEPTH))
-            masked[name] = (s, order)
-            pool_parts.append(order[: min(depth, available)])
-        pool = np.unique(np.concatenate(pool_parts))
-        pool = pool[mask[pool]]
+        pool, ranked = _pool(generators, recent, mask, depth)
         if len(pool) == 0:
             continue
-        columns = []
-        for name in generators:
-            s, order = masked[name]
-            value = s[pool]
-            best = s[order[0]]
-            if name != "popularity":
-                columns.append(value)
-            columns.append(value / best if np.isfinite(best) and best > 0 else np.zeros(len(pool)))
-            position = np.full(n_items, RANK_DEPTH + 1, dtype=np.float64)
-            ranked = order[:RANK_DEPTH]
-            position[ranked] = np.arange(1, len(ranked) + 1)
-            columns.append(position[pool])
-        history_share = log_share[known].mean() if len(known) else np.nan
-        columns += [
-            log_share[pool],
-            stats.recent[pool],
-            stats.mean_weight[pool],
-            np.full(len(pool), float(len(known))),
-            np.full(len(pool), history_share),
-            log_share[pool] - history_share,
-            stats.first_days[pool] - _mean(stats.first_days[known]),
-            stats.last_days[pool] - _mean(stats.last_days[known]),
-        ]
-        if item_features is not None:
-            columns += _item_feature_columns(item_features, known, pool)
-        if user_features is not None:
+        columns = _score_columns(ranked, pool, n_items)
+        columns += _item_columns(sources.stats, log_share, known, pool)
+        if sources.item_features is not None:
+            columns += _item_feature_columns(sources.item_features, known, pool)
+        if sources.user_features is not None:
             code = -1 if users is None else int(users[u])
-            columns += [np.full(len(pool), v) for v in user_features.row(code)]
+            columns += [np.full(len(pool), v) for v in sources.user_features.row(code)]
         users_out.append(np.full(len(pool), u, dtype=np.int64))
         items_out.append(pool)
         blocks.append(np.column_stack(columns))
@@ -352,6 +334,61 @@ def build_candidates(
     return Candidates(
         np.concatenate(users_out), np.concatenate(items_out), np.vstack(blocks), names
     )
+
+
+def _pool(
+    generators: Mapping[str, Generator], recent: np.ndarray, mask: np.ndarray, depth: int
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """One user's pool (each generator's top ``depth`` items that ``mask`` allows), and per
+    generator its masked scores and the order of its best items."""
+    available = int(mask.sum())
+    pool_parts = []
+    ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, generator in generators.items():
+        s = np.where(mask, generator.score_one(recent), -np.inf)
+        # One partial sort gives both the pool (the top `depth`) and the ranks.
+        order = _ordered_top(s, max(depth, RANK_DEPTH))
+        ranked[name] = (s, order)
+        pool_parts.append(order[: min(depth, available)])
+    pool = np.unique(np.concatenate(pool_parts))
+    return pool[mask[pool]], ranked
+
+
+def _score_columns(
+    ranked: Mapping[str, tuple[np.ndarray, np.ndarray]], pool: np.ndarray, n_items: int
+) -> list[np.ndarray]:
+    """Per generator: the score (not popularity's count), the score over the user's best,
+    and the rank in its list."""
+    columns = []
+    for name, (s, order) in ranked.items():
+        value = s[pool]
+        best = s[order[0]]
+        if name != "popularity":
+            columns.append(value)
+        columns.append(value / best if np.isfinite(best) and best > 0 else np.zeros(len(pool)))
+        position = np.full(n_items, RANK_DEPTH + 1, dtype=np.float64)
+        top = order[:RANK_DEPTH]
+        position[top] = np.arange(1, len(top) + 1)
+        columns.append(position[pool])
+    return columns
+
+
+def _item_columns(
+    stats: ItemStats, log_share: np.ndarray, known: np.ndarray, pool: np.ndarray
+) -> list[np.ndarray]:
+    """The candidates' popularity, recency and weight, the user's history length and
+    popularity, and the candidates' popularity and age against the history's."""
+    history_share = log_share[known].mean() if len(known) else np.nan
+    return [
+        log_share[pool],
+        stats.recent[pool],
+        stats.mean_weight[pool],
+        np.full(len(pool), float(len(known))),
+        np.full(len(pool), history_share),
+        log_share[pool] - history_share,
+        stats.first_days[pool] - _mean(stats.first_days[known]),
+        stats.last_days[pool] - _mean(stats.last_days[known]),
+    ]
 
 
 def _mean(values: np.ndarray) -> float:

@@ -65,24 +65,18 @@ def _first_row(mask: pl.Series) -> int:
     return int(mask.arg_true()[0])
 
 
-def check_interactions(
-    frame: pl.DataFrame,
-    *,
-    user: str,
-    item: str,
-    time: str | None = None,
-    weight: str | None = None,
-    allow: list[str] | None = None,
-) -> InteractionChecks:
-    """Check an interaction table before anything is fitted on it."""
-    findings: list[Finding] = []
-    for role, name in (("user", user), ("item", item), ("time", time), ("weight", weight)):
+def _require_columns(frame: pl.DataFrame, roles: dict[str, str | None]) -> None:
+    for role, name in roles.items():
         if name is not None and name not in frame.columns:
             raise DataError(
                 f"{role} column '{name}' not found; columns are: {', '.join(frame.columns)}",
                 field=f"task.{role}",
                 hint=f"set task.{role} to one of the columns above",
             )
+
+
+def _missing_ids(frame: pl.DataFrame, user: str, item: str) -> list[Finding]:
+    findings: list[Finding] = []
     for role, name in (("user", user), ("item", item)):
         missing = frame[name].is_null()
         if missing.any():
@@ -97,46 +91,56 @@ def check_interactions(
                     evidence={"rows": int(missing.sum()), "first_row": _first_row(missing)},
                 )
             )
-    if time is not None:
-        try:
-            times = epoch_seconds(frame[time], time)
-            bad = ~np.isfinite(times)
-            if bad.any():
-                findings.append(
-                    Finding(
-                        "interactions.missing_time",
-                        "blocking",
-                        f"{int(bad.sum())} interaction(s) have no time in '{time}' (first at "
-                        f"row {int(np.argmax(bad))})",
-                        "drop those rows or give them a time; splits order by time",
-                        column=time,
-                        evidence={"rows": int(bad.sum())},
-                    )
-                )
-        except DataError as exc:
-            findings.append(
-                Finding(
-                    "interactions.unparseable_time",
-                    "blocking",
-                    exc.message,
-                    exc.hint or "write times as ISO 8601 text or epoch seconds",
-                    column=time,
-                )
-            )
-    if weight is not None and not frame[weight].dtype.is_numeric():
-        findings.append(
+    return findings
+
+
+def _time_findings(frame: pl.DataFrame, time: str) -> list[Finding]:
+    try:
+        times = epoch_seconds(frame[time], time)
+    except DataError as exc:
+        return [
             Finding(
-                "interactions.weight_not_numeric",
+                "interactions.unparseable_time",
                 "blocking",
-                f"weight column '{weight}' has type {frame[weight].dtype}; expected numbers",
-                "give a numeric weight (a rating, a count) or leave task.weight unset",
-                column=weight,
+                exc.message,
+                exc.hint or "write times as ISO 8601 text or epoch seconds",
+                column=time,
             )
+        ]
+    bad = ~np.isfinite(times)
+    if not bad.any():
+        return []
+    return [
+        Finding(
+            "interactions.missing_time",
+            "blocking",
+            f"{int(bad.sum())} interaction(s) have no time in '{time}' (first at "
+            f"row {int(np.argmax(bad))})",
+            "drop those rows or give them a time; splits order by time",
+            column=time,
+            evidence={"rows": int(bad.sum())},
         )
-    known = frame.select(user, item).drop_nulls()
-    per_user = known.group_by(user).len()
+    ]
+
+
+def _weight_findings(frame: pl.DataFrame, weight: str) -> list[Finding]:
+    if frame[weight].dtype.is_numeric():
+        return []
+    return [
+        Finding(
+            "interactions.weight_not_numeric",
+            "blocking",
+            f"weight column '{weight}' has type {frame[weight].dtype}; expected numbers",
+            "give a numeric weight (a rating, a count) or leave task.weight unset",
+            column=weight,
+        )
+    ]
+
+
+def _user_findings(per_user: pl.DataFrame, user: str) -> list[Finding]:
+    """Too few users to hold any out; users with one interaction, who cannot be scored."""
+    findings: list[Finding] = []
     users = per_user.height
-    items = known[item].n_unique()
     if users < MIN_USERS:
         findings.append(
             Finding(
@@ -162,36 +166,72 @@ def check_interactions(
                 evidence={"users": single, "share": single / users},
             )
         )
+    return findings
+
+
+def _repeat_findings(known: pl.DataFrame, user: str, item: str) -> list[Finding]:
     pairs = known.unique(subset=[user, item]).height
-    if known.height and pairs < known.height:
-        repeats = known.height - pairs
-        findings.append(
-            Finding(
-                "interactions.repeated_pairs",
-                "info",
-                f"{repeats} interaction(s) repeat a (user, item) pair already seen; a pair "
-                "counts once, at its first time, as something the user met",
-                "nothing to do; repeats do not count twice",
-                evidence={"rows": repeats, "share": repeats / known.height},
-            )
+    if not known.height or pairs >= known.height:
+        return []
+    repeats = known.height - pairs
+    return [
+        Finding(
+            "interactions.repeated_pairs",
+            "info",
+            f"{repeats} interaction(s) repeat a (user, item) pair already seen; a pair "
+            "counts once, at its first time, as something the user met",
+            "nothing to do; repeats do not count twice",
+            evidence={"rows": repeats, "share": repeats / known.height},
         )
-    if items:
-        per_item = known.unique(subset=[user, item]).group_by(item).len()["len"].to_numpy()
-        one_user = float((per_item < 2).mean())
-        top = np.sort(per_item)[::-1]
-        top_share = float(top[: max(1, len(top) // 100)].sum() / top.sum())
-        findings.append(
-            Finding(
-                "interactions.concentration",
-                "warning" if one_user > SINGLE_USER_ITEMS_WARN else "info",
-                f"{items} items; {one_user:.0%} met by one user only; the top 1% of items hold "
-                f"{top_share:.0%} of the interactions",
-                "items met by one user can only be found through their features or neighbours; "
-                "judge the model by coverage and novelty as well as NDCG",
-                column=item,
-                evidence={"items": items, "one_user_share": one_user, "top1pct_share": top_share},
-            )
+    ]
+
+
+def _concentration_findings(known: pl.DataFrame, user: str, item: str) -> list[Finding]:
+    """How many items one user alone met, and how much of the log the top 1% of items hold."""
+    items = known[item].n_unique()
+    if not items:
+        return []
+    per_item = known.unique(subset=[user, item]).group_by(item).len()["len"].to_numpy()
+    one_user = float((per_item < 2).mean())
+    top = np.sort(per_item)[::-1]
+    top_share = float(top[: max(1, len(top) // 100)].sum() / top.sum())
+    return [
+        Finding(
+            "interactions.concentration",
+            "warning" if one_user > SINGLE_USER_ITEMS_WARN else "info",
+            f"{items} items; {one_user:.0%} met by one user only; the top 1% of items hold "
+            f"{top_share:.0%} of the interactions",
+            "items met by one user can only be found through their features or neighbours; "
+            "judge the model by coverage and novelty as well as NDCG",
+            column=item,
+            evidence={"items": items, "one_user_share": one_user, "top1pct_share": top_share},
         )
+    ]
+
+
+def check_interactions(
+    frame: pl.DataFrame,
+    *,
+    user: str,
+    item: str,
+    time: str | None = None,
+    weight: str | None = None,
+    allow: list[str] | None = None,
+) -> InteractionChecks:
+    """Check an interaction table before anything is fitted on it."""
+    _require_columns(frame, {"user": user, "item": item, "time": time, "weight": weight})
+    findings = _missing_ids(frame, user, item)
+    if time is not None:
+        findings += _time_findings(frame, time)
+    if weight is not None:
+        findings += _weight_findings(frame, weight)
+    known = frame.select(user, item).drop_nulls()
+    per_user = known.group_by(user).len()
+    findings += _user_findings(per_user, user)
+    findings += _repeat_findings(known, user, item)
+    findings += _concentration_findings(known, user, item)
     order = {"blocking": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
-    return InteractionChecks(findings, list(allow or []), frame.height, users, items)
+    return InteractionChecks(
+        findings, list(allow or []), frame.height, per_user.height, known[item].n_unique()
+    )

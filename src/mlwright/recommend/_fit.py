@@ -32,6 +32,7 @@ import numpy as np
 from mlwright._clock import Clock
 from mlwright.recommend._candidates import (
     Candidates,
+    FeatureSources,
     ItemFeatures,
     ItemStats,
     UserFeatures,
@@ -41,7 +42,7 @@ from mlwright.recommend._costs import EASE_PROBE_ITEMS, Costs, Size
 from mlwright.recommend._generators import ALS, EASE, Generator, ItemKNN, Popularity
 from mlwright.recommend._interactions import Interactions
 from mlwright.recommend._metrics import ranking_scores
-from mlwright.recommend._model import Recommender, generator_top
+from mlwright.recommend._model import Recommender, Scorers, generator_top
 from mlwright.recommend._split import HeldOut, split_history
 
 OBJECTIVES = ("lambdarank", "rank_xendcg", "binary")
@@ -244,6 +245,7 @@ def choose_generators(
     known = [h[allowed[h]] for h in held.history]  # as Recommender.top_items reads them
     X = rows.matrix()
     size = Size.of(rows)
+    planning = _Planning(X, size, held, budget, log, report) if budget is not None else None
     chosen: dict[str, dict[str, Any]] = {}
     grams: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # EASE's X'X by min_users
     for kind in _cost_order(settings, size, budget):
@@ -251,37 +253,17 @@ def choose_generators(
         tried: list[dict[str, Any]] = []
         for setting in settings.grids[kind]:
             params: dict[str, Any] | None = dict(setting)
-            if budget is not None and kind != "popularity":
-                params = _planned(
-                    kind,
-                    dict(setting),
-                    X=X,
-                    size=size,
-                    held=held,
-                    chosen=chosen,
-                    tried=tried,
-                    budget=budget,
-                    log=log,
-                    report=report,
-                )
+            if planning is not None and kind != "popularity":
+                params = _planned(kind, dict(setting), planning, chosen=chosen, tried=tried)
             if params is None:
                 if not tried:  # the kind's first setting does not fit: neither will the rest
                     break
                 continue
             tried.append(params)
             started = time.perf_counter()
-            generator = _make(kind, params, settings.seed)
-            with_gram = False
-            if isinstance(generator, EASE):
-                min_users = int(generator.params["min_users"])
-                if min_users not in grams:
-                    grams[min_users] = generator.gram(X)
-                    with_gram = True
-                generator.fit_gram(*grams[min_users], n_items=rows.n_items)
-            elif isinstance(generator, Popularity):
-                generator.fit_times(rows.items, rows.times, rows.n_items)
-            else:
-                generator.fit(X)
+            generator, with_gram = _fit_for_choice(
+                kind, params, rows, X, grams=grams, seed=settings.seed
+            )
             fitted = time.perf_counter() - started
             top = generator_top(generator, known, allowed, settings.k)
             scored = time.perf_counter() - started - fitted
@@ -306,6 +288,32 @@ def choose_generators(
     return chosen
 
 
+def _fit_for_choice(
+    kind: str,
+    params: Mapping[str, Any],
+    rows: Interactions,
+    X: Any,
+    *,
+    grams: dict[int, tuple[np.ndarray, np.ndarray]],
+    seed: int,
+) -> tuple[Generator, bool]:
+    """A generator of ``params`` fitted on ``rows`` (``X``), and whether this fit computed
+    EASE's Gram matrix (kept in ``grams`` for the kind's later settings)."""
+    generator = _make(kind, params, seed)
+    with_gram = False
+    if isinstance(generator, EASE):
+        min_users = int(generator.params["min_users"])
+        if min_users not in grams:
+            grams[min_users] = generator.gram(X)
+            with_gram = True
+        generator.fit_gram(*grams[min_users], n_items=rows.n_items)
+    elif isinstance(generator, Popularity):
+        generator.fit_times(rows.items, rows.times, rows.n_items)
+    else:
+        generator.fit(X)
+    return generator, with_gram
+
+
 def _cost_order(settings: RecommendSettings, size: Size, budget: Budget | None) -> list[str]:
     """The grids' kinds in the order a budget tries them: popularity, then the cheapest
     first setting (a short budget gets the quick generators before the slow one)."""
@@ -317,23 +325,33 @@ def _cost_order(settings: RecommendSettings, size: Size, budget: Budget | None) 
     return [k for k in kinds if k == "popularity"] + rest
 
 
+@dataclass(frozen=True)
+class _Planning:
+    """What planning the generators' settings within a budget reads: the rows (a matrix,
+    and their size), the validation users, the budget, and where skips are written."""
+
+    X: Any
+    size: Size
+    held: HeldOut
+    budget: Budget
+    log: FitLog
+    report: Report
+
+
 def _planned(
     kind: str,
     params: dict[str, Any],
+    planning: _Planning,
     *,
-    X: Any,
-    size: Size,
-    held: HeldOut,
     chosen: Mapping[str, Mapping[str, Any]],
     tried: Sequence[Mapping[str, Any]],
-    budget: Budget,
-    log: FitLog,
-    report: Report,
 ) -> dict[str, Any] | None:
     """``params`` if fitting and scoring it here, then everything that must follow with it
     in the plan, fit the time left; EASE's first setting shrinks to its most-met items when
     all of them do not fit; else None, the reason logged (for the whole kind when it is
     the kind's first setting: the others cost as much or more)."""
+    X, size, held, budget = planning.X, planning.size, planning.held, planning.budget
+    log, report = planning.log, planning.report
     costs = budget.costs
     _probe(kind, params, X, size, costs=costs, left=budget.clock.left())
     if kind == "ease" and tried:
@@ -458,11 +476,9 @@ def _window_candidates(
         candidates = build_candidates(
             generators,
             held.history,
-            stats=stats,
-            item_features=item_features,
+            FeatureSources(stats, item_features, user_features),
             depth=settings.depth,
             allowed=stats.users > 0,
-            user_features=user_features,
             users=held.users,
         )
     if costs is not None:
@@ -534,6 +550,68 @@ def _top_from(
     return out
 
 
+@dataclass(frozen=True)
+class _RankerFolds:
+    """The ranker's cross-validation over users: every window's candidates, the fold of
+    each of the first window's users (by position, and by user code), and the trees at
+    which it is scored. Windows hold the same users under the same codes (all users, in
+    order), so one user's rows in every window fall in the same fold."""
+
+    parts: list[_Window]
+    fold: np.ndarray
+    fold_of_user: dict[int, int]
+    checkpoints: np.ndarray
+    settings: RecommendSettings
+
+    def scores(self, objective: str, f: int) -> tuple[np.ndarray, int]:
+        """Fold ``f``'s NDCG@K at each checkpoint, summed over its validation users (the
+        first window's), and how many users those are."""
+        import lightgbm as lgb
+
+        settings, first = self.settings, self.parts[0]
+        train_parts = []
+        for w in self.parts:
+            in_fold = np.asarray([self.fold_of_user.get(int(u), -1) == f for u in w.held.users])
+            train_parts.append((w.candidates, w.labels, ~in_fold[w.candidates.users]))
+        booster = lgb.train(
+            _lgb_params(objective, settings.seed),
+            _dataset(train_parts),
+            int(self.checkpoints[-1]),
+        )
+        valid_users = np.flatnonzero(self.fold == f)
+        rows = np.isin(first.candidates.users, valid_users)
+        held = first.held.take(valid_users)
+        scores = []
+        for trees in self.checkpoints:
+            predicted = np.full(len(first.candidates.users), -np.inf)
+            predicted[rows] = booster.predict(first.candidates.X[rows], num_iteration=int(trees))
+            top = _top_from(first.candidates, predicted, len(first.held), settings.k, valid_users)
+            scores.append(_ndcg(top, held, settings.k, first.stats) * len(valid_users))
+        return np.asarray(scores), len(valid_users)
+
+    def curve(
+        self, objective: str, deadline: float, log: FitLog, report: Report
+    ) -> tuple[np.ndarray, int]:
+        """Mean NDCG@K per checkpoint over the folds that ran (the first always runs; a
+        later one when the last one's time still fits before ``deadline``), and how many."""
+        settings = self.settings
+        per_fold: list[np.ndarray] = []
+        scored_users = 0
+        fold_took = 0.0
+        for f in range(settings.folds):
+            if per_fold and time.monotonic() + fold_took > deadline:
+                why = f"{f} of {settings.folds} folds: the time budget would not hold another"
+                log.skipped[f"ranker objective {objective}, folds {f + 1}-{settings.folds}"] = why
+                report(f"ranker {objective}: {why}")
+                break
+            fold_started = time.perf_counter()
+            scores, users = self.scores(objective, f)
+            per_fold.append(scores)
+            scored_users += users
+            fold_took = time.perf_counter() - fold_started
+        return np.asarray(np.sum(per_fold, axis=0) / max(scored_users, 1)), len(per_fold)
+
+
 def choose_ranker(
     parts: list[_Window],
     settings: RecommendSettings,
@@ -547,18 +625,13 @@ def choose_ranker(
     objective's first fold always runs; a later fold or objective only when its measured
     time fits before ``deadline``, the log naming any left out. ``max_trees`` (default the
     settings') caps the trees tried."""
-    import lightgbm as lgb
-
     first = parts[0]
-    n_users = len(first.held)
-    fold = np.random.default_rng(settings.seed).integers(0, settings.folds, n_users)
-    # Windows hold the same users under the same codes (all users, in order), so one user's
-    # rows in every window fall in the same fold.
-    user_of = [w.held.users for w in parts]
+    fold = np.random.default_rng(settings.seed).integers(0, settings.folds, len(first.held))
     fold_of_user = dict(zip(first.held.users.tolist(), fold.tolist(), strict=True))
-    curves: dict[str, list[np.ndarray]] = {}
     cap = settings.max_trees if max_trees is None else max_trees
     checkpoints = np.arange(CHECKPOINT, cap + 1, CHECKPOINT)
+    folds = _RankerFolds(parts, fold, fold_of_user, checkpoints, settings)
+    curves: dict[str, list[np.ndarray]] = {}
     took = 0.0  # seconds the last objective's cross-validation took
     folds_used: dict[str, int] = {}
     for objective in OBJECTIVES:
@@ -571,40 +644,8 @@ def choose_ranker(
             report(f"ranker {objective}: {why}")
             continue
         started = time.perf_counter()
-        per_fold: list[np.ndarray] = []
-        scored_users = 0
-        fold_took = 0.0
-        for f in range(settings.folds):
-            if per_fold and time.monotonic() + fold_took > deadline:
-                why = f"{f} of {settings.folds} folds: the time budget would not hold another"
-                log.skipped[f"ranker objective {objective}, folds {f + 1}-{settings.folds}"] = why
-                report(f"ranker {objective}: {why}")
-                break
-            fold_started = time.perf_counter()
-            train_parts = []
-            for w, users in zip(parts, user_of, strict=True):
-                in_fold = np.asarray([fold_of_user.get(int(u), -1) == f for u in users])
-                train_parts.append((w.candidates, w.labels, ~in_fold[w.candidates.users]))
-            booster = lgb.train(
-                _lgb_params(objective, settings.seed), _dataset(train_parts), int(checkpoints[-1])
-            )
-            valid_users = np.flatnonzero(fold == f)
-            rows = np.isin(first.candidates.users, valid_users)
-            held = first.held.take(valid_users)
-            scores = []
-            for trees in checkpoints:
-                predicted = np.full(len(first.candidates.users), -np.inf)
-                predicted[rows] = booster.predict(
-                    first.candidates.X[rows], num_iteration=int(trees)
-                )
-                top = _top_from(first.candidates, predicted, n_users, settings.k, valid_users)
-                scores.append(_ndcg(top, held, settings.k, first.stats) * len(valid_users))
-            per_fold.append(np.asarray(scores))
-            scored_users += len(valid_users)
-            fold_took = time.perf_counter() - fold_started
-        curve = np.sum(per_fold, axis=0) / max(scored_users, 1)
+        curve, folds_used[objective] = folds.curve(objective, deadline, log, report)
         curves[objective] = [curve]
-        folds_used[objective] = len(per_fold)
         took = time.perf_counter() - started
         best = int(np.argmax(curve))
         report(
@@ -657,20 +698,27 @@ def ranker_fit_seconds(
     )
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """What every step of one fit reads: its settings and the items' and users' feature
+    columns; and where it writes what it chose (``log``) and reports progress."""
+
+    settings: RecommendSettings
+    item_features: ItemFeatures | None
+    user_features: UserFeatures | None
+    log: FitLog
+    report: Report
+
+
 def _try_ranker(
     parts_raw: list[tuple[Interactions, HeldOut]],
     params: Mapping[str, dict[str, Any]],
-    *,
-    item_features: ItemFeatures | None,
-    user_features: UserFeatures | None,
-    settings: RecommendSettings,
-    log: FitLog,
-    report: Report,
+    fit: _Fit,
     budget: Budget,
 ) -> tuple[list[_Window], tuple[str, int, float]] | None:
     """Build the windows' candidates and cross-validate the ranker, if the budget holds
     them (and the ranker's training after); None, the reason in ``log.ranker``, if not."""
-    import lightgbm as lgb
+    settings, log, report = fit.settings, fit.log, fit.report
 
     def skip(why: str) -> None:
         log.ranker = {"skipped": why}
@@ -706,19 +754,18 @@ def _try_ranker(
         return None
     parts = [
         _window_candidates(
-            rows, held, params, item_features, settings, user_features=user_features, costs=costs
+            rows,
+            held,
+            params,
+            fit.item_features,
+            settings,
+            user_features=fit.user_features,
+            costs=costs,
         )
         for rows, held in parts_raw
     ]
     if "trees" not in costs.measured:  # time a few trees on this data before planning more
-        probe = [(w.candidates, w.labels, np.ones(len(w.labels), dtype=bool)) for w in parts]
-        timed = {}
-        for trees in PROBE_TREES:
-            started = time.perf_counter()
-            dataset = _dataset(probe)
-            lgb.train(_lgb_params(OBJECTIVES[0], settings.seed), dataset, trees)
-            timed[trees] = time.perf_counter() - started
-        costs.record_trees(dataset.num_data(), dataset.num_feature(), timed)
+        _probe_trees(parts, costs, settings.seed)
     cap = settings.max_trees - settings.max_trees % CHECKPOINT
     while cap >= least and cv_seconds(cap) > budget.left(params, cap):
         cap -= CHECKPOINT
@@ -736,6 +783,20 @@ def _try_ranker(
         report(f"ranker: up to {cap} trees: {why}")
     deadline = budget.clock.end - budget.reserve(params, cap)
     return parts, choose_ranker(parts, settings, log, report, deadline, max_trees=cap)
+
+
+def _probe_trees(parts: list[_Window], costs: Costs, seed: int) -> None:
+    """Time PROBE_TREES trees on the windows' candidates, for the costs of more."""
+    import lightgbm as lgb
+
+    probe = [(w.candidates, w.labels, np.ones(len(w.labels), dtype=bool)) for w in parts]
+    timed = {}
+    for trees in PROBE_TREES:
+        started = time.perf_counter()
+        dataset = _dataset(probe)
+        lgb.train(_lgb_params(OBJECTIVES[0], seed), dataset, trees)
+        timed[trees] = time.perf_counter() - started
+    costs.record_trees(dataset.num_data(), dataset.num_feature(), timed)
 
 
 @dataclass(frozen=True)
@@ -769,11 +830,11 @@ def fit_recommender(
     settings = settings or RecommendSettings()
     started = time.monotonic()
     log = FitLog()
+    fit = _Fit(settings, item_features, user_features, log, report)
     parts_raw = windows(data, max(1, settings.windows), settings.history_share)
     if not parts_raw:
         raise ValueError("no user has two or more interactions to learn from")
     ranker = None
-    parts: list[_Window] = []
     if plan is None:
         budget = _with_own_finish(
             budget if budget is not None else Budget(Clock.start(time_budget)),
@@ -781,68 +842,11 @@ def fit_recommender(
             sum(len(held) for _, held in parts_raw),
             settings.depth,
         )
-        first_rows, first_held = parts_raw[0]
-        params = choose_generators(first_rows, first_held, settings, log, report, budget=budget)
-        log.seconds["generators"] = time.monotonic() - started
-        chosen = max(log.generator_ndcg, key=lambda g: log.generator_ndcg[g])
-        best = f"{chosen} {log.generator_ndcg[chosen]:.4f}"
-        objective: str | None = None
-        trees: int | None = None
-        step = time.monotonic()
-        ranked = _try_ranker(
-            parts_raw,
-            params,
-            item_features=item_features,
-            user_features=user_features,
-            settings=settings,
-            log=log,
-            report=report,
-            budget=budget,
-        )
-        log.seconds["ranker_choice"] = time.monotonic() - step
-        if ranked is None:
-            log.because = f"the ranker was not trained: {log.ranker['skipped']}"
-        else:
-            parts, (best_objective, best_trees, cv_ndcg) = ranked
-            compared = (
-                f"cross-validated NDCG@{settings.k} {cv_ndcg:.4f} against the best generator "
-                f"alone, {best}, on validation users"
-            )
-            left = budget.left(params, best_trees)
-            if cv_ndcg <= log.generator_ndcg[chosen]:
-                log.because = f"the ranker did not beat it: {compared}"
-            elif left < 0:
-                why = (
-                    "using it (training it on the windows' candidates, then on every "
-                    f"interaction's) would overrun the time budget by about {-left:.1f} s "
-                    "(a budget of about "
-                    f"{budget.clock.budget_for(budget.clock.left() - left)} s would hold it)"
-                )
-                log.skipped["ranker (it beat the generators)"] = why
-                log.because = f"the ranker beat it ({compared}), but {why}"
-            else:
-                chosen, objective, trees = "ranker", best_objective, best_trees
-                log.because = f"the ranker beat every generator alone: {compared}"
-        report(f"chosen: {chosen} ({log.because})")
-        plan = FitPlan(params, chosen, objective, trees)
+        plan, parts = _choose_plan(parts_raw, fit, budget, started)
     else:
         log.generators = dict(plan.generators)
         log.ranker = {"objective": plan.objective, "trees": plan.trees, "from_plan": True}
-        parts = (
-            [
-                _window_candidates(
-                    rows,
-                    held,
-                    plan.generators,
-                    item_features,
-                    settings,
-                    user_features=user_features,
-                )
-                for rows, held in parts_raw
-            ]
-            if plan.chosen == "ranker"
-            else []
-        )
+        parts = _plan_windows(parts_raw, plan, fit)
     if plan.chosen == "ranker":
         assert plan.objective is not None
         assert plan.trees is not None
@@ -860,13 +864,90 @@ def fit_recommender(
     return Recommender(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
-        generators=generators,
-        ranker=ranker,
-        chosen=chosen,
-        stats=ItemStats.from_rows(data),
-        item_features=item_features,
+        scorers=Scorers(generators, ranker, chosen),
+        sources=FeatureSources(ItemStats.from_rows(data), item_features, user_features),
         seen=data.ordered_matrix(),
         depth=settings.depth,
         metadata={"fit": log.to_dict(), "plan": asdict(plan)},
-        user_features=user_features,
     )
+
+
+def _choose_plan(
+    parts_raw: list[tuple[Interactions, HeldOut]], fit: _Fit, budget: Budget, started: float
+) -> tuple[FitPlan, list[_Window]]:
+    """Choose the generators' settings on the first window, then whether the ranker over
+    their candidates recommends better than the best generator alone, within ``budget``;
+    the plan, and the windows' candidates when the ranker was cross-validated."""
+    settings, log = fit.settings, fit.log
+    first_rows, first_held = parts_raw[0]
+    params = choose_generators(first_rows, first_held, settings, log, fit.report, budget=budget)
+    log.seconds["generators"] = time.monotonic() - started
+    chosen = max(log.generator_ndcg, key=lambda g: log.generator_ndcg[g])
+    objective: str | None = None
+    trees: int | None = None
+    parts: list[_Window] = []
+    step = time.monotonic()
+    ranked = _try_ranker(parts_raw, params, fit, budget)
+    log.seconds["ranker_choice"] = time.monotonic() - step
+    if ranked is None:
+        log.because = f"the ranker was not trained: {log.ranker['skipped']}"
+    else:
+        parts, (best_objective, best_trees, cv_ndcg) = ranked
+        if _ranker_wins(fit, budget, params, chosen, cv_ndcg=cv_ndcg, trees=best_trees):
+            chosen, objective, trees = "ranker", best_objective, best_trees
+    fit.report(f"chosen: {chosen} ({log.because})")
+    return FitPlan(params, chosen, objective, trees), parts
+
+
+def _ranker_wins(
+    fit: _Fit,
+    budget: Budget,
+    params: Mapping[str, Mapping[str, Any]],
+    generator: str,
+    *,
+    cv_ndcg: float,
+    trees: int,
+) -> bool:
+    """Whether the cross-validated ranker recommends: it beats the best generator alone
+    (``generator``) and using it fits the budget. ``log.because`` says why, either way."""
+    log = fit.log
+    compared = (
+        f"cross-validated NDCG@{fit.settings.k} {cv_ndcg:.4f} against the best generator "
+        f"alone, {generator} {log.generator_ndcg[generator]:.4f}, on validation users"
+    )
+    left = budget.left(params, trees)
+    if cv_ndcg <= log.generator_ndcg[generator]:
+        log.because = f"the ranker did not beat it: {compared}"
+        return False
+    if left < 0:
+        why = (
+            "using it (training it on the windows' candidates, then on every "
+            f"interaction's) would overrun the time budget by about {-left:.1f} s "
+            "(a budget of about "
+            f"{budget.clock.budget_for(budget.clock.left() - left)} s would hold it)"
+        )
+        log.skipped["ranker (it beat the generators)"] = why
+        log.because = f"the ranker beat it ({compared}), but {why}"
+        return False
+    log.because = f"the ranker beat every generator alone: {compared}"
+    return True
+
+
+def _plan_windows(
+    parts_raw: list[tuple[Interactions, HeldOut]], plan: FitPlan, fit: _Fit
+) -> list[_Window]:
+    """The windows' candidates a plan's ranker trains on (none when a generator alone
+    recommends)."""
+    if plan.chosen != "ranker":
+        return []
+    return [
+        _window_candidates(
+            rows,
+            held,
+            plan.generators,
+            fit.item_features,
+            fit.settings,
+            user_features=fit.user_features,
+        )
+        for rows, held in parts_raw
+    ]

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from mlwright.errors import InputError, finding_warnings
 from mlwright.recommend._candidates import (
     Candidates,
+    FeatureSources,
     ItemFeatures,
     ItemStats,
     UserFeatures,
@@ -93,6 +94,39 @@ def generator_top(
     return out
 
 
+def _check_request(
+    k: Any,
+    *,
+    history: Sequence[Any] | None,
+    exclude: Sequence[Any] | None,
+    allow: Sequence[Any] | None,
+) -> None:
+    """``k`` must be an integer from 1 to MAX_K, and the id lists lists (not text)."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
+        raise InputError(
+            f"k must be an integer from 1 to {MAX_K}, got {k!r}",
+            field="k",
+            hint=f"ask for 1 to {MAX_K} items",
+        )
+    for name, value in (("history", history), ("exclude", exclude), ("allow", allow)):
+        if value is not None and (isinstance(value, str | bytes) or not hasattr(value, "__iter__")):
+            raise InputError(
+                f"{name} must be a list of item ids, got {type(value).__name__}",
+                field=name,
+                hint=f'send {name} as a list, e.g. ["item-1", "item-2"]',
+            )
+
+
+@dataclass(frozen=True)
+class Scorers:
+    """What scores items: the candidate generators by kind, the ranker over their
+    candidates (None without one), and which of them recommends: 'ranker' or a kind."""
+
+    generators: Mapping[str, Generator]
+    ranker: Any | None
+    chosen: str
+
+
 class Recommender:
     """A recommendation model. ``recommend`` is the one call; see its docstring."""
 
@@ -101,16 +135,13 @@ class Recommender:
         *,
         user_ids: np.ndarray,
         item_ids: np.ndarray,
-        generators: Mapping[str, Generator],
-        ranker: Any | None,
-        chosen: str,
-        stats: ItemStats,
-        item_features: ItemFeatures | None,
+        scorers: Scorers,
+        sources: FeatureSources,
         seen: sp.csr_matrix,
         depth: int,
         metadata: dict[str, Any] | None = None,
-        user_features: UserFeatures | None = None,
     ):
+        generators, ranker, chosen = scorers.generators, scorers.ranker, scorers.chosen
         if chosen != "ranker" and chosen not in generators:
             raise ValueError(f"chosen {chosen!r} is neither 'ranker' nor a generator")
         if chosen == "ranker" and ranker is None:
@@ -120,23 +151,33 @@ class Recommender:
         self.generators = dict(generators)
         self.ranker = ranker
         self.chosen = chosen
-        self.stats = stats
-        self.item_features = item_features
-        self.user_features = user_features
+        self.sources = sources
         self.seen = seen.tocsr()
         self.depth = depth
         self.metadata = dict(metadata or {})
         self._users = id_index(user_ids)
         self._items = id_index(item_ids)
-        self.catalogue = stats.users > 0
+        self.catalogue = sources.stats.users > 0
         self._item_list = [v.item() if isinstance(v, np.generic) else v for v in item_ids]
         popularity = self.generators.get("popularity")
         fallback = (
             popularity.scores(history_matrix([np.zeros(0, np.int64)], len(item_ids)))[0]
             if popularity is not None
-            else stats.users
+            else sources.stats.users
         )
         self._fallback = np.where(self.catalogue, fallback, -np.inf).astype(np.float64)
+
+    @property
+    def stats(self) -> ItemStats:
+        return self.sources.stats
+
+    @property
+    def item_features(self) -> ItemFeatures | None:
+        return self.sources.item_features
+
+    @property
+    def user_features(self) -> UserFeatures | None:
+        return self.sources.user_features
 
     @property
     def warnings(self) -> list[str]:
@@ -207,35 +248,13 @@ class Recommender:
         allow: Sequence[Any] | None = None,
     ) -> Recommendation:
         """``recommend`` with its evidence: scores, source, and what was ignored."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
-            raise InputError(
-                f"k must be an integer from 1 to {MAX_K}, got {k!r}",
-                field="k",
-                hint=f"ask for 1 to {MAX_K} items",
-            )
-        for name, value in (("history", history), ("exclude", exclude), ("allow", allow)):
-            if value is not None and (
-                isinstance(value, str | bytes) or not hasattr(value, "__iter__")
-            ):
-                raise InputError(
-                    f"{name} must be a list of item ids, got {type(value).__name__}",
-                    field=name,
-                    hint=f'send {name} as a list, e.g. ["item-1", "item-2"]',
-                )
+        _check_request(k, history=history, exclude=exclude, allow=allow)
         code = self._lookup_user(user)
         given, unknown_history = self._codes(list(history) if history is not None else None)
         known = self.history_of(code) if code is not None else np.zeros(0, np.int64)
         full = np.concatenate([known.astype(np.int64), given])
         full = full[self.catalogue[full]]  # an id with no training rows adds nothing
-        excluded, unknown_exclude = self._codes(list(exclude) if exclude is not None else None)
-        allowed = self.catalogue.copy()
-        unknown_allow: list[Any] = []
-        if allow is not None:
-            allow_codes, unknown_allow = self._codes(list(allow))
-            only = np.zeros(self.n_items, dtype=bool)
-            only[allow_codes] = True
-            allowed &= only
-        unknown_filter = unknown_exclude + unknown_allow
+        excluded, allowed, unknown_filter = self._filters(exclude, allow)
         mask = allowed.copy()
         mask[full] = False
         mask[excluded] = False
@@ -261,26 +280,45 @@ class Recommender:
             raw = generator.scores(history_matrix([full], self.n_items))[0].astype(np.float64)
             items, scores = self._top(raw, mask, k)
             return answer(items, scores, self.chosen)
+        items, scores = self._ranked(user, full, allowed, excluded, k)
+        return answer(items, scores, "ranker")
+
+    def _filters(
+        self, exclude: Sequence[Any] | None, allow: Sequence[Any] | None
+    ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """The codes ``exclude`` names, the catalogue ``allow`` leaves (all of it without
+        ``allow``), and the ids of either the model never saw."""
+        excluded, unknown_exclude = self._codes(list(exclude) if exclude is not None else None)
+        allowed = self.catalogue.copy()
+        unknown_allow: list[Any] = []
+        if allow is not None:
+            allow_codes, unknown_allow = self._codes(list(allow))
+            only = np.zeros(self.n_items, dtype=bool)
+            only[allow_codes] = True
+            allowed &= only
+        return excluded, allowed, unknown_exclude + unknown_allow
+
+    def _ranked(
+        self, user: Any, full: np.ndarray, allowed: np.ndarray, excluded: np.ndarray, k: int
+    ) -> tuple[list[Any], list[float]]:
+        """The ranker's ``k`` best of the generators' candidates for one history."""
         known_code = _find(self._users, user) if user is not None else None
         candidates = build_candidates(
             self.generators,
             [full],
-            stats=self.stats,
-            item_features=self.item_features,
+            self.sources,
             depth=max(self.depth, k),
             allowed=allowed,
             exclude=[excluded],
-            user_features=self.user_features,
             users=[-1 if known_code is None else known_code],
         )
         if len(candidates.items) == 0:
-            return answer([], [], "ranker")
+            return [], []
         predicted = self.rank(candidates)
         order = np.argsort(-predicted, kind="stable")[:k]
-        return answer(
+        return (
             [self._item_list[i] for i in candidates.items[order]],
             [float(v) for v in predicted[order]],
-            "ranker",
         )
 
     def rank(self, candidates: Candidates) -> np.ndarray:
@@ -317,11 +355,9 @@ class Recommender:
             candidates = build_candidates(
                 self.generators,
                 batch,
-                stats=self.stats,
-                item_features=self.item_features,
+                self.sources,
                 depth=max(self.depth, k),
                 allowed=self.catalogue,
-                user_features=self.user_features,
                 users=None if users is None else users[start : start + 256],
             )
             predicted = self.rank(candidates)

@@ -30,9 +30,14 @@ from mlwright.artifact import (
 from mlwright.errors import ArtifactError
 from mlwright.learners._base import DAMAGED_HINT as DAMAGED
 from mlwright.learners._lightgbm import read_model_text
-from mlwright.recommend._candidates import ItemFeatures, ItemStats, UserFeatures
-from mlwright.recommend._generators import GENERATORS
-from mlwright.recommend._model import Recommender
+from mlwright.recommend._candidates import (
+    FeatureSources,
+    ItemFeatures,
+    ItemStats,
+    UserFeatures,
+)
+from mlwright.recommend._generators import GENERATORS, Generator
+from mlwright.recommend._model import Recommender, Scorers
 
 PROBLEM_TYPE = "recommendation"
 # What a saved recommender needs besides mlwright's core libraries: sparse matrices, the
@@ -151,57 +156,12 @@ def load_recommender(directory: str | Path) -> Recommender:
         files = manifest["files"]
         verify_files(path, files)
         info = manifest["recommender"]
-        generators = {}
-        for number, entry in enumerate(info["generators"]):
-            cls = GENERATORS[entry["kind"]]
-            name = entry["name"]
-            where = f"recommender.generators[{number}].name"
-            file = _listed(path, files, f"generators/{name}.npz", where)
-            try:
-                generators[name] = cls.from_arrays(entry["params"], _load_npz(file))
-            except ArtifactError:
-                raise
-            except Exception as exc:
-                raise ArtifactError(
-                    f"generator {name} in {file} does not hold together "
-                    f"({type(exc).__name__}: {str(exc)[:200]})",
-                    field=str(file),
-                    hint=DAMAGED,
-                ) from exc
+        generators = _generators(path, files, info["generators"])
         ranker = _ranker(path, files, info["ranker"]) if info["ranker"] else None
         users = _load_npz(_listed(path, files, "users.npz", "users.npz"))
         items = _load_npz(_listed(path, files, "items.npz", "items.npz"))
-        n_items = len(items["ids"])
-        seen = sp.csr_matrix(
-            (
-                users["seen.order"],
-                users["seen.indices"],
-                users["seen.indptr"],
-            ),
-            shape=(len(users["ids"]), n_items),
-        )
-        seen.check_format(full_check=True)  # indices in range: SciPy's kernels trust them
-        stats = ItemStats.from_arrays(
-            {k.removeprefix("stats."): v for k, v in items.items() if k.startswith("stats.")}
-        )
-        described = info["item_features"]
-        features = (
-            ItemFeatures.from_arrays(
-                described["numeric"],
-                described["tags"],
-                {
-                    k.removeprefix("features."): v
-                    for k, v in items.items()
-                    if k.startswith("features.")
-                },
-            )
-            if described is not None
-            else None
-        )
-        user_names = info.get("user_features")
-        user_features = (
-            UserFeatures.from_arrays(user_names, users) if user_names is not None else None
-        )
+        seen = _seen(users, n_items=len(items["ids"]))
+        sources = _feature_sources(info, users, items)
         metadata = {
             k: v
             for k, v in manifest.items()
@@ -210,15 +170,11 @@ def load_recommender(directory: str | Path) -> Recommender:
         model = Recommender(
             user_ids=users["ids"],
             item_ids=items["ids"],
-            generators=generators,
-            ranker=ranker,
-            chosen=info["chosen"],
-            stats=stats,
-            item_features=features,
+            scorers=Scorers(generators, ranker, info["chosen"]),
+            sources=sources,
             seen=seen,
             depth=int(info["depth"]),
             metadata=metadata,
-            user_features=user_features,
         )
     except ArtifactError:
         raise
@@ -230,6 +186,64 @@ def load_recommender(directory: str | Path) -> Recommender:
         ) from exc
     model.metadata["path"] = str(path)
     return model
+
+
+def _generators(path: Path, files: Mapping[str, str], entries: Any) -> dict[str, Generator]:
+    """Each generator the manifest lists, read from its verified .npz."""
+    generators = {}
+    for number, entry in enumerate(entries):
+        cls = GENERATORS[entry["kind"]]
+        name = entry["name"]
+        where = f"recommender.generators[{number}].name"
+        file = _listed(path, files, f"generators/{name}.npz", where)
+        try:
+            generators[name] = cls.from_arrays(entry["params"], _load_npz(file))
+        except ArtifactError:
+            raise
+        except Exception as exc:
+            raise ArtifactError(
+                f"generator {name} in {file} does not hold together "
+                f"({type(exc).__name__}: {str(exc)[:200]})",
+                field=str(file),
+                hint=DAMAGED,
+            ) from exc
+    return generators
+
+
+def _seen(users: Mapping[str, np.ndarray], *, n_items: int) -> sp.csr_matrix:
+    """The training users' items (users x items, the order met as data), checked."""
+    seen = sp.csr_matrix(
+        (
+            users["seen.order"],
+            users["seen.indices"],
+            users["seen.indptr"],
+        ),
+        shape=(len(users["ids"]), n_items),
+    )
+    seen.check_format(full_check=True)  # indices in range: SciPy's kernels trust them
+    return seen
+
+
+def _feature_sources(
+    info: Mapping[str, Any], users: Mapping[str, np.ndarray], items: Mapping[str, np.ndarray]
+) -> FeatureSources:
+    """The item facts, and the item and user features the manifest describes."""
+    stats = ItemStats.from_arrays(
+        {k.removeprefix("stats."): v for k, v in items.items() if k.startswith("stats.")}
+    )
+    described = info["item_features"]
+    features = (
+        ItemFeatures.from_arrays(
+            described["numeric"],
+            described["tags"],
+            {k.removeprefix("features."): v for k, v in items.items() if k.startswith("features.")},
+        )
+        if described is not None
+        else None
+    )
+    user_names = info.get("user_features")
+    user_features = UserFeatures.from_arrays(user_names, users) if user_names is not None else None
+    return FeatureSources(stats, features, user_features)
 
 
 def _ranker(path: Path, files: Mapping[str, str], relative: Any) -> Any:

@@ -7,7 +7,7 @@ import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import polars as pl
 
@@ -16,7 +16,7 @@ from mlwright._progress import Progress, Silent
 from mlwright.errors import DataError
 from mlwright.recommend._candidates import ItemFeatures, UserFeatures
 from mlwright.recommend._costs import Costs, Size
-from mlwright.recommend._evaluate import evaluate_split
+from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
 from mlwright.recommend._fit import (
     Budget,
     FitPlan,
@@ -31,6 +31,24 @@ from mlwright.recommend._model import Recommender
 from mlwright.recommend._split import Protocol, Split, make_split
 
 
+class TrainOptions(TypedDict, total=False):
+    """:func:`train_recommender`'s optional inputs. The items' and users' feature columns
+    (default none) and the tables they come from (default: the interactions); the
+    evaluation protocol (default 'users') and the share of users it holds out (default
+    0.2); the time budget in seconds (default 300) or a ``clock`` already running; where
+    progress goes (default nowhere)."""
+
+    item_features: Sequence[str]
+    items: pl.DataFrame | None
+    user_features: Sequence[str]
+    users: pl.DataFrame | None
+    protocol: Protocol
+    test_share: float
+    time_budget: float
+    progress: Progress | None
+    clock: Clock | None
+
+
 def train_recommender(
     frame: pl.DataFrame,
     *,
@@ -38,44 +56,30 @@ def train_recommender(
     item: str,
     time_column: str | None = None,
     weight: str | None = None,
-    item_features: Sequence[str] = (),
-    items: pl.DataFrame | None = None,
-    user_features: Sequence[str] = (),
-    users: pl.DataFrame | None = None,
-    protocol: Protocol = "users",
-    test_share: float = 0.2,
     settings: RecommendSettings | None = None,
-    time_budget: float = 300.0,
-    progress: Progress | None = None,
-    clock: Clock | None = None,
+    **options: Unpack[TrainOptions],
 ) -> Recommender:
     """Evaluate and fit a recommender on an interaction table. ``item_features`` are
     columns of ``items`` (one row per item, keyed by the ``item`` column) or, without it,
     of ``frame`` itself (the first value seen per item); ``user_features`` likewise of
     ``users`` (keyed by the ``user`` column) or of ``frame``. All of it ends by ``clock``'s
     end (default: ``time_budget`` seconds from now): the choosing fit keeps free what the
-    evaluation and the fit on every interaction will take, estimated as it goes."""
+    evaluation and the fit on every interaction will take, estimated as it goes. See
+    :class:`TrainOptions` for the rest."""
     settings = settings or RecommendSettings()
-    progress = progress or Silent()
+    progress = options.get("progress") or Silent()
     report = progress.log
     started = time.monotonic()
-    clock = clock if clock is not None else Clock.start(time_budget, started)
+    clock = options.get("clock")
+    clock = clock if clock is not None else Clock.start(options.get("time_budget", 300.0), started)
+    protocol = options.get("protocol", "users")
     progress.stage("read the interactions", total=1)
     data = interactions_from_frame(frame, user=user, item=item, time=time_column, weight=weight)
-    item_source = _feature_table("item", item, item_features, items, frame)
-    features = (
-        ItemFeatures.from_frame(item_source, item, list(item_features), data.item_ids)
-        if item_features
-        else None
-    )
-    user_source = _feature_table("user", user, user_features, users, frame)
-    about_users = (
-        UserFeatures.from_frame(user_source, user, list(user_features), data.user_ids)
-        if user_features
-        else None
-    )
+    features, about_users = _side_features(frame, data, user=user, item=item, options=options)
     progress.advance()
-    split = make_split(data, protocol, test_share=test_share, seed=settings.seed)
+    split = make_split(
+        data, protocol, test_share=options.get("test_share", 0.2), seed=settings.seed
+    )
     report(
         f"{len(data):,} interactions, {data.n_users:,} users, {data.n_items:,} items; "
         f"protocol '{protocol}': {len(split.test):,} held-out users"
@@ -91,16 +95,7 @@ def train_recommender(
         report=report,
     )
     progress.advance()
-    progress.stage("score the held-out users", total=1)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, "blas"):  # small solves per user (see _window_candidates)
-        evaluation = evaluate_split(evaluated, split, settings.k)
-    progress.advance()
-    report(
-        f"held-out NDCG@{settings.k} {evaluation.ndcg():.4f} (popularity "
-        f"{evaluation.ndcg('popularity'):.4f}) on {evaluation.users} users"
-    )
+    evaluation = _score_held_out(evaluated, split, settings.k, progress)
     plan = FitPlan(**evaluated.metadata["plan"])
     progress.stage("fit on every interaction with the same choices", total=1)
     final = fit_recommender(
@@ -116,20 +111,59 @@ def train_recommender(
         {
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "columns": {"user": user, "item": item, "time": time_column, "weight": weight},
-            "item_features": list(item_features),
-            "user_features": list(user_features),
+            "item_features": list(options.get("item_features", ())),
+            "user_features": list(options.get("user_features", ())),
             "settings": _settings_dict(settings),
             "evaluation": evaluation.to_dict(),
             "choice": evaluated.metadata["fit"],
-            "data": {
-                "interactions": len(data),
-                "users": data.n_users,
-                "items": data.n_items,
-            },
+            "data": _data_size(data),
             "seconds": time.monotonic() - started,
         }
     )
     return final
+
+
+def _score_held_out(
+    model: Recommender, split: Split, k: int, progress: Progress
+) -> RecommendEvaluation:
+    """The held-out users' scores of ``model`` (fitted on the split's training rows)."""
+    progress.stage("score the held-out users", total=1)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # small solves per user (see _window_candidates)
+        evaluation = evaluate_split(model, split, k)
+    progress.advance()
+    progress.log(
+        f"held-out NDCG@{k} {evaluation.ndcg():.4f} (popularity "
+        f"{evaluation.ndcg('popularity'):.4f}) on {evaluation.users} users"
+    )
+    return evaluation
+
+
+def _side_features(
+    frame: pl.DataFrame, data: Interactions, *, user: str, item: str, options: TrainOptions
+) -> tuple[ItemFeatures | None, UserFeatures | None]:
+    """The items' and the users' feature columns, lined up with the log's codes (None
+    when none are asked for)."""
+    item_features = options.get("item_features", ())
+    user_features = options.get("user_features", ())
+    item_source = _feature_table("item", item, item_features, options.get("items"), frame)
+    features = (
+        ItemFeatures.from_frame(item_source, item, list(item_features), data.item_ids)
+        if item_features
+        else None
+    )
+    user_source = _feature_table("user", user, user_features, options.get("users"), frame)
+    about_users = (
+        UserFeatures.from_frame(user_source, user, list(user_features), data.user_ids)
+        if user_features
+        else None
+    )
+    return features, about_users
+
+
+def _data_size(data: Interactions) -> dict[str, int]:
+    return {"interactions": len(data), "users": data.n_users, "items": data.n_items}
 
 
 def _after_choosing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 import polars as pl
@@ -34,6 +35,14 @@ def bagged_members(
     return members, plans
 
 
+class RefitRun(TypedDict, total=False):
+    """How :func:`refit_members` runs: on the GPU (default no), and in how many threads
+    (default 1)."""
+
+    gpu: bool
+    workers: int
+
+
 def refit_members(
     weights: Mapping[str, float],
     trials: Sequence[TrialResult],
@@ -44,13 +53,14 @@ def refit_members(
     problem_type: ProblemType,
     n_classes: int,
     seed: int,
-    gpu: bool = False,
-    workers: int = 1,
+    **run: Unpack[RefitRun],
 ) -> tuple[list[Member], dict[str, FeaturePlan]]:
     """One model per weighted trial, refit on ``frame`` (every row) with what its folds
     learned; one plan per feature style, fitted on the same rows. With ``workers`` > 1 the
     members fit side by side in threads, one CPU thread each, as the trials did (the
     libraries release the GIL while they fit)."""
+    gpu = run.get("gpu", False)
+    workers = run.get("workers", 1)
     by_name = {t.candidate.name: t for t in trials}
     plans: dict[str, FeaturePlan] = {}
     matrices: dict[str, np.ndarray] = {}

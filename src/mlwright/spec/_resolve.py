@@ -164,6 +164,39 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
         problem_type = spec.task.problem_type
         infer_problem_type(target)  # still refuses a target with a single value
 
+    _resolve_positive_class(spec, resolved, problem_type, target, reasons)
+    if spec.value.stated and problem_type != "binary":
+        raise SpecError(
+            f"[value] tp/fp/tn/fn are set but the task is {problem_type} (inferred)",
+            field="value",
+            hint="remove them (a multiclass task takes value.matrix), or set "
+            "task.problem_type = 'binary'",
+        )
+    if spec.value.matrix is not None:
+        _check_value_matrix(spec.value.matrix, problem_type, target)
+
+    _resolve_metric(spec, resolved, problem_type, reasons)
+    if spec.validation.strategy == "stratified" and problem_type == "regression":
+        raise SpecError(
+            "validation.strategy 'stratified' needs classes, but the task is regression",
+            field="validation.strategy",
+            hint="use 'kfold' or 'auto'",
+        )
+    if resolved.name is None:
+        resolved.name = safe_name(spec.task.target)
+    _name_registry_entries(resolved)
+    return Resolution(spec=resolved, reasons=reasons)
+
+
+def _resolve_positive_class(
+    spec: TaskSpec,
+    resolved: TaskSpec,
+    problem_type: ProblemType,
+    target: pl.Series,
+    reasons: dict[str, str],
+) -> None:
+    """A binary target has two classes and a positive class (inferred when not given);
+    any other task has no positive class."""
     if problem_type == "binary":
         classes = class_labels(target)
         if len(classes) != 2:
@@ -191,16 +224,12 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
             field="task.positive_class",
             hint="remove task.positive_class",
         )
-    if spec.value.stated and problem_type != "binary":
-        raise SpecError(
-            f"[value] tp/fp/tn/fn are set but the task is {problem_type} (inferred)",
-            field="value",
-            hint="remove them (a multiclass task takes value.matrix), or set "
-            "task.problem_type = 'binary'",
-        )
-    if spec.value.matrix is not None:
-        _check_value_matrix(spec.value.matrix, problem_type, target)
 
+
+def _resolve_metric(
+    spec: TaskSpec, resolved: TaskSpec, problem_type: ProblemType, reasons: dict[str, str]
+) -> None:
+    """The metric: the problem type's default for 'auto', else one that applies to it."""
     if spec.task.metric == "auto":
         resolved.task.metric = DEFAULT_METRIC[problem_type]
         reasons["task.metric"] = f"default for {problem_type}"
@@ -211,16 +240,6 @@ def resolve(spec: TaskSpec, data: pl.DataFrame) -> Resolution:
             field="task.metric",
             hint=f"use one of: {', '.join(metrics_for(problem_type))}, or set task.problem_type",
         )
-    if spec.validation.strategy == "stratified" and problem_type == "regression":
-        raise SpecError(
-            "validation.strategy 'stratified' needs classes, but the task is regression",
-            field="validation.strategy",
-            hint="use 'kfold' or 'auto'",
-        )
-    if resolved.name is None:
-        resolved.name = safe_name(spec.task.target)
-    _name_registry_entries(resolved)
-    return Resolution(spec=resolved, reasons=reasons)
 
 
 def _resolve_recommendation(spec: TaskSpec, columns: list[str]) -> Resolution:
