@@ -17,9 +17,11 @@ from mlwright.spec import load_spec, with_overrides
 
 @pytest.fixture(scope="module")
 def golden_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("golden") / "churn"
+    workdir = tmp_path_factory.mktemp("golden")
     spec = with_overrides(load_spec(SPEC), OVERRIDES)
-    result = train(spec, save=True, register=False, out_dir=out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)  # the run's work folder (.mlwright/runs) goes there
+        result = train(spec, save=True, register=False, out_dir=workdir / "churn")
     assert result.artifact_dir is not None
     artifact = result.artifact_dir
     manifest = json.loads((artifact / "manifest.json").read_text())

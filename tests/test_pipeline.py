@@ -18,12 +18,14 @@ import mlwright
 from mlwright import cli, pipeline
 from mlwright.pipeline import (
     OVERRUN_ALLOWED,
-    _refuse_overrun,
+    _search,
+    _tabular,
     budget_for_search,
     encode_target,
     search_seconds,
     train,
 )
+from mlwright.pipeline._budget import refuse_overrun
 from mlwright.spec import METRICS, spec_from_kwargs
 from synth import FAST, make_frame
 
@@ -118,7 +120,7 @@ def test_a_budget_that_cannot_hold_the_run_is_refused_before_the_search(
     def no_search(**_: Any) -> Any:
         raise AssertionError("the search ran on a budget that could not hold the run")
 
-    monkeypatch.setattr(pipeline, "run_search", no_search)
+    monkeypatch.setattr(_search, "run_search", no_search)
     monkeypatch.chdir(tmp_path)
     spec = spec_from_kwargs(
         {
@@ -144,13 +146,13 @@ def test_a_budget_that_cannot_hold_the_run_is_refused_before_the_search(
 def test_an_overrun_is_reported_with_its_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    card = pipeline.model_card
+    card = _tabular.model_card
 
     def slow_card(model: Any) -> Any:
         time.sleep(8.5)  # longer than the whole budget: the run must overrun
         return card(model)
 
-    monkeypatch.setattr(pipeline, "model_card", slow_card)
+    monkeypatch.setattr(_tabular, "model_card", slow_card)
     monkeypatch.chdir(tmp_path)
     spec = spec_from_kwargs(
         {"target": "y", "time_budget": 8, "folds": 3, "learners": ["lightgbm", "linear"]}
@@ -172,7 +174,7 @@ def test_an_overrun_is_reported_with_its_size(
 
 
 def _searched(first_fit_seconds: float) -> Any:
-    """What _refuse_overrun reads of a search: its trials (baseline first) and folds."""
+    """What refuse_overrun reads of a search: its trials (baseline first) and folds."""
     from types import SimpleNamespace as Fake
 
     baseline = Fake(
@@ -192,13 +194,13 @@ def test_a_run_over_budget_around_a_quick_candidate_keeps_its_model() -> None:
     and says by how much it went over."""
 
     started = time.monotonic() - 11.2
-    said = _refuse_overrun(_searched(0.2), started, 10.0)
+    said = refuse_overrun(_searched(0.2), started, 10.0)
     assert said is not None
     assert "past the 10 s budget" in said
     assert "quickest candidate took 0.2 s" in said
-    assert _refuse_overrun(_searched(0.2), time.monotonic() - 10.5, 10.0) is None  # within 10%
+    assert refuse_overrun(_searched(0.2), time.monotonic() - 10.5, 10.0) is None  # within 10%
     with pytest.raises(mlwright.TrainingError, match="too small to fit anything"):
-        _refuse_overrun(_searched(9.0), time.monotonic() - 12.0, 10.0)
+        refuse_overrun(_searched(9.0), time.monotonic() - 12.0, 10.0)
 
 
 @given(st.floats(min_value=0.01, max_value=1e6), st.floats(min_value=0.01, max_value=1e6))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mlwright._version import __version__
 from mlwright.errors import (
     ArtifactError,
     DataCheckError,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from mlwright.recommend import Recommendation, Recommender
     from mlwright.spec import TaskSpec, load_spec
 
-__version__ = "0.1.0"
 
 # The heavy parts (NumPy, Polars, scikit-learn, LightGBM) load on first use, so that the
 # command line starts fast and `import mlwright` costs nothing until it is used.

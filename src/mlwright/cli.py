@@ -160,7 +160,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing spec.")] = False,
 ) -> None:
     """Write a commented task spec inferred from DATA."""
-    from mlwright.pipeline import draft_spec
+    from mlwright.data import infer_schema, read_file
+    from mlwright.spec import draft_base, draft_spec, resolve
 
     with _errors():
         _refuse_directory(output, "--output", "mlwright.toml")
@@ -168,7 +169,19 @@ def init(
             raise SpecError(
                 f"{output} exists already", field=str(output), hint="pass --force to overwrite it"
             )
-        text = draft_spec(data, target, output)
+        frame = read_file(data)
+        base = draft_base(data, target, output)
+        resolution = resolve(base, frame)
+        columns = infer_schema(frame, resolution.spec).columns
+        text = draft_spec(
+            base,
+            resolution,
+            identifiers=[c.name for c in columns if c.kind == "identifier"],
+            datetimes=[c.name for c in columns if c.kind == "datetime" and c.role == "feature"],
+            header=f"mlwright task spec for {data.name} ({frame.height} rows, {frame.width} "
+            "columns), written by `mlwright init`. Every field is shown with its default; check "
+            "the ones marked inferred.",
+        )
         _write_output(output, "--output", lambda: output.write_text(text, encoding="utf-8"))
     shown = escape(str(output))
     out.print(f"wrote [bold]{shown}[/]; check it, then run: mlwright run {shown}")

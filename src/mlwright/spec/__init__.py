@@ -1,5 +1,6 @@
 """TaskSpec: the declarative task, its validation and its resolution against data."""
 
+from mlwright.spec._draft import draft_base, draft_spec
 from mlwright.spec._load import (
     RULES,
     load_spec,
@@ -45,6 +46,8 @@ __all__ = [
     "TaskSpec",
     "check_columns",
     "class_labels",
+    "draft_base",
+    "draft_spec",
     "infer_problem_type",
     "load_spec",
     "metrics_for",

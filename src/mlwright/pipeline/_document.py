@@ -1,0 +1,144 @@
+"""The document stage: the evidence of a run, written into the model's metadata (and so its
+manifest), and the model card built from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlwright.artifact import Model
+from mlwright.data import prediction_statistics, reference_statistics
+from mlwright.evaluate import Evaluation
+from mlwright.pipeline._budget import search_seconds
+from mlwright.pipeline._check import Checked
+from mlwright.pipeline._evaluate import Evaluated
+from mlwright.pipeline._prepare import Framed
+from mlwright.pipeline._refit import Refitted
+from mlwright.pipeline._runner import Run
+from mlwright.search import SearchResult, Selection, pareto_front
+from mlwright.spec import METRICS
+
+
+def ship(model: Model, evaluation: Evaluation) -> None:
+    """What the holdout decided, onto the shipped model: threshold, calibration, intervals."""
+    model.threshold = evaluation.threshold
+    model.set_calibrator(evaluation.calibrator)
+    model.intervals = evaluation.intervals
+
+
+def evidence(
+    run: Run,
+    checked: Checked,
+    framed: Framed,
+    *,
+    searched: SearchResult,
+    evaluated: Evaluated,
+    shipped: Refitted,
+    data_fingerprint: str,
+) -> dict[str, Any]:
+    """The run's evidence for the manifest: the choice, its scores, the leaderboard, what it
+    costs, how it was trained, the data it saw and the reference for monitoring."""
+    selection, model = evaluated.selection, shipped.model
+    splits = framed.splits
+    batch = evaluated.batch_seconds
+    return {
+        "chosen": selection.name,
+        "ensemble": selection.weights,
+        "rejected_by_constraints": selection.rejected,
+        **({"stacking": evaluated.stacking} if evaluated.stacking is not None else {}),
+        "interrupted": searched.interrupted,
+        "metrics": evaluated.metrics,
+        "leaderboard": leaderboard(searched, selection),
+        "latency": {
+            **shipped.latency,
+            "batch_rows_per_second": len(framed.holdout_frame) / batch if batch > 0 else None,
+        },
+        "size_mb": shipped.size_mb,
+        "training": _training(run, framed, shipped.refit),
+        "data": {
+            "fingerprint": data_fingerprint,
+            "rows": checked.frame.height,
+            "labelled_rows": framed.frame.height,
+            "train_rows": len(splits.train),
+            "holdout_rows": len(splits.holdout),
+            "validation": splits.description,
+            "search": framed.scale.to_dict(),
+            "schema": checked.report.schema.to_dict(),
+        },
+        "checks": [f.to_dict() for f in checked.report.findings],
+        "notes": list(checked.resolution.notes),
+        "reference": {
+            "features": reference_statistics(framed.frame, framed.columns),
+            "predictions": prediction_statistics(
+                evaluated.pred, run.spec.resolved_problem_type, model.class_names
+            ),
+        },
+    }
+
+
+def _training(run: Run, framed: Framed, refit: bool) -> dict[str, Any]:
+    if refit:
+        note = (
+            "holdout scores were measured on the fold models of the same configurations (each "
+            "fitted without the holdout rows); the final model refits them on every labelled row"
+        )
+    else:
+        note = "the model is the bagged fold models the holdout scored" + (
+            " (refit skipped: time budget)" if run.spec.validation.refit else ""
+        )
+    return {
+        "refit_on_all_rows": refit,
+        "bagged_folds": None if refit else len(framed.splits.folds),
+        "rows": framed.frame.height if refit else len(framed.splits.train),
+        "note": note,
+    }
+
+
+def budget_evidence(run: Run, metrics: dict[str, Any]) -> dict[str, Any]:
+    """How the budget was shared, and each step it could not hold, with the reason."""
+    for name, key in (("learning curve", "learning_curve"), ("input importance", "importance")):
+        if metrics[key].get("computed") is False:
+            run.skipped[name] = str(metrics[key].get("reason", ""))
+    return {
+        "seconds": run.budget,
+        "search_seconds": round(search_seconds(run.budget - run.finish), 3)
+        if run.spec.search.max_trials is None
+        else None,
+        "kept_for_card_save_register": round(run.finish, 3),
+        "skipped": run.skipped,
+    }
+
+
+def leaderboard(searched: SearchResult, selection: Selection) -> list[dict[str, Any]]:
+    """Every trial: score, spread, fit seconds, single-row latency, size, Pareto front,
+    ensemble weight; finished ones best first."""
+    greater = METRICS[searched.metric].greater_is_better
+    ranked = searched.ranked()
+    front = pareto_front(ranked, greater)
+    rest = [t for t in searched.trials if t.status != "ok"]
+    rows = []
+    for rank, trial in enumerate([*ranked, *rest], start=1):
+        ok = trial.status == "ok"
+        latency = trial.latency or {}
+        rows.append(
+            {
+                "rank": rank if ok else None,
+                "model": trial.candidate.name,
+                "family": trial.candidate.family,
+                "origin": trial.candidate.origin,
+                f"cv_{searched.metric}": trial.cv_score if ok else None,
+                "cv_std": trial.cv_std if ok else None,
+                "fit_seconds": round(trial.fit_seconds, 3),
+                "p50_us": latency.get("p50_us"),
+                "p99_us": latency.get("p99_us"),
+                "size_mb": trial.size_mb,
+                "pareto": trial.candidate.name in front,
+                "weight": selection.weights.get(trial.candidate.name, 0.0),
+                "chosen": trial.candidate.name in selection.weights,
+                "status": trial.status,
+                "params": trial.candidate.params,
+                "note": "; ".join(
+                    n for n in (trial.message, "resumed" if trial.resumed else "") if n
+                ),
+            }
+        )
+    return rows

@@ -1,0 +1,73 @@
+"""The refit stage: the configurations the holdout judged, fitted again on every labelled
+row, when the budget holds it (else the bagged fold models are the model)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mlwright.artifact import Model
+from mlwright.pipeline._budget import refit_growth
+from mlwright.pipeline._prepare import Framed, ModelFactory, workers
+from mlwright.pipeline._runner import Run
+from mlwright.search import Prepared, SearchResult, Selection, refit_members, refit_seconds
+
+REFIT_SKIPPED = "refit on every labelled row"
+
+
+@dataclass
+class Refitted:
+    """The model to ship and what it was measured to cost."""
+
+    model: Model
+    refit: bool  # refit on every labelled row (else the bagged fold models)
+    latency: dict[str, Any]
+    size_mb: float
+
+
+def refit(
+    run: Run,
+    framed: Framed,
+    searched: SearchResult,
+    prepared: Prepared,
+    *,
+    selection: Selection,
+    make_model: ModelFactory,
+    gpu: bool,
+) -> Refitted:
+    """Refit the chosen members on every labelled row, unless the budget left cannot hold
+    it: a refit cut short would be worse than the model the holdout judged."""
+    spec = run.spec
+    shipped = Refitted(selection.model, False, selection.latency, selection.size_mb)
+    if not spec.validation.refit:
+        return shipped
+    selected = [searched.by_name(n) for n in selection.weights]
+    n_workers = workers(spec, prepared)
+    expected = refit_seconds(selected, refit_growth(framed.frame.height, prepared), n_workers)
+    left = run.clock.end - time.monotonic()
+    if expected > left:
+        run.skipped[REFIT_SKIPPED] = (
+            f"it would take about {expected:.0f} s and {max(left, 0):.0f} s of the time "
+            f"budget were left (a budget of about {run.clock.budget_for(expected)} s would hold "
+            "it); the model is the bagged fold models the holdout scored"
+        )
+        run.progress.log(f"{REFIT_SKIPPED} skipped: {run.skipped[REFIT_SKIPPED]}")
+        return shipped
+    # The holdout has judged these configurations; now let them learn from every row.
+    run.progress.stage("refitting the chosen model on every labelled row")
+    members, plans = refit_members(
+        selection.weights,
+        selected,
+        frame=framed.frame,
+        y=framed.y,
+        columns=framed.columns,
+        problem_type=spec.resolved_problem_type,
+        n_classes=framed.n_classes,
+        seed=spec.seed,
+        gpu=gpu,
+        workers=n_workers,
+    )
+    model = make_model(members, plans)
+    model.set_stacker(selection.stacker)
+    return Refitted(model, True, model.measure_latency(framed.records), model.size_mb())

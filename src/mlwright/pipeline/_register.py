@@ -1,0 +1,157 @@
+"""The register stage: log a saved artifact to MLflow and register it as a new version."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mlwright._version import __version__
+from mlwright.artifact import Model, manifest_digest
+from mlwright.recommend import Recommender
+from mlwright.registry import Registration, log_and_register, open_store
+from mlwright.search import SearchResult
+from mlwright.spec import TaskSpec
+
+
+class StoreOpener:
+    """Gets the MLflow store ready in a background thread (``open_store``: MLflow imported
+    here, a new store migrated in a child process), so that registering at the end of a run
+    does not wait seconds for it. A store that cannot be opened is left for the
+    registration itself to report."""
+
+    def __init__(self, uri: str | None):
+        self._uri = uri
+        self._imported = threading.Event()
+        # Not a daemon: the child's migrations are never abandoned half-way at exit.
+        self._thread = threading.Thread(target=self._open, name="mlwright-open-store")
+        self._thread.start()
+
+    def _open(self) -> None:
+        with contextlib.suppress(Exception):
+            open_store(self._uri, imported=self._imported)
+        self._imported.set()
+
+    def wait_imported(self) -> float:
+        """Seconds spent waiting for MLflow's import: Python work in that thread would share
+        the GIL in 5 ms slices with anything timed in this process."""
+        started = time.monotonic()
+        self._imported.wait()
+        return time.monotonic() - started
+
+    def wait(self) -> float:
+        """Seconds spent waiting for the store to be ready."""
+        started = time.monotonic()
+        self._thread.join()
+        return time.monotonic() - started
+
+
+def register_model(
+    model: Model, artifact_dir: Path, spec: TaskSpec, search: SearchResult
+) -> Registration:
+    """Log a tabular model's run (the spec and each member's parameters, its scores) and
+    register its artifact."""
+    params = flatten(spec.to_dict())
+    params["chosen_model"] = model.metadata.get("chosen", "")
+    for name, weight in model.metadata.get("ensemble", {}).items():
+        params[f"model.{name}.weight"] = round(weight, 4)
+        for key, value in search.by_name(name).candidate.params.items():
+            params[f"model.{name}.{key}"] = value
+    tags = {
+        "mlwright.version": __version__,
+        "mlwright.problem_type": spec.resolved_problem_type,
+        "mlwright.data_fingerprint": model.metadata["data"]["fingerprint"],
+        "mlwright.chosen_model": str(params["chosen_model"]),
+    }
+    assert spec.registry.experiment is not None
+    assert spec.registry.model_name is not None
+    return log_and_register(
+        artifact_dir=artifact_dir,
+        manifest_sha256=manifest_digest(artifact_dir),
+        experiment=spec.registry.experiment,
+        model_name=spec.registry.model_name,
+        params=params,
+        metrics=_logged_metrics(model),
+        tags=tags,
+        uri=spec.registry.tracking_uri,
+    )
+
+
+def _logged_metrics(model: Model) -> dict[str, float]:
+    """The scores MLflow shows for a tabular run: cross-validated and holdout, the
+    baseline's beside them, the decision's value and the single-row latency."""
+    metrics: dict[str, Any] = model.metadata["metrics"]
+    metric = metrics["metric"]
+    logged: dict[str, float] = {
+        f"cv_{metric}": metrics["cv"]["score"],
+        f"cv_{metric}_std": metrics["cv"]["std"],
+        f"cv_baseline_{metric}": metrics["cv"]["baseline"],
+        f"holdout_{metric}": metrics["holdout"]["model"]["value"],
+        f"holdout_baseline_{metric}": metrics["holdout"]["baseline"]["value"],
+    }
+    for name, value in metrics["holdout"]["all"].items():
+        logged[f"holdout_{name}"] = value
+    decision = metrics.get("decision")
+    if decision is not None and "threshold" in decision:
+        logged["decision_threshold"] = decision["threshold"]
+        logged["holdout_value_per_1000"] = decision["holdout_value_per_1000"]["model_at_threshold"][
+            "value"
+        ]
+    elif decision is not None:
+        logged["holdout_value_per_1000"] = decision["holdout_value_per_1000"][
+            "highest_expected_value"
+        ]["value"]
+    latency = model.metadata.get("latency", {})
+    for key in ("p50_us", "p99_us"):
+        if key in latency:
+            logged[f"predict_one_{key}"] = latency[key]
+    return {k: float(v) for k, v in logged.items() if v is not None and math.isfinite(float(v))}
+
+
+def register_recommender(model: Recommender, artifact_dir: Path, spec: TaskSpec) -> Registration:
+    """Log a recommender's run (its scores, each generator's parameters) and register it."""
+    evaluation = model.metadata["evaluation"]
+    metrics: dict[str, float] = {}
+    for system, scores in evaluation["scores"].items():
+        prefix = "holdout" if system == "model" else f"holdout_{system}"
+        for name, entry in scores.items():
+            value = entry.get("value")
+            if value is not None and math.isfinite(float(value)):
+                metrics[f"{prefix}_{name.replace('@', '_at_')}"] = float(value)
+    params = flatten(spec.to_dict())
+    params["chosen_model"] = model.chosen
+    for name, generator in model.generators.items():
+        for key, value in generator.params.items():
+            params[f"generator.{name}.{key}"] = value
+    return log_and_register(
+        artifact_dir=artifact_dir,
+        manifest_sha256=manifest_digest(artifact_dir),
+        experiment=spec.registry.experiment or spec.task_name,
+        model_name=spec.registry.model_name or spec.task_name,
+        params=params,
+        metrics=metrics,
+        tags={
+            "mlwright.version": __version__,
+            "mlwright.problem_type": "recommendation",
+            "mlwright.data_fingerprint": model.metadata["data"]["fingerprint"],
+            "mlwright.chosen_model": model.chosen,
+            "mlwright.protocol": str(evaluation["protocol"]),
+            "mlwright.k": str(evaluation["k"]),
+        },
+        uri=spec.registry.tracking_uri,
+    )
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted keys (MLflow parameters are flat)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,119 @@
+"""The search, measure and select stages: fit candidates on the folds within the budget,
+time each finished one on single rows, and choose the model (or ensemble) to evaluate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mlwright.evaluate import defined, score
+from mlwright.learners import cuda_available
+from mlwright.pipeline._budget import MEASURE_SHARE, refit_reserve, refuse_overrun, search_seconds
+from mlwright.pipeline._prepare import Framed, ModelFactory, workers
+from mlwright.pipeline._runner import Run
+from mlwright.search import (
+    Limits,
+    Prepared,
+    SearchResult,
+    SearchSettings,
+    Selection,
+    make_executor,
+    measure_trials,
+    run_search,
+    select,
+)
+
+
+def use_gpu(run: Run) -> bool:
+    """Whether XGBoost and CatBoost train on a GPU: asked for, and there is one."""
+    spec = run.spec
+    gpu = spec.search.gpu and cuda_available()
+    if spec.search.gpu and not gpu:
+        run.progress.log("search.gpu: no CUDA GPU here; XGBoost and CatBoost train on the CPU")
+    return gpu
+
+
+def search(
+    run: Run, framed: Framed, prepared: Prepared, work: Path, *, resume: bool, gpu: bool
+) -> SearchResult:
+    """Every candidate the budget (or ``max_trials``) allows, scored on the folds; the
+    finished trials are journaled under ``work`` for ``--resume``."""
+    spec = run.spec
+    metric = spec.task.metric
+    budget, finish = run.budget, run.finish
+    settings = SearchSettings(
+        gpu=gpu,
+        families=framed.families,
+        metric=metric,
+        seed=spec.seed,
+        deadline=run.started + search_seconds(budget - finish),
+        reserve=refit_reserve(
+            spec, prepared, framed.frame.height, budget - finish, workers(spec, prepared)
+        ),
+        max_trials=spec.search.max_trials,
+        tune=spec.search.tune,
+    )
+    result = run_search(
+        prepared=prepared,
+        problem_type=spec.resolved_problem_type,
+        settings=settings,
+        scorer=lambda truth, pred: score(metric, truth, pred) if defined(metric, truth) else None,
+        journal=work / "trials",
+        executor=make_executor(workers(spec, prepared)),
+        resume=resume,
+        progress=run.progress,
+    )
+    if spec.search.max_trials is None:
+        overrun = refuse_overrun(result, run.started, budget, finish)
+        if overrun:
+            run.progress.log(overrun)
+    return result
+
+
+def measure(run: Run, searched: SearchResult, make_model: ModelFactory, framed: Framed) -> None:
+    """Each finished candidate's single-row latency and size, best first, in at most half of
+    what is left (choosing, the holdout and the refit follow); the ones left unmeasured
+    cannot be chosen, and the run says so."""
+    if run.store is not None:
+        # A single-row latency measured beside MLflow's import would not be the model's.
+        run.timings["store_import_wait"] = run.store.wait_imported()
+    step = time.monotonic()
+    end = run.clock.end
+    unmeasured = measure_trials(
+        searched,
+        make_model,
+        framed.records,
+        deadline=step + MEASURE_SHARE * max(end - step, 0.0),
+    )
+    if unmeasured:
+        total = len(searched.ranked())
+        reason = (
+            f"only the best {total - len(unmeasured)} of the {total} finished candidates "
+            f"were measured in half of the time left ({max(end - step, 0):.1f} s); the "
+            "others could not be chosen"
+        )
+        run.skipped["measuring every candidate"] = reason
+        run.progress.log(f"not measured: {reason}")
+
+
+def limits(run: Run) -> Limits:
+    """The spec's constraints on the served model."""
+    constraints = run.spec.constraints
+    return Limits(constraints.max_latency_p99_ms, constraints.max_model_size_mb)
+
+
+def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: Framed) -> Selection:
+    """The best candidate or ensemble within the constraints, on the folds' predictions."""
+    metric = run.spec.task.metric
+    selection = select(
+        searched,
+        limits=limits(run),
+        ensemble=run.spec.search.ensemble,
+        score=lambda truth, pred: score(metric, truth, pred),
+        make_model=make_model,
+        records=framed.records,
+        seed=run.spec.seed,
+    )
+    for note in selection.rejected:
+        run.progress.log(f"constraint: rejected {note}")
+    return selection
