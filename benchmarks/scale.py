@@ -12,9 +12,7 @@ machine's memory).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
 import resource
 import sys
 import threading
@@ -28,7 +26,14 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import fmt, update_docs  # noqa: E402
+from tabular import (  # noqa: E402
+    fmt,
+    results_named,
+    run_meta,
+    save_results,
+    update_docs,
+    with_results,
+)
 
 
 def flights() -> pl.DataFrame:
@@ -163,10 +168,19 @@ def main(argv: list[str] | None = None) -> int:
         print(result, flush=True)
         results.append(result)
         del data
-    command = " ".join(["python benchmarks/scale.py", *(argv or sys.argv[1:])])
+    meta = run_meta("scale.py", argv)
+    saved = save_results("scale", {"meta": meta, "results": results})
+    table = markdown(results, with_results(meta, saved))
+    print(table)
+    if args.update_docs:
+        update_docs("scale", table)
+    return 0
+
+
+def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
-        f"Run {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; command: `{command}`.",
+        f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
+        f"{meta['python']}; command: `{meta['command']}`; {results_named(meta)}.",
         "",
         "| dataset | rows | budget s | wall s | over budget | search rows / folds | holdout "
         "| baseline | chosen | refit on all rows | peak MB (main / worker) | memory budget MB "
@@ -182,11 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'yes' if r['refit'] else 'no'} | {r['peak_main_mb']:,.0f} / "
             f"{r['peak_worker_mb']:,.0f} | {r['memory_budget_mb']:,.0f} | {r['p50_us']:.0f} |"
         )
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.update_docs:
-        update_docs("scale", table)
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ told apart by this protocol.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,8 +28,12 @@ from tabular import (  # noqa: E402
     _lgbm_frame,
     fmt,
     load_task,
+    results_named,
+    run_meta,
+    save_results,
     score_against,
     update_docs,
+    with_results,
 )
 
 SECTION = "split-noise"
@@ -85,33 +87,41 @@ def noise(task: Task, seed: int = 0) -> dict[str, float]:
     }
 
 
+def row_line(n: dict[str, Any]) -> str:
+    return (
+        f"| {n['dataset']} | {n['metric']} | {int(n['test_rows']):,} | {fmt(n['score'])} | "
+        f"{fmt(n['se'])} | {100 * n['se'] / abs(n['score']):.1f}% | "
+        f"{fmt(n['fold_min'])} to {fmt(n['fold_max'])} |"
+    )
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
+        f"{meta['python']}; command: `{meta['command']}`; {results_named(meta)}.",
+        "",
+        "| dataset | metric | test rows | default LightGBM | bootstrap SE | SE % | "
+        "5-fold CV range on the training split |",
+        "|---|---|---:|---:|---:|---:|---|",
+        *(row_line(n) for n in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", help="comma-separated package/item:target")
     parser.add_argument("--update-docs", action="store_true")
     args = parser.parse_args(argv)
     items = args.datasets.split(",") if args.datasets else list(DEV_SUITE)
-    lines = [
-        f"Run {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; command: `python benchmarks/split_noise.py"
-        + (" " + " ".join(argv or sys.argv[1:]) if (argv or sys.argv[1:]) else "")
-        + "`.",
-        "",
-        "| dataset | metric | test rows | default LightGBM | bootstrap SE | SE % | "
-        "5-fold CV range on the training split |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
+    rows = []
     for item in items:
         task = load_task(item)
-        n = noise(task)
-        line = (
-            f"| {item} | {task.metric} | {int(n['test_rows']):,} | {fmt(n['score'])} | "
-            f"{fmt(n['se'])} | {100 * n['se'] / abs(n['score']):.1f}% | "
-            f"{fmt(n['fold_min'])} to {fmt(n['fold_max'])} |"
-        )
-        print(line, flush=True)
-        lines.append(line)
-    body = "\n".join(lines) + "\n"
+        rows.append({"dataset": item, "metric": task.metric, **noise(task)})
+        print(row_line(rows[-1]), flush=True)
+    meta = run_meta("split_noise.py", argv)
+    saved = save_results("split-noise", {"meta": meta, "results": rows})
+    body = markdown(rows, with_results(meta, saved))
     if args.update_docs:
         update_docs(SECTION, body)
     return 0

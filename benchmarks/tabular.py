@@ -1,11 +1,13 @@
-"""Side-by-side tabular benchmark on the dev suite (protocol: ARCHITECTURE.md, "Benchmarks").
+"""Side-by-side tabular benchmark on the dev suite (protocol: docs/benchmarks.md, "Tabular
+dev suite"; how benchmarks are run: docs/architecture.md, "Benchmarks").
 
 One 80/20 split per dataset (stratified for classification, random_state=0); every system
 gets the same training rows and the same time budget; each is scored on the same test rows:
 ROC AUC (binary), log loss (multiclass), RMSE (regression); plus fit seconds, batch rows/s on
 the test split, and single-row latency p50/p99 over 200 calls, each row passed as the
 system's natural single-row input (mlwright: a dict to ``Model.predict_one``; LightGBM: a
-one-row pandas DataFrame).
+one-row pandas DataFrame). Every run writes benchmarks/results/tabular-*.json (committed),
+and its table's header line names that file.
 
 Systems: ``mlwright`` (all learners), ``mlwright-lgbm`` (mlwright restricted to LightGBM),
 ``lightgbm`` (LightGBM defaults). Peers such as AutoGluon and FLAML are run when installed
@@ -295,7 +297,7 @@ def fmt(value: float | None, digits: int = 4) -> str:
 def markdown(results: list[Result], meta: dict[str, Any]) -> str:
     lines = [
         f"Run {meta['date']} on {meta['machine']}; budget {meta['budget']} s per system and "
-        f"dataset; command: `{meta['command']}`.",
+        f"dataset; command: `{meta['command']}`; {results_named(meta)}.",
         "",
         "| dataset | metric | system | score | fit s | batch rows/s | single-row p50 µs "
         "| p99 µs | note |",
@@ -404,7 +406,7 @@ def targets(results: list[Result], budget: float) -> list[str]:
 
 
 def merge_runs(
-    results: list[Result], meta: dict[str, Any], files: list[Path]
+    results: list[Result], meta: dict[str, Any], earlier_files: list[Path]
 ) -> tuple[list[Result], dict[str, Any]]:
     """Add the datasets of earlier runs (their JSON files, same budget) that this run did not
     cover: a long budget's suite can run across sessions, each dataset's systems still side
@@ -412,7 +414,8 @@ def merge_runs(
     covered = {r.dataset for r in results}
     merged = list(results)
     commands = [meta["command"]]
-    for path in files:
+    files = list(meta.get("results", []))
+    for path in earlier_files:
         earlier = json.loads(Path(path).read_text())
         if float(earlier["meta"]["budget"]) != float(meta["budget"]):
             raise SystemExit(
@@ -424,9 +427,10 @@ def merge_runs(
             merged += rows
             covered |= {r.dataset for r in rows}
             commands.append(f"{earlier['meta']['command']} ({earlier['meta']['date']})")
+            files.append(repo_path(Path(path)))
     order = {item: i for i, item in enumerate(DEV_SUITE)}
     merged.sort(key=lambda r: order.get(r.dataset, len(order)))  # stable: systems keep order
-    return merged, {**meta, "command": "`; `".join(commands)}
+    return merged, {**meta, "command": "`; `".join(commands), "results": files}
 
 
 def run_meta(script: str, argv: list[str] | None) -> dict[str, Any]:
@@ -436,17 +440,46 @@ def run_meta(script: str, argv: list[str] | None) -> dict[str, Any]:
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "command": f"python benchmarks/{script} "
-        + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(
+            [f"python benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)]
+        ),
     }
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as a plain number: a long run must not lose its results to a float32."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def save_results(prefix: str, payload: dict[str, Any], indent: int = 2) -> Path:
     """``payload`` as benchmarks/results/PREFIX-YYYYmmdd-HHMMSS.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{prefix}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(payload, indent=indent))
+    path.write_text(json.dumps(payload, indent=indent, default=_plain))
     return path
+
+
+def repo_path(path: Path) -> str:
+    """``path`` as docs/benchmarks.md names it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def with_results(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``meta`` naming the results file just saved, for the table's header line."""
+    return {**meta, "results": [repo_path(path)]}
+
+
+def results_named(meta: dict[str, Any]) -> str:
+    """The end of a table's header line: the results file(s) its numbers come from."""
+    files = meta.get("results", [])
+    if not files:
+        return "results file not kept"
+    return "results: " + ", ".join(f"`{f}`" for f in files)
 
 
 def update_docs(section: str, body: str) -> None:
@@ -462,6 +495,28 @@ def update_docs(section: str, body: str) -> None:
     DOCS.write_text(text)
 
 
+def bundled_row(number: int, run: dict[str, Any]) -> str:
+    hold, lat = run["holdout"], run["latency"]
+    return (
+        f"| {number} | {run['chosen']} | {hold['value']:.4f} "
+        f"[{hold['low']:.4f}, {hold['high']:.4f}] | "
+        f"{run['baseline']:.4f} | {run['seconds']:.1f} | "
+        f"{fmt(lat['batch_rows_per_second'], 3)} | {lat['p50_us']:.1f} | {lat['p99_us']:.1f} |"
+    )
+
+
+def bundled_markdown(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The bundled example's table: one row per run of the example's spec."""
+    return (
+        f"Run {meta['date']} on {meta['machine']}; command: `{meta['command']}`; "
+        f"{results_named(meta)}.\n\n"
+        "| run | chosen | holdout roc_auc [95% interval] | baseline | run seconds (all steps) "
+        "| batch rows/s | predict_one p50 µs | p99 µs |\n|---|---|---|---:|---:|---:|---:|---:|\n"
+        + "\n".join(bundled_row(i + 1, run) for i, run in enumerate(runs))
+        + "\n"
+    )
+
+
 def bundled(repeats: int, write_docs: bool, argv: list[str] | None) -> int:
     """The bundled example end to end, as `mlwright run examples/churn/spec.toml` runs it
     (without registering): its own holdout score with the baseline, fit seconds, batch
@@ -470,7 +525,7 @@ def bundled(repeats: int, write_docs: bool, argv: list[str] | None) -> int:
 
     import mlwright
 
-    rows = []
+    runs = []
     for i in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -478,24 +533,27 @@ def bundled(repeats: int, write_docs: bool, argv: list[str] | None) -> int:
                 ROOT / "examples" / "churn" / "spec.toml", out=Path(tmp) / "m", enabled=False
             )
             seconds = time.perf_counter() - started
-        hold = model.metrics["holdout"]
-        lat = model.metadata["latency"]
-        rows.append(
-            f"| {i + 1} | {model.metadata['chosen']} | {hold['model']['value']:.4f} "
-            f"[{hold['model']['low']:.4f}, {hold['model']['high']:.4f}] | "
-            f"{hold['baseline']['value']:.4f} | {seconds:.1f} | "
-            f"{fmt(lat['batch_rows_per_second'], 3)} | {lat['p50_us']:.1f} | {lat['p99_us']:.1f} |"
+        hold, lat = model.metrics["holdout"], model.metadata["latency"]
+        runs.append(
+            {
+                "chosen": str(model.metadata["chosen"]),
+                "holdout": {k: float(hold["model"][k]) for k in ("value", "low", "high")},
+                "baseline": float(hold["baseline"]["value"]),
+                "seconds": seconds,
+                "latency": {
+                    k: float(lat[k]) for k in ("batch_rows_per_second", "p50_us", "p99_us")
+                },
+            }
         )
-        print(rows[-1], flush=True)
-    command = " ".join(["python benchmarks/tabular.py", *(argv or sys.argv[1:])])
-    table = (
-        f"Run {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; command: `{command}`.\n\n"
-        "| run | chosen | holdout roc_auc [95% interval] | baseline | run seconds (all steps) "
-        "| batch rows/s | predict_one p50 µs | p99 µs |\n|---|---|---|---:|---:|---:|---:|---:|\n"
-        + "\n".join(rows)
-        + "\n"
-    )
+        print(bundled_row(i + 1, runs[-1]), flush=True)
+    meta = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "command": " ".join(["python benchmarks/tabular.py", *(argv or sys.argv[1:])]),
+    }
+    saved = save_results("tabular-bundled", {"meta": meta, "runs": runs})
+    table = bundled_markdown(runs, with_results(meta, saved))
     print(table)
     if write_docs:
         update_docs("bundled-example", table)
@@ -572,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
         "budget": args.budget,
         "command": " ".join(["python benchmarks/tabular.py", *(argv or sys.argv[1:])]),
     }
-    save_results("tabular", {"meta": meta, "results": [asdict(r) for r in results]}, indent=1)
+    saved = save_results("tabular", {"meta": meta, "results": [asdict(r) for r in results]}, 1)
+    meta = with_results(meta, saved)
     if args.merge:
         results, meta = merge_runs(results, meta, [Path(f) for f in args.merge.split(",")])
     table = markdown(results, meta)

@@ -58,3 +58,13 @@ def test_the_verdicts_follow_the_targets(sim: ModuleType) -> None:
     text = sim.markdown([quiet, missed], [sim.Loop("quiet", True, "wins", 0.85, 0.84)], meta)
     assert "concept never — not met" in text
     assert "and after the concept shift: not met" in text
+
+
+def test_the_table_names_its_results_file(sim: ModuleType) -> None:
+    meta = {"date": "d", "machine": "m", "cores": 2, "python": "3.11", "command": "c"}
+    meta = sim.with_results(meta, sim.ROOT / "benchmarks/results/monitoring-20261127-015123.json")
+    header = sim.markdown([], [], meta).splitlines()[0]
+    assert header == (
+        "Run d on m, 2 cores, Python 3.11; command: `c`; "
+        "results: `benchmarks/results/monitoring-20261127-015123.json`."
+    )

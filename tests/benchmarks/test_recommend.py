@@ -67,7 +67,12 @@ def test_every_system_is_scored_on_the_same_held_out_users(bench: ModuleType) ->
     assert all(v > 0 for v in outcome.latency.values())
 
     meta = {"date": "d", "machine": "m", "cores": 2, "python": "3.11", "command": "c"}
-    text = bench.markdown(outcome, meta, 0.0)
+    saved = bench.ROOT / "benchmarks" / "results" / "recommend-20261205-032007.json"
+    text = bench.markdown(outcome, bench.with_results(meta, saved), 0.0)
+    assert text.splitlines()[0] == (
+        "Run d on m, 2 cores, Python 3.11; command: `c`; "
+        "results: `benchmarks/results/recommend-20261205-032007.json`."
+    )
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + len(bench.SYSTEMS)  # the header and one row per system
     for system in bench.SYSTEMS:

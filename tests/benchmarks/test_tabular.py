@@ -72,3 +72,64 @@ def test_a_run_of_one_system_claims_no_comparison(tabular: ModuleType) -> None:
     table = tabular.markdown(alone, meta)
     assert "at least the best of" not in table
     assert "no other system ran, so no comparison target applies" in table
+
+
+def test_a_table_names_its_results_file(tabular: ModuleType) -> None:
+    saved = tabular.RESULTS / "tabular-20261205-042201.json"
+    meta = {"date": "2026-12-05", "machine": "m", "budget": 60.0, "command": "now"}
+    header = tabular.markdown([], tabular.with_results(meta, saved)).splitlines()[0]
+    assert header.endswith("; results: `benchmarks/results/tabular-20261205-042201.json`.")
+    assert tabular.markdown([], meta).splitlines()[0].endswith("; results file not kept.")
+
+
+def test_a_merged_table_names_every_file_it_reads(tabular: ModuleType, tmp_path: Path) -> None:
+    email, credit = tabular.DEV_SUITE[3], tabular.DEV_SUITE[0]
+    used = write_run(tabular, tmp_path / "used.json", 300.0, [row(tabular, email, "flaml", 0.9)])
+    unused = write_run(
+        tabular, tmp_path / "unused.json", 300.0, [row(tabular, credit, "flaml", 0.8)]
+    )
+    meta = {"date": "2026-11-26", "machine": "m", "budget": 300.0, "command": "now"}
+    meta = tabular.with_results(meta, tabular.RESULTS / "tabular-300-20261126.json")
+    now = [row(tabular, credit, "mlwright", 0.86)]  # covers credit: unused.json adds nothing
+    merged, merged_meta = tabular.merge_runs(now, meta, [used, unused])
+    header = tabular.markdown(merged, merged_meta).splitlines()[0]
+    assert header.endswith(f"; results: `benchmarks/results/tabular-300-20261126.json`, `{used}`.")
+
+
+def test_the_bundled_table_names_its_results_file(tabular: ModuleType) -> None:
+    run = {
+        "chosen": "lightgbm_3",
+        "holdout": {"value": 0.8492, "low": 0.827, "high": 0.8705},
+        "baseline": 0.5,
+        "seconds": 5.6,
+        "latency": {"batch_rows_per_second": 107576.0, "p50_us": 12.0, "p99_us": 14.7},
+    }
+    meta = {"date": "2026-12-06", "machine": "x86_64, 2 cores, Python 3.11.7", "command": "c"}
+    meta = tabular.with_results(meta, tabular.RESULTS / "tabular-bundled-20261206-010203.json")
+    lines = tabular.bundled_markdown([run], meta).splitlines()
+    assert lines[0] == (
+        "Run 2026-12-06 on x86_64, 2 cores, Python 3.11.7; command: `c`; "
+        "results: `benchmarks/results/tabular-bundled-20261206-010203.json`."
+    )
+    assert lines[-1] == (
+        "| 1 | lightgbm_3 | 0.8492 [0.8270, 0.8705] | 0.5000 | 5.6 | 107,576 | 12.0 | 14.7 |"
+    )
+
+
+def test_results_keep_numpy_scalars_as_numbers(
+    tabular: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    monkeypatch.setattr(tabular, "RESULTS", tmp_path)
+    saved = tabular.save_results("t", {"score": np.float32(0.5), "rows": np.int64(3)})
+    assert saved.parent == tmp_path
+    assert json.loads(saved.read_text()) == {"score": 0.5, "rows": 3}
+    assert tabular.run_meta("scale.py", [])["command"] == "python benchmarks/scale.py"
+
+
+def test_results_files_are_not_ignored_by_git() -> None:
+    # They are committed: a table in docs/benchmarks.md names the file its numbers come from.
+    ignore = Path(__file__).resolve().parents[2] / ".gitignore"
+    patterns = [line.strip().strip("/") for line in ignore.read_text().splitlines()]
+    assert not {"benchmarks", "benchmarks/results", "results", "*.json"} & set(patterns)

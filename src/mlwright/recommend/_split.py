@@ -1,6 +1,6 @@
 """Evaluation protocols that never let a model see what it is scored on.
 
-Strong generalisation (ARCHITECTURE.md): a share of users is held out whole; each held-out
+Strong generalisation (docs/architecture.md): a share of users is held out whole; each held-out
 user's earliest interactions are the history the model is given at recommendation time,
 the latest are the items it should find. The models never train on a held-out user.
 
