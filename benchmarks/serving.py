@@ -29,6 +29,13 @@ request every 5 ms finds caches cold on a shared VM).
 
     python benchmarks/serving.py --peer-python /tmp/mlflow-venv/bin/python --single --update-docs
 
+``--boundary N`` measures only the request check (a few minutes): N requests through the
+pydantic record type the service checks with, and N through the hand-written check it
+replaced (kept here as the baseline), each alone and as POST /predict answers it through
+the ASGI app in process, interleaved in rounds; p50 of each, and the difference.
+
+    python benchmarks/serving.py --boundary 20000
+
 ``--peer-python`` is a Python with `mlflow` (the full package, for `mlflow models serve`)
 and mlwright installed; without it the MLflow side is skipped.
 """
@@ -54,7 +61,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tabular import fmt, run_meta, save_results, update_docs  # noqa: E402
+from tabular import (  # noqa: E402
+    fmt,
+    results_named,
+    run_meta,
+    save_results,
+    update_docs,
+    with_results,
+)
 
 EXAMPLE = ROOT / "examples" / "churn"
 SECTION = "serving"
@@ -309,23 +323,33 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+@dataclass(frozen=True)
+class ServerCommand:
+    """How to start a server under test, and where it answers."""
+
+    command: list[str]
+    port: int
+    ready_path: str  # 200 once it serves
+    floor_path: str  # the cheapest endpoint: the floor under the model's latency
+    env: dict[str, str] | None = None
+
+
 def measure(
     system: str,
     note: str,
+    server: ServerCommand,
     *,
-    command: list[str],
-    port: int,
-    ready_path: str,
     requests: list[bytes],
     args: argparse.Namespace,
-    floor_path: str,
-    env: dict[str, str] | None = None,
 ) -> Result:
+    port, floor_path = server.port, server.floor_path
     log = Path(tempfile.mkdtemp(prefix=f"serving-{system}-")) / "server.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            server.command, stdout=out, stderr=subprocess.STDOUT, env=server.env
+        )
     try:
-        wait_ready(port, ready_path, process, seconds=180)
+        wait_ready(port, server.ready_path, process, seconds=180)
         asyncio.run(concurrent(port, requests, 4, 3.0))  # warm up
         fixed = asyncio.run(fixed_rate(port, requests, args.rate, args.seconds, args.connections))
         busy = asyncio.run(concurrent(port, requests, args.clients, args.seconds))
@@ -408,6 +432,179 @@ def example_records(model_dir: Path, n: int = 500) -> list[dict[str, Any]]:
     return frame.to_dicts()
 
 
+# -- the request boundary: pydantic's record check against the hand-written one it replaced --
+
+
+def hand_written_schema(fields: Any, unknown: str = "reject", max_records: int = 1000) -> Any:
+    """A ``RecordSchema`` whose check is the hand-written one the service used before its
+    requests were checked by a pydantic type (issue 18): the baseline of ``--boundary``."""
+    from mlwright.errors import InputError, MlwrightError, list_choices
+    from mlwright.serve import Records, RecordSchema
+    from mlwright.serve._records import _ACCEPTED, _READERS, _json_kind, echo, echo_name
+
+    class HandWritten(RecordSchema):
+        name_set: frozenset[str]
+        readers: list[Any]
+
+        def parse(self, body: bytes) -> Records:
+            data = self._json(body)
+            if isinstance(data, dict):
+                self.check(data)
+                return Records([data], single=True)
+            if isinstance(data, list) and 0 < len(data) <= self.max_records:
+                for i, record in enumerate(data):
+                    if not isinstance(record, dict):
+                        raise InputError(f"record [{i}] is not an object", field=f"[{i}]")
+                    self.check(record, f"[{i}].")
+                return Records(data, single=False)
+            raise InputError(f"the request body is a JSON {_json_kind(data)}", field="body")
+
+        def check(self, record: Any, where: str = "") -> None:
+            # As it was: precomputed name set and (name, reader, accepted) per field.
+            names = self.names
+            if len(record) != len(names) or record.keys() != self.name_set:
+                missing = [n for n in names if n not in record]
+                if missing:
+                    raise InputError(
+                        f"field '{where}{missing[0]}' is missing",
+                        field=f"{where}{missing[0]}",
+                        hint="fields: " + list_choices(names),
+                    )
+                unknown = [k for k in record if k not in self.name_set]
+                if unknown and self.unknown == "reject":
+                    name = echo_name(unknown[0])
+                    raise InputError(
+                        f"field '{where}{name}' is not an input", field=f"{where}{name}"
+                    )
+            for name, read, (types, expected, _) in self.readers:
+                value = record[name]
+                try:
+                    if value is not None and (
+                        not isinstance(value, types)
+                        or (isinstance(value, bool) and bool not in types)
+                    ):
+                        raise InputError(
+                            f"field '{name}' expects {expected}: " + echo(value), field=name
+                        )
+                    read(name, value)
+                except MlwrightError as exc:
+                    exc.field = f"{where}{name}"
+                    raise
+
+    schema = HandWritten(fields, unknown=unknown, max_records=max_records)  # type: ignore[arg-type]
+    schema.name_set = frozenset(schema.names)
+    schema.readers = [(f.name, _READERS[f.kind], _ACCEPTED[f.kind]) for f in schema.fields]
+    return schema
+
+
+@dataclass
+class BoundaryCost:
+    """p50 µs per request of the two checks, alone and as /predict answers in process."""
+
+    requests: int
+    check_pydantic_us: float
+    check_hand_written_us: float
+    predict_pydantic_us: float
+    predict_hand_written_us: float
+
+    @property
+    def extra_us(self) -> float:
+        """What the pydantic path costs a /predict request more than the hand-written one."""
+        return self.predict_pydantic_us - self.predict_hand_written_us
+
+
+def p50_us(call: Any, count: int) -> float:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter_ns()
+        call()
+        times.append(time.perf_counter_ns() - started)
+    return statistics.median(times) / 1000.0
+
+
+def boundary_cost(model_dir: Path, records: list[dict[str, Any]], count: int) -> BoundaryCost:
+    """Validating one record, and a whole POST /predict through the ASGI app in this process
+    (no socket, no log), with the pydantic check and with the hand-written one, interleaved
+    in rounds so that a busy neighbour slows both alike."""
+    import dataclasses
+
+    from mlwright.serve import ServeSettings, Service, create_app
+
+    service = Service(ServeSettings(model=str(model_dir), log=None))
+    pydantic_loaded = service.load(str(model_dir))
+    bodies = [json.dumps(r).encode() for r in records]
+    old = hand_written_schema(pydantic_loaded.schema.fields)
+    hand_loaded = dataclasses.replace(pydantic_loaded, schema=old)
+    loop = asyncio.new_event_loop()
+    apps = {}
+    for name, loaded in (("pydantic", pydantic_loaded), ("hand", hand_loaded)):
+        app = create_app(ServeSettings(model=str(model_dir), log=None), loaded)
+        apps[name] = app
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+
+    def post(app: Any, body: bytes) -> None:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        loop.run_until_complete(app(scope, receive, send))
+        if sent[0]["status"] != 200:
+            raise RuntimeError(f"/predict answered {sent[0]['status']}: {sent[1]['body']!r}")
+
+    cycle = [0]
+
+    def next_body() -> bytes:
+        cycle[0] += 1
+        return bodies[cycle[0] % len(bodies)]
+
+    checks = {
+        "check_pydantic": lambda: pydantic_loaded.schema.parse(next_body()),
+        "check_hand": lambda: old.parse(next_body()),
+        "predict_pydantic": lambda: post(apps["pydantic"], next_body()),
+        "predict_hand": lambda: post(apps["hand"], next_body()),
+    }
+    for call in checks.values():  # warm up
+        p50_us(call, 200)
+    rounds = 10
+    medians: dict[str, list[float]] = {name: [] for name in checks}
+    for _ in range(rounds):
+        for name, call in checks.items():
+            medians[name].append(p50_us(call, max(1, count // rounds)))
+    loop.close()
+    p50 = {name: statistics.median(values) for name, values in medians.items()}
+    return BoundaryCost(
+        count,
+        p50["check_pydantic"],
+        p50["check_hand"],
+        p50["predict_pydantic"],
+        p50["predict_hand"],
+    )
+
+
+def boundary_markdown(cost: BoundaryCost, model_dir: Path) -> str:
+    return "\n".join(
+        [
+            f"Request boundary, {cost.requests:,} requests per path in process "
+            f"(model {model_dir.name}; p50 µs, the median of 10 interleaved rounds):",
+            "",
+            "| path | check one record | POST /predict (ASGI, no log) |",
+            "|---|---:|---:|",
+            f"| pydantic type from the artifact's inputs | {cost.check_pydantic_us:.1f} | "
+            f"{cost.predict_pydantic_us:.1f} |",
+            f"| hand-written check (before issue 18) | {cost.check_hand_written_us:.1f} | "
+            f"{cost.predict_hand_written_us:.1f} |",
+            "",
+            f"pydantic costs {cost.extra_us:+.1f} µs p50 per /predict request "
+            f"(ratio {cost.predict_pydantic_us / cost.predict_hand_written_us:.2f}); the rule: "
+            "keep the hand-written fast path if it is over +50 µs.",
+        ]
+    )
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     model_dir = example_model(work, args.model)
@@ -427,12 +624,14 @@ def run(args: argparse.Namespace) -> list[Result]:
         result = measure(
             system,
             note,
-            command=[*MLWRIGHT, "serve", str(directory), "--port", str(port), "--log", log],
-            port=port,
-            ready_path="/health/ready",
+            ServerCommand(
+                command=[*MLWRIGHT, "serve", str(directory), "--port", str(port), "--log", log],
+                port=port,
+                ready_path="/health/ready",
+                floor_path="/health/live",
+            ),
             requests=mlwright_requests,
             args=args,
-            floor_path="/health/live",
         )
         result.model_warm_us, result.model_idle_us = warm, idle
         print(f"  {system}: predict_record p50 {fmt(warm)} µs, {fmt(idle)} µs after 5 ms idle")
@@ -454,17 +653,19 @@ def run(args: argparse.Namespace) -> list[Result]:
             measure(
                 "mlflow",
                 "mlflow models serve (pyfunc of the same artifact), 1 worker",
-                command=[
-                    *(str(bin_dir / "mlflow"), "models", "serve", "-m", str(pyfunc_dir)),
-                    *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
-                    *("--workers", "1"),
-                ],
-                port=port,
-                ready_path="/ping",
+                ServerCommand(
+                    command=[
+                        *(str(bin_dir / "mlflow"), "models", "serve", "-m", str(pyfunc_dir)),
+                        *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
+                        *("--workers", "1"),
+                    ],
+                    port=port,
+                    ready_path="/ping",
+                    floor_path="/ping",
+                    env=env,
+                ),
                 requests=mlflow_requests,
                 args=args,
-                floor_path="/ping",
-                env=env,
             )
         )
     shutil.rmtree(work, ignore_errors=True)
@@ -485,7 +686,7 @@ def beside(load: Load) -> str:
 def markdown(results: list[Result], meta: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"Run {meta['date']} on {meta['machine']}, {meta['cores']} cores, Python "
-        f"{meta['python']}; command: `{meta['command']}`.",
+        f"{meta['python']}; command: `{meta['command']}`; {results_named(meta)}.",
         "",
         f"At {args.rate:g} requests/s each request's latency runs from its scheduled send "
         "time to the end of its response (a backlog counts); the service time runs from "
@@ -587,11 +788,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sequential", type=int, default=300, help="requests one at a time")
     parser.add_argument(
+        "--boundary",
+        type=int,
+        metavar="N",
+        help="only compare the request check: N requests through the pydantic record type and "
+        "N through the hand-written check it replaced, alone and as /predict answers them in "
+        "process (p50 each); no server, no peer",
+    )
+    parser.add_argument(
         "--update-docs",
         action="store_true",
         help="write the results into docs/benchmarks.md (results JSON is always saved)",
     )
     args = parser.parse_args(argv)
+    if args.boundary:
+        work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+        try:
+            model_dir = example_model(work, args.model)
+            cost = boundary_cost(model_dir, example_records(model_dir), args.boundary)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(asdict(cost)))
+        print(boundary_markdown(cost, model_dir))
+        return 0
     try:
         import uvloop
 
@@ -600,8 +819,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     results = run(args)
     meta = run_meta("serving.py", argv)
-    save_results("serving", {"meta": meta, "results": [asdict(r) for r in results]})
-    body = markdown(results, meta, args)
+    saved = save_results("serving", {"meta": meta, "results": [asdict(r) for r in results]})
+    body = markdown(results, with_results(meta, saved), args)
     print(body)
     if args.update_docs:
         update_docs(SECTION, body)

@@ -7,10 +7,14 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmark_module import load_benchmark
 
@@ -154,6 +158,9 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     ]
     meta = {"date": "d", "machine": "m", "cores": 2, "python": "3.11", "command": "c"}
     text = serving.markdown(results, meta, args)
+    assert "results file not kept" in text
+    named = {**meta, "results": ["benchmarks/results/serving-x.json"]}
+    assert "results: `benchmarks/results/serving-x.json`" in serving.markdown(results, named, args)
     assert "0.6 ms and 2 ms — met" in text
     assert "1,500/s, 0 errors — met" in text
     assert "50x — met" in text
@@ -169,3 +176,70 @@ def test_the_verdicts_follow_the_targets(serving: ModuleType) -> None:
     failing = [serving.Result("mlwright", "ours", slow, serving.Load(500, 2, 10.0, 1, 1, 1), alone)]
     text = serving.markdown(failing, meta, args)
     assert text.count("not met") == 2
+
+
+# The same record fields as the service tests' synthetic model (tests/synth.py).
+BOUNDARY_FIELDS = [
+    ("num", "numeric"),
+    ("plan", "categorical"),
+    ("vip", "boolean"),
+    ("signup", "datetime"),
+    ("note", "text"),
+]
+GOOD = {"num": 0.5, "plan": "pro", "vip": True, "signup": "2022-01-01T10:00:00", "note": "x"}
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+    | st.sampled_from(["2024-03-01", "0001-01-01T00:00:00+05:00", "yesterday"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+RECORDS = st.builds(lambda k, v: {**GOOD, k: v}, st.sampled_from([*GOOD, "extra"]), VALUES) | (
+    st.builds(
+        lambda drop: {k: v for k, v in GOOD.items() if k not in drop},
+        st.sets(st.sampled_from(sorted(GOOD)), max_size=2),
+    )
+)
+
+
+def outcome(schema: Any, body: bytes) -> tuple[int, str | None]:
+    from mlwright.errors import MlwrightError
+
+    try:
+        schema.parse(body)
+    except MlwrightError as exc:
+        return exc.http_status, exc.field
+    return 200, None
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=RECORDS | st.lists(RECORDS, max_size=3) | VALUES)
+def test_the_pydantic_check_and_the_hand_written_baseline_take_the_same_bodies(
+    serving: ModuleType, value: object
+) -> None:
+    """``--boundary`` compares like with like: what one check takes the other takes, and a
+    refusal names the same field."""
+    from mlwright.artifact import InputField
+    from mlwright.serve import RecordSchema
+
+    fields = [InputField(name, kind, "x") for name, kind in BOUNDARY_FIELDS]
+    body = orjson.dumps(value)
+    pydantic_outcome = outcome(RecordSchema(fields, max_records=2), body)
+    hand_outcome = outcome(serving.hand_written_schema(fields, max_records=2), body)
+    assert pydantic_outcome == hand_outcome
+
+
+def test_the_boundary_mode_times_both_paths(
+    serving: ModuleType, trained: dict[str, Any], tmp_path: Path
+) -> None:
+    from synth import RECORD
+
+    model_dir = trained["binary"].save(tmp_path / "model")
+    cost = serving.boundary_cost(model_dir, [RECORD, {**RECORD, "num": None}], 40)
+    assert cost.requests == 40
+    for us in (cost.check_pydantic_us, cost.check_hand_written_us, cost.predict_pydantic_us):
+        assert 0 < us < 1_000_000
+    assert "p50" in serving.boundary_markdown(cost, model_dir)

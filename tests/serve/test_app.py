@@ -390,3 +390,39 @@ def test_a_remote_version_is_downloaded_once_and_deleted_when_no_longer_served(
         assert [p.name.split("-")[:2] for p in cache.iterdir()] == [["churn", second]]
         c.post("/predict", json=RECORD).raise_for_status()
     assert list(temp.iterdir()) == []  # the cache goes at shutdown
+
+
+JSON_TYPES = {
+    "numeric": {"type": ["number", "null"]},
+    "categorical": {"type": ["string", "null"]},
+    "text": {"type": ["string", "null"]},
+    "boolean": {"type": ["boolean", "null"]},
+}
+
+
+def test_the_openapi_bodies_are_the_pydantic_record_type_of_the_artifacts_inputs(
+    binary: tuple[TestClient, str], trained: dict[str, Model]
+) -> None:
+    """/predict and /explain document one body, pydantic's JSON Schema of the record type
+    the service checks requests with: every input field, typed by its kind."""
+    c, _ = binary
+    spec = c.get("/openapi.json").json()
+    record = spec["components"]["schemas"]["Record"]
+    inputs = trained["binary"].inputs
+    assert record["required"] == [f.name for f in inputs]
+    assert record["additionalProperties"] is False
+    for f in inputs:
+        if f.kind == "datetime":
+            assert {"type": "string", "format": "date-time"} in record["properties"][f.name][
+                "anyOf"
+            ]
+        else:
+            assert record["properties"][f.name] == JSON_TYPES[f.kind]
+    schema = c.app.state.service.current.schema  # type: ignore[attr-defined]
+    assert record == schema.record_schema()
+    for path in ("/predict", "/explain"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == schema.body_schema()
+        assert body["schema"]["oneOf"][1]["maxItems"] == 1000
+        # The example the schema shows is a body the same type accepts.
+        assert c.post(path, json=record["example"]).status_code == 200

@@ -10,11 +10,12 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from mlwright.artifact import InputField
 from mlwright.errors import InputError, MlwrightError
 from mlwright.serve import RecordSchema
-from mlwright.serve._records import echo
+from mlwright.serve._records import echo, record_type
 
 FIELDS = [
     InputField("age", "numeric", "float"),
@@ -254,3 +255,30 @@ def test_echo_never_recurses() -> None:
     for _ in range(200_000):
         deep = [deep]
     assert echo(deep) == "[" * 80 + "... (an array of 1 item)"
+
+
+def test_the_record_schema_is_pydantics_json_schema_of_the_record_type() -> None:
+    """One type per artifact: the JSON Schema published is pydantic's of the type that
+    checks the requests (less pydantic's per-field titles)."""
+    schema = RecordSchema(FIELDS)
+    record = TypeAdapter(record_type(FIELDS, "reject", schema.example()))
+    generated = record.json_schema()
+    published = schema.record_schema()
+    assert published["required"] == generated["required"] == [f.name for f in FIELDS]
+    untitled = {
+        name: {k: v for k, v in typed.items() if k != "title"}
+        for name, typed in generated["properties"].items()
+    }
+    assert untitled == published["properties"]
+    assert published["additionalProperties"] is generated["additionalProperties"] is False
+    record.validate_python(GOOD)
+    with pytest.raises(ValidationError):
+        record.validate_python({**GOOD, "vip": 1})
+
+
+def test_a_checked_record_is_passed_on_as_it_was_sent() -> None:
+    """The check returns the client's values, not pydantic's copies: an integer stays an
+    integer in the prediction log, and an ignored unknown field stays in the record."""
+    records = RecordSchema(FIELDS, unknown="ignore").parse(body({**GOOD, "colour": "red"}))
+    assert records.records[0] == {**GOOD, "colour": "red"}
+    assert type(records.records[0]["age"]) is int

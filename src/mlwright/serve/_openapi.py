@@ -1,6 +1,8 @@
 """The service's OpenAPI schema: FastAPI's, with the request and response bodies of the
-model being served (its record schema, its classes), so that /docs and schemathesis see
-exactly what the service checks."""
+model being served (the JSON Schema of its pydantic ``Record`` type, its classes), so that
+/docs and schemathesis see exactly what the service checks. /predict and /explain are
+answered before FastAPI's routing (``ServiceApp``), so their entries are written here, from
+the same type FastAPI would have used."""
 
 from __future__ import annotations
 

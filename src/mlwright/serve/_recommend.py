@@ -9,19 +9,17 @@ listed in ``unknown_history``. Bad input is a 4xx naming the field, never a 5xx.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-import prometheus_client
 from annotated_types import Interval
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,18 +42,15 @@ from mlwright.errors import (
 )
 from mlwright.recommend import MAX_K, Recommender
 from mlwright.registry import ArtifactCache, locate
-from mlwright.serve._app import (
+from mlwright.serve._core import (
+    Described,
     Reloading,
     ServeSettings,
-    _check_key,
-    _error_body,
-    _flag_shutdown_on_signals,
-    _read_body,
-    add_admin_reload_route,
-    add_health_routes,
-    close_log,
-    measured,
-    open_log,
+    check_key,
+    error_body,
+    read_body,
+    respond,
+    service_app,
 )
 from mlwright.serve._log import LogEntry
 from mlwright.serve._openapi import error_responses
@@ -194,6 +189,27 @@ class RecommendService(Reloading[ServedRecommender]):
         self.metrics.records.inc()
         return orjson.dumps(answer)
 
+    def metadata(self) -> dict[str, Any]:
+        served = self.serving()
+        model = served.model
+        meta = model.metadata
+        return jsonable(  # type: ignore[no-any-return]
+            {
+                "model_name": served.name,
+                "model_version": served.version,
+                "source": served.source,
+                "loaded_at": served.loaded_at.isoformat(),
+                "last_reload_error": self.last_reload_error,
+                "problem_type": "recommendation",
+                "chosen": model.chosen,
+                "generators": {k: g.params for k, g in model.generators.items()},
+                "users": len(model.user_ids),
+                "items": int(model.catalogue.sum()),
+                "columns": meta.get("columns"),
+                "evaluation": meta.get("evaluation"),
+            }
+        )
+
 
 def _refusal(errors: Sequence[Mapping[str, Any]]) -> InputError:
     """The first problem pydantic or FastAPI found in a request, naming its field."""
@@ -241,6 +257,14 @@ def parse_request(body: bytes) -> RecommendRequest:
         raise _refusal(exc.errors()) from None
 
 
+RECOMMENDING = Described(
+    title="mlwright recommendation service",
+    description="Recommendations from one mlwright recommender; every answer is logged.",
+    what="the recommender",
+    metadata_doc="The recommender served: identity, what it chose, and its offline evaluation.",
+)
+
+
 def create_recommend_app(
     settings: ServeSettings,
     loaded: ServedRecommender | None = None,
@@ -251,65 +275,22 @@ def create_recommend_app(
     ``RecommendService.load``) is given. With a registry alias it follows the alias, and
     POST /admin/reload swaps the recommender without a restart. ``cache`` holds its registry
     downloads (the app deletes it at shutdown)."""
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     service = RecommendService(settings, cache)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        service.log = open_log(settings, service.metrics)
-        if service.current is None:
-            await service.reload()
-        restore = _flag_shutdown_on_signals(service)
-        poller = asyncio.create_task(service.poll()) if service.follows_alias() else None
-        try:
-            yield
-        finally:
-            service.shutting_down = True
-            restore()
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
-            await close_log(service.log)
-            await service.shutdown()
-
-    app = FastAPI(
-        title="mlwright recommendation service",
-        description="Recommendations from one mlwright recommender; every answer is logged.",
-        lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
-    )
-    app.state.service = service
+    app = service_app(service, RECOMMENDING, FastAPI)
     if loaded is not None:
         service.install(loaded)
-
-    async def answered(endpoint: str, work: Callable[[], Awaitable[bytes]]) -> Response:
-        status, body = await measured(service.metrics, endpoint, work)
-        return Response(body, status, media_type=JSON)
 
     @app.exception_handler(RequestValidationError)
     async def refused(request: Request, exc: RequestValidationError) -> Response:
         error = _refusal(exc.errors())
         service.metrics.requests.labels("recommend", str(error.http_status)).inc()
-        return Response(_error_body(error), error.http_status, media_type=JSON)
+        return Response(error_body(error), error.http_status, media_type=JSON)
 
     def keyed(request: Request) -> None:
         if settings.api_key is not None:
-            _check_key(request.headers, settings.api_key, "/recommend")
+            check_key(request.headers, settings.api_key, "/recommend")
 
-    @app.post(
-        "/recommend",
-        tags=["recommend"],
-        response_model=RecommendAnswer,
-        responses=error_responses(),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {JSON: {"schema": RecommendRequest.model_json_schema()}},
-            }
-        },
-    )
+    @app.post("/recommend", tags=["recommend"], **_post_openapi())
     async def recommend_post(request: Request) -> Response:
         """Recommend for a known user, a new user's items (fold-in), or nobody (cold
         start), with optional allow and block lists."""
@@ -317,21 +298,12 @@ def create_recommend_app(
 
         async def work() -> bytes:
             keyed(request)
-            body = await _read_body(request.scope, request.receive, settings.max_body_bytes)
+            body = await read_body(request.scope, request.receive, settings.max_body_bytes)
             return service.answer(parse_request(body), started)
 
-        return await answered("recommend", work)
+        return await respond(service.metrics, "recommend", work)
 
-    @app.get(
-        "/recommend",
-        tags=["recommend"],
-        response_model=RecommendAnswer,
-        responses={
-            code: answer
-            for code, answer in error_responses().items()
-            if code not in ("400", "413")  # no body to be malformed or too large
-        },
-    )
+    @app.get("/recommend", tags=["recommend"], **_get_openapi())
     async def recommend_get(
         request: Request,
         user_id: str | None = Query(None, description="A user id from the training data."),
@@ -344,41 +316,32 @@ def create_recommend_app(
             keyed(request)
             return service.answer(RecommendRequest(user_id=user_id, k=k), started)
 
-        return await answered("recommend", work)
+        return await respond(service.metrics, "recommend", work)
 
-    add_health_routes(app, service.metrics, service.readiness, service.identity, "the recommender")
-
-    @app.get("/metadata", tags=["model"])
-    async def metadata() -> Response:
-        """The recommender served: identity, what it chose, and its offline evaluation."""
-
-        async def work() -> bytes:
-            served = service.serving()
-            model = served.model
-            meta = model.metadata
-            return orjson.dumps(
-                jsonable(
-                    {
-                        "model_name": served.name,
-                        "model_version": served.version,
-                        "source": served.source,
-                        "loaded_at": served.loaded_at.isoformat(),
-                        "last_reload_error": service.last_reload_error,
-                        "problem_type": "recommendation",
-                        "chosen": model.chosen,
-                        "generators": {k: g.params for k, g in model.generators.items()},
-                        "users": len(model.user_ids),
-                        "items": int(model.catalogue.sum()),
-                        "columns": meta.get("columns"),
-                        "evaluation": meta.get("evaluation"),
-                    }
-                )
-            )
-
-        return await answered("metadata", work)
-
-    add_admin_reload_route(app, settings, service, answered)
     return app
+
+
+def _post_openapi() -> dict[str, Any]:
+    """POST /recommend's OpenAPI entry: the pydantic request and answer models."""
+    return {
+        "response_model": RecommendAnswer,
+        "responses": error_responses(),
+        "openapi_extra": {
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": RecommendRequest.model_json_schema()}},
+            }
+        },
+    }
+
+
+def _get_openapi() -> dict[str, Any]:
+    """GET /recommend's: no body to be malformed or too large (no 400 or 413)."""
+    errors = error_responses()
+    return {
+        "response_model": RecommendAnswer,
+        "responses": {code: e for code, e in errors.items() if code not in ("400", "413")},
+    }
 
 
 def is_recommender_artifact(reference: str, tracking_uri: str | None, cache: ArtifactCache) -> bool:

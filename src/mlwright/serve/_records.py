@@ -1,10 +1,13 @@
 """Request bodies of /predict and /explain: one record (a JSON object) or a list of them,
 checked against the artifact's input schema before the model sees them.
 
-Every field of the schema is required (null stands for a missing value), so that a client
-that forgets a field hears about it instead of silently scoring a missing value. Each
-value is read by the same functions as the model's own single-record path, so a value the
-check accepts is one the model accepts.
+One pydantic type per artifact (a ``Record`` TypedDict built from ``Model.inputs``) is the
+check, the JSON Schema in the OpenAPI document, and the source of the 422: the first
+problem pydantic reports is worded here (what the field expects, the value quoted in part).
+Every field is required (null stands for a missing value), so that a client that forgets a
+field hears about it instead of silently scoring a missing value. A datetime is checked by
+the same reader as the model's own single-record path, so a value the check accepts is one
+the model accepts.
 """
 
 from __future__ import annotations
@@ -14,10 +17,25 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import polars as pl
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from mlwright.artifact import InputField
 from mlwright.errors import InputError, MlwrightError, RequestError, list_choices
@@ -90,6 +108,57 @@ class Records:
         return pl.DataFrame(columns)
 
 
+# The pydantic type of each feature kind's value (strict: no "5" for 5, no 1 for true); the
+# JSON Schema says the same in the form the service has always published.
+_VALUE_TYPES: dict[str, Any] = {
+    "numeric": StrictInt | StrictFloat | None,
+    "categorical": StrictStr | None,
+    "text": StrictStr | None,
+    "boolean": StrictBool | None,
+    "datetime": StrictStr | None,
+}
+
+
+class _NoFieldTitles(GenerateJsonSchema):
+    """pydantic's JSON Schema, without a title per field (a field's name is its title)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def _read_datetime(name: str) -> Callable[[Any], Any]:
+    """The model's own datetime reader as a pydantic check (the value is kept as sent)."""
+
+    def check(value: Any) -> Any:
+        try:
+            timestamp_value(name, value)
+        except MlwrightError:
+            raise PydanticCustomError("datetime_value", "not a date or timestamp") from None
+        return value
+
+    return check
+
+
+def record_type(
+    fields: Sequence[InputField], unknown: UnknownFields, example: Mapping[str, Any]
+) -> Any:
+    """The ``Record`` TypedDict of an artifact's inputs: its pydantic validation and JSON
+    Schema. Names are the columns' own (any text), so it is built the functional way."""
+    annotated: dict[str, Any] = {}
+    for f in fields:
+        checks: list[Any] = [WithJsonSchema(_JSON_TYPES[f.kind])]
+        if f.kind == "datetime":
+            checks.append(AfterValidator(_read_datetime(f.name)))
+        annotated[f.name] = Annotated[_VALUE_TYPES[f.kind], *checks]
+    typed_dict: Any = TypedDict  # its functional form, with names known only at run time
+    record = typed_dict("Record", annotated)
+    record.__pydantic_config__ = ConfigDict(
+        extra="forbid" if unknown == "reject" else "ignore",
+        json_schema_extra={"additionalProperties": unknown == "ignore", "example": dict(example)},
+    )
+    return record
+
+
 class RecordSchema:
     """The input schema of one model, as the HTTP service checks it."""
 
@@ -104,53 +173,28 @@ class RecordSchema:
             raise ValueError(f"unknown must be one of {UNKNOWN_FIELDS}, got {unknown!r}")
         self.fields = list(fields)
         self.names = [f.name for f in self.fields]
-        self._name_set = frozenset(self.names)
-        self._readers = [(f.name, _READERS[f.kind], _ACCEPTED[f.kind]) for f in self.fields]
+        self._kinds = {f.name: f.kind for f in self.fields}
         self.unknown = unknown
         self.max_records = max_records
+        record = record_type(self.fields, unknown, self.example())
+        many: Any = Annotated[list[record], Field(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
+        self._one: TypeAdapter[Any] = TypeAdapter(record)
+        self._many: TypeAdapter[Any] = TypeAdapter(many)
+        self._body: TypeAdapter[Any] = TypeAdapter(record | many)
 
     # -- checking ------------------------------------------------------------------------------
 
     def parse(self, body: bytes) -> Records:
         """The records of a request body, or an error naming what is wrong and where."""
-        if not body:
-            raise RequestError(
-                "the request body is empty",
-                field="body",
-                hint="send one record as a JSON object, or a list of them",
-            )
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            if exc.msg.startswith("depth limit"):
-                raise too_deep(body, exc.pos) from None
-            raise RequestError(
-                f"the request body is not valid JSON: {exc}",
-                field="body",
-                hint="send one record as a JSON object, e.g. " + self.example_text(),
-            ) from None
+        data = self._json(body)
         if isinstance(data, dict):
-            self.check(data, "")
+            self.check(data)
             return Records([data], single=True)
         if isinstance(data, list):
-            if not data:
-                raise InputError(
-                    "the list of records is empty", field="body", hint="send at least one record"
-                )
-            if len(data) > self.max_records:
-                raise InputError(
-                    f"{len(data):,} records in one request; at most {self.max_records:,} are taken",
-                    field="body",
-                    hint="split the list, or score large tables with `mlwright predict`",
-                )
-            for i, record in enumerate(data):
-                if not isinstance(record, dict):
-                    raise InputError(
-                        f"record [{i}] is a JSON {_json_kind(record)}, not an object",
-                        field=f"[{i}]",
-                        hint="each record is an object of field -> value",
-                    )
-                self.check(record, f"[{i}].")
+            try:
+                self._many.validate_python(data)
+            except ValidationError as exc:
+                raise self._list_refusal(data, exc.errors(include_url=False)) from None
             return Records(data, single=False)
         raise InputError(
             f"the request body is a JSON {_json_kind(data)}; expected an object (one record) "
@@ -159,72 +203,117 @@ class RecordSchema:
             hint="send e.g. " + self.example_text(),
         )
 
-    def check(self, record: Mapping[str, Any], where: str = "") -> None:
+    def _json(self, body: bytes) -> Any:
+        if not body:
+            raise RequestError(
+                "the request body is empty",
+                field="body",
+                hint="send one record as a JSON object, or a list of them",
+            )
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            if exc.msg.startswith("depth limit"):
+                raise too_deep(body, exc.pos) from None
+            raise RequestError(
+                f"the request body is not valid JSON: {exc}",
+                field="body",
+                hint="send one record as a JSON object, e.g. " + self.example_text(),
+            ) from None
+
+    def check(self, record: Mapping[str, Any]) -> None:
         """Every field present, none unknown (unless ignored), each value of its kind."""
-        if len(record) != len(self.names) or record.keys() != self._name_set:
-            missing = [n for n in self.names if n not in record]
-            if missing:
-                raise InputError(
-                    f"field '{where}{missing[0]}' is missing"
-                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-                    field=f"{where}{missing[0]}",
-                    hint="send every input field, with null for a missing value; fields: "
-                    + list_choices(self.names),
+        try:
+            self._one.validate_python(record)
+        except ValidationError as exc:
+            raise self._refusal(record, exc.errors(include_url=False), "") from None
+
+    # -- wording pydantic's refusals -----------------------------------------------------------
+
+    def _list_refusal(self, data: list[Any], errors: Sequence[Mapping[str, Any]]) -> InputError:
+        """The first problem of a list of records: its length, an item that is not a record,
+        or the first bad record's (its position in the field, e.g. ``[1].age``)."""
+        first = errors[0]
+        if not first["loc"]:
+            if not data:
+                return InputError(
+                    "the list of records is empty", field="body", hint="send at least one record"
                 )
-            unknown = [k for k in record if k not in self._name_set]
-            if unknown and self.unknown == "reject":
-                name = echo_name(unknown[0])
-                raise InputError(
-                    f"field '{where}{name}' is not an input of this model"
-                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
-                    field=f"{where}{name}",
-                    hint="remove it (the service was started with --unknown-fields reject); "
-                    "fields: " + list_choices(self.names),
-                )
-        for name, read, (types, expected, hint) in self._readers:
-            value = record[name]
-            try:
-                if value is not None and (
-                    not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-                ):
-                    raise InputError(
-                        f"field '{name}' expects {expected}, got a JSON {_json_kind(value)}: "
-                        + echo(value),
-                        field=name,
-                        hint=hint,
-                    )
-                read(name, value)
-            except MlwrightError as exc:
-                if isinstance(value, str):  # the reader quoted it whole
-                    exc.message = exc.message.replace(repr(value), echo(value))
-                if where:
-                    exc.field = f"{where}{name}"
-                    exc.message = f"record {where[:-1]}: {exc.message}"
-                exc.args = (str(exc),)
-                raise
+            return InputError(
+                f"{len(data):,} records in one request; at most {self.max_records:,} are taken",
+                field="body",
+                hint="split the list, or score large tables with `mlwright predict`",
+            )
+        i = first["loc"][0]
+        if not isinstance(data[i], dict):
+            return InputError(
+                f"record [{i}] is a JSON {_json_kind(data[i])}, not an object",
+                field=f"[{i}]",
+                hint="each record is an object of field -> value",
+            )
+        own = [{**e, "loc": e["loc"][1:]} for e in errors if e["loc"][:1] == (i,)]
+        return self._refusal(data[i], own, f"[{i}].")
+
+    def _refusal(
+        self, record: Mapping[str, Any], errors: Sequence[Mapping[str, Any]], where: str
+    ) -> InputError:
+        """The 422 for one record from pydantic's errors: a missing field first, then an
+        unknown one, then the first value of the wrong kind (as the reader words it)."""
+        by_type: dict[str, list[str]] = {}
+        for e in errors:
+            if e["loc"]:
+                by_type.setdefault(e["type"], []).append(str(e["loc"][0]))
+        missing = by_type.get("missing", [])
+        if missing:
+            return InputError(
+                f"field '{where}{missing[0]}' is missing"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                field=f"{where}{missing[0]}",
+                hint="send every input field, with null for a missing value; fields: "
+                + list_choices(self.names),
+            )
+        unknown = by_type.get("extra_forbidden", [])
+        if unknown:
+            name = echo_name(unknown[0])
+            return InputError(
+                f"field '{where}{name}' is not an input of this model"
+                + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                field=f"{where}{name}",
+                hint="remove it (the service was started with --unknown-fields reject); "
+                "fields: " + list_choices(self.names),
+            )
+        named = [e for e in errors if e["loc"] and e["loc"][0] in self._kinds]
+        if not named:  # not expected: pydantic refused the record as a whole
+            return InputError(
+                f"{where[:-1] or 'the record'}: {errors[0]['msg']}",
+                field=where[:-1] or "body",
+                hint="see /docs for the request schema",
+            )
+        name = str(named[0]["loc"][0])
+        error = value_refusal(name, self._kinds[name], record[name])
+        if where:
+            error.field = f"{where}{name}"
+            error.message = f"record {where[:-1]}: {error.message}"
+            error.args = (str(error),)
+        return error
 
     # -- describing ----------------------------------------------------------------------------
 
     def record_schema(self) -> dict[str, Any]:
-        """JSON Schema of one record."""
-        return {
-            "type": "object",
-            "title": "Record",
-            "properties": {f.name: dict(_JSON_TYPES[f.kind]) for f in self.fields},
-            "required": list(self.names),
-            "additionalProperties": self.unknown == "ignore",
-            "example": self.example(),
-        }
+        """JSON Schema of one record (pydantic's, of the ``Record`` type)."""
+        schema = self._body.json_schema(
+            ref_template="#/components/schemas/{model}", schema_generator=_NoFieldTitles
+        )
+        record: dict[str, Any] = schema["$defs"]["Record"]
+        return record
 
     def body_schema(self) -> dict[str, Any]:
-        """JSON Schema of a request body: one record, or a list of 1 to ``max_records``."""
-        ref = {"$ref": "#/components/schemas/Record"}
-        return {
-            "oneOf": [
-                ref,
-                {"type": "array", "items": ref, "minItems": 1, "maxItems": self.max_records},
-            ]
-        }
+        """JSON Schema of a request body: one record, or a list of 1 to ``max_records``
+        (pydantic's; its anyOf is a oneOf, as an object is never an array)."""
+        schema = self._body.json_schema(
+            ref_template="#/components/schemas/{model}", schema_generator=_NoFieldTitles
+        )
+        return {"oneOf": schema["anyOf"]}
 
     def example(self) -> dict[str, Any]:
         examples: dict[str, Any] = {
@@ -239,6 +328,30 @@ class RecordSchema:
     def example_text(self) -> str:
         text = orjson.dumps(self.example()).decode()
         return text if len(text) <= 120 else text[:117] + "...}"
+
+
+def value_refusal(name: str, kind: str, value: Any) -> InputError:
+    """The 422 for a value of field ``name`` that is not of its ``kind``, quoting at most a
+    bounded part of it (a nested or huge value is never echoed whole)."""
+    types, expected, hint = _ACCEPTED[kind]
+    if value is not None and (
+        not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+    ):
+        return InputError(
+            f"field '{name}' expects {expected}, got a JSON {_json_kind(value)}: " + echo(value),
+            field=name,
+            hint=hint,
+        )
+    try:
+        _READERS[kind](name, value)
+    except InputError as exc:
+        if isinstance(value, str):  # the reader quoted it whole
+            exc.message = exc.message.replace(repr(value), echo(value))
+        exc.args = (str(exc),)
+        return exc
+    return InputError(  # not expected: the reader takes what pydantic refused
+        f"field '{name}' is not {expected}", field=name, hint=hint
+    )
 
 
 def _json_kind(value: object) -> str:
