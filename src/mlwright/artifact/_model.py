@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from mlwright.artifact._calibrator import Calibrator
+from mlwright.artifact._evidence import Evidence
 from mlwright.artifact._intervals import PredictionIntervals
 from mlwright.artifact._stack import Stacker
 from mlwright.data import to_polars
@@ -375,6 +376,13 @@ class Model:
         import pandas as pd
 
         return pd.DataFrame(self.metadata.get("leaderboard", []))
+
+    @property
+    def evidence(self) -> Evidence:
+        """The run's evidence, typed (scores with intervals, threshold, calibration, the
+        complexity ladder, slices, latency, timings); checked on each read, so an edit of
+        ``metadata`` shows."""
+        return Evidence.parse(self.metadata, where="the model's metadata")
 
     @property
     def metrics(self) -> dict[str, Any]:

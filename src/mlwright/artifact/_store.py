@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlwright.artifact._calibrator import Calibrator
+from mlwright.artifact._evidence import Evidence
 from mlwright.artifact._intervals import PredictionIntervals
 from mlwright.artifact._model import InputField, Member, Model, OutputLayers
 from mlwright.artifact._stack import Stacker
@@ -158,7 +159,8 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
             "libraries": library_versions(
                 *(name for m in model.members for name in m.learner.libraries)
             ),
-            **{k: v for k, v in model.metadata.items() if k not in ("created_at", "libraries")},
+            # The metadata as its typed models write it: a producer's slip fails here, by name.
+            **{k: v for k, v in _evidence(model).items() if k not in ("created_at", "libraries")},
         }
 
     return write_artifact(directory, fill, documents, reserved=("learners",))
@@ -373,6 +375,7 @@ def load_model(directory: str | Path) -> Model:
         inputs = [InputField(**f) for f in manifest["input_schema"]]
         task = manifest["task"]
         metadata = {k: v for k, v in manifest.items() if k not in _MODEL_KEYS}
+        Evidence.parse(metadata, where=f"{path / MANIFEST}")
         layers = _output_layers(manifest)
     except MlwrightError as exc:
         if isinstance(exc, ArtifactError):
@@ -405,6 +408,12 @@ def load_model(directory: str | Path) -> Model:
         ) from exc
     model.metadata["path"] = str(path)
     return model
+
+
+def _evidence(model: Model) -> dict[str, Any]:
+    """The model's metadata, checked against the evidence's typed models and written by them."""
+    checked = Evidence.parse(model.metadata, where="the model's metadata")
+    return checked.model_dump(by_alias=True, exclude_unset=True)
 
 
 def _members(path: Path, entries: Any) -> list[Member]:

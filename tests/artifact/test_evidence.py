@@ -1,0 +1,69 @@
+"""The run's evidence is typed: the manifest reads into it, and a damaged field is named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mlwright
+from clirun import assert_clean_failure
+from clirun import mlwright as mlwright_cli
+from mlwright.artifact import Evidence
+from mlwright.errors import ArtifactError
+
+LEGACY = Path(__file__).parents[1] / "fixtures" / "artifact-0.1.0"
+
+
+def damaged(tmp_path: Path, edit: Any) -> Path:
+    copy = tmp_path / "model"
+    shutil.copytree(LEGACY, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_a_0_1_0_manifest_reads_into_the_typed_evidence() -> None:
+    evidence = mlwright.load(LEGACY).evidence
+    assert evidence.metrics is not None
+    assert evidence.metrics.holdout.model.value == pytest.approx(0.8539590276163166)
+    assert evidence.metrics.decision is not None
+    assert evidence.metrics.decision.threshold == pytest.approx(0.22837113610811371)
+    assert evidence.metrics.decision.chosen_value.value > 0
+    assert evidence.leaderboard is not None
+    assert evidence.leaderboard[0].cv_score("roc_auc") == pytest.approx(0.8470241720357153)
+    assert evidence.data is not None
+    assert evidence.data.schema_["n_rows"] == 7043
+
+
+def test_typed_evidence_writes_back_what_it_read() -> None:
+    manifest = json.loads((LEGACY / "manifest.json").read_text())
+    written = Evidence.parse(manifest).model_dump(by_alias=True, exclude_unset=True)
+    assert written == manifest
+
+
+def test_a_missing_field_is_an_artifact_error_naming_it(tmp_path: Path) -> None:
+    path = damaged(tmp_path, lambda m: m["metrics"]["holdout"]["model"].pop("value"))
+    with pytest.raises(ArtifactError, match=r"metrics\.holdout\.model\.value") as info:
+        mlwright.load(path)
+    assert info.value.field == "metrics.holdout.model.value"
+
+
+def test_a_mistyped_field_is_an_artifact_error_naming_it(tmp_path: Path) -> None:
+    def mistype(manifest: dict[str, Any]) -> None:
+        manifest["metrics"]["cv"]["score"] = "high"
+
+    with pytest.raises(ArtifactError, match=r"metrics\.cv\.score") as info:
+        mlwright.load(damaged(tmp_path, mistype))
+    assert info.value.field == "metrics.cv.score"
+    assert "valid number" in info.value.message
+
+
+def test_the_command_line_refuses_it_with_the_artifact_exit_code(tmp_path: Path) -> None:
+    path = damaged(tmp_path, lambda m: m["budget"].update(seconds="an hour"))
+    result = mlwright_cli("report", path, "-o", tmp_path / "card.html", cwd=tmp_path)
+    assert_clean_failure(result, 5, "budget.seconds")
