@@ -67,3 +67,10 @@ def test_the_command_line_refuses_it_with_the_artifact_exit_code(tmp_path: Path)
     path = damaged(tmp_path, lambda m: m["budget"].update(seconds="an hour"))
     result = mlwright_cli("report", path, "-o", tmp_path / "card.html", cwd=tmp_path)
     assert_clean_failure(result, 5, "budget.seconds")
+
+
+def test_a_missing_part_of_the_model_is_named_too(tmp_path: Path) -> None:
+    path = damaged(tmp_path, lambda m: m["input_schema"][3].pop("kind"))
+    with pytest.raises(ArtifactError, match=r"input_schema\.3\.kind") as info:
+        mlwright.load(path)
+    assert info.value.field == "input_schema.3.kind"

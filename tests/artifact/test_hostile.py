@@ -298,8 +298,9 @@ def test_a_member_dir_through_a_link_is_refused(artifact: Path, tmp_path: Path) 
 
 def test_a_member_dir_that_is_not_a_path_is_refused(artifact: Path) -> None:
     edit_manifest(artifact, lambda m: m["members"][0].__setitem__("dir", ["x"]))
-    with pytest.raises(ArtifactError, match="not a path"):
+    with pytest.raises(ArtifactError, match=r"members\.0\.dir.*valid string") as info:
         load_model(artifact)
+    assert info.value.field == "members.0.dir"
 
 
 # -- libraries ---------------------------------------------------------------------------------

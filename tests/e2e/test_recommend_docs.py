@@ -9,6 +9,7 @@ import re
 import runpy
 import shlex
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -52,6 +53,35 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
     assert "held-out users" in trained.stdout
     assert (repo_copy / "models" / "movielens" / "model_card.html").is_file()
 
+    answer, folded = _served(serve, get, post, repo_copy)
+
+    _batch_and_card(predict, report, repo_copy, answer)
+
+    # The page's Python, as written, in the folder the page's commands ran in.
+    monkeypatch.chdir(repo_copy)
+    loading, fitting = documented_python()
+    first = runpy.run_path(str(_script(repo_copy / "loading.py", loading)))
+    rec = first["rec"]
+    assert rec.recommend(user=15, k=10) == answer["items"]
+    assert rec.recommend(history=[1, 260, 1196], k=5, exclude=[1210]) == folded["items"]
+    second = runpy.run_path(str(_script(repo_copy / "fitting.py", fitting)))
+    assert 0.0 <= second["ndcg"]["low"] <= second["ndcg"]["value"] <= second["ndcg"]["high"]
+    assert second["fitted"].recommend(user=15, k=3)
+
+    # Retraining: the second run is the challenger; promotion moves the champion by force.
+    again = mlwright(*rerun[1:], "--time-budget", "30", cwd=repo_copy, timeout=300)
+    assert again.code == 0, again
+    assert "as 'challenger'" in again.stdout
+    assert mlwright(*challenger_card[1:], cwd=repo_copy).code == 0
+    promoted = mlwright(*promote[1:], cwd=repo_copy)
+    assert promoted.code == 0, promoted
+    assert "promoted (forced): movielens version 2 is the champion (was 1)" in promoted.stdout
+
+
+def _served(
+    serve: list[str], get: list[str], post: list[str], repo_copy: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The page's service answers its GET and POST examples as the page says."""
     log = serve[serve.index("--log") + 1]
     args = list(serve[2:])
     args[args.index("--port") : args.index("--port") + 2] = []  # start_server picks a port
@@ -75,7 +105,13 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
         assert 1210 not in folded["items"]
     finally:
         assert server.stopped_gracefully()
+    return answer, folded
 
+
+def _batch_and_card(
+    predict: list[str], report: list[str], repo_copy: Path, answer: dict[str, Any]
+) -> None:
+    """The page's batch recommendations agree with the service; its card names NDCG@10."""
     batch = mlwright(*predict[1:], cwd=repo_copy)
     assert batch.code == 0, batch
     output = predict[predict.index("-o") + 1]
@@ -89,26 +125,6 @@ def test_the_recommendation_guide_runs(repo_copy: Path, monkeypatch: pytest.Monk
     page = report[report.index("--out") + 1]
     assert "NDCG@10" in (repo_copy / page).read_text()
     assert (repo_copy / page).with_suffix(".md").is_file()
-
-    # The page's Python, as written, in the folder the page's commands ran in.
-    monkeypatch.chdir(repo_copy)
-    loading, fitting = documented_python()
-    first = runpy.run_path(str(_script(repo_copy / "loading.py", loading)))
-    rec = first["rec"]
-    assert rec.recommend(user=15, k=10) == answer["items"]
-    assert rec.recommend(history=[1, 260, 1196], k=5, exclude=[1210]) == folded["items"]
-    second = runpy.run_path(str(_script(repo_copy / "fitting.py", fitting)))
-    assert 0.0 <= second["ndcg"]["low"] <= second["ndcg"]["value"] <= second["ndcg"]["high"]
-    assert second["fitted"].recommend(user=15, k=3)
-
-    # Retraining: the second run is the challenger; promotion moves the champion by force.
-    again = mlwright(*rerun[1:], "--time-budget", "30", cwd=repo_copy, timeout=300)
-    assert again.code == 0, again
-    assert "as 'challenger'" in again.stdout
-    assert mlwright(*challenger_card[1:], cwd=repo_copy).code == 0
-    promoted = mlwright(*promote[1:], cwd=repo_copy)
-    assert promoted.code == 0, promoted
-    assert "promoted (forced): movielens version 2 is the champion (was 1)" in promoted.stdout
 
 
 def documented_python() -> list[str]:

@@ -15,7 +15,7 @@ top-level field is optional, and what is present is checked whole.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -111,6 +111,17 @@ class ValuePoint(_Shape):
     acted_share: float
 
 
+class DecisionValues(_Shape):
+    """The spec's business value of each decision outcome, as the decision was chosen with."""
+
+    tp: float
+    fp: float
+    tn: float
+    fn: float
+    matrix: dict[str, dict[str, float]] | None = None
+    currency: str | None = None
+
+
 class Decision(_Shape):
     """The decision rule of most business value. Binary: a threshold chosen on the
     out-of-fold predictions; multiclass under a value matrix: the class of highest expected
@@ -124,7 +135,7 @@ class Decision(_Shape):
     holdout_value_per_1000: dict[str, Interval]
     gain_per_1000: dict[str, Interval]
     curve: list[ValuePoint] | None = None
-    values: dict[str, Any] | None = None
+    values: DecisionValues | None = None
     matrix: dict[str, Any] | None = None
 
     @property
@@ -175,13 +186,29 @@ class ResidualBin(_Shape):
     mae: float
 
 
+class PredictedClass(_Shape):
+    label: str
+    probabilities: dict[str, float]
+
+
+class WorstRow(_Shape):
+    """A holdout row the model gets most wrong: its inputs, the truth and the prediction (a
+    number, or the predicted class with every class's probability)."""
+
+    row: int
+    loss: float
+    truth: str | float
+    prediction: PredictedClass | float
+    inputs: dict[str, Any]
+
+
 class Errors(_Shape):
     """Where the model fails: slices, the confusion matrix or residuals, the worst rows."""
 
     slices: Slices
     confusion: Confusion | None = None
     residuals: list[ResidualBin] | None = None
-    worst: list[dict[str, Any]]
+    worst: list[WorstRow]
 
 
 class LevelIntervals(_Shape):
@@ -345,17 +372,29 @@ class Reference(_Shape):
     """The training distribution the monitor compares live traffic with."""
 
     features: dict[str, dict[str, Any]]
-    predictions: dict[str, Any]
+    predictions: dict[str, Any] = Field(default_factory=dict)  # none before they were kept
+
+
+class Stacking(_Shape):
+    """Whether a stacking layer was tried, and kept because it beat the selection on the
+    holdout."""
+
+    kept: bool
+    summary: str
+    members: list[str] | None = None
+    holdout_stack: float | None = None
+    holdout_without: float | None = None
 
 
 class Evidence(_Shape):
     """The evidence a tabular training run writes into its model's metadata."""
 
     created_at: str | None = None
+    libraries: dict[str, str] | None = None
     chosen: str | None = None
     ensemble: dict[str, float] | None = None
     rejected_by_constraints: list[str] | None = None
-    stacking: dict[str, Any] | None = None
+    stacking: Stacking | None = None
     interrupted: bool | None = None
     metrics: Metrics | None = None
     leaderboard: list[LeaderboardRow] | None = None
@@ -372,15 +411,24 @@ class Evidence(_Shape):
     @classmethod
     def parse(cls, metadata: Mapping[str, Any], where: str = "manifest.json") -> Evidence:
         """``metadata`` checked; a missing or mistyped field is an ArtifactError naming it."""
-        try:
-            return cls.model_validate(dict(metadata), by_alias=True)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            path = ".".join(str(part) for part in first["loc"])
-            raise ArtifactError(
-                f"{where}: the run's evidence is damaged at '{path}': {first['msg']}"
-                + (f" ({len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""),
-                field=path,
-                hint="the artifact was edited or written by a different mlwright; retrain, or "
-                "load it with the mlwright version that wrote it",
-            ) from None
+        return parsed(cls, metadata, where)
+
+
+Parsed = TypeVar("Parsed", bound=BaseModel)
+
+
+def parsed(model: type[Parsed], data: Mapping[str, Any], where: str) -> Parsed:
+    """``data`` validated as ``model``; the first error becomes an ArtifactError naming its
+    path (``metrics.holdout.model.value``)."""
+    try:
+        return model.model_validate(dict(data), by_alias=True)
+    except ValidationError as exc:
+        errors = exc.errors()
+        path = ".".join(str(part) for part in errors[0]["loc"])
+        more = f" ({len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ArtifactError(
+            f"{where}: damaged at '{path}': {errors[0]['msg']}{more}",
+            field=path,
+            hint="the artifact was edited or written by a different mlwright; retrain, or "
+            "load it with the mlwright version that wrote it",
+        ) from None

@@ -24,6 +24,7 @@ import numpy as np
 from mlwright.artifact._calibrator import Calibrator
 from mlwright.artifact._evidence import Evidence
 from mlwright.artifact._intervals import PredictionIntervals
+from mlwright.artifact._manifest import Manifest, MemberEntry
 from mlwright.artifact._model import InputField, Member, Model, OutputLayers
 from mlwright.artifact._stack import Stacker
 from mlwright.errors import ArtifactError, MlwrightError
@@ -365,18 +366,16 @@ def load_model(directory: str | Path) -> Model:
             "take recommenders, while `monitor`, `retrain` and `compare` judge table models only",
         )
     try:
-        files = manifest["files"]
-        verify_files(path, files)
-        spec = spec_from_dict(manifest["spec"], base_dir=path, origin=f"{path}/{MANIFEST}")
-        plans = {
-            style: FeaturePlan.from_dict(plan) for style, plan in manifest["feature_plans"].items()
-        }
-        members = _members(path, manifest["members"])
-        inputs = [InputField(**f) for f in manifest["input_schema"]]
-        task = manifest["task"]
+        verify_files(path, manifest["files"])
+        check_weights(manifest.get("members"), path)
+        typed = Manifest.read(manifest, where=str(path / MANIFEST))
+        spec = spec_from_dict(typed.spec, base_dir=path, origin=f"{path}/{MANIFEST}")
+        plans = {style: FeaturePlan.from_dict(plan) for style, plan in typed.feature_plans.items()}
+        members = _members(path, typed.members)
+        inputs = [InputField(**entry.model_dump()) for entry in typed.input_schema]
+        task = typed.task
         metadata = {k: v for k, v in manifest.items() if k not in _MODEL_KEYS}
-        Evidence.parse(metadata, where=f"{path / MANIFEST}")
-        layers = _output_layers(manifest)
+        layers = _output_layers(typed)
     except MlwrightError as exc:
         if isinstance(exc, ArtifactError):
             raise
@@ -392,8 +391,8 @@ def load_model(directory: str | Path) -> Model:
     try:
         model = Model(
             spec=spec,
-            classes=task["classes"],
-            threshold=task["threshold"],
+            classes=task.classes,
+            threshold=task.threshold,
             inputs=inputs,
             plans=plans,
             members=members,
@@ -416,33 +415,29 @@ def _evidence(model: Model) -> dict[str, Any]:
     return checked.model_dump(by_alias=True, exclude_unset=True)
 
 
-def _members(path: Path, entries: Any) -> list[Member]:
-    """The manifest's members, their weights checked and each learner read from its folder
-    (which must be inside the artifact)."""
-    check_weights(entries, path)
+def _members(path: Path, entries: list[MemberEntry]) -> list[Member]:
+    """The manifest's members, each learner read from its folder (which must be inside the
+    artifact)."""
     members = []
     for number, entry in enumerate(entries):
-        cls = learner_class(entry["family"])
-        where = path_inside(path, entry["dir"], f"members[{number}].dir")
-        learner = cls.from_files(where, entry["learner"])
+        cls = learner_class(entry.family)
+        where = path_inside(path, entry.dir, f"members[{number}].dir")
+        learner = cls.from_files(where, entry.learner)
         members.append(
-            Member(
-                name=entry["name"],
-                learner=learner,
-                weight=float(entry["weight"]),
-                plan=str(entry["plan"]),
-            )
+            Member(name=entry.name, learner=learner, weight=entry.weight, plan=entry.plan)
         )
     return members
 
 
-def _output_layers(manifest: Mapping[str, Any]) -> OutputLayers:
+def _output_layers(manifest: Manifest) -> OutputLayers:
     """The stacker, calibrator and prediction intervals the manifest holds, if any."""
-    stacker = Stacker.from_dict(manifest["stacker"]) if "stacker" in manifest else None
-    calibrator = Calibrator.from_dict(manifest["calibrator"]) if "calibrator" in manifest else None
+    stacker = Stacker.from_dict(manifest.stacker) if manifest.stacker is not None else None
+    calibrator = (
+        Calibrator.from_dict(manifest.calibrator) if manifest.calibrator is not None else None
+    )
     intervals = (
-        PredictionIntervals.from_dict(manifest["prediction_intervals"])
-        if "prediction_intervals" in manifest
+        PredictionIntervals.from_dict(manifest.prediction_intervals)
+        if manifest.prediction_intervals is not None
         else None
     )
     return OutputLayers(stacker, calibrator, intervals)

@@ -34,6 +34,7 @@ from mlwright.errors import DataError, SchemaMismatchError, SpecError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, paired_difference, score
 from mlwright.monitor._feedback import Labelled, as_utc, labelled_answers, utc
 from mlwright.monitor._live import LiveTest, live_test
+from mlwright.monitor._monitor import run_metrics
 from mlwright.registry import (
     CHALLENGER,
     CHAMPION,
@@ -314,7 +315,7 @@ def compare(
             field="labels",
             hint="wait for more labels (mlwright feedback), or lower [monitor] min_labels",
         )
-    metric = str(champion.metrics.get("metric", champion.spec.task.metric))
+    metric = run_metrics(champion).metric
     y, pred_champion = _scored(champion, frame, target)
     _, pred_challenger = _scored(challenger, frame, target)
     difference = paired_difference(metric, y, pred_challenger, pred_champion)

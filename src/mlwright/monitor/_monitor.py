@@ -23,7 +23,7 @@ import orjson
 import polars as pl
 import pydantic
 
-from mlwright.artifact import Model, class_name, jsonable
+from mlwright.artifact import Metrics, Model, Reference, class_name, jsonable
 from mlwright.errors import DataError, SpecError
 from mlwright.evaluate import bootstrap_interval, greater_is_better, score
 from mlwright.monitor._drift import shift
@@ -172,17 +172,13 @@ def monitor(
     reference = _binned_reference(model)
     since, until = utc(since), utc(until)
     traffic = _logged_traffic(model, log_url, model_name, model_version, since=since, until=until)
-    metrics = model.metrics
-    holdout = {
-        k: float(v)
-        for k, v in ((metrics.get("holdout") or {}).get("all") or {}).items()
-        if isinstance(v, int | float)
-    }
+    metrics = run_metrics(model)
+    holdout = {k: float(v) for k, v in metrics.holdout.all.items() if v is not None}
     report = MonitorReport(
         model_name=model_name,
         model_version=model_version,
         problem_type=model.problem_type,
-        metric=str(metrics.get("metric", model.spec.task.metric)),
+        metric=metrics.metric,
         holdout=holdout,
         settings=settings.model_dump(),
         since=since,
@@ -202,16 +198,29 @@ def monitor(
     return report
 
 
-def _binned_reference(model: Model) -> Mapping[str, Any]:
+def run_metrics(model: Model) -> Metrics:
+    """The evaluation a trained model carries; one built without a run has none."""
+    metrics = model.evidence.metrics
+    if metrics is None:
+        raise DataError(
+            "this model carries no evaluation from a training run to judge traffic against",
+            field="metrics",
+            hint="monitor a model trained by mlwright run (or mlwright.fit)",
+        )
+    return metrics
+
+
+def _binned_reference(model: Model) -> Reference:
     """The reference statistics of the model's artifact, which must bin its features."""
-    reference: Mapping[str, Any] = model.metadata.get("reference") or {}
-    features_ref: Mapping[str, Any] = reference.get("features") or {}
+    reference = model.evidence.reference
+    features_ref = reference.features if reference is not None else {}
     if not features_ref or not any("bins" in s or "top" in s for s in features_ref.values()):
         raise DataError(
             "this model's artifact keeps no binned reference statistics to compare traffic with",
             field="reference",
             hint="retrain it with this version of mlwright (mlwright run SPEC)",
         )
+    assert reference is not None
     return reference
 
 
@@ -288,16 +297,18 @@ class _Judge:
         self,
         model: Model,
         settings: MonitorSection,
-        reference: Mapping[str, Any],
+        reference: Reference,
         holdout: Mapping[str, float],
         ece: float | None,
     ):
         self.model = model
         self.s = settings
-        self.features: Mapping[str, Any] = reference.get("features") or {}
-        self.predictions: Mapping[str, Any] = reference.get("predictions") or {}
+        self.features: Mapping[str, Any] = reference.features
+        self.predictions: Mapping[str, Any] = reference.predictions
         self.holdout = holdout
-        self.metric = str(model.metrics.get("metric", model.spec.task.metric))
+        metrics = run_metrics(model)
+        self.scores = metrics.holdout
+        self.metric = metrics.metric
         self.trust_estimate = ece is None or ece <= MAX_ECE_FOR_ESTIMATE
         self.reference_estimates = _reference_estimates(model, self.predictions)
         judged = [f for f in model.inputs if f.name in self.features]
@@ -528,10 +539,9 @@ class _Judge:
         if metric not in self.holdout:
             return None
         value = self.holdout[metric]
-        model_metric = self.model.metrics.get("holdout", {}).get("model") or {}
-        rows = int(self.model.metrics.get("holdout", {}).get("rows") or 0)
-        if metric == self.metric and {"low", "high"} <= set(model_metric):
-            return value, (model_metric["high"] - model_metric["low"]) / (2 * Z95)
+        interval, rows = self.scores.model, self.scores.rows
+        if metric == self.metric:
+            return value, (interval.high - interval.low) / (2 * Z95)
         if metric == "accuracy" and rows:
             return value, math.sqrt(max(value * (1 - value), 1e-6) / rows)
         return value, 0.0
@@ -607,7 +617,8 @@ def _values(column: pl.Series, kind: str) -> np.ndarray:
     return np.asarray(column.cast(pl.String).to_list(), dtype=object)
 
 
-def _holdout_ece(metrics: Mapping[str, Any]) -> float | None:
-    holdout = (metrics.get("calibration") or {}).get("holdout") or {}
-    value = holdout.get("ece_after")
-    return float(value) if isinstance(value, int | float) else None
+def _holdout_ece(metrics: Metrics) -> float | None:
+    """The calibration error on the holdout of the probabilities as served, when measured."""
+    if metrics.calibration is None or metrics.calibration.holdout is None:
+        return None
+    return metrics.calibration.holdout.ece_after

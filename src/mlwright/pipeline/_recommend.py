@@ -192,7 +192,8 @@ def stages(*, save: bool, register: bool) -> list[Stage[Recommendation]]:
     ]
 
 
-def train_recommendation(
+# The public entry point's keywords (items and users beside train's): a ninth argument.
+def train_recommendation(  # noqa: PLR0913
     spec: TaskSpec,
     data: Any = None,
     *,

@@ -54,16 +54,18 @@ def register_model(
 ) -> Registration:
     """Log a tabular model's run (the spec and each member's parameters, its scores) and
     register its artifact."""
+    evidence = model.evidence
+    assert evidence.data is not None, "a trained model carries its data summary"
     params = flatten(spec.to_dict())
-    params["chosen_model"] = model.metadata.get("chosen", "")
-    for name, weight in model.metadata.get("ensemble", {}).items():
+    params["chosen_model"] = evidence.chosen or ""
+    for name, weight in (evidence.ensemble or {}).items():
         params[f"model.{name}.weight"] = round(weight, 4)
         for key, value in search.by_name(name).candidate.params.items():
             params[f"model.{name}.{key}"] = value
     tags = {
         "mlwright.version": __version__,
         "mlwright.problem_type": spec.resolved_problem_type,
-        "mlwright.data_fingerprint": model.metadata["data"]["fingerprint"],
+        "mlwright.data_fingerprint": evidence.data.fingerprint,
         "mlwright.chosen_model": str(params["chosen_model"]),
     }
     assert spec.registry.experiment is not None
@@ -83,31 +85,27 @@ def register_model(
 def _logged_metrics(model: Model) -> dict[str, float]:
     """The scores MLflow shows for a tabular run: cross-validated and holdout, the
     baseline's beside them, the decision's value and the single-row latency."""
-    metrics: dict[str, Any] = model.metadata["metrics"]
-    metric = metrics["metric"]
-    logged: dict[str, float] = {
-        f"cv_{metric}": metrics["cv"]["score"],
-        f"cv_{metric}_std": metrics["cv"]["std"],
-        f"cv_baseline_{metric}": metrics["cv"]["baseline"],
-        f"holdout_{metric}": metrics["holdout"]["model"]["value"],
-        f"holdout_baseline_{metric}": metrics["holdout"]["baseline"]["value"],
+    evidence = model.evidence
+    metrics = evidence.metrics
+    assert metrics is not None, "a trained model carries its metrics"
+    name = metrics.metric
+    logged: dict[str, float | None] = {
+        f"cv_{name}": metrics.cv.score,
+        f"cv_{name}_std": metrics.cv.std,
+        f"cv_baseline_{name}": metrics.cv.baseline,
+        f"holdout_{name}": metrics.holdout.model.value,
+        f"holdout_baseline_{name}": metrics.holdout.baseline.value,
     }
-    for name, value in metrics["holdout"]["all"].items():
-        logged[f"holdout_{name}"] = value
-    decision = metrics.get("decision")
-    if decision is not None and "threshold" in decision:
-        logged["decision_threshold"] = decision["threshold"]
-        logged["holdout_value_per_1000"] = decision["holdout_value_per_1000"]["model_at_threshold"][
-            "value"
-        ]
-    elif decision is not None:
-        logged["holdout_value_per_1000"] = decision["holdout_value_per_1000"][
-            "highest_expected_value"
-        ]["value"]
-    latency = model.metadata.get("latency", {})
-    for key in ("p50_us", "p99_us"):
-        if key in latency:
-            logged[f"predict_one_{key}"] = latency[key]
+    for metric, value in metrics.holdout.all.items():
+        logged[f"holdout_{metric}"] = value
+    decision = metrics.decision
+    if decision is not None:
+        if decision.threshold is not None:
+            logged["decision_threshold"] = decision.threshold
+        logged["holdout_value_per_1000"] = decision.chosen_value.value
+    if evidence.latency is not None:
+        logged["predict_one_p50_us"] = evidence.latency.p50_us
+        logged["predict_one_p99_us"] = evidence.latency.p99_us
     return {k: float(v) for k, v in logged.items() if v is not None and math.isfinite(float(v))}
 
 

@@ -1,0 +1,64 @@
+"""The manifest of a table model's artifact, typed: the model's parts beside the run's
+evidence (see _evidence.py). Loading reads the manifest through these models first, so a
+missing or mistyped field is an ArtifactError naming its path before any part is built;
+the parts' own readers (FeaturePlan.from_dict, Calibrator, Stacker, PredictionIntervals,
+each learner's files) then check what is inside them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from mlwright.artifact._evidence import Evidence, parsed
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class TaskEntry(_Part):
+    problem_type: str
+    classes: list[str | int | bool]
+    threshold: float | None
+
+
+class InputEntry(_Part):
+    name: str
+    kind: str
+    dtype: str
+
+
+class MemberEntry(_Part):
+    """One learner of the model: where its files are and how much its prediction weighs."""
+
+    name: str
+    family: str
+    style: str | None = None
+    plan: str
+    weight: float
+    dir: str
+    learner: dict[str, Any]
+
+
+class Manifest(Evidence):
+    """A table model's manifest.json (format_version 1)."""
+
+    format: str
+    format_version: int
+    spec: dict[str, Any]
+    task: TaskEntry
+    input_schema: list[InputEntry]
+    feature_plans: dict[str, dict[str, Any]]
+    members: list[MemberEntry]
+    stacker: dict[str, Any] | None = None
+    calibrator: dict[str, Any] | None = None
+    prediction_intervals: dict[str, Any] | None = None
+    libraries: dict[str, str] | None = None
+    files: dict[str, str]
+
+    @classmethod
+    def read(cls, manifest: Mapping[str, Any], where: str) -> Manifest:
+        """``manifest`` checked; a missing or mistyped field is an ArtifactError naming it."""
+        return parsed(cls, manifest, where)
