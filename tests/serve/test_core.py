@@ -93,3 +93,8 @@ def test_the_lifespan_refuses_to_start_on_a_model_that_fails() -> None:
     with pytest.raises(ArtifactError):
         asyncio.run(start())
     assert service.current is None
+
+
+def test_the_reloading_base_is_abstract() -> None:
+    with pytest.raises(TypeError, match="abstract"):
+        Reloading(ServeSettings(model="x"))  # type: ignore[abstract]

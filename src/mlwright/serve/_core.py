@@ -15,6 +15,7 @@ import logging
 import signal
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,7 +224,7 @@ def _check_in_child(path: Path) -> None:
         _PASSED_CHILD.add(before)
 
 
-class Reloading(Generic[L]):
+class Reloading(ABC, Generic[L]):
     """What both services do with the model they serve: load a new one beside it and switch
     in one assignment when it loads and passes its smoke test (``reload``), and follow a
     registry alias by polling it (``poll``). Every new artifact is first loaded and
@@ -245,13 +246,13 @@ class Reloading(Generic[L]):
         self._reload_lock = asyncio.Lock()
         self._failed_version: str | None = None  # the alias's version that would not load
 
+    @abstractmethod
     def load(self, reference: str) -> L:
         """Load, verify and smoke-test ``reference``; nothing is swapped."""
-        raise NotImplementedError
 
+    @abstractmethod
     def metadata(self) -> dict[str, Any]:
         """What GET /metadata answers about the model served."""
-        raise NotImplementedError
 
     async def started(self) -> None:
         """Called at startup once the served model is loaded, before traffic."""
