@@ -68,7 +68,9 @@ def pinned(value: Any) -> Any:
 def _pin(value: Any) -> Any:
     if isinstance(value, bool):
         return True
-    if isinstance(value, int | float):
+    if isinstance(value, int):  # a count stays a whole number, as the typed evidence wants
+        return 1
+    if isinstance(value, float):
         return 1.0
     if isinstance(value, str):
         return "2026-01-01T00:00:00+00:00"

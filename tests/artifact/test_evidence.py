@@ -12,7 +12,7 @@ import pytest
 import mlwright
 from clirun import assert_clean_failure
 from clirun import mlwright as mlwright_cli
-from mlwright.artifact import Evidence
+from mlwright.artifact import Evidence, PredictedClass
 from mlwright.errors import ArtifactError
 
 LEGACY = Path(__file__).parents[1] / "fixtures" / "artifact-0.1.0"
@@ -38,6 +38,23 @@ def test_a_0_1_0_manifest_reads_into_the_typed_evidence() -> None:
     assert evidence.leaderboard[0].cv_score("roc_auc") == pytest.approx(0.8470241720357153)
     assert evidence.data is not None
     assert evidence.data.schema_["n_rows"] == 7043
+
+
+def test_the_card_reads_every_part_typed() -> None:
+    evidence = mlwright.load(LEGACY).evidence
+    assert evidence.metrics is not None
+    assert evidence.metrics.decision is not None
+    assert evidence.metrics.decision.values is not None
+    assert evidence.metrics.decision.values.tp == pytest.approx(150.0)
+    worst = evidence.metrics.errors.worst[0]
+    assert isinstance(worst.prediction, PredictedClass)
+    assert worst.prediction.label == "No"
+    assert worst.truth == "Yes"
+    assert evidence.libraries is not None
+    assert evidence.libraries["mlwright"] == "0.1.0"
+    stacked = Evidence.parse({"stacking": {"kept": False, "summary": "not tried: one model"}})
+    assert stacked.stacking is not None
+    assert stacked.stacking.kept is False
 
 
 def test_typed_evidence_writes_back_what_it_read() -> None:

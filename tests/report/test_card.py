@@ -12,6 +12,7 @@ import pytest
 import mlwright
 from carded import edited, troubled
 from mlwright.artifact import Model
+from mlwright.errors import ArtifactError
 from mlwright.pipeline import train
 from mlwright.report import model_card, write_card
 from mlwright.spec import spec_from_kwargs
@@ -211,3 +212,34 @@ def test_the_ladder_says_why_the_shipped_model_is_not_the_recommended_one(
     assert "search.ensemble = false" in reason
     assert "ensemble (shipped)" in card.to_markdown()
     assert any("The shipped model is the ensemble step" in c for c in caveats(card.to_markdown()))
+
+
+# -- the evidence, typed -----------------------------------------------------------------------
+
+
+def test_a_model_without_a_run_has_a_card_of_its_spec(trained: dict[str, Model]) -> None:
+    model = copy.copy(trained["binary"])
+    model.metadata = {}  # built by hand: no evidence at all
+    card = model_card(model)
+    text = card.to_markdown()
+
+    assert [s.title for s in card.sections] == SECTIONS
+    assert [label for label, _ in card.glance] == ["For", "What to watch"]
+    assert "trained unknown time" in card.subtitle
+    assert "| chosen model | - | - |" in text
+    assert "- rows, - labelled; - for the search" in text
+    assert "| num | numeric | 0.0% | - |" in text
+    assert caveats(text) == [
+        "Monitor the inputs' drift and the realised performance once labels arrive; the "
+        "artifact holds the reference statistics for that."
+    ]
+
+
+def test_damaged_evidence_is_an_artifact_error_naming_the_field(
+    trained: dict[str, Model],
+) -> None:
+    holdout = copy.deepcopy(trained["regression"].metadata["metrics"]["holdout"])
+    del holdout["model"]["value"]
+    with pytest.raises(ArtifactError) as raised:
+        model_card(edited(trained["regression"], holdout=holdout))
+    assert raised.value.field == "metrics.holdout.model.value"

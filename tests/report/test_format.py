@@ -84,6 +84,14 @@ def test_an_interval_is_written_like_its_value() -> None:
     assert interval(None) == "-"
 
 
+def test_a_typed_interval_is_written_like_its_dict() -> None:
+    from mlwright.artifact import Interval
+
+    typed = Interval(value=346.29, low=314.0176, high=378.42)
+    assert interval(typed) == interval(typed.model_dump()) == "346.3 [314.0, 378.4]"
+    assert money_interval(typed, "EUR") == "346 [314, 378] EUR"
+
+
 @pytest.mark.parametrize(
     ("value", "currency", "text"),
     [

@@ -50,7 +50,8 @@ class Explanation:
 def reference_record(model: Model) -> dict[str, Any]:
     """Each input's typical value: the median of a number, the most frequent category or
     boolean value; None (missing) for dates, text and columns without statistics."""
-    stats: Mapping[str, Any] = model.metadata.get("reference", {}).get("features", {})
+    reference = model.evidence.reference
+    stats: Mapping[str, Any] = reference.features if reference is not None else {}
     record: dict[str, Any] = {}
     for field_ in model.inputs:
         column = stats.get(field_.name, {})

@@ -11,12 +11,20 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 DIGITS = 4
 # Outside [SMALL, LARGE) a number is written in scientific notation; inside, never.
 SMALL = 1e-3
 LARGE = 1e12
+
+
+class Estimate(Protocol):
+    """A measured number with its 95% interval, such as ``mlwright.artifact.Interval``."""
+
+    value: float
+    low: float
+    high: float
 
 
 def number(value: Any, digits: int = DIGITS, *, trim: bool = False) -> str:
@@ -76,7 +84,7 @@ def money(value: Any, currency: str) -> str:
     return f"{text} {currency}"
 
 
-def money_interval(estimate: Mapping[str, Any] | None, currency: str) -> str:
+def money_interval(estimate: Estimate | Mapping[str, Any] | None, currency: str) -> str:
     """A business value with its interval: a symbol on each number ('$1,234 [$980, $1,490]'),
     a code or a word once at the end ('1,234 [980, 1,490] EUR')."""
     if is_symbol(currency) or not estimate:
@@ -85,11 +93,17 @@ def money_interval(estimate: Mapping[str, Any] | None, currency: str) -> str:
     return f"{interval(estimate, lambda v: money(v, currency).removesuffix(unit))}{unit}"
 
 
-def interval(estimate: Mapping[str, Any] | None, write: Callable[[Any], str] = number) -> str:
+def interval(
+    estimate: Estimate | Mapping[str, Any] | None, write: Callable[[Any], str] = number
+) -> str:
     """An estimate with its interval, each end written the same way: '3,267 [2,914, 3,591]'."""
     if not estimate:
         return "-"
-    return f"{write(estimate['value'])} [{write(estimate['low'])}, {write(estimate['high'])}]"
+    if isinstance(estimate, Mapping):
+        value, low, high = estimate["value"], estimate["low"], estimate["high"]
+    else:
+        value, low, high = estimate.value, estimate.low, estimate.high
+    return f"{write(value)} [{write(low)}, {write(high)}]"
 
 
 def size(megabytes: Any) -> str:

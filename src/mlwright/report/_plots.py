@@ -1,5 +1,5 @@
 """The model card's plots: matplotlib figures rendered to inline SVG (no network, no
-JavaScript), one function per plot, each taking the plain numbers of ``Model.metrics``.
+JavaScript), one function per plot, each taking the typed evidence of a run (``Model.evidence``).
 
 Legends sit above the axes, never over the data; long category labels wrap; axes write
 numbers as the card's text does (``_format.tick``)."""
@@ -11,6 +11,16 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlwright.artifact import (
+    CurvePoint,
+    FeatureImportance,
+    LadderStep,
+    LevelIntervals,
+    ReliabilityBin,
+    ResidualBin,
+    Slice,
+    ValuePoint,
+)
 from mlwright.report._format import number, tick
 
 INK = "#1f2933"
@@ -93,9 +103,7 @@ def wrap(label: str, width: int = 34) -> str:
     return "\n".join(lines)
 
 
-def reliability(
-    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]] | None
-) -> str:
+def reliability(before: Sequence[ReliabilityBin], after: Sequence[ReliabilityBin] | None) -> str:
     """Predicted probability against observed frequency, per bin; the diagonal is perfect."""
     fig, ax = figure(4.8, 4.0)
     ax.plot([0, 1], [0, 1], color=BASE, linestyle="--", linewidth=1, label="perfectly calibrated")
@@ -103,10 +111,10 @@ def reliability(
     if after:
         series.append(("calibrated", after, MODEL))
     for label, bins, colour in series:
-        xs = [b["predicted"] for b in bins]
-        ys = [b["observed"] for b in bins]
-        most = max([1, *(c["rows"] for c in bins)])
-        sizes = [20 + 180 * b["rows"] / most for b in bins]
+        xs = [b.predicted for b in bins]
+        ys = [b.observed for b in bins]
+        most = max([1, *(c.rows for c in bins)])
+        sizes = [20 + 180 * b.rows / most for b in bins]
         ax.plot(xs, ys, color=colour, linewidth=1.5, label=label)
         ax.scatter(xs, ys, s=sizes, color=colour, alpha=0.7, zorder=3)
     ax.set_xlim(0, 1)
@@ -118,12 +126,12 @@ def reliability(
 
 
 def value_curve(
-    curve: Sequence[Mapping[str, float]], threshold: float, currency: str = "value units"
+    curve: Sequence[ValuePoint], threshold: float, currency: str = "value units"
 ) -> str:
     """Value per 1,000 decisions against the threshold, the chosen one marked."""
     fig, ax = figure()
-    xs = [c["threshold"] for c in curve]
-    ys = [c["value_per_1000"] for c in curve]
+    xs = [c.threshold for c in curve]
+    ys = [c.value_per_1000 for c in curve]
     ax.plot(xs, ys, color=MODEL, linewidth=1.8, label="value of acting above the threshold")
     ax.axvline(
         threshold,
@@ -168,20 +176,20 @@ def confusion(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     return svg(fig)
 
 
-def residuals(bins: Sequence[Mapping[str, float]]) -> str:
+def residuals(bins: Sequence[ResidualBin]) -> str:
     """Mean residual (truth - prediction) per bin of the predicted value, with its 95%
     interval, and the mean absolute error."""
     fig, ax = figure()
-    mids = [(b["low"] + b["high"]) / 2 for b in bins]
-    means = [b["mean_residual"] for b in bins]
-    low = [b["mean_residual"] - b["mean_residual_low"] for b in bins]
-    high = [b["mean_residual_high"] - b["mean_residual"] for b in bins]
+    mids = [(b.low + b.high) / 2 for b in bins]
+    means = [b.mean_residual for b in bins]
+    low = [b.mean_residual - b.mean_residual_low for b in bins]
+    high = [b.mean_residual_high - b.mean_residual for b in bins]
     ax.errorbar(
         mids, means, yerr=[low, high], fmt="o", color=MODEL, capsize=3, label="mean residual"
     )
     ax.plot(
         mids,
-        [b["mae"] for b in bins],
+        [b.mae for b in bins],
         color=BASE,
         marker="s",
         linewidth=1,
@@ -196,29 +204,27 @@ def residuals(bins: Sequence[Mapping[str, float]]) -> str:
     return svg(fig)
 
 
-def importance(features: Sequence[Mapping[str, Any]], top: int = 15) -> str:
+def importance(features: Sequence[FeatureImportance], top: int = 15) -> str:
     """The inputs that matter most, largest at the top."""
     shown = list(features[:top])[::-1]
-    names = [wrap(str(f["name"]), 30) for f in shown]
+    names = [wrap(f.name, 30) for f in shown]
     lines = sum(name.count("\n") + 1 for name in names)
     fig, ax = figure(6.4, 0.8 + 0.2 * lines + 0.08 * len(shown))
-    ax.barh(names, [f["importance"] for f in shown], color=MODEL)
+    ax.barh(names, [f.importance for f in shown], color=MODEL)
     ax.set_xlabel("importance")
     numbers_on(ax.xaxis)
     return svg(fig)
 
 
-def coverage(levels: Mapping[str, Mapping[str, Any]]) -> str:
+def coverage(levels: Mapping[str, LevelIntervals]) -> str:
     """Holdout coverage of each prediction-interval level, with its 95% interval, against
     the level promised. The axis starts at 0, so a bar's height is its coverage."""
     fig, ax = figure(4.8, 3.2)
     names = sorted(levels, key=float)
     xs = range(len(names))
-    values = [levels[n]["holdout_coverage"]["value"] for n in names]
-    err = [
-        [values[i] - levels[n]["holdout_coverage"]["low"] for i, n in enumerate(names)],
-        [levels[n]["holdout_coverage"]["high"] - values[i] for i, n in enumerate(names)],
-    ]
+    covered = [levels[n].holdout_coverage for n in names]
+    values = [c.value for c in covered]
+    err = [[c.value - c.low for c in covered], [c.high - c.value for c in covered]]
     ax.bar(xs, values, color=MODEL, width=0.5, yerr=err, capsize=4, label="holdout coverage")
     ax.scatter(
         xs, [float(n) for n in names], color=GOOD, marker="_", s=600, zorder=3, label="promised"
@@ -231,17 +237,17 @@ def coverage(levels: Mapping[str, Mapping[str, Any]]) -> str:
     return svg(fig)
 
 
-def slices(found: Sequence[Mapping[str, Any]]) -> str:
+def slices(found: Sequence[Slice]) -> str:
     """Loss in each reported slice against the rest of the rows; every label whole, wrapped
     onto as many lines as it needs."""
     shown = list(found)[::-1]
-    labels = [wrap(s["slice"]) for s in shown]
+    labels = [wrap(s.slice) for s in shown]
     lines = sum(label.count("\n") + 1 for label in labels)
     fig, ax = figure(6.4, 1.0 + 0.2 * lines + 0.12 * len(shown))
     positions = list(range(len(shown)))
-    ax.barh(positions, [s["loss"] for s in shown], color=BAD, label="in the slice")
+    ax.barh(positions, [s.loss for s in shown], color=BAD, label="in the slice")
     ax.scatter(
-        [s["rest_loss"] for s in shown],
+        [s.rest_loss for s in shown],
         positions,
         color=INK,
         marker="|",
@@ -256,32 +262,32 @@ def slices(found: Sequence[Mapping[str, Any]]) -> str:
     return svg(fig)
 
 
-def ladder(steps: Sequence[Mapping[str, Any]], metric: str) -> str:
+def ladder(steps: Sequence[LadderStep], metric: str) -> str:
     """Each step up in complexity: its holdout score with the 95% interval. Green: the step
     the holdout recommends; outlined: the last step, the model as shipped."""
     from matplotlib.patches import Patch
 
     fig, ax = figure(6.4, 3.4)
-    values = [s["score"]["value"] for s in steps]
+    values = [s.score.value for s in steps]
     err = [
-        [s["score"]["value"] - s["score"]["low"] for s in steps],
-        [s["score"]["high"] - s["score"]["value"] for s in steps],
+        [s.score.value - s.score.low for s in steps],
+        [s.score.high - s.score.value for s in steps],
     ]
-    colours = [GOOD if s.get("recommended") else MODEL for s in steps]
+    colours = [GOOD if s.recommended else MODEL for s in steps]
     bars = ax.bar(range(len(steps)), values, yerr=err, color=colours, capsize=4, width=0.55)
     bars[-1].set_edgecolor(INK)
     bars[-1].set_linewidth(2.0)
     names = [
-        wrap(s["name"], 14)
-        + ("\n(recommended)" if s.get("recommended") else "")
+        wrap(s.name, 14)
+        + ("\n(recommended)" if s.recommended else "")
         + ("\n(shipped)" if i == len(steps) - 1 else "")
         for i, s in enumerate(steps)
     ]
     ax.set_xticks(range(len(steps)), labels=names)
     ax.set_ylabel(f"holdout {metric}")
     numbers_on(ax.yaxis)
-    lows = [s["score"]["low"] for s in steps]
-    highs = [s["score"]["high"] for s in steps]
+    lows = [s.score.low for s in steps]
+    highs = [s.score.high for s in steps]
     span = max(highs) - min(lows) or abs(max(highs)) or 1.0
     ax.set_ylim(min(lows) - 0.15 * span, max(highs) + 0.15 * span)
     ax.legend(
@@ -298,14 +304,14 @@ def ladder(steps: Sequence[Mapping[str, Any]], metric: str) -> str:
     return svg(fig)
 
 
-def learning_curve(points: Sequence[Mapping[str, Any]], metric: str) -> str:
+def learning_curve(points: Sequence[CurvePoint], metric: str) -> str:
     """Cross-validated score against the number of training rows."""
     from matplotlib.ticker import NullLocator
 
     fig, ax = figure()
-    rows = [p["rows"] for p in points]
-    values = [p["score"] for p in points]
-    spread = [p.get("std", 0.0) for p in points]
+    rows = [p.rows for p in points]
+    values = [p.score for p in points]
+    spread = [p.std for p in points]
     ax.errorbar(rows, values, yerr=spread, color=MODEL, marker="o", capsize=3)
     ax.set_xscale("log")
     ax.set_xticks(rows, labels=[number(r) for r in rows])
