@@ -99,6 +99,9 @@ def test_train_recommendation_saves_registers_and_loads_back(tmp_path: Path) -> 
     assert isinstance(loaded, Recommender)
     assert loaded.metadata["registry"]["version"] == result.registration.version
     assert loaded.recommend(user=3, k=5) == model.recommend(user=3, k=5)
+    # What was saved reads back into the same typed evidence.
+    assert loaded.evidence.evaluation == model.evidence.evaluation
+    assert loaded.evidence.choice == model.evidence.choice
 
 
 def printed_summary(monkeypatch: pytest.MonkeyPatch, result: Any) -> str:

@@ -111,14 +111,18 @@ def _logged_metrics(model: Model) -> dict[str, float]:
 
 def register_recommender(model: Recommender, artifact_dir: Path, spec: TaskSpec) -> Registration:
     """Log a recommender's run (its scores, each generator's parameters) and register it."""
-    evaluation = model.metadata["evaluation"]
+    evidence = model.evidence
+    evaluation, data = evidence.evaluation, evidence.data
+    assert evaluation is not None, "a trained recommender carries its evaluation"
+    assert data is not None, "a trained recommender carries its data summary"
+    assert data.fingerprint is not None, "the main job fingerprints the interaction log"
     metrics: dict[str, float] = {}
-    for system, scores in evaluation["scores"].items():
+    for system, scores in evaluation.scores.items():
         prefix = "holdout" if system == "model" else f"holdout_{system}"
         for name, entry in scores.items():
-            value = entry.get("value")
-            if value is not None and math.isfinite(float(value)):
-                metrics[f"{prefix}_{name.replace('@', '_at_')}"] = float(value)
+            value = entry.value
+            if value is not None and math.isfinite(value):
+                metrics[f"{prefix}_{name.replace('@', '_at_')}"] = value
     params = flatten(spec.to_dict())
     params["chosen_model"] = model.chosen
     for name, generator in model.generators.items():
@@ -134,10 +138,10 @@ def register_recommender(model: Recommender, artifact_dir: Path, spec: TaskSpec)
         tags={
             "mlwright.version": __version__,
             "mlwright.problem_type": "recommendation",
-            "mlwright.data_fingerprint": model.metadata["data"]["fingerprint"],
+            "mlwright.data_fingerprint": data.fingerprint,
             "mlwright.chosen_model": model.chosen,
-            "mlwright.protocol": str(evaluation["protocol"]),
-            "mlwright.k": str(evaluation["k"]),
+            "mlwright.protocol": evaluation.protocol,
+            "mlwright.k": str(evaluation.k),
         },
         uri=spec.registry.tracking_uri,
     )

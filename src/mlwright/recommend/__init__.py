@@ -9,6 +9,19 @@ from mlwright.recommend._candidates import FeatureSources, ItemFeatures, ItemSta
 from mlwright.recommend._card import chosen_text, recommender_card
 from mlwright.recommend._checks import InteractionChecks, check_interactions
 from mlwright.recommend._evaluate import RecommendEvaluation, evaluate_split
+from mlwright.recommend._evidence import (
+    ColumnNames,
+    DataSize,
+    FitRecord,
+    HeldOutEvaluation,
+    LogChecks,
+    PlanRecord,
+    RankDifference,
+    RankerRecord,
+    RankScore,
+    RecommenderEvidence,
+    SettingsRecord,
+)
 from mlwright.recommend._fit import FitPlan, RecommendSettings, fit_recommender, windows
 from mlwright.recommend._generators import ALS, EASE, GENERATORS, Generator, ItemKNN, Popularity
 from mlwright.recommend._interactions import Interactions, epoch_seconds, interactions_from_frame
@@ -28,22 +41,33 @@ __all__ = [
     "EASE",
     "GENERATORS",
     "MAX_K",
+    "ColumnNames",
+    "DataSize",
     "FeatureSources",
     "FitPlan",
+    "FitRecord",
     "Generator",
     "HeldOut",
+    "HeldOutEvaluation",
     "InteractionChecks",
     "Interactions",
     "ItemFeatures",
     "ItemKNN",
     "ItemStats",
+    "LogChecks",
+    "PlanRecord",
     "Popularity",
+    "RankDifference",
+    "RankScore",
+    "RankerRecord",
     "RankingScores",
     "RecommendEvaluation",
     "RecommendSettings",
     "Recommendation",
     "Recommender",
+    "RecommenderEvidence",
     "Scorers",
+    "SettingsRecord",
     "Split",
     "TrainOptions",
     "UserFeatures",

@@ -4,9 +4,16 @@ paired differences, what was chosen on validation users and why, and what it can
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from mlwright.recommend._evidence import (
+    DataSize,
+    FitRecord,
+    HeldOutEvaluation,
+    RankerRecord,
+    RankScore,
+)
 from mlwright.recommend._model import Recommender
 from mlwright.report import BASE, MODEL, Card, Section, figure, svg
 
@@ -18,42 +25,47 @@ _PROTOCOLS = {
     "time": "global time split: the model learns from everything before a cut-off time and "
     "is scored on what users met after it",
 }
+Scores = Mapping[str, Mapping[str, RankScore]]  # system -> "ndcg@10" -> score
 
 
-def _value(entry: Mapping[str, Any] | None, digits: int = 4) -> str:
-    if not entry or entry.get("value") is None:
+def _value(entry: RankScore | None, digits: int = 4) -> str:
+    if entry is None or entry.value is None:
         return "-"
-    text = f"{entry['value']:.{digits}f}"
-    if "low" in entry:
-        text += f" [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
+    text = f"{entry.value:.{digits}f}"
+    if entry.low is not None and entry.high is not None:
+        text += f" [{entry.low:.{digits}f}, {entry.high:.{digits}f}]"
     return text
 
 
-def _ndcg_plot(scores: Mapping[str, Mapping[str, Any]], k: int) -> str:
+def _number(value: float | None) -> float:
+    """A score to draw or print as a percentage: NaN where none was measured."""
+    return math.nan if value is None else value
+
+
+def _score(scores: Scores, system: str, key: str) -> RankScore | None:
+    return scores.get(system, {}).get(key)
+
+
+def _ndcg_plot(scores: Scores, k: int) -> str:
     names = list(scores)
     fig, ax = figure(6.4, 0.5 + 0.45 * len(names))
     for row, name in enumerate(names):
         entry = scores[name][f"ndcg@{k}"]
+        value, low, high = _number(entry.value), _number(entry.low), _number(entry.high)
         colour = MODEL if name == "model" else BASE
-        ax.barh(row, entry["value"], color=colour)
-        ax.errorbar(
-            entry["value"],
-            row,
-            xerr=[[entry["value"] - entry["low"]], [entry["high"] - entry["value"]]],
-            color="#1f2933",
-            capsize=3,
-        )
+        ax.barh(row, value, color=colour)
+        ax.errorbar(value, row, xerr=[[value - low], [high - value]], color="#1f2933", capsize=3)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel(f"NDCG@{k} on held-out users (95% interval)")
     return svg(fig)
 
 
-def _bias_plot(scores: Mapping[str, Mapping[str, Any]], k: int) -> str:
+def _bias_plot(scores: Scores, k: int) -> str:
     fig, ax = figure(6.4, 3.2)
     for name, entry in scores.items():
-        x = entry[f"popularity@{k}"]["value"]
-        y = entry[f"ndcg@{k}"]["value"]
+        x = _number(entry[f"popularity@{k}"].value)
+        y = _number(entry[f"ndcg@{k}"].value)
         ax.scatter(x, y, color=MODEL if name == "model" else BASE, s=40)
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=9)
     ax.set_xlabel(f"mean share of training users who met a recommended item (popularity@{k})")
@@ -70,33 +82,27 @@ def recommender_card(
     out_of_scope: Sequence[str] = (),
     owner: str | None = None,
 ) -> Card:
-    meta = model.metadata
-    evaluation: Mapping[str, Any] = meta.get("evaluation", {})
-    k = int(evaluation.get("k", 10))
-    scores: Mapping[str, Mapping[str, Any]] = evaluation.get("scores", {})
-    data = meta.get("data", {})
-    choice = meta.get("choice", {})
+    evidence = model.evidence
+    evaluation = evidence.evaluation
+    k = evaluation.k if evaluation is not None else 10
+    scores: Scores = evaluation.scores if evaluation is not None else {}
+    users = evaluation.users if evaluation is not None else "?"
     glance = [
         ("Task", question or "recommend items a user will meet next"),
         ("Recommends with", chosen_text(model)),
         (
             f"Held-out NDCG@{k}",
-            f"{_value(scores.get('model', {}).get(f'ndcg@{k}'))}; popularity "
-            f"{_value(scores.get('popularity', {}).get(f'ndcg@{k}'))} "
-            f"({evaluation.get('users', '?')} users)",
+            f"{_value(_score(scores, 'model', f'ndcg@{k}'))}; popularity "
+            f"{_value(_score(scores, 'popularity', f'ndcg@{k}'))} ({users} users)",
         ),
-        (
-            "Data",
-            f"{data.get('interactions', '?'):,} interactions, {data.get('users', '?'):,} users, "
-            f"{data.get('items', '?'):,} items",
-        ),
+        ("Data", _data_text(evidence.data)),
     ]
     sections = [
         _metrics(evaluation, scores, k),
-        _choice(choice, k),
+        _choice(evidence.choice, k),
         _details(model),
         _use(intended_use, out_of_scope, owner),
-        _caveats(evaluation, scores, k),
+        _caveats(scores, k),
     ]
     return Card(
         title=f"Model card: {title}",
@@ -107,30 +113,33 @@ def recommender_card(
     )
 
 
+def _data_text(data: DataSize | None) -> str:
+    if data is None:
+        return "? interactions, ? users, ? items"
+    return f"{data.interactions:,} interactions, {data.users:,} users, {data.items:,} items"
+
+
 def chosen_text(model: Recommender) -> str:
     """What recommends, and why, as the fit measured it: the ranker's comparison with the
     generators on validation users, or why the ranker was not trained."""
-    choice = model.metadata.get("choice", {})
+    choice = model.evidence.choice
     if model.chosen == "ranker":
         text = f"a LightGBM ranker over candidates from {', '.join(model.generators)}"
     else:
         text = f"the {model.chosen} generator alone"
-    because = choice.get("because")
-    if because:
-        return f"{text} ({because})"
+    if choice is not None and choice.because:
+        return f"{text} ({choice.because})"
     # An artifact written before fits said why: only what its record shows.
     if model.chosen == "ranker":
         return text
-    if "cv_ndcg" in choice.get("ranker", {}):
+    if choice is not None and "cv_ndcg" in choice.ranker.model_fields_set:
         return f"{text} (the ranker did not beat it on validation users)"
     return f"{text} (the ranker was not trained)"
 
 
-def _metrics(
-    evaluation: Mapping[str, Any], scores: Mapping[str, Mapping[str, Any]], k: int
-) -> Section:
+def _metrics(evaluation: HeldOutEvaluation | None, scores: Scores, k: int) -> Section:
     section = Section("Held-out evaluation")
-    protocol = str(evaluation.get("protocol", "users"))
+    protocol = evaluation.protocol if evaluation is not None else "users"
     section.text(
         f"Protocol: {_PROTOCOLS.get(protocol, protocol)}. Every catalogue item is ranked for "
         "every user (no sampled negatives), with the user's history removed. Intervals are "
@@ -147,12 +156,12 @@ def _metrics(
             + [_value(entry.get(f"{m}@{k}"), 3) for m in ("coverage", "novelty", "popularity")]
         )
     section.table(header, rows)
-    differences = evaluation.get("differences", {})
+    differences = evaluation.differences if evaluation is not None else {}
     if differences:
         section.table(
             ["paired difference (NDCG)", "value [95%]", "model better in"],
             [
-                [name, _value(d), f"{d.get('a_better_share', float('nan')):.0%} of resamples"]
+                [name, _value(d), f"{d.a_better_share:.0%} of resamples"]
                 for name, d in differences.items()
             ],
         )
@@ -168,47 +177,45 @@ def _metrics(
     return section
 
 
-def _choice(choice: Mapping[str, Any], k: int) -> Section:
+def _choice(choice: FitRecord | None, k: int) -> Section:
     section = Section("How it was chosen (validation users, never the held-out ones)")
-    ranker = choice.get("ranker", {})
+    ranker = choice.ranker if choice is not None else RankerRecord()
     section.text(
         "Each training user's latest interactions were held back as targets; the generators "
         "learned from the rest. Generator settings were chosen by NDCG on those users"
         + (
-            f"; the ranker was not trained: {ranker['skipped']}."
-            if "skipped" in ranker
+            f"; the ranker was not trained: {ranker.skipped}."
+            if ranker.skipped is not None
             else "; the ranker's objective and number of trees by cross-validation over users."
         )
     )
-    ndcg = choice.get("generator_ndcg", {})
-    settings = choice.get("generators", {})
+    if choice is None:
+        section.table(["generator", "setting chosen", f"validation NDCG@{k}"], [])
+        return section
+    settings = choice.generators
     section.table(
         ["generator", "setting chosen", f"validation NDCG@{k}"],
         [
             [name, ", ".join(f"{a}={b}" for a, b in settings.get(name, {}).items()), f"{v:.4f}"]
-            for name, v in ndcg.items()
+            for name, v in choice.generator_ndcg.items()
         ],
     )
-    by_objective = ranker.get("cv_ndcg_by_objective", {})
-    if by_objective:
+    if ranker.cv_ndcg_by_objective:
         section.table(
             ["ranker objective", f"cross-validated NDCG@{k}"],
-            [[name, f"{value:.4f}"] for name, value in by_objective.items()],
+            [[name, f"{value:.4f}"] for name, value in ranker.cv_ndcg_by_objective.items()],
         )
-        if choice.get("chosen") == "ranker":
-            section.text(
-                f"Chosen: the ranker ({ranker.get('objective')}, {ranker.get('trees')} trees)."
-            )
-        else:
-            section.text(
-                f"Chosen: {choice.get('chosen')}"
-                + (f": {choice['because']}." if choice.get("because") else ".")
-            )
-    skipped = choice.get("skipped", {})
-    if skipped:
+        section.text(_chosen_line(choice))
+    if choice.skipped:
         section.text("Not done, to keep the time budget:")
-        section.table(["step", "why"], [[step, why] for step, why in skipped.items()])
+        section.table(["step", "why"], [[step, why] for step, why in choice.skipped.items()])
     return section
+
+
+def _chosen_line(choice: FitRecord) -> str:
+    if choice.chosen == "ranker":
+        return f"Chosen: the ranker ({choice.ranker.objective}, {choice.ranker.trees} trees)."
+    return f"Chosen: {choice.chosen}" + (f": {choice.because}." if choice.because else ".")
 
 
 def _details(model: Recommender) -> Section:
@@ -234,9 +241,7 @@ def _use(intended: str | None, out_of_scope: Sequence[str], owner: str | None) -
     return section
 
 
-def _caveats(
-    evaluation: Mapping[str, Any], scores: Mapping[str, Mapping[str, Any]], k: int
-) -> Section:
+def _caveats(scores: Scores, k: int) -> Section:
     section = Section("Caveats")
     section.text(
         "A user with no known history gets recent popularity (cold start); the answer says so.",
@@ -245,12 +250,12 @@ def _caveats(
         "Offline NDCG measures how well the model finds what users met next, not what they "
         "would have met had they been shown other items; confirm with an online test.",
     )
-    model = scores.get("model", {})
-    pop = scores.get("popularity", {})
-    coverage = model.get(f"coverage@{k}", {}).get("value")
-    if coverage is not None:
+    coverage = _score(scores, "model", f"coverage@{k}")
+    if coverage is not None and coverage.value is not None:
+        popularity = _score(scores, "popularity", f"coverage@{k}")
+        baseline = _number(popularity.value) if popularity is not None else math.nan
         section.text(
-            f"The model's lists covered {coverage:.1%} of the catalogue on the held-out users "
-            f"(popularity: {pop.get(f'coverage@{k}', {}).get('value', float('nan')):.1%})."
+            f"The model's lists covered {coverage.value:.1%} of the catalogue on the held-out "
+            f"users (popularity: {baseline:.1%})."
         )
     return section

@@ -25,6 +25,7 @@ from mlwright.recommend._candidates import (
     build_candidates,
     top_k,
 )
+from mlwright.recommend._evidence import RecommenderEvidence
 from mlwright.recommend._generators import Generator, history_matrix
 from mlwright.recommend._interactions import id_index
 
@@ -180,10 +181,18 @@ class Recommender:
         return self.sources.user_features
 
     @property
+    def evidence(self) -> RecommenderEvidence:
+        """The run's evidence, typed (held-out scores with intervals, what the fit chose
+        and why, the data, the checks, the budget); checked on each read, so an edit of
+        ``metadata`` shows."""
+        return RecommenderEvidence.parse(self.metadata, where="the recommender's metadata")
+
+    @property
     def warnings(self) -> list[str]:
         """The interaction-log checks' warnings at training, one line each: what
         ``mlwright.fit`` issued as ``MlwrightWarning``."""
-        return finding_warnings((self.metadata.get("checks") or {}).get("findings", []))
+        checks = self.evidence.checks
+        return finding_warnings(f.model_dump() for f in checks.findings) if checks else []
 
     # -- answering -----------------------------------------------------------------------------
 

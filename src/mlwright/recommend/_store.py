@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from mlwright.artifact import (
     FORMAT,
     FORMAT_VERSION,
+    MANIFEST,
     is_recommender,
     library_versions,
     path_inside,
@@ -36,6 +37,7 @@ from mlwright.recommend._candidates import (
     ItemStats,
     UserFeatures,
 )
+from mlwright.recommend._evidence import RecommenderEvidence
 from mlwright.recommend._generators import GENERATORS, Generator
 from mlwright.recommend._model import Recommender, Scorers
 
@@ -84,65 +86,88 @@ def _listed(directory: Path, files: Mapping[str, str], relative: Any, field: str
     return path
 
 
+# Manifest keys that are not the recommender's metadata: the model is built from them.
+_MODEL_KEYS = ("format", "format_version", "task", "recommender", "files")
+
+
 def save_recommender(
     model: Recommender, directory: str | Path, documents: Mapping[str, str] | None = None
 ) -> Path:
-    """Write ``model`` to ``directory`` atomically, with ``documents`` (the model card)."""
+    """Write ``model`` to ``directory`` atomically, with ``documents`` (the model card).
+    Its metadata is written through the evidence's typed models, checked before any file."""
+    metadata = _written_metadata(model.metadata)
 
     def fill(staging: Path) -> dict[str, Any]:
-        (staging / "generators").mkdir()
-        generators = []
-        for name, generator in model.generators.items():
-            _save_npz(staging / "generators" / f"{name}.npz", generator.arrays())
-            generators.append({"name": name, "kind": generator.kind, "params": generator.params})
-        if model.ranker is not None:
-            (staging / "ranker.txt").write_text(model.ranker.model_to_string(), encoding="utf-8")
-        seen = model.seen
-        _save_npz(
-            staging / "users.npz",
-            {
-                "ids": _ids(model.user_ids),
-                "seen.indices": seen.indices.astype(np.int32),
-                "seen.indptr": seen.indptr.astype(np.int64),
-                "seen.order": seen.data.astype(np.float32),
-                **(model.user_features.arrays() if model.user_features is not None else {}),
-            },
-        )
-        item_arrays = {
-            "ids": _ids(model.item_ids),
-            **{f"stats.{k}": v for k, v in model.stats.arrays().items()},
-        }
-        features = model.item_features
-        if features is not None:
-            item_arrays.update({f"features.{k}": v for k, v in features.arrays().items()})
-        _save_npz(staging / "items.npz", item_arrays)
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "created_at": metadata["created_at"],
             "task": {"problem_type": PROBLEM_TYPE},
-            "recommender": {
-                "chosen": model.chosen,
-                "depth": model.depth,
-                "generators": generators,
-                "ranker": "ranker.txt" if model.ranker is not None else None,
-                "user_features": list(model.user_features.columns)
-                if model.user_features is not None
-                else None,
-                "item_features": {"numeric": list(features.numeric), "tags": list(features.tags)}
-                if features is not None
-                else None,
-            },
-            "libraries": library_versions(*LIBRARIES),
-            **{k: v for k, v in model.metadata.items() if k not in ("path", "libraries")},
+            "recommender": _write_parts(model, staging),
+            **metadata,
         }
 
     reserved = ("generators", "ranker.txt", "users.npz", "items.npz")
     return write_artifact(Path(directory), fill, documents, reserved=reserved)
 
 
+def _written_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` as the manifest stores it (the libraries of this save, a creation time
+    when the fit recorded none, no ``path``), checked and written by the typed models."""
+    stored = {
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "libraries": library_versions(*LIBRARIES),
+        **{k: v for k, v in metadata.items() if k not in ("path", "libraries")},
+    }
+    return RecommenderEvidence.parse(stored, where="the recommender's metadata").written()
+
+
+def _write_parts(model: Recommender, staging: Path) -> dict[str, Any]:
+    """Write the generators, the ranker and the users' and items' arrays into
+    ``staging``; the manifest's description of them."""
+    (staging / "generators").mkdir()
+    generators = []
+    for name, generator in model.generators.items():
+        _save_npz(staging / "generators" / f"{name}.npz", generator.arrays())
+        generators.append({"name": name, "kind": generator.kind, "params": generator.params})
+    if model.ranker is not None:
+        (staging / "ranker.txt").write_text(model.ranker.model_to_string(), encoding="utf-8")
+    seen = model.seen
+    _save_npz(
+        staging / "users.npz",
+        {
+            "ids": _ids(model.user_ids),
+            "seen.indices": seen.indices.astype(np.int32),
+            "seen.indptr": seen.indptr.astype(np.int64),
+            "seen.order": seen.data.astype(np.float32),
+            **(model.user_features.arrays() if model.user_features is not None else {}),
+        },
+    )
+    item_arrays = {
+        "ids": _ids(model.item_ids),
+        **{f"stats.{k}": v for k, v in model.stats.arrays().items()},
+    }
+    features = model.item_features
+    if features is not None:
+        item_arrays.update({f"features.{k}": v for k, v in features.arrays().items()})
+    _save_npz(staging / "items.npz", item_arrays)
+    return {
+        "chosen": model.chosen,
+        "depth": model.depth,
+        "generators": generators,
+        "ranker": "ranker.txt" if model.ranker is not None else None,
+        "user_features": list(model.user_features.columns)
+        if model.user_features is not None
+        else None,
+        "item_features": {"numeric": list(features.numeric), "tags": list(features.tags)}
+        if features is not None
+        else None,
+    }
+
+
 def load_recommender(directory: str | Path) -> Recommender:
-    """Read and verify a recommender artifact."""
+    """Read and verify a recommender artifact; its metadata is checked by the evidence's
+    typed models (a missing or mistyped field is an ArtifactError naming its path)."""
     path = Path(directory).expanduser()
     manifest = read_manifest(path)
     if not is_recommender(manifest):
@@ -155,27 +180,9 @@ def load_recommender(directory: str | Path) -> Recommender:
     try:
         files = manifest["files"]
         verify_files(path, files)
-        info = manifest["recommender"]
-        generators = _generators(path, files, info["generators"])
-        ranker = _ranker(path, files, info["ranker"]) if info["ranker"] else None
-        users = _load_npz(_listed(path, files, "users.npz", "users.npz"))
-        items = _load_npz(_listed(path, files, "items.npz", "items.npz"))
-        seen = _seen(users, n_items=len(items["ids"]))
-        sources = _feature_sources(info, users, items)
-        metadata = {
-            k: v
-            for k, v in manifest.items()
-            if k not in ("format", "format_version", "task", "recommender", "files")
-        }
-        model = Recommender(
-            user_ids=users["ids"],
-            item_ids=items["ids"],
-            scorers=Scorers(generators, ranker, info["chosen"]),
-            sources=sources,
-            seen=seen,
-            depth=int(info["depth"]),
-            metadata=metadata,
-        )
+        metadata = {k: v for k, v in manifest.items() if k not in _MODEL_KEYS}
+        RecommenderEvidence.parse(metadata, where=str(path / MANIFEST))
+        model = _recommender(path, files, manifest["recommender"], metadata)
     except ArtifactError:
         raise
     except Exception as exc:  # a malformed manifest or arrays that do not fit together
@@ -186,6 +193,26 @@ def load_recommender(directory: str | Path) -> Recommender:
         ) from exc
     model.metadata["path"] = str(path)
     return model
+
+
+def _recommender(
+    path: Path, files: Mapping[str, str], info: Mapping[str, Any], metadata: dict[str, Any]
+) -> Recommender:
+    """The recommender the manifest's ``recommender`` entry describes, from its files."""
+    generators = _generators(path, files, info["generators"])
+    ranker = _ranker(path, files, info["ranker"]) if info["ranker"] else None
+    users = _load_npz(_listed(path, files, "users.npz", "users.npz"))
+    items = _load_npz(_listed(path, files, "items.npz", "items.npz"))
+    seen = _seen(users, n_items=len(items["ids"]))
+    return Recommender(
+        user_ids=users["ids"],
+        item_ids=items["ids"],
+        scorers=Scorers(generators, ranker, info["chosen"]),
+        sources=_feature_sources(info, users, items),
+        seen=seen,
+        depth=int(info["depth"]),
+        metadata=metadata,
+    )
 
 
 def _generators(path: Path, files: Mapping[str, str], entries: Any) -> dict[str, Generator]:
