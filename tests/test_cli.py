@@ -591,6 +591,27 @@ def test_user_mistakes_exit_with_their_documented_code(
     assert_clean_failure(result, code, needle)
 
 
+def test_one_writer_names_the_option_or_the_path_it_cannot_write(tmp_path: Path) -> None:
+    """The commands' files (`--out`, `--output`) and predict's table go through one writer:
+    a path below a file is the caller's error, naming the option when one gave the path."""
+    from mlwright.pipeline import write_output
+
+    blocker = tmp_path / "data.csv"
+    blocker.write_text("x\n")
+    target = blocker / "card.html"
+    with pytest.raises(SpecError) as by_option:
+        write_output(target, lambda: target.write_text("y"), option="--out", error=SpecError)
+    assert by_option.value.message.startswith(f"cannot write --out {target}: ")
+    assert by_option.value.field == "--out"
+    with pytest.raises(DataError) as by_path:
+        write_output(target, lambda: target.write_text("y"))
+    assert by_path.value.message.startswith(f"cannot write {target}: ")
+    assert by_path.value.field == str(target)
+    assert (
+        by_path.value.hint == by_option.value.hint == "choose a path in a folder you can write to"
+    )
+
+
 def test_the_readme_documents_every_exit_code_of_the_error_classes() -> None:
     from mlwright import errors
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "mlwright"
 MAX_LINES = 80
 
@@ -35,7 +33,6 @@ def test_the_counter_measures_from_def_to_last_line(tmp_path: Path) -> None:
     assert long_functions(tmp_path, 5) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: functions are being split this round")
 def test_no_function_is_longer_than_the_limit() -> None:
     found = long_functions(SRC, MAX_LINES)
     assert not found, f"{len(found)} functions over {MAX_LINES} lines:\n" + "\n".join(

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import mlwright
-from mlwright import cli, pipeline
+from mlwright import pipeline
+from mlwright.cli._print import print_summary
 from mlwright.pipeline import (
     OVERRUN_ALLOWED,
     _search,
@@ -47,8 +48,7 @@ class Lines:
 def summary(monkeypatch: pytest.MonkeyPatch, result: Any) -> str:
     """What `mlwright run` prints after a run, on a wide console."""
     console = Console(file=io.StringIO(), width=400, no_color=True)
-    monkeypatch.setattr(cli, "out", console)
-    cli._print_summary(result)
+    print_summary(console, result)
     return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
 
 

@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 
 from clirun import Result, assert_clean_failure, mlwright
-from mlwright import cli
 from mlwright.artifact import load_model
+from mlwright.cli._print import print_recommendation_summary
 from mlwright.errors import (
     ArtifactError,
     DataCheckError,
@@ -107,8 +107,7 @@ def test_train_recommendation_saves_registers_and_loads_back(tmp_path: Path) -> 
 def printed_summary(monkeypatch: pytest.MonkeyPatch, result: Any) -> str:
     """What `mlwright run` prints after a recommendation run, on a wide console."""
     console = Console(file=io.StringIO(), width=400, no_color=True)
-    monkeypatch.setattr(cli, "out", console)
-    cli._print_recommendation_summary(result)
+    print_recommendation_summary(console, result)
     return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
 
 

@@ -5,7 +5,13 @@
 (``predict_file``, ``recommend_file``) lives beside them.
 """
 
-from mlwright.pipeline._batch import predict_file, predict_table, recommend_file, recommend_table
+from mlwright.pipeline._batch import (
+    predict_file,
+    predict_table,
+    recommend_file,
+    recommend_table,
+    write_output,
+)
 from mlwright.pipeline._budget import (
     OVERRUN_ALLOWED,
     budget_for_search,
@@ -51,4 +57,5 @@ __all__ = [
     "train",
     "train_recommendation",
     "validate_before_work",
+    "write_output",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import polars as pl
 
 from mlwright.artifact import Model
 from mlwright.data import read_file, to_polars
-from mlwright.errors import DataError
+from mlwright.errors import DataError, MlwrightError
 from mlwright.recommend import Recommender
 
 
@@ -123,15 +124,29 @@ def check_output(out_path: Path, what: str) -> None:
 
 
 def write_table(table: pl.DataFrame, out_path: Path) -> None:
+    if out_path.suffix.lower() in (".parquet", ".pq"):
+        write_output(out_path, lambda: table.write_parquet(out_path))
+    else:
+        write_output(out_path, lambda: table.write_csv(out_path))
+
+
+def write_output(
+    path: Path,
+    write: Callable[[], object],
+    *,
+    option: str | None = None,
+    error: type[MlwrightError] = DataError,
+) -> None:
+    """``write()`` after creating ``path``'s folder. A folder or file that cannot be written
+    (permissions, a full disk, a file where a folder should be) is the user's to fix: an
+    ``error`` naming the path and the command-line ``option`` that gave it, if one did."""
     try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        if out_path.suffix.lower() in (".parquet", ".pq"):
-            table.write_parquet(out_path)
-        else:
-            table.write_csv(out_path)
-    except OSError as exc:  # permissions, a full disk, a file where a folder should be
-        raise DataError(
-            f"cannot write {out_path}: {exc.strerror or exc}",
-            field=str(out_path),
-            hint="choose an output path in a folder you can write to",
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write()
+    except OSError as exc:
+        named = str(path) if option is None else f"{option} {path}"
+        raise error(
+            f"cannot write {named}: {exc.strerror or exc}",
+            field=str(path) if option is None else option,
+            hint="choose a path in a folder you can write to",
         ) from exc
