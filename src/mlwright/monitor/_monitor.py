@@ -351,7 +351,7 @@ class _Judge:
 
     # -- data quality ----------------------------------------------------------------------
 
-    def _quality(  # noqa: PLR0917
+    def _quality(
         self,
         window: Window,
         name: str,
