@@ -91,3 +91,22 @@ def test_a_missing_part_of_the_model_is_named_too(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"input_schema\.3\.kind") as info:
         mlwright.load(path)
     assert info.value.field == "input_schema.3.kind"
+
+
+@pytest.mark.parametrize(
+    ("part", "entry", "field"),
+    [
+        ("stacker", {"link": "pickle", "coef": [[1.0]], "intercept": [0.0]}, "stacker.link"),
+        ("stacker", {"link": "logit", "coef": [1.0], "intercept": [0.0]}, "stacker.coef.0"),
+        ("calibrator", {"kind": "platt"}, "calibrator.params"),
+        ("prediction_intervals", {"edges": "0,1", "halfwidths": {}}, "prediction_intervals.edges"),
+    ],
+)
+def test_a_damaged_output_layer_is_named_by_its_field(
+    tmp_path: Path, part: str, entry: dict[str, Any], field: str
+) -> None:
+    path = damaged(tmp_path, lambda m: m.__setitem__(part, entry))
+    with pytest.raises(ArtifactError) as info:
+        mlwright.load(path)
+    assert info.value.field == field
+    assert field in info.value.message

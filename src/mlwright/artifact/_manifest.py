@@ -7,7 +7,7 @@ each learner's files) then check what is inside them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +42,28 @@ class MemberEntry(_Part):
     learner: dict[str, Any]
 
 
+class StackerEntry(_Part):
+    """The stacked ensemble's linear layer over its members' outputs."""
+
+    link: Literal["identity", "logit", "log"]
+    coef: list[list[float]]
+    intercept: list[float]
+
+
+class CalibratorEntry(_Part):
+    """platt {a, b}; temperature {t}; isotonic {x, y}."""
+
+    kind: Literal["platt", "temperature", "isotonic"]
+    params: dict[str, float | list[float]]
+
+
+class IntervalsEntry(_Part):
+    """Conformal half-widths per bin of the predicted value, by level."""
+
+    edges: list[float]
+    halfwidths: dict[str, list[float]]
+
+
 class Manifest(Evidence):
     """A table model's manifest.json (format_version 1)."""
 
@@ -52,9 +74,9 @@ class Manifest(Evidence):
     input_schema: list[InputEntry]
     feature_plans: dict[str, dict[str, Any]]
     members: list[MemberEntry]
-    stacker: dict[str, Any] | None = None
-    calibrator: dict[str, Any] | None = None
-    prediction_intervals: dict[str, Any] | None = None
+    stacker: StackerEntry | None = None
+    calibrator: CalibratorEntry | None = None
+    prediction_intervals: IntervalsEntry | None = None
     libraries: dict[str, str] | None = None
     files: dict[str, str]
 

@@ -431,12 +431,18 @@ def _members(path: Path, entries: list[MemberEntry]) -> list[Member]:
 
 def _output_layers(manifest: Manifest) -> OutputLayers:
     """The stacker, calibrator and prediction intervals the manifest holds, if any."""
-    stacker = Stacker.from_dict(manifest.stacker) if manifest.stacker is not None else None
+    # The entries' shapes are checked; the parts check their own rules (increasing knots,
+    # a positive temperature, coefficients that match the intercepts).
+    stacker = (
+        Stacker.from_dict(manifest.stacker.model_dump()) if manifest.stacker is not None else None
+    )
     calibrator = (
-        Calibrator.from_dict(manifest.calibrator) if manifest.calibrator is not None else None
+        Calibrator.from_dict(manifest.calibrator.model_dump())
+        if manifest.calibrator is not None
+        else None
     )
     intervals = (
-        PredictionIntervals.from_dict(manifest.prediction_intervals)
+        PredictionIntervals.from_dict(manifest.prediction_intervals.model_dump())
         if manifest.prediction_intervals is not None
         else None
     )
