@@ -194,3 +194,20 @@ def test_a_score_nothing_measured_is_saved_as_null_and_read_back(
     assert novelty is not None
     assert novelty.value is None
     assert isinstance(loaded, Recommender)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda m: m["recommender"].__setitem__("depth", "50"), "recommender.depth"),
+        (lambda m: m["recommender"]["generators"][0].pop("kind"), "recommender.generators.0.kind"),
+        (lambda m: m.pop("recommender"), "recommender"),
+    ],
+)
+def test_a_damaged_recommender_entry_is_named_by_its_field(
+    saved: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], Any], field: str
+) -> None:
+    with pytest.raises(ArtifactError) as info:
+        mlwright.load(copy_of(saved, tmp_path, edit))
+    assert info.value.field == field
+    assert field in info.value.message

@@ -174,3 +174,36 @@ class RecommenderEvidence(_Shape):
     def written(self) -> dict[str, Any]:
         """The metadata as the models write it: every key read, none added."""
         return self.model_dump(by_alias=True, exclude_unset=True)
+
+
+class GeneratorEntry(_Shape):
+    name: str
+    kind: str
+    params: dict[str, Any]
+
+
+class ItemFeatureNames(_Shape):
+    numeric: list[str]
+    tags: list[str]
+
+
+class RecommenderPart(_Shape):
+    """The manifest's ``recommender`` entry: what recommends and where its files are."""
+
+    chosen: str
+    depth: int
+    generators: list[GeneratorEntry]
+    ranker: str | None
+    user_features: list[str] | None = None
+    item_features: ItemFeatureNames | None = None
+
+
+class RecommenderParts(_Shape):
+    """The model's part of a recommender's manifest, beside its evidence."""
+
+    recommender: RecommenderPart
+
+    @classmethod
+    def read(cls, manifest: Mapping[str, Any], where: str) -> RecommenderPart:
+        """The ``recommender`` entry checked; a damaged field is an ArtifactError naming it."""
+        return parsed(cls, {"recommender": manifest.get("recommender")}, where).recommender

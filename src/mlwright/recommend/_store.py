@@ -37,7 +37,12 @@ from mlwright.recommend._candidates import (
     ItemStats,
     UserFeatures,
 )
-from mlwright.recommend._evidence import RecommenderEvidence
+from mlwright.recommend._evidence import (
+    GeneratorEntry,
+    RecommenderEvidence,
+    RecommenderPart,
+    RecommenderParts,
+)
 from mlwright.recommend._generators import GENERATORS, Generator
 from mlwright.recommend._model import Recommender, Scorers
 
@@ -182,7 +187,8 @@ def load_recommender(directory: str | Path) -> Recommender:
         verify_files(path, files)
         metadata = {k: v for k, v in manifest.items() if k not in _MODEL_KEYS}
         RecommenderEvidence.parse(metadata, where=str(path / MANIFEST))
-        model = _recommender(path, files, manifest["recommender"], metadata)
+        part = RecommenderParts.read(manifest, where=str(path / MANIFEST))
+        model = _recommender(path, files, part, metadata)
     except ArtifactError:
         raise
     except Exception as exc:  # a malformed manifest or arrays that do not fit together
@@ -196,35 +202,37 @@ def load_recommender(directory: str | Path) -> Recommender:
 
 
 def _recommender(
-    path: Path, files: Mapping[str, str], info: Mapping[str, Any], metadata: dict[str, Any]
+    path: Path, files: Mapping[str, str], info: RecommenderPart, metadata: dict[str, Any]
 ) -> Recommender:
     """The recommender the manifest's ``recommender`` entry describes, from its files."""
-    generators = _generators(path, files, info["generators"])
-    ranker = _ranker(path, files, info["ranker"]) if info["ranker"] else None
+    generators = _generators(path, files, info.generators)
+    ranker = _ranker(path, files, info.ranker) if info.ranker else None
     users = _load_npz(_listed(path, files, "users.npz", "users.npz"))
     items = _load_npz(_listed(path, files, "items.npz", "items.npz"))
     seen = _seen(users, n_items=len(items["ids"]))
     return Recommender(
         user_ids=users["ids"],
         item_ids=items["ids"],
-        scorers=Scorers(generators, ranker, info["chosen"]),
+        scorers=Scorers(generators, ranker, info.chosen),
         sources=_feature_sources(info, users, items),
         seen=seen,
-        depth=int(info["depth"]),
+        depth=info.depth,
         metadata=metadata,
     )
 
 
-def _generators(path: Path, files: Mapping[str, str], entries: Any) -> dict[str, Generator]:
+def _generators(
+    path: Path, files: Mapping[str, str], entries: list[GeneratorEntry]
+) -> dict[str, Generator]:
     """Each generator the manifest lists, read from its verified .npz."""
     generators = {}
     for number, entry in enumerate(entries):
-        cls = GENERATORS[entry["kind"]]
-        name = entry["name"]
+        cls = GENERATORS[entry.kind]
+        name = entry.name
         where = f"recommender.generators[{number}].name"
         file = _listed(path, files, f"generators/{name}.npz", where)
         try:
-            generators[name] = cls.from_arrays(entry["params"], _load_npz(file))
+            generators[name] = cls.from_arrays(entry.params, _load_npz(file))
         except ArtifactError:
             raise
         except Exception as exc:
@@ -252,23 +260,23 @@ def _seen(users: Mapping[str, np.ndarray], *, n_items: int) -> sp.csr_matrix:
 
 
 def _feature_sources(
-    info: Mapping[str, Any], users: Mapping[str, np.ndarray], items: Mapping[str, np.ndarray]
+    info: RecommenderPart, users: Mapping[str, np.ndarray], items: Mapping[str, np.ndarray]
 ) -> FeatureSources:
     """The item facts, and the item and user features the manifest describes."""
     stats = ItemStats.from_arrays(
         {k.removeprefix("stats."): v for k, v in items.items() if k.startswith("stats.")}
     )
-    described = info["item_features"]
+    described = info.item_features
     features = (
         ItemFeatures.from_arrays(
-            described["numeric"],
-            described["tags"],
+            described.numeric,
+            described.tags,
             {k.removeprefix("features."): v for k, v in items.items() if k.startswith("features.")},
         )
         if described is not None
         else None
     )
-    user_names = info.get("user_features")
+    user_names = info.user_features
     user_features = UserFeatures.from_arrays(user_names, users) if user_names is not None else None
     return FeatureSources(stats, features, user_features)
 
