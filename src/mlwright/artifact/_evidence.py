@@ -414,6 +414,13 @@ class Evidence(_Shape):
         return parsed(cls, metadata, where)
 
 
+def reference_of(metadata: Mapping[str, Any]) -> Reference | None:
+    """Only the reference statistics of ``metadata``, typed (None for a model without a
+    run); the rest of the evidence is not checked."""
+    raw = metadata.get("reference")
+    return None if raw is None else parsed(Reference, raw, "the model's reference statistics")
+
+
 Parsed = TypeVar("Parsed", bound=BaseModel)
 
 

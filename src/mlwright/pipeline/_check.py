@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import polars as pl
 
 from mlwright._progress import Progress, Silent
 from mlwright.artifact import ClassValue, class_name
-from mlwright.data import CheckReport, infer_schema, load_training_data, run_checks
+from mlwright.data import CheckReport, Finding, infer_schema, load_training_data, run_checks
 from mlwright.learners import learner_class
 from mlwright.spec import Resolution, TaskSpec
 from mlwright.spec import resolve as resolve_spec
@@ -53,11 +54,16 @@ def checked_for_training(spec: TaskSpec, data: Any, progress: Progress) -> Check
     checked = check(spec, data, progress)
     for note in checked.resolution.notes:
         progress.log(note)
-    for finding in checked.report.findings:
-        if finding.severity == "warning":
-            progress.log(f"warning [{finding.key}] {finding.message}")
+    log_warnings(progress, checked.report.findings)
     checked.report.raise_if_blocking()
     return checked
+
+
+def log_warnings(progress: Progress, findings: Iterable[Finding]) -> None:
+    """Say each warning of the data checks; blocking findings are raised by the caller."""
+    for finding in findings:
+        if finding.severity == "warning":
+            progress.log(f"warning [{finding.key}] {finding.message}")
 
 
 def encode_target(

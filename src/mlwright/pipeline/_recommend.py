@@ -10,10 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from mlwright._clock import Clock
 from mlwright._progress import Progress, Silent
 from mlwright.data import fingerprint, load_training_data, read_file, to_polars
-from mlwright.pipeline._budget import finish_seconds, refuse_recommend_budget_up_front
+from mlwright.pipeline._budget import refuse_recommend_budget_up_front
+from mlwright.pipeline._check import log_warnings
 from mlwright.pipeline._package import card_documents, default_out_dir
 from mlwright.pipeline._register import StoreOpener, register_recommender
 from mlwright.pipeline._runner import Run, Stage, run_stages
@@ -83,9 +83,7 @@ def check_recommendation(
 
 def _check(run: Run, s: Recommendation) -> None:
     s.frame, s.checks = check_recommendation(run.spec, s.data, run.progress)
-    for finding in s.checks.findings:
-        if finding.severity == "warning":
-            run.progress.log(f"warning [{finding.key}] {finding.message}")
+    log_warnings(run.progress, s.checks.findings)
     s.checks.raise_if_blocking()
 
 
@@ -210,20 +208,10 @@ def train_recommendation(  # noqa: PLR0913
     ``users`` (tables or paths) replace the spec's ``recommend.items`` and ``.users``. The
     time budget covers all of it, from ``started`` (default now) to the end of
     registration: the fit plans its steps within what is left (see docs/recommend.md)."""
-    do_register = save and (spec.registry.enabled if register is None else register)
-    run = Run(
-        spec=spec,
-        progress=progress if progress is not None else Silent(),
-        clock=Clock.start(spec.constraints.time_budget, started),
-        save=save,
-        register=do_register,
-        finish=finish_seconds(save=save, register=do_register),
-    )
+    run = Run.begin(spec, progress, save=save, register=register, started=started)
     state = Recommendation(data, items, users, out_dir)
-    run_stages(run, stages(save=save, register=do_register), state)
-    if not save:
-        state.model.metadata["timings"] = run.record_timings()
-    state.model.metadata["timings"]["wall"] = run.finish_wall()
+    run_stages(run, stages(save=run.save, register=run.register), state)
+    run.close(state.model.metadata)
     return RecommendRunResult(
         state.model, state.checks, state.artifact_dir, state.registration, timings=run.timings
     )

@@ -14,12 +14,12 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mlwright._clock import Clock
 from mlwright._interrupt import raise_if_terminated
-from mlwright._progress import Progress
-from mlwright.pipeline._budget import finish_clock
+from mlwright._progress import Progress, Silent
+from mlwright.pipeline._budget import finish_clock, finish_seconds
 from mlwright.pipeline._register import StoreOpener
 from mlwright.spec import TaskSpec
 
@@ -42,6 +42,35 @@ class Run:
     skipped: dict[str, str] = field(default_factory=dict)
     store: StoreOpener | None = None
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @classmethod
+    def begin(
+        cls,
+        spec: TaskSpec,
+        progress: Progress | None,
+        *,
+        save: bool,
+        register: bool | None,
+        started: float | None,
+    ) -> Run:
+        """A run of ``spec`` whose budget counts from ``started`` (default now). ``register``
+        None follows the spec; only a saved model is registered."""
+        registers = save and (spec.registry.enabled if register is None else register)
+        return cls(
+            spec=spec,
+            progress=progress if progress is not None else Silent(),
+            clock=Clock.start(spec.constraints.time_budget, started),
+            save=save,
+            register=registers,
+            finish=finish_seconds(save=save, register=registers),
+        )
+
+    def close(self, metadata: dict[str, Any]) -> None:
+        """The run's timings into the model's ``metadata`` (a saved run wrote them before
+        saving), with the whole run's wall time; says if it overran the budget."""
+        if not self.save:
+            metadata["timings"] = self.record_timings()
+        metadata["timings"]["wall"] = self.finish_wall()
 
     @property
     def started(self) -> float:

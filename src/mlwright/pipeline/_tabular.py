@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlwright._clock import Clock
-from mlwright._progress import Progress, Silent
+from mlwright._progress import Progress
 from mlwright.artifact import Model
 from mlwright.data import fingerprint
 from mlwright.errors import TrainingError
 from mlwright.pipeline import _analyse, _document, _evaluate, _prepare, _refit, _search
-from mlwright.pipeline._budget import finish_seconds
 from mlwright.pipeline._check import Checked, checked_for_training
 from mlwright.pipeline._package import card_documents, default_out_dir
 from mlwright.pipeline._register import StoreOpener, register_model
@@ -231,19 +229,11 @@ def train(
             "this spec is a recommendation task; train() fits prediction tasks",
             hint="use train_recommendation (mlwright run and mlwright.run choose it for you)",
         )
-    do_register = save and (spec.registry.enabled if register is None else register)
-    run = Run(
-        spec=spec,
-        progress=progress if progress is not None else Silent(),
-        clock=Clock.start(spec.constraints.time_budget, started),
-        save=save,
-        register=do_register,
-        finish=finish_seconds(save=save, register=do_register),
+    run = Run.begin(spec, progress, save=save, register=register, started=started)
+    state = run_stages(
+        run, stages(save=run.save, register=run.register), Tabular(data, resume, out_dir)
     )
-    state = run_stages(run, stages(save=save, register=do_register), Tabular(data, resume, out_dir))
-    if not save:
-        state.model.metadata["timings"] = run.record_timings()
-    state.model.metadata["timings"]["wall"] = run.finish_wall()
+    run.close(state.model.metadata)
     return RunResult(
         model=state.model,
         checked=state.checked,
