@@ -35,12 +35,10 @@ class StoreOpener:
             open_store(self._uri, imported=self._imported)
         self._imported.set()
 
-    def wait_imported(self) -> float:
-        """Seconds spent waiting for MLflow's import: Python work in that thread would share
-        the GIL in 5 ms slices with anything timed in this process."""
-        started = time.monotonic()
+    def wait_imported(self) -> None:
+        """Wait for MLflow's import: Python work in that thread would share the GIL in 5 ms
+        slices with anything timed in this process."""
         self._imported.wait()
-        return time.monotonic() - started
 
     def wait(self) -> float:
         """Seconds spent waiting for the store to be ready."""

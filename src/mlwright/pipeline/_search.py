@@ -74,9 +74,6 @@ def measure(run: Run, searched: SearchResult, make_model: ModelFactory, framed: 
     """Each finished candidate's single-row latency and size, best first, in at most half of
     what is left (choosing, the holdout and the refit follow); the ones left unmeasured
     cannot be chosen, and the run says so."""
-    if run.store is not None:
-        # A single-row latency measured beside MLflow's import would not be the model's.
-        run.timings["store_import_wait"] = run.store.wait_imported()
     step = time.monotonic()
     end = run.clock.end
     unmeasured = measure_trials(
