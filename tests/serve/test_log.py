@@ -506,3 +506,26 @@ def test_workers_creating_the_table_at_once_all_start_on_postgres(pg_log: str) -
         engine = sa.create_engine(pg_log)
         PREDICTIONS.drop(engine, checkfirst=True)
         engine.dispose()
+
+
+def test_a_new_log_opened_while_another_process_holds_the_file_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    # Switching a file to WAL needs it to itself, and while another connection holds a write
+    # lock SQLite refuses at once instead of waiting: workers opening a new log together, or
+    # one opening it while another process wrote, failed at connect ("database is locked").
+    path = tmp_path / "held.db"
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("CREATE TABLE other (x INTEGER)")
+    locker.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.5, locker.rollback)
+    releaser.start()
+    engine = log_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        assert str(mode).lower() == "wal"
+    finally:
+        releaser.join()
+        locker.close()
+        engine.dispose()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,6 +58,8 @@ STALL_SECONDS = 3.0
 GRACE_SECONDS = 5.0
 # How long closing waits for a commit under way before spilling its rows regardless.
 COMMIT_WAIT_SECONDS = 1.0
+# How long a SQLite connection waits for a lock held by another before giving up.
+SQLITE_BUSY_SECONDS = 30.0
 SUPPORTED = "sqlite:///predictions.db or postgresql+psycopg://user:password@host/db"
 _META = sa.MetaData()
 PREDICTIONS = sa.Table(
@@ -182,16 +185,38 @@ def _driver_hint(parsed: sa.URL, module: str | None) -> str:
 def _create_engine(parsed: sa.URL) -> sa.Engine:
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        try:
+            _use_wal(cursor, SQLITE_BUSY_SECONDS)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
 
     return engine
+
+
+def _use_wal(cursor: Any, patience: float) -> None:
+    """Put the SQLite file in WAL mode, retrying while it is locked. Switching the mode needs
+    the file to itself, and SQLite answers "database is locked" at once rather than calling
+    the busy handler, so workers opening a new log together, or a connection opened while
+    another process writes, failed at connect. A file already in WAL is left as it is."""
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 class _AbandonedError(Exception):
