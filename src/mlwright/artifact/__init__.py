@@ -35,6 +35,7 @@ from mlwright.artifact._evidence import (
 )
 from mlwright.artifact._explain import Explanation, explain_model
 from mlwright.artifact._intervals import PredictionIntervals, level_key
+from mlwright.artifact._layers import stack_columns, stack_columns_one
 from mlwright.artifact._model import (
     ClassValue,
     InputField,
@@ -124,6 +125,8 @@ __all__ = [
     "save_model",
     "sha256_file",
     "smoke_test",
+    "stack_columns",
+    "stack_columns_one",
     "verify_files",
     "write_artifact",
 ]

@@ -317,6 +317,9 @@ class LeaderboardRow(_Shape):
     status: str
     params: dict[str, Any]
     note: str
+    layer: int = 1  # 2: a second-layer trial over the first layer's out-of-fold predictions
+    finished_s: float | None = None  # seconds from the search's start to its result
+    stack_holdout: float | None = None  # its score on the stacking holdout, if there is one
 
     def cv_score(self, metric: str) -> float | None:
         value = (self.model_extra or {}).get(f"cv_{metric}")
@@ -386,6 +389,24 @@ class Stacking(_Shape):
     holdout_without: float | None = None
 
 
+class LayerChoice(_Shape):
+    """An ensemble and its score on the stacking holdout."""
+
+    choice: str
+    score: float
+
+
+class Layers(_Shape):
+    """The second layer's check: the greedy ensemble with second-layer trials against the
+    first layer's alone, on the stacking holdout (rows of the training set in no fold)."""
+
+    holdout_rows: int
+    first_layer: LayerChoice
+    with_second_layer: LayerChoice
+    inputs: list[str]
+    kept: bool
+
+
 class Evidence(_Shape):
     """The evidence a tabular training run writes into its model's metadata."""
 
@@ -395,6 +416,7 @@ class Evidence(_Shape):
     ensemble: dict[str, float] | None = None
     rejected_by_constraints: list[str] | None = None
     stacking: Stacking | None = None
+    layers: Layers | None = None
     interrupted: bool | None = None
     metrics: Metrics | None = None
     leaderboard: list[LeaderboardRow] | None = None

@@ -14,7 +14,9 @@ Every member is explained on its own scale first, then moved to the model's outp
 
 Output features are summed back to the input column they were computed from. A stacking
 layer or a calibration map after the members is followed the same way (one factor per
-row). So for every row, ``base + sum(contributions) == prediction`` up to rounding.
+row). A model with stacked members (``Member.inputs``: a second layer reading the first
+layer's outputs) is explained as one black box, by occlusion of each input column in every
+plan at once. So for every row, ``base + sum(contributions) == prediction`` up to rounding.
 """
 
 from __future__ import annotations
@@ -163,6 +165,39 @@ def _member(
     return _rescale(deltas, pred - base), base, "occlusion"
 
 
+def _whole_model(
+    model: Model, matrices: dict[str, np.ndarray], references: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole model's contributions (n, outputs, inputs), base and prediction by
+    occlusion: an input column takes its reference value in every plan that reads it."""
+
+    def explained(given: dict[str, np.ndarray]) -> np.ndarray:
+        return _explained(model, model._calibrated(model._combine(given)))
+
+    pred = explained(matrices)
+    base = explained({key: ref[None, :] for key, ref in references.items()})[0]
+    inputs = [f.name for f in model.inputs]
+    deltas = np.zeros((len(pred), pred.shape[1], len(inputs)))
+    for i, name in enumerate(inputs):
+        occluded = dict(matrices)
+        for key, X in matrices.items():
+            features = np.nonzero(np.asarray(model.plans[key].sources) == name)[0]
+            if len(features):
+                occluded[key] = X.copy()
+                occluded[key][:, features] = references[key][features]
+        if any(occluded[key] is not X for key, X in matrices.items()):
+            deltas[:, :, i] = pred - explained(occluded)
+    return _rescale(deltas, pred - base), base, pred
+
+
+def _output_names(model: Model) -> list[str]:
+    if model.problem_type == "regression":
+        return ["value"]
+    if model.problem_type == "binary":
+        return [model.class_names[1]]
+    return list(model.class_names)
+
+
 def explain_model(model: Model, frame: pl.DataFrame) -> Explanation:
     """Contributions of every input column to every row's prediction (see the module)."""
     inputs = [f.name for f in model.inputs]
@@ -172,6 +207,16 @@ def explain_model(model: Model, frame: pl.DataFrame) -> Explanation:
         key: np.asarray(model.plans[key].transform_one(reference), dtype=np.float64)
         for key in model._plan_keys
     }
+    if any(m.inputs for m in model.members):
+        contributions, base, prediction = _whole_model(model, matrices, references)
+        return Explanation(
+            inputs=inputs,
+            outputs=_output_names(model),
+            base=base,
+            contributions=contributions,
+            prediction=prediction,
+            methods={m.name: "occlusion of the whole model" for m in model.members},
+        )
     parts: list[np.ndarray] = []
     bases: list[np.ndarray] = []
     methods: dict[str, str] = {}
@@ -198,16 +243,9 @@ def explain_model(model: Model, frame: pl.DataFrame) -> Explanation:
             combined = model.calibrator.apply(combined)
         base = _explained(model, combined)[0]
         mixed = _rescale(np.asarray(mixed), prediction - base)
-    outputs = (
-        ["value"]
-        if model.problem_type == "regression"
-        else [model.class_names[1]]
-        if model.problem_type == "binary"
-        else list(model.class_names)
-    )
     return Explanation(
         inputs=inputs,
-        outputs=outputs,
+        outputs=_output_names(model),
         base=base,
         contributions=np.asarray(mixed),
         prediction=prediction,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlwright.artifact._evidence import Evidence, parsed
 
@@ -31,7 +31,9 @@ class InputEntry(_Part):
 
 
 class MemberEntry(_Part):
-    """One learner of the model: where its files are and how much its prediction weighs."""
+    """One learner of the model: where its files are and how much its prediction weighs
+    (0: only stacked members read its trial). ``inputs``: a stacked member's first-layer
+    trials, whose outputs follow its plan's columns; absent for other members."""
 
     name: str
     family: str
@@ -40,6 +42,7 @@ class MemberEntry(_Part):
     weight: float
     dir: str
     learner: dict[str, Any]
+    inputs: list[str] = Field(default_factory=list)
 
 
 class StackerEntry(_Part):

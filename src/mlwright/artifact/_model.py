@@ -21,6 +21,7 @@ import polars as pl
 from mlwright.artifact._calibrator import Calibrator
 from mlwright.artifact._evidence import Evidence
 from mlwright.artifact._intervals import PredictionIntervals
+from mlwright.artifact._layers import check_layers, stack_columns, stack_columns_one, trial_of
 from mlwright.artifact._stack import Stacker
 from mlwright.data import to_polars
 from mlwright.errors import InputError, SchemaMismatchError, finding_warnings
@@ -49,12 +50,20 @@ class InputField:
 @dataclass
 class Member:
     """One learner of the model, the feature plan it reads (a key of ``Model.plans``) and its
-    ensemble weight. Members of a bagged ensemble share the plan of their fold."""
+    ensemble weight. Members of a bagged ensemble share the plan of their fold.
+
+    ``inputs``: a stacked (second-layer) member's first-layer trials, in order; its learner
+    reads its plan's columns followed by ``stack_columns`` of those trials' outputs. A weight
+    of 0 marks a member whose trial only stacked members read (see ``_layers``)."""
 
     name: str
     learner: Learner
     weight: float
     plan: str
+    inputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.inputs = tuple(self.inputs)  # a list given would not hash (batch cache key)
 
     @property
     def style(self) -> FeatureStyle:
@@ -110,30 +119,24 @@ class Model:
             raise ValueError(f"members read feature plans that the model lacks: {missing}")
         # Plans in use, in a fixed order: each is computed once per call, whatever the members.
         self._plan_keys = sorted({m.plan for m in self.members})
+        self._weights = _normalised_weights(self.members, layers.stacker is not None)
+        self._trials = _trial_groups(self.members)
+        self._groups = list(self._trials.values())
+        self._stacked = _StackedPlan.of(self.members, self._weights, self._trials)
         self.set_stacker(layers.stacker)
         self.set_calibrator(layers.calibrator)
         if layers.intervals is not None and self.problem_type != "regression":
             raise ValueError("prediction intervals are for regression models")
         self.intervals = layers.intervals
-        total = sum(m.weight for m in self.members)
-        if not all(math.isfinite(m.weight) and m.weight > 0 for m in self.members) or not (
-            math.isfinite(total)
-        ):
-            raise ValueError("member weights must be positive and finite, with a finite sum")
-        self._weights = [m.weight / total for m in self.members]
 
     def set_stacker(self, stacker: Stacker | None) -> None:
         """Combine the members through a stacking layer (None: by their weights). The layer
         reads one output per trial: members named ``trial/foldN`` (a bagged trial) are
         averaged by their weights first."""
+        if stacker is not None and self._stacked is not None:
+            raise ValueError("a model with stacked members cannot take a linear stacker too")
         self.stacker = stacker
         self._single = self.members[0] if len(self.members) == 1 and stacker is None else None
-        groups: dict[str, list[tuple[int, float]]] = {}
-        for i, member in enumerate(self.members):
-            groups.setdefault(member.name.split("/")[0], []).append((i, member.weight))
-        self._groups = [
-            [(i, w / sum(w for _, w in group)) for i, w in group] for group in groups.values()
-        ]
         if stacker is None:
             return
         per_group = 1 if self.problem_type in ("regression", "binary") else len(self.classes)
@@ -155,7 +158,7 @@ class Model:
     @property
     def trial_names(self) -> list[str]:
         """The trials the members come from, in order (a bagged trial's folds share one)."""
-        return [self.members[group[0][0]].name.split("/")[0] for group in self._groups]
+        return list(self._trials)
 
     # -- batch ------------------------------------------------------------------------------------
 
@@ -163,12 +166,19 @@ class Model:
         return to_polars(data)
 
     def _raw(self, frame: pl.DataFrame) -> np.ndarray:
-        combined = self._combined(frame)
+        return self._calibrated(self._combined(frame))
+
+    def _calibrated(self, combined: np.ndarray) -> np.ndarray:
         return combined if self.calibrator is None else self.calibrator.apply(combined)
 
     def _combined(self, frame: pl.DataFrame) -> np.ndarray:
         """The members' outputs combined (by weights or the stacker), before calibration."""
-        matrices = {key: self.plans[key].transform(frame) for key in self._plan_keys}
+        return self._combine({key: self.plans[key].transform(frame) for key in self._plan_keys})
+
+    def _combine(self, matrices: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``_combined`` from each plan's feature matrix (plan key -> matrix)."""
+        if self._stacked is not None:
+            return self._combine_stacked(matrices)
         if self.stacker is not None:
             preds = [m.learner.predict(matrices[m.plan]) for m in self.members]
             return self.stacker.combine(
@@ -177,6 +187,30 @@ class Model:
         out: np.ndarray | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
             pred = member.learner.predict(matrices[member.plan]) * weight
+            out = pred if out is None else out + pred
+        assert out is not None
+        return out
+
+    def _combine_stacked(self, matrices: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The weighted sum when some members are stacked: every first-layer member predicts
+        once; its trial's output feeds the stacked members that read it."""
+        plan = self._stacked
+        assert plan is not None
+        members = self.members
+        preds = {i: members[i].learner.predict(matrices[members[i].plan]) for i in plan.first}
+        trials = {name: _mix(preds, group) for name, group in plan.read.items()}
+        extended: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        out: np.ndarray | None = None
+        for i, weight in plan.terms:
+            member = members[i]
+            if member.inputs:
+                key = (member.plan, member.inputs)
+                if key not in extended:  # bagged folds of one stacked trial share it
+                    columns = stack_columns([trials[t] for t in member.inputs], self.problem_type)
+                    extended[key] = np.hstack([matrices[member.plan], columns])
+                pred = member.learner.predict(extended[key]) * weight
+            else:
+                pred = preds[i] * weight
             out = pred if out is None else out + pred
         assert out is not None
         return out
@@ -299,6 +333,8 @@ class Model:
         if single is not None:
             return single.learner.predict_one(self.plans[single.plan].transform_one(record))
         vectors = {key: self.plans[key].transform_one(record) for key in self._plan_keys}
+        if self._stacked is not None:
+            return self._combine_stacked_one(vectors)
         if self.stacker is not None:
             outs = [m.learner.predict_one(vectors[m.plan]) for m in self.members]
             return self.stacker.combine_one(
@@ -310,6 +346,32 @@ class Model:
         out: list[float] | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
             pred = member.learner.predict_one(vectors[member.plan])
+            out = (
+                [p * weight for p in pred]
+                if out is None
+                else [o + p * weight for o, p in zip(out, pred, strict=True)]
+            )
+        assert out is not None
+        return out
+
+    def _combine_stacked_one(self, vectors: Mapping[str, list[float]]) -> list[float]:
+        """``_combine_stacked`` for one record, in plain Python; the same numbers."""
+        plan = self._stacked
+        assert plan is not None
+        members = self.members
+        outs = {i: members[i].learner.predict_one(vectors[members[i].plan]) for i in plan.first}
+        trials = {
+            name: [sum(outs[i][j] * w for i, w in group) for j in range(len(outs[group[0][0]]))]
+            for name, group in plan.read.items()
+        }
+        out: list[float] | None = None
+        for i, weight in plan.terms:
+            member = members[i]
+            if member.inputs:
+                columns = stack_columns_one([trials[t] for t in member.inputs], self.problem_type)
+                pred = member.learner.predict_one([*vectors[member.plan], *columns])
+            else:
+                pred = outs[i]
             out = (
                 [p * weight for p in pred]
                 if out is None
@@ -438,11 +500,75 @@ class Model:
 
     def __repr__(self) -> str:
         names = ", ".join(
-            f"{m.name}×{w:.2f}" for m, w in zip(self.members, self._weights, strict=True)
+            f"{m.name} (input only)"
+            if w == 0
+            else f"{m.name}×{w:.2f}" + (f" on {'+'.join(m.inputs)}" if m.inputs else "")
+            for m, w in zip(self.members, self._weights, strict=True)
         )
         return (
             f"<mlwright.Model {self.spec.task_name!r}: {self.problem_type} on "
             f"'{self.spec.task.target}', {len(self.inputs)} inputs, members [{names}]>"
+        )
+
+
+def _normalised_weights(members: Sequence[Member], stacker: bool) -> list[float]:
+    """Each member's share of the combined output (0 for input-only members); a ValueError
+    when the weights break a rule of ``check_layers`` or do not have a finite sum."""
+    weights = [m.weight for m in members]
+    check_layers([m.name for m in members], weights, [m.inputs for m in members], stacker=stacker)
+    total = sum(weights)
+    if not math.isfinite(total):
+        raise ValueError("member weights must be finite, with a finite sum")
+    return [w / total for w in weights]
+
+
+def _trial_groups(members: Sequence[Member]) -> dict[str, list[tuple[int, float]]]:
+    """Trial name -> its members (index, share of the trial's output): shares by weight, or
+    equal when all of the trial's members weigh 0 (an input-only trial)."""
+    groups: dict[str, list[tuple[int, float]]] = {}
+    for i, member in enumerate(members):
+        groups.setdefault(trial_of(member.name), []).append((i, member.weight))
+    shares = {}
+    for name, group in groups.items():
+        total = sum(w for _, w in group)
+        shares[name] = [(i, w / total if total > 0 else 1.0 / len(group)) for i, w in group]
+    return shares
+
+
+def _mix(preds: Mapping[int, np.ndarray], group: Sequence[tuple[int, float]]) -> np.ndarray:
+    """A trial's output: its members' predictions by their shares (as ``sum`` adds them in
+    the single-record path, so both give the same numbers)."""
+    out: Any = 0
+    for i, share in group:
+        out = out + preds[i] * share
+    return np.asarray(out)
+
+
+@dataclass(frozen=True)
+class _StackedPlan:
+    """How a model with stacked members predicts: ``first`` (the first-layer members, each
+    predicting once), ``read`` (the trials stacked members read: name -> members and
+    shares) and ``terms`` (the members of positive weight with their normalised weights)."""
+
+    first: list[int]
+    read: dict[str, list[tuple[int, float]]]
+    terms: list[tuple[int, float]]
+
+    @classmethod
+    def of(
+        cls,
+        members: Sequence[Member],
+        weights: Sequence[float],
+        trials: Mapping[str, list[tuple[int, float]]],
+    ) -> _StackedPlan | None:
+        """None when no member is stacked: the model takes the plain weighted path."""
+        if not any(m.inputs for m in members):
+            return None
+        read = dict.fromkeys(name for m in members for name in m.inputs)
+        return cls(
+            first=[i for i, m in enumerate(members) if not m.inputs],
+            read={name: trials[name] for name in read},
+            terms=[(i, w) for i, w in enumerate(weights) if w > 0],
         )
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from mlwright.artifact._calibrator import Calibrator
 from mlwright.artifact._evidence import Evidence
 from mlwright.artifact._intervals import PredictionIntervals
+from mlwright.artifact._layers import LayerError, check_layers
 from mlwright.artifact._manifest import Manifest, MemberEntry
 from mlwright.artifact._model import InputField, Member, Model, OutputLayers
 from mlwright.artifact._stack import Stacker
@@ -134,6 +135,8 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
                     "weight": member.weight,
                     "dir": relative,
                     "learner": info,
+                    # Only a stacked member says what it reads: other manifests stay as they were.
+                    **({"inputs": list(member.inputs)} if member.inputs else {}),
                 }
             )
         return {
@@ -369,6 +372,7 @@ def load_model(directory: str | Path) -> Model:
         verify_files(path, manifest["files"])
         check_weights(manifest.get("members"), path)
         typed = Manifest.read(manifest, where=str(path / MANIFEST))
+        _check_layers(typed, path)
         spec = spec_from_dict(typed.spec, base_dir=path, origin=f"{path}/{MANIFEST}")
         plans = {style: FeaturePlan.from_dict(plan) for style, plan in typed.feature_plans.items()}
         members = _members(path, typed.members)
@@ -424,9 +428,30 @@ def _members(path: Path, entries: list[MemberEntry]) -> list[Member]:
         where = path_inside(path, entry.dir, f"members[{number}].dir")
         learner = cls.from_files(where, entry.learner)
         members.append(
-            Member(name=entry.name, learner=learner, weight=entry.weight, plan=entry.plan)
+            Member(
+                name=entry.name,
+                learner=learner,
+                weight=entry.weight,
+                plan=entry.plan,
+                inputs=tuple(entry.inputs),
+            )
         )
     return members
+
+
+def _check_layers(manifest: Manifest, path: Path) -> None:
+    """The members' weights and inputs hold together (see ``_layers.check_layers``), before
+    any learner is read; an ArtifactError naming the member's field otherwise."""
+    members = manifest.members
+    try:
+        check_layers(
+            [m.name for m in members],
+            [m.weight for m in members],
+            [m.inputs for m in members],
+            stacker=manifest.stacker is not None,
+        )
+    except LayerError as exc:
+        raise ArtifactError(f"artifact {path}: {exc}", field=exc.field, hint=DAMAGED) from exc
 
 
 def _output_layers(manifest: Manifest) -> OutputLayers:
@@ -450,8 +475,9 @@ def _output_layers(manifest: Manifest) -> OutputLayers:
 
 
 def check_weights(members: Any, path: Path) -> None:
-    """Ensemble weights must be positive, finite numbers with a finite sum (weights of
-    1e308 would sum to infinity and turn every probability into 0/0)."""
+    """Ensemble weights must be finite numbers >= 0 with a finite sum (weights of 1e308
+    would sum to infinity and turn every probability into 0/0). Which members may weigh 0
+    is checked with their inputs (``_check_layers``)."""
     if not isinstance(members, list) or not members:
         raise ArtifactError(f"artifact {path} lists no members", field="members", hint=DAMAGED)
     weights = []
@@ -461,11 +487,11 @@ def check_weights(members: Any, path: Path) -> None:
             isinstance(weight, bool)
             or not isinstance(weight, int | float)
             or not math.isfinite(weight)
-            or weight <= 0
+            or weight < 0
         ):
             raise ArtifactError(
                 f"member {number} of artifact {path} has the weight {weight!r}; weights are "
-                "positive, finite numbers",
+                "finite numbers >= 0",
                 field=f"members[{number}].weight",
                 hint=DAMAGED,
             )

@@ -45,7 +45,7 @@ def global_importance(
             "computed": False,
             "reason": f"{max(seconds, 0):.1f} s of the time budget were left for it",
         }
-    if all(m.learner.has_contributions() for m in model.members):
+    if all(m.learner.has_contributions() and not m.inputs for m in model.members):
         # Time a few rows, then explain as many more as the time left allows.
         first = min(PROBE_ROWS, frame.height)
         chunks = [np.abs(explain_model(model, frame[:first]).contributions)]

@@ -7,14 +7,14 @@ from typing import Any
 
 from mlwright.artifact import Model
 from mlwright.data import prediction_statistics, reference_statistics
-from mlwright.evaluate import Evaluation
+from mlwright.evaluate import Evaluation, score
 from mlwright.pipeline._budget import search_seconds
 from mlwright.pipeline._check import Checked
 from mlwright.pipeline._evaluate import Evaluated
 from mlwright.pipeline._prepare import Framed
 from mlwright.pipeline._refit import Refitted
 from mlwright.pipeline._runner import Run
-from mlwright.search import SearchResult, Selection, pareto_front
+from mlwright.search import SearchResult, Selection, TrialResult, pareto_front
 from mlwright.spec import METRICS
 
 
@@ -45,6 +45,7 @@ def evidence(
         "ensemble": selection.weights,
         "rejected_by_constraints": selection.rejected,
         **({"stacking": evaluated.stacking} if evaluated.stacking is not None else {}),
+        **({"layers": selection.layers} if selection.layers is not None else {}),
         "interrupted": searched.interrupted,
         "metrics": evaluated.metrics,
         "leaderboard": leaderboard(searched, selection),
@@ -139,6 +140,22 @@ def leaderboard(searched: SearchResult, selection: Selection) -> list[dict[str, 
                 "note": "; ".join(
                     n for n in (trial.message, "resumed" if trial.resumed else "") if n
                 ),
+                **_layer_columns(trial, searched),
             }
         )
     return rows
+
+
+def _layer_columns(trial: TrialResult, searched: SearchResult) -> dict[str, Any]:
+    """The trial's layer, when it finished (what the time bought, in order), and its score
+    on the stacking holdout when the search had one (a second-layer trial's cross-validated
+    score flatters it)."""
+    columns: dict[str, Any] = {
+        "layer": trial.candidate.layer,
+        "finished_s": round(trial.finished_s, 3) if trial.status == "ok" else None,
+    }
+    holdout = searched.prepared.holdout
+    if holdout is not None and trial.status == "ok" and trial.holdout_pred is not None:
+        truth = searched.prepared.y[holdout]
+        columns["stack_holdout"] = score(searched.metric, truth, trial.holdout_pred)
+    return columns

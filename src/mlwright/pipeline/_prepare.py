@@ -31,7 +31,15 @@ from mlwright.pipeline._budget import (
 )
 from mlwright.pipeline._check import Checked, encode_target
 from mlwright.pipeline._runner import Run
-from mlwright.search import Prepared, SearchScale, default_workers, plan_scale, prepare, sample_rows
+from mlwright.search import (
+    Prepared,
+    SearchScale,
+    SearchSplit,
+    default_workers,
+    plan_scale,
+    prepare,
+    sample_rows,
+)
 from mlwright.spec import TaskSpec, safe_name
 
 LATENCY_CALLS = 200  # records for measuring a candidate's single-row latency
@@ -58,10 +66,17 @@ class Framed:
     families: list[str]
     inputs: list[InputField]
     records: list[dict[str, Any]]  # rows for timing single-row predictions
+    sample_rows: np.ndarray | None = None  # the sample's rows in ``frame``; None: all of them
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def search_positions(self) -> np.ndarray:
+        """The search set's rows (``train_frame``) as positions in ``frame``."""
+        rows = np.arange(self.frame.height) if self.sample_rows is None else self.sample_rows
+        return np.asarray(rows[self.splits.train])
 
     @property
     def train_frame(self) -> pl.DataFrame:
@@ -121,7 +136,9 @@ def frame_for_search(run: Run, checked: Checked) -> Framed:
             hint="check task.ignore and the column findings of `mlwright check`",
         )
     scale = _scale(spec, frame.height, columns, run.budget - run.finish)
-    sample, y_sample = _sample(spec, frame, y, scale, run.progress)
+    kept_rows = _sample(spec, y, scale, run.progress, frame.height)
+    sample = frame if kept_rows is None else frame[kept_rows]
+    y_sample = y if kept_rows is None else y[kept_rows]
     splits = _splits(spec, sample, y_sample, folds=scale.folds)
     run.progress.log(f"validation: {splits.description}")
     families = _families(spec)
@@ -146,7 +163,18 @@ def frame_for_search(run: Run, checked: Checked) -> Framed:
     ]
     inputs = [InputField(c.name, c.kind, c.dtype) for c in schema.features]  # type: ignore[arg-type]
     return Framed(
-        frame, y, classes, columns, scale, sample, y_sample, splits, families, inputs, records
+        frame,
+        y,
+        classes,
+        columns,
+        scale,
+        sample,
+        y_sample,
+        splits,
+        families,
+        inputs,
+        records,
+        kept_rows,
     )
 
 
@@ -165,22 +193,22 @@ def _scale(
 
 
 def _sample(
-    spec: TaskSpec, frame: pl.DataFrame, y: np.ndarray, scale: SearchScale, progress: Progress
-) -> tuple[pl.DataFrame, np.ndarray]:
-    """On a large table the search (and the holdout) use a sample; the refit uses every row."""
+    spec: TaskSpec, y: np.ndarray, scale: SearchScale, progress: Progress, rows: int
+) -> np.ndarray | None:
+    """On a large table the search (and the holdout) use a sample, these rows of it; the
+    refit uses every row. None: every row."""
     if scale.reason is None:
-        return frame, y
+        return None
     keep = sample_rows(
         y,
-        min(frame.height, round(scale.rows / (1 - spec.validation.holdout))),
+        min(rows, round(scale.rows / (1 - spec.validation.holdout))),
         classification=spec.resolved_problem_type != "regression",
         seed=spec.seed,
     )
     progress.log(
-        f"search on {len(keep):,} of {frame.height:,} rows with {scale.folds} folds "
-        f"({scale.reason})"
+        f"search on {len(keep):,} of {rows:,} rows with {scale.folds} folds ({scale.reason})"
     )
-    return frame[keep], y[keep]
+    return keep
 
 
 def _splits(spec: TaskSpec, frame: pl.DataFrame, y: np.ndarray, *, folds: int) -> Splits:
@@ -224,13 +252,14 @@ def workers(spec: TaskSpec, prepared: Prepared) -> int:
     return default_workers()
 
 
-def prepare_features(framed: Framed, spec: TaskSpec, work: Path) -> Prepared:
-    """Each fold's feature matrices, in every style the searched families read."""
+def prepare_features(framed: Framed, spec: TaskSpec, work: Path, split: SearchSplit) -> Prepared:
+    """Each fold's feature matrices, in every style the searched families read (and the
+    stacking holdout's rows through each fold's plans, when ``split`` has one)."""
     styles = sorted({learner_class(f).feature_style for f in ["baseline", *framed.families]})
     return prepare(
         frame=framed.train_frame,
         y=framed.y_train,
-        folds=framed.splits.folds,
+        split=split,
         columns=framed.columns,
         styles=styles,
         n_classes=framed.n_classes,
@@ -241,7 +270,13 @@ def prepare_features(framed: Framed, spec: TaskSpec, work: Path) -> Prepared:
 
 @contextlib.contextmanager
 def work_dir(
-    spec: TaskSpec, data_fingerprint: str, scale: SearchScale, *, persist: bool, resume: bool
+    spec: TaskSpec,
+    data_fingerprint: str,
+    scale: SearchScale,
+    *,
+    persist: bool,
+    resume: bool,
+    stack: bool = False,
 ) -> Iterator[Path]:
     """Where the search keeps its fold matrices and trials. ``mlwright run`` keeps it under
     ``.mlwright/runs/`` until the run succeeds, so that a killed run can ``--resume``. The key
@@ -261,6 +296,8 @@ def work_dir(
         "scale": [scale.rows, scale.folds],
         "data": data_fingerprint,
     }
+    if stack:  # the folds lack the stacking holdout's rows (absent: the key of earlier runs)
+        decides["stacking_holdout"] = True
     key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
     root = Path.cwd() / ".mlwright" / "runs" / f"{safe_name(spec.task_name)}-{key}"
     if resume and not (root / "trials").is_dir():

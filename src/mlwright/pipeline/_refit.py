@@ -11,7 +11,15 @@ from mlwright.artifact import Model
 from mlwright.pipeline._budget import refit_growth
 from mlwright.pipeline._prepare import Framed, ModelFactory, workers
 from mlwright.pipeline._runner import Run
-from mlwright.search import Prepared, SearchResult, Selection, refit_members, refit_seconds
+from mlwright.pipeline._stacking import first_layer_outputs
+from mlwright.search import (
+    Prepared,
+    SearchResult,
+    Selection,
+    refit_members,
+    refit_seconds,
+    with_inputs,
+)
 
 REFIT_SKIPPED = "refit on every labelled row"
 
@@ -42,7 +50,8 @@ def refit(
     shipped = Refitted(selection.model, False, selection.latency, selection.size_mb)
     if not spec.validation.refit:
         return shipped
-    selected = [searched.by_name(n) for n in selection.weights]
+    weights = with_inputs(selection.weights, searched)
+    selected = [searched.by_name(n) for n in weights]
     n_workers = workers(spec, prepared)
     expected = refit_seconds(selected, refit_growth(framed.frame.height, prepared), n_workers)
     left = run.clock.end - time.monotonic()
@@ -56,8 +65,10 @@ def refit(
         return shipped
     # The holdout has judged these configurations; now let them learn from every row.
     run.progress.stage("refitting the chosen model on every labelled row")
+    # A second layer learns from its inputs' out-of-sample outputs, as it did in the search.
+    inputs = first_layer_outputs(selection.inputs, searched, framed, make_model)
     members, plans = refit_members(
-        selection.weights,
+        weights,
         selected,
         frame=framed.frame,
         y=framed.y,
@@ -67,6 +78,7 @@ def refit(
         seed=spec.seed,
         gpu=gpu,
         workers=n_workers,
+        inputs=inputs,
     )
     model = make_model(members, plans)
     model.set_stacker(selection.stacker)

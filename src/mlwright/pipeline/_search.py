@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from mlwright.evaluate import defined, score
 from mlwright.learners import cuda_available
@@ -52,6 +53,7 @@ def search(
         ),
         max_trials=spec.search.max_trials,
         tune=spec.search.tune,
+        stack=prepared.holdout is not None,
     )
     result = run_search(
         prepared=prepared,
@@ -113,4 +115,17 @@ def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: F
     )
     for note in selection.rejected:
         run.progress.log(f"constraint: rejected {note}")
+    if selection.layers is not None:
+        run.progress.log(second_layer_verdict(selection.layers, metric))
     return selection
+
+
+def second_layer_verdict(layers: dict[str, Any], metric: str) -> str:
+    """One line on the stacking holdout's check: which ensemble it kept, and the scores."""
+    first, second = layers["first_layer"], layers["with_second_layer"]
+    verdict = "kept" if layers["kept"] else "not kept"
+    return (
+        f"second layer {verdict}: on the stacking holdout ({layers['holdout_rows']} rows) "
+        f"{metric} {second['score']:.4g} with it ({second['choice']}) against "
+        f"{first['score']:.4g} for the first layer alone ({first['choice']})"
+    )

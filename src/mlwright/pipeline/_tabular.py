@@ -12,7 +12,15 @@ from mlwright._progress import Progress
 from mlwright.artifact import Model
 from mlwright.data import fingerprint
 from mlwright.errors import TrainingError
-from mlwright.pipeline import _analyse, _document, _evaluate, _prepare, _refit, _search
+from mlwright.pipeline import (
+    _analyse,
+    _document,
+    _evaluate,
+    _prepare,
+    _refit,
+    _search,
+    _stacking,
+)
 from mlwright.pipeline._check import Checked, checked_for_training
 from mlwright.pipeline._package import card_documents, default_out_dir
 from mlwright.pipeline._register import StoreOpener, register_model
@@ -82,12 +90,22 @@ def _frame(run: Run, s: Tabular) -> None:
 
 def _features(run: Run, s: Tabular) -> None:
     s.data_fingerprint = fingerprint(s.checked.frame)
+    why_not = _stacking.stacking_plan(run.spec, s.framed, run.budget - run.finish)
+    if why_not:
+        run.skipped[_stacking.STACK_SKIPPED] = why_not
+        run.progress.log(f"{_stacking.STACK_SKIPPED} not tried: {why_not}")
     s.work = run.resources.enter_context(
         _prepare.work_dir(
-            run.spec, s.data_fingerprint, s.framed.scale, persist=run.save, resume=s.resume
+            run.spec,
+            s.data_fingerprint,
+            s.framed.scale,
+            persist=run.save,
+            resume=s.resume,
+            stack=why_not is None,
         )
     )
-    s.prepared = _prepare.prepare_features(s.framed, run.spec, s.work)
+    split = _stacking.search_split(run.spec, s.framed, stack=why_not is None)
+    s.prepared = _prepare.prepare_features(s.framed, run.spec, s.work, split)
 
 
 def _search_stage(run: Run, s: Tabular) -> None:

@@ -9,7 +9,14 @@ from mlwright.search._executor import (
     make_executor,
 )
 from mlwright.search._models import bagged_members, refit_members, refit_seconds
-from mlwright.search._prepare import FoldFiles, Prepared, plan_key, prepare
+from mlwright.search._prepare import (
+    FoldFiles,
+    Prepared,
+    SearchSplit,
+    carve_holdout,
+    plan_key,
+    prepare,
+)
 from mlwright.search._scale import SearchScale, plan_scale, sample_rows
 from mlwright.search._search import (
     Candidate,
@@ -28,6 +35,7 @@ from mlwright.search._select import (
     measure_trials,
     pareto_front,
     select,
+    with_inputs,
 )
 from mlwright.search._stack import fit_stacker, stack
 from mlwright.search._trial import TrialOutcome, TrialSpec, read_outcome, run_trial
@@ -44,11 +52,13 @@ __all__ = [
     "SearchResult",
     "SearchScale",
     "SearchSettings",
+    "SearchSplit",
     "Selection",
     "TrialOutcome",
     "TrialResult",
     "TrialSpec",
     "bagged_members",
+    "carve_holdout",
     "default_workers",
     "ensemble_model",
     "fit_stacker",
@@ -69,4 +79,5 @@ __all__ = [
     "sample_rows",
     "select",
     "stack",
+    "with_inputs",
 ]

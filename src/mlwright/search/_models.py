@@ -12,7 +12,7 @@ import polars as pl
 
 from mlwright.artifact import Member
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
-from mlwright.learners import Learner, LearnerTask, learner_class
+from mlwright.learners import LearnerTask, learner_class
 from mlwright.search._prepare import Prepared, plan_key
 from mlwright.search._search import TrialResult
 from mlwright.spec import ProblemType
@@ -21,7 +21,8 @@ from mlwright.spec import ProblemType
 def bagged_members(
     trial: TrialResult, prepared: Prepared, weight: float
 ) -> tuple[list[Member], dict[str, FeaturePlan]]:
-    """The trial's fold models (each reading its fold's plan), sharing ``weight`` equally."""
+    """The trial's fold models (each reading its fold's plan), sharing ``weight`` equally; a
+    second-layer trial's read its input trials' outputs too."""
     cls = learner_class(trial.candidate.family)
     assert trial.out_dir is not None
     members = []
@@ -30,17 +31,20 @@ def bagged_members(
     for i, info in enumerate(trial.fold_infos):
         key = plan_key(trial.style, i)
         learner = cls.from_files(Path(trial.out_dir) / f"fold{i}", info, trusted=True)
-        members.append(Member(f"{trial.candidate.name}/fold{i}", learner, weight / k, key))
+        name = f"{trial.candidate.name}/fold{i}"
+        members.append(Member(name, learner, weight / k, key, inputs=trial.candidate.inputs))
         plans[key] = prepared.plans[key]
     return members, plans
 
 
 class RefitRun(TypedDict, total=False):
-    """How :func:`refit_members` runs: on the GPU (default no), and in how many threads
-    (default 1)."""
+    """How :func:`refit_members` runs: on the GPU (default no), in how many threads (default
+    1), and for second-layer trials the out-of-sample outputs of their input trials on the
+    refit's rows (trial name -> outputs)."""
 
     gpu: bool
     workers: int
+    inputs: Mapping[str, np.ndarray]
 
 
 def refit_members(
@@ -56,11 +60,16 @@ def refit_members(
     **run: Unpack[RefitRun],
 ) -> tuple[list[Member], dict[str, FeaturePlan]]:
     """One model per weighted trial, refit on ``frame`` (every row) with what its folds
-    learned; one plan per feature style, fitted on the same rows. With ``workers`` > 1 the
-    members fit side by side in threads, one CPU thread each, as the trials did (the
-    libraries release the GIL while they fit)."""
+    learned; one plan per feature style, fitted on the same rows. A second-layer trial
+    learns from its inputs' out-of-sample outputs (``inputs``) beside the features; weight
+    0 marks a trial refit only as such an input. With ``workers`` > 1 the members fit side
+    by side in threads, one CPU thread each, as the trials did (the libraries release the
+    GIL while they fit)."""
+    from mlwright.artifact import stack_columns
+
     gpu = run.get("gpu", False)
     workers = run.get("workers", 1)
+    outputs = run.get("inputs", {})
     by_name = {t.candidate.name: t for t in trials}
     plans: dict[str, FeaturePlan] = {}
     matrices: dict[str, np.ndarray] = {}
@@ -78,15 +87,18 @@ def refit_members(
         if gpu:
             params.update(cls.gpu_params())
         task = LearnerTask(problem_type, n_classes, tuple(plans[key].categorical_indices))
-        jobs.append(
-            (name, weight, key, cls(params, seed=seed, threads=1 if workers > 1 else 0), task)
-        )
+        inputs = trial.candidate.inputs
+        X = matrices[key]
+        if inputs:
+            X = np.hstack([X, stack_columns([outputs[n] for n in inputs], problem_type)])
+        learner = cls(params, seed=seed, threads=1 if workers > 1 else 0)
+        jobs.append((Member(name, learner, weight, key, inputs=inputs), X, task))
 
-    def fit(job: tuple[str, float, str, Learner, LearnerTask]) -> Member:
-        name, weight, key, learner, task = job
-        learner.fit(matrices[key], y, task)
-        learner.threads = 0  # the artifact predicts batches on every core
-        return Member(name, learner, weight, key)
+    def fit(job: tuple[Member, np.ndarray, LearnerTask]) -> Member:
+        member, X, task = job
+        member.learner.fit(X, y, task)
+        member.learner.threads = 0  # the artifact predicts batches on every core
+        return member
 
     if workers <= 1 or len(jobs) == 1:
         return [fit(job) for job in jobs], plans

@@ -5,6 +5,10 @@ fitted on the fold's training rows only and the fold's matrices are written as `
 files. Trials (in worker processes) memory-map them, so the data is computed once and
 shared without copying it through pipes; a distributed executor could read them from
 shared storage the same way.
+
+With a stacking holdout (``holdout``: rows of the search set in no fold), each fold's plan
+also transforms those rows, so that every trial predicts them with each fold model: the rows
+on which a second layer is judged against the first (none of their models saw them).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class FoldFiles:
     y_fit: str
     X_valid: str
     y_valid: str
+    X_holdout: str = ""  # the stacking holdout's rows through this fold's plan; "" if none
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
@@ -41,6 +46,9 @@ class FoldFiles:
             np.load(self.X_valid, mmap_mode="r"),
             np.load(self.y_valid),
         )
+
+    def load_holdout(self) -> np.ndarray | None:
+        return np.load(self.X_holdout, mmap_mode="r") if self.X_holdout else None
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Prepared:
     files: dict[str, list[FoldFiles]]
     categorical: dict[str, tuple[int, ...]]
     n_features: dict[str, int]
+    # Rows of the search set that no fold fits or validates: the stacking holdout.
+    holdout: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -70,18 +80,31 @@ class Prepared:
         return mask
 
 
+@dataclass(frozen=True)
+class SearchSplit:
+    """How the search set's rows are used: the cross-validation folds (positions fitted,
+    positions validated), and the stacking holdout's positions (in no fold), if any."""
+
+    folds: Sequence[tuple[np.ndarray, np.ndarray]]
+    holdout: np.ndarray | None = None
+
+
 def prepare(
     *,
     frame: pl.DataFrame,
     y: np.ndarray,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    split: SearchSplit | Sequence[tuple[np.ndarray, np.ndarray]],
     columns: Sequence[tuple[str, FeatureKind]],
     styles: Sequence[FeatureStyle],
     n_classes: int,
     seed: int,
     root: Path,
 ) -> Prepared:
-    """Fit one plan per (style, fold) on the fold's training rows and write its matrices."""
+    """Fit one plan per (style, fold) on the fold's training rows and write its matrices
+    (and the stacking holdout's rows through the same plan: see ``carve_holdout``)."""
+    if not isinstance(split, SearchSplit):
+        split = SearchSplit(split)
+    folds, holdout = split.folds, split.holdout
     root.mkdir(parents=True, exist_ok=True)
     prepared = Prepared(
         root=root,
@@ -93,6 +116,7 @@ def prepare(
         files={},
         categorical={},
         n_features={},
+        holdout=None if holdout is None else np.asarray(holdout),
     )
     np.save(root / "y.npy", prepared.y)
     for style in dict.fromkeys(styles):
@@ -108,7 +132,10 @@ def prepare(
                 y_fit=str(folder / "y_fit.npy"),
                 X_valid=str(folder / "X_valid.npy"),
                 y_valid=str(folder / "y_valid.npy"),
+                X_holdout="" if holdout is None else str(folder / "X_holdout.npy"),
             )
+            if holdout is not None:
+                np.save(files.X_holdout, plan.transform(frame[holdout]))
             np.save(files.X_fit, X_fit)
             np.save(files.y_fit, prepared.y[fit_rows])
             np.save(files.X_valid, X_valid)
@@ -119,3 +146,28 @@ def prepare(
             prepared.categorical[style] = tuple(plan.categorical_indices)
             prepared.n_features[style] = X_fit.shape[1]
     return prepared
+
+
+def carve_holdout(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    y: np.ndarray,
+    *,
+    fraction: float,
+    classification: bool,
+    seed: int,
+) -> SearchSplit:
+    """A seeded share of the rows (stratified by class) taken out of every fold, as the
+    stacking holdout. For random folds only: a group or time split would need the holdout
+    to respect its groups or its order."""
+    from mlwright.search._scale import sample_rows
+
+    rows = np.unique(np.concatenate([v for _, v in folds]))
+    picked = sample_rows(
+        np.asarray(y)[rows],
+        max(1, round(len(rows) * fraction)),
+        classification=classification,
+        seed=seed + 7919,  # not the sample's own draw
+    )
+    holdout = np.sort(rows[picked])
+    kept = [(f[~np.isin(f, holdout)], v[~np.isin(v, holdout)]) for f, v in folds]
+    return SearchSplit(kept, holdout)

@@ -3,7 +3,11 @@
 1. The baseline, always, and first.
 2. A portfolio of strong default configurations, each family's best-expected first, in an
    order of expected gain per second (families that usually win and fit fast go first).
-3. Optuna's TPE on the families that lead, for as long as the budget lasts.
+3. Optuna's TPE on the families that lead, group by group while they improve.
+4. With ``stack``: second-layer trials, each a family's configuration fitted on the original
+   features plus the out-of-fold predictions of the leading first-layer trials (the greedy
+   ensemble's members and each family's best); then Optuna on the best second-layer family.
+5. Until the budget is spent: further turns of tuning, second layer and first by turns.
 
 Every trial is k-fold bagged: one model per cross-validation fold, each stopping early on
 its fold's validation rows, giving out-of-fold predictions for every training row; the
@@ -38,7 +42,14 @@ from mlwright.errors import TrainingError
 from mlwright.learners import LearnerTask, learner_class
 from mlwright.search._executor import Executor, InlineExecutor
 from mlwright.search._prepare import Prepared
-from mlwright.search._trial import OUTCOME, TrialOutcome, TrialSpec, read_outcome, run_trial
+from mlwright.search._trial import (
+    OUTCOME,
+    TrialOutcome,
+    TrialSpec,
+    read_holdout,
+    read_outcome,
+    run_trial,
+)
 from mlwright.spec import METRICS, ProblemType
 
 # Scores one fold's predictions against its truths; None where the metric is undefined on
@@ -65,6 +76,13 @@ TUNED_FAMILIES = 2
 TUNING_PATIENCE = 20
 # Do not start a trial expected to take more than this many times the time left.
 OVERRUN_TOLERANCE = 2.0
+# With a second layer: the share of the search window (or of max_trials) after which the
+# first layer's tuning gives way to it, and the most first-layer trials it reads.
+STACK_START = 0.5
+STACK_INPUTS = 6
+# Second-layer families, in order: the fast, strong tree learners.
+STACK_FAMILIES = ("lightgbm", "catboost", "xgboost", "extra_trees")
+STACK_PREFIX = "l2_"
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,12 @@ class Candidate:
     params: dict[str, Any]
     origin: str = "portfolio"
     extra: dict[str, Any] = field(default_factory=dict)
+    # A second-layer candidate: the first-layer trials whose predictions it reads, in order.
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def layer(self) -> int:
+        return 2 if self.inputs else 1
 
 
 @dataclass
@@ -89,6 +113,8 @@ class TrialResult:
     out_dir: Path | None = None
     message: str = ""
     resumed: bool = False
+    holdout_pred: np.ndarray | None = None  # the stacking holdout's rows, when there is one
+    finished_s: float = 0.0  # seconds from the search's start to this trial's result
     # Filled in by the caller after the search: the real predict_one path, and the files.
     latency: dict[str, float] | None = None
     size_mb: float | None = None
@@ -110,6 +136,7 @@ class SearchResult:
     prepared: Prepared
     interrupted: bool = False
     resumed_from: Path | None = None  # the journal of the interrupted run, with --resume
+    stack_inputs: tuple[str, ...] = ()  # the first-layer trials the second layer reads
 
     @property
     def resume_note(self) -> str | None:
@@ -126,7 +153,9 @@ class SearchResult:
 
     @property
     def best(self) -> TrialResult:
-        return self.ranked()[0]
+        """The best single first-layer trial (a second-layer trial is not a single model,
+        and its cross-validated score flatters it: its inputs came from the same folds)."""
+        return next(t for t in self.ranked() if t.candidate.layer == 1)
 
     def by_name(self, name: str) -> TrialResult:
         return next(t for t in self.trials if t.candidate.name == name)
@@ -153,6 +182,7 @@ class SearchSettings:
     tune: bool = True
     gpu: bool = False  # train families with a GPU path on the GPU (when one is present)
     min_fold_seconds: float = 0.5
+    stack: bool = False  # fit second-layer trials (the prepared data has a stacking holdout)
 
 
 def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
@@ -180,7 +210,13 @@ class _Tuner:
     """Optuna TPE studies for the leading families; the ``active`` ones are asked in turn."""
 
     def __init__(
-        self, families: Sequence[str], task: LearnerTask, n_rows: int, greater: bool, seed: int
+        self,
+        families: Sequence[str],
+        task: LearnerTask,
+        n_rows: int,
+        greater: bool,
+        seed: int,
+        inputs: tuple[str, ...] = (),
     ):
         import optuna
 
@@ -197,6 +233,9 @@ class _Tuner:
         self.pending: dict[str, tuple[Any, Any]] = {}  # a retired family's trials still report
         self.counts = dict.fromkeys(families, 0)
         self._turn = 0
+        self.inputs = inputs  # a second-layer tuner's candidates read these trials
+        self.prefix = STACK_PREFIX if inputs else ""
+        self.origin = "stack_tpe" if inputs else "tpe"
 
     def ask(self) -> Candidate:
         families = self.active
@@ -206,9 +245,9 @@ class _Tuner:
         trial = study.ask()
         params = learner_class(family).search_space(trial, self.task, self.n_rows)
         self.counts[family] += 1
-        name = f"{family}_tpe{self.counts[family]}"
+        name = f"{self.prefix}{family}_tpe{self.counts[family]}"
         self.pending[name] = (study, trial)
-        return Candidate(name, family, params, origin="tpe")
+        return Candidate(name, family, params, origin=self.origin, inputs=self.inputs)
 
     def tell(self, name: str, value: float | None) -> None:
         import optuna
@@ -247,6 +286,8 @@ class _Run:
         self.seconds_per_trial: dict[str, float] = {}
         self.allowances: dict[str, float] = {}  # running trial -> its wall-clock allowance
         self.started = time.monotonic()
+        self.asked: dict[str, _Tuner] = {}  # a tuning candidate's name -> the tuner that asked
+        self.stack_inputs: tuple[str, ...] = ()
 
     # -- one trial ------------------------------------------------------------------------------
 
@@ -278,7 +319,13 @@ class _Run:
             min_fold_seconds=self.settings.min_fold_seconds,
             threads=1,
             origin=candidate.origin,
-            extra=candidate.extra,
+            extra={**candidate.extra, "inputs": list(candidate.inputs)}
+            if candidate.inputs
+            else candidate.extra,
+            stack_inputs=[str(self.journal / name) for name in candidate.inputs],
+            fit_positions=(
+                [f.tolist() for f, _ in self.prepared.folds] if candidate.inputs else None
+            ),
         )
 
     def record(
@@ -295,6 +342,7 @@ class _Run:
             out_dir=self.journal / candidate.name,
             message=outcome.message,
             resumed=resumed,
+            finished_s=time.monotonic() - self.started,
         )
         if outcome.status == "ok":
             y = self.prepared.y
@@ -304,6 +352,7 @@ class _Run:
                     result.fold_scores.append(value)
             if result.fold_scores:
                 result.oof = oof
+                result.holdout_pred = read_holdout(self.journal / candidate.name)
             else:
                 result.status, result.message = (
                     "failed",
@@ -333,6 +382,8 @@ class _Run:
         found = read_outcome(self.journal / candidate.name)
         if found is None or found[0].params != self.trial_params(candidate):
             return None
+        if found[0].extra.get("inputs", []) != list(candidate.inputs):
+            return None  # a second-layer trial that read other first-layer trials
         return found
 
     # -- scheduling -----------------------------------------------------------------------------
@@ -386,66 +437,171 @@ class _Run:
         return expected <= left * OVERRUN_TOLERANCE
 
     def candidates(self) -> Iterator[Candidate]:
+        """Portfolio, tuning of the first layer, the second layer (with ``stack``), then
+        turns of tuning until the budget (or the count) is spent."""
         yield from portfolio(self.settings.families, self.task, self.prepared.n_rows)
-        if not self.settings.tune:
+        if not self.settings.tune and not self.settings.stack:
             return
+        tuners: list[_Tuner] = []
+        leaders = self.leading_families(layer=1)
+        if self.settings.tune and leaders:
+            tuners.append(self.make_tuner(leaders))
+            due = self.stack_due if self.settings.stack else None
+            yield from self.tuning_turn(tuners[0], stop=due)
+        if self.settings.stack:
+            yield from self.second_layer(tuners)
+        bounded = self.settings.deadline is not None or self.settings.max_trials is not None
+        if not bounded or not tuners:
+            return
+        # Anytime: the budget is spent to its end, each layer's tuning taking turns.
+        while True:
+            for tuner in tuners:
+                yield from self.tuning_turn(tuner)
+
+    def leading_families(self, layer: int) -> list[str]:
+        """Tunable families of ``layer``, best trial first."""
         leaders: list[str] = []
-        for trial in sorted(
-            (t for t in self.trials if t.status == "ok" and t.candidate.family != "baseline"),
-            key=lambda t: -t.cv_score if self.greater else t.cv_score,
-        ):
+        for trial in rank_trials(self.trials, self.settings.metric):
             family = trial.candidate.family
+            if trial.candidate.layer != layer or family == "baseline":
+                continue
             if family not in leaders and learner_class(family).tunable():
                 leaders.append(family)
-        if not leaders:
-            return
-        n_rows, seed = self.prepared.n_rows, self.settings.seed
-        self.tuner = _Tuner(leaders, self.task, n_rows, self.greater, seed)
-        groups = [leaders[i : i + TUNED_FAMILIES] for i in range(0, len(leaders), TUNED_FAMILIES)]
-        # The groups take turns again while a turn of them all still improves the best score
-        # (a 300 s search on credit_data had given each group one turn by 168 s) and the
-        # clock or the trial count allows; a whole turn without improvement ends tuning.
-        bounded = self.settings.deadline is not None or self.settings.max_trials is not None
+        return leaders
+
+    def make_tuner(self, families: Sequence[str], inputs: tuple[str, ...] = ()) -> _Tuner:
+        seed = self.settings.seed + (1000 if inputs else 0)
+        return _Tuner(families, self.task, self.prepared.n_rows, self.greater, seed, inputs)
+
+    def tuning_turn(
+        self, tuner: _Tuner, stop: Callable[[], bool] | None = None
+    ) -> Iterator[Candidate]:
+        """The tuner's groups of families take turns, each until TUNING_PATIENCE of its trials
+        in a row have not improved its layer's best score; the turns repeat while a whole
+        turn improves (without ``stop``: once), or until ``stop`` says so."""
+        families = list(tuner.studies)
+        groups = [families[i : i + TUNED_FAMILIES] for i in range(0, len(families), TUNED_FAMILIES)]
+        layer = 2 if tuner.inputs else 1
         while True:
             turn = len(self.trials)
             for group in groups:
-                self.tuner.active = group
+                tuner.active = group
                 since = len(self.trials)
-                while self.tuning_stalled(since) < TUNING_PATIENCE:
-                    yield self.tuner.ask()
+                while self.tuning_stalled(since, layer) < TUNING_PATIENCE:
+                    if stop is not None and stop():
+                        return
+                    candidate = tuner.ask()
+                    self.asked[candidate.name] = tuner
+                    yield candidate
                 self.progress.log(
-                    f"tuning {' and '.join(group)}: {TUNING_PATIENCE} trials in a row without "
-                    "improvement"
+                    f"tuning {' and '.join(tuner.prefix + f for f in group)}: "
+                    f"{TUNING_PATIENCE} trials in a row without improvement"
                 )
-            if not bounded or not self.improved_since(turn):
-                self.progress.log("tuning ended: a turn of every tuned family did not improve")
+            if stop is None or not self.improved_since(turn, layer):
                 return
 
-    def new_bests(self) -> list[int]:
-        """Positions in ``trials`` of the finished real trials that each set a new best score."""
+    def stack_due(self) -> bool:
+        """Whether the first layer's tuning has had its share of the search."""
+        if self.settings.max_trials is not None:
+            return len(self.trials) >= STACK_START * (self.settings.max_trials + 1)
+        if self.settings.deadline is None:
+            return False
+        window = self.settings.deadline - self.started
+        return time.monotonic() - self.started >= STACK_START * window
+
+    def second_layer(self, tuners: list[_Tuner]) -> Iterator[Candidate]:
+        """Second-layer trials over the leading first-layer trials: each stack family's first
+        configuration, then a tuner for the best of them (added to ``tuners``)."""
+        self.stack_inputs = self.choose_stack_inputs()
+        if len(self.stack_inputs) < 2:
+            self.progress.log("second layer: fewer than two first-layer trials to read")
+            return
+        self.progress.log(f"second layer over {', '.join(self.stack_inputs)}")
+        families = [f for f in STACK_FAMILIES if f in self.settings.families]
+        for family in families:
+            cls = learner_class(family)
+            if not cls.available:
+                continue
+            params = dict(cls.default_configs(self.task, self.prepared.n_rows)[0])
+            yield Candidate(
+                f"{STACK_PREFIX}{family}", family, params, origin="stack", inputs=self.stack_inputs
+            )
+        leaders = self.leading_families(layer=2)
+        if self.settings.tune and leaders:
+            tuners.insert(0, self.make_tuner(leaders[:TUNED_FAMILIES], self.stack_inputs))
+            yield from self.tuning_turn(tuners[0])
+
+    def choose_stack_inputs(self) -> tuple[str, ...]:
+        """The greedy ensemble's members over the finished first-layer trials, then each
+        other family's best, up to STACK_INPUTS: what the second layer reads."""
+        from mlwright.search._ensemble import greedy_ensemble
+
+        ranked = [
+            t
+            for t in rank_trials(self.trials, self.settings.metric)
+            if t.candidate.layer == 1
+            and t.candidate.family != "baseline"
+            and t.oof is not None
+            and t.holdout_pred is not None
+        ][:20]
+        if not ranked:
+            return ()
+        validated = self.prepared.validated
+        worst = -np.inf if self.greater else np.inf
+
+        def score(truth: np.ndarray, pred: np.ndarray) -> float:
+            value = self.scorer(truth, pred)
+            return worst if value is None else value
+
+        weights = greedy_ensemble(
+            [np.asarray(t.oof)[validated] for t in ranked],
+            self.prepared.y[validated],
+            score,
+            greater=self.greater,
+            seed=self.settings.seed,
+        )
+        chosen = [ranked[i].candidate.name for i in sorted(weights, key=lambda i: -weights[i])]
+        families = {self.by_name(n).candidate.family for n in chosen}
+        for trial in ranked:
+            if trial.candidate.family not in families:
+                chosen.append(trial.candidate.name)
+                families.add(trial.candidate.family)
+        return tuple(chosen[:STACK_INPUTS])
+
+    def by_name(self, name: str) -> TrialResult:
+        return next(t for t in self.trials if t.candidate.name == name)
+
+    def new_bests(self, layer: int = 1) -> list[int]:
+        """Positions in ``trials`` of the finished real trials of ``layer`` that each set a
+        new best score of that layer (a second layer's scores are not comparable with the
+        first's: its inputs are out-of-fold predictions of the same folds)."""
         best = None
         positions = []
         for i, trial in enumerate(self.trials):
             if trial.status != "ok" or trial.candidate.family == "baseline":
+                continue
+            if trial.candidate.layer != layer:
                 continue
             if best is None or (trial.cv_score > best if self.greater else trial.cv_score < best):
                 best = trial.cv_score
                 positions.append(i)
         return positions
 
-    def improved_since(self, since: int) -> bool:
+    def improved_since(self, since: int, layer: int = 1) -> bool:
         """Whether a trial after the first ``since`` trials set a new best score."""
-        return any(i >= since for i in self.new_bests())
+        return any(i >= since for i in self.new_bests(layer))
 
-    def tuning_stalled(self, since: int = 0) -> int:
-        """How many of the tuning trials finished after the first ``since`` trials did not
-        improve the best score, counted from the latest that did."""
-        bests = self.new_bests()
+    def tuning_stalled(self, since: int = 0, layer: int = 1) -> int:
+        """How many of ``layer``'s tuning trials finished after the first ``since`` trials did
+        not improve its best score, counted from the latest that did."""
+        bests = self.new_bests(layer)
         start = max(since, bests[-1] + 1 if bests else 0)
         return sum(
             1
             for t in self.trials[start:]
-            if t.status == "ok" and t.candidate.family != "baseline" and t.candidate.origin == "tpe"
+            if t.status == "ok"
+            and t.candidate.layer == layer
+            and t.candidate.origin in ("tpe", "stack_tpe")
         )
 
     def next_candidate(self, queue: Iterator[Candidate], in_flight: int) -> Candidate | None:
@@ -454,12 +610,13 @@ class _Run:
         for candidate in queue:
             if self.worth_starting(candidate, in_flight):
                 return candidate
-            if candidate.origin == "tpe":
-                self.tuner.tell(candidate.name, None)
+            tuner = self.asked.pop(candidate.name, None)
+            if tuner is not None:
+                tuner.tell(candidate.name, None)
                 misfits += 1
                 # Tuning is open-ended: stop asking once no tuned family fits the time left
                 # (a quicker family may still fit when the slowest no longer does).
-                if misfits >= len(self.tuner.active) or self.time_left() <= 0:
+                if misfits >= len(tuner.active) or self.time_left() <= 0:
                     return None
                 continue
             if self.settings.max_trials is not None or self.time_left() <= 0:
@@ -471,8 +628,9 @@ class _Run:
         self, candidate: Candidate, outcome: TrialOutcome, oof: np.ndarray, resumed: bool = False
     ) -> None:
         result = self.record(candidate, outcome, oof, resumed)
-        if candidate.origin == "tpe":
-            self.tuner.tell(candidate.name, result.cv_score if result.status == "ok" else None)
+        tuner = self.asked.pop(candidate.name, None)
+        if tuner is not None:
+            tuner.tell(candidate.name, result.cv_score if result.status == "ok" else None)
 
     def collect(self, future: Future[TrialOutcome], candidate: Candidate) -> None:
         self.allowances.pop(candidate.name, None)
@@ -600,6 +758,7 @@ def run_search(
         prepared=prepared,
         interrupted=interrupted,
         resumed_from=journal if resume else None,
+        stack_inputs=run.stack_inputs,
     )
     if result.resume_note is not None:
         progress.log(result.resume_note)

@@ -50,6 +50,13 @@ class Selection:
     oof: np.ndarray
     rejected: list[str] = field(default_factory=list)
     stacker: Stacker | None = None  # a second layer combines the members instead of weights
+    # The second layer's check on the stacking holdout (see ``judge_second_layer``).
+    layers: dict[str, Any] | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        """The first-layer trials the chosen second-layer trials read, in order."""
+        return list(dict.fromkeys(n for m in self.model.members for n in m.inputs))
 
     @property
     def name(self) -> str:
@@ -63,13 +70,24 @@ class Selection:
 def ensemble_model(
     weights: Mapping[str, float], search: SearchResult, make_model: ModelFactory
 ) -> Model:
+    """The bagged model of ``weights``' trials, with the first-layer trials that its
+    second-layer ones read (weight 0 where they are inputs only)."""
     members: list[Member] = []
     plans: dict[str, FeaturePlan] = {}
-    for name, weight in weights.items():
+    for name, weight in with_inputs(weights, search).items():
         more, used = bagged_members(search.by_name(name), search.prepared, weight)
         members += more
         plans.update(used)
     return make_model(members, plans)
+
+
+def with_inputs(weights: Mapping[str, float], search: SearchResult) -> dict[str, float]:
+    """``weights`` and, at weight 0, the input trials of its second-layer trials not in it."""
+    out = dict(weights)
+    for name in weights:
+        for source in search.by_name(name).candidate.inputs:
+            out.setdefault(source, 0.0)
+    return out
 
 
 # Enough calls to rank candidates and check a bound; the chosen model is measured with more.
@@ -99,7 +117,7 @@ def measure_trials(
         started = time.monotonic()
         model = ensemble_model({trial.candidate.name: 1.0}, search, make_model)
         trial.latency = model.measure_latency(records, calls=TRIAL_LATENCY_CALLS)
-        trial.size_mb = trial_files_mb(trial)
+        trial.size_mb = ensemble_size_mb({trial.candidate.name: 1.0}, search)
         slowest = max(slowest, time.monotonic() - started)
         measured_real = measured_real or trial.candidate.family != "baseline"
     return left_out
@@ -115,8 +133,9 @@ def trial_files_mb(trial: TrialResult) -> float:
 
 
 def ensemble_size_mb(weights: Mapping[str, float], search: SearchResult) -> float:
-    """Size of the bagged ensemble of ``weights``' trials, from their measured files."""
-    return sum(search.by_name(name).size_mb or 0.0 for name in weights)
+    """Size of the bagged ensemble of ``weights``' trials (their inputs included), from
+    their files."""
+    return sum(trial_files_mb(search.by_name(name)) for name in with_inputs(weights, search))
 
 
 def pareto_front(trials: Sequence[TrialResult], greater: bool) -> set[str]:
@@ -181,33 +200,28 @@ def select(
             field="constraints",
             hint=_closest(real_finished, limits),
         )
-    validated = search.prepared.validated
-    y = search.prepared.y[validated]
-    weights = {admissible[0].candidate.name: 1.0}
-    if ensemble and len(admissible) > 1:
-        p99 = [t.latency["p99_us"] for t in admissible]  # type: ignore[index]
-        size = [t.size_mb or 0.0 for t in admissible]
-
-        def fits(counts: Counter[int]) -> bool:
-            # Members' single-row times add up (an overestimate: shared plans run once).
-            return limits.breach(sum(p99[i] for i in counts), sum(size[i] for i in counts)) is None
-
-        chosen = greedy_ensemble(
-            [t.oof[validated] for t in admissible],  # type: ignore[index]
-            y,
-            score,
+    choose = _Greedy(search, limits, score, greater, seed)
+    weights = choose(admissible) if ensemble else {admissible[0].candidate.name: 1.0}
+    layers = None
+    first = [t for t in admissible if t.candidate.layer == 1]
+    if first and len(first) < len(admissible):
+        weights, layers = judge_second_layer(
+            search,
+            with_second=weights,
+            first_only=choose(first) if ensemble else {first[0].candidate.name: 1.0},
+            score=score,
             greater=greater,
-            admissible=fits,
-            seed=seed,
         )
-        weights = {admissible[i].candidate.name: w for i, w in chosen.items()}
     model = ensemble_model(weights, search, make_model)
     latency = model.measure_latency(records)
     size_mb = ensemble_size_mb(weights, search)
     if len(weights) > 1 and limits.breach(latency["p99_us"], size_mb) is not None:
         # Measured, the ensemble breaks a limit after all: the best admissible single trial.
         rejected.append(f"ensemble: {limits.breach(latency['p99_us'], size_mb)}")
-        weights = {admissible[0].candidate.name: 1.0}
+        # A second layer's cross-validated score flatters it: its best single trial only
+        # where the stacking holdout kept the second layer.
+        kept = layers is not None and layers["kept"]
+        weights = {(admissible if kept or not first else first)[0].candidate.name: 1.0}
         model = ensemble_model(weights, search, make_model)
         latency, size_mb = model.measure_latency(records), ensemble_size_mb(weights, search)
     oof = sum(w * search.by_name(n).oof for n, w in weights.items())  # type: ignore[operator, misc]
@@ -218,7 +232,82 @@ def select(
         size_mb=size_mb,
         oof=np.asarray(oof),
         rejected=rejected,
+        layers=layers,
     )
+
+
+@dataclass
+class _Greedy:
+    """Greedy ensemble selection over trials' out-of-fold predictions, within the limits."""
+
+    search: SearchResult
+    limits: Limits
+    score: Score
+    greater: bool
+    seed: int
+
+    def __call__(self, admissible: Sequence[TrialResult]) -> dict[str, float]:
+        if len(admissible) == 1:
+            return {admissible[0].candidate.name: 1.0}
+        validated = self.search.prepared.validated
+        p99 = [t.latency["p99_us"] for t in admissible]  # type: ignore[index]
+        size = [t.size_mb or 0.0 for t in admissible]
+
+        def fits(counts: Counter[int]) -> bool:
+            # Members' single-row times add up (an overestimate: shared plans run once).
+            return (
+                self.limits.breach(sum(p99[i] for i in counts), sum(size[i] for i in counts))
+                is None
+            )
+
+        chosen = greedy_ensemble(
+            [t.oof[validated] for t in admissible],  # type: ignore[index]
+            self.search.prepared.y[validated],
+            self.score,
+            greater=self.greater,
+            admissible=fits,
+            seed=self.seed,
+        )
+        return {admissible[i].candidate.name: w for i, w in chosen.items()}
+
+
+def judge_second_layer(
+    search: SearchResult,
+    *,
+    with_second: dict[str, float],
+    first_only: dict[str, float],
+    score: Score,
+    greater: bool,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The ensemble to keep, and the check that chose it: the one with second-layer trials
+    only if it scores at least as well as the first layer's alone on the stacking holdout,
+    whose rows no model of either layer saw (their cross-validated scores cannot decide:
+    the second layer's inputs came from the same folds)."""
+    holdout = search.prepared.holdout
+    assert holdout is not None
+    truth = search.prepared.y[holdout]
+
+    def on_holdout(weights: Mapping[str, float]) -> float:
+        pred = sum(w * np.asarray(search.by_name(n).holdout_pred) for n, w in weights.items())
+        return score(truth, np.asarray(pred))
+
+    first, second = on_holdout(first_only), on_holdout(with_second)
+    uses_second = any(search.by_name(n).candidate.layer == 2 for n in with_second)
+    kept = uses_second and (second >= first if greater else second <= first)
+    layers = {
+        "holdout_rows": len(holdout),
+        "first_layer": {"choice": _named(first_only), "score": first},
+        "with_second_layer": {"choice": _named(with_second), "score": second},
+        "inputs": list(search.stack_inputs),
+        "kept": bool(kept),
+    }
+    return (with_second if kept else first_only), layers
+
+
+def _named(weights: Mapping[str, float]) -> str:
+    if len(weights) == 1:
+        return next(iter(weights))
+    return "ensemble(" + ", ".join(f"{n}×{w:.2f}" for n, w in weights.items()) + ")"
 
 
 def _closest(ranked: Sequence[TrialResult], limits: Limits) -> str:

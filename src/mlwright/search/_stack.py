@@ -56,6 +56,8 @@ def stack_members(ranked: Sequence[TrialResult], limits: Limits) -> list[TrialRe
     for trial in ranked:
         if trial.candidate.family == "baseline" or trial.oof is None or trial.latency is None:
             continue
+        if trial.candidate.layer != 1:  # a linear layer reads first-layer trials only
+            continue
         if limits.breach(p99 + trial.latency["p99_us"], size + (trial.size_mb or 0.0)):
             continue
         chosen.append(trial)

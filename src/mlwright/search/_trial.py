@@ -5,6 +5,11 @@ matrices, fits one learner per fold (early stopping on the fold's validation row
 the trial's time allowance), writes each fold model in its library's own format, the
 out-of-fold predictions as ``oof.npy``, and last ``outcome.json``, which marks the trial
 as finished (a resumed search reuses exactly the trials that have one).
+
+With a stacking holdout, each fold model also predicts its rows and the trial writes their
+average as ``holdout.npy``. A second-layer trial (``stack_inputs``) reads first-layer trials'
+predictions as extra columns after the fold's features: their out-of-fold predictions for
+the fold's rows, and their ``holdout.npy`` for the holdout's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from mlwright.search._prepare import FoldFiles
 
 OUTCOME = "outcome.json"
 OOF = "oof.npy"
+HOLDOUT = "holdout.npy"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class TrialSpec:
     threads: int = 1
     origin: str = "portfolio"  # or "tpe"
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. Optuna distributions
+    # A second-layer trial: the first-layer trials' folders whose predictions it reads, in
+    # order, and the rows of the search set each fold fits on (to pick their predictions).
+    stack_inputs: list[str] = field(default_factory=list)
+    fit_positions: list[list[int]] | None = None
 
 
 @dataclass
@@ -99,9 +109,14 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
     )
     cls = learner_class(spec.family)
     task = LearnerTask(spec.problem_type, spec.n_classes, spec.categorical)  # type: ignore[arg-type]
+    held: list[np.ndarray] = []
     try:
+        stacked = _stack_inputs(spec)
         for i, files in enumerate(spec.folds):
             X_fit, y_fit, X_valid, y_valid = files.load()
+            X_hold = files.load_holdout()
+            if stacked is not None:
+                X_fit, X_valid, X_hold = stacked.widen(i, X_fit, X_valid, X_hold)
             deadline = None
             if spec.seconds is not None:
                 left = spec.seconds - (time.monotonic() - started)
@@ -121,6 +136,8 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
                 outcome.best_iterations.append(int(best))
             if spec.valid_positions is not None:
                 oof[spec.valid_positions[i]] = learner.predict(np.asarray(X_valid))
+            if X_hold is not None:
+                held.append(learner.predict(np.asarray(X_hold)))
             outcome.fold_infos.append(learner.to_files(out / f"fold{i}"))
             # A fold cut short by Ctrl-C is not this configuration's result: the trial is
             # dropped unjournaled (KeyboardInterrupt passes the handler below).
@@ -130,9 +147,53 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
         outcome.message = f"{type(exc).__name__}: {exc}"
         (out / "error.txt").write_text(traceback.format_exc())
     outcome.fit_seconds = time.monotonic() - started
+    if held and outcome.status == "ok":
+        np.save(out / HOLDOUT, np.mean(held, axis=0))
     np.save(out / OOF, oof)
     _write_json(out / OUTCOME, outcome.to_dict())
     return outcome
+
+
+@dataclass
+class _StackInputs:
+    """The first-layer predictions a second-layer trial reads, as columns."""
+
+    oof: np.ndarray  # (search rows, columns)
+    holdout: np.ndarray | None  # (holdout rows, columns)
+    fit_positions: list[list[int]]
+    valid_positions: list[list[int]]
+
+    def widen(
+        self, fold: int, X_fit: np.ndarray, X_valid: np.ndarray, X_hold: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        fit = np.hstack([X_fit, self.oof[self.fit_positions[fold]]])
+        valid = np.hstack([X_valid, self.oof[self.valid_positions[fold]]])
+        if X_hold is None:
+            return fit, valid, None
+        if self.holdout is None:
+            raise ValueError("an input trial has no holdout predictions")
+        return fit, valid, np.hstack([X_hold, self.holdout])
+
+
+def _stack_inputs(spec: TrialSpec) -> _StackInputs | None:
+    if not spec.stack_inputs:
+        return None
+    from mlwright.artifact import stack_columns
+
+    if spec.fit_positions is None or spec.valid_positions is None:
+        raise ValueError("a second-layer trial needs its folds' row positions")
+    folders = [Path(d) for d in spec.stack_inputs]
+    oof = stack_columns([np.load(d / OOF) for d in folders], spec.problem_type)
+    holdout = None
+    if all((d / HOLDOUT).is_file() for d in folders):
+        holdout = stack_columns([np.load(d / HOLDOUT) for d in folders], spec.problem_type)
+    return _StackInputs(oof, holdout, spec.fit_positions, spec.valid_positions)
+
+
+def read_holdout(out_dir: Path) -> np.ndarray | None:
+    """A finished trial's predictions of the stacking holdout's rows, if it made them."""
+    path = out_dir / HOLDOUT
+    return np.load(path) if path.is_file() else None
 
 
 def read_outcome(out_dir: Path) -> tuple[TrialOutcome, np.ndarray] | None:

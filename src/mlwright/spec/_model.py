@@ -222,6 +222,14 @@ class SearchSection(_Section):
         "trials' out-of-fold predictions; it is kept only if it beats the greedy ensemble "
         "on the holdout.",
     )
+    stack_levels: Literal["auto", 0, 1] = Field(
+        "auto",
+        description="Layers of models above the first: 1 fits second-layer models on the "
+        "original features plus the leading trials' out-of-fold predictions, kept only if a "
+        "holdout carved from the training rows shows they do not overfit; 0 never; 'auto': 1 "
+        "when the search window and the validation allow it (random folds, a budget of "
+        "minutes), else 0, and the run says why.",
+    )
     gpu: bool = Field(
         False,
         description="Train XGBoost and CatBoost on a CUDA GPU when one is present; without "

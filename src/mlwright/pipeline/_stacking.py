@@ -1,0 +1,101 @@
+"""The second layer's plan and its rows: whether a run stacks (``search.stack_levels``), the
+stacking holdout carved from the training rows, and the out-of-sample first-layer outputs a
+refit second layer learns from.
+
+A second-layer model learns from the first layer's out-of-fold predictions, so its own
+cross-validated score flatters it (the inputs of a fold's rows came from models that saw the
+other folds' labels). Whether it is kept is therefore decided on rows that no model of either
+layer saw: the stacking holdout, a share of the search rows left out of every fold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from mlwright.artifact import Model
+from mlwright.pipeline._budget import search_seconds
+from mlwright.pipeline._prepare import Framed, ModelFactory
+from mlwright.search import SearchResult, SearchSplit, carve_holdout, ensemble_model
+from mlwright.spec import TaskSpec
+
+STACK_SKIPPED = "second layer (stacking)"
+# AutoGluon's dynamic stacking holds out a ninth of the training rows for the same check.
+HOLDOUT_FRACTION = 1 / 9
+# Below these, the check (or the search's share for the first layer) would be noise.
+MIN_HOLDOUT_ROWS = 60
+MIN_STACK_SEARCH_SECONDS = 120.0
+
+
+def stacking_plan(spec: TaskSpec, framed: Framed, work_seconds: float) -> str | None:
+    """None when the run fits a second layer, else why not (for the run log and the card);
+    "" when nothing need be said (``search.max_trials`` bounds a search set to 'auto')."""
+    levels = spec.search.stack_levels
+    if levels == 0:
+        return "search.stack_levels = 0"
+    if framed.splits.strategy not in ("stratified", "kfold"):
+        return (
+            f"the validation is by {framed.splits.strategy}, and the stacking holdout is carved "
+            "from random folds only"
+        )
+    holdout_rows = round(len(framed.splits.train) * HOLDOUT_FRACTION)
+    if holdout_rows < MIN_HOLDOUT_ROWS:
+        return (
+            f"{len(framed.splits.train):,} training rows give a stacking holdout of "
+            f"{holdout_rows} rows, fewer than {MIN_HOLDOUT_ROWS}"
+        )
+    if levels == 1:
+        return None
+    if spec.search.max_trials is not None:
+        return ""
+    window = search_seconds(work_seconds)
+    if window < MIN_STACK_SEARCH_SECONDS:
+        return (
+            f"the time budget leaves the search {window:.0f} s, and a second layer is tried "
+            f"from {MIN_STACK_SEARCH_SECONDS:.0f} s (a budget of about 3 minutes)"
+        )
+    return None
+
+
+def search_split(spec: TaskSpec, framed: Framed, stack: bool) -> SearchSplit:
+    """The search's folds, less the stacking holdout when the run stacks."""
+    if not stack:
+        return SearchSplit(framed.splits.folds)
+    return carve_holdout(
+        framed.splits.folds,
+        framed.y_train,
+        fraction=HOLDOUT_FRACTION,
+        classification=spec.resolved_problem_type != "regression",
+        seed=spec.seed,
+    )
+
+
+def first_layer_outputs(
+    names: list[str], searched: SearchResult, framed: Framed, make_model: ModelFactory
+) -> dict[str, np.ndarray]:
+    """Each named first-layer trial's out-of-sample outputs on every labelled row (the
+    refit's rows): its out-of-fold predictions on the rows its folds validated, its
+    holdout predictions on the stacking holdout's, and its bagged fold models' on the rest
+    (rows no fold model saw: the evaluation holdout, rows outside a large table's sample)."""
+    prepared = searched.prepared
+    positions = framed.search_positions  # the search set's rows in the refit's frame
+    validated = prepared.validated
+    outputs = {}
+    for name in names:
+        trial = searched.by_name(name)
+        bagged = ensemble_model({name: 1.0}, searched, make_model)
+        out = _raw(bagged, framed.frame.select([c for c, _ in framed.columns]))
+        assert trial.oof is not None
+        out[positions[validated]] = np.asarray(trial.oof)[validated]
+        if prepared.holdout is not None:
+            assert trial.holdout_pred is not None
+            out[positions[prepared.holdout]] = trial.holdout_pred
+        outputs[name] = out
+    return outputs
+
+
+def _raw(model: Model, frame: pl.DataFrame) -> np.ndarray:
+    """The model's outputs as its learners give them: values, or class probabilities."""
+    if model.problem_type == "regression":
+        return np.array(model.predict(frame), dtype=np.float64)
+    return np.array(model.predict_proba(frame).to_numpy(), dtype=np.float64)

@@ -1,0 +1,207 @@
+"""The second layer in the search: the stacking holdout carved from the folds, second-layer
+trials over the leading first-layer ones, and the check on the holdout that keeps them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlwright.evaluate import defined, score
+from mlwright.features import FeatureKind
+from mlwright.pipeline import encode_target
+from mlwright.search import (
+    InlineExecutor,
+    SearchResult,
+    SearchSettings,
+    bagged_members,
+    carve_holdout,
+    prepare,
+    run_search,
+)
+from mlwright.search._select import judge_second_layer
+from synth import make_frame
+
+COLUMNS: list[tuple[str, FeatureKind]] = [
+    ("num", "numeric"),
+    ("count", "numeric"),
+    ("plan", "categorical"),
+    ("vip", "boolean"),
+]
+FOLDS = 3
+ROWS = 600
+
+
+def folds_of(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    order = np.random.default_rng(0).permutation(n)
+    return [
+        (np.sort(np.setdiff1d(order, part)), np.sort(part)) for part in np.array_split(order, FOLDS)
+    ]
+
+
+def labels(n: int = ROWS) -> np.ndarray:
+    frame = make_frame("binary", n=n, seed=3)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    return y
+
+
+def scorer(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
+    root = tmp_path_factory.mktemp("stacked")
+    frame = make_frame("binary", n=ROWS, seed=3)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    split = carve_holdout(folds_of(ROWS), y, fraction=1 / 9, classification=True, seed=0)
+    data = prepare(
+        frame=frame,
+        y=y,
+        split=split,
+        columns=COLUMNS,
+        styles=["tree", "linear"],
+        n_classes=2,
+        seed=0,
+        root=root / "data",
+    )
+    settings = SearchSettings(
+        families=["lightgbm", "linear"],
+        metric="roc_auc",
+        seed=0,
+        deadline=None,
+        max_trials=10,
+        stack=True,
+    )
+    return run_search(
+        prepared=data,
+        problem_type="binary",
+        settings=settings,
+        scorer=scorer,
+        journal=root / "trials",
+        executor=InlineExecutor(),
+    )
+
+
+def test_the_stacking_holdout_is_in_no_fold_and_keeps_every_class() -> None:
+    y = labels()
+    folds = folds_of(ROWS)
+    split = carve_holdout(folds, y, fraction=1 / 9, classification=True, seed=0)
+    assert split.holdout is not None
+    holdout = set(split.holdout.tolist())
+    assert abs(len(holdout) - ROWS / 9) <= 2
+    for fit, valid in split.folds:
+        assert not holdout & set(fit.tolist())
+        assert not holdout & set(valid.tolist())
+    kept = np.concatenate([v for _, v in split.folds])
+    assert sorted([*kept.tolist(), *holdout]) == list(range(ROWS))  # every row: a fold or it
+    assert set(y[split.holdout].tolist()) == {0, 1}
+    again = carve_holdout(folds, y, fraction=1 / 9, classification=True, seed=0)
+    assert again.holdout is not None
+    assert np.array_equal(again.holdout, split.holdout)
+
+
+def test_second_layer_trials_read_the_leading_first_layer_trials(searched: SearchResult) -> None:
+    second = [t for t in searched.trials if t.candidate.layer == 2]
+    assert second, "the search ran second-layer trials"
+    inputs = searched.stack_inputs
+    assert len(inputs) >= 2
+    first_names = {t.candidate.name for t in searched.trials if t.candidate.layer == 1}
+    assert set(inputs) <= first_names - {"baseline"}
+    # The portfolio and the first layer's tuning came first: inputs are finished trials.
+    positions = {t.candidate.name: i for i, t in enumerate(searched.trials)}
+    assert max(positions[n] for n in inputs) < min(positions[t.candidate.name] for t in second)
+    for trial in second:
+        assert trial.status == "ok", trial.message
+        assert trial.candidate.inputs == inputs
+        assert trial.candidate.name.startswith("l2_")
+        assert trial.oof is not None
+        assert not np.isnan(np.asarray(trial.oof)[searched.prepared.validated]).any()
+    assert searched.best.candidate.layer == 1  # the best single model is a first-layer one
+
+
+def test_every_trial_predicts_the_holdout_with_the_mean_of_its_fold_models(
+    searched: SearchResult,
+) -> None:
+    prepared = searched.prepared
+    assert prepared.holdout is not None
+    first = next(t for t in searched.ranked() if t.candidate.layer == 1)
+    members, _ = bagged_members(first, prepared, 1.0)
+    files = prepared.files[first.style]
+    by_fold = [
+        m.learner.predict(np.asarray(files[i].load_holdout())) for i, m in enumerate(members)
+    ]
+    assert first.holdout_pred is not None
+    np.testing.assert_allclose(first.holdout_pred, np.mean(by_fold, axis=0))
+    for trial in searched.ranked():
+        assert trial.holdout_pred is not None, trial.candidate.name
+        assert len(trial.holdout_pred) == len(prepared.holdout)
+
+
+def test_the_second_layer_is_kept_only_if_it_does_not_lose_on_the_holdout(
+    searched: SearchResult,
+) -> None:
+    prepared = searched.prepared
+    assert prepared.holdout is not None
+    truth = prepared.y[prepared.holdout]
+    second = next(t for t in searched.trials if t.candidate.layer == 2)
+    first = searched.best
+    saved = second.holdout_pred
+    try:
+        perfect = np.column_stack([1.0 - truth, truth]).astype(np.float64)
+        second.holdout_pred = perfect
+        weights, layers = judge_second_layer(
+            searched,
+            with_second={second.candidate.name: 1.0},
+            first_only={first.candidate.name: 1.0},
+            score=lambda t, p: score("roc_auc", t, p),
+            greater=True,
+        )
+        assert layers["kept"]
+        assert weights == {second.candidate.name: 1.0}
+        assert layers["with_second_layer"]["score"] == 1.0
+        assert layers["holdout_rows"] == len(truth)
+        second.holdout_pred = perfect[:, ::-1].copy()  # every row wrong
+        weights, layers = judge_second_layer(
+            searched,
+            with_second={second.candidate.name: 1.0},
+            first_only={first.candidate.name: 1.0},
+            score=lambda t, p: score("roc_auc", t, p),
+            greater=True,
+        )
+        assert not layers["kept"]
+        assert weights == {first.candidate.name: 1.0}
+        assert layers["first_layer"]["score"] > layers["with_second_layer"]["score"]
+    finally:
+        second.holdout_pred = saved
+
+
+def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(
+    searched: SearchResult, tmp_path: Path
+) -> None:
+    from mlwright.search._search import Candidate, _Run
+    from mlwright.search._trial import read_outcome
+
+    second = next(t for t in searched.trials if t.candidate.layer == 2)
+    assert second.out_dir is not None
+    found = read_outcome(second.out_dir)
+    assert found is not None
+    assert found[0].extra["inputs"] == list(second.candidate.inputs)
+    run = _Run(
+        prepared=searched.prepared,
+        problem_type="binary",
+        settings=SearchSettings(
+            families=["lightgbm"], metric="roc_auc", seed=0, deadline=None, stack=True
+        ),
+        scorer=scorer,
+        journal=second.out_dir.parent,
+        executor=InlineExecutor(),
+        progress=__import__("mlwright._progress", fromlist=["Silent"]).Silent(),
+    )
+    same = second.candidate
+    assert run.resumed(same) is not None
+    other = Candidate(
+        same.name, same.family, same.params, origin=same.origin, inputs=same.inputs[:1]
+    )
+    assert run.resumed(other) is None

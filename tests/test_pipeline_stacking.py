@@ -1,0 +1,161 @@
+"""A run with a second layer (``search.stack_levels``): when it stacks and why not, the
+model it ships (refit over out-of-sample first-layer outputs), and what its evidence says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import numpy as np
+import polars as pl
+import pytest
+
+import mlwright
+from mlwright.pipeline import _stacking
+from mlwright.pipeline._prepare import Framed
+from mlwright.search import _select
+from mlwright.spec import spec_from_kwargs
+from synth import make_frame
+
+STACKED = {
+    "time_budget": 600,
+    "folds": 3,
+    "max_trials": 9,
+    "learners": ["lightgbm", "linear"],
+    "stack_levels": 1,
+}
+
+
+def framed(strategy: str, train_rows: int) -> Framed:
+    splits = SimpleNamespace(strategy=strategy, train=np.arange(train_rows))
+    return cast(Framed, SimpleNamespace(splits=splits))
+
+
+def plan(rows: int = 2000, strategy: str = "stratified", **fields: Any) -> str | None:
+    spec = spec_from_kwargs({"target": "y", **fields})
+    return _stacking.stacking_plan(spec, framed(strategy, rows), work_seconds=600)
+
+
+def test_when_a_run_stacks_and_why_not() -> None:
+    assert plan() is None  # 'auto', a budget of minutes, random folds
+    assert plan(stack_levels=1, max_trials=5) is None
+    assert plan(max_trials=5) == ""  # 'auto' under a trial count: nothing to say
+    assert plan(stack_levels=0) == "search.stack_levels = 0"
+    why = plan(strategy="time", stack_levels=1)
+    assert why is not None
+    assert "validation is by time" in why
+    why = plan(rows=300)
+    assert why is not None
+    assert "stacking holdout of 33 rows" in why
+    spec = spec_from_kwargs({"target": "y"})
+    why = _stacking.stacking_plan(spec, framed("stratified", 2000), work_seconds=60)
+    assert why is not None
+    assert "the time budget leaves the search" in why
+
+
+def test_a_short_budget_says_it_did_not_stack() -> None:
+    data = make_frame("binary", n=1200, seed=4)
+    model = mlwright.fit(data, target="y", time_budget=20, folds=3, learners=["lightgbm"])
+    skipped = model.metadata["budget"]["skipped"]
+    assert "the time budget leaves the search" in skipped[_stacking.STACK_SKIPPED]
+    assert "layers" not in model.metadata
+    assert {row["layer"] for row in model.metadata["leaderboard"]} == {1}
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory: pytest.TempPathFactory) -> mlwright.Model:
+    """A regression run whose second layer the check keeps (forced: on 1,500 rows either
+    verdict is possible, and the shipped stack is what this tests)."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(_select, "judge_second_layer", keep_the_second_layer)
+    try:
+        return mlwright.fit(make_frame("regression", n=1500, seed=5), target="y", **STACKED)
+    finally:
+        patch.undo()
+
+
+def keep_the_second_layer(search: Any, **kw: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """The check, made to keep an ensemble of the best second-layer trial and the first
+    layer's choice, whatever the scores."""
+    second = next(t for t in search.ranked() if t.candidate.layer == 2).candidate.name
+    weights = {second: 0.5, **{n: 0.5 / len(kw["first_only"]) for n in kw["first_only"]}}
+    _, layers = JUDGE(search, **{**kw, "with_second": weights})
+    return weights, {**layers, "kept": True}
+
+
+JUDGE = _select.judge_second_layer
+
+
+def test_a_kept_second_layer_ships_refit_over_its_inputs(kept: mlwright.Model) -> None:
+    layers = kept.metadata["layers"]
+    assert layers["kept"] is True
+    assert layers["holdout_rows"] == round(1500 * (1 - 0.2) / 9)
+    stacked = [m for m in kept.members if m.inputs]
+    assert stacked, kept
+    assert all("/" not in m.name for m in kept.members)  # refit: one model per trial
+    for member in stacked:
+        assert member.name.startswith("l2_")
+        assert set(member.inputs) <= set(layers["inputs"])
+        assert {m.name for m in kept.members} >= set(member.inputs)
+    board = kept.metadata["leaderboard"]
+    assert {row["layer"] for row in board} == {1, 2}
+    assert all(row["stack_holdout"] is not None for row in board if row["status"] == "ok")
+    assert "second layer" not in kept.metadata["budget"]["skipped"]
+
+
+def test_a_stacked_model_predicts_one_record_as_in_a_batch_and_survives_saving(
+    kept: mlwright.Model, tmp_path: Path
+) -> None:
+    data = make_frame("regression", n=60, seed=9).drop("y")
+    batch = kept.predict(data)
+    one = [kept.predict_one(r) for r in data.iter_rows(named=True)]
+    np.testing.assert_allclose(batch, one, rtol=1e-9)
+    loaded = mlwright.load(kept.save(tmp_path / "model"))
+    np.testing.assert_allclose(loaded.predict(data), batch, rtol=1e-12)
+    assert loaded.metadata["layers"] == kept.metadata["layers"]
+
+
+def test_the_second_layer_learns_from_out_of_sample_first_layer_outputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refit's inputs: out-of-fold predictions where the folds validated, holdout
+    predictions on the stacking holdout, and the bagged models' elsewhere; never a first
+    layer model's prediction of a row it was trained on."""
+    seen: dict[str, dict[str, np.ndarray]] = {}
+    original = _stacking.first_layer_outputs
+
+    def spy(names: list[str], searched: Any, framed: Any, make_model: Any) -> Any:
+        out = original(names, searched, framed, make_model)
+        seen["out"] = out
+        seen["searched"] = searched
+        seen["positions"] = framed.search_positions
+        seen["rows"] = framed.frame.height
+        return out
+
+    monkeypatch.setattr(_stacking, "first_layer_outputs", spy)
+    from mlwright.pipeline import _refit
+
+    monkeypatch.setattr(_refit, "first_layer_outputs", spy)
+    monkeypatch.setattr(_select, "judge_second_layer", keep_the_second_layer)
+    mlwright.fit(make_frame("binary", n=1500, seed=6), target="y", **STACKED)
+    searched = seen["searched"]
+    positions = seen["positions"]
+    prepared = searched.prepared
+    assert seen["out"], "the refit read first-layer outputs"
+    for name, out in seen["out"].items():
+        trial = searched.by_name(name)
+        assert out.shape[0] == seen["rows"]
+        validated = prepared.validated
+        np.testing.assert_array_equal(out[positions[validated]], trial.oof[validated])
+        np.testing.assert_array_equal(out[positions[prepared.holdout]], trial.holdout_pred)
+        assert not np.isnan(out).any()
+
+
+def test_an_explicit_second_layer_on_a_time_split_is_skipped_with_the_reason() -> None:
+    data = make_frame("binary", n=900, seed=7)
+    data = data.with_columns(pl.col("signup").alias("when"))
+    model = mlwright.fit(
+        data, target="y", time="when", **{**STACKED, "max_trials": 3, "learners": ["lightgbm"]}
+    )
+    assert "validation is by time" in model.metadata["budget"]["skipped"][_stacking.STACK_SKIPPED]
