@@ -159,3 +159,17 @@ def test_an_explicit_second_layer_on_a_time_split_is_skipped_with_the_reason() -
         data, target="y", time="when", **{**STACKED, "max_trials": 3, "learners": ["lightgbm"]}
     )
     assert "validation is by time" in model.metadata["budget"]["skipped"][_stacking.STACK_SKIPPED]
+
+
+def test_the_card_shows_what_the_time_bought_and_the_second_layers_check(
+    kept: mlwright.Model,
+) -> None:
+    from mlwright.report import model_card
+
+    markdown = model_card(kept).to_markdown()
+    assert "What the search's time bought, step by step" in markdown
+    assert "| default configurations |" in markdown
+    assert "| second layer: default configurations |" in markdown
+    layers = kept.metadata["layers"]
+    assert f"on the stacking holdout ({layers['holdout_rows']} rows no model saw)" in markdown
+    assert "The second layer was kept" in markdown

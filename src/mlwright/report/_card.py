@@ -37,6 +37,7 @@ from mlwright.report import _plots as plots
 from mlwright.report._caveats import caveats, evidence_warnings, ladder_summary, shipped_reason
 from mlwright.report._page import Card, Section
 from mlwright.report._run import Run
+from mlwright.spec import METRICS
 
 
 def _num(value: Any, digits: int = fmt.DIGITS) -> str:
@@ -451,6 +452,7 @@ def _analyses(run: Run) -> Section:
         _error_plots(section, metrics.errors)
         _importance(section, metrics.importance)
         _learning_curve(section, run.metric, metrics.learning_curve)
+    _time_bought(section, run)
     _leaderboard(section, run)
     if metrics is not None:
         _worst_rows(section, run.model, metrics.errors.worst)
@@ -554,6 +556,54 @@ def _learning_curve(section: Section, metric: str, curve: LearningCurve) -> None
         f"Learning curve of {curve.model}: cross-validated {metric} against training rows",
         lambda: plots.learning_curve(curve.points, metric),
     )
+
+
+STEPS = {
+    "portfolio": "default configurations",
+    "tpe": "tuning",
+    "stack": "second layer: default configurations",
+    "stack_tpe": "second layer: tuning",
+}
+
+
+def _time_bought(section: Section, run: Run) -> None:
+    """The search's steps in the order they finished, with what each bought: the best
+    cross-validated score of the first layer by the step's end (and the second layer's best
+    on the stacking holdout). Only for a search with more than one step."""
+    metric = run.metric
+    greater = METRICS[metric].greater_is_better
+    done = sorted(
+        (
+            r
+            for r in run.evidence.leaderboard or []
+            if r.status == "ok" and r.finished_s is not None and r.family != "baseline"
+        ),
+        key=lambda r: r.finished_s or 0.0,
+    )
+    steps: list[list[Any]] = []
+    best: float | None = None
+    for row in done:
+        score = row.cv_score(metric) if row.layer == 1 else None
+        if score is not None and (best is None or (score > best if greater else score < best)):
+            best = score
+        if not steps or steps[-1][0] != row.origin:
+            steps.append([row.origin, 0, 0.0, best])
+        steps[-1][1:] = [steps[-1][1] + 1, row.finished_s, best]
+    if len(steps) < 2:
+        return
+    section.text(f"What the search's time bought, step by step (first layer's best cv {metric}):")
+    section.table(
+        ["step", "trials", "done at s", f"best cv {metric}"],
+        [[STEPS.get(o, o), str(n), _num(t, 3), _num(b)] for o, n, t, b in steps],
+    )
+    layers = run.evidence.layers
+    if layers is not None:
+        verdict = "was kept" if layers.kept else "was not kept"
+        section.text(
+            f"The second layer {verdict}: on the stacking holdout ({layers.holdout_rows} rows "
+            f"no model saw), {metric} {_num(layers.with_second_layer.score)} with it against "
+            f"{_num(layers.first_layer.score)} for the first layer alone."
+        )
 
 
 def _leaderboard(section: Section, run: Run) -> None:
