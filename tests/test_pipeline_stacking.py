@@ -173,3 +173,25 @@ def test_the_card_shows_what_the_time_bought_and_the_second_layers_check(
     layers = kept.metadata["layers"]
     assert f"on the stacking holdout ({layers['holdout_rows']} rows no model saw)" in markdown
     assert "The second layer was kept" in markdown
+
+
+def test_the_refit_reserve_counts_the_inputs_a_second_layer_leader_reads() -> None:
+    from mlwright.pipeline._budget import refit_leaders
+    from mlwright.search import Candidate, TrialResult
+
+    def trial(name: str, family: str, inputs: tuple[str, ...] = ()) -> TrialResult:
+        return TrialResult(Candidate(name, family, {}, inputs=inputs), "ok", fold_scores=[0.5])
+
+    ranked = [
+        trial("l2_lightgbm", "lightgbm", inputs=("lightgbm_4", "linear")),
+        trial("lightgbm_1", "lightgbm"),
+        trial("lightgbm_2", "lightgbm"),
+        trial("lightgbm_3", "lightgbm"),
+        trial("lightgbm_4", "lightgbm"),
+        trial("linear", "linear"),
+    ]
+    names = [t.candidate.name for t in refit_leaders(ranked)]
+    # The three best, the best linear one, and lightgbm_4 only because the stack reads it.
+    assert names == ["l2_lightgbm", "lightgbm_1", "lightgbm_2", "linear", "lightgbm_4"]
+    plain = [t.candidate.name for t in refit_leaders(ranked[1:])]
+    assert plain == ["lightgbm_1", "lightgbm_2", "lightgbm_3", "linear"]

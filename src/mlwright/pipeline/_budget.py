@@ -94,19 +94,26 @@ def refit_reserve(
     growth = refit_growth(rows, prepared)
 
     def reserve(trials: Sequence[TrialResult], running: Sequence[float]) -> float:
-        done = [
-            t for t in rank_trials(trials, spec.task.metric) if t.candidate.family != "baseline"
-        ]
-        # Ensembles take the leaders and, for diversity, the best of other families.
-        leaders = done[:REFIT_LEADERS]
-        for t in done:
-            if t.candidate.family not in {m.candidate.family for m in leaders}:
-                leaders.append(t)
+        leaders = refit_leaders(rank_trials(trials, spec.task.metric))
         needed = refit_seconds(leaders, growth, workers, running=running)
         # A refit that would need more than its share is skipped anyway: keep nothing for it.
         return needed if needed <= budget * REFIT_SHARE else 0.0
 
     return reserve
+
+
+def refit_leaders(ranked: Sequence[TrialResult]) -> list[TrialResult]:
+    """The trials a refit is expected to need, of those ranked best first: the leaders, the
+    best of each other family (ensembles take them for diversity), and the first-layer
+    trials that second-layer ones among them read."""
+    done = [t for t in ranked if t.candidate.family != "baseline"]
+    leaders = done[:REFIT_LEADERS]
+    for t in done:
+        if t.candidate.family not in {m.candidate.family for m in leaders}:
+            leaders.append(t)
+    wanted = {name for t in leaders for name in t.candidate.inputs}
+    names = {t.candidate.name for t in leaders}
+    return leaders + [t for t in done if t.candidate.name in wanted - names]
 
 
 def first_candidate_seconds(
