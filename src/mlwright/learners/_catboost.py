@@ -33,6 +33,7 @@ from mlwright.learners._base import (
 )
 from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._links import link, link_one
+from mlwright.learners._portfolio import learned_configs
 from mlwright.learners._probe import probe_file
 
 DEFAULTS: dict[str, Any] = {
@@ -102,7 +103,7 @@ class CatBoost(BoostedTrees):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        return [
+        return learned_configs(cls.family, task.problem_type) or [
             {},
             # Deep trees without category combinations, so their cost stays bounded.
             {"learning_rate": 0.05, "depth": 8, "l2_leaf_reg": 5.0, "max_ctr_complexity": 1},

@@ -57,6 +57,7 @@ from mlwright.learners._base import (
     out_of_time,
     probabilities_from_binary,
 )
+from mlwright.learners._portfolio import learned_configs
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 300,
@@ -524,8 +525,12 @@ class RandomForest(_Forest):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        configs = learned_configs(cls.family, task.problem_type)
+        if configs:
+            # Learned without the row sample (it depends on this task's rows): added here.
+            return [{**config, **cls._row_sample(n_rows)} for config in configs]
         if task.problem_type == "regression":
-            configs: list[dict[str, Any]] = [
+            configs = [
                 {"n_estimators": 300, "max_features": 0.5, "min_samples_leaf": 1},
                 {"n_estimators": 300, "max_features": 1.0, "min_samples_leaf": 2},
             ]
@@ -570,6 +575,9 @@ class ExtraTrees(_Forest):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        learned = learned_configs(cls.family, task.problem_type)
+        if learned:
+            return learned
         if task.problem_type == "regression":
             return [
                 {"n_estimators": 300, "max_features": 1.0, "min_samples_leaf": 1},

@@ -39,6 +39,7 @@ from mlwright.errors import (
     list_choices,
 )
 from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+from mlwright.learners._portfolio import learned_configs
 
 DEFAULTS: dict[str, Any] = {
     "n_neighbors": 10,
@@ -178,7 +179,7 @@ class KNN(Learner):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        return [
+        return learned_configs(cls.family, task.problem_type) or [
             {"n_neighbors": 10, "weights": "distance"},
             {"n_neighbors": 30, "weights": "distance"},
             {"n_neighbors": 5, "weights": "uniform"},

@@ -24,6 +24,7 @@ from mlwright.learners._base import (
 )
 from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._lightgbm_text import check_model_text
+from mlwright.learners._portfolio import learned_configs
 from mlwright.learners._probe import files_trusted
 
 DEFAULTS: dict[str, Any] = {
@@ -108,7 +109,7 @@ class LightGBM(BoostedTrees):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        return [
+        return learned_configs(cls.family, task.problem_type) or [
             {},
             {
                 "learning_rate": 0.03,

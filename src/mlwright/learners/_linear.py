@@ -15,6 +15,7 @@ from typing import Any, Self
 import numpy as np
 
 from mlwright.learners._base import Learner, LearnerTask, probabilities_from_binary
+from mlwright.learners._portfolio import learned_configs
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -39,6 +40,9 @@ class Linear(Learner):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        learned = learned_configs(cls.family, task.problem_type)
+        if learned:
+            return learned
         return [{"C": 1.0}] if task.problem_type != "regression" else [{"alpha": 1.0}]
 
     @classmethod

@@ -38,6 +38,7 @@ from mlwright.errors import (
     list_choices,
 )
 from mlwright.learners._base import Learner, LearnerTask, out_of_time
+from mlwright.learners._portfolio import learned_configs
 
 DEFAULTS: dict[str, Any] = {
     "width": 256,  # units per hidden layer
@@ -403,7 +404,7 @@ class MLP(Learner):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        return [
+        return learned_configs(cls.family, task.problem_type) or [
             {},
             {
                 "width": 512,

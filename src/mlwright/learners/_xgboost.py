@@ -31,6 +31,7 @@ from mlwright.learners._base import (
 )
 from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._links import link, link_one
+from mlwright.learners._portfolio import learned_configs
 from mlwright.learners._probe import files_trusted
 from mlwright.learners._xgboost_model import checked_model_json
 
@@ -142,7 +143,7 @@ class XGBoost(BoostedTrees):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        return [
+        return learned_configs(cls.family, task.problem_type) or [
             {},
             {
                 "learning_rate": 0.03,

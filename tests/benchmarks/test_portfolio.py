@@ -1,0 +1,235 @@
+"""The learned portfolio: the meta-suite, the greedy selection, the script end to end on tiny
+tasks, and the learners reading its file."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from benchmark_module import load_benchmark
+from mlwright.errors import ArtifactError
+from mlwright.learners import LearnerTask, LightGBM, Linear, RandomForest
+from mlwright.learners._portfolio import PORTFOLIO_FILE, use_portfolio
+
+BINARY = LearnerTask("binary", 2)
+REGRESSION = LearnerTask("regression", 0)
+
+
+@pytest.fixture(scope="module")
+def portfolio() -> ModuleType:
+    return load_benchmark("portfolio")
+
+
+@pytest.fixture(scope="module")
+def dev_suite() -> list[str]:
+    return list(load_benchmark("tabular").DEV_SUITE)
+
+
+def test_meta_suite_is_disjoint_from_the_dev_suite_and_covers_every_problem_type(
+    portfolio: ModuleType, dev_suite: list[str]
+) -> None:
+    items = portfolio.parse_suite()
+    assert 30 <= len(items) <= 40
+    assert len(set(items)) == len(items)
+    assert portfolio.dev_overlap(items, dev_suite) == {}
+    datasets = {item.split(":")[0] for item in items}
+    assert not datasets & {d.split(":")[0] for d in dev_suite}
+    assert not datasets & set(portfolio.ALIASES)
+    kinds: Counter[str] = Counter()
+    for item in items:
+        frame, target = portfolio.read_frame(item)  # bundled files: nothing is downloaded
+        kinds[portfolio.problem_type_of(frame[target].dropna())] += 1
+    assert set(kinds) == {"binary", "multiclass", "regression"}
+    assert min(kinds.values()) >= 8  # enough tasks for a list per problem type
+
+
+def test_dev_suite_data_under_another_name_is_refused(
+    portfolio: ModuleType, dev_suite: list[str]
+) -> None:
+    found = portfolio.dev_overlap(
+        [
+            "modeldata/ames:Sale_Price",
+            "openintro/ames:price",
+            "Ecdat/Hdma:deny",
+            "AER/CreditCard:card",
+            "Stat2Data/Diamonds:TotalPrice",
+            "AER/ResumeNames:call",  # "names" is not ames
+            "carData/Wells:switch",
+        ],
+        dev_suite,
+    )
+    assert set(found) == {
+        "modeldata/ames:Sale_Price",
+        "openintro/ames:price",
+        "Ecdat/Hdma:deny",
+        "AER/CreditCard:card",
+        "Stat2Data/Diamonds:TotalPrice",
+    }
+    assert "dev-suite task modeldata/ames:Sale_Price" in found["modeldata/ames:Sale_Price"]
+
+
+def test_a_malformed_suite_line_names_the_line(portfolio: ModuleType, tmp_path: Path) -> None:
+    suite = tmp_path / "suite.txt"
+    suite.write_text("# tasks\nMASS/Boston:medv  # fine\nBoston medv\n")
+    with pytest.raises(ValueError, match=r"suite\.txt:3"):
+        portfolio.parse_suite(suite)
+
+
+def test_greedy_takes_the_config_best_on_most_tasks_then_its_complement(
+    portfolio: ModuleType,
+) -> None:
+    table = {
+        "t1": {"broad": 0.0, "niche": 0.9, "middling": 0.3},
+        "t2": {"broad": 0.0, "niche": 0.8, "middling": 0.3},
+        "t3": {"broad": 0.1, "niche": 1.0, "middling": 0.3},
+        "t4": {"broad": 1.0, "niche": 0.0, "middling": 0.3},
+    }
+    chosen = portfolio.greedy(table, ["middling", "niche", "broad"], 3)
+    # "middling" has the second-best mean alone (0.3 vs 0.275) but adds little after
+    # "broad"; "niche" covers the task "broad" misses; then nothing lowers the mean.
+    assert chosen[:2] == ["broad", "niche"]
+    assert portfolio.mean_best_regret(table, chosen[:2]) == pytest.approx(0.025)
+    assert portfolio.greedy(table, ["middling", "niche", "broad"], 1) == ["broad"]
+    assert portfolio.greedy({}, ["broad"], 3) == []
+
+
+def test_regret_runs_from_the_task_best_to_the_constant_baseline(portfolio: ModuleType) -> None:
+    base = portfolio.baseline_config().id
+
+    def trial(task: str, config: str, problem_type: str, score: float | None) -> dict:  # type: ignore[type-arg]
+        return {"problem_type": problem_type, "score": score, "task": task, "config": config}
+
+    records = {
+        ("auc", base): trial("auc", base, "binary", 0.5),
+        ("auc", "a"): trial("auc", "a", "binary", 0.9),
+        ("auc", "b"): trial("auc", "b", "binary", 0.7),
+        ("rmse", base): trial("rmse", base, "regression", 10.0),
+        ("rmse", "a"): trial("rmse", "a", "regression", 12.0),  # worse than the constant
+        ("rmse", "b"): trial("rmse", "b", "regression", None),  # failed
+        ("short", base): trial("short", base, "binary", 0.5),
+        ("short", "a"): trial("short", "a", "binary", 0.8),
+    }
+    table, left_out = portfolio.regrets(records, ["auc", "rmse", "short"], ["a", "b"])
+    assert table["auc"] == pytest.approx({"a": 0.0, "b": 0.5})
+    assert left_out == ["rmse: nothing beats the constant baseline", "short: incomplete"]
+
+
+def run_script(portfolio: ModuleType, tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+    suite = tmp_path / "suite.txt"
+    suite.write_text("MASS/Pima.te:type\nsklearn/diabetes:target\nsklearn/no_such_set:target\n")
+    code = portfolio.main(
+        [
+            "--suite",
+            str(suite),
+            "--families",
+            "linear",
+            "--samples",
+            "1",
+            "--folds",
+            "2",
+            "--min-tasks",
+            "1",
+            "--cache",
+            str(tmp_path / "trials.jsonl"),
+            "--out",
+            str(tmp_path / "portfolio.json"),
+            *extra,
+        ]
+    )
+    assert code == 0
+    return json.loads((tmp_path / "portfolio.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_the_script_learns_a_portfolio_caches_its_trials_and_resumes(
+    portfolio: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    learned = run_script(portfolio, tmp_path)
+    err = capsys.readouterr().err
+    assert "skip sklearn/no_such_set:target: scikit-learn bundles no data set" in err
+    assert learned["meta"]["skipped"] == {
+        "sklearn/no_such_set:target": "scikit-learn bundles no data set named 'no_such_set'"
+    }
+    assert learned["meta"]["tasks"]["binary"] == ["MASS/Pima.te:type"]
+    assert learned["meta"]["folds"] == 2
+    # A list per problem type with tasks; linear's binary and regression candidates differ
+    # (C, alpha), so no shared list serves the multiclass type that had none.
+    assert set(learned["families"]["linear"]) == {"binary", "regression"}
+    assert "C" in learned["families"]["linear"]["binary"][0]
+    assert "alpha" in learned["families"]["linear"]["regression"][0]
+    report = learned["meta"]["report"]["linear"]["binary"]["mean_regret"]
+    assert report["learned"] <= report["hand_written"]
+    trials = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
+    assert len(trials) == 2 * 3  # two tasks x (the baseline and two configurations)
+    assert {t["status"] for t in trials} == {"ok"}
+    assert all(len(t["fold_scores"]) == 2 for t in trials)
+
+    again = run_script(portfolio, tmp_path)  # every trial comes from the cache
+    assert len((tmp_path / "trials.jsonl").read_text().splitlines()) == len(trials)
+    assert again["families"] == learned["families"]
+    run_script(portfolio, tmp_path, "--seed", "1")  # another setup: its own trials
+    assert len((tmp_path / "trials.jsonl").read_text().splitlines()) == 2 * len(trials)
+
+
+def test_the_script_refuses_a_dev_suite_task(
+    portfolio: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "suite.txt"
+    suite.write_text("modeldata/concrete:compressive_strength\n")
+    assert portfolio.main(["--suite", str(suite), "--out", str(tmp_path / "p.json")]) == 2
+    assert "dev-suite task" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+
+
+def write_portfolio(path: Path) -> Path:
+    families = {
+        "lightgbm": {"binary": [{"num_leaves": 7}, {"num_leaves": 31}]},
+        "random_forest": {"any": [{"max_features": 0.3, "min_samples_leaf": 4}]},
+    }
+    path.write_text(json.dumps({"meta": {}, "families": families}))
+    return path
+
+
+def test_a_learned_portfolio_leads_the_family_default_configs(tmp_path: Path) -> None:
+    with use_portfolio(None):
+        hand_written = {
+            "lightgbm": LightGBM.default_configs(REGRESSION, 1000),
+            "linear": Linear.default_configs(BINARY, 1000),
+        }
+    with use_portfolio(write_portfolio(tmp_path / "portfolio.json")):
+        assert LightGBM.default_configs(BINARY, 1000) == [{"num_leaves": 7}, {"num_leaves": 31}]
+        # No list for the problem type or the family: the hand-written configurations.
+        assert LightGBM.default_configs(REGRESSION, 1000) == hand_written["lightgbm"]
+        assert Linear.default_configs(BINARY, 1000) == hand_written["linear"]
+        # The shared list, with the forest's row sample added for this task's rows.
+        big = RandomForest.default_configs(REGRESSION, 10_000_000)
+        assert big[0]["max_features"] == 0.3
+        assert 0 < big[0]["max_samples"] < 1
+        assert RandomForest.default_configs(BINARY, 500) == [
+            {"max_features": 0.3, "min_samples_leaf": 4}
+        ]
+
+
+def test_without_a_portfolio_file_default_configs_are_the_hand_written_ones(
+    tmp_path: Path,
+) -> None:
+    with use_portfolio(None):
+        expected = LightGBM.default_configs(BINARY, 1000)
+        forest = RandomForest.default_configs(BINARY, 10_000_000)
+    assert expected[0] == {}
+    assert forest[0]["max_features"] == "sqrt"
+    with use_portfolio(tmp_path / "absent.json"):
+        assert LightGBM.default_configs(BINARY, 1000) == expected
+        assert RandomForest.default_configs(BINARY, 10_000_000) == forest
+    if not PORTFOLIO_FILE.exists():  # the repository ships none until one is measured
+        assert LightGBM.default_configs(BINARY, 1000) == expected
+
+
+def test_a_damaged_portfolio_file_is_an_artifact_error(tmp_path: Path) -> None:
+    damaged = tmp_path / "portfolio.json"
+    damaged.write_text(json.dumps({"families": {"lightgbm": {"binary": [3]}}}))
+    with use_portfolio(damaged), pytest.raises(ArtifactError, match="cannot be read"):
+        LightGBM.default_configs(BINARY, 1000)
