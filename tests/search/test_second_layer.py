@@ -205,3 +205,47 @@ def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(
         same.name, same.family, same.params, origin=same.origin, inputs=same.inputs[:1]
     )
     assert run.resumed(other) is None
+
+
+def test_the_second_layer_is_tuned_only_while_it_pays_on_the_holdout(
+    searched: SearchResult,
+) -> None:
+    from mlwright._progress import Silent
+    from mlwright.search._search import _Run
+
+    prepared = searched.prepared
+    assert prepared.holdout is not None
+    truth = prepared.y[prepared.holdout]
+    run = _Run(
+        prepared=prepared,
+        problem_type="binary",
+        settings=SearchSettings(
+            families=["lightgbm"], metric="roc_auc", seed=0, deadline=None, stack=True
+        ),
+        scorer=scorer,
+        journal=prepared.root.parent / "trials",
+        executor=InlineExecutor(),
+        progress=Silent(),
+    )
+    run.trials = list(searched.trials)
+    second = [t for t in run.trials if t.candidate.layer == 2]
+    saved = [(t.oof, t.holdout_pred) for t in second]
+    y = prepared.y
+    # Flattering out-of-fold predictions (what stacking's leak looks like): the greedy
+    # ensemble takes the second layer; the holdout decides whether it pays.
+    flattering = np.column_stack([1.0 - y, y]).astype(np.float64)
+    perfect = np.column_stack([1.0 - truth, truth]).astype(np.float64)
+    try:
+        for trial in second:
+            trial.oof, trial.holdout_pred = flattering, perfect
+        pays, note = run.second_layer_pays()
+        assert pays
+        assert note.startswith("second layer tuned next (on the stacking holdout 1 with")
+        for trial in second:
+            trial.holdout_pred = perfect[:, ::-1].copy()  # every holdout row wrong
+        pays, note = run.second_layer_pays()
+        assert not pays
+        assert "not tuned: the rest of the search is the first layer's" in note
+    finally:
+        for trial, (oof, pred) in zip(second, saved, strict=True):
+            trial.oof, trial.holdout_pred = oof, pred

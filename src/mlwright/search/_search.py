@@ -527,25 +527,30 @@ class _Run:
                 f"{STACK_PREFIX}{family}", family, params, origin="stack", inputs=self.stack_inputs
             )
         leaders = self.leading_families(layer=2)
-        if self.settings.tune and leaders:
+        if not self.settings.tune or not leaders:
+            return
+        pays, note = self.second_layer_pays()
+        self.progress.log(note)
+        if pays:  # else the rest of the search is the first layer's
             tuners.insert(0, self.make_tuner(leaders[:TUNED_FAMILIES], self.stack_inputs))
             yield from self.tuning_turn(tuners[0])
 
-    def choose_stack_inputs(self) -> tuple[str, ...]:
-        """The greedy ensemble's members over the finished first-layer trials, then each
-        other family's best, up to STACK_INPUTS: what the second layer reads."""
-        from mlwright.search._ensemble import greedy_ensemble
-
-        ranked = [
+    def usable(self, layer: int) -> list[TrialResult]:
+        """The finished trials of ``layer`` with out-of-fold and holdout predictions, best
+        first (at most 20: the greedy ensemble rarely reaches further)."""
+        return [
             t
             for t in rank_trials(self.trials, self.settings.metric)
-            if t.candidate.layer == 1
+            if t.candidate.layer == layer
             and t.candidate.family != "baseline"
             and t.oof is not None
             and t.holdout_pred is not None
         ][:20]
-        if not ranked:
-            return ()
+
+    def greedy(self, trials: Sequence[TrialResult]) -> dict[str, float]:
+        """The greedy ensemble of ``trials`` on the out-of-fold predictions (name -> weight)."""
+        from mlwright.search._ensemble import greedy_ensemble
+
         validated = self.prepared.validated
         worst = -np.inf if self.greater else np.inf
 
@@ -554,13 +559,48 @@ class _Run:
             return worst if value is None else value
 
         weights = greedy_ensemble(
-            [np.asarray(t.oof)[validated] for t in ranked],
+            [np.asarray(t.oof)[validated] for t in trials],
             self.prepared.y[validated],
             score,
             greater=self.greater,
             seed=self.settings.seed,
         )
-        chosen = [ranked[i].candidate.name for i in sorted(weights, key=lambda i: -weights[i])]
+        return {
+            trials[i].candidate.name: weights[i] for i in sorted(weights, key=lambda i: -weights[i])
+        }
+
+    def second_layer_pays(self) -> tuple[bool, str]:
+        """Whether the greedy ensemble with the finished second-layer trials scores at least
+        as well on the stacking holdout as the first layer's alone (the check the choice
+        will make), and a line saying so; if not, tuning the second layer would spend the
+        rest of the search on what the choice would not keep."""
+        first, second = self.usable(1), self.usable(2)
+        if not first or not second:
+            return True, "second layer: nothing to compare on the stacking holdout yet"
+        assert self.prepared.holdout is not None
+        truth = self.prepared.y[self.prepared.holdout]
+
+        def on_holdout(weights: dict[str, float]) -> float | None:
+            pred = sum(w * np.asarray(self.by_name(n).holdout_pred) for n, w in weights.items())
+            return self.scorer(truth, np.asarray(pred))
+
+        alone, both = on_holdout(self.greedy(first)), on_holdout(self.greedy(first + second))
+        if alone is None or both is None:
+            return True, "second layer: the metric is undefined on the stacking holdout"
+        pays = both >= alone if self.greater else both <= alone
+        verdict = "tuned next" if pays else "not tuned: the rest of the search is the first layer's"
+        return pays, (
+            f"second layer {verdict} (on the stacking holdout {both:.4g} with its default "
+            f"configurations, {alone:.4g} without)"
+        )
+
+    def choose_stack_inputs(self) -> tuple[str, ...]:
+        """The greedy ensemble's members over the finished first-layer trials, then each
+        other family's best, up to STACK_INPUTS: what the second layer reads."""
+        ranked = self.usable(1)
+        if not ranked:
+            return ()
+        chosen = list(self.greedy(ranked))
         families = {self.by_name(n).candidate.family for n in chosen}
         for trial in ranked:
             if trial.candidate.family not in families:
