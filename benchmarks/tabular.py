@@ -146,13 +146,16 @@ def latency(call: Callable[[Any], Any], rows: list[Any]) -> tuple[float, float]:
 # -- systems ------------------------------------------------------------------------------------
 
 
-def run_mlwright(task: Task, budget: float, learners: list[str] | None) -> Result:
+def run_mlwright(task: Task, budget: float, learners: list[str] | None, **more: Any) -> Result:
+    """mlwright at ``budget`` seconds; ``more``: other spec fields (e.g. stack_levels=0)."""
     import mlwright
 
     name = (
         "mlwright" if not learners else f"mlwright-{'+'.join(learners)}".replace("lightgbm", "lgbm")
     )
-    fields: dict[str, Any] = {"time_budget": budget, "seed": 0}
+    if "stack_levels" in more:
+        name += f"-stack{more['stack_levels']}"
+    fields: dict[str, Any] = {"time_budget": budget, "seed": 0, **more}
     if learners:
         fields["learners"] = learners
     started = time.perf_counter()
@@ -180,7 +183,19 @@ def run_mlwright(task: Task, budget: float, learners: list[str] | None) -> Resul
         batch,
         p50,
         p99,
-        note=f"chose {model.metadata.get('chosen')}",
+        note=f"chose {model.metadata.get('chosen')}" + _layers_note(model.metadata.get("layers")),
+    )
+
+
+def _layers_note(layers: dict[str, Any] | None) -> str:
+    """The second layer's verdict on the stacking holdout, when the run stacked."""
+    if layers is None:
+        return ""
+    verdict = "kept" if layers["kept"] else "not kept"
+    return (
+        f"; second layer {verdict} on the stacking holdout ({layers['holdout_rows']} rows): "
+        f"{fmt(layers['with_second_layer']['score'])} vs "
+        f"{fmt(layers['first_layer']['score'])}"
     )
 
 
@@ -278,6 +293,8 @@ def run_peer(system: str, task: Task, budget: float) -> Result:
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
+    # Without a second layer: what the stacking buys, side by side.
+    "mlwright-stack0": lambda task, budget: run_mlwright(task, budget, None, stack_levels=0),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},
 }
