@@ -42,20 +42,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlwright.search._search import FAMILY_PRIORITY
+
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "benchmarks" / "meta_suite.txt"
 CACHE = ROOT / "benchmarks" / "results" / "portfolio-trials.jsonl"
 OUT = ROOT / "src" / "mlwright" / "learners" / "portfolio.json"
-FAMILIES = (
-    "lightgbm",
-    "catboost",
-    "xgboost",
-    "extra_trees",
-    "random_forest",
-    "mlp",
-    "linear",
-    "knn",
-)
+FAMILIES = FAMILY_PRIORITY  # every family the search's portfolio draws from, in its order
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 SHARED = "any"
