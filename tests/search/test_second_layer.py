@@ -249,3 +249,21 @@ def test_the_second_layer_is_tuned_only_while_it_pays_on_the_holdout(
     finally:
         for trial, (oof, pred) in zip(second, saved, strict=True):
             trial.oof, trial.holdout_pred = oof, pred
+
+
+def test_measuring_takes_each_layers_leaders_in_turn() -> None:
+    from mlwright.search import Candidate, TrialResult
+    from mlwright.search._select import measuring_order
+
+    def trial(name: str, inputs: tuple[str, ...] = ()) -> TrialResult:
+        return TrialResult(Candidate(name, "lightgbm", {}, inputs=inputs), "ok")
+
+    ranked = [
+        trial("l2_a", ("x", "y")),
+        trial("l2_b", ("x", "y")),
+        trial("l2_c", ("x", "y")),
+        trial("x"),
+        trial("y"),
+    ]
+    names = [t.candidate.name for t in measuring_order(ranked)]
+    assert names == ["x", "l2_a", "y", "l2_b", "l2_c"]
