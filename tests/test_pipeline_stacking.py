@@ -195,3 +195,22 @@ def test_the_refit_reserve_counts_the_inputs_a_second_layer_leader_reads() -> No
     assert names == ["l2_lightgbm", "lightgbm_1", "lightgbm_2", "linear", "lightgbm_4"]
     plain = [t.candidate.name for t in refit_leaders(ranked[1:])]
     assert plain == ["lightgbm_1", "lightgbm_2", "lightgbm_3", "linear"]
+
+
+def test_a_resumed_run_keeps_the_interrupted_runs_stacking_decision(tmp_path: Path) -> None:
+    # The interrupted run stacked (a budget of minutes); the resume bounds it by max_trials,
+    # where "auto" would not stack: its journaled trials were fitted on folds without the
+    # stacking holdout's rows, so it must stack too.
+    assert _stacking.kept_decision(tmp_path, True, resume=False) == (True, None)
+    stack, note = _stacking.kept_decision(tmp_path, False, resume=True)
+    assert stack is True
+    assert note == (
+        "resumed: the interrupted run stacked, and so does this one (its trials were fitted "
+        "on its folds)"
+    )
+    assert _stacking.kept_decision(tmp_path, True, resume=True) == (True, None)
+    assert _stacking.kept_decision(tmp_path, False, resume=False) == (False, None)  # a new run
+    stack, note = _stacking.kept_decision(tmp_path, True, resume=True)
+    assert stack is False
+    assert note is not None
+    assert "did not stack, nor does this one" in note

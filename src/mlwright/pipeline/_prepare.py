@@ -276,7 +276,6 @@ def work_dir(
     *,
     persist: bool,
     resume: bool,
-    stack: bool = False,
 ) -> Iterator[Path]:
     """Where the search keeps its fold matrices and trials. ``mlwright run`` keeps it under
     ``.mlwright/runs/`` until the run succeeds, so that a killed run can ``--resume``. The key
@@ -296,8 +295,6 @@ def work_dir(
         "scale": [scale.rows, scale.folds],
         "data": data_fingerprint,
     }
-    if stack:  # the folds lack the stacking holdout's rows (absent: the key of earlier runs)
-        decides["stacking_holdout"] = True
     key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
     root = Path.cwd() / ".mlwright" / "runs" / f"{safe_name(spec.task_name)}-{key}"
     if resume and not (root / "trials").is_dir():

@@ -10,6 +10,9 @@ layer saw: the stacking holdout, a share of the search rows left out of every fo
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
@@ -55,6 +58,28 @@ def stacking_plan(spec: TaskSpec, framed: Framed, work_seconds: float) -> str | 
             f"from {MIN_STACK_SEARCH_SECONDS:.0f} s (a budget of about 3 minutes)"
         )
     return None
+
+
+DECISION = "stacking.json"  # in the work folder: whether its folds lack a stacking holdout
+
+
+def kept_decision(work: Path, stack: bool, *, resume: bool) -> tuple[bool, str | None]:
+    """Whether the run stacks, and a line to log when that is not what it planned: a resumed
+    run keeps the interrupted run's choice (its journaled trials were fitted on those folds;
+    a resume may change the budget or max_trials, which decide "auto"). A fresh run records
+    its choice."""
+    path = work / DECISION
+    if not resume or not path.is_file():
+        path.write_text(json.dumps({"stacking_holdout": stack}))
+        return stack, None
+    kept = bool(json.loads(path.read_text()).get("stacking_holdout", False))
+    if kept == stack:
+        return stack, None
+    return kept, (
+        "resumed: the interrupted run "
+        + ("stacked, and so does this one" if kept else "did not stack, nor does this one")
+        + " (its trials were fitted on its folds)"
+    )
 
 
 def search_split(spec: TaskSpec, framed: Framed, stack: bool) -> SearchSplit:

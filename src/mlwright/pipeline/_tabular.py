@@ -90,21 +90,20 @@ def _frame(run: Run, s: Tabular) -> None:
 
 def _features(run: Run, s: Tabular) -> None:
     s.data_fingerprint = fingerprint(s.checked.frame)
+    s.work = run.resources.enter_context(
+        _prepare.work_dir(
+            run.spec, s.data_fingerprint, s.framed.scale, persist=run.save, resume=s.resume
+        )
+    )
     why_not = _stacking.stacking_plan(run.spec, s.framed, run.budget - run.finish)
+    stack, note = _stacking.kept_decision(s.work, why_not is None, resume=s.resume)
+    if note is not None:
+        run.progress.log(note)
+        why_not = None if stack else "the interrupted run it resumes did not stack"
     if why_not:
         run.skipped[_stacking.STACK_SKIPPED] = why_not
         run.progress.log(f"{_stacking.STACK_SKIPPED} not tried: {why_not}")
-    s.work = run.resources.enter_context(
-        _prepare.work_dir(
-            run.spec,
-            s.data_fingerprint,
-            s.framed.scale,
-            persist=run.save,
-            resume=s.resume,
-            stack=why_not is None,
-        )
-    )
-    split = _stacking.search_split(run.spec, s.framed, stack=why_not is None)
+    split = _stacking.search_split(run.spec, s.framed, stack=stack)
     s.prepared = _prepare.prepare_features(s.framed, run.spec, s.work, split)
 
 
