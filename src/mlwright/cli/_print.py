@@ -99,6 +99,14 @@ def print_summary(console: Console, result: RunResult) -> None:
         raise ValueError("the run's model has no metrics or leaderboard to summarise")
     print_leaderboard(console, metrics.metric, rows)
     console.print(f"chosen: {escape(evidence.chosen or '')}")
+    if evidence.layers is not None:
+        layers = evidence.layers
+        console.print(
+            f"second layer {'kept' if layers.kept else 'not kept'}: on the stacking holdout "
+            f"({layers.holdout_rows} rows no model saw) {metrics.metric} "
+            f"{fmt(layers.with_second_layer.score)} with it, "
+            f"{fmt(layers.first_layer.score)} for the first layer alone"
+        )
     print_holdout(console, metrics.metric, metrics.holdout)
     if metrics.decision is not None:
         print_decision(console, metrics.decision)
