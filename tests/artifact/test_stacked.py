@@ -196,6 +196,9 @@ def test_a_stacked_model_saves_and_loads_with_identical_predictions(
     # Only the stacked member's entry names inputs: other manifests keep their shape.
     assert ["inputs" in entry for entry in entries] == [False, False, False, True]
     assert entries[3]["inputs"] == list(INPUTS)
+    # An older mlwright would read the stacked member without its inputs: it refuses the
+    # version instead (a model without stacked members keeps version 1).
+    assert json.loads((path / MANIFEST).read_text())["format_version"] == 2
     assert "lgbm_b (input only)" in repr(loaded)
     assert "stack×0.40 on lgbm_a+lgbm_b" in repr(loaded)
     assert loaded.size_mb() > 0
@@ -222,6 +225,13 @@ def _both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any
     return change
 
 
+def _version(number: int) -> Callable[[dict[str, Any]], None]:
+    def change(manifest: dict[str, Any]) -> None:
+        manifest["format_version"] = number
+
+    return change
+
+
 def _with_stacker(manifest: dict[str, Any]) -> None:
     manifest["stacker"] = {"link": "logit", "coef": [[1.0, 1.0, 1.0]], "intercept": [0.0]}
 
@@ -241,6 +251,7 @@ def _with_stacker(manifest: dict[str, Any]) -> None:
         (_set("1.weight", 0.0), "members[1].weight", "other members of its trial"),
         (_both(*(_set(f"{i}.weight", 0.0) for i in range(4))), "members", "positive weight"),
         (_with_stacker, "members[3].inputs", "not both"),
+        (_version(1), "members[3].inputs", "format version 1 does not have"),
     ],
     ids=[
         "unknown_input",
@@ -251,6 +262,7 @@ def _with_stacker(manifest: dict[str, Any]) -> None:
         "half_a_trial_at_0",
         "all_0",
         "with_a_stacker",
+        "inputs_in_version_1",
     ],
 )
 def test_a_damaged_stacked_manifest_is_an_artifact_error_naming_the_field(

@@ -68,7 +68,7 @@ class IntervalsEntry(_Part):
 
 
 class Manifest(Evidence):
-    """A table model's manifest.json (format_version 1)."""
+    """A table model's manifest.json (format_version 1; 2 with second-layer members)."""
 
     format: str
     format_version: int

@@ -35,6 +35,10 @@ from mlwright.spec import spec_from_dict
 
 FORMAT = "mlwright-artifact"
 FORMAT_VERSION = 1
+# A table model with second-layer members (Member.inputs): an older mlwright, which would
+# read such a member without its inputs, refuses the version instead.
+STACKED_FORMAT_VERSION = 2
+READABLE_VERSIONS = (FORMAT_VERSION, STACKED_FORMAT_VERSION)
 MANIFEST = "manifest.json"
 DAMAGED = "the artifact is damaged; fetch it again or retrain"
 TAMPERED = "the artifact was tampered with; do not load it"
@@ -141,7 +145,9 @@ def save_model(model: Model, directory: Path, documents: Mapping[str, str] | Non
             )
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": STACKED_FORMAT_VERSION
+            if any(m.inputs for m in model.members)
+            else FORMAT_VERSION,
             "created_at": model.metadata.get("created_at")
             or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "spec": model.spec.to_dict(),
@@ -241,10 +247,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{path} is not an mlwright manifest", field=str(path), hint="the artifact is damaged"
         )
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ArtifactError(
             f"artifact format version {version!r} is not supported (this mlwright reads "
-            f"version {FORMAT_VERSION})",
+            f"versions {' and '.join(map(str, READABLE_VERSIONS))})",
             field=str(path),
             hint="load it with the mlwright version that wrote it, or retrain",
         )
@@ -443,6 +449,15 @@ def _check_layers(manifest: Manifest, path: Path) -> None:
     """The members' weights and inputs hold together (see ``_layers.check_layers``), before
     any learner is read; an ArtifactError naming the member's field otherwise."""
     members = manifest.members
+    if manifest.format_version < STACKED_FORMAT_VERSION:
+        for number, member in enumerate(members):
+            if member.inputs:
+                raise ArtifactError(
+                    f"artifact {path}: a member reads other members' outputs, which format "
+                    f"version {manifest.format_version} does not have",
+                    field=f"members[{number}].inputs",
+                    hint=DAMAGED,
+                )
     try:
         check_layers(
             [m.name for m in members],
