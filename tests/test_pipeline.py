@@ -72,6 +72,39 @@ def test_time_validation_trains_on_the_past() -> None:
     assert result.model.metrics["holdout"]["rows"] > 0
 
 
+def test_the_time_column_gives_calendar_features_but_not_its_position_in_time() -> None:
+    days = [dt.datetime(2024, 1, 1, 6) + dt.timedelta(hours=7 * i) for i in range(600)]
+    rng = np.random.default_rng(3)
+    # The target moves with the weekday: only the calendar can learn it.
+    y = [d.isoweekday() * 2.0 + rng.normal(0, 0.5) for d in days]
+    data = pl.DataFrame({"when": days, "noise": rng.normal(size=600), "y": y})
+    lines = Lines()
+    spec = spec_from_kwargs({"target": "y", "time": "when", **FAST})
+    result = train(spec, data, save=False, progress=lines)
+    model = result.model
+    assert "when" in [f["name"] for f in model.input_schema]
+    names = {name for plan in model.plans.values() for name in plan.feature_names}
+    assert {"when__month", "when__day", "when__weekday", "when__hour"} <= names
+    assert not {"when__year", "when__elapsed_days"} & names
+    assert any("time column 'when': its month, day, weekday and hour" in x for x in lines.lines)
+    assert model.metrics["holdout"]["all"]["r2"] > 0.9  # the baseline: about 0
+    record = {"when": "2025-03-05T06:00:00", "noise": 0.0}
+    assert abs(float(model.predict_one(record)) - 6.0) < 1.0  # a Wednesday
+    with pytest.raises(mlwright.InputError, match="when"):
+        model.predict_one({"noise": 0.0})
+
+
+def test_a_time_column_that_is_not_a_date_is_not_a_feature() -> None:
+    data = make_frame("regression", n=300, seed=2).with_columns(
+        pl.int_range(pl.len()).alias("period")
+    )
+    lines = Lines()
+    spec = spec_from_kwargs({"target": "y", "time": "period", **FAST})
+    result = train(spec, data, save=False, progress=lines)
+    assert "period" not in [f["name"] for f in result.model.input_schema]
+    assert any("time column 'period' holds" in x and "not a feature" in x for x in lines.lines)
+
+
 def test_a_budget_too_small_to_fit_anything_says_what_it_would_need() -> None:
     data = make_frame("binary", n=2000, seed=3)
     spec = spec_from_kwargs({"target": "y", "time_budget": 0.05, "folds": 3})

@@ -33,8 +33,11 @@ from mlwright.features._transforms import (
 
 FeatureStyle = Literal["tree", "linear"]
 FEATURE_STYLES: tuple[FeatureStyle, ...] = ("tree", "linear")
-FeatureKind = Literal["numeric", "categorical", "boolean", "datetime", "text"]
+# "calendar" is the task's time column read for its calendar parts only (never its position
+# in time): a plan kind, not a kind of input column (FEATURE_KINDS).
+FeatureKind = Literal["numeric", "categorical", "boolean", "datetime", "text", "calendar"]
 FEATURE_KINDS: tuple[FeatureKind, ...] = ("numeric", "categorical", "boolean", "datetime", "text")
+CALENDAR_PARTS = ("month", "day", "weekday")  # and "hour" when the times vary
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,8 @@ class FeaturePlan:
                     encoder, block = self._fit_target_encoding(name, keys, levels, y)
                     out_of_fold[len(transforms)] = block
                     transforms.append(encoder)
-            elif kind == "datetime":
-                transforms.append(self._fit_dates(name, series))
+            elif kind in ("datetime", "calendar"):
+                transforms.append(self._fit_dates(name, series, calendar=kind == "calendar"))
             elif kind == "text":
                 texts = v.category_column(series).to_list()
                 transforms.append(HashedTfidf.fit(name, texts, s.text_buckets))
@@ -175,12 +178,18 @@ class FeaturePlan:
         )
         return encoder, (raw - mean) / std
 
-    def _fit_dates(self, name: str, series: pl.Series) -> DateParts:
+    def _fit_dates(self, name: str, series: pl.Series, *, calendar: bool = False) -> DateParts:
+        """Date parts and days elapsed; for the time column (``calendar``) only the parts
+        that recur, since every row the model scores is later than those it was fitted on."""
         ts = v.timestamp_column(series)
         epochs = ts.dt.epoch("us").drop_nulls()
         ref_us = int(epochs.min()) if len(epochs) else 0  # type: ignore[arg-type]
         has_time = bool(len(epochs) and (epochs % 86_400_000_000 != 0).any())
-        parts = ["year", "month", "day", "weekday", *(["hour"] if has_time else []), "elapsed_days"]
+        hour = ["hour"] if has_time else []
+        if calendar:
+            parts = [*CALENDAR_PARTS, *hour]
+        else:
+            parts = ["year", "month", "day", "weekday", *hour, "elapsed_days"]
         draft = DateParts(name, parts=parts, ref_us=ref_us)
         if self.style == "tree":
             return draft

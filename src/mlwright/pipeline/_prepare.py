@@ -20,7 +20,7 @@ import polars as pl
 
 from mlwright._progress import Progress
 from mlwright.artifact import ClassValue, InputField, Member, Model
-from mlwright.data import Splits, choose_strategy, labelled_rows, make_splits
+from mlwright.data import Schema, Splits, choose_strategy, labelled_rows, make_splits
 from mlwright.errors import DataError, TrainingError
 from mlwright.features import FeatureKind, FeaturePlan
 from mlwright.learners import LEARNERS, LearnerTask, learner_class
@@ -67,6 +67,12 @@ class Framed:
     inputs: list[InputField]
     records: list[dict[str, Any]]  # rows for timing single-row predictions
     sample_rows: np.ndarray | None = None  # the sample's rows in ``frame``; None: all of them
+    calendar: str | None = None  # the time column, when its calendar parts are features
+
+    @property
+    def plan_columns(self) -> list[tuple[str, FeatureKind]]:
+        """``columns`` as the feature plans read them: the time column for its calendar."""
+        return [(c, "calendar" if c == self.calendar else k) for c, k in self.columns]
 
     @property
     def n_classes(self) -> int:
@@ -129,6 +135,8 @@ def frame_for_search(run: Run, checked: Checked) -> Framed:
     y, classes = encode_target(frame[spec.task.target], problem_type, spec.task.positive_class)
     schema = checked.report.schema
     columns: list[tuple[str, FeatureKind]] = [(c.name, c.kind) for c in schema.features]  # type: ignore[misc]
+    time_inputs = _calendar_inputs(spec, schema, run.progress)
+    columns += [(f.name, f.kind) for f in time_inputs]
     if not columns:
         raise DataError(
             "no column can be used as a feature (all are the target, identifiers, constant, "
@@ -162,6 +170,7 @@ def frame_for_search(run: Run, checked: Checked) -> Framed:
         .iter_rows(named=True)
     ]
     inputs = [InputField(c.name, c.kind, c.dtype) for c in schema.features]  # type: ignore[arg-type]
+    inputs += time_inputs
     return Framed(
         frame,
         y,
@@ -175,7 +184,24 @@ def frame_for_search(run: Run, checked: Checked) -> Framed:
         inputs,
         records,
         kept_rows,
+        time_inputs[0].name if time_inputs else None,
     )
+
+
+def _calendar_inputs(spec: TaskSpec, schema: Schema, progress: Progress) -> list[InputField]:
+    """The time column as an input read for its calendar parts (month, day, weekday, hour):
+    they recur, so they hold for rows later than the training ones. Its position in time
+    (year, days elapsed) is never a feature: every row the model scores comes after those it
+    was fitted on, and a tree cannot extrapolate a trend past its last split."""
+    name = spec.task.time
+    column = next((c for c in schema.columns if c.name == name), None) if name else None
+    if name is None or column is None:
+        return []
+    if column.kind != "datetime":
+        progress.log(f"time column '{name}' holds {column.reason}, not dates: not a feature")
+        return []
+    progress.log(f"time column '{name}': its month, day, weekday and hour are features")
+    return [InputField(name, "datetime", column.dtype)]
 
 
 def _scale(
@@ -260,7 +286,7 @@ def prepare_features(framed: Framed, spec: TaskSpec, work: Path, split: SearchSp
         frame=framed.train_frame,
         y=framed.y_train,
         split=split,
-        columns=framed.columns,
+        columns=framed.plan_columns,
         styles=styles,
         n_classes=framed.n_classes,
         seed=spec.seed,

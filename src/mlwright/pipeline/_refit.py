@@ -72,7 +72,7 @@ def refit(
         selected,
         frame=framed.frame,
         y=framed.y,
-        columns=framed.columns,
+        columns=framed.plan_columns,
         problem_type=spec.resolved_problem_type,
         n_classes=framed.n_classes,
         seed=spec.seed,
