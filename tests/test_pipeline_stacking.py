@@ -42,9 +42,8 @@ def test_when_a_run_stacks_and_why_not() -> None:
     assert plan(stack_levels=1, max_trials=5) is None
     assert plan(max_trials=5) == ""  # 'auto' under a trial count: nothing to say
     assert plan(stack_levels=0) == "search.stack_levels = 0"
-    why = plan(strategy="time", stack_levels=1)
-    assert why is not None
-    assert "validation is by time" in why
+    assert plan(strategy="time", stack_levels=1) is None  # its holdout: the latest rows
+    assert plan(strategy="group") is None  # whole groups
     why = plan(rows=300)
     assert why is not None
     assert "stacking holdout of 33 rows" in why
@@ -152,13 +151,25 @@ def test_the_second_layer_learns_from_out_of_sample_first_layer_outputs(
         assert not np.isnan(out).any()
 
 
-def test_an_explicit_second_layer_on_a_time_split_is_skipped_with_the_reason() -> None:
-    data = make_frame("binary", n=900, seed=7)
-    data = data.with_columns(pl.col("signup").alias("when"))
-    model = mlwright.fit(
-        data, target="y", time="when", **{**STACKED, "max_trials": 3, "learners": ["lightgbm"]}
-    )
-    assert "validation is by time" in model.metadata["budget"]["skipped"][_stacking.STACK_SKIPPED]
+def test_a_second_layer_on_a_time_split_is_judged_on_the_latest_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, Any] = {}
+    carve = _stacking.carve_holdout
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen["times"] = kwargs["times"]
+        seen["split"] = carve(*args, **kwargs)
+        return seen["split"]
+
+    monkeypatch.setattr(_stacking, "carve_holdout", spy)
+    data = make_frame("binary", n=900, seed=7).with_columns(pl.col("signup").alias("when"))
+    model = mlwright.fit(data, target="y", time="when", **{**STACKED, "learners": ["lightgbm"]})
+    assert _stacking.STACK_SKIPPED not in model.metadata["budget"].get("skipped", {})
+    split, times = seen["split"], seen["times"]
+    assert model.metadata["layers"]["holdout_rows"] == len(split.holdout)
+    latest_fitted = max(times[fit].max() for fit, _ in split.folds)
+    assert times[split.holdout].min() >= latest_fitted  # after every fold's training rows
 
 
 def test_the_card_shows_what_the_time_bought_and_the_second_layers_check(

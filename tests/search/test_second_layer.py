@@ -102,6 +102,38 @@ def test_the_stacking_holdout_is_in_no_fold_and_keeps_every_class() -> None:
     assert np.array_equal(again.holdout, split.holdout)
 
 
+def test_the_stacking_holdout_of_a_group_split_takes_whole_groups() -> None:
+    y = labels()
+    groups = np.arange(ROWS) % 37
+    split = carve_holdout(
+        folds_of(ROWS), y, fraction=1 / 9, classification=True, seed=0, groups=groups
+    )
+    assert split.holdout is not None
+    held = set(groups[split.holdout].tolist())
+    assert len(split.holdout) == sum(int((groups == g).sum()) for g in held)  # whole groups
+    assert ROWS / 9 <= len(split.holdout) < ROWS / 9 + ROWS / 37 + 1
+    for fit, valid in split.folds:
+        assert not held & set(groups[fit].tolist())
+        assert not held & set(groups[valid].tolist())
+
+
+def test_the_stacking_holdout_of_a_time_split_is_the_latest_rows() -> None:
+    times = np.random.default_rng(1).permutation(ROWS).astype(float)
+    order = np.argsort(times)
+    blocks = np.array_split(order, FOLDS + 1)  # forward chaining: fit on the past blocks
+    folds = [
+        (np.sort(np.concatenate(blocks[: i + 1])), np.sort(blocks[i + 1])) for i in range(FOLDS)
+    ]
+    split = carve_holdout(folds, labels(), fraction=1 / 9, classification=True, seed=0, times=times)
+    assert split.holdout is not None
+    assert times[split.holdout].min() > max(times[f].max() for f, _ in split.folds)
+    assert times[split.holdout].min() > max(times[v].max() for _, v in split.folds)
+    assert len(split.folds) == FOLDS  # no fold left empty at this size
+    narrow = carve_holdout(folds, labels(), fraction=0.5, classification=True, seed=0, times=times)
+    assert 0 < len(narrow.folds) < FOLDS  # folds that validate nothing any more are dropped
+    assert all(len(v) for _, v in narrow.folds)
+
+
 def test_second_layer_trials_read_the_leading_first_layer_trials(searched: SearchResult) -> None:
     second = [t for t in searched.trials if t.candidate.layer == 2]
     assert second, "the search ran second-layer trials"

@@ -5,7 +5,8 @@ refit second layer learns from.
 A second-layer model learns from the first layer's out-of-fold predictions, so its own
 cross-validated score flatters it (the inputs of a fold's rows came from models that saw the
 other folds' labels). Whether it is kept is therefore decided on rows that no model of either
-layer saw: the stacking holdout, a share of the search rows left out of every fold.
+layer saw: the stacking holdout, a share of the search rows left out of every fold, drawn the
+way the folds are (random rows, whole groups, or the latest rows of a time split).
 """
 
 from __future__ import annotations
@@ -36,11 +37,6 @@ def stacking_plan(spec: TaskSpec, framed: Framed, work_seconds: float) -> str | 
     levels = spec.search.stack_levels
     if levels == 0:
         return "search.stack_levels = 0"
-    if framed.splits.strategy not in ("stratified", "kfold"):
-        return (
-            f"the validation is by {framed.splits.strategy}, and the stacking holdout is carved "
-            "from random folds only"
-        )
     holdout_rows = round(len(framed.splits.train) * HOLDOUT_FRACTION)
     if holdout_rows < MIN_HOLDOUT_ROWS:
         return (
@@ -86,12 +82,19 @@ def search_split(spec: TaskSpec, framed: Framed, stack: bool) -> SearchSplit:
     """The search's folds, less the stacking holdout when the run stacks."""
     if not stack:
         return SearchSplit(framed.splits.folds)
+    strategy, rows = framed.splits.strategy, framed.train_frame
     return carve_holdout(
         framed.splits.folds,
         framed.y_train,
         fraction=HOLDOUT_FRACTION,
         classification=spec.resolved_problem_type != "regression",
         seed=spec.seed,
+        groups=rows[spec.task.group].cast(pl.String).fill_null("").to_numpy()
+        if strategy == "group" and spec.task.group
+        else None,
+        times=rows[spec.task.time].to_physical().cast(pl.Float64).to_numpy()
+        if strategy == "time" and spec.task.time
+        else None,
     )
 
 

@@ -155,19 +155,39 @@ def carve_holdout(
     fraction: float,
     classification: bool,
     seed: int,
+    groups: np.ndarray | None = None,
+    times: np.ndarray | None = None,
 ) -> SearchSplit:
-    """A seeded share of the rows (stratified by class) taken out of every fold, as the
-    stacking holdout. For random folds only: a group or time split would need the holdout
-    to respect its groups or its order."""
-    from mlwright.search._scale import sample_rows
-
+    """A share of the rows taken out of every fold, as the stacking holdout, the way the
+    folds split: a seeded sample (stratified by class) for random folds, whole groups drawn
+    at random for a group split (``groups``: each row's group), the latest rows for a time
+    split (``times``: each row's time; the holdout lies after every fold's training rows).
+    A fold left with nothing to validate is dropped."""
     rows = np.unique(np.concatenate([v for _, v in folds]))
-    picked = sample_rows(
-        np.asarray(y)[rows],
-        max(1, round(len(rows) * fraction)),
-        classification=classification,
-        seed=seed + 7919,  # not the sample's own draw
-    )
-    holdout = np.sort(rows[picked])
+    size = max(1, round(len(rows) * fraction))
+    if times is not None:
+        order = rows[np.argsort(np.asarray(times)[rows], kind="stable")]
+        holdout = np.sort(order[-size:])
+    elif groups is not None:
+        holdout = _whole_groups(rows, np.asarray(groups), size, seed)
+    else:
+        from mlwright.search._scale import sample_rows
+
+        picked = sample_rows(
+            np.asarray(y)[rows],
+            size,
+            classification=classification,
+            seed=seed + 7919,  # not the sample's own draw
+        )
+        holdout = np.sort(rows[picked])
     kept = [(f[~np.isin(f, holdout)], v[~np.isin(v, holdout)]) for f, v in folds]
-    return SearchSplit(kept, holdout)
+    return SearchSplit([(f, v) for f, v in kept if len(v) and len(f)], holdout)
+
+
+def _whole_groups(rows: np.ndarray, groups: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Rows of groups drawn in a seeded order until they hold at least ``size`` rows."""
+    names, inverse = np.unique(groups[rows], return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(names))
+    order = np.random.default_rng(seed + 7919).permutation(len(names))
+    taken = order[: int(np.searchsorted(np.cumsum(counts[order]), size)) + 1]
+    return np.sort(rows[np.isin(inverse, taken)])
