@@ -248,3 +248,25 @@ def test_the_summary_says_whether_the_second_layer_was_kept(kept: mlwright.Model
         f"second layer kept: on the stacking holdout ({layers['holdout_rows']} rows no model "
         "saw) rmse" in out.getvalue()
     )
+
+
+def test_a_latency_bound_no_stack_meets_gets_the_first_layer_and_what_a_stack_costs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def measured(self: mlwright.Model, records: Any, calls: int = 200) -> dict[str, float]:
+        # A model with a second layer takes 2 ms a row, any other 0.1 ms.
+        us = 2000.0 if any(m.inputs for m in self.members) else 100.0
+        return {"p50_us": us, "p99_us": us}
+
+    monkeypatch.setattr(mlwright.Model, "measure_latency", measured)
+    model = mlwright.fit(
+        make_frame("binary", n=1200, seed=8),
+        target="y",
+        max_latency_p99_ms=0.5,
+        **STACKED,
+    )
+    why = model.metadata["budget"]["skipped"][_stacking.STACK_SKIPPED]
+    assert "none meets constraints.max_latency_p99_ms = 0.5" in why
+    assert "first-layer models, predicts one row in p99 2 ms" in why
+    assert "the model is the best first-layer choice within the bound" in why
+    assert not any(m.inputs for m in model.members)

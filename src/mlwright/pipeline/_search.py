@@ -12,6 +12,7 @@ from mlwright.learners import cuda_available
 from mlwright.pipeline._budget import MEASURE_SHARE, refit_reserve, refuse_overrun, search_seconds
 from mlwright.pipeline._prepare import Framed, ModelFactory, workers
 from mlwright.pipeline._runner import Run
+from mlwright.pipeline._stacking import STACK_SKIPPED
 from mlwright.search import (
     Limits,
     Prepared,
@@ -117,7 +118,32 @@ def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: F
         run.progress.log(f"constraint: rejected {note}")
     if selection.layers is not None:
         run.progress.log(second_layer_verdict(selection.layers, metric))
+    over = stacks_over_latency(searched, selection, run.spec.constraints.max_latency_p99_ms)
+    if over is not None:
+        run.skipped[STACK_SKIPPED] = over
+        run.progress.log(f"{STACK_SKIPPED} not kept: {over}")
     return selection
+
+
+def stacks_over_latency(
+    searched: SearchResult, selection: Selection, p99_ms: float | None
+) -> str | None:
+    """What a second layer would cost, when every stack the search fitted is slower than
+    ``constraints.max_latency_p99_ms`` (so the model has none), or None."""
+    stacks = [t for t in searched.ranked() if t.candidate.layer == 2 and t.latency is not None]
+    if p99_ms is None or not stacks:
+        return None
+    if any(t.latency["p99_us"] / 1000.0 <= p99_ms for t in stacks):  # type: ignore[index]
+        return None  # some stack met the bound: the choice weighed it on its score
+    fastest = min(stacks, key=lambda t: t.latency["p99_us"])  # type: ignore[index]
+    assert fastest.latency is not None
+    return (
+        f"{len(stacks)} second-layer model(s) were fitted, and none meets "
+        f"constraints.max_latency_p99_ms = {p99_ms:g}: the fastest, {fastest.candidate.name} "
+        f"over {len(fastest.candidate.inputs)} first-layer models, predicts one row in p99 "
+        f"{fastest.latency['p99_us'] / 1000.0:.3g} ms; the model is the best first-layer "
+        "choice within the bound"
+    )
 
 
 def second_layer_verdict(layers: dict[str, Any], metric: str) -> str:
