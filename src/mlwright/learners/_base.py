@@ -189,6 +189,11 @@ class Learner(ABC):
 
     #: Whether the family is available here (optional extras such as PyTorch may be absent).
     available: ClassVar[bool] = True
+    #: Whether the fit depends on the seed (a seed-bagged copy would differ from the trial).
+    seed_varies: ClassVar[bool] = True
+    #: Whether the search runs the family when the spec names no learners (False: only
+    #: when ``search.learners`` lists it).
+    default_search: ClassVar[bool] = True
 
     # -- shared behaviour ---------------------------------------------------------------------
 

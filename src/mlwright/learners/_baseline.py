@@ -16,6 +16,7 @@ from mlwright.learners._base import Learner, LearnerTask
 
 class Baseline(Learner):
     family = "baseline"
+    seed_varies = False
     feature_style = "tree"
     description = "class priors (classification) or the training mean (regression)"
 

@@ -174,6 +174,7 @@ def _weights_one(d2: np.ndarray, kind: str) -> np.ndarray:
 
 class KNN(Learner):
     family = "knn"
+    seed_varies = False
     feature_style = "linear"
     description = "k nearest neighbours (Euclidean, brute force) on standardised features"
 

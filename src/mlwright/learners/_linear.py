@@ -34,6 +34,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 class Linear(Learner):
     family = "linear"
+    seed_varies = False
     feature_style = "linear"
     description = "L2-regularised logistic or ridge regression on standardised features"
     _rows: list[tuple[list[float], float]] | None = None  # coefficients as lists, for one row

@@ -561,6 +561,7 @@ def _learning_curve(section: Section, metric: str, curve: LearningCurve) -> None
 STEPS = {
     "portfolio": "default configurations",
     "tpe": "tuning",
+    "seed": "seed bagging",
     "stack": "second layer: default configurations",
     "stack_tpe": "second layer: tuning",
 }

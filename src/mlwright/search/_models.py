@@ -91,7 +91,9 @@ def refit_members(
         X = matrices[key]
         if inputs:
             X = np.hstack([X, stack_columns([outputs[n] for n in inputs], problem_type)])
-        learner = cls(params, seed=seed, threads=1 if workers > 1 else 0)
+        learner = cls(
+            params, seed=seed + trial.candidate.seed_offset, threads=1 if workers > 1 else 0
+        )
         jobs.append((Member(name, learner, weight, key, inputs=inputs), X, task))
 
     def fit(job: tuple[Member, np.ndarray, LearnerTask]) -> Member:

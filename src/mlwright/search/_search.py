@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,6 +84,9 @@ STACK_INPUTS = 6
 # Second-layer families, in order: the fast, strong tree learners.
 STACK_FAMILIES = ("lightgbm", "catboost", "xgboost", "extra_trees")
 STACK_PREFIX = "l2_"
+# Seed bagging: copies of at most this many ensemble members a round, and seeds a trial.
+SEED_MEMBERS = 4
+MAX_SEEDS = 4
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class Candidate:
     extra: dict[str, Any] = field(default_factory=dict)
     # A second-layer candidate: the first-layer trials whose predictions it reads, in order.
     inputs: tuple[str, ...] = ()
+    # A seed-bagged copy of a trial (origin "seed"): its configuration, another seed.
+    seed_offset: int = 0
 
     @property
     def layer(self) -> int:
@@ -288,6 +294,7 @@ class _Run:
         self.started = time.monotonic()
         self.asked: dict[str, _Tuner] = {}  # a tuning candidate's name -> the tuner that asked
         self.stack_inputs: tuple[str, ...] = ()
+        self.seed_copies: dict[str, int] = {}  # a trial's name -> seed copies asked of it
 
     # -- one trial ------------------------------------------------------------------------------
 
@@ -306,7 +313,7 @@ class _Run:
             trial_id=candidate.name,
             family=candidate.family,
             params=self.trial_params(candidate),
-            seed=self.settings.seed,
+            seed=self.settings.seed + candidate.seed_offset,
             style=style,
             folds=self.prepared.files[style],
             valid_positions=[v.tolist() for _, v in self.prepared.folds],
@@ -319,9 +326,7 @@ class _Run:
             min_fold_seconds=self.settings.min_fold_seconds,
             threads=1,
             origin=candidate.origin,
-            extra={**candidate.extra, "inputs": list(candidate.inputs)}
-            if candidate.inputs
-            else candidate.extra,
+            extra=_extra(candidate),
             stack_inputs=[str(self.journal / name) for name in candidate.inputs],
             fit_positions=(
                 [f.tolist() for f, _ in self.prepared.folds] if candidate.inputs else None
@@ -384,6 +389,8 @@ class _Run:
             return None
         if found[0].extra.get("inputs", []) != list(candidate.inputs):
             return None  # a second-layer trial that read other first-layer trials
+        if found[0].extra.get("seed_offset", 0) != candidate.seed_offset:
+            return None
         return found
 
     # -- scheduling -----------------------------------------------------------------------------
@@ -453,10 +460,95 @@ class _Run:
         bounded = self.settings.deadline is not None or self.settings.max_trials is not None
         if not bounded or not tuners:
             return
-        # Anytime: the budget is spent to its end, each layer's tuning taking turns.
-        while True:
-            for tuner in tuners:
-                yield from self.tuning_turn(tuner)
+        yield from self.anytime(tuners)
+
+    def anytime(self, tuners: Sequence[_Tuner]) -> Iterator[Candidate]:
+        """The rest of the budget, spent to its end in rounds of steps: each layer's tuning
+        and seed bagging of the ensemble's members. Each step is tried once; then the step
+        whose last round gained most ensemble score per second (per trial under
+        ``max_trials``, so that a counted search stays deterministic) goes next, the least
+        recently run first when none gained."""
+        steps: dict[str, Callable[[], Iterator[Candidate]]] = {
+            f"tuning {'the second layer' if t.inputs else 'the first layer'}": partial(
+                self.tuning_turn, t
+            )
+            for t in tuners
+        }
+        steps["seed bagging"] = self.seed_round
+        rates: dict[str, float] = {}
+        last_run: dict[str, int] = {}  # a step -> the round it last ran
+        idle = 0  # steps in a row that had nothing to run (seed bagging, say)
+        while idle < len(steps):
+            name = _next_step(steps, rates, last_run)
+            before, started, count = self.ensemble_score(), time.monotonic(), len(self.trials)
+            produced = 0
+            for candidate in steps[name]():
+                produced += 1
+                yield candidate
+            rounds = max(last_run.values(), default=0) + 1
+            if not produced:
+                idle += 1
+                rates[name], last_run[name] = 0.0, rounds
+                continue
+            idle = 0
+            after = self.ensemble_score()
+            gain = 0.0 if before is None or after is None else after - before
+            gain = gain if self.greater else -gain
+            spent = (
+                max(len(self.trials) - count, 1)
+                if self.settings.max_trials is not None
+                else max(time.monotonic() - started, 1e-3)
+            )
+            rates[name], last_run[name] = gain / spent, rounds
+            self.progress.log(f"{name}: {produced} trials, ensemble score gained {gain:+.4g}")
+
+    def ensemble_score(self) -> float | None:
+        """The greedy ensemble's score on rows no member saw: on the stacking holdout over
+        both layers when there is one, else on the first layer's out-of-fold predictions."""
+        holdout = self.prepared.holdout
+        if holdout is not None:
+            pool = self.usable(1) + self.usable(2)
+            if not pool:
+                return None
+            weights = self.greedy(pool)
+            pred = sum(w * np.asarray(self.by_name(n).holdout_pred) for n, w in weights.items())
+            return self.scorer(self.prepared.y[holdout], np.asarray(pred))
+        pool = self.usable(1)
+        if not pool:
+            return None
+        validated = self.prepared.validated
+        weights = self.greedy(pool)
+        pred = sum(w * np.asarray(self.by_name(n).oof)[validated] for n, w in weights.items())
+        return self.scorer(self.prepared.y[validated], np.asarray(pred))
+
+    def seed_round(self) -> Iterator[Candidate]:
+        """A copy with the next seed of each member of the first layer's greedy ensemble
+        (at most SEED_MEMBERS, families whose fit depends on the seed): in the ensemble
+        beside the original, the average over seeds that the refit ships as members."""
+        first = self.usable(1)
+        members = list(self.greedy(first)) if first else []
+        yielded = 0
+        for name in members:
+            trial = self.by_name(name)
+            base = trial.candidate.extra.get("seed_of", name)
+            if not learner_class(trial.candidate.family).seed_varies:
+                continue
+            offset = self.seed_copies.get(base, 0) + 1
+            if offset >= MAX_SEEDS:
+                continue
+            self.seed_copies[base] = offset
+            origin = self.by_name(base).candidate
+            yield Candidate(
+                f"{base}_seed{offset + 1}",
+                origin.family,
+                dict(origin.params),
+                origin="seed",
+                extra={"seed_of": base},
+                seed_offset=offset,
+            )
+            yielded += 1
+            if yielded >= SEED_MEMBERS:
+                return
 
     def leading_families(self, layer: int) -> list[str]:
         """Tunable families of ``layer``, best trial first."""
@@ -536,15 +628,16 @@ class _Run:
             yield from self.tuning_turn(tuners[0])
 
     def usable(self, layer: int) -> list[TrialResult]:
-        """The finished trials of ``layer`` with out-of-fold and holdout predictions, best
-        first (at most 20: the greedy ensemble rarely reaches further)."""
+        """The finished trials of ``layer`` with out-of-fold predictions (and the stacking
+        holdout's, when there is one), best first (at most 20: the greedy ensemble rarely
+        reaches further)."""
         return [
             t
             for t in rank_trials(self.trials, self.settings.metric)
             if t.candidate.layer == layer
             and t.candidate.family != "baseline"
             and t.oof is not None
-            and t.holdout_pred is not None
+            and (t.holdout_pred is not None or self.prepared.holdout is None)
         ][:20]
 
     def greedy(self, trials: Sequence[TrialResult]) -> dict[str, float]:
@@ -727,6 +820,30 @@ class _Run:
             self.executor.shutdown(cancel=True)
             self.progress.log("interrupted: finishing with the trials that completed")
             return True
+
+
+def _extra(candidate: Candidate) -> dict[str, Any]:
+    """What a trial's journal keeps of its candidate beyond the parameters."""
+    extra = dict(candidate.extra)
+    if candidate.inputs:
+        extra["inputs"] = list(candidate.inputs)
+    if candidate.seed_offset:
+        extra["seed_offset"] = candidate.seed_offset
+    return extra
+
+
+def _next_step(
+    steps: Mapping[str, object], rates: Mapping[str, float], last_run: Mapping[str, int]
+) -> str:
+    """The step not yet run, else the one of best gain per unit spent (when one gained),
+    else the least recently run."""
+    fresh = [s for s in steps if s not in rates]
+    if fresh:
+        return fresh[0]
+    best = max(steps, key=lambda s: rates[s])
+    if rates[best] > 0:
+        return best
+    return min(steps, key=lambda s: last_run[s])
 
 
 def _wait(futures: Iterable[Future[TrialOutcome]], *, every: bool) -> set[Future[TrialOutcome]]:

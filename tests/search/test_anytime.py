@@ -1,0 +1,164 @@
+"""The anytime end of the search: once tuning stalls, rounds of steps (each layer's tuning,
+seed bagging of the ensemble's members) chosen by the ensemble score each round gained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlwright.evaluate import defined, score
+from mlwright.features import FeatureKind
+from mlwright.pipeline import encode_target
+from mlwright.search import (
+    InlineExecutor,
+    SearchResult,
+    SearchSettings,
+    _search,
+    prepare,
+    refit_members,
+    run_search,
+)
+from mlwright.search._search import Candidate, _next_step
+from mlwright.search._trial import read_outcome
+from synth import make_frame
+
+COLUMNS: list[tuple[str, FeatureKind]] = [
+    ("num", "numeric"),
+    ("count", "numeric"),
+    ("plan", "categorical"),
+    ("vip", "boolean"),
+]
+ROWS = 500
+
+
+def scorer(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
+
+
+def folds(n: int, k: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    order = np.random.default_rng(0).permutation(n)
+    return [(np.sort(np.setdiff1d(order, p)), np.sort(p)) for p in np.array_split(order, k)]
+
+
+def search(root: Path, lines: list[str]) -> SearchResult:
+    frame = make_frame("binary", n=ROWS, seed=3)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    data = prepare(
+        frame=frame,
+        y=y,
+        split=folds(ROWS),
+        columns=COLUMNS,
+        styles=["tree", "linear"],
+        n_classes=2,
+        seed=0,
+        root=root / "data",
+    )
+    settings = SearchSettings(
+        families=["lightgbm", "linear"], metric="roc_auc", seed=0, deadline=None, max_trials=30
+    )
+
+    class Log:
+        def stage(self, name: str, total: int | None = None) -> None: ...
+
+        def advance(self, steps: int = 1, note: str = "") -> None: ...
+
+        def log(self, message: str) -> None:
+            lines.append(message)
+
+    return run_search(
+        prepared=data,
+        problem_type="binary",
+        settings=settings,
+        scorer=scorer,
+        journal=root / "trials",
+        executor=InlineExecutor(),
+        progress=Log(),
+    )
+
+
+@pytest.fixture(scope="module")
+def anytime(tmp_path_factory: pytest.TempPathFactory) -> tuple[SearchResult, list[str]]:
+    patch = pytest.MonkeyPatch()
+    patch.setattr(_search, "TUNING_PATIENCE", 2)  # tuning stalls soon: the anytime steps run
+    lines: list[str] = []
+    try:
+        return search(tmp_path_factory.mktemp("anytime"), lines), lines
+    finally:
+        patch.undo()
+
+
+def test_seed_bagging_copies_ensemble_members_with_another_seed(
+    anytime: tuple[SearchResult, list[str]],
+) -> None:
+    searched, lines = anytime
+    copies = [t for t in searched.trials if t.candidate.origin == "seed"]
+    assert copies, "the anytime steps reached seed bagging"
+    for copy in copies:
+        base = searched.by_name(copy.candidate.extra["seed_of"])
+        assert copy.candidate.name.startswith(f"{base.candidate.name}_seed")
+        assert copy.candidate.family == base.candidate.family != "linear"  # its seed matters
+        assert copy.candidate.params == base.candidate.params
+        assert copy.candidate.seed_offset >= 1
+        found = read_outcome(copy.out_dir)  # type: ignore[arg-type]
+        assert found is not None
+        assert found[0].extra["seed_offset"] == copy.candidate.seed_offset
+        if copy.status == "ok" and base.status == "ok":
+            assert not np.array_equal(copy.oof, base.oof), "another seed, another model"
+    assert any(x.startswith("seed bagging: ") and "ensemble score gained" in x for x in lines)
+    assert any(x.startswith("tuning the first layer: ") for x in lines)
+
+
+def test_a_counted_anytime_search_is_deterministic(
+    anytime: tuple[SearchResult, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_search, "TUNING_PATIENCE", 2)
+    again = search(tmp_path, [])
+    first, _ = anytime
+    assert [t.candidate.name for t in again.trials] == [t.candidate.name for t in first.trials]
+
+
+def test_a_seed_copy_is_refit_with_its_own_seed(anytime: tuple[SearchResult, list[str]]) -> None:
+    searched, _ = anytime
+    copy = next(t for t in searched.trials if t.candidate.origin == "seed" and t.status == "ok")
+    frame = make_frame("binary", n=200, seed=4)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    members, _ = refit_members(
+        {copy.candidate.name: 1.0},
+        searched.trials,
+        frame=frame,
+        y=y,
+        columns=COLUMNS,
+        problem_type="binary",
+        n_classes=2,
+        seed=7,
+    )
+    assert members[0].learner.seed == 7 + copy.candidate.seed_offset
+
+
+def test_a_journaled_trial_of_another_seed_is_not_reused(
+    anytime: tuple[SearchResult, list[str]],
+) -> None:
+    searched, _ = anytime
+    copy = next(t for t in searched.trials if t.candidate.origin == "seed")
+    run = _search._Run(
+        prepared=searched.prepared,
+        problem_type="binary",
+        settings=SearchSettings(families=["lightgbm"], metric="roc_auc", seed=0, deadline=None),
+        scorer=scorer,
+        journal=copy.out_dir.parent,  # type: ignore[union-attr]
+        executor=InlineExecutor(),
+        progress=__import__("mlwright._progress", fromlist=["Silent"]).Silent(),
+    )
+    same = copy.candidate
+    assert run.resumed(same) is not None
+    other = Candidate(same.name, same.family, same.params, origin="seed", extra=same.extra)
+    assert run.resumed(other) is None
+
+
+def test_the_next_step_is_the_untried_then_the_best_rate_then_the_least_recent() -> None:
+    steps = {"a": 0, "b": 0, "c": 0}
+    assert _next_step(steps, {"a": 1.0}, {"a": 1}) == "b"
+    assert _next_step(steps, {"a": 0.1, "b": 0.5, "c": 0.2}, {"a": 1, "b": 2, "c": 3}) == "b"
+    assert _next_step(steps, {"a": 0.0, "b": -1.0, "c": 0.0}, {"a": 3, "b": 1, "c": 2}) == "b"
