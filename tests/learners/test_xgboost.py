@@ -213,3 +213,60 @@ def test_registered() -> None:
     assert LEARNERS["xgboost"] is XGBoost
     assert XGBoost.available
     assert XGBoost.feature_style == "tree"
+
+
+# -- one row: the NumPy tree walk -----------------------------------------------------------
+
+
+def hostile_rows(X: np.ndarray, seed: int) -> np.ndarray:
+    """Rows beside the training rows that reach every kind of branch: missing values in any
+    column, category codes unseen (8, 40), negative or fractional, and values that sit
+    exactly on the float32 roundings of split conditions."""
+    rng = np.random.default_rng(seed)
+    rows = X[rng.choice(len(X), 150)].copy()
+    rows[rng.random(rows.shape) < 0.15] = np.nan
+    rows[:20, 4] = [8, 40, -1, -0.5, 2.5, 1.9999999, 3.0000001, 0, 1, 2] * 2
+    rows[20:40, :4] = np.float32(rows[20:40, :4]).astype(np.float64) + 1e-12
+    return np.vstack([X, rows])
+
+
+@pytest.mark.parametrize("problem", ["regression", "binary", "multiclass"])
+@pytest.mark.parametrize("depth", [2, 8])
+def test_predict_one_walks_the_trees_as_xgboost_does(problem: str, depth: int) -> None:
+    X, y, task = dataset(problem, n=400)
+    learner = XGBoost({"n_estimators": 60, "max_depth": depth}).fit(X, y, task)
+    rows = hostile_rows(X, seed=depth)
+    batch = learner.predict(rows)
+    for i, row in enumerate(rows):
+        one = learner.predict_one(row.tolist())
+        expected = [float(batch[i])] if problem == "regression" else batch[i].tolist()
+        assert one == expected, i
+    assert learner._walk is not None  # the rows above went through the walk
+
+
+def test_a_loaded_model_walks_its_checked_trees(tmp_path: Path) -> None:
+    X, y, task = dataset("binary", n=300)
+    learner = XGBoost({"n_estimators": 40}).fit(X, y, task)
+    info = learner.to_files(tmp_path / "m")
+    loaded = XGBoost.from_files(tmp_path / "m", info)
+    rows = hostile_rows(X, seed=3)
+    batch = loaded.predict(rows)
+    assert [loaded.predict_one(r.tolist()) for r in rows] == batch.tolist()
+    assert loaded._walk is not None
+
+
+def test_an_infinite_value_goes_to_xgboost() -> None:
+    X, y, task = dataset("regression", n=200)
+    learner = XGBoost({"n_estimators": 10}).fit(X, y, task)
+    row = [float("inf"), 0.0, 0.0, 0.0, 1.0]
+    assert learner.predict_one(row) == [float(learner.predict(np.array([row]))[0])]
+
+
+def test_a_walk_that_disagrees_on_a_probe_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlwright.learners._xgboost_trees import TreeWalk
+
+    X, y, task = dataset("binary", n=200)
+    learner = XGBoost({"n_estimators": 10}).fit(X, y, task)
+    monkeypatch.setattr(TreeWalk, "margins", lambda self, x: [0.0])
+    assert learner.predict_one(X[0].tolist()) == learner.predict(X[:1])[0].tolist()
+    assert learner._walk is None

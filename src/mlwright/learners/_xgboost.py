@@ -3,11 +3,16 @@
 Saved in XGBoost's own UBJSON format. XGBoost returns raw scores (float32); the link
 (sigmoid, softmax) is applied here in float64, the same way for a batch and for one row.
 
-One-row predictions call ``XGBoosterPredictFromDense`` directly with a prepared buffer, a
-prepared argument string and a reusable proxy DMatrix (one set per thread).
-``Booster.inplace_predict`` on a 1-row array spends most of its time in Python checks and,
-without a proxy, in XGBoost re-reading the cgroup CPU quota on every call: measured on a
-240-tree binary model, 225 us a row against 75 us here.
+One-row predictions walk the trees in NumPy (``_xgboost_trees``: XGBoost's float32
+decisions and sums, checked against XGBoost on probe rows when the walk is built, at the
+first one-row prediction): XGBoost's own predictor costs about a microsecond per tree and
+row (1,000 trees of depth 8: 1.4 ms against about 0.15 ms walked). What the walk does not
+cover (a row with an infinite value, a model it does not describe) calls
+``XGBoosterPredictFromDense`` directly with a prepared buffer, a prepared argument string
+and a reusable proxy DMatrix (one set per thread); ``Booster.inplace_predict`` on a 1-row
+array spends most of its time in Python checks and, without a proxy, in XGBoost re-reading
+the cgroup CPU quota on every call: measured on a 240-tree binary model, 225 us a row
+against 75 us there.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from mlwright.learners._boosted import BoostedTrees, BoostPlan, Validation
 from mlwright.learners._links import link, link_one
 from mlwright.learners._portfolio import learned_configs
 from mlwright.learners._probe import files_trusted
-from mlwright.learners._xgboost_model import checked_model_json
+from mlwright.learners._xgboost_model import checked_model_json, decode_ubjson, plain_json
+from mlwright.learners._xgboost_trees import TreeWalk, first_round_zeroed
 
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -274,6 +280,8 @@ class XGBoost(BoostedTrees):
         self.booster_ = self._booster(1)
         self._parallel: Any = None
         self._local = threading.local()
+        self._walk: TreeWalk | None = None
+        self._walk_built = False  # built at the first one-row prediction
 
     def _booster(self, threads: int) -> Any:
         import xgboost as xgb
@@ -320,7 +328,36 @@ class XGBoost(BoostedTrees):
         return fast
 
     def _predict_row(self, x: Sequence[float]) -> list[float]:
+        if not self.__dict__.get("_walk_built"):
+            self._walk = self._build_walk()
+            self._walk_built = True
+        walk = self._walk
+        if walk is not None:
+            row = np.array(x, dtype=np.float32)
+            if not np.isinf(row).any():  # XGBoost may refuse infinity: let it say so
+                return link_one(walk.margins(row), self.task_)
         return link_one(self._fast_row()(x), self.task_)
+
+    def _build_walk(self) -> TreeWalk | None:
+        """The NumPy walk of this model's trees, or None when it does not describe the model
+        or disagrees with XGBoost on a probe row (then XGBoost predicts every row)."""
+        import xgboost as xgb
+
+        try:
+            model = decode_ubjson(self.model_raw_)
+            zeroed = xgb.Booster(params={"nthread": 1})
+            zeroed.load_model(bytearray(plain_json(first_round_zeroed(model))))
+            base = zeroed.inplace_predict(
+                np.zeros((1, self.n_features_)), predict_type="margin", validate_features=False
+            )
+            walk = TreeWalk(model, np.ravel(base).tolist(), self.n_features_)
+        except (ValueError, KeyError, TypeError, IndexError, xgb.core.XGBoostError):
+            return None
+        fast = self._fast_row()
+        for probe in _probe_rows(self.n_features_):
+            if walk.margins(probe.astype(np.float32)) != fast(probe.tolist()):
+                return None
+        return walk
 
     def _write_model(self, path: Path) -> None:
         path.write_bytes(self.model_raw_)
@@ -339,3 +376,16 @@ class XGBoost(BoostedTrees):
             )
         except ValueError as exc:
             raise NativeFileError(path.name, str(exc)) from exc
+
+
+def _probe_rows(n_features: int) -> list[np.ndarray]:
+    """Rows the walk must score as XGBoost does before it is used: every value missing,
+    zeros, and seeded values of mixed scales (small category codes among them)."""
+    rng = np.random.default_rng(0)
+    rows = [np.full(n_features, np.nan), np.zeros(n_features)]
+    for scale in (1.0, 10.0, 1000.0):
+        row = rng.normal(0.0, scale, n_features)
+        row[rng.random(n_features) < 0.2] = np.nan
+        rows.append(row)
+    rows.append(rng.integers(0, 8, n_features).astype(np.float64))
+    return rows

@@ -160,9 +160,15 @@ def checked_model_json(data: bytes, *, n_features: int, n_groups: int) -> bytes:
     model = decode_ubjson(data)
     check_model(model, n_features=n_features, n_groups=n_groups)
     try:
-        return json.dumps(model, default=_plain, allow_nan=False).encode()
+        return plain_json(model)
     except ValueError as exc:
         raise _RefusedError("it holds a number that is not finite") from exc
+
+
+def plain_json(model: Any) -> bytes:
+    """A decoded model (``decode_ubjson``) as JSON bytes for XGBoost to read; a ValueError
+    for a number that is not finite."""
+    return json.dumps(model, default=_plain, allow_nan=False).encode()
 
 
 def _plain(value: Any) -> Any:
