@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mlwright.errors import NotFittedError
+from mlwright.features import FEATURE_STYLES
 from mlwright.learners import LEARNERS, Learner, LearnerTask
 
 PROBLEMS = ["binary", "multiclass", "regression"]
@@ -124,7 +125,7 @@ def test_predict_one_matches_batch(family: str, problem: str) -> None:
 
 
 # Families whose libraries give exact additive contributions (TreeSHAP, coefficients).
-EXPLAINED = {"lightgbm", "xgboost", "catboost", "linear"}
+EXPLAINED = {"lightgbm", "lightgbm_fe", "xgboost", "catboost", "linear"}
 
 
 @pytest.mark.parametrize(("family", "problem"), CASES)
@@ -168,7 +169,7 @@ def test_registry_holds_the_issue_learners() -> None:
     assert {"baseline", "linear", "lightgbm"} <= set(LEARNERS)
     for family, cls in LEARNERS.items():
         assert cls.family == family
-        assert cls.feature_style in ("tree", "linear")
+        assert cls.feature_style in FEATURE_STYLES
         assert cls.description
 
 

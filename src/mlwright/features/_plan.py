@@ -2,8 +2,9 @@
 
 One plan per feature style: ``"tree"`` keeps missing values as NaN and categories as native
 codes (gradient boosting splits on them directly); ``"linear"`` imputes, standardises and
-one-hot or target encodes. A plan runs batch (``transform``) or on one record
-(``transform_one``), and the two agree exactly.
+one-hot or target encodes; ``"engineered"`` is the tree plan's outputs, unchanged and in
+the same order, followed by engineered ones (see ``FeaturePlan._fit_engineered``). A plan
+runs batch (``transform``) or on one record (``transform_one``), and the two agree exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from sklearn.model_selection import KFold
 
 from mlwright.errors import InputError, NotFittedError, SchemaMismatchError, list_choices
 from mlwright.features import _values as v
+from mlwright.features._engineered import (
+    ENGINEERED_TRANSFORMS,
+    CountEncoded,
+    GroupAggregate,
+    Selection,
+    select,
+)
 from mlwright.features._transforms import (
+    TRANSFORMS,
     Codes,
     DateParts,
     HashedTfidf,
@@ -31,8 +40,8 @@ from mlwright.features._transforms import (
     transform_from_dict,
 )
 
-FeatureStyle = Literal["tree", "linear"]
-FEATURE_STYLES: tuple[FeatureStyle, ...] = ("tree", "linear")
+FeatureStyle = Literal["tree", "linear", "engineered"]
+FEATURE_STYLES: tuple[FeatureStyle, ...] = ("tree", "linear", "engineered")
 # "calendar" is the task's time column read for its calendar parts only (never its position
 # in time): a plan kind, not a kind of input column (FEATURE_KINDS).
 FeatureKind = Literal["numeric", "categorical", "boolean", "datetime", "text", "calendar"]
@@ -51,6 +60,39 @@ class PlanSettings:
     text_buckets: int = 128
     smoothing: float = 10.0
     encoding_folds: int = 5
+    # The "engineered" style's (saved only in its plans, so the other styles' are unchanged):
+    # count and target encodings for categoricals of more than count_min_levels levels ...
+    count_min_levels: int = 10
+    count_max_levels: int = 10_000  # levels kept per encoding, most frequent first
+    # ... and, chosen by a quick LightGBM's gain on at most selection_rows of the fitted rows
+    # (none below engineer_min_rows): interactions among the top_interacting numeric columns,
+    # and group means of the top groupby_numerics numeric columns within the top
+    # groupby_categoricals categorical columns of 2 to groupby_max_levels levels.
+    max_interactions: int = 8
+    top_interacting: int = 6
+    groupby_categoricals: int = 2
+    groupby_numerics: int = 3
+    groupby_max_levels: int = 100
+    selection_rows: int = 20_000
+    selection_trees: int = 30
+    engineer_min_rows: int = 100
+
+
+_ENGINEERING_SETTINGS = frozenset(
+    (
+        "count_min_levels",
+        "count_max_levels",
+        "max_interactions",
+        "top_interacting",
+        "groupby_categoricals",
+        "groupby_numerics",
+        "groupby_max_levels",
+        "selection_rows",
+        "selection_trees",
+        "engineer_min_rows",
+    )
+)
+_ALL_TRANSFORMS = {**TRANSFORMS, **ENGINEERED_TRANSFORMS}
 
 
 def target_matrix(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -93,7 +135,7 @@ class FeaturePlan:
         so that a model trained on them does not see its own targets."""
         out_of_fold = self._fit(data, y)
         blocks = [
-            out_of_fold[i] if i in out_of_fold else t.batch(data[t.column])
+            out_of_fold[i] if i in out_of_fold else t.batch_frame(data)
             for i, t in enumerate(self.transforms_)
         ]
         return _stack(blocks, len(data))
@@ -101,23 +143,22 @@ class FeaturePlan:
     def _fit(self, data: pl.DataFrame, y: np.ndarray | None) -> dict[int, np.ndarray]:
         self._require_columns(data)
         s = self.settings
+        trees = self.style != "linear"  # the engineered style starts from the tree outputs
         transforms: list[Transform] = []
         out_of_fold: dict[int, np.ndarray] = {}
         for name, kind in self.columns:
             series = data[name]
             if kind == "numeric":
                 values = v.number_column(series)
-                transforms.append(Raw(name) if self.style == "tree" else Scaled.fit(name, values))
+                transforms.append(Raw(name) if trees else Scaled.fit(name, values))
             elif kind == "boolean":
                 values = v.boolean_column(series)
                 transforms.append(
-                    Raw(name, boolean=True)
-                    if self.style == "tree"
-                    else Scaled.fit(name, values, boolean=True)
+                    Raw(name, boolean=True) if trees else Scaled.fit(name, values, boolean=True)
                 )
             elif kind == "categorical":
                 keys = v.category_column(series)
-                if self.style == "tree":
+                if trees:
                     levels, _ = frequent_levels(
                         keys, min_count=s.tree_min_count, max_levels=s.tree_max_levels
                     )
@@ -146,8 +187,92 @@ class FeaturePlan:
                 transforms.append(HashedTfidf.fit(name, texts, s.text_buckets))
             else:
                 raise ValueError(f"unknown feature kind {kind!r} for column '{name}'")
-        self.transforms_ = transforms
+        if self.style == "engineered":
+            engineered, encoded = self._fit_engineered(data, y, transforms)
+            out_of_fold.update({len(transforms) + i: block for i, block in encoded.items()})
+            transforms.extend(engineered)
+        self._set_transforms(transforms)
         return out_of_fold
+
+    def _set_transforms(self, transforms: list[Transform]) -> None:
+        """Keep the fitted transforms, and the single-record path's steps: the leading
+        one-column transforms as (column, bound ``one``) pairs, which spares a call per
+        transform on the serving hot path, then ``one_record`` of the rest."""
+        self.transforms_ = transforms
+        split = next(
+            (i for i, t in enumerate(transforms) if type(t).one_record is not Transform.one_record),
+            len(transforms),
+        )
+        self._by_value = [(t.column, t.one) for t in transforms[:split]]
+        self._by_record = [t.one_record for t in transforms[split:]]
+
+    def _fit_engineered(
+        self, data: pl.DataFrame, y: np.ndarray | None, base: list[Transform]
+    ) -> tuple[list[Transform], dict[int, np.ndarray]]:
+        """The engineered style's extra transforms after the ``base`` (tree) ones, and the
+        out-of-fold outputs of its target encodings (by position in the list returned).
+
+        In order: count encodings, then (with a target) out-of-fold target encodings of the
+        categoricals of more than ``count_min_levels`` levels; then, with a target and at
+        least ``engineer_min_rows`` rows, the interactions and group aggregates that
+        ``select`` picks. None of these changes the base outputs."""
+        s = self.settings
+        categoricals = [
+            (name, v.category_column(data[name]))
+            for name, kind in self.columns
+            if kind == "categorical"
+        ]
+        wide = [(n, keys) for n, keys in categoricals if _n_levels(keys) > s.count_min_levels]
+        extra: list[Transform] = [
+            CountEncoded.fit(name, keys, s.count_max_levels) for name, keys in wide
+        ]
+        encoded: dict[int, np.ndarray] = {}
+        if y is None:
+            return extra, encoded
+        if len(data) >= s.encoding_folds:
+            for name, keys in wide:
+                levels, _ = frequent_levels(
+                    keys, min_count=s.tree_min_count, max_levels=s.count_max_levels
+                )
+                encoder, block = self._fit_target_encoding(name, keys, levels, y)
+                encoded[len(extra)] = block
+                extra.append(encoder)
+        if len(data) >= s.engineer_min_rows:
+            extra.extend(self._fit_selected(data, y, base))
+        return extra, encoded
+
+    def _fit_selected(
+        self, data: pl.DataFrame, y: np.ndarray, base: list[Transform]
+    ) -> list[Transform]:
+        """Interactions and group aggregates chosen by gain on a seeded sample of at most
+        ``selection_rows`` rows; the group means themselves are over every fitted row."""
+        s = self.settings
+        rows = np.arange(len(data))
+        if len(data) > s.selection_rows:
+            rng = np.random.default_rng(self.seed)
+            rows = np.sort(rng.choice(len(data), s.selection_rows, replace=False))
+        interactions, groups = select(
+            data[rows],
+            np.asarray(y)[rows],
+            base,
+            n_classes=self.n_classes,
+            seed=self.seed,
+            choose=Selection(
+                max_interactions=s.max_interactions,
+                top_numeric=s.top_interacting,
+                groupby_categoricals=s.groupby_categoricals,
+                groupby_numerics=s.groupby_numerics,
+                groupby_max_levels=s.groupby_max_levels,
+                trees=s.selection_trees,
+            ),
+        )
+        aggregates = [
+            GroupAggregate.fit(
+                num.column, cat.column, boolean=num.boolean, levels=cat.levels, data=data
+            )
+            for num, cat in groups
+        ]
+        return [*interactions, *aggregates]
 
     def _fit_target_encoding(
         self, name: str, keys: pl.Series, levels: list[str], y: np.ndarray
@@ -191,7 +316,7 @@ class FeaturePlan:
         else:
             parts = ["year", "month", "day", "weekday", *hour, "elapsed_days"]
         draft = DateParts(name, parts=parts, ref_us=ref_us)
-        if self.style == "tree":
+        if self.style != "linear":  # tree and engineered keep the raw parts
             return draft
         raw = draft.raw_batch(series)
         scalers = [Scaled.fit(f"{name}__{p}", raw[:, i]).params() for i, p in enumerate(parts)]
@@ -222,14 +347,16 @@ class FeaturePlan:
         """The feature matrix for a table, float64, one row per input row."""
         transforms = self._fitted()
         self._require_columns(data)
-        return _stack([t.batch(data[t.column]) for t in transforms], len(data))
+        return _stack([t.batch_frame(data) for t in transforms], len(data))
 
     def transform_one(self, record: Mapping[str, Any]) -> list[float]:
         """The feature vector for one record (a mapping of column -> value)."""
         out: list[float] = []
         try:
-            for t in self.transforms_:
-                t.one(record[t.column], out)
+            for column, one in self._by_value:
+                one(record[column], out)
+            for one_record in self._by_record:
+                one_record(record, out)
         except KeyError as exc:
             column = exc.args[0]
             raise InputError(
@@ -251,8 +378,17 @@ class FeaturePlan:
 
     @property
     def sources(self) -> list[str]:
-        """The input column each output feature is computed from, in output order."""
-        return [t.column for t in self._fitted() for _ in t.names]
+        """The input column each output feature is computed from, in output order. An output
+        of two columns is attributed to one of them: an interaction to its first column, a
+        group mean to the categorical column (the mean depends on the level alone) and the
+        value minus that mean to the numeric column."""
+        return [source for t in self._fitted() for source in t.output_sources]
+
+    @property
+    def n_engineered(self) -> int:
+        """How many outputs the engineered style adds after the tree outputs (0 for the
+        other styles, and when nothing qualified: the plan then equals the tree plan)."""
+        return sum(len(t.names) for t in self._fitted()[len(self.columns) :])
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -269,10 +405,18 @@ class FeaturePlan:
             "style": self.style,
             "columns": [[name, kind] for name, kind in self.columns],
             "n_classes": self.n_classes,
-            "settings": asdict(self.settings),
+            "settings": self._settings_dict(),
             "seed": self.seed,
             "transforms": [t.to_dict() for t in self._fitted()],
         }
+
+    def _settings_dict(self) -> dict[str, Any]:
+        """The settings; the engineering ones in engineered plans only, so that a tree or
+        linear plan is saved exactly as before they existed."""
+        settings = asdict(self.settings)
+        if self.style == "engineered":
+            return settings
+        return {k: x for k, x in settings.items() if k not in _ENGINEERING_SETTINGS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeaturePlan:
@@ -283,8 +427,20 @@ class FeaturePlan:
             settings=PlanSettings(**data["settings"]),
             seed=int(data["seed"]),
         )
-        plan.transforms_ = [transform_from_dict(t) for t in data["transforms"]]
+        transforms = [transform_from_dict(t, _ALL_TRANSFORMS) for t in data["transforms"]]
+        known = {name for name, _ in plan.columns}
+        for t in transforms:
+            unknown = [c for c in t.columns if c not in known]
+            if unknown:
+                raise ValueError(
+                    f"a {t.kind} transform reads column {unknown[0]!r}, not in the plan"
+                )
+        plan._set_transforms(transforms)
         return plan
+
+
+def _n_levels(keys: pl.Series) -> int:
+    return int(keys.drop_nulls().n_unique())
 
 
 def _stack(blocks: list[np.ndarray], n_rows: int) -> np.ndarray:

@@ -3,6 +3,10 @@
 * ``batch(series) -> ndarray (n_rows, n_outputs)``, vectorised over a Polars column;
 * ``one(value, out)``, which appends the outputs for one value to a list.
 
+A plan calls them through ``batch_frame(data)`` and ``one_record(record, out)``, which read
+the transform's column (its single-record path calls ``one`` directly where it can); a
+transform of several columns (``columns``) overrides those two.
+
 Both use the same operations in the same order on IEEE doubles (no transcendental
 functions, whose NumPy and libm versions may differ in the last bit), so they agree
 exactly; a property test holds them to it.
@@ -15,7 +19,7 @@ import re
 import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +37,24 @@ class Transform(ABC):
 
     def __init__(self, column: str):
         self.column = column
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The input columns read, ``column`` first."""
+        return (self.column,)
+
+    @property
+    def output_sources(self) -> list[str]:
+        """The input column each output is attributed to (``column`` for all by default)."""
+        return [self.column] * len(self.names)
+
+    def batch_frame(self, data: pl.DataFrame) -> np.ndarray:
+        """Outputs for a whole table (the plan's entry point)."""
+        return self.batch(data[self.column])
+
+    def one_record(self, record: Mapping[str, Any], out: list[float]) -> None:
+        """Append the outputs for one record (the plan's entry point)."""
+        self.one(record[self.column], out)
 
     @property
     @abstractmethod
@@ -506,8 +528,11 @@ TRANSFORMS: dict[str, type[Transform]] = {
 }
 
 
-def transform_from_dict(data: dict[str, Any]) -> Transform:
+def transform_from_dict(
+    data: Mapping[str, Any], kinds: Mapping[str, type[Transform]] = TRANSFORMS
+) -> Transform:
+    """A transform from its ``to_dict``; ``kinds`` maps each kind to its class."""
     params = dict(data)
     kind = params.pop("kind")
     column = params.pop("column")
-    return TRANSFORMS[kind](column, **params)
+    return kinds[kind](column, **params)

@@ -11,7 +11,7 @@ from mlwright.learners._baseline import Baseline
 from mlwright.learners._catboost import CatBoost
 from mlwright.learners._forest import ExtraTrees, RandomForest
 from mlwright.learners._knn import KNN
-from mlwright.learners._lightgbm import LightGBM
+from mlwright.learners._lightgbm import LightGBM, LightGBMEngineered
 from mlwright.learners._linear import Linear
 from mlwright.learners._mlp import MLP
 from mlwright.learners._xgboost import XGBoost
@@ -21,6 +21,7 @@ _FAMILIES: tuple[type[Learner], ...] = (
     Baseline,
     Linear,
     LightGBM,
+    LightGBMEngineered,
     XGBoost,
     CatBoost,
     RandomForest,
@@ -53,6 +54,7 @@ __all__ = [
     "Learner",
     "LearnerTask",
     "LightGBM",
+    "LightGBMEngineered",
     "Linear",
     "RandomForest",
     "XGBoost",

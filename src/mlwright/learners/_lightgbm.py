@@ -257,6 +257,25 @@ class LightGBM(BoostedTrees):
         )
 
 
+class LightGBMEngineered(LightGBM):
+    """LightGBM on the ``"engineered"`` feature style: the tree features followed by count and
+    out-of-fold target encodings, interactions and group aggregates (see ``FeaturePlan``).
+    The model, its search space and its files are LightGBM's. Opt-in: the search runs it
+    when ``search.learners`` names it."""
+
+    family = "lightgbm_fe"
+    feature_style = "engineered"
+    default_search = False
+    description = "LightGBM on engineered features (encodings, interactions, group means)"
+
+    @classmethod
+    def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
+        # Its own learned list when the portfolio has one, else LightGBM's configurations.
+        return learned_configs(cls.family, task.problem_type) or LightGBM.default_configs(
+            task, n_rows
+        )
+
+
 def read_model_text(path: Path, *, n_features: int | None, n_outputs: int) -> str:
     """A LightGBM model file's text, checked (``check_model_text``) so that LightGBM may
     read it: a damaged file would abort the process inside LightGBM's parser. Files this

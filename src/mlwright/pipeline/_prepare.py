@@ -262,10 +262,13 @@ def _splits(spec: TaskSpec, frame: pl.DataFrame, y: np.ndarray, *, folds: int) -
 
 
 def _families(spec: TaskSpec) -> list[str]:
-    """The spec's learners, or every installed family; the baseline runs regardless."""
+    """The spec's learners, or every installed family of the default search; the baseline
+    runs regardless."""
     if spec.search.learners:
         return [f for f in spec.search.learners if f != "baseline"]
-    return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
+    return [
+        f for f, cls in LEARNERS.items() if f != "baseline" and cls.available and cls.default_search
+    ]
 
 
 def workers(spec: TaskSpec, prepared: Prepared) -> int:
