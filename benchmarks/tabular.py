@@ -146,11 +146,14 @@ def latency(call: Callable[[Any], Any], rows: list[Any]) -> tuple[float, float]:
 # -- systems ------------------------------------------------------------------------------------
 
 
-def run_mlwright(task: Task, budget: float, learners: list[str] | None, **more: Any) -> Result:
-    """mlwright at ``budget`` seconds; ``more``: other spec fields (e.g. stack_levels=0)."""
+def run_mlwright(
+    task: Task, budget: float, learners: list[str] | None, label: str = "", **more: Any
+) -> Result:
+    """mlwright at ``budget`` seconds; ``more``: other spec fields (e.g. stack_levels=0);
+    ``label``: the system's name in the results, when the learners' would be too long."""
     import mlwright
 
-    name = (
+    name = label or (
         "mlwright" if not learners else f"mlwright-{'+'.join(learners)}".replace("lightgbm", "lgbm")
     )
     if "stack_levels" in more:
@@ -290,11 +293,23 @@ def run_peer(system: str, task: Task, budget: float) -> Result:
     )
 
 
+def _default_families() -> list[str]:
+    from mlwright.learners import LEARNERS
+
+    return [
+        f for f, cls in LEARNERS.items() if f != "baseline" and cls.available and cls.default_search
+    ]
+
+
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
     # Without a second layer: what the stacking buys, side by side.
     "mlwright-stack0": lambda task, budget: run_mlwright(task, budget, None, stack_levels=0),
+    # The default search plus lightgbm_fe (the engineered feature style), side by side.
+    "mlwright-fe": lambda task, budget: run_mlwright(
+        task, budget, [*_default_families(), "lightgbm_fe"], label="mlwright-fe"
+    ),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},
 }
