@@ -337,20 +337,10 @@ class Model:
             return self._combine_stacked_one(vectors)
         if self.stacker is not None:
             outs = [m.learner.predict_one(vectors[m.plan]) for m in self.members]
-            return self.stacker.combine_one(
-                [
-                    [sum(outs[i][j] * w for i, w in group) for j in range(len(outs[group[0][0]]))]
-                    for group in self._groups
-                ]
-            )
+            return self.stacker.combine_one([_mix_one(outs, group) for group in self._groups])
         out: list[float] | None = None
         for member, weight in zip(self.members, self._weights, strict=True):
-            pred = member.learner.predict_one(vectors[member.plan])
-            out = (
-                [p * weight for p in pred]
-                if out is None
-                else [o + p * weight for o, p in zip(out, pred, strict=True)]
-            )
+            out = _add_weighted(out, member.learner.predict_one(vectors[member.plan]), weight)
         assert out is not None
         return out
 
@@ -360,10 +350,7 @@ class Model:
         assert plan is not None
         members = self.members
         outs = {i: members[i].learner.predict_one(vectors[members[i].plan]) for i in plan.first}
-        trials = {
-            name: [sum(outs[i][j] * w for i, w in group) for j in range(len(outs[group[0][0]]))]
-            for name, group in plan.read.items()
-        }
+        trials = {name: _mix_one(outs, group) for name, group in plan.read.items()}
         out: list[float] | None = None
         for i, weight in plan.terms:
             member = members[i]
@@ -372,11 +359,7 @@ class Model:
                 pred = member.learner.predict_one([*vectors[member.plan], *columns])
             else:
                 pred = outs[i]
-            out = (
-                [p * weight for p in pred]
-                if out is None
-                else [o + p * weight for o, p in zip(out, pred, strict=True)]
-            )
+            out = _add_weighted(out, pred, weight)
         assert out is not None
         return out
 
@@ -533,6 +516,20 @@ def _trial_groups(members: Sequence[Member]) -> dict[str, list[tuple[int, float]
         total = sum(w for _, w in group)
         shares[name] = [(i, w / total if total > 0 else 1.0 / len(group)) for i, w in group]
     return shares
+
+
+def _mix_one(
+    outs: Mapping[int, list[float]] | Sequence[list[float]], group: Sequence[tuple[int, float]]
+) -> list[float]:
+    """``_mix`` for one record: a trial's output from its members' by their shares."""
+    return [sum(outs[i][j] * w for i, w in group) for j in range(len(outs[group[0][0]]))]
+
+
+def _add_weighted(out: list[float] | None, pred: list[float], weight: float) -> list[float]:
+    """``out`` plus ``pred`` times ``weight`` (the first term alone when ``out`` is None)."""
+    if out is None:
+        return [p * weight for p in pred]
+    return [o + p * weight for o, p in zip(out, pred, strict=True)]
 
 
 def _mix(preds: Mapping[int, np.ndarray], group: Sequence[tuple[int, float]]) -> np.ndarray:

@@ -10,7 +10,7 @@ runs batch (``transform``) or on one record (``transform_one``), and the two agr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -78,20 +78,9 @@ class PlanSettings:
     engineer_min_rows: int = 100
 
 
-_ENGINEERING_SETTINGS = frozenset(
-    (
-        "count_min_levels",
-        "count_max_levels",
-        "max_interactions",
-        "top_interacting",
-        "groupby_categoricals",
-        "groupby_numerics",
-        "groupby_max_levels",
-        "selection_rows",
-        "selection_trees",
-        "engineer_min_rows",
-    )
-)
+# The engineered style's settings: those from count_min_levels on.
+_SETTINGS = [f.name for f in fields(PlanSettings)]
+_ENGINEERING_SETTINGS = frozenset(_SETTINGS[_SETTINGS.index("count_min_levels") :])
 _ALL_TRANSFORMS = {**TRANSFORMS, **ENGINEERED_TRANSFORMS}
 
 

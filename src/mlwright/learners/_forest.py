@@ -57,6 +57,7 @@ from mlwright.learners._base import (
     out_of_time,
     probabilities_from_binary,
 )
+from mlwright.learners._level_order import level_order, renumbered
 from mlwright.learners._portfolio import learned_configs
 
 DEFAULTS: dict[str, Any] = {
@@ -136,23 +137,10 @@ def pack_trees(trees: Sequence[Any], classes: np.ndarray | None, n_out: int) -> 
     missing = np.concatenate([t.missing_go_to_left for t in trees]).astype(bool)
     value = np.concatenate([_leaf_values(t, classes, n_out) for t in trees])
 
-    # Level order over all trees at once, the two children of a node side by side.
-    frontier = offsets[:-1]
-    parts = [frontier]
-    while True:
-        internal = frontier[left[frontier] >= 0]
-        if internal.size == 0:
-            break
-        kids = np.empty(2 * internal.size, dtype=np.int64)
-        kids[0::2] = left[internal]
-        kids[1::2] = right[internal]
-        parts.append(kids)
-        frontier = kids
-    order = np.concatenate(parts)
+    order = level_order(left, right, offsets[:-1])
     if order.size != n:  # pragma: no cover - scikit-learn trees are always connected
         raise RuntimeError("a tree has nodes unreachable from its root")
-    new_id = np.empty(n, dtype=np.int64)
-    new_id[order] = np.arange(n)
+    new_id = renumbered(order)
     is_leaf = left[order] < 0
     return {
         "children_left": np.where(is_leaf, -1, new_id[np.maximum(left[order], 0)]).astype(np.int32),

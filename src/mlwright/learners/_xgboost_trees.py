@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.learners._level_order import level_order, renumbered
+
 _NUMERIC, _CATEGORICAL = 0, 1
 
 
@@ -58,23 +60,10 @@ class TreeWalk:
         right = np.concatenate([t.right + o for t, o in zip(trees, offsets, strict=False)])
         leaf = np.concatenate([t.leaf for t in trees])
         left[leaf] = -1
-        # Level order over all trees at once, each node's children side by side.
-        frontier = offsets[:-1].astype(np.intp)
-        parts = [frontier]
-        while True:
-            internal = frontier[left[frontier] >= 0]
-            if internal.size == 0:
-                break
-            kids = np.empty(2 * internal.size, dtype=np.intp)
-            kids[0::2] = left[internal]
-            kids[1::2] = right[internal]
-            parts.append(kids)
-            frontier = kids
-        old = np.concatenate(parts)
+        old = level_order(left, right, offsets[:-1])
         if old.size != n:
             raise ValueError("a tree has nodes unreachable from its root")
-        new_id = np.empty(n, dtype=np.intp)
-        new_id[old] = np.arange(n)
+        new_id = renumbered(old)
         is_leaf = leaf[old]
         self.left = np.where(is_leaf, np.arange(n), new_id[np.maximum(left[old], 0)])
         feature = np.concatenate([t.feature for t in trees])[old]

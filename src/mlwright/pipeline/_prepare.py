@@ -252,13 +252,23 @@ def _splits(spec: TaskSpec, frame: pl.DataFrame, y: np.ndarray, *, folds: int) -
         folds=folds,
         holdout=spec.validation.holdout,
         seed=spec.seed,
-        groups=frame[spec.task.group].cast(pl.String).fill_null("").to_numpy()
-        if spec.task.group
-        else None,
-        times=frame[spec.task.time].to_physical().cast(pl.Float64).to_numpy()
-        if spec.task.time
-        else None,
+        groups=group_labels(spec, frame),
+        times=time_values(spec, frame),
     )
+
+
+def group_labels(spec: TaskSpec, frame: pl.DataFrame) -> np.ndarray | None:
+    """Each row's group (``task.group``) as text, as the splits read it; None without one."""
+    if not spec.task.group:
+        return None
+    return frame[spec.task.group].cast(pl.String).fill_null("").to_numpy()
+
+
+def time_values(spec: TaskSpec, frame: pl.DataFrame) -> np.ndarray | None:
+    """Each row's time (``task.time``) as a number, as the splits order it; None without."""
+    if not spec.task.time:
+        return None
+    return frame[spec.task.time].to_physical().cast(pl.Float64).to_numpy()
 
 
 def _families(spec: TaskSpec) -> list[str]:

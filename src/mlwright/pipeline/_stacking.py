@@ -19,7 +19,7 @@ import polars as pl
 
 from mlwright.artifact import Model
 from mlwright.pipeline._budget import search_seconds
-from mlwright.pipeline._prepare import Framed, ModelFactory
+from mlwright.pipeline._prepare import Framed, ModelFactory, group_labels, time_values
 from mlwright.search import SearchResult, SearchSplit, carve_holdout, ensemble_model
 from mlwright.spec import TaskSpec
 
@@ -89,12 +89,8 @@ def search_split(spec: TaskSpec, framed: Framed, stack: bool) -> SearchSplit:
         fraction=HOLDOUT_FRACTION,
         classification=spec.resolved_problem_type != "regression",
         seed=spec.seed,
-        groups=rows[spec.task.group].cast(pl.String).fill_null("").to_numpy()
-        if strategy == "group" and spec.task.group
-        else None,
-        times=rows[spec.task.time].to_physical().cast(pl.Float64).to_numpy()
-        if strategy == "time" and spec.task.time
-        else None,
+        groups=group_labels(spec, rows) if strategy == "group" else None,
+        times=time_values(spec, rows) if strategy == "time" else None,
     )
 
 

@@ -503,23 +503,18 @@ class _Run:
             self.progress.log(f"{name}: {produced} trials, ensemble score gained {gain:+.4g}")
 
     def ensemble_score(self) -> float | None:
-        """The greedy ensemble's score on rows no member saw: on the stacking holdout over
-        both layers when there is one, else on the first layer's out-of-fold predictions."""
-        holdout = self.prepared.holdout
-        if holdout is not None:
-            pool = self.usable(1) + self.usable(2)
-            if not pool:
-                return None
-            weights = self.greedy(pool)
-            pred = sum(w * np.asarray(self.by_name(n).holdout_pred) for n, w in weights.items())
-            return self.scorer(self.prepared.y[holdout], np.asarray(pred))
-        pool = self.usable(1)
+        """The greedy ensemble's score over both layers' trials (see ``pool_score``)."""
+        return self.pool_score(self.usable(1) + self.usable(2))
+
+    def pool_score(self, pool: Sequence[TrialResult]) -> float | None:
+        """The score of the greedy ensemble of ``pool`` on rows none of its members saw: the
+        stacking holdout when there is one, else the rows the folds validated."""
         if not pool:
             return None
-        validated = self.prepared.validated
-        weights = self.greedy(pool)
-        pred = sum(w * np.asarray(self.by_name(n).oof)[validated] for n, w in weights.items())
-        return self.scorer(self.prepared.y[validated], np.asarray(pred))
+        holdout = self.prepared.holdout
+        pred = blend(self.greedy(pool), self.by_name, holdout=holdout is not None)
+        rows = holdout if holdout is not None else self.prepared.validated
+        return self.scorer(self.prepared.y[rows], pred if holdout is not None else pred[rows])
 
     def seed_round(self) -> Iterator[Candidate]:
         """A copy with the next seed of each member of the first layer's greedy ensemble
@@ -671,13 +666,7 @@ class _Run:
         if not first or not second:
             return True, "second layer: nothing to compare on the stacking holdout yet"
         assert self.prepared.holdout is not None
-        truth = self.prepared.y[self.prepared.holdout]
-
-        def on_holdout(weights: dict[str, float]) -> float | None:
-            pred = sum(w * np.asarray(self.by_name(n).holdout_pred) for n, w in weights.items())
-            return self.scorer(truth, np.asarray(pred))
-
-        alone, both = on_holdout(self.greedy(first)), on_holdout(self.greedy(first + second))
+        alone, both = self.pool_score(first), self.pool_score(first + second)
         if alone is None or both is None:
             return True, "second layer: the metric is undefined on the stacking holdout"
         pays = both >= alone if self.greater else both <= alone
@@ -820,6 +809,19 @@ class _Run:
             self.executor.shutdown(cancel=True)
             self.progress.log("interrupted: finishing with the trials that completed")
             return True
+
+
+def blend(
+    weights: Mapping[str, float], by_name: Callable[[str], TrialResult], *, holdout: bool
+) -> np.ndarray:
+    """The weighted sum of the named trials' predictions: on the stacking holdout's rows
+    (``holdout``), else their out-of-fold predictions on every row."""
+
+    def predictions(name: str) -> np.ndarray:
+        trial = by_name(name)
+        return np.asarray(trial.holdout_pred if holdout else trial.oof)
+
+    return np.asarray(sum(w * predictions(n) for n, w in weights.items()))
 
 
 def _extra(candidate: Candidate) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from mlwright.errors import TrainingError
 from mlwright.features import FeaturePlan
 from mlwright.search._ensemble import greedy_ensemble
 from mlwright.search._models import bagged_members
-from mlwright.search._search import SearchResult, TrialResult
+from mlwright.search._search import SearchResult, TrialResult, blend
 from mlwright.spec import METRICS
 
 # Builds a Model from members and the plans they read (the caller knows the spec, classes
@@ -299,8 +299,7 @@ def judge_second_layer(
     truth = search.prepared.y[holdout]
 
     def on_holdout(weights: Mapping[str, float]) -> float:
-        pred = sum(w * np.asarray(search.by_name(n).holdout_pred) for n, w in weights.items())
-        return score(truth, np.asarray(pred))
+        return score(truth, blend(weights, search.by_name, holdout=True))
 
     first, second = on_holdout(first_only), on_holdout(with_second)
     uses_second = any(search.by_name(n).candidate.layer == 2 for n in with_second)
