@@ -103,3 +103,14 @@ def mixed_model(problem: str, families: Sequence[str] = FAMILIES) -> Model:
         members=members,
         metadata=base.metadata,
     )
+
+
+def assert_bitwise_equal(batch: np.ndarray, single: np.ndarray) -> None:
+    """Two float64 matrices agree bit for bit (NaN where the other has NaN): the batch and
+    single-record paths of a feature plan must give the same numbers."""
+    assert batch.shape == single.shape
+    assert batch.dtype == np.float64
+    nan_b, nan_s = np.isnan(batch), np.isnan(single)
+    assert np.array_equal(nan_b, nan_s), "missing values differ between the paths"
+    same = batch.view(np.uint64)[~nan_b] == single.view(np.uint64)[~nan_s]
+    assert same.all(), f"values differ: {batch[~nan_b][~same]} vs {single[~nan_s][~same]}"

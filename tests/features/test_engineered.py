@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from mlwright.features import FeatureKind, FeaturePlan, PlanSettings
 from mlwright.features._engineered import CountEncoded, GroupAggregate, Interaction
 from mlwright.features._transforms import Transform
+from synth import assert_bitwise_equal
 
 # -- each transform: batch == one, on awkward values --------------------------------------------
 
@@ -36,15 +37,6 @@ NUMBERS: list[float | None] = [
 ]
 NUMBERS += [math.nan, None, 7.0, 2.0**52 + 1.0, 0.1, 1e-12, 2e-12]
 LEVELS = ["a", "b", "c", None, "unseen", "a", ""]
-
-
-def assert_bitwise_equal(batch: np.ndarray, single: np.ndarray) -> None:
-    assert batch.shape == single.shape
-    assert batch.dtype == np.float64
-    nan_b, nan_s = np.isnan(batch), np.isnan(single)
-    assert np.array_equal(nan_b, nan_s), "missing values differ between the paths"
-    same = batch.view(np.uint64)[~nan_b] == single.view(np.uint64)[~nan_s]
-    assert same.all(), f"values differ: {batch[~nan_b][~same]} vs {single[~nan_s][~same]}"
 
 
 def by_record(t: Transform, data: pl.DataFrame) -> np.ndarray:

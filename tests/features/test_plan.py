@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mlwright.errors import InputError, NotFittedError, SchemaMismatchError
 from mlwright.features import FEATURE_KINDS, FeaturePlan, PlanSettings
+from synth import assert_bitwise_equal
 
 # -- the property: batch and single-record paths agree to the last bit ---------------------------
 
@@ -92,15 +93,6 @@ def plans_and_frames(draw: st.DrawFn) -> tuple[FeaturePlan, pl.DataFrame, pl.Dat
         columns, style, n_classes=n_classes, settings=knobs, seed=draw(st.integers(0, 9))
     )
     return plan, pl.DataFrame(train), pl.DataFrame(test), y
-
-
-def assert_bitwise_equal(batch: np.ndarray, single: np.ndarray) -> None:
-    assert batch.shape == single.shape
-    assert batch.dtype == np.float64
-    nan_b, nan_s = np.isnan(batch), np.isnan(single)
-    assert np.array_equal(nan_b, nan_s), "missing values differ between the paths"
-    same = batch.view(np.uint64)[~nan_b] == single.view(np.uint64)[~nan_s]
-    assert same.all(), f"values differ: {batch[~nan_b][~same]} vs {single[~nan_s][~same]}"
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

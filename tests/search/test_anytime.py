@@ -8,53 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwright.evaluate import defined, score
-from mlwright.features import FeatureKind
 from mlwright.pipeline import encode_target
 from mlwright.search import (
     InlineExecutor,
     SearchResult,
     SearchSettings,
     _search,
-    prepare,
     refit_members,
     run_search,
 )
 from mlwright.search._search import Candidate, _next_step
 from mlwright.search._trial import read_outcome
+from searching import COLUMNS, bare_run, prepared_binary, random_folds, roc_auc
 from synth import make_frame
 
-COLUMNS: list[tuple[str, FeatureKind]] = [
-    ("num", "numeric"),
-    ("count", "numeric"),
-    ("plan", "categorical"),
-    ("vip", "boolean"),
-]
 ROWS = 500
 
 
-def scorer(truth: np.ndarray, pred: np.ndarray) -> float | None:
-    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
-
-
-def folds(n: int, k: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
-    order = np.random.default_rng(0).permutation(n)
-    return [(np.sort(np.setdiff1d(order, p)), np.sort(p)) for p in np.array_split(order, k)]
-
-
 def search(root: Path, lines: list[str]) -> SearchResult:
-    frame = make_frame("binary", n=ROWS, seed=3)
-    y, _ = encode_target(frame["y"], "binary", "yes")
-    data = prepare(
-        frame=frame,
-        y=y,
-        split=folds(ROWS),
-        columns=COLUMNS,
-        styles=["tree", "linear"],
-        n_classes=2,
-        seed=0,
-        root=root / "data",
-    )
+    data = prepared_binary(root, ROWS, random_folds(ROWS))
     settings = SearchSettings(
         families=["lightgbm", "linear"], metric="roc_auc", seed=0, deadline=None, max_trials=30
     )
@@ -71,7 +43,7 @@ def search(root: Path, lines: list[str]) -> SearchResult:
         prepared=data,
         problem_type="binary",
         settings=settings,
-        scorer=scorer,
+        scorer=roc_auc,
         journal=root / "trials",
         executor=InlineExecutor(),
         progress=Log(),
@@ -142,15 +114,7 @@ def test_a_journaled_trial_of_another_seed_is_not_reused(
 ) -> None:
     searched, _ = anytime
     copy = next(t for t in searched.trials if t.candidate.origin == "seed")
-    run = _search._Run(
-        prepared=searched.prepared,
-        problem_type="binary",
-        settings=SearchSettings(families=["lightgbm"], metric="roc_auc", seed=0, deadline=None),
-        scorer=scorer,
-        journal=copy.out_dir.parent,  # type: ignore[union-attr]
-        executor=InlineExecutor(),
-        progress=__import__("mlwright._progress", fromlist=["Silent"]).Silent(),
-    )
+    run = bare_run(searched.prepared, copy.out_dir.parent)  # type: ignore[union-attr]
     same = copy.candidate
     assert run.resumed(same) is not None
     other = Candidate(same.name, same.family, same.params, origin="seed", extra=same.extra)

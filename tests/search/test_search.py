@@ -6,25 +6,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwright.evaluate import defined, score
+from mlwright.evaluate import score
 from mlwright.features import FeatureKind
 from mlwright.learners import LearnerTask
 from mlwright.pipeline import encode_target
 from mlwright.search import (
     InlineExecutor,
     Limits,
+    Prepared,
     ProcessExecutor,
     SearchSettings,
     bagged_members,
     measure_trials,
     portfolio,
-    prepare,
     refit_members,
     refit_seconds,
     run_search,
     select,
     stack,
 )
+from searching import prepared_binary, random_folds, roc_auc
 from synth import make_frame
 
 COLUMNS: list[tuple[str, FeatureKind]] = [
@@ -37,28 +38,8 @@ COLUMNS: list[tuple[str, FeatureKind]] = [
 FOLDS = 3
 
 
-def prepared(tmp_path: Path, n: int = 300):  # type: ignore[no-untyped-def]
-    frame = make_frame("binary", n=n, seed=3)
-    y, _ = encode_target(frame["y"], "binary", "yes")
-    rng = np.random.default_rng(0)
-    order = rng.permutation(n)
-    folds = [
-        (np.sort(np.setdiff1d(order, part)), np.sort(part)) for part in np.array_split(order, FOLDS)
-    ]
-    return prepare(
-        frame=frame,
-        y=y,
-        split=folds,
-        columns=COLUMNS,
-        styles=["tree", "linear"],
-        n_classes=2,
-        seed=0,
-        root=tmp_path / "data",
-    )
-
-
-def scorer(truth: np.ndarray, pred: np.ndarray) -> float | None:
-    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
+def prepared(tmp_path: Path, n: int = 300) -> Prepared:
+    return prepared_binary(tmp_path, n, random_folds(n, FOLDS), COLUMNS)
 
 
 def settings(max_trials: int | None = 4, **kw: object) -> SearchSettings:
@@ -78,7 +59,7 @@ def search(tmp_path: Path, executor=None, resume: bool = False, **kw: object):  
         prepared=data,
         problem_type="binary",
         settings=settings(**kw),
-        scorer=scorer,
+        scorer=roc_auc,
         journal=tmp_path / "trials",
         executor=executor,
         resume=resume,
@@ -144,7 +125,7 @@ def test_an_interrupt_keeps_the_finished_trials(tmp_path: Path) -> None:
         calls["n"] += 1
         if calls["n"] > 3 * FOLDS:  # Ctrl-C while the fourth trial is being scored
             raise KeyboardInterrupt
-        return scorer(truth, pred)
+        return roc_auc(truth, pred)
 
     result = run_search(
         prepared=data,
@@ -209,7 +190,7 @@ def test_ctrl_c_while_worker_processes_fit_ends_the_search(tmp_path: Path) -> No
         scored["n"] += 1
         if scored["n"] == 2 * FOLDS:  # the baseline and one trial scored; more in flight
             threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
-        return scorer(truth, pred)
+        return roc_auc(truth, pred)
 
     result = run_search(
         prepared=prepared(tmp_path),
@@ -308,7 +289,7 @@ def test_tuning_goes_on_with_a_family_that_still_fits_the_time_left(tmp_path: Pa
         prepared=prepared(tmp_path),
         problem_type="binary",
         settings=settings(max_trials=None, deadline=time.monotonic() + 30),
-        scorer=scorer,
+        scorer=roc_auc,
         journal=tmp_path / "trials",
         executor=InlineExecutor(),
         progress=Silent(),
@@ -346,7 +327,7 @@ def test_stalled_tuning_gives_way_to_the_next_leading_families(tmp_path: Path, c
         settings=settings(
             max_trials=None, deadline=deadline, families=["lightgbm", "linear", "knn"]
         ),
-        scorer=scorer,
+        scorer=roc_auc,
         journal=tmp_path / "trials",
         executor=InlineExecutor(),
         progress=Silent(),

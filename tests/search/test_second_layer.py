@@ -4,68 +4,38 @@ trials over the leading first-layer ones, and the check on the holdout that keep
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from mlwright.evaluate import defined, score
-from mlwright.features import FeatureKind
-from mlwright.pipeline import encode_target
+from mlwright.evaluate import score
 from mlwright.search import (
     InlineExecutor,
     SearchResult,
     SearchSettings,
     bagged_members,
     carve_holdout,
-    prepare,
     run_search,
 )
 from mlwright.search._select import judge_second_layer
-from synth import make_frame
+from searching import bare_run, binary_data, prepared_binary, random_folds, roc_auc
 
-COLUMNS: list[tuple[str, FeatureKind]] = [
-    ("num", "numeric"),
-    ("count", "numeric"),
-    ("plan", "categorical"),
-    ("vip", "boolean"),
-]
 FOLDS = 3
 ROWS = 600
 
 
-def folds_of(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    order = np.random.default_rng(0).permutation(n)
-    return [
-        (np.sort(np.setdiff1d(order, part)), np.sort(part)) for part in np.array_split(order, FOLDS)
-    ]
-
-
 def labels(n: int = ROWS) -> np.ndarray:
-    frame = make_frame("binary", n=n, seed=3)
-    y, _ = encode_target(frame["y"], "binary", "yes")
-    return y
-
-
-def scorer(truth: np.ndarray, pred: np.ndarray) -> float | None:
-    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
+    return binary_data(n)[1]
 
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
     root = tmp_path_factory.mktemp("stacked")
-    frame = make_frame("binary", n=ROWS, seed=3)
-    y, _ = encode_target(frame["y"], "binary", "yes")
-    split = carve_holdout(folds_of(ROWS), y, fraction=1 / 9, classification=True, seed=0)
-    data = prepare(
-        frame=frame,
-        y=y,
-        split=split,
-        columns=COLUMNS,
-        styles=["tree", "linear"],
-        n_classes=2,
-        seed=0,
-        root=root / "data",
+    split = carve_holdout(
+        random_folds(ROWS, FOLDS), labels(), fraction=1 / 9, classification=True, seed=0
     )
+    data = prepared_binary(root, ROWS, split)
     settings = SearchSettings(
         families=["lightgbm", "linear"],
         metric="roc_auc",
@@ -78,7 +48,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
         prepared=data,
         problem_type="binary",
         settings=settings,
-        scorer=scorer,
+        scorer=roc_auc,
         journal=root / "trials",
         executor=InlineExecutor(),
     )
@@ -86,7 +56,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
 
 def test_the_stacking_holdout_is_in_no_fold_and_keeps_every_class() -> None:
     y = labels()
-    folds = folds_of(ROWS)
+    folds = random_folds(ROWS, FOLDS)
     split = carve_holdout(folds, y, fraction=1 / 9, classification=True, seed=0)
     assert split.holdout is not None
     holdout = set(split.holdout.tolist())
@@ -106,7 +76,7 @@ def test_the_stacking_holdout_of_a_group_split_takes_whole_groups() -> None:
     y = labels()
     groups = np.arange(ROWS) % 37
     split = carve_holdout(
-        folds_of(ROWS), y, fraction=1 / 9, classification=True, seed=0, groups=groups
+        random_folds(ROWS, FOLDS), y, fraction=1 / 9, classification=True, seed=0, groups=groups
     )
     assert split.holdout is not None
     held = set(groups[split.holdout].tolist())
@@ -180,28 +150,26 @@ def test_the_second_layer_is_kept_only_if_it_does_not_lose_on_the_holdout(
     second = next(t for t in searched.trials if t.candidate.layer == 2)
     first = searched.best
     saved = second.holdout_pred
-    try:
-        perfect = np.column_stack([1.0 - truth, truth]).astype(np.float64)
-        second.holdout_pred = perfect
-        weights, layers = judge_second_layer(
+
+    def judge() -> tuple[dict[str, float], dict[str, Any]]:
+        return judge_second_layer(
             searched,
             with_second={second.candidate.name: 1.0},
             first_only={first.candidate.name: 1.0},
             score=lambda t, p: score("roc_auc", t, p),
             greater=True,
         )
+
+    try:
+        perfect = np.column_stack([1.0 - truth, truth]).astype(np.float64)
+        second.holdout_pred = perfect
+        weights, layers = judge()
         assert layers["kept"]
         assert weights == {second.candidate.name: 1.0}
         assert layers["with_second_layer"]["score"] == 1.0
         assert layers["holdout_rows"] == len(truth)
         second.holdout_pred = perfect[:, ::-1].copy()  # every row wrong
-        weights, layers = judge_second_layer(
-            searched,
-            with_second={second.candidate.name: 1.0},
-            first_only={first.candidate.name: 1.0},
-            score=lambda t, p: score("roc_auc", t, p),
-            greater=True,
-        )
+        weights, layers = judge()
         assert not layers["kept"]
         assert weights == {first.candidate.name: 1.0}
         assert layers["first_layer"]["score"] > layers["with_second_layer"]["score"]
@@ -212,7 +180,7 @@ def test_the_second_layer_is_kept_only_if_it_does_not_lose_on_the_holdout(
 def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(
     searched: SearchResult, tmp_path: Path
 ) -> None:
-    from mlwright.search._search import Candidate, _Run
+    from mlwright.search._search import Candidate
     from mlwright.search._trial import read_outcome
 
     second = next(t for t in searched.trials if t.candidate.layer == 2)
@@ -220,17 +188,7 @@ def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(
     found = read_outcome(second.out_dir)
     assert found is not None
     assert found[0].extra["inputs"] == list(second.candidate.inputs)
-    run = _Run(
-        prepared=searched.prepared,
-        problem_type="binary",
-        settings=SearchSettings(
-            families=["lightgbm"], metric="roc_auc", seed=0, deadline=None, stack=True
-        ),
-        scorer=scorer,
-        journal=second.out_dir.parent,
-        executor=InlineExecutor(),
-        progress=__import__("mlwright._progress", fromlist=["Silent"]).Silent(),
-    )
+    run = bare_run(searched.prepared, second.out_dir.parent, stack=True)
     same = second.candidate
     assert run.resumed(same) is not None
     other = Candidate(
@@ -242,23 +200,10 @@ def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(
 def test_the_second_layer_is_tuned_only_while_it_pays_on_the_holdout(
     searched: SearchResult,
 ) -> None:
-    from mlwright._progress import Silent
-    from mlwright.search._search import _Run
-
     prepared = searched.prepared
     assert prepared.holdout is not None
     truth = prepared.y[prepared.holdout]
-    run = _Run(
-        prepared=prepared,
-        problem_type="binary",
-        settings=SearchSettings(
-            families=["lightgbm"], metric="roc_auc", seed=0, deadline=None, stack=True
-        ),
-        scorer=scorer,
-        journal=prepared.root.parent / "trials",
-        executor=InlineExecutor(),
-        progress=Silent(),
-    )
+    run = bare_run(prepared, prepared.root.parent / "trials", stack=True)
     run.trials = list(searched.trials)
     second = [t for t in run.trials if t.candidate.layer == 2]
     saved = [(t.oof, t.holdout_pred) for t in second]

@@ -1,0 +1,78 @@
+"""Helpers for tests of the search: columns of ``synth.make_frame``, seeded random folds,
+the ROC AUC scorer the pipeline would pass, and a bare search run over prepared data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mlwright._progress import Silent
+from mlwright.evaluate import defined, score
+from mlwright.features import FeatureKind
+from mlwright.pipeline import encode_target
+from mlwright.search import InlineExecutor, Prepared, SearchSettings, SearchSplit, prepare
+from mlwright.search._search import _Run
+from synth import make_frame
+
+COLUMNS: list[tuple[str, FeatureKind]] = [
+    ("num", "numeric"),
+    ("count", "numeric"),
+    ("plan", "categorical"),
+    ("vip", "boolean"),
+]
+
+
+def random_folds(n: int, k: int = 3, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` seeded random folds over ``n`` rows: (fitted positions, validated positions)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [(np.sort(np.setdiff1d(order, p)), np.sort(p)) for p in np.array_split(order, k)]
+
+
+def binary_data(n: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """``synth.make_frame``'s binary table of ``n`` rows (seed 3) and its target codes."""
+    frame = make_frame("binary", n=n, seed=3)
+    y, _ = encode_target(frame["y"], "binary", "yes")
+    return frame, y
+
+
+def prepared_binary(
+    root: Path,
+    n: int,
+    split: SearchSplit | Sequence[tuple[np.ndarray, np.ndarray]],
+    columns: Sequence[tuple[str, FeatureKind]] = COLUMNS,
+) -> Prepared:
+    """``binary_data(n)`` prepared for the search in both feature styles, under ``root``."""
+    frame, y = binary_data(n)
+    return prepare(
+        frame=frame,
+        y=y,
+        split=split,
+        columns=columns,
+        styles=["tree", "linear"],
+        n_classes=2,
+        seed=0,
+        root=root / "data",
+    )
+
+
+def roc_auc(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    return score("roc_auc", truth, pred) if defined("roc_auc", truth) else None
+
+
+def bare_run(prepared: Prepared, journal: Path, *, stack: bool = False) -> _Run:
+    """A search's state over ``prepared`` with nothing run, its trials journaled under
+    ``journal`` (for checking one of its steps on trials a real search finished)."""
+    return _Run(
+        prepared=prepared,
+        problem_type="binary",
+        settings=SearchSettings(
+            families=["lightgbm"], metric="roc_auc", seed=0, deadline=None, stack=stack
+        ),
+        scorer=roc_auc,
+        journal=journal,
+        executor=InlineExecutor(),
+        progress=Silent(),
+    )
