@@ -478,9 +478,10 @@ class _Run:
         rates: dict[str, float] = {}
         last_run: dict[str, int] = {}  # a step -> the round it last ran
         idle = 0  # steps in a row that had nothing to run (seed bagging, say)
+        score = self.ensemble_score()  # stands until a step yields (trials finish meanwhile)
         while idle < len(steps):
             name = _next_step(steps, rates, last_run)
-            before, started, count = self.ensemble_score(), time.monotonic(), len(self.trials)
+            before, started, count = score, time.monotonic(), len(self.trials)
             produced = 0
             for candidate in steps[name]():
                 produced += 1
@@ -491,8 +492,8 @@ class _Run:
                 rates[name], last_run[name] = 0.0, rounds
                 continue
             idle = 0
-            after = self.ensemble_score()
-            gain = 0.0 if before is None or after is None else after - before
+            score = self.ensemble_score()
+            gain = 0.0 if before is None or score is None else score - before
             gain = gain if self.greater else -gain
             spent = (
                 max(len(self.trials) - count, 1)
