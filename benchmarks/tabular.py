@@ -310,6 +310,11 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright-fe": lambda task, budget: run_mlwright(
         task, budget, [*_default_families(), "lightgbm_fe"], label="mlwright-fe"
     ),
+    # The bagged fold models shipped as they are (no refit on every row, no latency
+    # target to cap them), side by side: what the refit costs or buys in accuracy.
+    "mlwright-bagged": lambda task, budget: run_mlwright(
+        task, budget, None, label="mlwright-bagged", refit=False, target_latency_p50_ms=None
+    ),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},
 }

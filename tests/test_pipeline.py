@@ -380,3 +380,50 @@ def test_stacking_is_kept_only_when_it_beats_the_ensemble_on_the_holdout(problem
     batch = model._raw(rows)
     for i, record in enumerate(rows.iter_rows(named=True)):
         np.testing.assert_allclose(model._raw_one(record), np.atleast_1d(batch[i]), rtol=1e-9)
+
+
+def test_a_shipped_model_slower_than_the_latency_target_is_said_to_miss_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlwright.pipeline._refit import LATENCY_TARGET_MISSED
+
+    def measured(self: mlwright.Model, records: Any, calls: int = 200) -> dict[str, float]:
+        return {"p50_us": 2500.0, "p99_us": 3000.0}  # every model: 2.5 ms a row
+
+    monkeypatch.setattr(mlwright.Model, "measure_latency", measured)
+    frame = make_frame("binary", n=400, seed=2)
+    model = mlwright.fit(frame, target="y", progress=False, **FAST)
+    why = model.metadata["budget"]["skipped"][LATENCY_TARGET_MISSED]
+    assert why.startswith("the shipped model takes 2.50 ms a row at p50 against a target of 1 ms")
+    assert "a single model slower than the target" in why
+    # A target the spec raises is met, and nothing is said.
+    roomy = mlwright.fit(frame, target="y", progress=False, target_latency_p50_ms=5, **FAST)
+    assert LATENCY_TARGET_MISSED not in roomy.metadata["budget"]["skipped"]
+
+
+def test_the_refit_reserve_counts_the_members_of_the_searchs_latest_ensemble() -> None:
+    """Seed copies and tuned trials can fill an ensemble beyond the leaders: their refit
+    must be kept free too, or it is skipped at the end."""
+    from types import SimpleNamespace
+
+    from mlwright.pipeline._budget import refit_reserve
+    from mlwright.search import Candidate, TrialResult
+
+    spec = spec_from_kwargs({"target": "y", "metric": "roc_auc", "time_budget": 600})
+    prepared = SimpleNamespace(folds=[None] * 5, n_rows=1000)  # a fold fit sees 800 rows
+    trials = [
+        TrialResult(
+            Candidate(f"lightgbm_{i}", "lightgbm", {}),
+            "ok",
+            fold_scores=[0.9 - 0.01 * i],
+            fit_seconds=10.0,  # 2 s a fold; 2.5 s on all 1,000 rows
+            fold_infos=[{}] * 5,
+        )
+        for i in range(8)
+    ]
+    reserve = refit_reserve(spec, prepared, 1000, budget=600.0, workers=1)  # type: ignore[arg-type]
+    assert reserve is not None
+    # The three leaders alone, then with the five other members of the ensemble.
+    assert reserve(trials, [], []) == pytest.approx(3 * 2.5)
+    assert reserve(trials, [], trials[:2]) == pytest.approx(3 * 2.5)
+    assert reserve(trials, [], trials) == pytest.approx(8 * 2.5)

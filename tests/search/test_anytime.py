@@ -126,3 +126,30 @@ def test_the_next_step_is_the_untried_then_the_best_rate_then_the_least_recent()
     assert _next_step(steps, {"a": 1.0}, {"a": 1}) == "b"
     assert _next_step(steps, {"a": 0.1, "b": 0.5, "c": 0.2}, {"a": 1, "b": 2, "c": 3}) == "b"
     assert _next_step(steps, {"a": 0.0, "b": -1.0, "c": 0.0}, {"a": 3, "b": 1, "c": 2}) == "b"
+
+
+def test_the_refit_reserve_is_told_the_latest_ensembles_members(
+    anytime: tuple[SearchResult, list[str]], tmp_path: Path
+) -> None:
+    import dataclasses
+    import time
+
+    searched, _ = anytime
+    told: list[list[str]] = []
+
+    def reserve(trials, running, members) -> float:  # type: ignore[no-untyped-def]
+        told.append([t.candidate.name for t in members])
+        return 0.0
+
+    run = bare_run(searched.prepared, tmp_path)
+    run.settings = dataclasses.replace(
+        run.settings, deadline=time.monotonic() + 60, reserve=reserve
+    )
+    run.trials = list(searched.trials)
+    run.time_left()
+    assert told == [[]]  # before the anytime rounds score an ensemble: the leaders only
+    run.ensemble_score()
+    assert run.members
+    assert run.members == list(run.greedy(run.usable(1) + run.usable(2)))
+    run.time_left()
+    assert told[-1] == run.members

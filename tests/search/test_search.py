@@ -219,7 +219,7 @@ def test_the_search_keeps_free_the_time_its_caller_reserves(tmp_path: Path) -> N
 
     seen: list[int] = []
 
-    def reserve(trials, running) -> float:  # type: ignore[no-untyped-def]
+    def reserve(trials, running, members) -> float:  # type: ignore[no-untyped-def]
         # Nothing to keep free until a real model finished; then more than the time left.
         real = [t for t in trials if t.status == "ok" and t.candidate.family != "baseline"]
         seen.append(len(real))
@@ -253,7 +253,7 @@ def test_a_trial_leaves_room_for_what_its_own_result_will_need(tmp_path: Path) -
 
     calls: list[list[float]] = []
 
-    def reserve(trials, running) -> float:  # type: ignore[no-untyped-def]
+    def reserve(trials, running, members) -> float:  # type: ignore[no-untyped-def]
         calls.append(list(running))
         return 4.0 * sum(running)  # each second per fold still running needs 4 s afterwards
 

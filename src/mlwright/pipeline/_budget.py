@@ -86,15 +86,21 @@ def refit_growth(rows: int, prepared: Prepared) -> float:
 
 def refit_reserve(
     spec: TaskSpec, prepared: Prepared, rows: int, budget: float, workers: int
-) -> Callable[[Sequence[TrialResult], Sequence[float]], float] | None:
-    """Seconds the search keeps free for refitting its current leaders on ``rows`` rows,
-    counting each running trial (by the seconds per fold it may take) as a leader."""
+) -> Callable[[Sequence[TrialResult], Sequence[float], Sequence[TrialResult]], float] | None:
+    """Seconds the search keeps free for refitting its current leaders and the members of
+    its latest greedy ensemble on ``rows`` rows, counting each running trial (by the seconds
+    per fold it may take) as a leader. Without the members, an ensemble of seed copies and
+    tuned trials outgrew the reserve, and its refit was skipped."""
     if not spec.validation.refit:
         return None
     growth = refit_growth(rows, prepared)
 
-    def reserve(trials: Sequence[TrialResult], running: Sequence[float]) -> float:
+    def reserve(
+        trials: Sequence[TrialResult], running: Sequence[float], members: Sequence[TrialResult]
+    ) -> float:
         leaders = refit_leaders(rank_trials(trials, spec.task.metric))
+        names = {t.candidate.name for t in leaders}
+        leaders += [t for t in members if t.candidate.name not in names]
         needed = refit_seconds(leaders, growth, workers, running=running)
         # A refit that would need more than its share is skipped anyway: keep nothing for it.
         return needed if needed <= budget * REFIT_SHARE else 0.0

@@ -99,7 +99,12 @@ def measure(run: Run, searched: SearchResult, make_model: ModelFactory, framed: 
 def limits(run: Run) -> Limits:
     """The spec's constraints on the served model."""
     constraints = run.spec.constraints
-    return Limits(constraints.max_latency_p99_ms, constraints.max_model_size_mb)
+    return Limits(
+        constraints.max_latency_p99_ms,
+        constraints.max_model_size_mb,
+        p50_ms=constraints.target_latency_p50_ms,
+        refit=run.spec.validation.refit,
+    )
 
 
 def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: Framed) -> Selection:

@@ -181,9 +181,12 @@ class SearchSettings:
     seed: int
     deadline: float | None  # time.monotonic() at which no new trial starts
     # Seconds to keep free before the deadline for what follows the search (refitting the
-    # leaders on every row), given the trials finished so far and the seconds per fold that
-    # each trial still running may take.
-    reserve: Callable[[Sequence[TrialResult], Sequence[float]], float] | None = None
+    # leaders on every row), given the trials finished so far, the seconds per fold that
+    # each trial still running may take, and the members of the search's latest greedy
+    # ensemble (what the choice is likely to take).
+    reserve: (
+        Callable[[Sequence[TrialResult], Sequence[float], Sequence[TrialResult]], float] | None
+    ) = None
     max_trials: int | None = None
     tune: bool = True
     gpu: bool = False  # train families with a GPU path on the GPU (when one is present)
@@ -295,6 +298,7 @@ class _Run:
         self.asked: dict[str, _Tuner] = {}  # a tuning candidate's name -> the tuner that asked
         self.stack_inputs: tuple[str, ...] = ()
         self.seed_copies: dict[str, int] = {}  # a trial's name -> seed copies asked of it
+        self.members: list[str] = []  # the latest greedy ensemble over both layers
 
     # -- one trial ------------------------------------------------------------------------------
 
@@ -404,7 +408,8 @@ class _Run:
         if self.settings.reserve is not None:
             k = max(len(self.prepared.folds), 1)
             running = [*self.allowances.values(), *([] if starting is None else [starting])]
-            reserve = self.settings.reserve(self.trials, [s / k for s in running])
+            members = [self.by_name(n) for n in self.members]
+            reserve = self.settings.reserve(self.trials, [s / k for s in running], members)
         return self.settings.deadline - reserve - time.monotonic()
 
     def allowance(self) -> float:
@@ -504,16 +509,22 @@ class _Run:
             self.progress.log(f"{name}: {produced} trials, ensemble score gained {gain:+.4g}")
 
     def ensemble_score(self) -> float | None:
-        """The greedy ensemble's score over both layers' trials (see ``pool_score``)."""
-        return self.pool_score(self.usable(1) + self.usable(2))
+        """The greedy ensemble's score over both layers' trials (see ``pool_score``); its
+        members are kept in ``members``, for the refit reserve."""
+        pool = self.usable(1) + self.usable(2)
+        weights = self.greedy(pool) if pool else {}
+        self.members = list(weights)
+        return self.weights_score(weights) if weights else None
 
     def pool_score(self, pool: Sequence[TrialResult]) -> float | None:
-        """The score of the greedy ensemble of ``pool`` on rows none of its members saw: the
+        """The score of the greedy ensemble of ``pool`` (see ``weights_score``)."""
+        return self.weights_score(self.greedy(pool)) if pool else None
+
+    def weights_score(self, weights: Mapping[str, float]) -> float | None:
+        """The score of the ensemble of ``weights`` on rows none of its members saw: the
         stacking holdout when there is one, else the rows the folds validated."""
-        if not pool:
-            return None
         holdout = self.prepared.holdout
-        pred = blend(self.greedy(pool), self.by_name, holdout=holdout is not None)
+        pred = blend(weights, self.by_name, holdout=holdout is not None)
         rows = holdout if holdout is not None else self.prepared.validated
         return self.scorer(self.prepared.y[rows], pred if holdout is not None else pred[rows])
 

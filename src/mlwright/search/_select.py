@@ -31,6 +31,17 @@ Score = Callable[[np.ndarray, np.ndarray], float]
 class Limits:
     p99_ms: float | None = None
     size_mb: float | None = None
+    # A soft bound on the shipped model's single-row p50: it caps an ensemble's members,
+    # never a single model. Each member is expected to take its bagged model's time over
+    # its number of fold models once ``refit`` fits it again on every row (one model).
+    p50_ms: float | None = None
+    refit: bool = True
+
+    def shipped_p50_us(self, trial: TrialResult) -> float:
+        """The single-row p50 ``trial`` is expected to add to the shipped model."""
+        assert trial.latency is not None
+        folds = max(len(trial.fold_infos), 1) if self.refit else 1
+        return float(trial.latency["p50_us"]) / folds
 
     def breach(self, p99_us: float, size_mb: float) -> str | None:
         """What a model with this latency and size breaks, in words, or None."""
@@ -213,6 +224,9 @@ def select(
         )
     choose = _Greedy(search, limits, score, greater, seed)
     weights = choose(admissible) if ensemble else {admissible[0].candidate.name: 1.0}
+    capped = _capped(weights, choose, admissible, limits) if choose.capped else None
+    if capped is not None:
+        rejected.append(capped)
     layers = None
     first = [t for t in admissible if t.candidate.layer == 1]
     if first and len(first) < len(admissible):
@@ -257,19 +271,27 @@ class _Greedy:
     greater: bool
     seed: int
 
-    def __call__(self, admissible: Sequence[TrialResult]) -> dict[str, float]:
+    capped: bool = False  # the p50 target refused an ensemble the other limits allowed
+
+    def __call__(
+        self, admissible: Sequence[TrialResult], *, target: bool = True
+    ) -> dict[str, float]:
         if len(admissible) == 1:
             return {admissible[0].candidate.name: 1.0}
         validated = self.search.prepared.validated
         p99 = [t.latency["p99_us"] for t in admissible]  # type: ignore[index]
         size = [t.size_mb or 0.0 for t in admissible]
+        p50 = [self.limits.shipped_p50_us(t) for t in admissible]
+        bound = self.limits.p50_ms if target else None
 
         def fits(counts: Counter[int]) -> bool:
             # Members' single-row times add up (an overestimate: shared plans run once).
-            return (
-                self.limits.breach(sum(p99[i] for i in counts), sum(size[i] for i in counts))
-                is None
-            )
+            if self.limits.breach(sum(p99[i] for i in counts), sum(size[i] for i in counts)):
+                return False
+            if bound is None or len(counts) == 1 or sum(p50[i] for i in counts) <= bound * 1e3:
+                return True
+            self.capped = True
+            return False
 
         chosen = greedy_ensemble(
             [t.oof[validated] for t in admissible],  # type: ignore[index]
@@ -280,6 +302,38 @@ class _Greedy:
             seed=self.seed,
         )
         return {admissible[i].candidate.name: w for i, w in chosen.items()}
+
+
+def _capped(
+    weights: Mapping[str, float],
+    choose: _Greedy,
+    admissible: Sequence[TrialResult],
+    limits: Limits,
+) -> str | None:
+    """What the p50 target cost: the ensemble chosen within it beside the one without it,
+    by their out-of-fold scores (the same rows the greedy selection scored); None when the
+    target changed nothing."""
+    free = choose(admissible, target=False)
+    if free == dict(weights):
+        return None
+    search = choose.search
+    validated = search.prepared.validated
+    y = search.prepared.y[validated]
+
+    def oof(w: Mapping[str, float]) -> float:
+        pred = sum(v * search.by_name(n).oof[validated] for n, v in w.items())  # type: ignore[index]
+        return choose.score(y, np.asarray(pred))
+
+    def expected_ms(w: Mapping[str, float]) -> float:
+        return sum(limits.shipped_p50_us(search.by_name(n)) for n in w) / 1e3
+
+    return (
+        f"a larger ensemble: {len(free)} members, expected single-row p50 "
+        f"{expected_ms(free):.2f} ms after the refit > target_latency_p50_ms {limits.p50_ms:g} "
+        f"(out-of-fold {search.metric} {oof(free):.4g}, against {oof(weights):.4g} for the "
+        f"{len(weights)} member(s) within the target); raise constraints.target_latency_p50_ms "
+        "to allow it"
+    )
 
 
 def judge_second_layer(

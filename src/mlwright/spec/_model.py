@@ -163,6 +163,13 @@ class ConstraintsSection(_Section):
     max_model_size_mb: float | None = Field(
         None, gt=0, description="Largest acceptable artifact size, MB."
     )
+    target_latency_p50_ms: float | None = Field(
+        1.0,
+        gt=0,
+        description="Single-row p50 the shipped model aims for, ms: an ensemble takes members "
+        "only while their expected time after the refit fits in it. Soft: the best single model "
+        "is kept even when it is slower. Raise it to let larger ensembles through.",
+    )
     max_memory_gb: float | None = Field(
         None, gt=0, description="Peak memory the search may use, GB; default: half the machine."
     )

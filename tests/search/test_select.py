@@ -1,0 +1,119 @@
+"""The choice's soft latency target: ``Limits.p50_ms`` caps an ensemble's members by the
+single-row time they are expected to add once refit, never a single model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlwright.search import Candidate, Limits, SearchResult, TrialResult, _select, select
+from searching import prepared_binary, random_folds, roc_auc
+
+FOLDS = 5
+BAGGED_P50_US = 1000.0  # each trial's five fold models; one refit model: 200 µs
+
+
+class _StandIn:
+    """A model for ``select`` that predicts nothing: the choice is made on the trials'
+    out-of-fold predictions and their measured latencies, set by the test."""
+
+    def __init__(self, members: object = None, plans: object = None) -> None:
+        self.members = members
+
+    def measure_latency(self, records: object, calls: int = 200) -> dict[str, float]:
+        return {"p50_us": 1.0, "p99_us": 1.0}
+
+
+@pytest.fixture
+def searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SearchResult:
+    """Six trials whose out-of-fold predictions carry independent noise (averaging them
+    helps), each measured at BAGGED_P50_US for its five fold models."""
+    n = 600
+    prepared = prepared_binary(tmp_path, n, random_folds(n, FOLDS))
+    rng = np.random.default_rng(0)
+
+    def trial(name: str, family: str, noise: float) -> TrialResult:
+        positive = np.clip(0.2 + 0.6 * prepared.y + rng.normal(0, noise, n), 0, 1)
+        oof = np.stack([1 - positive, positive], axis=1)
+        result = TrialResult(
+            Candidate(name, family, {}),
+            "ok",
+            oof=oof,
+            fold_infos=[{}] * FOLDS,
+            latency={"p50_us": BAGGED_P50_US, "p99_us": BAGGED_P50_US},
+            size_mb=0.0,
+        )
+        result.fold_scores = [
+            float(roc_auc(prepared.y[valid], oof[valid]) or 0.0) for _, valid in prepared.folds
+        ]
+        return result
+
+    trials = [trial(f"m{i}", "lightgbm", 0.9 + 0.05 * i) for i in range(6)]
+    baseline = trial("baseline", "baseline", 5.0)
+    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: _StandIn())
+    monkeypatch.setattr(_select, "ensemble_size_mb", lambda w, s: 0.0)
+    return SearchResult("roc_auc", [baseline, *trials], baseline, prepared)
+
+
+def choose(searched: SearchResult, limits: Limits) -> _select.Selection:
+    return select(
+        searched,
+        limits=limits,
+        ensemble=True,
+        score=lambda truth, pred: float(roc_auc(truth, pred) or 0.0),
+        make_model=_StandIn,  # type: ignore[arg-type]
+        records=[{}],
+        seed=0,
+    )
+
+
+def test_without_a_target_the_ensemble_takes_every_member_that_helps(
+    searched: SearchResult,
+) -> None:
+    chosen = choose(searched, Limits())
+    assert len(chosen.weights) >= 3
+    assert chosen.rejected == []
+
+
+def test_the_target_caps_the_members_by_their_time_after_the_refit_and_says_what_it_cost(
+    searched: SearchResult,
+) -> None:
+    free = choose(searched, Limits())
+    # 200 µs a member once refit: two fit in 0.5 ms, three do not.
+    capped = choose(searched, Limits(p50_ms=0.5))
+    assert len(capped.weights) == 2
+    assert set(capped.weights) <= set(free.weights)
+    [note] = capped.rejected
+    assert f"a larger ensemble: {len(free.weights)} members" in note
+    assert f"expected single-row p50 {len(free.weights) * 0.2:.2f} ms" in note
+    assert "> target_latency_p50_ms 0.5" in note
+    assert "against" in note
+    assert "for the 2 member(s) within the target" in note
+
+
+def test_without_a_refit_each_member_costs_its_fold_models_time(searched: SearchResult) -> None:
+    # Shipped as fold models, each member takes 1 ms: the target leaves one, the best.
+    chosen = choose(searched, Limits(p50_ms=1.5, refit=False))
+    assert list(chosen.weights) == [searched.ranked()[0].candidate.name]
+    assert "expected single-row p50" in chosen.rejected[0]
+
+
+def test_a_single_model_slower_than_the_target_is_still_chosen(searched: SearchResult) -> None:
+    chosen = choose(searched, Limits(p50_ms=0.01))
+    assert list(chosen.weights) == [searched.ranked()[0].candidate.name]
+
+
+def test_a_target_that_changes_nothing_says_nothing(searched: SearchResult) -> None:
+    free = choose(searched, Limits())
+    roomy = choose(searched, Limits(p50_ms=0.2 * len(free.weights) + 0.01))
+    assert roomy.weights == free.weights
+    assert roomy.rejected == []
+
+
+def test_the_hard_limits_still_apply_beside_the_target(searched: SearchResult) -> None:
+    searched.trials[1].latency = {"p50_us": BAGGED_P50_US, "p99_us": 5000.0}
+    chosen = choose(searched, Limits(p99_ms=2.0, p50_ms=10.0))
+    assert searched.trials[1].candidate.name not in chosen.weights
+    assert any("max_latency_p99_ms" in note for note in chosen.rejected)
