@@ -296,9 +296,7 @@ def run_peer(system: str, task: Task, budget: float) -> Result:
 def _default_families() -> list[str]:
     from mlwright.learners import LEARNERS
 
-    return [
-        f for f, cls in LEARNERS.items() if f != "baseline" and cls.available and cls.default_search
-    ]
+    return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
 
 
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
@@ -306,9 +304,9 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
     # Without a second layer: what the stacking buys, side by side.
     "mlwright-stack0": lambda task, budget: run_mlwright(task, budget, None, stack_levels=0),
-    # The default search plus lightgbm_fe (the engineered feature style), side by side.
-    "mlwright-fe": lambda task, budget: run_mlwright(
-        task, budget, [*_default_families(), "lightgbm_fe"], label="mlwright-fe"
+    # The default search without lightgbm_fe (the engineered feature style), side by side.
+    "mlwright-nofe": lambda task, budget: run_mlwright(
+        task, budget, [f for f in _default_families() if f != "lightgbm_fe"], label="mlwright-nofe"
     ),
     # The bagged fold models shipped as they are (no refit on every row, no latency
     # target to cap them), side by side: what the refit costs or buys in accuracy.

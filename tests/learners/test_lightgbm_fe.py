@@ -1,4 +1,4 @@
-"""``lightgbm_fe``: LightGBM on the engineered feature style, run only when a spec names it."""
+"""``lightgbm_fe``: LightGBM on the engineered feature style, in the default search."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def test_it_is_lightgbm_on_the_engineered_style() -> None:
     assert LightGBMEngineered.default_configs(task, 1000) == LightGBM.default_configs(task, 1000)
 
 
-def test_only_a_spec_that_names_it_searches_it() -> None:
+def test_the_default_search_runs_it_and_a_spec_naming_learners_chooses() -> None:
     default = spec_from_dict({"task": {"target": "y"}})
-    assert "lightgbm_fe" not in _families(default)
-    assert "lightgbm" in _families(default)
+    assert {"lightgbm", "lightgbm_fe"} <= set(_families(default))
     named = spec_from_dict({"task": {"target": "y"}, "search": {"learners": ["lightgbm_fe"]}})
     assert _families(named) == ["lightgbm_fe"]
+    plain = spec_from_dict({"task": {"target": "y"}, "search": {"learners": ["lightgbm"]}})
+    assert _families(plain) == ["lightgbm"]

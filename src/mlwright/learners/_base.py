@@ -191,9 +191,6 @@ class Learner(ABC):
     available: ClassVar[bool] = True
     #: Whether the fit depends on the seed (a seed-bagged copy would differ from the trial).
     seed_varies: ClassVar[bool] = True
-    #: Whether the search runs the family when the spec names no learners (False: only
-    #: when ``search.learners`` lists it).
-    default_search: ClassVar[bool] = True
 
     # -- shared behaviour ---------------------------------------------------------------------
 

@@ -276,9 +276,7 @@ def _families(spec: TaskSpec) -> list[str]:
     runs regardless."""
     if spec.search.learners:
         return [f for f in spec.search.learners if f != "baseline"]
-    return [
-        f for f, cls in LEARNERS.items() if f != "baseline" and cls.available and cls.default_search
-    ]
+    return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
 
 
 def workers(spec: TaskSpec, prepared: Prepared) -> int:

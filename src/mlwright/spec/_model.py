@@ -208,8 +208,7 @@ class SearchSection(_Section):
     learners: list[str] = Field(
         default_factory=list,
         description="Learner families to try, e.g. ['lightgbm', 'linear']; empty: all that are "
-        "installed, except lightgbm_fe (engineered features), which runs only when named. "
-        "The baseline always runs.",
+        "installed. The baseline always runs.",
     )
     max_trials: int | None = Field(
         None,
