@@ -142,6 +142,7 @@ def _refit_stage(run: Run, s: Tabular) -> None:
         make_model=s.make_model,
         gpu=s.gpu,
     )
+    _refit.say_if_over_target(run, s.shipped, len(s.evaluated.selection.weights))
 
 
 def _complexity(run: Run, s: Tabular) -> None:
