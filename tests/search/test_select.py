@@ -12,7 +12,7 @@ from mlwright.search import Candidate, Limits, SearchResult, TrialResult, _selec
 from searching import prepared_binary, random_folds, roc_auc
 
 FOLDS = 5
-BAGGED_P50_US = 1000.0  # each trial's five fold models; one refit model: 200 µs
+BAGGED_P50_US = 1000.0  # each trial's five fold models; one refit model: 220 µs
 
 
 class _StandIn:
@@ -81,13 +81,13 @@ def test_the_target_caps_the_members_by_their_time_after_the_refit_and_says_what
     searched: SearchResult,
 ) -> None:
     free = choose(searched, Limits())
-    # 200 µs a member once refit: two fit in 0.5 ms, three do not.
+    # 220 µs a member once refit (200 µs and 10% more rounds): two fit in 0.5 ms, three do not.
     capped = choose(searched, Limits(p50_ms=0.5))
     assert len(capped.weights) == 2
     assert set(capped.weights) <= set(free.weights)
     [note] = capped.rejected
     assert f"a larger ensemble: {len(free.weights)} members" in note
-    assert f"expected single-row p50 {len(free.weights) * 0.2:.2f} ms" in note
+    assert f"expected single-row p50 {len(free.weights) * 0.22:.2f} ms" in note
     assert "> target_latency_p50_ms 0.5" in note
     assert "against" in note
     assert "for the 2 member(s) within the target" in note
@@ -107,7 +107,7 @@ def test_a_single_model_slower_than_the_target_is_still_chosen(searched: SearchR
 
 def test_a_target_that_changes_nothing_says_nothing(searched: SearchResult) -> None:
     free = choose(searched, Limits())
-    roomy = choose(searched, Limits(p50_ms=0.2 * len(free.weights) + 0.01))
+    roomy = choose(searched, Limits(p50_ms=0.22 * len(free.weights) + 0.01))
     assert roomy.weights == free.weights
     assert roomy.rejected == []
 

@@ -33,15 +33,17 @@ class Limits:
     size_mb: float | None = None
     # A soft bound on the shipped model's single-row p50: it caps an ensemble's members,
     # never a single model. Each member is expected to take its bagged model's time over
-    # its number of fold models once ``refit`` fits it again on every row (one model).
+    # its number of fold models, times REFIT_TIME_GROWTH, once ``refit`` fits it again on
+    # every row (one model).
     p50_ms: float | None = None
     refit: bool = True
 
     def shipped_p50_us(self, trial: TrialResult) -> float:
         """The single-row p50 ``trial`` is expected to add to the shipped model."""
         assert trial.latency is not None
-        folds = max(len(trial.fold_infos), 1) if self.refit else 1
-        return float(trial.latency["p50_us"]) / folds
+        if not self.refit:
+            return float(trial.latency["p50_us"])
+        return float(trial.latency["p50_us"]) / max(len(trial.fold_infos), 1) * REFIT_TIME_GROWTH
 
     def breach(self, p99_us: float, size_mb: float) -> str | None:
         """What a model with this latency and size breaks, in words, or None."""
@@ -100,6 +102,11 @@ def with_inputs(weights: Mapping[str, float], search: SearchResult) -> dict[str,
             out.setdefault(source, 0.0)
     return out
 
+
+# A refit boosted member fits 10% more rounds than its folds' mean (refit_rounds_factor),
+# and its time per row grows with its trees: at 300 s, hpc and hotel_rates shipped 1.11 ms
+# where each member's bagged p50 over its fold models added up to at most 1 ms.
+REFIT_TIME_GROWTH = 1.1
 
 # Enough calls to rank candidates and check a bound; the chosen model is measured with more.
 TRIAL_LATENCY_CALLS = 100
