@@ -256,7 +256,7 @@ def select(
         weights = {(admissible if kept or not first else first)[0].candidate.name: 1.0}
         model = ensemble_model(weights, search, make_model)
         latency, size_mb = model.measure_latency(records), ensemble_size_mb(weights, search)
-    oof = sum(w * search.by_name(n).oof for n, w in weights.items())  # type: ignore[operator, misc]
+    oof = blend(weights, search.by_name, holdout=False)
     return Selection(
         weights=weights,
         model=model,
@@ -328,8 +328,7 @@ def _capped(
     y = search.prepared.y[validated]
 
     def oof(w: Mapping[str, float]) -> float:
-        pred = sum(v * search.by_name(n).oof[validated] for n, v in w.items())  # type: ignore[index]
-        return choose.score(y, np.asarray(pred))
+        return choose.score(y, blend(w, search.by_name, holdout=False)[validated])
 
     def expected_ms(w: Mapping[str, float]) -> float:
         return sum(limits.shipped_p50_us(search.by_name(n)) for n in w) / 1e3
