@@ -405,6 +405,9 @@ class Layers(_Shape):
     with_second_layer: LayerChoice
     inputs: list[str]
     kept: bool
+    # One standard error of the difference (a paired bootstrap of the holdout's rows): the
+    # second layer is kept only when it wins by more. None before it was measured.
+    noise: float | None = None
 
 
 class Evidence(_Shape):

@@ -106,6 +106,7 @@ def print_summary(console: Console, result: RunResult) -> None:
             f"({layers.holdout_rows} rows no model saw) {metrics.metric} "
             f"{fmt(layers.with_second_layer.score)} with it, "
             f"{fmt(layers.first_layer.score)} for the first layer alone"
+            + ("" if layers.noise is None else f" (kept only beyond ±{layers.noise:.2g})")
         )
     print_holdout(console, metrics.metric, metrics.holdout)
     if metrics.decision is not None:

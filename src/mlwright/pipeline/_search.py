@@ -155,8 +155,15 @@ def second_layer_verdict(layers: dict[str, Any], metric: str) -> str:
     """One line on the stacking holdout's check: which ensemble it kept, and the scores."""
     first, second = layers["first_layer"], layers["with_second_layer"]
     verdict = "kept" if layers["kept"] else "not kept"
+    noise = layers.get("noise")
     return (
         f"second layer {verdict}: on the stacking holdout ({layers['holdout_rows']} rows) "
         f"{metric} {second['score']:.4g} with it ({second['choice']}) against "
         f"{first['score']:.4g} for the first layer alone ({first['choice']})"
+        + (
+            ""
+            if noise is None
+            else f"; kept only when it wins by more than ±{noise:.2g}, "
+            "one standard error of that difference over the holdout's rows"
+        )
     )

@@ -603,7 +603,13 @@ def _time_bought(section: Section, run: Run) -> None:
         section.text(
             f"The second layer {verdict}: on the stacking holdout ({layers.holdout_rows} rows "
             f"no model saw), {metric} {_num(layers.with_second_layer.score)} with it against "
-            f"{_num(layers.first_layer.score)} for the first layer alone."
+            f"{_num(layers.first_layer.score)} for the first layer alone"
+            + (
+                "."
+                if layers.noise is None
+                else f"; it is kept only when it wins by more than the noise of that "
+                f"difference, ±{layers.noise:.2g} (one standard error over the holdout's rows)."
+            )
         )
 
 
