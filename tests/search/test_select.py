@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwright.search import Candidate, Limits, SearchResult, TrialResult, _select, select
+from mlwright.search import (
+    Candidate,
+    Limits,
+    SearchResult,
+    TrialResult,
+    _select,
+    carve_holdout,
+    select,
+)
 from searching import prepared_binary, random_folds, roc_auc
 
 FOLDS = 5
@@ -117,3 +125,65 @@ def test_the_hard_limits_still_apply_beside_the_target(searched: SearchResult) -
     chosen = choose(searched, Limits(p99_ms=2.0, p50_ms=10.0))
     assert searched.trials[1].candidate.name not in chosen.weights
     assert any("max_latency_p99_ms" in note for note in chosen.rejected)
+
+
+def test_the_latency_note_describes_the_choice_that_ships_when_the_holdout_drops_the_second_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two second-layer trials with flattering out-of-fold predictions (the greedy ensemble
+    over both layers takes them) lose on the stacking holdout: the first layer's ensemble
+    ships, and the target's note compares it with the first layer's ensemble without the
+    target, not with the dropped one."""
+    n = 600
+    y_all = np.asarray(prepared_binary(tmp_path / "probe", n, random_folds(n, FOLDS)).y)
+    split = carve_holdout(
+        random_folds(n, FOLDS), y_all, fraction=1 / 9, classification=True, seed=0
+    )
+    prepared = prepared_binary(tmp_path / "stacked", n, split)
+    assert prepared.holdout is not None
+    rng = np.random.default_rng(0)
+    truth = prepared.y[prepared.holdout]
+
+    def probabilities(p: np.ndarray) -> np.ndarray:
+        return np.stack([1 - p, p], axis=1)
+
+    def trial(name: str, noise: float, inputs: tuple[str, ...] = ()) -> TrialResult:
+        if inputs:  # near perfect out of fold, every holdout row wrong
+            oof = probabilities(np.clip(0.05 + 0.9 * prepared.y, 0, 1))
+            held = probabilities(1.0 - truth.astype(np.float64))
+        else:
+            oof = probabilities(np.clip(0.2 + 0.6 * prepared.y + rng.normal(0, noise, n), 0, 1))
+            held = probabilities(
+                np.clip(0.2 + 0.6 * truth + rng.normal(0, noise, len(truth)), 0, 1)
+            )
+        result = TrialResult(
+            Candidate(name, "lightgbm", {}, inputs=inputs),
+            "ok",
+            oof=oof,
+            fold_infos=[{}] * FOLDS,
+            latency={"p50_us": BAGGED_P50_US, "p99_us": BAGGED_P50_US},
+            size_mb=0.0,
+        )
+        result.holdout_pred = held
+        validated = [v for _, v in prepared.folds]
+        result.fold_scores = [float(roc_auc(prepared.y[v], oof[v]) or 0.0) for v in validated]
+        return result
+
+    first = [trial(f"m{i}", 0.9 + 0.05 * i) for i in range(6)]
+    second = [trial(f"l2_{i}", 0.0, inputs=("m0", "m1")) for i in range(2)]
+    baseline = trial("baseline", 5.0)
+    baseline.candidate = Candidate("baseline", "baseline", {})
+    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: _StandIn())
+    monkeypatch.setattr(_select, "ensemble_size_mb", lambda w, s: 0.0)
+    searched = SearchResult("roc_auc", [baseline, *first, *second], baseline, prepared)
+    searched.stack_inputs = ("m0", "m1")
+
+    free_first = choose(SearchResult("roc_auc", [baseline, *first], baseline, prepared), Limits())
+    chosen = choose(searched, Limits(p50_ms=0.5))
+    assert chosen.layers is not None
+    assert not chosen.layers["kept"]
+    assert all(not name.startswith("l2_") for name in chosen.weights)
+    assert len(chosen.weights) == 2
+    [note] = chosen.rejected
+    assert f"a larger ensemble: {len(free_first.weights)} members" in note
+    assert "for the 2 member(s) within the target" in note

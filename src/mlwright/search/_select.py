@@ -229,22 +229,31 @@ def select(
             field="constraints",
             hint=_closest(real_finished, limits),
         )
-    choose = _Greedy(search, limits, score, greater, seed)
-    weights = choose(admissible) if ensemble else {admissible[0].candidate.name: 1.0}
-    capped = _capped(weights, choose, admissible, limits) if choose.capped else None
-    if capped is not None:
-        rejected.append(capped)
+    greedy = _Greedy(search, limits, score, greater, seed)
+
+    def chosen(pool: Sequence[TrialResult]) -> tuple[dict[str, float], bool]:
+        return greedy.choose(pool) if ensemble else ({pool[0].candidate.name: 1.0}, False)
+
+    weights, capped = chosen(admissible)
+    pool: Sequence[TrialResult] = admissible
     layers = None
     first = [t for t in admissible if t.candidate.layer == 1]
     if first and len(first) < len(admissible):
+        first_only, first_capped = chosen(first)
         weights, layers = judge_second_layer(
             search,
             with_second=weights,
-            first_only=choose(first) if ensemble else {first[0].candidate.name: 1.0},
+            first_only=first_only,
             score=score,
             greater=greater,
             seed=seed,
         )
+        if not layers["kept"]:
+            pool, capped = first, first_capped
+    # What the latency target cost the choice that ships (not one the holdout dropped).
+    note = _capped(weights, greedy, pool, limits) if capped else None
+    if note is not None:
+        rejected.append(note)
     model = ensemble_model(weights, search, make_model)
     latency = model.measure_latency(records)
     size_mb = ensemble_size_mb(weights, search)
@@ -279,26 +288,33 @@ class _Greedy:
     greater: bool
     seed: int
 
-    capped: bool = False  # the p50 target refused an ensemble the other limits allowed
-
     def __call__(
         self, admissible: Sequence[TrialResult], *, target: bool = True
     ) -> dict[str, float]:
+        return self.choose(admissible, target=target)[0]
+
+    def choose(
+        self, admissible: Sequence[TrialResult], *, target: bool = True
+    ) -> tuple[dict[str, float], bool]:
+        """The ensemble, and whether the p50 target refused a combination that the other
+        limits allowed (only then can the target have changed the choice)."""
         if len(admissible) == 1:
-            return {admissible[0].candidate.name: 1.0}
+            return {admissible[0].candidate.name: 1.0}, False
         validated = self.search.prepared.validated
         p99 = [t.latency["p99_us"] for t in admissible]  # type: ignore[index]
         size = [t.size_mb or 0.0 for t in admissible]
         p50 = [self.limits.shipped_p50_us(t) for t in admissible]
         bound = self.limits.p50_ms if target else None
+        refused = False
 
         def fits(counts: Counter[int]) -> bool:
+            nonlocal refused
             # Members' single-row times add up (an overestimate: shared plans run once).
             if self.limits.breach(sum(p99[i] for i in counts), sum(size[i] for i in counts)):
                 return False
             if bound is None or len(counts) == 1 or sum(p50[i] for i in counts) <= bound * 1e3:
                 return True
-            self.capped = True
+            refused = True
             return False
 
         chosen = greedy_ensemble(
@@ -309,27 +325,27 @@ class _Greedy:
             admissible=fits,
             seed=self.seed,
         )
-        return {admissible[i].candidate.name: w for i, w in chosen.items()}
+        return {admissible[i].candidate.name: w for i, w in chosen.items()}, refused
 
 
 def _capped(
     weights: Mapping[str, float],
-    choose: _Greedy,
+    greedy: _Greedy,
     admissible: Sequence[TrialResult],
     limits: Limits,
 ) -> str | None:
     """What the p50 target cost: the ensemble chosen within it beside the one without it,
     by their out-of-fold scores (the same rows the greedy selection scored); None when the
     target changed nothing."""
-    free = choose(admissible, target=False)
+    free = greedy(admissible, target=False)
     if free == dict(weights):
         return None
-    search = choose.search
+    search = greedy.search
     validated = search.prepared.validated
     y = search.prepared.y[validated]
 
     def oof(w: Mapping[str, float]) -> float:
-        return choose.score(y, blend(w, search.by_name, holdout=False)[validated])
+        return greedy.score(y, blend(w, search.by_name, holdout=False)[validated])
 
     def expected_ms(w: Mapping[str, float]) -> float:
         return sum(limits.shipped_p50_us(search.by_name(n)) for n in w) / 1e3
