@@ -48,6 +48,9 @@ DEV_SUITE = [
     "modeldata/concrete:compressive_strength",
     "modeldata/hotel_rates:avg_price_per_room",
 ]
+# Tasks with a free-text column, for the text features' defaults (the sentence embedding):
+# Amazon fine-food reviews (modeldata's text-modelling example), great or other.
+TEXT_SUITE = ["modeldata/training_data:score"]
 LATENCY_CALLS = 200
 DOCS = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -299,6 +302,21 @@ def _default_families() -> list[str]:
     return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
 
 
+def _with_text_embedding(run: Callable[[], Result], dims: int = 64) -> Result:
+    """``run`` with feature plans that embed text columns (``PlanSettings``'s
+    text_embedding_dims, whose default is 0), restored afterwards."""
+    import functools
+
+    from mlwright.features import _plan
+
+    default = _plan.PlanSettings
+    _plan.PlanSettings = functools.partial(default, text_embedding_dims=dims)  # type: ignore[assignment,misc]
+    try:
+        return run()
+    finally:
+        _plan.PlanSettings = default  # type: ignore[misc]
+
+
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
@@ -312,6 +330,10 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     # target to cap them), side by side: what the refit costs or buys in accuracy.
     "mlwright-bagged": lambda task, budget: run_mlwright(
         task, budget, None, label="mlwright-bagged", refit=False, target_latency_p50_ms=None
+    ),
+    # Text columns embedded (WordLlama, 64 dimensions) beside their TF-IDF, side by side.
+    "mlwright-textemb": lambda task, budget: _with_text_embedding(
+        lambda: run_mlwright(task, budget, None, label="mlwright-textemb")
     ),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},

@@ -51,7 +51,11 @@ def values_for(kind: str, *, test: bool) -> st.SearchStrategy[Any]:
                 lambda d: dt.datetime(d.year, d.month, d.day)
             ),
         )
-    return st.one_of(missing, st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join))
+    return st.one_of(
+        missing,
+        st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join),
+        st.text(max_size=20),  # any Unicode: the embedding's tokenizer sees it too
+    )
 
 
 @st.composite
@@ -87,6 +91,7 @@ def plans_and_frames(draw: st.DrawFn) -> tuple[FeaturePlan, pl.DataFrame, pl.Dat
         linear_min_count=draw(st.integers(1, 3)),
         max_onehot=draw(st.integers(1, 4)),
         text_buckets=draw(st.sampled_from([1, 4, 16])),
+        text_embedding_dims=draw(st.sampled_from([0, 8])),
         encoding_folds=2,
     )
     plan = FeaturePlan(

@@ -19,6 +19,7 @@ from sklearn.model_selection import KFold
 
 from mlwright.errors import InputError, NotFittedError, SchemaMismatchError, list_choices
 from mlwright.features import _values as v
+from mlwright.features._embedding import TextEmbedding
 from mlwright.features._engineered import (
     ENGINEERED_TRANSFORMS,
     CountEncoded,
@@ -58,6 +59,8 @@ class PlanSettings:
     linear_min_count: int = 10
     max_onehot: int = 30
     text_buckets: int = 128
+    # Leading dimensions of a text column's sentence embedding beside its TF-IDF (0: none).
+    text_embedding_dims: int = 0
     smoothing: float = 10.0
     encoding_folds: int = 5
     # The "engineered" style's (saved only in its plans, so the other styles' are unchanged):
@@ -81,7 +84,11 @@ class PlanSettings:
 # The engineered style's settings: those from count_min_levels on.
 _SETTINGS = [f.name for f in fields(PlanSettings)]
 _ENGINEERING_SETTINGS = frozenset(_SETTINGS[_SETTINGS.index("count_min_levels") :])
-_ALL_TRANSFORMS = {**TRANSFORMS, **ENGINEERED_TRANSFORMS}
+_ALL_TRANSFORMS: dict[str, type[Transform]] = {
+    **TRANSFORMS,
+    **ENGINEERED_TRANSFORMS,
+    TextEmbedding.kind: TextEmbedding,
+}
 
 
 def target_matrix(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -174,6 +181,8 @@ class FeaturePlan:
             elif kind == "text":
                 texts = v.category_column(series).to_list()
                 transforms.append(HashedTfidf.fit(name, texts, s.text_buckets))
+                if s.text_embedding_dims:
+                    transforms.append(TextEmbedding.fit(name, s.text_embedding_dims))
             else:
                 raise ValueError(f"unknown feature kind {kind!r} for column '{name}'")
         if self.style == "engineered":

@@ -1,0 +1,129 @@
+"""Free text as a sentence embedding, offline: WordLlama's token embeddings, which ship
+inside its wheel (nothing is downloaded, at training or at serving), averaged over a text's
+tokens, truncated to the leading ``dims`` dimensions (its Matryoshka training keeps them
+meaningful) and L2-normalised.
+
+The artifact names the embedding and the SHA-256 of its weights file rather than copying
+16 MB into every model: loading checks the installed file against that hash, so a model
+never reads an embedding other than the one it was trained with.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.resources
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mlwright.errors import ArtifactError
+from mlwright.features import _values as v
+from mlwright.features._transforms import Transform
+
+EMBEDDING = "wordllama/l2_supercat_256"
+_WEIGHTS = ("weights", "l2_supercat_256.safetensors")
+_TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
+_TENSOR = "embedding.weight"
+# A text's first tokens only: the mean of a few hundred already settles, and the time to
+# embed one row stays bounded whatever a client sends.
+MAX_TOKENS = 512
+
+
+@functools.cache
+def _load(name: str, sha256: str | None) -> tuple[Any, np.ndarray, str]:
+    """The tokenizer, the token embedding table (as stored: float16) and the weights file's
+    SHA-256; read once per process."""
+    if name != EMBEDDING:
+        raise ArtifactError(
+            f"unknown text embedding {name!r}",
+            field="embedding",
+            hint=f"this mlwright knows {EMBEDDING!r}; retrain the model with it",
+        )
+    try:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        package = importlib.resources.files("wordllama")
+    except ImportError as exc:
+        raise ArtifactError(
+            f"the text embedding {name!r} needs the wordllama package, which is missing",
+            field="embedding",
+            hint="pip install wordllama",
+        ) from exc
+    weights = package.joinpath(*_WEIGHTS)
+    data = weights.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise ArtifactError(
+            f"the installed wordllama's weights (sha256 {digest[:12]}...) are not the ones "
+            f"this model was trained with (sha256 {sha256[:12]}...)",
+            field="embedding",
+            hint="install the wordllama version it was trained with, or retrain",
+        )
+    path = str(weights)
+    table = load_file(path)[_TENSOR]
+    tokenizer = Tokenizer.from_file(str(package.joinpath(*_TOKENIZER)))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer, table, digest
+
+
+class TextEmbedding(Transform):
+    """A text column's sentence embedding (see the module's docstring); a missing or empty
+    text, or one without tokens, embeds as zeros. Both paths tokenise the same way and pool
+    each text with the same per-text NumPy code, so they agree exactly."""
+
+    kind = "embedding"
+
+    def __init__(self, column: str, *, embedding: str, dims: int, sha256: str):
+        super().__init__(column)
+        self.embedding = embedding
+        self.dims = dims
+        self.sha256 = sha256
+        tokenizer, table, _ = _load(embedding, sha256)
+        if not 0 < dims <= table.shape[1]:
+            raise ValueError(f"dims must be in 1..{table.shape[1]}, got {dims}")
+        self._tokenizer = tokenizer
+        self._table = np.ascontiguousarray(table[:, :dims])  # 32,000 tokens x dims
+
+    @classmethod
+    def fit(cls, column: str, dims: int) -> TextEmbedding:
+        _, _, digest = _load(EMBEDDING, None)
+        return cls(column, embedding=EMBEDDING, dims=dims, sha256=digest)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{self.column}__emb{i}" for i in range(self.dims)]
+
+    def _pool(self, ids: Sequence[int]) -> list[float]:
+        if not ids:
+            return [0.0] * self.dims
+        rows = np.clip(np.asarray(ids[:MAX_TOKENS], dtype=np.int64), 0, len(self._table) - 1)
+        mean = self._table[rows].astype(np.float64).sum(axis=0) / len(rows)
+        norm = math.sqrt(float(mean @ mean))
+        return (mean / norm).tolist() if norm > 0.0 else [0.0] * self.dims
+
+    def _ids(self, text: str | None) -> list[int]:
+        if not text:
+            return []
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def batch(self, series: pl.Series) -> np.ndarray:
+        # One text at a time, as ``one`` does: encode_batch would start the tokenizer's
+        # thread pool, which a process forked afterwards must then disable.
+        texts = v.category_column(series).to_list()
+        out = np.zeros((len(texts), self.dims))
+        for i, text in enumerate(texts):
+            if text:
+                out[i] = self._pool(self._ids(text))
+        return out
+
+    def one(self, value: Any, out: list[float]) -> None:
+        out.extend(self._pool(self._ids(v.category(self.column, value))))
+
+    def params(self) -> dict[str, Any]:
+        return {"embedding": self.embedding, "dims": self.dims, "sha256": self.sha256}
