@@ -236,7 +236,8 @@ def test_the_noise_of_a_paired_difference() -> None:
     assert small == paired_noise(truth, a, b, auc, stratify=True, seed=0)  # seeded
     # Four times the rows, about half the noise.
     big = paired_noise(*case(1600), auc, stratify=True, seed=0)
-    assert small is not None and big is not None
+    assert small is not None
+    assert big is not None
     assert 0.3 < big / small < 0.8
     # Two positives among 40 rows: resamples within each class keep the AUC defined.
     few = np.zeros(40, dtype=np.int64)
@@ -251,7 +252,8 @@ def test_the_noise_of_a_paired_difference() -> None:
     noise = paired_noise(
         y, y + rng.normal(0, 1, 300), y + rng.normal(0, 1, 300), rmse, stratify=False, seed=0
     )
-    assert noise is not None and 0.02 < noise < 0.2
+    assert noise is not None
+    assert 0.02 < noise < 0.2
 
 
 def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(
