@@ -255,7 +255,8 @@ def check_column_kinds(ctx: CheckContext) -> list[Finding]:
                 Finding(
                     "column.text",
                     "info",
-                    f"column '{col.name}' is free text ({col.reason}); used as hashed TF-IDF",
+                    f"column '{col.name}' is free text ({col.reason}); used as hashed TF-IDF and a "
+                    "sentence embedding",
                     "nothing to do; if it is a category with many values, it is treated as text",
                     column=col.name,
                     evidence={"distinct": col.n_unique},

@@ -60,7 +60,7 @@ class PlanSettings:
     max_onehot: int = 30
     text_buckets: int = 128
     # Leading dimensions of a text column's sentence embedding beside its TF-IDF (0: none).
-    text_embedding_dims: int = 0
+    text_embedding_dims: int = 64
     smoothing: float = 10.0
     encoding_folds: int = 5
     # The "engineered" style's (saved only in its plans, so the other styles' are unchanged):
@@ -386,7 +386,10 @@ class FeaturePlan:
     def n_engineered(self) -> int:
         """How many outputs the engineered style adds after the tree outputs (0 for the
         other styles, and when nothing qualified: the plan then equals the tree plan)."""
-        return sum(len(t.names) for t in self._fitted()[len(self.columns) :])
+        fitted = self._fitted()
+        # One base transform per column, two for a text column with its embedding.
+        base = len(self.columns) + sum(isinstance(t, TextEmbedding) for t in fitted)
+        return sum(len(t.names) for t in fitted[base:])
 
     @property
     def categorical_indices(self) -> list[int]:
