@@ -1,41 +1,87 @@
-"""The text embedding: WordLlama's bundled token embeddings, pooled per text, beside the
-TF-IDF in a plan, and refused at load when the installed weights are not the trained ones.
-(Batch and single-record agreement is the plan's property test, tests/features/test_plan.py.)"""
+"""The text embedding: WordLlama's bundled token embeddings pooled per text, the same in
+batch and for one record, kept beside the TF-IDF only where it predicts the target, and
+refused at load when the installed weights are not the trained ones."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlwright.errors import ArtifactError
 from mlwright.features import FeaturePlan, PlanSettings
 from mlwright.features._embedding import MAX_TOKENS, TextEmbedding
+from synth import assert_bitwise_equal
+
+GOOD = ["great", "delicious", "tasty", "lovely", "fresh", "perfect", "wonderful"]
+BAD = ["awful", "stale", "broken", "rotten", "terrible", "bland", "disgusting"]
+FILLER = ["the", "coffee", "box", "was", "really", "and", "arrived", "today"]
 
 
-def test_text_embedding_sits_beside_the_tfidf_and_places_like_texts_together() -> None:
-    texts = [
-        "the food was delicious",
-        "a tasty meal, loved the dinner",
-        "the invoice is overdue",
-        None,
-    ]
-    settings_ = PlanSettings(text_buckets=16, text_embedding_dims=64)
-    plan = FeaturePlan([("t", "text")], "tree", settings=settings_).fit(pl.DataFrame({"t": texts}))
+def reviews(n: int, seed: int, *, signal: bool) -> tuple[pl.DataFrame, np.ndarray]:
+    """Short texts; with ``signal`` their sentiment words give the label, else the label is
+    a coin toss."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    texts = []
+    for label in y:
+        words = list(rng.choice(FILLER, 4))
+        mood = (GOOD if label else BAD) if signal else (GOOD if rng.random() < 0.5 else BAD)
+        words += list(rng.choice(mood, 2))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+    return pl.DataFrame({"t": texts}), y
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=40)), min_size=1, max_size=8))
+def test_batch_and_one_record_embeddings_agree_bitwise(texts: list[str | None]) -> None:
+    embedding = TextEmbedding.fit("t", 8)
+    batch = embedding.batch(pl.Series("t", texts, dtype=pl.String))
+    single: list[float] = []
+    for text in texts:
+        embedding.one(text, single)
+    assert_bitwise_equal(batch, np.asarray(single, dtype=np.float64).reshape(batch.shape))
+
+
+def test_the_embedding_is_kept_where_the_text_predicts_the_target() -> None:
+    data, y = reviews(300, seed=0, signal=True)
+    knobs = PlanSettings(text_buckets=16, text_embedding_dims=64)
+    plan = FeaturePlan([("t", "text")], "tree", n_classes=2, settings=knobs).fit(data, y)
     names = plan.feature_names
     assert names[:16] == [f"t__tfidf{i}" for i in range(16)]
     assert names[16:] == [f"t__emb{i}" for i in range(64)]
-    emb = plan.transform(pl.DataFrame({"t": texts}))[:, 16:]
+    # Plain data: the plan survives JSON and gives the same outputs.
+    again = FeaturePlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert_bitwise_equal(plan.transform(data), again.transform(data))
+
+
+def test_the_embedding_is_left_out_where_the_text_is_noise_to_the_target() -> None:
+    data, y = reviews(300, seed=0, signal=False)
+    knobs = PlanSettings(text_buckets=16, text_embedding_dims=64)
+    plan = FeaturePlan([("t", "text")], "tree", n_classes=2, settings=knobs).fit(data, y)
+    assert plan.feature_names == [f"t__tfidf{i}" for i in range(16)]
+    unlabelled = FeaturePlan([("t", "text")], "tree", settings=knobs).fit(data)
+    assert unlabelled.feature_names == plan.feature_names  # no target: no evidence
+
+
+def test_like_texts_embed_near_each_other_and_a_missing_text_as_zeros() -> None:
+    texts = ["the food was delicious", "a tasty meal, loved the dinner", "the invoice is overdue"]
+    embedding = TextEmbedding.fit("t", 64)
+    emb = embedding.batch(pl.Series("t", [*texts, None, ""]))
     assert np.allclose(np.linalg.norm(emb[:3], axis=1), 1.0)
-    assert not emb[3].any()  # a missing text embeds as zeros
+    assert not emb[3:].any()
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
 
 
 def test_a_text_embedding_whose_weights_differ_is_refused_at_load() -> None:
-    plan = FeaturePlan([("t", "text")], "tree", settings=PlanSettings(text_embedding_dims=8)).fit(
-        pl.DataFrame({"t": ["a b", "c d"]})
-    )
-    saved = plan.to_dict()
+    data, y = reviews(300, seed=0, signal=True)
+    knobs = PlanSettings(text_embedding_dims=8)
+    saved = FeaturePlan([("t", "text")], "tree", n_classes=2, settings=knobs).fit(data, y).to_dict()
     [embedding] = [t for t in saved["transforms"] if t["kind"] == "embedding"]
     embedding["sha256"] = "0" * 64
     with pytest.raises(ArtifactError, match="not the ones this model was trained with") as err:

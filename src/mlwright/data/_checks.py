@@ -255,8 +255,8 @@ def check_column_kinds(ctx: CheckContext) -> list[Finding]:
                 Finding(
                     "column.text",
                     "info",
-                    f"column '{col.name}' is free text ({col.reason}); used as hashed TF-IDF and a "
-                    "sentence embedding",
+                    f"column '{col.name}' is free text ({col.reason}); used as hashed "
+                    "TF-IDF (and a sentence embedding where it predicts the target)",
                     "nothing to do; if it is a category with many values, it is treated as text",
                     column=col.name,
                     evidence={"distinct": col.n_unique},

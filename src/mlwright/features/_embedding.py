@@ -28,6 +28,14 @@ EMBEDDING = "wordllama/l2_supercat_256"
 _WEIGHTS = ("weights", "l2_supercat_256.safetensors")
 _TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
 _TENSOR = "embedding.weight"
+# The embedding is kept only where it predicts the target: a ridge regression on it, fitted
+# on a seeded sample of at most CHECK_ROWS training rows, must explain at least MIN_R2 of the
+# target's variance out of fold. Text that is noise to the target (whose 64 dimensions only
+# gave unregularised models more to overfit) is then left to the TF-IDF.
+MIN_R2 = 0.01
+CHECK_ROWS = 5_000
+CHECK_FOLDS = 3
+RIDGE = 1.0
 # A text's first tokens only: the mean of a few hundred already settles, and the time to
 # embed one row stays bounded whatever a client sends.
 MAX_TOKENS = 512
@@ -127,3 +135,23 @@ class TextEmbedding(Transform):
 
     def params(self) -> dict[str, Any]:
         return {"embedding": self.embedding, "dims": self.dims, "sha256": self.sha256}
+
+
+def out_of_fold_r2(X: np.ndarray, Y: np.ndarray, *, seed: int) -> float:
+    """The share of the variance of ``Y`` (n, k) that a ridge regression on ``X`` explains on
+    rows it was not fitted on (CHECK_FOLDS seeded folds; each fold's baseline is the mean of
+    the rows fitted). 0 for fewer than 2 rows a fold or a constant target."""
+    n = len(X)
+    if n < 2 * CHECK_FOLDS:
+        return 0.0
+    order = np.random.default_rng(seed).permutation(n)
+    sse = sst = 0.0
+    for part in np.array_split(order, CHECK_FOLDS):
+        fitted = np.setdiff1d(order, part)
+        x_mean, y_mean = X[fitted].mean(axis=0), Y[fitted].mean(axis=0)
+        A, B = X[fitted] - x_mean, Y[fitted] - y_mean
+        W = np.linalg.solve(A.T @ A + RIDGE * np.eye(X.shape[1]), A.T @ B)
+        pred = (X[part] - x_mean) @ W + y_mean
+        sse += float(((Y[part] - pred) ** 2).sum())
+        sst += float(((Y[part] - y_mean) ** 2).sum())
+    return 1.0 - sse / sst if sst > 0.0 else 0.0

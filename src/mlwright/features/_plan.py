@@ -19,7 +19,7 @@ from sklearn.model_selection import KFold
 
 from mlwright.errors import InputError, NotFittedError, SchemaMismatchError, list_choices
 from mlwright.features import _values as v
-from mlwright.features._embedding import TextEmbedding
+from mlwright.features._embedding import CHECK_ROWS, MIN_R2, TextEmbedding, out_of_fold_r2
 from mlwright.features._engineered import (
     ENGINEERED_TRANSFORMS,
     CountEncoded,
@@ -59,7 +59,8 @@ class PlanSettings:
     linear_min_count: int = 10
     max_onehot: int = 30
     text_buckets: int = 128
-    # Leading dimensions of a text column's sentence embedding beside its TF-IDF (0: none).
+    # Leading dimensions of a text column's sentence embedding beside its TF-IDF (0: none),
+    # where it predicts the target (``_embedding.MIN_R2``).
     text_embedding_dims: int = 64
     smoothing: float = 10.0
     encoding_folds: int = 5
@@ -179,10 +180,7 @@ class FeaturePlan:
             elif kind in ("datetime", "calendar"):
                 transforms.append(self._fit_dates(name, series, calendar=kind == "calendar"))
             elif kind == "text":
-                texts = v.category_column(series).to_list()
-                transforms.append(HashedTfidf.fit(name, texts, s.text_buckets))
-                if s.text_embedding_dims:
-                    transforms.append(TextEmbedding.fit(name, s.text_embedding_dims))
+                transforms += self._fit_text(name, series, y)
             else:
                 raise ValueError(f"unknown feature kind {kind!r} for column '{name}'")
         if self.style == "engineered":
@@ -191,6 +189,26 @@ class FeaturePlan:
             transforms.extend(engineered)
         self._set_transforms(transforms)
         return out_of_fold
+
+    def _fit_text(self, name: str, series: pl.Series, y: np.ndarray | None) -> list[Transform]:
+        """A text column's hashed TF-IDF, and its embedding where that predicts the target."""
+        s = self.settings
+        texts = v.category_column(series).to_list()
+        out: list[Transform] = [HashedTfidf.fit(name, texts, s.text_buckets)]
+        if s.text_embedding_dims and y is not None:
+            embedding = TextEmbedding.fit(name, s.text_embedding_dims)
+            if self._embedding_pays(embedding, series, y):
+                out.append(embedding)
+        return out
+
+    def _embedding_pays(self, embedding: TextEmbedding, series: pl.Series, y: np.ndarray) -> bool:
+        """Whether a text column's embedding predicts the target (see ``MIN_R2``)."""
+        rows = np.arange(len(series))
+        if len(rows) > CHECK_ROWS:
+            rows = np.sort(np.random.default_rng(self.seed).choice(rows, CHECK_ROWS, replace=False))
+        X = embedding.batch(series.gather(rows))
+        Y = target_matrix(np.asarray(y)[rows], self.n_classes)
+        return out_of_fold_r2(X, Y, seed=self.seed) >= MIN_R2
 
     def _set_transforms(self, transforms: list[Transform]) -> None:
         """Keep the fitted transforms, and the single-record path's steps: the leading
