@@ -201,34 +201,7 @@ def select(
     limits, kept only while the ensemble meets them too; else the best single trial. Trials
     that ``measure_trials`` left unmeasured (the time budget) are not candidates."""
     greater = METRICS[search.metric].greater_is_better
-    ranked = [t for t in search.ranked() if t.latency is not None and t.size_mb is not None]
-    rejected: list[str] = []
-    admissible: list[TrialResult] = []
-    for trial in ranked:
-        assert trial.latency is not None
-        assert trial.size_mb is not None
-        why = limits.breach(trial.latency["p99_us"], trial.size_mb)
-        if why is None:
-            admissible.append(trial)
-        else:
-            rejected.append(f"{trial.candidate.name}: {why}")
-    real_finished = [t for t in ranked if t.candidate.family != "baseline"]
-    if not real_finished:
-        raise TrainingError(
-            "no model beyond the baseline finished within the time budget",
-            field="constraints.time_budget",
-            hint=_more_time(search),
-        )
-    # The baseline is the yardstick, never a member: blended in, it only shifts each fold's
-    # predictions by that fold's prior, which can flatter a pooled out-of-fold score.
-    admissible = [t for t in admissible if t.candidate.family != "baseline"]
-    if not admissible:
-        # Only the baseline fits: never hand that back as if it were a model.
-        raise TrainingError(
-            "no candidate meets the constraints: " + "; ".join(rejected),
-            field="constraints",
-            hint=_closest(real_finished, limits),
-        )
+    admissible, rejected = _admissible(search, limits)
     greedy = _Greedy(search, limits, score, greater, seed)
 
     def chosen(pool: Sequence[TrialResult]) -> tuple[dict[str, float], bool]:
@@ -276,6 +249,40 @@ def select(
         rejected=rejected,
         layers=layers,
     )
+
+
+def _admissible(search: SearchResult, limits: Limits) -> tuple[list[TrialResult], list[str]]:
+    """The measured trials that each meet the limits (the baseline never one), best first,
+    and why the others do not; a TrainingError when no real trial is left."""
+    ranked = [t for t in search.ranked() if t.latency is not None and t.size_mb is not None]
+    rejected: list[str] = []
+    admissible: list[TrialResult] = []
+    for trial in ranked:
+        assert trial.latency is not None
+        assert trial.size_mb is not None
+        why = limits.breach(trial.latency["p99_us"], trial.size_mb)
+        if why is None:
+            admissible.append(trial)
+        else:
+            rejected.append(f"{trial.candidate.name}: {why}")
+    real_finished = [t for t in ranked if t.candidate.family != "baseline"]
+    if not real_finished:
+        raise TrainingError(
+            "no model beyond the baseline finished within the time budget",
+            field="constraints.time_budget",
+            hint=_more_time(search),
+        )
+    # The baseline is the yardstick, never a member: blended in, it only shifts each fold's
+    # predictions by that fold's prior, which can flatter a pooled out-of-fold score.
+    admissible = [t for t in admissible if t.candidate.family != "baseline"]
+    if not admissible:
+        # Only the baseline fits: never hand that back as if it were a model.
+        raise TrainingError(
+            "no candidate meets the constraints: " + "; ".join(rejected),
+            field="constraints",
+            hint=_closest(real_finished, limits),
+        )
+    return admissible, rejected
 
 
 @dataclass
