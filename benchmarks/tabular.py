@@ -302,9 +302,9 @@ def _default_families() -> list[str]:
     return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
 
 
-def _with_text_embedding(run: Callable[[], Result], dims: int = 64) -> Result:
-    """``run`` with feature plans that embed text columns (``PlanSettings``'s
-    text_embedding_dims, whose default is 0), restored afterwards."""
+def _with_text_embedding(run: Callable[[], Result], dims: int) -> Result:
+    """``run`` with feature plans whose ``PlanSettings.text_embedding_dims`` is ``dims``
+    (default 64; 0 leaves text to its TF-IDF), restored afterwards."""
     import functools
 
     from mlwright.features import _plan
@@ -331,9 +331,10 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright-bagged": lambda task, budget: run_mlwright(
         task, budget, None, label="mlwright-bagged", refit=False, target_latency_p50_ms=None
     ),
-    # Text columns embedded (WordLlama, 64 dimensions) beside their TF-IDF, side by side.
-    "mlwright-textemb": lambda task, budget: _with_text_embedding(
-        lambda: run_mlwright(task, budget, None, label="mlwright-textemb")
+    # Text columns left to their TF-IDF, without the default sentence embedding, side by
+    # side: what the embedding buys on TEXT_SUITE.
+    "mlwright-notextemb": lambda task, budget: _with_text_embedding(
+        lambda: run_mlwright(task, budget, None, label="mlwright-notextemb"), dims=0
     ),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},

@@ -42,9 +42,9 @@ MAX_TOKENS = 512
 
 
 @functools.cache
-def _load(name: str, sha256: str | None) -> tuple[Any, np.ndarray, str]:
+def _files(name: str) -> tuple[Any, np.ndarray, str]:
     """The tokenizer, the token embedding table (as stored: float16) and the weights file's
-    SHA-256; read once per process."""
+    SHA-256; read once per process, whichever models ask."""
     if name != EMBEDDING:
         raise ArtifactError(
             f"unknown text embedding {name!r}",
@@ -52,7 +52,7 @@ def _load(name: str, sha256: str | None) -> tuple[Any, np.ndarray, str]:
             hint=f"this mlwright knows {EMBEDDING!r}; retrain the model with it",
         )
     try:
-        from safetensors.numpy import load_file
+        from safetensors.numpy import load
         from tokenizers import Tokenizer
 
         package = importlib.resources.files("wordllama")
@@ -62,22 +62,26 @@ def _load(name: str, sha256: str | None) -> tuple[Any, np.ndarray, str]:
             field="embedding",
             hint="pip install wordllama",
         ) from exc
-    weights = package.joinpath(*_WEIGHTS)
-    data = weights.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise ArtifactError(
-            f"the installed wordllama's weights (sha256 {digest[:12]}...) are not the ones "
-            f"this model was trained with (sha256 {sha256[:12]}...)",
-            field="embedding",
-            hint="install the wordllama version it was trained with, or retrain",
-        )
-    path = str(weights)
-    table = load_file(path)[_TENSOR]
+    data = package.joinpath(*_WEIGHTS).read_bytes()  # hashed and parsed from one read
+    table = load(data)[_TENSOR]
     tokenizer = Tokenizer.from_file(str(package.joinpath(*_TOKENIZER)))
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    return tokenizer, table, digest
+    return tokenizer, table, hashlib.sha256(data).hexdigest()
+
+
+def _load(name: str, sha256: str) -> tuple[Any, np.ndarray]:
+    """The tokenizer and table of embedding ``name``, refused when the installed weights'
+    SHA-256 is not ``sha256``."""
+    tokenizer, table, digest = _files(name)
+    if digest != sha256:
+        raise ArtifactError(
+            f"the installed wordllama's weights (sha256 {digest[:12]}...) are not the ones "
+            f"this model was trained with (sha256 {str(sha256)[:12]}...)",
+            field="embedding",
+            hint="install the wordllama version it was trained with, or retrain",
+        )
+    return tokenizer, table
 
 
 class TextEmbedding(Transform):
@@ -92,7 +96,7 @@ class TextEmbedding(Transform):
         self.embedding = embedding
         self.dims = dims
         self.sha256 = sha256
-        tokenizer, table, _ = _load(embedding, sha256)
+        tokenizer, table = _load(embedding, sha256)
         if not 0 < dims <= table.shape[1]:
             raise ValueError(f"dims must be in 1..{table.shape[1]}, got {dims}")
         self._tokenizer = tokenizer
@@ -100,7 +104,7 @@ class TextEmbedding(Transform):
 
     @classmethod
     def fit(cls, column: str, dims: int) -> TextEmbedding:
-        _, _, digest = _load(EMBEDDING, None)
+        _, _, digest = _files(EMBEDDING)
         return cls(column, embedding=EMBEDDING, dims=dims, sha256=digest)
 
     @property
