@@ -244,6 +244,24 @@ def test_predict_one_walks_the_trees_as_xgboost_does(problem: str, depth: int) -
     assert learner._walk is not None  # the rows above went through the walk
 
 
+@pytest.mark.parametrize("problem", ["regression", "binary", "multiclass"])
+def test_the_walk_holds_with_a_categorical_first_column(problem: str) -> None:
+    # A leaf reads feature 0: when that column is categorical, its code must not move the
+    # walk off the leaf (the walk then failed its probes, and XGBoost predicted every row).
+    X, y, task = dataset(problem, n=400)
+    first = [4, 0, 1, 2, 3]
+    X = X[:, first]
+    task = LearnerTask(task.problem_type, task.n_classes, (0,))
+    learner = XGBoost({"n_estimators": 60, "max_depth": 6}).fit(X, y, task)
+    rows = hostile_rows(X[:, np.argsort(first)], seed=1)[:, first]
+    batch = learner.predict(rows)
+    for i, row in enumerate(rows):
+        one = learner.predict_one(row.tolist())
+        expected = [float(batch[i])] if problem == "regression" else batch[i].tolist()
+        assert one == expected, i
+    assert learner._walk is not None
+
+
 def test_a_loaded_model_walks_its_checked_trees(tmp_path: Path) -> None:
     X, y, task = dataset("binary", n=300)
     learner = XGBoost({"n_estimators": 40}).fit(X, y, task)

@@ -94,6 +94,10 @@ class TreeWalk:
         self.cat_cap = cap.astype(np.float32)
         member = [np.zeros(1, dtype=bool)]  # run 0: a numeric node or a leaf, never right
         base = np.zeros(len(old), dtype=np.intp)
+        # The feature whose code a node reads: its own at a categorical split; elsewhere the
+        # extra code that is always 0 (a leaf reads feature 0, which may be categorical, and
+        # must not step off itself).
+        cat_feature = np.full(len(old), self.n_features, dtype=np.intp)
         at = 1
         for new, i in enumerate(old.tolist()):
             s = sets[i]
@@ -103,9 +107,11 @@ class TreeWalk:
             run[s] = True
             member.append(run)
             base[new] = at
+            cat_feature[new] = self.feature[new]
             at += run.size
         self.member = np.concatenate(member)
         self.cat_base = base
+        self.cat_feature = cat_feature
 
     def margins(self, x: np.ndarray) -> list[float]:
         """The raw scores (one per output) of a float32 row of finite or NaN values."""
@@ -118,7 +124,7 @@ class TreeWalk:
             v = x[f]
             step = v >= threshold[node]
             if codes is not None:
-                step |= self.member[self.cat_base[node] + codes[f]]
+                step |= self.member[self.cat_base[node] + codes[self.cat_feature[node]]]
             if nans:
                 step = np.where(np.isnan(v), self.nan_step[node], step)
             node = left[node] + step
@@ -130,10 +136,11 @@ class TreeWalk:
     def _codes(self, x: np.ndarray) -> np.ndarray:
         """Each feature's value as an index into a categorical node's run: the category
         (truncated, as XGBoost casts it) when it is within the feature's runs, else the
-        runs' last, always-False entry. Numeric nodes read run 0 at index 0."""
+        runs' last, always-False entry; then a 0, which numeric nodes and leaves read
+        (run 0 at index 0)."""
         cap = self.cat_cap
         valid = (x >= 0) & (x < cap)  # NaN is neither
-        codes: np.ndarray = np.where(valid, x, cap).astype(np.intp)
+        codes: np.ndarray = np.append(np.where(valid, x, cap).astype(np.intp), 0)
         return codes
 
 
