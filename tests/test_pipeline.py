@@ -5,6 +5,7 @@ import io
 import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from mlwright.pipeline import (
     train,
 )
 from mlwright.pipeline._budget import refuse_overrun
+from mlwright.pipeline._evaluate import judge_stacker
 from mlwright.spec import METRICS, spec_from_kwargs
 from synth import FAST, make_frame
 
@@ -353,19 +355,17 @@ def test_asking_for_a_gpu_without_one_trains_on_the_cpu(monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
-def test_stacking_is_kept_only_when_it_beats_the_ensemble_on_the_holdout(problem: str) -> None:
+def test_stacking_is_kept_only_when_it_beats_the_ensemble_beyond_noise(problem: str) -> None:
     data = make_frame(problem, n=600, seed=4)
     spec = spec_from_kwargs({"target": "y", "stacking": True, **{**FAST, "max_trials": 4}})
     model = train(spec, data, save=False).model
     note = model.metadata["stacking"]
     assert len(note["members"]) >= 2
     greater = METRICS[model.metrics["metric"]].greater_is_better
-    stack_wins = (
-        note["holdout_stack"] > note["holdout_without"]
-        if greater
-        else note["holdout_stack"] < note["holdout_without"]
-    )
-    assert note["kept"] == stack_wins
+    # Judged where the choice may look (never the evaluation holdout it reports).
+    assert note["judged_on"].startswith(("the stacking holdout", "the out-of-fold rows"))
+    gain = (note["stack"] - note["without"]) * (1 if greater else -1)
+    assert note["kept"] == (note["noise"] is not None and gain > note["noise"])
     kept_score = note["holdout_stack"] if note["kept"] else note["holdout_without"]
     if problem == "regression":
         assert model.metrics["holdout"]["model"]["value"] == pytest.approx(kept_score)
@@ -380,6 +380,57 @@ def test_stacking_is_kept_only_when_it_beats_the_ensemble_on_the_holdout(problem
     batch = model._raw(rows)
     for i, record in enumerate(rows.iter_rows(named=True)):
         np.testing.assert_allclose(model._raw_one(record), np.atleast_1d(batch[i]), rtol=1e-9)
+
+
+def _judged(*, oof_stack: np.ndarray, oof_without: np.ndarray, holdout: bool) -> dict[str, Any]:
+    """judge_stacker on a search of two trials whose out-of-fold (and, with ``holdout``,
+    stacking-holdout) scores are given (as class probabilities); the stacker averages its
+    members."""
+    oof_stack, oof_without = _probabilities(oof_stack), _probabilities(oof_without)
+    y = np.r_[np.zeros(100), np.ones(100)]
+    rows = np.arange(200)
+    hold = rows[::4] if holdout else None
+    trials = {
+        "a": SimpleNamespace(holdout_pred=None if hold is None else oof_stack[hold]),
+        "b": SimpleNamespace(holdout_pred=None if hold is None else oof_stack[hold]),
+        "c": SimpleNamespace(holdout_pred=None if hold is None else oof_without[hold]),
+    }
+    searched = SimpleNamespace(
+        prepared=SimpleNamespace(y=y, validated=rows, holdout=hold), by_name=trials.__getitem__
+    )
+    stacker = SimpleNamespace(combine=lambda outputs: sum(outputs) / len(outputs))
+    stacked = SimpleNamespace(weights={"a": 0.5, "b": 0.5}, oof=oof_stack, stacker=stacker)
+    selection = SimpleNamespace(weights={"c": 1.0}, oof=oof_without)
+    return judge_stacker(searched, stacked, selection, "roc_auc", seed=0)  # type: ignore[arg-type]
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    positive = 1.0 / (1.0 + np.exp(-scores))
+    return np.c_[1.0 - positive, positive]
+
+
+def test_the_linear_stacker_must_beat_the_ensemble_by_more_than_the_noise() -> None:
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(100), np.ones(100)]
+    weak = y + rng.normal(0, 1.5, 200)
+    strong = y + rng.normal(0, 0.3, 200)
+    tied = _judged(oof_stack=weak, oof_without=weak, holdout=False)
+    assert tied["judged_on"] == "the out-of-fold rows (200)"
+    assert tied["noise"] == 0.0
+    assert not tied["kept"]  # no gain is not more than no noise
+    better = _judged(oof_stack=strong, oof_without=weak, holdout=False)
+    assert better["stack"] > better["without"] + better["noise"]
+    assert better["kept"]
+    # A small edge is within the noise: the simpler ensemble stays.
+    nudged = weak.copy()
+    nudged[np.argmin(np.where(y == 1, weak, np.inf))] += 10.0  # one positive ranked up
+    close = _judged(oof_stack=nudged, oof_without=weak, holdout=False)
+    assert close["stack"] > close["without"]
+    assert not close["kept"]
+    # With a stacking holdout, only its rows judge.
+    held = _judged(oof_stack=strong, oof_without=weak, holdout=True)
+    assert held["judged_on"] == "the stacking holdout (50 rows)"
+    assert held["kept"]
 
 
 def test_a_shipped_model_slower_than_the_latency_target_is_said_to_miss_it(

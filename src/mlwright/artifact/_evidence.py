@@ -379,12 +379,17 @@ class Reference(_Shape):
 
 
 class Stacking(_Shape):
-    """Whether a stacking layer was tried, and kept because it beat the selection on the
-    holdout."""
+    """Whether the linear stacking layer was tried, and kept because it beat the selection
+    by more than the noise on ``judged_on`` (the stacking holdout, else the out-of-fold
+    rows); the holdout's scores of both are for reference."""
 
     kept: bool
     summary: str
     members: list[str] | None = None
+    judged_on: str | None = None
+    stack: float | None = None
+    without: float | None = None
+    noise: float | None = None
     holdout_stack: float | None = None
     holdout_without: float | None = None
 

@@ -11,13 +11,20 @@ from typing import Any
 import numpy as np
 
 from mlwright.artifact import class_name
-from mlwright.evaluate import Evaluation, Predictions, better, defined, evaluate, score
+from mlwright.evaluate import Evaluation, Predictions, defined, evaluate, score
 from mlwright.learners import Baseline, LearnerTask
 from mlwright.pipeline._prepare import Framed, ModelFactory
 from mlwright.pipeline._runner import Run
 from mlwright.pipeline._search import limits
-from mlwright.search import SearchResult, Selection, ensemble_model, stack
-from mlwright.spec import ProblemType, TaskSpec
+from mlwright.search import (
+    SearchResult,
+    Selection,
+    blend,
+    ensemble_model,
+    paired_noise,
+    stack,
+)
+from mlwright.spec import METRICS, ProblemType, TaskSpec
 
 
 @dataclass
@@ -79,8 +86,10 @@ def _try_stacking(
     holdout_pred: np.ndarray,
     make_model: ModelFactory,
 ) -> tuple[Selection, np.ndarray, dict[str, Any]]:
-    """The stacked candidate replaces the selection only if it scores better on the holdout,
-    which neither layer saw: a stacker that merely fits the out-of-fold noise is dropped."""
+    """The stacked candidate replaces the selection only if it beats it by more than the
+    noise on rows the choice may use (``judge_stacker``); the holdout then scores whichever
+    was kept, and gives both scores for reference, never choosing (a holdout that chose
+    would report an optimistic score)."""
     metric = run.spec.task.metric
     stacked, why = stack(
         searched,
@@ -92,24 +101,71 @@ def _try_stacking(
     )
     if stacked is None:
         return selection, holdout_pred, {"kept": False, "summary": f"not tried: {why}"}
+    judged = judge_stacker(searched, stacked, selection, metric, seed=run.spec.seed)
     stack_pred = stacked.model._raw(framed.holdout_frame)
     y_hold = framed.y_hold
     on_stack, on_selection = score(metric, y_hold, stack_pred), score(metric, y_hold, holdout_pred)
-    kept = better(metric, on_stack, on_selection)
+    kept = judged["kept"]
     note = {
-        "kept": kept,
+        **judged,
         "members": list(stacked.weights),
         "holdout_stack": on_stack,
         "holdout_without": on_selection,
         "summary": (
-            f"{stacked.name} {'kept' if kept else 'dropped'}: holdout {metric} {on_stack:.4g} "
-            f"vs {on_selection:.4g} for {selection.name}"
+            f"{stacked.name} {'kept' if kept else 'dropped'} on {judged['judged_on']}: "
+            f"{metric} {judged['stack']:.4g} vs {judged['without']:.4g} for {selection.name} "
+            f"(noise {_noise(judged['noise'])}); holdout {on_stack:.4g} vs {on_selection:.4g}"
         ),
     }
     if kept:
         stacked.rejected = selection.rejected
         return stacked, stack_pred, note
     return selection, holdout_pred, note
+
+
+def judge_stacker(
+    searched: SearchResult, stacked: Selection, selection: Selection, metric: str, *, seed: int
+) -> dict[str, Any]:
+    """The linear stacker against the selection, on the stacking holdout when the search
+    carved one (rows that no model of either saw), else on the out-of-fold rows (the
+    stacker's own predictions there are cross-fitted; the greedy ensemble chose its weights
+    on those rows, which favours it). Kept only if it wins by more than one standard error
+    of the difference, as the multi-layer stack is (``judge_second_layer``)."""
+    prepared = searched.prepared
+    assert stacked.stacker is not None
+    if prepared.holdout is not None:
+        truth = prepared.y[prepared.holdout]
+        outputs = [np.asarray(searched.by_name(n).holdout_pred) for n in stacked.weights]
+        with_stack = stacked.stacker.combine(outputs)
+        without = blend(selection.weights, searched.by_name, holdout=True)
+        where = f"the stacking holdout ({len(truth)} rows)"
+    else:
+        rows = prepared.validated
+        truth = prepared.y[rows]
+        with_stack, without = stacked.oof[rows], selection.oof[rows]
+        where = f"the out-of-fold rows ({len(truth)})"
+    on_stack, on_without = score(metric, truth, with_stack), score(metric, truth, without)
+    greater = METRICS[metric].greater_is_better
+    gain = (on_stack - on_without) if greater else (on_without - on_stack)
+    noise = paired_noise(
+        truth,
+        np.asarray(without),
+        np.asarray(with_stack),
+        lambda y, p: score(metric, y, p),
+        stratify="regression" not in METRICS[metric].problem_types,
+        seed=seed,
+    )
+    return {
+        "judged_on": where,
+        "stack": on_stack,
+        "without": on_without,
+        "noise": noise,
+        "kept": bool(noise is not None and gain > noise),
+    }
+
+
+def _noise(noise: float | None) -> str:
+    return "undefined" if noise is None else f"{noise:.2g}"
 
 
 def _evaluate(

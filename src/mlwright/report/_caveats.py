@@ -233,8 +233,8 @@ def _how_it_was_trained(run: Run) -> list[str]:
         )
     if evidence.stacking is not None and evidence.stacking.kept:
         items.append(
-            "A stacking layer was kept because it beat the ensemble on the holdout; that "
-            "makes the holdout score slightly optimistic for it."
+            f"A linear stacking layer was kept: it beat the ensemble on "
+            f"{evidence.stacking.judged_on or 'the holdout'} by more than the noise."
         )
     items += [
         f"Rejected by the spec's constraints: {note}"

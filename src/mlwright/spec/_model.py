@@ -227,7 +227,7 @@ class SearchSection(_Section):
         False,
         description="Also fit a second layer, a regularised linear model over the leading "
         "trials' out-of-fold predictions; it is kept only if it beats the greedy ensemble "
-        "on the holdout.",
+        "by more than the noise on the stacking holdout (else the out-of-fold rows).",
     )
     stack_levels: Literal["auto", 0, 1] = Field(
         "auto",
