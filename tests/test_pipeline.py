@@ -452,6 +452,50 @@ def test_a_shipped_model_slower_than_the_latency_target_is_said_to_miss_it(
     assert LATENCY_TARGET_MISSED not in roomy.metadata["budget"]["skipped"]
 
 
+def test_a_refit_ensemble_over_the_target_is_chosen_again_with_its_measured_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlwright.pipeline import _tabular
+    from mlwright.pipeline._refit import LATENCY_TARGET_MISSED
+    from mlwright.search import _select
+
+    # The estimate before the refit says every member is free, so the greedy ensemble takes
+    # several; measured after the refit, any two members miss a 1 us target.
+    monkeypatch.setattr(_select, "REFIT_TIME_GROWTH", 1e-9)
+    lines: list[str] = []
+
+    class Recorder:
+        def stage(self, name: str, total: int | None = None) -> None: ...
+
+        def advance(self, steps: int = 1, note: str = "") -> None: ...
+
+        def log(self, message: str) -> None:
+            lines.append(message)
+
+    spec = spec_from_kwargs(
+        {"target": "y", **{**FAST, "max_trials": 6}, "target_latency_p50_ms": 0.001}
+    )
+    data = make_frame("binary", n=600, seed=4)
+    model = _tabular.train(spec, data, save=False, progress=Recorder()).model
+    again = [line for line in lines if "measured after the refit at" in line]
+    assert len(again) == 1, lines
+    assert again[0].startswith("constraint: rejected ensemble(")
+    assert "> target_latency_p50_ms 0.001 (its members alone: " in again[0]
+    chosen = again[0].rsplit("chosen again with those times: ", 1)[1]
+    # Members' times add up: no two fit in 1 us, so the best of them ships alone, and the
+    # holdout's evidence is about that model, not the ensemble it replaced.
+    assert model.metadata["chosen"] == chosen
+    assert [m.name for m in model.members] == [chosen]
+    assert model.metrics["cv"]["model"] == chosen
+    assert any("measured after the refit" in n for n in model.metadata["rejected_by_constraints"])
+    why = model.metadata["budget"]["skipped"][LATENCY_TARGET_MISSED]
+    assert "a single model slower than the target" in why
+    rows = data.drop("y").head(3)
+    batch = model._raw(rows)
+    for i, record in enumerate(rows.iter_rows(named=True)):
+        np.testing.assert_allclose(model._raw_one(record), np.atleast_1d(batch[i]), rtol=1e-9)
+
+
 def test_the_refit_reserve_counts_the_members_of_the_searchs_latest_ensemble() -> None:
     """Seed copies and tuned trials can fill an ensemble beyond the leaders: their refit
     must be kept free too, or it is skipped at the end."""

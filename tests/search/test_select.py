@@ -101,6 +101,28 @@ def test_the_target_caps_the_members_by_their_time_after_the_refit_and_says_what
     assert "for the 2 member(s) within the target" in note
 
 
+def test_chosen_again_with_measured_times_the_ensemble_keeps_what_fits(
+    searched: SearchResult,
+) -> None:
+    free = choose(searched, Limits())
+    names = list(free.weights)
+    # Measured after the refit, the weakest member takes 0.6 ms and the others 0.2 ms:
+    # within 0.5 ms two of the others fit together, never the slow one beside another.
+    slow = [t.candidate.name for t in searched.ranked() if t.candidate.name in names][-1]
+    measured = {n: (600.0 if n == slow else 200.0) for n in names}
+    again = _select.rechoose_within_target(
+        searched,
+        Limits(p50_ms=0.5),
+        weights=free.weights,
+        measured_p50_us=measured,
+        score=lambda truth, pred: float(roc_auc(truth, pred) or 0.0),
+        seed=0,
+    )
+    assert set(again) <= set(names)
+    assert len(again) == 2 and slow not in again
+    assert sum(again.values()) == pytest.approx(1.0)
+
+
 def test_without_a_refit_each_member_costs_its_fold_models_time(searched: SearchResult) -> None:
     # Shipped as fold models, each member takes 1 ms: the target leaves one, the best.
     chosen = choose(searched, Limits(p50_ms=1.5, refit=False))

@@ -4,18 +4,28 @@ row, when the budget holds it (else the bagged fold models are the model)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from mlwright.artifact import Model
+from mlwright.evaluate import score
 from mlwright.pipeline._budget import refit_growth
+from mlwright.pipeline._evaluate import Evaluated, evaluate_on_holdout
 from mlwright.pipeline._prepare import Framed, ModelFactory, workers
 from mlwright.pipeline._runner import Run
+from mlwright.pipeline._search import limits
 from mlwright.pipeline._stacking import first_layer_outputs
 from mlwright.search import (
+    TRIAL_LATENCY_CALLS,
     Prepared,
     SearchResult,
     Selection,
+    blend,
+    ensemble_model,
+    ensemble_size_mb,
+    rechoose_within_target,
     refit_members,
     refit_seconds,
     with_inputs,
@@ -84,6 +94,81 @@ def refit(
     model = make_model(members, plans)
     model.set_stacker(selection.stacker)
     return Refitted(model, True, model.measure_latency(framed.records), model.size_mb())
+
+
+def keep_within_target(
+    run: Run,
+    framed: Framed,
+    searched: SearchResult,
+    evaluated: Evaluated,
+    shipped: Refitted,
+    make_model: ModelFactory,
+) -> tuple[Evaluated, Refitted] | None:
+    """When the refit ensemble misses the single-row p50 target that its members' expected
+    times met, measure each refit member alone, choose the ensemble again over them with
+    those times, and ship that (the holdout scores it again: it is another model). None
+    when nothing changes: a single model, a stack, a linear stacker, no refit, or a
+    re-choice that keeps every member."""
+    spec = run.spec
+    target = spec.constraints.target_latency_p50_ms
+    model = shipped.model
+    members = [m for m in model.members if m.weight > 0]
+    if (
+        target is None
+        or not shipped.refit
+        or float(shipped.latency["p50_us"]) <= target * 1e3
+        or len(members) < 2
+        or model.stacker is not None
+        or any(m.inputs for m in model.members)
+        or spec.search.stacking
+    ):
+        return None
+    alone = {
+        m.name: float(
+            make_model([replace(m, weight=1.0)], {m.plan: model.plans[m.plan]}).measure_latency(
+                framed.records, calls=TRIAL_LATENCY_CALLS
+            )["p50_us"]
+        )
+        for m in members
+    }
+    metric = spec.task.metric
+    weights = rechoose_within_target(
+        searched,
+        limits(run),
+        weights=evaluated.selection.weights,
+        measured_p50_us=alone,
+        score=lambda truth, pred: score(metric, truth, pred),
+        seed=spec.seed,
+    )
+    if set(weights) == set(evaluated.selection.weights):
+        return None
+    bagged = ensemble_model(weights, searched, make_model)
+    selection = Selection(
+        weights=weights,
+        model=bagged,
+        latency=bagged.measure_latency(framed.records, calls=TRIAL_LATENCY_CALLS),
+        size_mb=ensemble_size_mb(weights, searched),
+        oof=np.asarray(blend(weights, searched.by_name, holdout=False)),
+        rejected=list(evaluated.selection.rejected),
+        layers=evaluated.selection.layers,
+    )
+    note = (
+        f"{evaluated.selection.name}: measured after the refit at "
+        f"{float(shipped.latency['p50_us']) / 1e3:.2f} ms a row > target_latency_p50_ms "
+        f"{target:g} (its members alone: "
+        + ", ".join(f"{name} {us / 1e3:.2f} ms" for name, us in alone.items())
+        + f"); chosen again with those times: {selection.name}"
+    )
+    selection.rejected.append(note)
+    run.progress.log(f"constraint: rejected {note}")
+    kept = [replace(m, weight=weights[m.name]) for m in members if m.name in weights]
+    refit_model = make_model(kept, {m.plan: model.plans[m.plan] for m in kept})
+    return (
+        evaluate_on_holdout(run, framed, searched, selection, make_model),
+        Refitted(
+            refit_model, True, refit_model.measure_latency(framed.records), refit_model.size_mb()
+        ),
+    )
 
 
 def say_if_over_target(run: Run, shipped: Refitted, chosen: int) -> None:

@@ -142,6 +142,11 @@ def _refit_stage(run: Run, s: Tabular) -> None:
         make_model=s.make_model,
         gpu=s.gpu,
     )
+    kept = _refit.keep_within_target(
+        run, s.framed, s.searched, s.evaluated, s.shipped, s.make_model
+    )
+    if kept is not None:
+        s.evaluated, s.shipped = kept
     _refit.say_if_over_target(run, s.shipped, len(s.evaluated.selection.weights))
 
 

@@ -30,12 +30,15 @@ from mlwright.search._search import (
     run_search,
 )
 from mlwright.search._select import (
+    TRIAL_LATENCY_CALLS,
     Limits,
     Selection,
     ensemble_model,
+    ensemble_size_mb,
     measure_trials,
     paired_noise,
     pareto_front,
+    rechoose_within_target,
     select,
     with_inputs,
 )
@@ -43,6 +46,7 @@ from mlwright.search._stack import fit_stacker, stack
 from mlwright.search._trial import TrialOutcome, TrialSpec, read_outcome, run_trial
 
 __all__ = [
+    "TRIAL_LATENCY_CALLS",
     "Candidate",
     "Executor",
     "FoldFiles",
@@ -64,6 +68,7 @@ __all__ = [
     "carve_holdout",
     "default_workers",
     "ensemble_model",
+    "ensemble_size_mb",
     "fit_stacker",
     "greedy_ensemble",
     "make_executor",
@@ -76,6 +81,7 @@ __all__ = [
     "prepare",
     "rank_trials",
     "read_outcome",
+    "rechoose_within_target",
     "refit_members",
     "refit_seconds",
     "run_search",
