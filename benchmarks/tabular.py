@@ -299,7 +299,11 @@ def run_peer(system: str, task: Task, budget: float) -> Result:
 def _default_families() -> list[str]:
     from mlwright.learners import LEARNERS
 
-    return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
+    return [
+        f
+        for f, cls in LEARNERS.items()
+        if f != "baseline" and cls.available and cls.in_default_search
+    ]
 
 
 def _with_text_embedding(run: Callable[[], Result], dims: int) -> Result:
@@ -325,6 +329,10 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     # The default search without lightgbm_fe (the engineered feature style), side by side.
     "mlwright-nofe": lambda task, budget: run_mlwright(
         task, budget, [f for f in _default_families() if f != "lightgbm_fe"], label="mlwright-nofe"
+    ),
+    # The default search with TabM-mini beside the MLP, side by side: whether it pays.
+    "mlwright-tabm": lambda task, budget: run_mlwright(
+        task, budget, [*_default_families(), "tabm"], label="mlwright-tabm"
     ),
     # The bagged fold models shipped as they are (no refit on every row, no latency
     # target to cap them), side by side: what the refit costs or buys in accuracy.

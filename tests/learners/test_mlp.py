@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mlwright.errors import ArtifactError, DataError, SpecError, TrainingError
-from mlwright.learners import LEARNERS, MLP, LearnerTask
+from mlwright.learners import LEARNERS, MLP, LearnerTask, TabM
 
 torch = pytest.importorskip("torch")
 
@@ -269,3 +269,71 @@ def test_a_diverging_fit_fails_loudly() -> None:
     params = {"learning_rate": 1e8, "norm": "none", "epochs": 3}
     with pytest.raises(TrainingError, match="diverged"):
         MLP(params, seed=0).fit(X, X[:, 0] * 1e30, TASKS["regression"])
+
+
+# -- TabM-mini: members sharing the hidden layers -----------------------------------------------
+
+
+def members_predict(learner: MLP, X: np.ndarray) -> np.ndarray:
+    """Each member's output through PyTorch in float64: (rows, members, outputs)."""
+    module = torch_module(learner).to(torch.float64)
+    with torch.no_grad():
+        return np.asarray(module(torch.from_numpy(X)).numpy())
+
+
+@pytest.mark.parametrize("problem", list(TASKS))
+def test_tabm_serves_the_mean_of_its_members(problem: str) -> None:
+    X, y = data(problem)
+    learner = TabM({**SMALL, "members": 4}, seed=1).fit(X, y, TASKS[problem])
+    assert learner.arch_.members == 4
+    out = members_predict(learner, X)
+    assert out.shape[:2] == (len(X), 4)
+    if problem == "regression":
+        arch = learner.arch_
+        expected = out[:, :, 0].mean(axis=1) * arch.y_scale + arch.y_mean
+        spread = out[:, :, 0].std(axis=1)
+    else:
+        e = np.exp(out - out.max(axis=2, keepdims=True))
+        members = e / e.sum(axis=2, keepdims=True)
+        expected = members.mean(axis=1)
+        spread = members[:, :, 0].std(axis=1)
+    pred = learner.predict(X)
+    assert np.allclose(pred, expected, rtol=0, atol=1e-9)
+    assert float(spread.mean()) > 0.0  # the members differ: their own adapters and outputs
+    for i in range(10):
+        one = learner.predict_one(list(X[i]))
+        assert np.allclose(one, np.atleast_1d(pred[i]), rtol=1e-12, atol=1e-12)
+
+
+def test_tabm_saves_and_loads_and_an_mlp_file_without_members_is_one_network(
+    tmp_path: Path,
+) -> None:
+    X, y = data("multiclass")
+    learner = TabM({**SMALL, "members": 3}, seed=0).fit(X, y, TASKS["multiclass"])
+    info = learner.to_files(tmp_path / "tabm")
+    loaded = TabM.from_files(tmp_path / "tabm", info)
+    assert np.array_equal(loaded.predict(X), learner.predict(X))
+    assert loaded.predict_one(list(X[0])) == learner.predict_one(list(X[0]))
+    # Files written before members existed name none: one network, as before.
+    plain = MLP(SMALL, seed=0).fit(X, y, TASKS["multiclass"])
+    info = plain.to_files(tmp_path / "mlp")
+    arch_file = tmp_path / "mlp" / "mlp.json"
+    payload = json.loads(arch_file.read_text())
+    del payload["architecture"]["members"]
+    arch_file.write_text(json.dumps(payload))
+    old = MLP.from_files(tmp_path / "mlp", info)
+    assert old.arch_.members == 1
+    assert np.array_equal(old.predict(X), plain.predict(X))
+
+
+def test_tabm_is_asked_for_never_in_the_default_search() -> None:
+    from mlwright.pipeline._prepare import _families
+    from mlwright.spec import spec_from_kwargs
+
+    assert LEARNERS["tabm"] is TabM
+    assert "tabm" not in _families(spec_from_kwargs({"target": "y"}))
+    assert "mlp" in _families(spec_from_kwargs({"target": "y"}))
+    assert _families(spec_from_kwargs({"target": "y", "learners": ["tabm"]})) == ["tabm"]
+    assert all(c["members"] > 1 for c in TabM.default_configs(TASKS["binary"], 1000))
+    with pytest.raises(SpecError, match="members"):
+        TabM({"members": 0}).fit(*data("binary"), TASKS["binary"])

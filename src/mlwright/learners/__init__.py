@@ -13,7 +13,7 @@ from mlwright.learners._forest import ExtraTrees, RandomForest
 from mlwright.learners._knn import KNN
 from mlwright.learners._lightgbm import LightGBM, LightGBMEngineered
 from mlwright.learners._linear import Linear
-from mlwright.learners._mlp import MLP
+from mlwright.learners._mlp import MLP, TabM
 from mlwright.learners._xgboost import XGBoost
 
 # One entry per family, in the order the leaderboard lists families.
@@ -28,6 +28,7 @@ _FAMILIES: tuple[type[Learner], ...] = (
     ExtraTrees,
     KNN,
     MLP,
+    TabM,
 )
 LEARNERS: dict[str, type[Learner]] = {cls.family: cls for cls in _FAMILIES}
 
@@ -57,6 +58,7 @@ __all__ = [
     "LightGBMEngineered",
     "Linear",
     "RandomForest",
+    "TabM",
     "XGBoost",
     "cuda_available",
     "learner_class",

@@ -189,6 +189,8 @@ class Learner(ABC):
 
     #: Whether the family is available here (optional extras such as PyTorch may be absent).
     available: ClassVar[bool] = True
+    #: Whether a search with no ``search.learners`` tries the family (else only on request).
+    in_default_search: ClassVar[bool] = True
     #: Whether the fit depends on the seed (a seed-bagged copy would differ from the trial).
     seed_varies: ClassVar[bool] = True
 

@@ -276,7 +276,11 @@ def _families(spec: TaskSpec) -> list[str]:
     runs regardless."""
     if spec.search.learners:
         return [f for f in spec.search.learners if f != "baseline"]
-    return [f for f, cls in LEARNERS.items() if f != "baseline" and cls.available]
+    return [
+        f
+        for f, cls in LEARNERS.items()
+        if f != "baseline" and cls.available and cls.in_default_search
+    ]
 
 
 def workers(spec: TaskSpec, prepared: Prepared) -> int:
