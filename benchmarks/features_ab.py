@@ -1,4 +1,5 @@
-"""Does the engineered feature style pay? LightGBM against lightgbm_fe, side by side.
+"""Does a family pay? Two families' default configurations cross-validated side by side
+(default: LightGBM against lightgbm_fe, the engineered feature style).
 
 For each task (default: the dev suite of benchmarks/tabular.py), the labelled rows (a
 seeded sample of at most ``--max-rows``) are cross-validated (``--folds``, seeded) through
@@ -10,6 +11,7 @@ the seconds spent (plan fitting included), and the relative difference of the be
 
     python benchmarks/features_ab.py
     python benchmarks/features_ab.py --tasks modeldata/ames:Sale_Price --folds 3
+    python benchmarks/features_ab.py --families mlp,tabm --folds 3
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tabular import DEV_SUITE
 FAMILIES = ("lightgbm", "lightgbm_fe")
 
 
-def cross_validate(item: str, setup: Setup) -> dict[str, Any]:
+def cross_validate(item: str, setup: Setup, families: tuple[str, ...] = FAMILIES) -> dict[str, Any]:
     """Each family's default configurations' cross-validated scores on ``item``."""
     from mlwright.learners import learner_class
     from mlwright.search import prepare, run_trial
@@ -50,7 +52,7 @@ def cross_validate(item: str, setup: Setup) -> dict[str, Any]:
     folds = folds_of(task, setup)
     out: dict[str, Any] = {"task": item, "metric": METRIC[task.problem_type], "rows": len(task.y)}
     with tempfile.TemporaryDirectory(prefix="features-ab-") as tmp:
-        for family in FAMILIES:
+        for family in families:
             style = learner_class(family).feature_style
             started = time.perf_counter()
             prepared = prepare(
@@ -85,16 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-rows", type=int, default=20_000)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--families", default=",".join(FAMILIES), help="two families: the first is the reference"
+    )
     args = parser.parse_args(argv)
+    first, second = families = tuple(args.families.split(","))
     setup = Setup(folds=args.folds, seed=args.seed, seconds=600.0, max_rows=args.max_rows)
     results = []
-    columns = ["task", "metric", "lightgbm best / mean", "lightgbm_fe best / mean"]
-    print("| " + " | ".join([*columns, "fe vs plain", "s", "features"]) + " |")
+    columns = ["task", "metric", f"{first} best / mean", f"{second} best / mean"]
+    print("| " + " | ".join([*columns, f"{second} vs {first}", "s", "features"]) + " |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for item in args.tasks.split(","):
-        r = cross_validate(item, setup)
+        r = cross_validate(item, setup, families)
         results.append(r)
-        plain, fe = r["lightgbm"], r["lightgbm_fe"]
+        plain, fe = r[first], r[second]
         greater = r["metric"] == "roc_auc"
         pick = max if greater else min
         a, b = pick(plain["scores"]), pick(fe["scores"])

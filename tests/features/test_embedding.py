@@ -103,3 +103,37 @@ def test_a_long_text_is_embedded_from_its_first_tokens() -> None:
     series = pl.Series("t", [head, head + " terrible" * 200])
     out = embedding.batch(series)
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_a_batch_embeds_each_text_once_and_the_cache_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlwright.features import _embedding
+
+    embedding = TextEmbedding.fit("text", dims=8)
+    texts = pl.Series("text", [f"review number {i} was fine" for i in range(30)])
+    monkeypatch.setattr(_embedding, "_POOLED", _embedding.OrderedDict())
+    monkeypatch.setattr(_embedding, "POOLED_TEXTS", 20)
+    encoded: list[str] = []
+    ids = TextEmbedding._ids
+
+    def counted(self: TextEmbedding, text: str | None) -> list[int]:
+        encoded.append(str(text))
+        return ids(self, text)
+
+    monkeypatch.setattr(TextEmbedding, "_ids", counted)
+    first = embedding.batch(texts)
+    assert len(encoded) == 30
+    assert len(_embedding._POOLED) == 20  # the most recent texts only
+    # Another fold's plan (a new transform) reads the cache: the last 20 texts are not
+    # encoded again, the 10 that left it are; the vectors are the same to the last bit.
+    again = TextEmbedding.fit("text", dims=8).batch(texts[::-1])
+    assert len(encoded) == 40
+    assert_bitwise_equal(again[::-1], first)
+    # One record never reads nor fills it.
+    out: list[float] = []
+    embedding.one("a text served once", out)
+    assert "a text served once" not in {k[2] for k in _embedding._POOLED}
+    assert_bitwise_equal(
+        np.asarray(out), embedding.batch(pl.Series("text", ["a text served once"]))[0]
+    )
