@@ -16,6 +16,7 @@ from mlwright.evaluate import (
     decision_value,
     defined,
     paired_difference,
+    paired_noise,
     per_1000_interval,
     row_values,
     score,
@@ -228,3 +229,42 @@ def test_weighted_resample_scores_equal_scoring_the_resampled_rows(
         assert math.isclose(
             fast, score(metric, target[rows], pred[rows]), rel_tol=1e-9, abs_tol=1e-9
         ), metric
+
+
+def test_the_noise_of_a_paired_difference() -> None:
+    rng = np.random.default_rng(3)
+
+    def case(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        truth = (rng.random(n) < 0.1).astype(np.int64)
+        a = np.clip(0.5 * truth + rng.normal(0.25, 0.25, n), 0, 1)
+        b = np.clip(a + rng.normal(0, 0.1, n), 0, 1)
+        return truth, np.column_stack([1 - a, a]), np.column_stack([1 - b, b])
+
+    truth, a, b = case(400)
+    assert paired_noise("roc_auc", truth, a, a, seed=0) == 0.0
+    small = paired_noise("roc_auc", truth, a, b, seed=0)
+    assert small == paired_noise("roc_auc", truth, a, b, seed=0)  # seeded
+    # Four times the rows, about half the noise.
+    big = paired_noise("roc_auc", *case(1600), seed=0)
+    assert small is not None
+    assert big is not None
+    assert 0.3 < big / small < 0.8
+    # Two positives among 40 rows: the resamples that keep one are enough.
+    few = np.zeros(40, dtype=np.int64)
+    few[:2] = 1
+    assert paired_noise("roc_auc", few, a[:40], b[:40], seed=0) is not None
+    # No positive: the difference is never defined.
+    assert paired_noise("roc_auc", np.zeros(40, dtype=np.int64), a[:40], b[:40], seed=0) is None
+    # A regression score.
+    y = rng.normal(size=300)
+    noise = paired_noise("rmse", y, y + rng.normal(0, 1, 300), y + rng.normal(0, 1, 300), seed=0)
+    assert noise is not None
+    assert 0.02 < noise < 0.2
+    # Above 20,000 rows each resample draws 20,000 and the spread is scaled to all rows.
+    y = rng.normal(size=80_000)
+    one, two = y + rng.normal(0, 1, 80_000), y + rng.normal(0, 1, 80_000)
+    large = paired_noise("rmse", y, one, two, seed=0)
+    quarter = paired_noise("rmse", y[:20_000], one[:20_000], two[:20_000], seed=0)
+    assert large is not None
+    assert quarter is not None
+    assert 0.35 < large / quarter < 0.7

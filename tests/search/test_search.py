@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwright.evaluate import score
+from mlwright.evaluate import paired_noise, score
 from mlwright.features import FeatureKind
 from mlwright.learners import LearnerTask
 from mlwright.pipeline import encode_target
@@ -478,6 +478,7 @@ def test_the_baseline_is_never_an_ensemble_member(tmp_path: Path) -> None:
         make_model=_Unmeasured,  # type: ignore[arg-type]
         records=[{}],
         seed=0,
+        noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
     )
     assert "baseline" not in chosen.weights
     assert chosen.weights
@@ -540,6 +541,7 @@ def test_a_deadline_leaves_the_weaker_trials_unmeasured_and_unchosen(tmp_path: P
         make_model=_Unmeasured,  # type: ignore[arg-type]
         records=[{}],
         seed=0,
+        noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
     )
     assert set(chosen.weights) == {best.candidate.name}
     # Without a deadline every trial is measured, as before.

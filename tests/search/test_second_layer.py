@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlwright.evaluate import score
+from mlwright.evaluate import paired_noise, score
 from mlwright.search import (
     InlineExecutor,
     SearchResult,
@@ -18,7 +18,7 @@ from mlwright.search import (
     carve_holdout,
     run_search,
 )
-from mlwright.search._select import judge_second_layer, paired_noise
+from mlwright.search._select import judge_second_layer
 from searching import bare_run, binary_data, prepared_binary, random_folds, roc_auc
 
 FOLDS = 3
@@ -141,6 +141,10 @@ def test_every_trial_predicts_the_holdout_with_the_mean_of_its_fold_models(
         assert len(trial.holdout_pred) == len(prepared.holdout)
 
 
+def auc_noise(truth: np.ndarray, first: np.ndarray, second: np.ndarray) -> float | None:
+    return paired_noise("roc_auc", truth, first, second, seed=0)
+
+
 def test_the_second_layer_is_kept_only_if_it_wins_on_the_holdout(
     searched: SearchResult,
 ) -> None:
@@ -158,6 +162,7 @@ def test_the_second_layer_is_kept_only_if_it_wins_on_the_holdout(
             first_only={first.candidate.name: 1.0},
             score=lambda t, p: score("roc_auc", t, p),
             greater=True,
+            noise=auc_noise,
         )
 
     try:
@@ -208,6 +213,7 @@ def test_a_second_layer_that_wins_by_less_than_the_noise_is_not_kept(
             first_only={first.candidate.name: 1.0},
             score=lambda t, q: score("roc_auc", t, q),
             greater=True,
+            noise=auc_noise,
         )
         gain = layers["with_second_layer"]["score"] - layers["first_layer"]["score"]
         assert gain > 0
@@ -216,44 +222,6 @@ def test_a_second_layer_that_wins_by_less_than_the_noise_is_not_kept(
         assert weights == {first.candidate.name: 1.0}
     finally:
         second.holdout_pred = saved
-
-
-def test_the_noise_of_a_paired_difference() -> None:
-    rng = np.random.default_rng(3)
-
-    def auc(t: np.ndarray, q: np.ndarray) -> float:
-        return score("roc_auc", t, q)
-
-    def case(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        truth = (rng.random(n) < 0.1).astype(np.int64)
-        a = np.clip(0.5 * truth + rng.normal(0.25, 0.25, n), 0, 1)
-        b = np.clip(a + rng.normal(0, 0.1, n), 0, 1)
-        return truth, np.column_stack([1 - a, a]), np.column_stack([1 - b, b])
-
-    truth, a, b = case(400)
-    assert paired_noise(truth, a, a, auc, stratify=True, seed=0) == 0.0
-    small = paired_noise(truth, a, b, auc, stratify=True, seed=0)
-    assert small == paired_noise(truth, a, b, auc, stratify=True, seed=0)  # seeded
-    # Four times the rows, about half the noise.
-    big = paired_noise(*case(1600), auc, stratify=True, seed=0)
-    assert small is not None
-    assert big is not None
-    assert 0.3 < big / small < 0.8
-    # Two positives among 40 rows: resamples within each class keep the AUC defined.
-    few = np.zeros(40, dtype=np.int64)
-    few[:2] = 1
-    assert paired_noise(few, a[:40], b[:40], auc, stratify=True, seed=0) is not None
-    # A regression score, rows resampled as they are.
-    y = rng.normal(size=300)
-
-    def rmse(t: np.ndarray, q: np.ndarray) -> float:
-        return score("rmse", t, q)
-
-    noise = paired_noise(
-        y, y + rng.normal(0, 1, 300), y + rng.normal(0, 1, 300), rmse, stratify=False, seed=0
-    )
-    assert noise is not None
-    assert 0.02 < noise < 0.2
 
 
 def test_a_resumed_second_layer_trial_is_reused_only_with_the_same_inputs(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlwright.evaluate import paired_noise
 from mlwright.search import (
     Candidate,
     Limits,
@@ -74,6 +75,7 @@ def choose(searched: SearchResult, limits: Limits) -> _select.Selection:
         make_model=_StandIn,  # type: ignore[arg-type]
         records=[{}],
         seed=0,
+        noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
     )
 
 

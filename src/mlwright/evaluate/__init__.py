@@ -39,6 +39,7 @@ from mlwright.evaluate._metrics import (
     defined,
     greater_is_better,
     paired_difference,
+    paired_noise,
     resample,
     score,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "greater_is_better",
     "learning_curve",
     "paired_difference",
+    "paired_noise",
     "per_1000_interval",
     "per_row_loss",
     "proportion_interval",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlwright.artifact import class_name
-from mlwright.evaluate import Evaluation, Predictions, defined, evaluate, score
+from mlwright.evaluate import Evaluation, Predictions, defined, evaluate, paired_noise, score
 from mlwright.learners import Baseline, LearnerTask
 from mlwright.pipeline._prepare import Framed, ModelFactory
 from mlwright.pipeline._runner import Run
@@ -21,7 +21,6 @@ from mlwright.search import (
     Selection,
     blend,
     ensemble_model,
-    paired_noise,
     stack,
 )
 from mlwright.spec import METRICS, ProblemType, TaskSpec
@@ -147,14 +146,7 @@ def judge_stacker(
     on_stack, on_without = score(metric, truth, with_stack), score(metric, truth, without)
     greater = METRICS[metric].greater_is_better
     gain = (on_stack - on_without) if greater else (on_without - on_stack)
-    noise = paired_noise(
-        truth,
-        np.asarray(without),
-        np.asarray(with_stack),
-        lambda y, p: score(metric, y, p),
-        stratify="regression" not in METRICS[metric].problem_types,
-        seed=seed,
-    )
+    noise = paired_noise(metric, truth, np.asarray(without), np.asarray(with_stack), seed=seed)
     return {
         "judged_on": where,
         "stack": on_stack,

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlwright.evaluate import defined, score
+from mlwright.evaluate import defined, paired_noise, score
 from mlwright.learners import cuda_available
 from mlwright.pipeline._budget import MEASURE_SHARE, refit_reserve, refuse_overrun, search_seconds
 from mlwright.pipeline._prepare import Framed, ModelFactory, workers
@@ -15,6 +15,7 @@ from mlwright.pipeline._runner import Run
 from mlwright.pipeline._stacking import STACK_SKIPPED
 from mlwright.search import (
     Limits,
+    Noise,
     Prepared,
     SearchResult,
     SearchSettings,
@@ -107,6 +108,12 @@ def limits(run: Run) -> Limits:
     )
 
 
+def noise(run: Run) -> Noise:
+    """The noise of a paired difference in the spec's metric (seeded by the spec)."""
+    metric, seed = run.spec.task.metric, run.spec.seed
+    return lambda truth, first, second: paired_noise(metric, truth, first, second, seed=seed)
+
+
 def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: Framed) -> Selection:
     """The best candidate or ensemble within the constraints, on the folds' predictions."""
     metric = run.spec.task.metric
@@ -118,6 +125,7 @@ def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: F
         make_model=make_model,
         records=framed.records,
         seed=run.spec.seed,
+        noise=noise(run),
     )
     for note in selection.rejected:
         run.progress.log(f"constraint: rejected {note}")

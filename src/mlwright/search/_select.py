@@ -25,6 +25,9 @@ from mlwright.spec import METRICS
 # and inputs that every model of this run shares).
 ModelFactory = Callable[[list[Member], dict[str, FeaturePlan]], Model]
 Score = Callable[[np.ndarray, np.ndarray], float]
+# One standard error of score(second) - score(first) on the rows of truth, from a paired
+# bootstrap (the caller's: mlwright.evaluate.paired_noise); None when it is undefined.
+Noise = Callable[[np.ndarray, np.ndarray, np.ndarray], float | None]
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,7 @@ def select(
     make_model: ModelFactory,
     records: Sequence[Mapping[str, Any]],
     seed: int,
+    noise: Noise,
 ) -> Selection:
     """The best admissible model: a greedy ensemble over the trials that each meet the
     limits, kept only while the ensemble meets them too; else the best single trial. Trials
@@ -224,7 +228,7 @@ def select(
             first_only=first_only,
             score=score,
             greater=greater,
-            seed=seed,
+            noise=noise,
         )
         if not layers["kept"]:
             pool, capped = first, first_capped
@@ -390,11 +394,6 @@ def _capped(
     )
 
 
-# Paired resamples of the stacking holdout's rows that give the noise of the two ensembles'
-# difference there; 200 put that standard error within about 5% of its value.
-NOISE_RESAMPLES = 200
-
-
 def judge_second_layer(
     search: SearchResult,
     *,
@@ -402,7 +401,7 @@ def judge_second_layer(
     first_only: dict[str, float],
     score: Score,
     greater: bool,
-    seed: int = 0,
+    noise: Noise,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The ensemble to keep, and the check that chose it, on the stacking holdout, whose rows
     no model of either layer saw (their cross-validated scores cannot decide: the second
@@ -420,52 +419,17 @@ def judge_second_layer(
     first, second = score(truth, first_pred), score(truth, second_pred)
     gain = (second - first) if greater else (first - second)
     uses_second = any(search.by_name(n).candidate.layer == 2 for n in with_second)
-    classes = "regression" not in METRICS[search.metric].problem_types
-    noise = (
-        paired_noise(truth, first_pred, second_pred, score, stratify=classes, seed=seed)
-        if uses_second
-        else None
-    )
-    kept = noise is not None and gain > noise
+    spread = noise(truth, first_pred, second_pred) if uses_second else None
+    kept = spread is not None and gain > spread
     layers = {
         "holdout_rows": len(holdout),
         "first_layer": {"choice": _named(first_only), "score": first},
         "with_second_layer": {"choice": _named(with_second), "score": second},
         "inputs": list(search.stack_inputs),
         "kept": bool(kept),
-        "noise": noise,
+        "noise": spread,
     }
     return (with_second if kept else first_only), layers
-
-
-def paired_noise(
-    truth: np.ndarray,
-    first: np.ndarray,
-    second: np.ndarray,
-    score: Score,
-    *,
-    stratify: bool,
-    seed: int,
-) -> float | None:
-    """One standard error of ``score(second) - score(first)`` over ``truth``'s rows, by a
-    paired bootstrap (the same resampled rows score both), within each class when
-    ``stratify`` (a resample keeps every class, so a ranking score stays defined); None
-    when fewer than two resamples could be scored."""
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(truth == c) for c in np.unique(truth)] if stratify else None
-    diffs: list[float] = []
-    for _ in range(NOISE_RESAMPLES):
-        if groups is None:
-            rows = rng.integers(0, len(truth), len(truth))
-        else:
-            rows = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        try:
-            diff = score(truth[rows], second[rows]) - score(truth[rows], first[rows])
-        except ValueError:
-            continue  # a score undefined on this resample
-        if math.isfinite(diff):
-            diffs.append(diff)
-    return float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None
 
 
 def _named(weights: Mapping[str, float]) -> str:
