@@ -337,19 +337,11 @@ def test_asking_for_a_gpu_without_one_trains_on_the_cpu(monkeypatch: pytest.Monk
 
     cuda_available.cache_clear()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    lines: list[str] = []
-
-    class Recorder:
-        def stage(self, name: str, total: int | None = None) -> None: ...
-
-        def advance(self, steps: int = 1, note: str = "") -> None: ...
-
-        def log(self, message: str) -> None:
-            lines.append(message)
+    lines = Lines()
 
     spec = spec_from_kwargs({"target": "y", "gpu": True, **{**FAST, "learners": ["xgboost"]}})
-    model = train(spec, make_frame(n=300), save=False, progress=Recorder()).model
-    assert any("no CUDA GPU here" in line for line in lines)
+    model = train(spec, make_frame(n=300), save=False, progress=lines).model
+    assert any("no CUDA GPU here" in line for line in lines.lines)
     assert set(model.metadata["ensemble"]) <= {"xgboost_1", "xgboost_2", "xgboost_3"}
     cuda_available.cache_clear()
 
@@ -462,23 +454,15 @@ def test_a_refit_ensemble_over_the_target_is_chosen_again_with_its_measured_time
     # The estimate before the refit says every member is free, so the greedy ensemble takes
     # several; measured after the refit, any two members miss a 1 us target.
     monkeypatch.setattr(_select, "REFIT_TIME_GROWTH", 1e-9)
-    lines: list[str] = []
-
-    class Recorder:
-        def stage(self, name: str, total: int | None = None) -> None: ...
-
-        def advance(self, steps: int = 1, note: str = "") -> None: ...
-
-        def log(self, message: str) -> None:
-            lines.append(message)
+    lines = Lines()
 
     spec = spec_from_kwargs(
         {"target": "y", **{**FAST, "max_trials": 6}, "target_latency_p50_ms": 0.001}
     )
     data = make_frame("binary", n=600, seed=4)
-    model = _tabular.train(spec, data, save=False, progress=Recorder()).model
-    again = [line for line in lines if "measured after the refit at" in line]
-    assert len(again) == 1, lines
+    model = _tabular.train(spec, data, save=False, progress=lines).model
+    again = [line for line in lines.lines if "measured after the refit at" in line]
+    assert len(again) == 1, lines.lines
     assert again[0].startswith("constraint: rejected ensemble(")
     assert "> target_latency_p50_ms 0.001 (its members alone: " in again[0]
     chosen = again[0].rsplit("chosen again with those times: ", 1)[1]
