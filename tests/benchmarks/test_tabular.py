@@ -57,6 +57,32 @@ def test_a_long_budget_suite_merges_runs_of_other_sessions(
     assert "at least flaml: 1/1 tasks" in table
 
 
+def test_a_table_is_rendered_from_results_files_without_a_run(
+    tabular: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    credit, churn = tabular.DEV_SUITE[0], tabular.DEV_SUITE[1]
+    first = write_run(
+        tabular,
+        tmp_path / "a.json",
+        300.0,
+        [row(tabular, churn, "mlwright", 0.85), row(tabular, churn, "autogluon-best", 0.86)],
+    )
+    second = write_run(
+        tabular,
+        tmp_path / "b.json",
+        300.0,
+        [row(tabular, credit, "mlwright", 0.86), row(tabular, credit, "autogluon-best", 0.85)],
+    )
+    before = set(tabular.RESULTS.glob("*.json"))
+    assert tabular.main(["--tables-from", f"{first},{second}"]) == 0
+    assert set(tabular.RESULTS.glob("*.json")) == before  # nothing was run or saved
+    table = capsys.readouterr().out
+    assert table.index(credit) < table.index(churn)  # the dev suite's order
+    assert "at least autogluon-best: 1/2 tasks" in table
+    assert "single-row p50 vs autogluon-best: 1x to 1x lower, median 1x (target >= 100x)" in table
+    assert "mlwright's slowest single-row p50: 100 µs (target <= 1,000 µs)" in table
+
+
 def test_runs_of_another_budget_are_refused(tabular: ModuleType, tmp_path: Path) -> None:
     earlier = write_run(
         tabular, tmp_path / "e.json", 60.0, [row(tabular, tabular.DEV_SUITE[0], "mlwright", 0.9)]
