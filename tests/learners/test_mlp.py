@@ -278,13 +278,14 @@ def members_predict(learner: MLP, X: np.ndarray) -> np.ndarray:
     """Each member's output through PyTorch in float64: (rows, members, outputs)."""
     module = torch_module(learner).to(torch.float64)
     with torch.no_grad():
-        return np.asarray(module(torch.from_numpy(X)).numpy())
+        return np.asarray(module(torch.from_numpy(learner.network_inputs(X))).numpy())
 
 
 @pytest.mark.parametrize("problem", list(TASKS))
-def test_tabm_serves_the_mean_of_its_members(problem: str) -> None:
+@pytest.mark.parametrize("bins", [0, 8])
+def test_tabm_serves_the_mean_of_its_members(problem: str, bins: int) -> None:
     X, y = data(problem)
-    learner = TabM({**SMALL, "members": 4}, seed=1).fit(X, y, TASKS[problem])
+    learner = TabM({**SMALL, "members": 4, "ple_bins": bins}, seed=1).fit(X, y, TASKS[problem])
     assert learner.arch_.members == 4
     out = members_predict(learner, X)
     assert out.shape[:2] == (len(X), 4)
@@ -337,3 +338,45 @@ def test_tabm_is_asked_for_never_in_the_default_search() -> None:
     assert all(c["members"] > 1 for c in TabM.default_configs(TASKS["binary"], 1000))
     with pytest.raises(SpecError, match="members"):
         TabM({"members": 0}).fit(*data("binary"), TASKS["binary"])
+
+
+def test_piecewise_linear_encodings_of_the_columns_with_more_than_two_values() -> None:
+    from mlwright.learners._mlp import _Encoding
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0, 10, 500), rng.integers(0, 2, 500), np.full(500, 3.0)])
+    X[:250, 0] = 5.0  # half the rows tie: their quantile bins have no width
+    encoding = _Encoding.fit(X, bins=4, seed=0)
+    assert encoding is not None
+    assert encoding.columns.tolist() == [0]  # a binary and a constant column are left alone
+    edges = encoding.edges[0].astype(np.float64)
+    assert edges[0] == np.float32(X[:, 0].min())  # kept as float32, the saved tensor's type
+    assert edges[-1] == np.float32(X[:, 0].max())
+    inside = edges[-2] + 0.25 * (edges[-1] - edges[-2])  # a quarter into the last bin
+    rows = np.array([[-1.0, 0, 3], [100.0, 1, 3], [inside, 0, 3]])
+    encoded = encoding.batch(rows)
+    assert encoded.shape == (3, 3 + 4)
+    assert np.array_equal(encoded[:, :3], rows)  # the row itself comes first
+    bins = encoded[:, 3:]
+    empty = encoding.empty[0]
+    assert empty.any()  # the tie at 5.0
+    assert (bins[:, empty] == 0.0).all()
+    assert (bins[0] == 0.0).all()  # below every bin
+    assert (bins[1][~empty] == 1.0).all()  # above every bin
+    assert bins[2, -1] == pytest.approx(0.25)
+    assert (bins[2][:-1][~empty[:-1]] == 1.0).all()
+    for i, row in enumerate(rows):
+        assert np.array_equal(encoding.one(row), encoded[i])  # to the last bit
+    assert _Encoding.fit(X[:, 1:], bins=4, seed=0) is None
+
+
+def test_a_tampered_encoding_is_refused(tmp_path: Path) -> None:
+    X, y = data("binary")
+    learner = TabM({**SMALL, "members": 2, "ple_bins": 4}, seed=0).fit(X, y, TASKS["binary"])
+    info = learner.to_files(tmp_path / "m")
+    arch_file = tmp_path / "m" / "mlp.json"
+    payload = json.loads(arch_file.read_text())
+    payload["architecture"]["encoded"] = [0, 99]
+    arch_file.write_text(json.dumps(payload))
+    with pytest.raises(ArtifactError, match="encoded columns"):
+        TabM.from_files(tmp_path / "m", info)

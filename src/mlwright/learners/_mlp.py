@@ -17,6 +17,11 @@ layer; member i first scales the inputs by its own learned vector (initialised t
 signs) and has its own output layer. All k train at once on the same mini-batches, each on
 its own loss; the prediction is the mean of their outputs (of their class probabilities).
 The ``tabm`` family is this network with k = 8; it is not in the default search.
+
+With ``ple_bins`` T > 0, each input column with more than two values also enters as its
+piecewise-linear encoding (Gorishniy et al., 2022, "On Embeddings for Numerical Features in
+Tabular Deep Learning"): T bins between the training rows' quantiles, each bin's entry 0
+below it, 1 above it and the position within it, beside the column itself.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 1e-4,  # AdamW's decoupled decay, on the linear weights only
     "batch_size": 256,
     "members": 1,  # k > 1: TabM-mini, k networks sharing their hidden layers
+    "ple_bins": 0,  # T > 0: piecewise-linear encodings of T quantile bins beside the inputs
     # Optional: "epochs" (default from the data size, see _Plan.of) and "patience" (epochs
     # without a better validation loss before stopping; default a quarter of the epochs).
 }
@@ -71,6 +77,8 @@ MIN_EPOCHS = 5
 MAX_EPOCHS = 40
 MIN_BATCH = 32
 MAX_MEMBERS = 64
+MAX_BINS = 64
+PLE_ROWS = 50_000  # quantiles from a seeded sample of at most this many training rows
 REFIT_EPOCHS = 1.1
 # With threads=0, one thread below this many rows or this batch x width: such steps are too
 # small to split, and on a busy machine PyTorch's spinning OpenMP threads made them slower
@@ -102,6 +110,7 @@ class _Settings:
     weight_decay: float
     batch_size: int
     members: int
+    ple_bins: int
     epochs: int | None
     patience: int | None
 
@@ -133,6 +142,7 @@ class _Settings:
             weight_decay=float(merged["weight_decay"]),
             batch_size=int(merged["batch_size"]),
             members=int(merged["members"]),
+            ple_bins=int(merged["ple_bins"]),
             epochs=None if merged.get("epochs") is None else int(merged["epochs"]),
             patience=None if merged.get("patience") is None else int(merged["patience"]),
         )
@@ -144,6 +154,7 @@ class _Settings:
             ("weight_decay", settings.weight_decay >= 0.0, "a number >= 0"),
             ("batch_size", settings.batch_size >= 2, "an integer >= 2"),
             ("members", 1 <= settings.members <= MAX_MEMBERS, f"an integer in [1, {MAX_MEMBERS}]"),
+            ("ple_bins", 0 <= settings.ple_bins <= MAX_BINS, f"an integer in [0, {MAX_BINS}]"),
             ("epochs", settings.epochs is None or settings.epochs >= 1, "an integer >= 1"),
             ("patience", settings.patience is None or settings.patience >= 1, "an integer >= 1"),
         )
@@ -195,10 +206,20 @@ class _Architecture:
     y_mean: float  # regression: prediction = output * y_scale + y_mean
     y_scale: float
     members: int = 1  # k > 1: TabM-mini (an input adapter and an output layer per member)
+    # The input columns that also enter piecewise-linearly encoded, with ``bins`` bins each
+    # (their edges are the tensor "ple.edges"); n_inputs counts the encodings.
+    encoded: tuple[int, ...] = ()
+    bins: int = 0
+
+    @property
+    def n_features(self) -> int:
+        """The width of the rows the learner takes (before any encoding)."""
+        return self.n_inputs - len(self.encoded) * self.bins
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hidden"] = list(self.hidden)
+        data["encoded"] = list(self.encoded)
         return data
 
     @classmethod
@@ -215,11 +236,25 @@ class _Architecture:
                 y_mean=float(data["y_mean"]),
                 y_scale=float(data["y_scale"]),
                 members=int(data.get("members", 1)),  # absent before members existed
+                encoded=tuple(int(c) for c in data.get("encoded", ())),
+                bins=int(data.get("bins", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{ARCH_FILE} is malformed: {exc!r}") from None
         if not 1 <= arch.members <= MAX_MEMBERS:
             raise ArtifactError(f"{ARCH_FILE} names {arch.members} members")
+        width = arch.n_features
+        if (
+            not 0 <= arch.bins <= MAX_BINS
+            or width < 0
+            or len(set(arch.encoded)) != len(arch.encoded)
+            or any(not 0 <= c < width for c in arch.encoded)
+            or bool(arch.encoded) != (arch.bins > 0)
+        ):
+            raise ArtifactError(
+                f"{ARCH_FILE} names encoded columns {list(arch.encoded)} with {arch.bins} bins "
+                f"that do not fit {arch.n_inputs} inputs"
+            )
         if arch.activation not in ACTIVATIONS or arch.norm not in NORMS:
             raise ArtifactError(
                 f"{ARCH_FILE} names an unknown activation {arch.activation!r} or norm "
@@ -232,6 +267,8 @@ class _Architecture:
         """The name and shape of every saved tensor (PyTorch's state-dict names)."""
         shapes: dict[str, tuple[int, ...]] = {}
         k = self.members
+        if self.encoded:
+            shapes["ple.edges"] = (len(self.encoded), self.bins + 1)
         if k > 1:
             shapes["adapter"] = (k, self.n_inputs)
         fan_in = self.n_inputs
@@ -249,6 +286,60 @@ class _Architecture:
             shapes["out.weight"] = (self.n_outputs, fan_in)
             shapes["out.bias"] = (self.n_outputs,)
         return shapes
+
+
+# -- the piecewise-linear encoding -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """Piecewise-linear encodings of some input columns (see the module's docstring),
+    appended after the row: column ``columns[j]``'s bin t is (x - lo) / width clipped to
+    [0, 1], and 0 for a bin of no width (tied quantiles). The edges are kept as float32 (the
+    saved tensor) and used as float64, the same way in a batch and for one row."""
+
+    columns: np.ndarray  # (c,) input column indices
+    edges: np.ndarray  # (c, bins + 1) float32
+    lo: np.ndarray  # (c, bins) float64
+    width: np.ndarray  # (c, bins) float64, 0 for an empty bin
+    empty: np.ndarray  # (c, bins) bool
+
+    @classmethod
+    def of(cls, columns: Sequence[int], edges: np.ndarray) -> _Encoding:
+        edges = np.asarray(edges, dtype=np.float32)
+        wide = edges.astype(np.float64)
+        width = np.diff(wide, axis=1)
+        return cls(np.asarray(columns, dtype=np.intp), edges, wide[:, :-1], width, ~(width > 0.0))
+
+    @classmethod
+    def fit(cls, X: np.ndarray, bins: int, seed: int) -> _Encoding | None:
+        """Quantile bins of the columns of ``X`` with more than two values (from a seeded
+        sample of at most PLE_ROWS rows); None when no column has more."""
+        sample = X
+        if len(X) > PLE_ROWS:
+            rows = np.random.default_rng(seed).choice(len(X), PLE_ROWS, replace=False)
+            sample = X[np.sort(rows)]
+        columns = [j for j in range(X.shape[1]) if len(np.unique(sample[:, j])) > 2]
+        if not columns:
+            return None
+        levels = np.linspace(0.0, 1.0, bins + 1)
+        edges = np.quantile(sample[:, columns], levels, axis=0).T  # (c, bins + 1)
+        return cls.of(columns, edges)
+
+    def _encoded(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (..., c): each column's bins (..., c, bins)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z: np.ndarray = (values[..., None] - self.lo) / self.width
+        z[..., self.empty] = 0.0
+        np.clip(z, 0.0, 1.0, out=z)
+        return z
+
+    def batch(self, X: np.ndarray) -> np.ndarray:
+        z = self._encoded(X[:, self.columns])
+        return np.hstack([X, z.reshape(len(X), -1)])
+
+    def one(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x, self._encoded(x[self.columns]).ravel()])
 
 
 # -- the NumPy forward pass -------------------------------------------------------------------
@@ -280,6 +371,7 @@ class _Forward:
     activate: Callable[[np.ndarray], None]  # in place
     softmax: bool
     adapter: np.ndarray | None = None
+    encoding: _Encoding | None = None
 
     @classmethod
     def build(cls, arch: _Architecture, tensors: Mapping[str, np.ndarray]) -> _Forward:
@@ -309,7 +401,8 @@ class _Forward:
             W = W.transpose(0, 2, 1)  # (k, hidden, out): one matmul per member
         layers.append((np.ascontiguousarray(W), np.ascontiguousarray(b)))
         activate = _silu_function() if arch.activation == "silu" else _relu
-        return cls(tuple(layers), activate, softmax, adapter)
+        encoding = _Encoding.of(arch.encoded, tensors["ple.edges"]) if arch.encoded else None
+        return cls(tuple(layers), activate, softmax, adapter, encoding)
 
     def batch(self, X: np.ndarray) -> np.ndarray:
         k = 1 if self.adapter is None else len(self.adapter)
@@ -320,6 +413,8 @@ class _Forward:
 
     def _chunk(self, h: np.ndarray) -> np.ndarray:
         n = len(h)
+        if self.encoding is not None:
+            h = self.encoding.batch(h)
         if self.adapter is not None:
             h = (h[:, None, :] * self.adapter).reshape(n * len(self.adapter), -1)
         for W, b in self.layers[:-1]:
@@ -339,6 +434,8 @@ class _Forward:
 
     def one(self, x: np.ndarray) -> np.ndarray:
         """One row's outputs (float64 row of the inputs)."""
+        if self.encoding is not None:
+            x = self.encoding.one(x)
         if self.adapter is None:
             h = x
             for W, b in self.layers[:-1]:
@@ -443,11 +540,13 @@ def _members_module(torch: Any, arch: _Architecture, body: Mapping[str, Any], fa
 
 def torch_module(learner: MLP) -> Any:
     """The fitted network as a PyTorch module in eval mode (float32), for inspection,
-    fine-tuning or checking the NumPy forward pass."""
+    fine-tuning or checking the NumPy forward pass; it reads ``learner.network_inputs``."""
     torch = _import_torch()
     arch = learner.arch_
     module = _build_module(torch, arch)
-    state = {k: torch.from_numpy(np.array(v)) for k, v in learner.tensors_.items()}
+    state = {
+        k: torch.from_numpy(np.array(v)) for k, v in learner.tensors_.items() if k != "ple.edges"
+    }
     missing, unexpected = module.load_state_dict(state, strict=False)
     if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
         raise ArtifactError(f"weights do not fit the architecture: {missing} {unexpected}")
@@ -584,8 +683,10 @@ class MLP(Learner):
             raise DataError(f"cannot fit an mlp on {len(X)} row(s)", hint="give it at least 2 rows")
         classify = task.problem_type in _PROBABILITY_PROBLEMS
         y, scaling = _checked_target(y, task)
+        encoding = _Encoding.fit(X, settings.ple_bins, self.seed) if settings.ple_bins else None
+        n_inputs = X.shape[1] + (0 if encoding is None else encoding.lo.size)
         arch = _Architecture(
-            n_inputs=X.shape[1],
+            n_inputs=n_inputs,
             hidden=(settings.width,) * settings.depth,
             n_outputs=task.n_classes if classify else 1,
             activation=settings.activation,
@@ -595,8 +696,13 @@ class MLP(Learner):
             y_mean=scaling.mean,
             y_scale=scaling.scale,
             members=settings.members,
+            encoded=() if encoding is None else tuple(encoding.columns.tolist()),
+            bins=0 if encoding is None else settings.ple_bins,
         )
         valid = _checked_validation(X_valid, y_valid, task)
+        if encoding is not None:
+            X = encoding.batch(X)
+            valid = None if valid is None else (encoding.batch(valid[0]), valid[1])
 
         def targets(values: np.ndarray) -> Any:
             if classify:
@@ -613,6 +719,8 @@ class MLP(Learner):
             if valid is not None:
                 valid_t = (torch.from_numpy(valid[0].astype(np.float32)), targets(valid[1]))
             result = trainer.run(Xt, targets(y), valid_t, deadline, self.seed)
+        if encoding is not None:
+            result.tensors["ple.edges"] = encoding.edges
         self._keep(arch, result)
         self.task_ = task
         return self
@@ -627,8 +735,15 @@ class MLP(Learner):
         self.best_iteration_ = result.best_epoch  # the search's name for it
         self.best_valid_loss_ = result.best_valid_loss
         self.stopped_by_ = result.stopped_by
-        self.n_features_ = arch.n_inputs
+        self.n_features_ = arch.n_features
         self._forward = _Forward.build(arch, self.tensors_)
+
+    def network_inputs(self, X: np.ndarray) -> np.ndarray:
+        """What the network reads for rows ``X``: the rows, then any piecewise-linear
+        encodings (what ``torch_module`` takes)."""
+        encoding = self._forward.encoding
+        X = np.asarray(X, dtype=np.float64)
+        return X if encoding is None else encoding.batch(X)
 
     # -- prediction (NumPy only) ----------------------------------------------------------------
 
@@ -700,7 +815,7 @@ class MLP(Learner):
         best = training["best_valid_loss"]
         learner.best_valid_loss_ = None if best is None else float(best)
         learner.stopped_by_ = str(training["stopped_by"])
-        learner.n_features_ = arch.n_inputs
+        learner.n_features_ = arch.n_features
         learner._forward = _Forward.build(arch, tensors)
         return learner
 
@@ -719,7 +834,9 @@ class TabM(MLP):
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
         # The paper's defaults (3 layers, ReLU, dropout 0.1, AdamW 2e-3 with decay 3e-4, no
-        # batch norm) at 8 members and width 256 rather than 32 and 512: the CPU's budget.
+        # batch norm) at 8 members and width 256 rather than 32 and 512: the CPU's budget;
+        # its best variant reads numbers through piecewise-linear encodings (here fixed
+        # ones, beside the raw values), the second configuration without.
         return learned_configs(cls.family, task.problem_type) or [
             {
                 "members": 8,
@@ -730,6 +847,7 @@ class TabM(MLP):
                 "norm": "none",
                 "learning_rate": 2e-3,
                 "weight_decay": 3e-4,
+                "ple_bins": 16,
             },
             {
                 "members": 8,
@@ -748,6 +866,7 @@ class TabM(MLP):
         return {
             **super().search_space(trial, task, n_rows),
             "members": trial.suggest_categorical("members", [4, 8, 16]),
+            "ple_bins": trial.suggest_categorical("ple_bins", [0, 8, 16]),
         }
 
 
