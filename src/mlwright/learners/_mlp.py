@@ -448,9 +448,15 @@ class _Forward:
             return self._outputs(z, axis=0)
         h = self.adapter * x  # (k, in): each member's view of the row
         for W, b in self.layers[:-1]:
-            h = h @ W.T
-            h += b
-            self.activate(h)
+            # One matrix-vector product per member: a (k, in) x (in, out) product is large
+            # enough for BLAS to split across threads, which on a busy machine took
+            # milliseconds (8 members, 340 inputs, width 256: 4 ms against 0.2 ms).
+            out = np.empty((len(h), len(W)))
+            for i, row in enumerate(h):
+                np.dot(W, row, out=out[i])
+            out += b
+            self.activate(out)
+            h = out
         W, b = self.layers[-1]
         z = np.matmul(h[:, None, :], W)[:, 0, :]  # (k, out)
         z += b
