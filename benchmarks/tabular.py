@@ -522,10 +522,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def save_results(prefix: str, payload: dict[str, Any], indent: int = 2) -> Path:
-    """``payload`` as benchmarks/results/PREFIX-YYYYmmdd-HHMMSS.json."""
+def save_results(
+    prefix: str, payload: dict[str, Any], indent: int = 2, path: Path | None = None
+) -> Path:
+    """``payload`` as benchmarks/results/PREFIX-YYYYmmdd-HHMMSS.json, or over ``path`` (the
+    same run's file, saved again as it grows)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{prefix}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path = path or RESULTS / f"{prefix}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(payload, indent=indent, default=_plain))
     return path
 
@@ -678,27 +681,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         parser.error(f"unknown systems {unknown}; choose from {sorted(SYSTEMS)}")
-    results: list[Result] = []
-    for item in args.datasets.split(","):
-        task = load_task(item)
-        print(
-            f"{item}: {task.problem_type}, {len(task.train)} train / {len(task.test)} test rows",
-            flush=True,
-        )
-        for system in systems:
-            try:
-                result = SYSTEMS[system](task, args.budget)
-            except Exception as exc:  # a failing system is a row, not a crash of the harness
-                result = Result(
-                    item, system, task.metric, None, None, None, None, None, note=f"failed: {exc}"
-                )
-            print(
-                f"  {system}: {result.metric} {fmt(result.score)}  "
-                f"fit {fmt(result.fit_seconds, 3)} s  p50 {fmt(result.p50_us, 3)} µs  "
-                f"p99 {fmt(result.p99_us, 3)} µs",
-                flush=True,
-            )
-            results.append(result)
     meta = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -706,7 +688,14 @@ def main(argv: list[str] | None = None) -> int:
         "budget": args.budget,
         "command": " ".join(["python benchmarks/tabular.py", *(argv or sys.argv[1:])]),
     }
-    saved = save_results("tabular", {"meta": meta, "results": [asdict(r) for r in results]}, 1)
+    results: list[Result] = []
+    saved: Path | None = None
+    for item in args.datasets.split(","):
+        results += run_dataset(item, systems, args.budget)
+        # Saved after every dataset: a run of hours that stops keeps what it finished.
+        payload = {"meta": meta, "results": [asdict(r) for r in results]}
+        saved = save_results("tabular", payload, 1, path=saved)
+    assert saved is not None
     meta = with_results(meta, saved)
     if args.merge:
         results, meta = merge_runs(results, meta, [Path(f) for f in args.merge.split(",")])
@@ -715,6 +704,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_docs:
         update_docs(args.section, table)
     return 0
+
+
+def run_dataset(item: str, systems: list[str], budget: float) -> list[Result]:
+    """Every system on one dataset, side by side; a failing system is a row, not a crash."""
+    task = load_task(item)
+    print(
+        f"{item}: {task.problem_type}, {len(task.train)} train / {len(task.test)} test rows",
+        flush=True,
+    )
+    results = []
+    for system in systems:
+        try:
+            result = SYSTEMS[system](task, budget)
+        except Exception as exc:
+            result = Result(
+                item, system, task.metric, None, None, None, None, None, note=f"failed: {exc}"
+            )
+        print(
+            f"  {system}: {result.metric} {fmt(result.score)}  "
+            f"fit {fmt(result.fit_seconds, 3)} s  p50 {fmt(result.p50_us, 3)} µs  "
+            f"p99 {fmt(result.p99_us, 3)} µs",
+            flush=True,
+        )
+        results.append(result)
+    return results
 
 
 def table_from(files: list[str], section: str, update: bool) -> int:

@@ -6,7 +6,8 @@ import json
 import re
 from dataclasses import asdict
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,29 @@ def test_results_files_are_not_ignored_by_git() -> None:
     ignore = Path(__file__).resolve().parents[2] / ".gitignore"
     patterns = [line.strip().strip("/") for line in ignore.read_text().splitlines()]
     assert not {"benchmarks", "benchmarks/results", "results", "*.json"} & set(patterns)
+
+
+def test_a_run_saves_its_results_after_every_dataset(
+    tabular: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of hours that stops keeps the datasets it finished, in one file."""
+    credit, churn = tabular.DEV_SUITE[0], tabular.DEV_SUITE[1]
+    monkeypatch.setattr(tabular, "RESULTS", tmp_path)
+
+    def load(item: str) -> Any:
+        if item == churn:
+            raise KeyboardInterrupt  # the run stops during the second dataset
+        return SimpleNamespace(
+            item=item, problem_type="binary", train=[0], test=[0], metric="roc_auc"
+        )
+
+    monkeypatch.setattr(tabular, "load_task", load)
+    monkeypatch.setitem(
+        tabular.SYSTEMS, "mlwright", lambda task, budget: row(tabular, task.item, "mlwright", 0.9)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        tabular.main(["--budget", "60", "--systems", "mlwright", "--datasets", f"{credit},{churn}"])
+    [saved] = tmp_path.glob("tabular-*.json")
+    kept = json.loads(saved.read_text())
+    assert [(r["dataset"], r["score"]) for r in kept["results"]] == [(credit, 0.9)]
+    assert kept["meta"]["budget"] == 60.0
