@@ -670,7 +670,18 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of running, the table of these earlier runs' JSON results at one budget "
         "(comma-separated; the first file's meta heads it), for runs that spanned sessions",
     )
+    parser.add_argument(
+        "--anytime",
+        nargs=2,
+        metavar=("SHORT", "LONG"),
+        help="instead of running, mlwright's score per dataset in the runs of SHORT and of LONG "
+        "(each a comma-separated list of results files at one budget): does the longer budget "
+        "score worse?",
+    )
     args = parser.parse_args(argv)
+    if args.anytime:
+        print(anytime(*(f.split(",") for f in args.anytime), system="mlwright"))
+        return 0
     if args.bundled:
         return bundled(args.repeats, args.update_docs, argv)
     if args.tables_from:
@@ -729,6 +740,50 @@ def run_dataset(item: str, systems: list[str], budget: float) -> list[Result]:
         )
         results.append(result)
     return results
+
+
+def anytime(short: list[str], long: list[str], *, system: str) -> str:
+    """``system``'s score per dataset at a short and a long budget (each from results files
+    of one budget), and where the longer budget scores worse beyond a 0.1% tie."""
+
+    def rows(files: list[str]) -> tuple[float, dict[str, Result]]:
+        found: dict[str, Result] = {}
+        budgets = set()
+        for f in files:
+            run = json.loads(Path(f).read_text())
+            budgets.add(float(run["meta"]["budget"]))
+            for r in run["results"]:
+                if r["system"] == system and r["score"] is not None:
+                    found.setdefault(r["dataset"], Result(**r))
+        if len(budgets) != 1:
+            raise SystemExit(f"--anytime: {files} hold budgets {sorted(budgets)}; give one each")
+        return budgets.pop(), found
+
+    (b_short, at_short), (b_long, at_long) = rows(short), rows(long)
+    common = [d for d in DEV_SUITE if d in at_short and d in at_long]
+    common += sorted(set(at_short) & set(at_long) - set(common))
+    lines = [
+        f"| dataset | metric | {b_short:g} s | {b_long:g} s | change (+: better) | longer worse? |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    worse = 0
+    for d in common:
+        a, b = at_short[d], at_long[d]
+        assert a.score is not None
+        assert b.score is not None
+        change = (b.score - a.score) / abs(a.score) * (1 if a.metric == "roc_auc" else -1)
+        is_worse = not at_least(b, a)
+        worse += is_worse
+        lines.append(
+            f"| {d} | {a.metric} | {fmt(a.score)} | {fmt(b.score)} | {change:+.2%} | "
+            f"{'yes' if is_worse else 'no'} |"
+        )
+    lines += [
+        "",
+        f"The {b_long:g} s model scores worse than the {b_short:g} s one (beyond a 0.1% tie) on "
+        f"{worse} of {len(common)} datasets (target: at most 1 in 10).",
+    ]
+    return "\n".join(lines)
 
 
 def table_from(files: list[str], section: str, update: bool) -> int:

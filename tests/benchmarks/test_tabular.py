@@ -186,3 +186,35 @@ def test_a_run_saves_its_results_after_every_dataset(
     kept = json.loads(saved.read_text())
     assert [(r["dataset"], r["score"]) for r in kept["results"]] == [(credit, 0.9)]
     assert kept["meta"]["budget"] == 60.0
+
+
+def test_anytime_says_where_the_longer_budget_scores_worse(
+    tabular: ModuleType, tmp_path: Path
+) -> None:
+    credit, churn, hpc = tabular.DEV_SUITE[0], tabular.DEV_SUITE[1], tabular.DEV_SUITE[5]
+    loss = tabular.Result(hpc, "mlwright", "log_loss", 0.40, 60.0, 1.0, 1.0, 1.0)
+    short = write_run(
+        tabular,
+        tmp_path / "60.json",
+        60.0,
+        [row(tabular, credit, "mlwright", 0.85), row(tabular, churn, "mlwright", 0.85), loss],
+    )
+    longer_loss = tabular.Result(hpc, "mlwright", "log_loss", 0.41, 300.0, 1.0, 1.0, 1.0)
+    long = write_run(
+        tabular,
+        tmp_path / "300.json",
+        300.0,
+        [
+            row(tabular, credit, "mlwright", 0.86),
+            row(tabular, churn, "mlwright", 0.8495),  # within the 0.1% tie
+            row(tabular, churn, "flaml", 0.10),  # another system: not read
+            longer_loss,  # a larger loss: worse
+        ],
+    )
+    table = tabular.anytime([str(short)], [str(long)], system="mlwright")
+    assert f"| {credit} | roc_auc | 0.85 | 0.86 | +1.18% | no |" in table
+    assert f"| {churn} | roc_auc | 0.85 | 0.8495 | -0.06% | no |" in table
+    assert f"| {hpc} | log_loss | 0.4 | 0.41 | -2.50% | yes |" in table
+    assert "worse than the 60 s one (beyond a 0.1% tie) on 1 of 3 datasets" in table
+    with pytest.raises(SystemExit, match="budgets"):
+        tabular.anytime([str(short), str(long)], [str(long)], system="mlwright")
