@@ -380,3 +380,30 @@ def test_a_tampered_encoding_is_refused(tmp_path: Path) -> None:
     arch_file.write_text(json.dumps(payload))
     with pytest.raises(ArtifactError, match="encoded columns"):
         TabM.from_files(tmp_path / "m", info)
+
+
+def test_a_run_that_asks_for_tabm_ships_it_and_serves_one_record_as_a_batch(
+    tmp_path: Path,
+) -> None:
+    import mlwright
+    from synth import make_frame
+
+    frame = make_frame("binary", n=400, seed=3)
+    model = mlwright.fit(
+        frame,
+        target="y",
+        progress=False,
+        learners=["tabm"],
+        time_budget=120,
+        folds=3,
+        max_trials=2,
+        tune=False,
+    )
+    assert {m.learner.family for m in model.members} == {"tabm"}
+    assert any(m.learner.arch_.encoded for m in model.members)  # a configuration with bins
+    loaded = mlwright.load(model.save(tmp_path / "tabm"))
+    rows = frame.drop("y").head(5)
+    batch = loaded.predict_proba(rows).to_numpy()
+    for i, record in enumerate(rows.iter_rows(named=True)):
+        one = list(loaded.predict_proba_one(record).values())
+        assert np.allclose(one, batch[i], rtol=1e-9, atol=1e-12)
