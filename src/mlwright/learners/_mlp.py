@@ -654,7 +654,8 @@ class MLP(Learner):
         plan = _Plan.of(settings, max(n_rows, 2))
         n_out = task.n_classes if task.problem_type in _PROBABILITY_PROBLEMS else 1
         w = settings.width
-        macs = max(n_features, 1) * w + (settings.depth - 1) * w * w + w * n_out
+        inputs = max(n_features, 1) * (1 + settings.ple_bins)  # at most: every column encoded
+        macs = inputs * w + (settings.depth - 1) * w * w + w * n_out
         # Measured on one core: ~1 ms of overhead a step, and forward + backward at about
         # 6 flops per multiply-add and 20 GFLOP/s.
         per_step = 1e-3 + 6.0 * plan.batch_size * settings.members * macs / 2e10
