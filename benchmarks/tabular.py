@@ -321,6 +321,23 @@ def _with_text_embedding(run: Callable[[], Result], dims: int) -> Result:
         _plan.PlanSettings = default  # type: ignore[misc]
 
 
+def _with_mlp_encodings(run: Callable[[], Result], bins: int) -> Result:
+    """``run`` with every default MLP configuration reading ``bins`` piecewise-linear
+    encodings of its numeric inputs (``ple_bins``), restored afterwards."""
+    from mlwright.learners import MLP
+
+    default = MLP.__dict__["default_configs"]
+
+    def encoded(cls: type[MLP], task: Any, n_rows: int) -> list[dict[str, Any]]:
+        return [{**c, "ple_bins": bins} for c in default.__func__(cls, task, n_rows)]
+
+    MLP.default_configs = classmethod(encoded)  # type: ignore[method-assign,assignment]
+    try:
+        return run()
+    finally:
+        MLP.default_configs = default  # type: ignore[method-assign]
+
+
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
@@ -333,6 +350,10 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     # The default search with TabM-mini beside the MLP, side by side: whether it pays.
     "mlwright-tabm": lambda task, budget: run_mlwright(
         task, budget, [*_default_families(), "tabm"], label="mlwright-tabm"
+    ),
+    # The default search with its MLP reading piecewise-linear encodings (8 bins).
+    "mlwright-mlpple": lambda task, budget: _with_mlp_encodings(
+        lambda: run_mlwright(task, budget, None, label="mlwright-mlpple"), bins=8
     ),
     # The bagged fold models shipped as they are (no refit on every row, no latency
     # target to cap them), side by side: what the refit costs or buys in accuracy.

@@ -218,3 +218,19 @@ def test_anytime_says_where_the_longer_budget_scores_worse(
     assert "worse than the 60 s one (beyond a 0.1% tie) on 1 of 3 datasets" in table
     with pytest.raises(SystemExit, match="budgets"):
         tabular.anytime([str(short), str(long)], [str(long)], system="mlwright")
+
+
+def test_the_mlp_encodings_system_changes_the_mlp_only_while_it_runs(tabular: ModuleType) -> None:
+    from mlwright.learners import MLP, LearnerTask, TabM
+
+    task = LearnerTask("binary", 2)
+    seen: dict[str, list[dict[str, Any]]] = {}
+
+    def run() -> None:
+        seen["mlp"] = MLP.default_configs(task, 100)
+        seen["tabm"] = TabM.default_configs(task, 100)
+
+    tabular._with_mlp_encodings(run, 8)
+    assert [c["ple_bins"] for c in seen["mlp"]] == [8] * len(seen["mlp"])
+    assert seen["tabm"] == TabM.default_configs(task, 100)  # its own configurations
+    assert all("ple_bins" not in c for c in MLP.default_configs(task, 100))  # restored
