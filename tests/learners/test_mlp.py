@@ -335,7 +335,12 @@ def test_tabm_is_asked_for_never_in_the_default_search() -> None:
     assert "tabm" not in _families(spec_from_kwargs({"target": "y"}))
     assert "mlp" in _families(spec_from_kwargs({"target": "y"}))
     assert _families(spec_from_kwargs({"target": "y", "learners": ["tabm"]})) == ["tabm"]
-    assert all(c["members"] > 1 for c in TabM.default_configs(TASKS["binary"], 1000))
+    # A parameter left out takes TabM's own default: its members and encodings.
+    X, y = data("binary")
+    plain = TabM({"epochs": 2}, seed=0).fit(X, y, TASKS["binary"])
+    assert plain.arch_.members == 8
+    assert plain.arch_.bins == 8
+    assert MLP({"epochs": 2}, seed=0).fit(X, y, TASKS["binary"]).arch_.members == 1
     with pytest.raises(SpecError, match="members"):
         TabM({"members": 0}).fit(*data("binary"), TASKS["binary"])
 
