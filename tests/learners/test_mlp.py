@@ -373,6 +373,12 @@ def test_piecewise_linear_encodings_of_the_columns_with_more_than_two_values() -
     for i, row in enumerate(rows):
         assert np.array_equal(encoding.one(row), encoded[i])  # to the last bit
     assert _Encoding.fit(X[:, 1:], bins=4, seed=0) is None
+    # A mostly-zero column (a hashed TF-IDF bucket) gets no bins; at most 64 columns do.
+    sparse = np.where(rng.random(500) < 0.8, 0.0, rng.uniform(0, 1, 500))
+    assert _Encoding.fit(np.column_stack([sparse, X[:, 1]]), bins=4, seed=0) is None
+    wide = _Encoding.fit(rng.normal(size=(200, 80)), bins=4, seed=0)
+    assert wide is not None
+    assert wide.columns.tolist() == list(range(64))
 
 
 def test_a_tampered_encoding_is_refused(tmp_path: Path) -> None:

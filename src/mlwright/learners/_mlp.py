@@ -79,6 +79,7 @@ MIN_BATCH = 32
 MAX_MEMBERS = 64
 MAX_BINS = 64
 PLE_ROWS = 50_000  # quantiles from a seeded sample of at most this many training rows
+MAX_ENCODED = 64  # columns encoded at most (a text embedding's 64 dimensions, say)
 REFIT_EPOCHS = 1.1
 # With threads=0, one thread below this many rows or this batch x width: such steps are too
 # small to split, and on a busy machine PyTorch's spinning OpenMP threads made them slower
@@ -315,13 +316,13 @@ class _Encoding:
 
     @classmethod
     def fit(cls, X: np.ndarray, bins: int, seed: int) -> _Encoding | None:
-        """Quantile bins of the columns of ``X`` with more than two values (from a seeded
-        sample of at most PLE_ROWS rows); None when no column has more."""
+        """Quantile bins of the first MAX_ENCODED columns of ``X`` worth encoding (from a
+        seeded sample of at most PLE_ROWS rows); None when there is none."""
         sample = X
         if len(X) > PLE_ROWS:
             rows = np.random.default_rng(seed).choice(len(X), PLE_ROWS, replace=False)
             sample = X[np.sort(rows)]
-        columns = [j for j in range(X.shape[1]) if len(np.unique(sample[:, j])) > 2]
+        columns = [j for j in range(X.shape[1]) if _worth_encoding(sample[:, j])][:MAX_ENCODED]
         if not columns:
             return None
         levels = np.linspace(0.0, 1.0, bins + 1)
@@ -342,6 +343,13 @@ class _Encoding:
 
     def one(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([x, self._encoded(x[self.columns]).ravel()])
+
+
+def _worth_encoding(values: np.ndarray) -> bool:
+    """More than two values, none of them in half the rows: a 0/1 column needs no bins, and
+    a mostly-zero one (a hashed TF-IDF bucket) would get bins of no width."""
+    _, counts = np.unique(values, return_counts=True)
+    return len(counts) > 2 and int(counts.max()) <= len(values) // 2
 
 
 # -- the NumPy forward pass -------------------------------------------------------------------
