@@ -207,8 +207,9 @@ class SearchSection(_Section):
 
     learners: list[str] = Field(
         default_factory=list,
-        description="Learner families to try, e.g. ['lightgbm', 'linear']; empty: all that are "
-        "installed. The baseline always runs.",
+        description="Learner families to try, e.g. ['lightgbm', 'linear']; empty: every "
+        "installed family of the default search ('tabm' runs only when named). The baseline "
+        "always runs.",
     )
     max_trials: int | None = Field(
         None,
