@@ -338,6 +338,23 @@ def _with_mlp_encodings(run: Callable[[], Result], bins: int) -> Result:
         MLP.default_configs = default  # type: ignore[method-assign]
 
 
+def _stopping_on_validated_rows(run: Callable[[], Result]) -> Result:
+    """``run`` with the learners that stop early stopping on their fold's validated rows,
+    as before 2026-12-06 (no early-stopping rows carved), restored afterwards."""
+    from mlwright.pipeline import _stacking
+
+    carve = _stacking.carve_stopping
+
+    def unchanged(split: Any, *args: Any, **kwargs: Any) -> Any:
+        return split
+
+    _stacking.carve_stopping = unchanged  # type: ignore[assignment]
+    try:
+        return run()
+    finally:
+        _stacking.carve_stopping = carve
+
+
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
@@ -354,6 +371,10 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     # The default search with its MLP reading piecewise-linear encodings (8 bins).
     "mlwright-mlpple": lambda task, budget: _with_mlp_encodings(
         lambda: run_mlwright(task, budget, None, label="mlwright-mlpple"), bins=8
+    ),
+    # Early stopping on the validated rows (the scored ones), as before its own rows.
+    "mlwright-foldstop": lambda task, budget: _stopping_on_validated_rows(
+        lambda: run_mlwright(task, budget, None, label="mlwright-foldstop")
     ),
     # The bagged fold models shipped as they are (no refit on every row, no latency
     # target to cap them), side by side: what the refit costs or buys in accuracy.
