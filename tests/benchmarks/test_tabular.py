@@ -255,3 +255,18 @@ def test_the_foldstop_system_carves_no_stopping_rows_only_while_it_runs(
     carved = _stacking.carve_stopping(split, y, classification=True, seed=0)  # restored
     assert carved.stopping is not None
     assert len(carved.stopping[0]) == 60
+
+
+def test_the_unscaled_system_leaves_the_refit_rounds_as_reached_only_while_it_runs(
+    tabular: ModuleType,
+) -> None:
+    from mlwright.search import _search
+
+    seen: dict[str, int] = {}
+
+    def run() -> None:
+        seen["rounds"] = _search.fold_rounds(100, 400, 500)
+
+    tabular._refit_rounds_unscaled(run)
+    assert seen["rounds"] == 100
+    assert _search.fold_rounds(100, 400, 500) == 125  # restored

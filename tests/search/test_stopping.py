@@ -19,7 +19,7 @@ from mlwright.search import (
     carve_stopping,
     run_trial,
 )
-from mlwright.search._prepare import MIN_STOPPING_ROWS, stopping_rows
+from mlwright.search._prepare import MIN_STOPPING_ROWS, fold_rounds, stopping_rows
 from searching import binary_data, prepared_binary, random_folds
 
 ROWS = 600
@@ -109,13 +109,16 @@ def _trial(tmp_path: Path, family: str, split: SearchSplit) -> tuple[list[dict[s
     """Run one trial of ``family`` and record what each fold's ``fit`` was given."""
     data = prepared_binary(tmp_path / "data", ROWS, split)
     seen: list[dict[str, Any]] = []
+    reached: dict[int, int | None] = {}  # fold -> the round its early stopping reached
     cls = learner_class(family)
     fit = cls.fit
 
     def spy(self: Any, X: np.ndarray, y: np.ndarray, task: Any, **kwargs: Any) -> Any:
         valid = kwargs.get("X_valid")
         seen.append({"rows": X.shape[0], "valid": None if valid is None else valid.shape[0]})
-        return fit(self, X, y, task, **kwargs)
+        fitted = fit(self, X, y, task, **kwargs)
+        reached[len(seen) - 1] = getattr(self, "best_iteration_", None)
+        return fitted
 
     style = cls.feature_style
     spec = TrialSpec(
@@ -136,6 +139,8 @@ def _trial(tmp_path: Path, family: str, split: SearchSplit) -> tuple[list[dict[s
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cls, "fit", spy)
         outcome = run_trial(spec)
+    for i, fold in enumerate(seen):
+        fold["reached"] = reached[i]
     return seen, (outcome, data)
 
 
@@ -148,7 +153,11 @@ def test_a_learner_that_stops_early_fits_the_other_rows_and_stops_on_its_own(
     seen, (outcome, data) = _trial(tmp_path, "lightgbm", split)
     assert outcome.status == "ok", outcome.message
     for (fit, _), stop, fitted in zip(folds, split.stopping, seen, strict=True):
-        assert fitted == {"rows": len(fit) - len(stop), "valid": len(stop)}
+        assert {k: fitted[k] for k in ("rows", "valid")} == {
+            "rows": len(fit) - len(stop),
+            "valid": len(stop),
+        }
+    assert outcome.best_iterations == [f["reached"] for f in seen]
     oof = np.load(tmp_path / "lightgbm" / "oof.npy")
     assert not np.isnan(oof[data.validated]).any()  # every validated row still predicted
 
@@ -157,7 +166,10 @@ def test_without_stopping_rows_a_learner_stops_on_the_validated_rows(tmp_path: P
     folds = random_folds(ROWS, FOLDS)
     seen, (outcome, _) = _trial(tmp_path, "lightgbm", SearchSplit(folds))
     assert outcome.status == "ok", outcome.message
-    assert seen == [{"rows": len(f), "valid": len(v)} for f, v in folds]
+    assert [{k: s[k] for k in ("rows", "valid")} for s in seen] == [
+        {"rows": len(f), "valid": len(v)} for f, v in folds
+    ]
+    assert outcome.best_iterations == [s["reached"] for s in seen]  # nothing left out
 
 
 def test_a_learner_that_does_not_stop_early_fits_every_training_row(tmp_path: Path) -> None:
@@ -166,4 +178,52 @@ def test_a_learner_that_does_not_stop_early_fits_every_training_row(tmp_path: Pa
     seen, (outcome, _) = _trial(tmp_path, "random_forest", split)
     assert outcome.status == "ok", outcome.message
     assert not learner_class("random_forest").stops_early()
-    assert seen == [{"rows": len(f), "valid": None} for f, _ in folds]
+    assert [{k: s[k] for k in ("rows", "valid")} for s in seen] == [
+        {"rows": len(f), "valid": None} for f, _ in folds
+    ]
+
+
+def test_fold_rounds_scale_to_the_folds_training_rows() -> None:
+    assert fold_rounds(100, 400, 500) == 125
+    assert fold_rounds(100, 500, 500) == 100
+    assert fold_rounds(0, 400, 500) == 1
+
+
+def test_the_refit_rounds_stand_for_the_folds_training_rows(tmp_path: Path) -> None:
+    from mlwright.search import InlineExecutor, SearchSettings, read_outcome, run_search
+    from searching import roc_auc
+
+    y = binary_data(ROWS)[1]
+    split = carve_stopping(SearchSplit(random_folds(ROWS, FOLDS)), y, classification=True, seed=0)
+    data = prepared_binary(tmp_path / "data", ROWS, split)
+    settings = SearchSettings(
+        families=["lightgbm", "random_forest"],
+        metric="roc_auc",
+        seed=0,
+        deadline=None,
+        max_trials=4,
+        tune=False,
+    )
+    result = run_search(
+        prepared=data,
+        problem_type="binary",
+        settings=settings,
+        scorer=roc_auc,
+        journal=tmp_path / "trials",
+        executor=InlineExecutor(),
+    )
+    ran = [t for t in result.trials if t.status == "ok"]
+    boosted = [t for t in ran if t.candidate.family == "lightgbm"]
+    assert boosted
+    for trial in boosted:
+        assert trial.out_dir is not None
+        journaled = read_outcome(trial.out_dir)
+        assert journaled is not None
+        reached = journaled[0].best_iterations
+        assert trial.best_iterations == [
+            fold_rounds(b, len(f) - len(s), len(f))
+            for b, (f, _), s in zip(reached, data.folds, split.stopping or [], strict=True)
+        ]
+        assert sum(trial.best_iterations) > sum(reached)  # the refit is not shortened
+    forest = next(t for t in ran if t.candidate.family == "random_forest")
+    assert forest.best_iterations == []

@@ -64,6 +64,14 @@ class FoldFiles:
         return np.load(self.stop) if self.stop else None
 
 
+def fold_rounds(best: int, fitted_rows: int, fold_rows: int) -> int:
+    """The rounds a fold model that stopped at ``best`` after fitting ``fitted_rows`` of its
+    fold's ``fold_rows`` training rows stands for: ``best * fold_rows / fitted_rows``. The
+    refit's factor from fold to all rows (``refit_rounds_factor``) was set when fold models
+    fitted every training row; leaving out the stopping rows must not shorten the refit."""
+    return max(1, round(best * fold_rows / max(fitted_rows, 1)))
+
+
 def stopping_split(
     files: FoldFiles, X_fit: np.ndarray, y_fit: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -95,6 +103,13 @@ class Prepared:
     @property
     def n_rows(self) -> int:
         return len(self.y)
+
+    def fitted_rows(self, style: str, fold: int) -> tuple[int, int]:
+        """How many of ``fold``'s training rows a learner that stops early fits, and how
+        many the fold has (the difference: its early-stopping rows)."""
+        fold_rows = len(self.folds[fold][0])
+        stop = self.files[style][fold].load_stop()
+        return fold_rows - (0 if stop is None else int(stop.sum())), fold_rows
 
     @property
     def validated(self) -> np.ndarray:
