@@ -338,6 +338,40 @@ def _with_mlp_encodings(run: Callable[[], Result], bins: int) -> Result:
         MLP.default_configs = default  # type: ignore[method-assign]
 
 
+def _stopping_on_validated_rows(run: Callable[[], Result]) -> Result:
+    """``run`` with the learners that stop early stopping on their fold's validated rows,
+    as before 2026-12-06 (no early-stopping rows carved), restored afterwards."""
+    from mlwright.pipeline import _stacking
+
+    carve = _stacking.carve_stopping
+
+    def unchanged(split: Any, *args: Any, **kwargs: Any) -> Any:
+        return split
+
+    _stacking.carve_stopping = unchanged  # type: ignore[assignment]
+    try:
+        return run()
+    finally:
+        _stacking.carve_stopping = carve
+
+
+def _refit_rounds_unscaled(run: Callable[[], Result]) -> Result:
+    """``run`` with the refit's rounds made from the rounds the fold models reached, not
+    scaled to the fold's training rows they left out for early stopping; restored after."""
+    from mlwright.search import _search
+
+    scaled = _search.fold_rounds
+
+    def reached(best: int, fitted_rows: int, fold_rows: int) -> int:
+        return best
+
+    _search.fold_rounds = reached
+    try:
+        return run()
+    finally:
+        _search.fold_rounds = scaled
+
+
 SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     "mlwright": lambda task, budget: run_mlwright(task, budget, None),
     "mlwright-lgbm": lambda task, budget: run_mlwright(task, budget, ["lightgbm"]),
@@ -354,6 +388,14 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     # The default search with its MLP reading piecewise-linear encodings (8 bins).
     "mlwright-mlpple": lambda task, budget: _with_mlp_encodings(
         lambda: run_mlwright(task, budget, None, label="mlwright-mlpple"), bins=8
+    ),
+    # Early stopping on the validated rows (the scored ones), as before its own rows.
+    "mlwright-foldstop": lambda task, budget: _stopping_on_validated_rows(
+        lambda: run_mlwright(task, budget, None, label="mlwright-foldstop")
+    ),
+    # The refit's rounds as the fold models reached them, not scaled to the fold's rows.
+    "mlwright-unscaled": lambda task, budget: _refit_rounds_unscaled(
+        lambda: run_mlwright(task, budget, None, label="mlwright-unscaled")
     ),
     # The bagged fold models shipped as they are (no refit on every row, no latency
     # target to cap them), side by side: what the refit costs or buys in accuracy.

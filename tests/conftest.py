@@ -50,12 +50,14 @@ def pg_url() -> str:
 
 @pytest.fixture(scope="session")
 def trained() -> dict[str, object]:
-    """One small fitted model per problem type, shared by the tests that only read them."""
+    """One small fitted model per problem type, shared by the tests that only read them.
+    Curved targets, so each ships an ensemble with a LightGBM member, as the tests of the
+    ladder and of LightGBM's files need."""
     import mlwright
     from synth import FAST, make_frame
 
     return {
-        problem: mlwright.fit(make_frame(problem, n=400, seed=1), target="y", **FAST)
+        problem: mlwright.fit(make_frame(problem, n=400, seed=5, curved=True), target="y", **FAST)
         for problem in ("binary", "multiclass", "regression")
     }
 

@@ -28,9 +28,16 @@ WORDS = [
 ]
 
 
-def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.DataFrame:
+def make_frame(
+    problem_type: str = "binary", n: int = 400, seed: int = 0, curved: bool = False
+) -> pl.DataFrame:
     """Columns: num (float, some missing), count (int), plan (categorical), vip (boolean),
-    signup (datetime), note (free text) and the target ``y``."""
+    signup (datetime), note (free text) and the target ``y``.
+
+    The target is linear in the inputs unless ``curved``: that adds a sine of ``num`` and a
+    ``count``-and-``vip`` interaction, which trees learn and a linear model cannot, so a
+    search ships a tree model beside the linear one (the draws, and so every other column,
+    stay the same)."""
     rng = np.random.default_rng(seed)
     num = rng.normal(size=n)
     count = rng.integers(0, 20, n)
@@ -40,6 +47,8 @@ def make_frame(problem_type: str = "binary", n: int = 400, seed: int = 0) -> pl.
     signup = [start + dt.timedelta(hours=int(h)) for h in rng.integers(0, 24 * 700, n)]
     note = [" ".join(rng.choice(WORDS, 5)) for _ in range(n)]
     signal = 1.5 * num + 0.1 * count + (plan == "pro") * 1.0 + vip * 0.8 + rng.normal(0, 0.7, n)
+    if curved:
+        signal += 1.5 * np.sin(3 * num) + 1.5 * ((count >= 10) & vip)
     num_with_missing = np.where(rng.random(n) < 0.08, np.nan, num)
     frame = pl.DataFrame(
         {

@@ -163,13 +163,29 @@ def test_a_second_layer_on_a_time_split_is_judged_on_the_latest_rows(
         return seen["split"]
 
     monkeypatch.setattr(_stacking, "carve_holdout", spy)
+    carve_stopping = _stacking.carve_stopping
+
+    def stopping_spy(*args: Any, **kwargs: Any) -> Any:
+        seen["stopping"] = carve_stopping(*args, **kwargs)
+        return seen["stopping"]
+
+    monkeypatch.setattr(_stacking, "carve_stopping", stopping_spy)
     data = make_frame("binary", n=900, seed=7).with_columns(pl.col("signup").alias("when"))
-    model = mlwright.fit(data, target="y", time="when", **{**STACKED, "learners": ["lightgbm"]})
+    # Two families: the second layer reads at least two first-layer trials whatever the
+    # greedy ensemble's size (one LightGBM alone may fill it).
+    model = mlwright.fit(data, target="y", time="when", **STACKED)
     assert _stacking.STACK_SKIPPED not in model.metadata["budget"].get("skipped", {})
     split, times = seen["split"], seen["times"]
     assert model.metadata["layers"]["holdout_rows"] == len(split.holdout)
     latest_fitted = max(times[fit].max() for fit, _ in split.folds)
     assert times[split.holdout].min() >= latest_fitted  # after every fold's training rows
+    # Early stopping reads each fold's latest training rows, after the holdout is carved.
+    stopping = seen["stopping"]
+    assert [len(f) for f, _ in stopping.folds] == [len(f) for f, _ in split.folds]
+    for (fit, _), stop in zip(stopping.folds, stopping.stopping, strict=True):
+        rest = np.setdiff1d(fit, stop)
+        assert len(stop)
+        assert times[stop].min() >= times[rest].max()
 
 
 def test_the_card_shows_what_the_time_bought_and_the_second_layers_check(

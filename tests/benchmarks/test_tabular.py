@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from benchmark_module import load_benchmark
@@ -234,3 +235,38 @@ def test_the_mlp_encodings_system_changes_the_mlp_only_while_it_runs(tabular: Mo
     assert [c["ple_bins"] for c in seen["mlp"]] == [8] * len(seen["mlp"])
     assert seen["tabm"] == TabM.default_configs(task, 100)  # its own configurations
     assert all("ple_bins" not in c for c in MLP.default_configs(task, 100))  # restored
+
+
+def test_the_foldstop_system_carves_no_stopping_rows_only_while_it_runs(
+    tabular: ModuleType,
+) -> None:
+    from mlwright.pipeline import _stacking
+    from mlwright.search import SearchSplit
+
+    split = SearchSplit([(np.arange(300, 600), np.arange(300))])
+    y = np.arange(600) % 2
+    seen: dict[str, Any] = {}
+
+    def run() -> None:
+        seen["split"] = _stacking.carve_stopping(split, y, classification=True, seed=0)
+
+    tabular._stopping_on_validated_rows(run)
+    assert seen["split"].stopping is None
+    carved = _stacking.carve_stopping(split, y, classification=True, seed=0)  # restored
+    assert carved.stopping is not None
+    assert len(carved.stopping[0]) == 60
+
+
+def test_the_unscaled_system_leaves_the_refit_rounds_as_reached_only_while_it_runs(
+    tabular: ModuleType,
+) -> None:
+    from mlwright.search import _search
+
+    seen: dict[str, int] = {}
+
+    def run() -> None:
+        seen["rounds"] = _search.fold_rounds(100, 400, 500)
+
+    tabular._refit_rounds_unscaled(run)
+    assert seen["rounds"] == 100
+    assert _search.fold_rounds(100, 400, 500) == 125  # restored

@@ -14,7 +14,7 @@ import numpy as np
 from mlwright.errors import TrainingError
 from mlwright.evaluate._metrics import defined, greater_is_better, score
 from mlwright.learners import LearnerTask, learner_class
-from mlwright.search import FoldFiles, Prepared, TrialResult
+from mlwright.search import FoldFiles, Prepared, TrialResult, stopping_split
 
 SHARES = (0.125, 0.25, 0.5)
 MAX_FOLDS = 3
@@ -94,6 +94,9 @@ def _score_shares(
     rows: dict[float, list[int]] = {share: [] for share in SHARES}
     for files in folds:
         X_fit, y_fit, X_valid, y_valid = files.load()
+        X_stop, y_stop = None, None  # rows to stop on, as the search's trial had
+        if cls.stops_early():
+            X_fit, y_fit, X_stop, y_stop = stopping_split(files, X_fit, y_fit, X_valid, y_valid)
         for share in SHARES:
             if time.monotonic() >= stop_at:
                 break
@@ -106,8 +109,8 @@ def _score_shares(
                     np.asarray(X_fit[keep]),
                     y_fit[keep],
                     task,
-                    X_valid=np.asarray(X_valid),
-                    y_valid=y_valid,
+                    X_valid=X_stop,
+                    y_valid=y_stop,
                     deadline=stop_at,
                 )
             except TrainingError:  # a learner that cannot fit so few rows leaves a gap

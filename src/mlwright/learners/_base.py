@@ -100,6 +100,13 @@ class Learner(ABC):
     refit_rounds_factor: ClassVar[float] = 1.1
     task_: LearnerTask  # set by fit (and from_files)
 
+    @classmethod
+    def stops_early(cls) -> bool:
+        """Whether ``fit`` stops on its validation rows (boosting rounds, network epochs),
+        whose count a refit then replays: the search gives such a learner rows of its own
+        to stop on, not the rows its predictions are scored on."""
+        return cls.refit_rounds_param is not None
+
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, threads: int = 0):
         """``threads``: CPU threads for fitting and batch prediction; 0 lets the learner
         choose from the data size."""

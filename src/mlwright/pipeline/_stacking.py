@@ -20,7 +20,13 @@ import polars as pl
 from mlwright.artifact import Model
 from mlwright.pipeline._budget import search_seconds
 from mlwright.pipeline._prepare import Framed, ModelFactory, group_labels, time_values
-from mlwright.search import SearchResult, SearchSplit, carve_holdout, ensemble_model
+from mlwright.search import (
+    SearchResult,
+    SearchSplit,
+    carve_holdout,
+    carve_stopping,
+    ensemble_model,
+)
 from mlwright.spec import TaskSpec
 
 STACK_SKIPPED = "second layer (stacking)"
@@ -79,18 +85,30 @@ def kept_decision(work: Path, stack: bool, *, resume: bool) -> tuple[bool, str |
 
 
 def search_split(spec: TaskSpec, framed: Framed, stack: bool) -> SearchSplit:
-    """The search's folds, less the stacking holdout when the run stacks."""
-    if not stack:
-        return SearchSplit(framed.splits.folds)
+    """The search's folds, less the stacking holdout when the run stacks, with each fold's
+    early-stopping rows carved from its training rows (see ``search.carve_stopping``)."""
     strategy, rows = framed.splits.strategy, framed.train_frame
-    return carve_holdout(
-        framed.splits.folds,
+    groups = group_labels(spec, rows) if strategy == "group" else None
+    times = time_values(spec, rows) if strategy == "time" else None
+    classification = spec.resolved_problem_type != "regression"
+    split = SearchSplit(framed.splits.folds)
+    if stack:
+        split = carve_holdout(
+            split.folds,
+            framed.y_train,
+            fraction=HOLDOUT_FRACTION,
+            classification=classification,
+            seed=spec.seed,
+            groups=groups,
+            times=times,
+        )
+    return carve_stopping(
+        split,
         framed.y_train,
-        fraction=HOLDOUT_FRACTION,
-        classification=spec.resolved_problem_type != "regression",
+        classification=classification,
         seed=spec.seed,
-        groups=group_labels(spec, rows) if strategy == "group" else None,
-        times=time_values(spec, rows) if strategy == "time" else None,
+        groups=groups,
+        times=times,
     )
 
 

@@ -14,8 +14,10 @@ from mlwright.search._prepare import (
     Prepared,
     SearchSplit,
     carve_holdout,
+    carve_stopping,
     plan_key,
     prepare,
+    stopping_split,
 )
 from mlwright.search._scale import SearchScale, plan_scale, sample_rows
 from mlwright.search._search import (
@@ -67,6 +69,7 @@ __all__ = [
     "bagged_members",
     "blend",
     "carve_holdout",
+    "carve_stopping",
     "default_workers",
     "ensemble_model",
     "ensemble_size_mb",
@@ -89,5 +92,6 @@ __all__ = [
     "sample_rows",
     "select",
     "stack",
+    "stopping_split",
     "with_inputs",
 ]

@@ -9,6 +9,12 @@ shared storage the same way.
 With a stacking holdout (``holdout``: rows of the search set in no fold), each fold's plan
 also transforms those rows, so that every trial predicts them with each fold model: the rows
 on which a second layer is judged against the first (none of their models saw them).
+
+With early-stopping rows (``stopping``: per fold, some of its training rows), a learner that
+stops early (boosting rounds, network epochs) fits the fold's other training rows and stops
+on these: its out-of-fold predictions then come from a model whose stopping point no
+validated row chose. Stopping on the validated rows themselves made every such score
+optimistic (a best iteration picked on the rows it is scored on), and tuning chased it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import numpy as np
 import polars as pl
 
 from mlwright.features import FeatureKind, FeaturePlan, FeatureStyle
+
+# Below this many early-stopping rows a fold keeps stopping on its validated rows.
+MIN_STOPPING_ROWS = 20
 
 
 def plan_key(style: str, fold: int | None) -> str:
@@ -38,6 +47,7 @@ class FoldFiles:
     X_valid: str
     y_valid: str
     X_holdout: str = ""  # the stacking holdout's rows through this fold's plan; "" if none
+    stop: str = ""  # a boolean mask over X_fit's rows: those early stopping reads; "" if none
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
@@ -49,6 +59,29 @@ class FoldFiles:
 
     def load_holdout(self) -> np.ndarray | None:
         return np.load(self.X_holdout, mmap_mode="r") if self.X_holdout else None
+
+    def load_stop(self) -> np.ndarray | None:
+        return np.load(self.stop) if self.stop else None
+
+
+def fold_rounds(best: int, fitted_rows: int, fold_rows: int) -> int:
+    """The rounds a fold model that stopped at ``best`` after fitting ``fitted_rows`` of its
+    fold's ``fold_rows`` training rows stands for: ``best * fold_rows / fitted_rows``. The
+    refit's factor from fold to all rows (``refit_rounds_factor``) was set when fold models
+    fitted every training row; leaving out the stopping rows must not shorten the refit."""
+    return max(1, round(best * fold_rows / max(fitted_rows, 1)))
+
+
+def stopping_split(
+    files: FoldFiles, X_fit: np.ndarray, y_fit: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For a learner that stops early: the rows it fits and the rows it stops on (the
+    fold's early-stopping rows, else, for a fold too small to spare them, its validated
+    rows)."""
+    stop = files.load_stop()
+    if stop is None:
+        return np.asarray(X_fit), y_fit, np.asarray(X_valid), y_valid
+    return np.asarray(X_fit[~stop]), y_fit[~stop], np.asarray(X_fit[stop]), y_fit[stop]
 
 
 @dataclass
@@ -71,6 +104,13 @@ class Prepared:
     def n_rows(self) -> int:
         return len(self.y)
 
+    def fitted_rows(self, style: str, fold: int) -> tuple[int, int]:
+        """How many of ``fold``'s training rows a learner that stops early fits, and how
+        many the fold has (the difference: its early-stopping rows)."""
+        fold_rows = len(self.folds[fold][0])
+        stop = self.files[style][fold].load_stop()
+        return fold_rows - (0 if stop is None else int(stop.sum())), fold_rows
+
     @property
     def validated(self) -> np.ndarray:
         """Rows that some fold validates (a time split never validates its first block)."""
@@ -87,6 +127,9 @@ class SearchSplit:
 
     folds: Sequence[tuple[np.ndarray, np.ndarray]]
     holdout: np.ndarray | None = None
+    # Per fold, the positions of its training rows that early stopping reads (see the
+    # module's docstring); None: learners stop on the validated rows.
+    stopping: Sequence[np.ndarray] | None = None
 
 
 def prepare(
@@ -133,6 +176,7 @@ def prepare(
                 X_valid=str(folder / "X_valid.npy"),
                 y_valid=str(folder / "y_valid.npy"),
                 X_holdout="" if holdout is None else str(folder / "X_holdout.npy"),
+                stop=_write_stop(folder, fit_rows, split.stopping, i),
             )
             if holdout is not None:
                 np.save(files.X_holdout, plan.transform(frame[holdout]))
@@ -159,35 +203,98 @@ def carve_holdout(
     times: np.ndarray | None = None,
 ) -> SearchSplit:
     """A share of the rows taken out of every fold, as the stacking holdout, the way the
-    folds split: a seeded sample (stratified by class) for random folds, whole groups drawn
-    at random for a group split (``groups``: each row's group), the latest rows for a time
-    split (``times``: each row's time; the holdout lies after every fold's training rows).
-    A fold left with nothing to validate is dropped."""
+    folds split (see ``_carve``; the holdout of a time split lies after every fold's
+    training rows). A fold left with nothing to validate is dropped."""
     rows = np.unique(np.concatenate([v for _, v in folds]))
     size = max(1, round(len(rows) * fraction))
-    if times is not None:
-        order = rows[np.argsort(np.asarray(times)[rows], kind="stable")]
-        holdout = np.sort(order[-size:])
-    elif groups is not None:
-        holdout = _whole_groups(rows, np.asarray(groups), size, seed)
-    else:
-        from mlwright.search._scale import sample_rows
-
-        picked = sample_rows(
-            np.asarray(y)[rows],
-            size,
-            classification=classification,
-            seed=seed + 7919,  # not the sample's own draw
-        )
-        holdout = np.sort(rows[picked])
+    # not the sample's own draw
+    holdout = _carve(
+        rows, size, y, classification=classification, seed=seed + 7919, groups=groups, times=times
+    )
     kept = [(f[~np.isin(f, holdout)], v[~np.isin(v, holdout)]) for f, v in folds]
     return SearchSplit([(f, v) for f, v in kept if len(v) and len(f)], holdout)
+
+
+def stopping_rows(n_fit: int) -> int:
+    """How many of a fold's training rows early stopping reads: a fifth of them up to 500,
+    then a tenth or 500, whichever is more; none below MIN_STOPPING_ROWS (the fold's
+    validated rows stop it then)."""
+    size = round(min(0.2 * n_fit, max(0.1 * n_fit, 500)))
+    return size if size >= MIN_STOPPING_ROWS else 0
+
+
+def carve_stopping(
+    split: SearchSplit,
+    y: np.ndarray,
+    *,
+    classification: bool,
+    seed: int,
+    groups: np.ndarray | None = None,
+    times: np.ndarray | None = None,
+) -> SearchSplit:
+    """``split`` with early-stopping rows carved from each fold's training rows the way the
+    folds split (see ``_carve``: for a time split, the latest training rows)."""
+    stopping = []
+    for i, (fit, _) in enumerate(split.folds):
+        size = stopping_rows(len(fit))
+        stop = np.array([], dtype=np.int64)
+        if size:
+            stop = _carve(
+                fit,
+                size,
+                y,
+                classification=classification,
+                seed=seed + 104_729 + i,
+                groups=groups,
+                times=times,
+            )
+        if classification:  # a class left only in the stopping rows would go unfitted
+            labels = np.asarray(y)
+            rest = labels[np.setdiff1d(fit, stop)]
+            stop = stop[np.isin(labels[stop], rest)]
+        stopping.append(stop)
+    return SearchSplit(split.folds, split.holdout, stopping)
+
+
+def _carve(
+    rows: np.ndarray,
+    size: int,
+    y: np.ndarray,
+    *,
+    classification: bool,
+    seed: int,
+    groups: np.ndarray | None,
+    times: np.ndarray | None,
+) -> np.ndarray:
+    """Sorted positions of ``size`` of ``rows``, the way the folds split: the latest rows
+    for a time split (``times``: each row's time), whole groups drawn at random for a group
+    split (``groups``: each row's group), else a seeded sample (stratified by class)."""
+    if times is not None:
+        order = rows[np.argsort(np.asarray(times)[rows], kind="stable")]
+        return np.sort(order[-size:])
+    if groups is not None:
+        return _whole_groups(rows, np.asarray(groups), size, seed)
+    from mlwright.search._scale import sample_rows
+
+    picked = sample_rows(np.asarray(y)[rows], size, classification=classification, seed=seed)
+    return np.sort(rows[picked])
+
+
+def _write_stop(
+    folder: Path, fit_rows: np.ndarray, stopping: Sequence[np.ndarray] | None, fold: int
+) -> str:
+    """Write the fold's early-stopping mask over its training rows; "" when it has none."""
+    if stopping is None or not len(stopping[fold]):
+        return ""
+    path = folder / "stop.npy"
+    np.save(path, np.isin(fit_rows, stopping[fold]))
+    return str(path)
 
 
 def _whole_groups(rows: np.ndarray, groups: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Rows of groups drawn in a seeded order until they hold at least ``size`` rows."""
     names, inverse = np.unique(groups[rows], return_inverse=True)
     counts = np.bincount(inverse, minlength=len(names))
-    order = np.random.default_rng(seed + 7919).permutation(len(names))
+    order = np.random.default_rng(seed).permutation(len(names))
     taken = order[: int(np.searchsorted(np.cumsum(counts[order]), size)) + 1]
     return np.sort(rows[np.isin(inverse, taken)])

@@ -42,7 +42,7 @@ from mlwright._progress import Progress, Silent
 from mlwright.errors import TrainingError
 from mlwright.learners import LearnerTask, learner_class
 from mlwright.search._executor import Executor, InlineExecutor
-from mlwright.search._prepare import Prepared
+from mlwright.search._prepare import Prepared, fold_rounds
 from mlwright.search._trial import (
     OUTCOME,
     TrialOutcome,
@@ -346,7 +346,7 @@ class _Run:
             status=outcome.status,
             style=style,
             fit_seconds=outcome.fit_seconds,
-            best_iterations=outcome.best_iterations,
+            best_iterations=self.refit_rounds(candidate, outcome.best_iterations),
             fold_infos=outcome.fold_infos,
             out_dir=self.journal / candidate.name,
             message=outcome.message,
@@ -386,6 +386,18 @@ class _Run:
         if result.status == "failed":
             self.progress.log(f"{candidate.name}: failed ({result.message})")
         return result
+
+    def refit_rounds(self, candidate: Candidate, reached: Sequence[int]) -> list[int]:
+        """Each fold's early-stopping round, scaled to the fold's training rows (see
+        ``fold_rounds``): what the refit's round count is made from."""
+        cls = learner_class(candidate.family)
+        if not cls.stops_early() or len(reached) != len(self.prepared.folds):
+            return list(reached)
+        style = cls.feature_style
+        return [
+            fold_rounds(best, *self.prepared.fitted_rows(style, i))
+            for i, best in enumerate(reached)
+        ]
 
     def resumed(self, candidate: Candidate) -> tuple[TrialOutcome, np.ndarray] | None:
         found = read_outcome(self.journal / candidate.name)

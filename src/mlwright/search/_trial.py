@@ -1,10 +1,11 @@
 """One trial: a learner configuration fitted on every fold (k-fold bagging).
 
 ``run_trial`` is what an executor runs, in this process or a worker: it reads the fold
-matrices, fits one learner per fold (early stopping on the fold's validation rows, within
-the trial's time allowance), writes each fold model in its library's own format, the
-out-of-fold predictions as ``oof.npy``, and last ``outcome.json``, which marks the trial
-as finished (a resumed search reuses exactly the trials that have one).
+matrices, fits one learner per fold (a learner that stops early stops on the fold's
+early-stopping rows, see ``_prepare``; within the trial's time allowance), writes each fold
+model in its library's own format, the out-of-fold predictions as ``oof.npy``, and last
+``outcome.json``, which marks the trial as finished (a resumed search reuses exactly the
+trials that have one).
 
 With a stacking holdout, each fold model also predicts its rows and the trial writes their
 average as ``holdout.npy``. A second-layer trial (``stack_inputs``) reads first-layer trials'
@@ -26,7 +27,7 @@ import numpy as np
 
 from mlwright._interrupt import raise_if_stop_requested
 from mlwright.learners import LearnerTask, learner_class
-from mlwright.search._prepare import FoldFiles
+from mlwright.search._prepare import FoldFiles, stopping_split
 
 OUTCOME = "outcome.json"
 OOF = "oof.npy"
@@ -123,14 +124,12 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
                 allowance = max(left / (len(spec.folds) - i), spec.min_fold_seconds)
                 deadline = time.monotonic() + allowance
             learner = cls(spec.params, seed=spec.seed, threads=spec.threads)
-            learner.fit(
-                np.asarray(X_fit),
-                y_fit,
-                task,
-                X_valid=np.asarray(X_valid),
-                y_valid=y_valid,
-                deadline=deadline,
+            X_train, y_train, X_stop, y_stop = (
+                stopping_split(files, X_fit, y_fit, X_valid, y_valid)
+                if cls.stops_early()
+                else (np.asarray(X_fit), y_fit, None, None)
             )
+            learner.fit(X_train, y_train, task, X_valid=X_stop, y_valid=y_stop, deadline=deadline)
             best = getattr(learner, "best_iteration_", None)
             if best is not None:
                 outcome.best_iterations.append(int(best))
