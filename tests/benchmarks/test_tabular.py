@@ -170,7 +170,7 @@ def test_a_run_saves_its_results_after_every_dataset(
     credit, churn = tabular.DEV_SUITE[0], tabular.DEV_SUITE[1]
     monkeypatch.setattr(tabular, "RESULTS", tmp_path)
 
-    def load(item: str) -> Any:
+    def load(item: str, split_seed: int = 0) -> Any:
         if item == churn:
             raise KeyboardInterrupt  # the run stops during the second dataset
         return SimpleNamespace(
@@ -187,6 +187,25 @@ def test_a_run_saves_its_results_after_every_dataset(
     kept = json.loads(saved.read_text())
     assert [(r["dataset"], r["score"]) for r in kept["results"]] == [(credit, 0.9)]
     assert kept["meta"]["budget"] == 60.0
+
+
+def test_split_seeds_run_each_dataset_on_each_split(
+    tabular: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    concrete = "modeldata/concrete:compressive_strength"
+    first, other = tabular.load_task(concrete), tabular.load_task(concrete, 3)
+    assert (first.item, other.item) == (concrete, f"{concrete}@3")
+    assert len(first.test) == len(other.test)
+    assert not first.test.equals(other.test)  # other test rows
+    monkeypatch.setattr(tabular, "RESULTS", tmp_path)
+    monkeypatch.setattr(tabular, "load_task", lambda item, seed=0: other if seed else first)
+    monkeypatch.setitem(
+        tabular.SYSTEMS, "mlwright", lambda task, budget: row(tabular, task.item, "mlwright", 4.0)
+    )
+    tabular.main(["--systems", "mlwright", "--datasets", concrete, "--split-seeds", "0,3"])
+    [saved] = tmp_path.glob("tabular-*.json")
+    results = json.loads(saved.read_text())["results"]
+    assert [r["dataset"] for r in results] == [concrete, f"{concrete}@3"]
 
 
 def test_anytime_says_where_the_longer_budget_scores_worse(

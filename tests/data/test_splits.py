@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlwright.data import Splits, choose_strategy, make_splits
+from mlwright.data import Splits, choose_strategy, make_splits, refold
 from mlwright.errors import DataError
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -411,3 +411,74 @@ def test_choose_strategy(
     )
 
     assert chosen == expected
+
+
+# -- new folds for repeated bagging -------------------------------------------------------------
+
+
+def assert_folds_partition(folds: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray) -> None:
+    """Validated parts are disjoint and cover ``rows``; each fold fits on the other rows."""
+    valid_parts = [valid for _, valid in folds]
+    assert all(len(valid) > 0 for valid in valid_parts)
+    assert np.array_equal(np.sort(np.concatenate(valid_parts)), np.sort(rows))
+    for fit, valid in folds:
+        assert np.array_equal(np.sort(fit), np.setdiff1d(rows, valid))
+
+
+@PROPERTY
+@given(
+    counts=st.lists(st.integers(10, 60), min_size=2, max_size=4),
+    folds=fold_counts,
+    seed=seeds,
+    stratified=st.booleans(),
+)
+def test_refold_partitions_the_rows_it_is_given(
+    counts: list[int], folds: int, seed: int, stratified: bool
+) -> None:
+    y = shuffled_labels(counts, seed)
+    rows = np.sort(np.random.default_rng(seed).permutation(len(y))[: len(y) * 3 // 4])
+    strategy = "stratified" if stratified else "kfold"
+    new = refold(rows, y, strategy=strategy, folds=folds, seed=seed, classification=stratified)
+    assert len(new) == (min(folds, *np.bincount(y[rows])) if stratified else folds)
+    assert_folds_partition(new, rows)
+    if stratified:  # each class spread over the folds as evenly as it can be
+        for _, valid in new:
+            share = np.bincount(y[valid], minlength=len(counts)) / len(valid)
+            overall = np.bincount(y[rows], minlength=len(counts)) / len(rows)
+            assert np.all(np.abs(share - overall) < 0.25)
+
+
+@PROPERTY
+@given(data=grouped(), seed=seeds)
+def test_refold_keeps_every_group_on_one_side(
+    data: tuple[np.ndarray, np.ndarray, int, bool], seed: int
+) -> None:
+    y, groups, folds, classification = data
+    rows = np.arange(len(y))
+    new = refold(
+        rows,
+        y,
+        strategy="group",
+        folds=folds,
+        seed=seed,
+        classification=classification,
+        groups=groups,
+    )
+    assert_folds_partition(new, rows)
+    for fit, valid in new:
+        assert not set(groups[fit]) & set(groups[valid])
+
+
+def test_refold_draws_other_folds_with_another_seed() -> None:
+    y = shuffled_labels([100, 60], 0)
+    rows = np.arange(len(y))
+    first = refold(rows, y, strategy="stratified", folds=5, seed=1, classification=True)
+    again = refold(rows, y, strategy="stratified", folds=5, seed=1, classification=True)
+    other = refold(rows, y, strategy="stratified", folds=5, seed=2, classification=True)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
+
+
+def test_a_time_split_has_no_other_folds() -> None:
+    with pytest.raises(ValueError, match="time split"):
+        refold(np.arange(10), np.zeros(10), strategy="time", folds=3, seed=0, classification=False)

@@ -10,16 +10,14 @@ import pytest
 
 from mlwright.pipeline import encode_target
 from mlwright.search import (
-    InlineExecutor,
     SearchResult,
     SearchSettings,
     _search,
     refit_members,
-    run_search,
 )
 from mlwright.search._search import Candidate, _next_step
 from mlwright.search._trial import read_outcome
-from searching import COLUMNS, bare_run, prepared_binary, random_folds, roc_auc
+from searching import COLUMNS, bare_run, prepared_binary, random_folds, search_binary
 from synth import make_frame
 
 ROWS = 500
@@ -30,24 +28,7 @@ def search(root: Path, lines: list[str]) -> SearchResult:
     settings = SearchSettings(
         families=["lightgbm", "linear"], metric="roc_auc", seed=0, deadline=None, max_trials=30
     )
-
-    class Log:
-        def stage(self, name: str, total: int | None = None) -> None: ...
-
-        def advance(self, steps: int = 1, note: str = "") -> None: ...
-
-        def log(self, message: str) -> None:
-            lines.append(message)
-
-    return run_search(
-        prepared=data,
-        problem_type="binary",
-        settings=settings,
-        scorer=roc_auc,
-        journal=root / "trials",
-        executor=InlineExecutor(),
-        progress=Log(),
-    )
+    return search_binary(data, settings, root / "trials", lines)
 
 
 @pytest.fixture(scope="module")

@@ -212,3 +212,12 @@ def test_the_latency_note_describes_the_choice_that_ships_when_the_holdout_drops
     [note] = chosen.rejected
     assert f"a larger ensemble: {len(free_first.weights)} members" in note
     assert "for the 2 member(s) within the target" in note
+
+
+def test_a_challenger_must_win_by_more_than_the_noise() -> None:
+    wins = _select.wins_beyond_noise
+    assert wins(0.90, 0.88, 0.01, greater=True)
+    assert not wins(0.90, 0.895, 0.01, greater=True)  # within one standard error
+    assert not wins(0.90, 0.88, None, greater=True)  # noise undefined: the incumbent stays
+    assert wins(0.30, 0.35, 0.02, greater=False)  # a loss: lower is better
+    assert not wins(0.35, 0.30, 0.02, greater=False)

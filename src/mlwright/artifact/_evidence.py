@@ -320,6 +320,7 @@ class LeaderboardRow(_Shape):
     layer: int = 1  # 2: a second-layer trial over the first layer's out-of-fold predictions
     finished_s: float | None = None  # seconds from the search's start to its result
     stack_holdout: float | None = None  # its score on the stacking holdout, if there is one
+    splits: int = 1  # fold splits its cv score covers (more after repeated bagging)
 
     def cv_score(self, metric: str) -> float | None:
         value = (self.model_extra or {}).get(f"cv_{metric}")

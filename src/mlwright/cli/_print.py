@@ -143,7 +143,7 @@ def print_leaderboard(console: Console, metric: str, rows: list[LeaderboardRow])
     for name in ("rank", "model", f"cv {metric}", "± std", "fit s", "p99 µs", "MB", "weight"):
         board.add_column(name, justify="left" if name == "model" else "right")
     board.add_column("status")
-    shown = [r for r in rows if r.status == "ok"][:LEADERBOARD_ROWS]
+    shown = [r for r in rows if r.status == "ok" and r.rank is not None][:LEADERBOARD_ROWS]
     shown += [r for r in rows if r.family == "baseline" and r not in shown]  # always beside
     shown += [r for r in rows if r.status == "failed"]
     for row in shown:
@@ -160,12 +160,16 @@ def print_leaderboard(console: Console, metric: str, rows: list[LeaderboardRow])
             escape(row.status + (f" ({row.note})" if row.note else "")),
         )
     console.print(board)
-    hidden = len([r for r in rows if r.status == "ok" and r not in shown])
+    hidden = len([r for r in rows if r.status == "ok" and r.rank is not None and r not in shown])
+    repeats = len([r for r in rows if r.origin == "repeat"])
     skipped = [r for r in rows if r.status == "skipped"]
-    if hidden > 0 or skipped:
-        more = f"{hidden} more trials" if hidden > 0 else ""
+    if hidden > 0 or repeats or skipped:
+        parts = [f"{hidden} more trials"] if hidden > 0 else []
+        if repeats:
+            parts.append(f"{repeats} fits of repeated bagging on new fold splits")
         if skipped:
-            more += (", " if more else "") + f"{len(skipped)} not reached"
+            parts.append(f"{len(skipped)} not reached")
+        more = ", ".join(parts)
         console.print(f"  ({more}: Model.leaderboard has them all)")
 
 

@@ -29,7 +29,7 @@ from mlwright.data._schema import (
     infer_kind,
     infer_schema,
 )
-from mlwright.data._splits import Splits, Strategy, choose_strategy, make_splits
+from mlwright.data._splits import Splits, Strategy, choose_strategy, make_splits, refold
 
 __all__ = [
     "CHECKS",
@@ -54,6 +54,7 @@ __all__ = [
     "read_file",
     "read_sql",
     "reference_statistics",
+    "refold",
     "run_checks",
     "to_polars",
     "univariate_score",

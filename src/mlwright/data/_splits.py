@@ -297,3 +297,41 @@ def cut_at(sorted_times: np.ndarray, position: int) -> int:
     tied = sorted_times[position - 1]
     forward = int(np.searchsorted(sorted_times, tied, side="right"))
     return forward if forward < n else int(np.searchsorted(sorted_times, tied, side="left"))
+
+
+@_without_rare_class_warning
+def refold(
+    rows: np.ndarray,
+    y: np.ndarray,
+    *,
+    strategy: Strategy,
+    folds: int,
+    seed: int,
+    classification: bool,
+    groups: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` new random folds over ``rows`` (positions into ``y`` and ``groups``), drawn
+    the way ``strategy`` draws them but with ``seed``: what repeated k-fold bagging fits a
+    configuration on again. A time split has one order only, so it has no other folds."""
+    rows = np.asarray(rows)
+    if strategy == "time":
+        raise ValueError("a time split has no other folds to draw")
+    labels = np.asarray(y)[rows]
+    splitter: GroupKFold | StratifiedGroupKFold | StratifiedKFold | KFold
+    if strategy == "group":
+        if groups is None:
+            raise ValueError("a group split needs groups")
+        k = min(folds, len(np.unique(np.asarray(groups)[rows])))  # the holdout took some
+        splitter = (
+            StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+            if classification
+            else GroupKFold(k, shuffle=True, random_state=seed)
+        )
+        split = splitter.split(rows, labels, np.asarray(groups)[rows])
+    elif strategy == "stratified":
+        splitter = StratifiedKFold(_fold_count(labels, folds), shuffle=True, random_state=seed)
+        split = splitter.split(rows, labels)
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed)
+        split = splitter.split(rows)
+    return [(rows[fit], rows[valid]) for fit, valid in split]

@@ -111,7 +111,8 @@ def budget_evidence(run: Run, metrics: dict[str, Any]) -> dict[str, Any]:
 
 def leaderboard(searched: SearchResult, selection: Selection) -> list[dict[str, Any]]:
     """Every trial: score, spread, fit seconds, single-row latency, size, Pareto front,
-    ensemble weight; finished ones best first."""
+    ensemble weight; finished ones best first, then the rest, then repeated bagging's fits
+    (each a trial's configuration on a new fold split, scored into that trial's row)."""
     greater = METRICS[searched.metric].greater_is_better
     ranked = searched.ranked()
     front = pareto_front(ranked, greater)
@@ -141,9 +142,46 @@ def leaderboard(searched: SearchResult, selection: Selection) -> list[dict[str, 
                     n for n in (trial.message, "resumed" if trial.resumed else "") if n
                 ),
                 **_layer_columns(trial, searched),
+                "splits": trial.splits,
             }
         )
-    return rows
+    return rows + [_repeat_row(repeat, searched) for repeat in searched.repeats]
+
+
+def _repeat_row(repeat: TrialResult, searched: SearchResult) -> dict[str, Any]:
+    """A fit of repeated bagging: no rank or cross-validated score of its own (they are
+    its trial's); its fold models' score on the stacking holdout, when there is one."""
+    ok = repeat.status == "ok"
+    metric = searched.metric
+    of = repeat.candidate.extra.get("repeat_of", "")
+    return {
+        "rank": None,
+        "model": repeat.candidate.name,
+        "family": repeat.candidate.family,
+        "origin": repeat.candidate.origin,
+        f"cv_{metric}": None,
+        "cv_std": None,
+        "fit_seconds": round(repeat.fit_seconds, 3),
+        "p50_us": None,
+        "p99_us": None,
+        "size_mb": None,
+        "pareto": False,
+        "weight": 0.0,
+        "chosen": False,
+        "status": repeat.status,
+        "params": repeat.candidate.params,
+        "note": "; ".join(
+            n
+            for n in (
+                f"{of} on fold split {repeat.candidate.split + 1}"
+                + (f" ({metric} {repeat.cv_score:.4g} there)" if ok else ""),
+                repeat.message,
+                "resumed" if repeat.resumed else "",
+            )
+            if n
+        ),
+        **_layer_columns(repeat, searched),
+    }
 
 
 def _layer_columns(trial: TrialResult, searched: SearchResult) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mlwright.search import (
     blend,
     ensemble_model,
     stack,
+    wins_beyond_noise,
 )
 from mlwright.spec import METRICS, ProblemType, TaskSpec
 
@@ -145,14 +146,13 @@ def judge_stacker(
         where = f"the out-of-fold rows ({len(truth)})"
     on_stack, on_without = score(metric, truth, with_stack), score(metric, truth, without)
     greater = METRICS[metric].greater_is_better
-    gain = (on_stack - on_without) if greater else (on_without - on_stack)
     noise = paired_noise(metric, truth, np.asarray(without), np.asarray(with_stack), seed=seed)
     return {
         "judged_on": where,
         "stack": on_stack,
         "without": on_without,
         "noise": noise,
-        "kept": bool(noise is not None and gain > noise),
+        "kept": wins_beyond_noise(on_stack, on_without, noise, greater=greater),
     }
 
 

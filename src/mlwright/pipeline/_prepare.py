@@ -293,9 +293,12 @@ def workers(spec: TaskSpec, prepared: Prepared) -> int:
     return default_workers()
 
 
-def prepare_features(framed: Framed, spec: TaskSpec, work: Path, split: SearchSplit) -> Prepared:
+def prepare_features(
+    framed: Framed, spec: TaskSpec, work: Path, split: SearchSplit, *, folder: str = "data"
+) -> Prepared:
     """Each fold's feature matrices, in every style the searched families read (and the
-    stacking holdout's rows through each fold's plans, when ``split`` has one)."""
+    stacking holdout's rows through each fold's plans, when ``split`` has one), under
+    ``work / folder``."""
     styles = sorted({learner_class(f).feature_style for f in ["baseline", *framed.families]})
     return prepare(
         frame=framed.train_frame,
@@ -305,7 +308,7 @@ def prepare_features(framed: Framed, spec: TaskSpec, work: Path, split: SearchSp
         styles=styles,
         n_classes=framed.n_classes,
         seed=spec.seed,
-        root=work / "data",
+        root=work / folder,
     )
 
 

@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from mlwright.artifact import Model
 from mlwright.evaluate import score
 from mlwright.pipeline._budget import refit_growth
@@ -22,12 +20,11 @@ from mlwright.search import (
     Prepared,
     SearchResult,
     Selection,
-    blend,
     ensemble_model,
-    ensemble_size_mb,
     rechoose_within_target,
     refit_members,
     refit_seconds,
+    selection_of,
     with_inputs,
 )
 
@@ -143,12 +140,11 @@ def keep_within_target(
     if set(weights) == set(evaluated.selection.weights):
         return None
     bagged = ensemble_model(weights, searched, make_model)
-    selection = Selection(
-        weights=weights,
-        model=bagged,
-        latency=bagged.measure_latency(framed.records, calls=TRIAL_LATENCY_CALLS),
-        size_mb=ensemble_size_mb(weights, searched),
-        oof=np.asarray(blend(weights, searched.by_name, holdout=False)),
+    selection = selection_of(
+        weights,
+        searched,
+        bagged,
+        bagged.measure_latency(framed.records, calls=TRIAL_LATENCY_CALLS),
         rejected=list(evaluated.selection.rejected),
         layers=evaluated.selection.layers,
     )

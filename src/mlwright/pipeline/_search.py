@@ -12,7 +12,7 @@ from mlwright.learners import cuda_available
 from mlwright.pipeline._budget import MEASURE_SHARE, refit_reserve, refuse_overrun, search_seconds
 from mlwright.pipeline._prepare import Framed, ModelFactory, workers
 from mlwright.pipeline._runner import Run
-from mlwright.pipeline._stacking import STACK_SKIPPED
+from mlwright.pipeline._stacking import STACK_SKIPPED, new_splits
 from mlwright.search import (
     Limits,
     Noise,
@@ -56,6 +56,8 @@ def search(
         max_trials=spec.search.max_trials,
         tune=spec.search.tune,
         stack=prepared.holdout is not None,
+        repeats=spec.search.repeats,
+        resplit=new_splits(spec, framed, work, prepared.holdout),
     )
     result = run_search(
         prepared=prepared,

@@ -12,15 +12,24 @@ way the folds are (random rows, whole groups, or the latest rows of a time split
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from mlwright.artifact import Model
+from mlwright.data import refold
 from mlwright.pipeline._budget import search_seconds
-from mlwright.pipeline._prepare import Framed, ModelFactory, group_labels, time_values
+from mlwright.pipeline._prepare import (
+    Framed,
+    ModelFactory,
+    group_labels,
+    prepare_features,
+    time_values,
+)
 from mlwright.search import (
+    Prepared,
     SearchResult,
     SearchSplit,
     carve_holdout,
@@ -110,6 +119,40 @@ def search_split(spec: TaskSpec, framed: Framed, stack: bool) -> SearchSplit:
         groups=groups,
         times=times,
     )
+
+
+def new_splits(
+    spec: TaskSpec, framed: Framed, work: Path, holdout: np.ndarray | None
+) -> Callable[[int], Prepared] | None:
+    """What repeated k-fold bagging fits on: split ``r`` (1, 2, ...) draws the folds anew
+    over the search's rows with seed ``spec.seed + r``, keeps the stacking ``holdout`` out
+    of all of them, carves each fold's early-stopping rows, and prepares its matrices under
+    ``work``. None for a time split, whose folds have one order only."""
+    strategy, rows = framed.splits.strategy, framed.train_frame
+    if strategy == "time" or spec.search.repeats <= 1:
+        return None
+    groups = group_labels(spec, rows) if strategy == "group" else None
+    classification = spec.resolved_problem_type != "regression"
+    y = framed.y_train
+    searched = np.arange(len(y)) if holdout is None else np.setdiff1d(np.arange(len(y)), holdout)
+
+    def prepare_split(r: int) -> Prepared:
+        seed = spec.seed + r
+        folds = refold(
+            searched,
+            y,
+            strategy=strategy,
+            folds=len(framed.splits.folds),
+            seed=seed,
+            classification=classification,
+            groups=groups,
+        )
+        split = carve_stopping(
+            SearchSplit(folds, holdout), y, classification=classification, seed=seed, groups=groups
+        )
+        return prepare_features(framed, spec, work, split, folder=f"data/split{r + 1}")
+
+    return prepare_split
 
 
 def first_layer_outputs(

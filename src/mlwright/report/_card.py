@@ -562,6 +562,7 @@ STEPS = {
     "portfolio": "default configurations",
     "tpe": "tuning",
     "seed": "seed bagging",
+    "repeat": "repeated bagging on new fold splits",
     "stack": "second layer: default configurations",
     "stack_tpe": "second layer: tuning",
 }
@@ -597,6 +598,13 @@ def _time_bought(section: Section, run: Run) -> None:
         ["step", "trials", "done at s", f"best cv {metric}"],
         [[STEPS.get(o, o), str(n), _num(t, 3), _num(b)] for o, n, t, b in steps],
     )
+    repeated = [r for r in done if r.splits > 1]
+    if repeated:
+        section.text(
+            f"{len(repeated)} trials were cross-validated again on new fold splits (repeated "
+            f"bagging, up to {max(r.splits for r in repeated)} splits); their scores above, as "
+            "everywhere in this card, are averaged over all their splits."
+        )
     layers = run.evidence.layers
     if layers is not None:
         verdict = "was kept" if layers.kept else "was not kept"
@@ -616,7 +624,8 @@ def _time_bought(section: Section, run: Run) -> None:
 def _leaderboard(section: Section, run: Run) -> None:
     """The ten best trials that finished."""
     metric = run.metric
-    ok = [r for r in run.evidence.leaderboard or [] if r.status == "ok"][:10]
+    ok = [r for r in run.evidence.leaderboard or [] if r.status == "ok" and r.rank is not None]
+    ok = ok[:10]
     section.table(
         ["rank", "model", f"cv {metric}", "fit s", "p99 µs", "MB", "weight"],
         [

@@ -42,6 +42,8 @@ from mlwright.search._select import (
     pareto_front,
     rechoose_within_target,
     select,
+    selection_of,
+    wins_beyond_noise,
     with_inputs,
 )
 from mlwright.search._stack import fit_stacker, stack
@@ -91,7 +93,9 @@ __all__ = [
     "run_trial",
     "sample_rows",
     "select",
+    "selection_of",
     "stack",
     "stopping_split",
+    "wins_beyond_noise",
     "with_inputs",
 ]

@@ -4,14 +4,17 @@
 2. A portfolio of strong default configurations, each family's best-expected first, in an
    order of expected gain per second (families that usually win and fit fast go first).
 3. Optuna's TPE on the families that lead, group by group while they improve.
-4. With ``stack``: second-layer trials, each a family's configuration fitted on the original
+4. Repeated k-fold bagging: the greedy ensemble's members fitted again on new fold splits
+   (up to ``repeats`` splits in all); ensembles are then scored on every split.
+5. With ``stack``: second-layer trials, each a family's configuration fitted on the original
    features plus the out-of-fold predictions of the leading first-layer trials (the greedy
    ensemble's members and each family's best); then Optuna on the best second-layer family.
-5. Until the budget is spent: further turns of tuning, second layer and first by turns.
+6. Until the budget is spent: rounds of steps (each layer's tuning, seed bagging), the one
+   that gained most per second next, each after a round of repeated bagging.
 
 Every trial is k-fold bagged: one model per cross-validation fold, each stopping early on
-its fold's validation rows, giving out-of-fold predictions for every training row; the
-holdout, never seen here, is what reports the final score. Trials run through an
+rows carved from its fold's training rows, giving out-of-fold predictions for every training
+row; the holdout, never seen here, is what reports the final score. Trials run through an
 ``Executor`` (worker processes by default). Finished trials are journaled on disk, so a
 killed search resumes from them; Ctrl-C ends the search with what has finished.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -87,6 +90,9 @@ STACK_PREFIX = "l2_"
 # Seed bagging: copies of at most this many ensemble members a round, and seeds a trial.
 SEED_MEMBERS = 4
 MAX_SEEDS = 4
+# Repeated bagging: a member is fitted again on a new fold split only while its own fit took
+# at most this share of the time left (what it buys is a truer score, not a new model).
+REPEAT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ class Candidate:
     inputs: tuple[str, ...] = ()
     # A seed-bagged copy of a trial (origin "seed"): its configuration, another seed.
     seed_offset: int = 0
+    # The fold split it is fitted on: 0, the search's own; r > 0, a trial's configuration
+    # fitted again on the r-th new split (origin "repeat", see ``repeat_round``).
+    split: int = 0
 
     @property
     def layer(self) -> int:
@@ -121,6 +130,10 @@ class TrialResult:
     resumed: bool = False
     holdout_pred: np.ndarray | None = None  # the stacking holdout's rows, when there is one
     finished_s: float = 0.0  # seconds from the search's start to this trial's result
+    # Fold splits it was fitted on (more after repeated bagging), and the out-of-fold
+    # predictions of each split after the first (``oof`` is the first's).
+    splits: int = 1
+    oof_splits: list[np.ndarray] = field(default_factory=list)
     # Filled in by the caller after the search: the real predict_one path, and the files.
     latency: dict[str, float] | None = None
     size_mb: float | None = None
@@ -133,6 +146,23 @@ class TrialResult:
     def cv_std(self) -> float:
         return float(np.std(self.fold_scores)) if len(self.fold_scores) > 1 else 0.0
 
+    def absorb(self, repeat: TrialResult) -> None:
+        """Take in ``repeat``, this configuration fitted on another fold split: its fold
+        scores and early-stopping rounds join this trial's, and its out-of-fold predictions
+        are kept beside the first split's (``split_oof``). They are not averaged: a mean
+        over splits scores better than any one model does, and the refit ships one model.
+        The fold models bagged, and the stacking holdout's predictions, stay the first
+        split's."""
+        assert repeat.oof is not None
+        self.oof_splits = [*self.oof_splits, repeat.oof]
+        self.fold_scores = [*self.fold_scores, *repeat.fold_scores]
+        self.best_iterations = [*self.best_iterations, *repeat.best_iterations]
+        self.splits += 1
+
+    def split_oof(self, split: int) -> np.ndarray:
+        """The out-of-fold predictions of fold split ``split`` (0: the search's own)."""
+        return np.asarray(self.oof if split == 0 else self.oof_splits[split - 1])
+
 
 @dataclass
 class SearchResult:
@@ -141,6 +171,8 @@ class SearchResult:
     baseline: TrialResult
     prepared: Prepared
     interrupted: bool = False
+    # Repeated bagging's own trials, each taken into the trial it repeats (``absorb``).
+    repeats: list[TrialResult] = field(default_factory=list)
     resumed_from: Path | None = None  # the journal of the interrupted run, with --resume
     stack_inputs: tuple[str, ...] = ()  # the first-layer trials the second layer reads
 
@@ -192,6 +224,11 @@ class SearchSettings:
     gpu: bool = False  # train families with a GPU path on the GPU (when one is present)
     min_fold_seconds: float = 0.5
     stack: bool = False  # fit second-layer trials (the prepared data has a stacking holdout)
+    # Repeated k-fold bagging: the most fold splits a first-layer member of the ensemble is
+    # fitted on, and the data of new split r (1, 2, ...): new random folds over the same
+    # rows, the same stacking holdout. None: the folds have no other draw (a time split).
+    repeats: int = 1
+    resplit: Callable[[int], Prepared] | None = None
 
 
 def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
@@ -299,6 +336,26 @@ class _Run:
         self.stack_inputs: tuple[str, ...] = ()
         self.seed_copies: dict[str, int] = {}  # a trial's name -> seed copies asked of it
         self.members: list[str] = []  # the latest greedy ensemble over both layers
+        self.splits: dict[int, Prepared] = {0: prepared}  # fold split -> its data
+        self.repeats: list[TrialResult] = []  # repeated bagging's trials, absorbed
+        self.splits_asked: dict[str, int] = {}  # a trial's name -> splits asked of it
+
+    @property
+    def done(self) -> int:
+        """Trials finished, repeats included (what ``max_trials`` counts)."""
+        return len(self.trials) + len(self.repeats)
+
+    def split(self, index: int) -> Prepared:
+        """The data of fold split ``index``, prepared the first time it is asked for."""
+        if index not in self.splits:
+            assert self.settings.resplit is not None
+            started = time.monotonic()
+            self.splits[index] = self.settings.resplit(index)
+            self.progress.log(
+                f"repeated bagging: new fold split {index + 1} prepared in "
+                f"{time.monotonic() - started:.1f} s"
+            )
+        return self.splits[index]
 
     # -- one trial ------------------------------------------------------------------------------
 
@@ -313,18 +370,19 @@ class _Run:
         seconds = None
         if self.settings.deadline is not None and self.settings.max_trials is None:
             seconds = self.allowance()
+        data = self.split(candidate.split)
         return TrialSpec(
             trial_id=candidate.name,
             family=candidate.family,
             params=self.trial_params(candidate),
             seed=self.settings.seed + candidate.seed_offset,
             style=style,
-            folds=self.prepared.files[style],
-            valid_positions=[v.tolist() for _, v in self.prepared.folds],
+            folds=data.files[style],
+            valid_positions=[v.tolist() for _, v in data.folds],
             n_rows=self.prepared.n_rows,
             problem_type=self.problem_type,
             n_classes=self.prepared.n_classes,
-            categorical=self.prepared.categorical[style],
+            categorical=data.categorical[style],
             out_dir=str(self.journal / candidate.name),
             seconds=seconds,
             min_fold_seconds=self.settings.min_fold_seconds,
@@ -340,6 +398,39 @@ class _Run:
     def record(
         self, candidate: Candidate, outcome: TrialOutcome, oof: np.ndarray, resumed: bool
     ) -> TrialResult:
+        result = self.result(candidate, outcome, oof, resumed)
+        if candidate.split:
+            self.repeats.append(result)
+            repeated = self.by_name(str(candidate.extra["repeat_of"]))
+            if result.status == "ok":
+                repeated.absorb(result)
+        else:
+            self.trials.append(result)
+        if result.status == "ok":
+            seen = self.seconds_per_trial.get(candidate.family, 0.0)
+            self.seconds_per_trial[candidate.family] = max(seen, outcome.fit_seconds)
+        best = [
+            t.cv_score for t in self.trials if t.status == "ok" and t.candidate.family != "baseline"
+        ]
+        note = (
+            f"{candidate.name}: {result.cv_score:.4f}"
+            if result.status == "ok"
+            else f"{candidate.name}: {result.status}"
+        )
+        if candidate.split and result.status == "ok":
+            note += f", {repeated.cv_score:.4f} over {repeated.splits} splits"
+        if best:
+            top = max(best) if self.greater else min(best)
+            note += f"  (best {top:.4f})"
+        self.progress.advance(1, note=note)
+        if result.status == "failed":
+            self.progress.log(f"{candidate.name}: failed ({result.message})")
+        return result
+
+    def result(
+        self, candidate: Candidate, outcome: TrialOutcome, oof: np.ndarray, resumed: bool
+    ) -> TrialResult:
+        """The trial's result, scored on each fold of the split it was fitted on."""
         style = learner_class(candidate.family).feature_style
         result = TrialResult(
             candidate=candidate,
@@ -355,7 +446,7 @@ class _Run:
         )
         if outcome.status == "ok":
             y = self.prepared.y
-            for _, valid in self.prepared.folds:
+            for _, valid in self.split(candidate.split).folds:
                 value = self.scorer(y[valid], oof[valid])
                 if value is not None:
                     result.fold_scores.append(value)
@@ -367,37 +458,17 @@ class _Run:
                     "failed",
                     f"{self.settings.metric} undefined on every fold",
                 )
-        self.trials.append(result)
-        if result.status == "ok":
-            seen = self.seconds_per_trial.get(candidate.family, 0.0)
-            self.seconds_per_trial[candidate.family] = max(seen, outcome.fit_seconds)
-        best = [
-            t.cv_score for t in self.trials if t.status == "ok" and t.candidate.family != "baseline"
-        ]
-        note = (
-            f"{candidate.name}: {result.cv_score:.4f}"
-            if result.status == "ok"
-            else f"{candidate.name}: {result.status}"
-        )
-        if best:
-            top = max(best) if self.greater else min(best)
-            note += f"  (best {top:.4f})"
-        self.progress.advance(1, note=note)
-        if result.status == "failed":
-            self.progress.log(f"{candidate.name}: failed ({result.message})")
         return result
 
     def refit_rounds(self, candidate: Candidate, reached: Sequence[int]) -> list[int]:
         """Each fold's early-stopping round, scaled to the fold's training rows (see
         ``fold_rounds``): what the refit's round count is made from."""
         cls = learner_class(candidate.family)
-        if not cls.stops_early() or len(reached) != len(self.prepared.folds):
+        data = self.split(candidate.split)
+        if not cls.stops_early() or len(reached) != len(data.folds):
             return list(reached)
         style = cls.feature_style
-        return [
-            fold_rounds(best, *self.prepared.fitted_rows(style, i))
-            for i, best in enumerate(reached)
-        ]
+        return [fold_rounds(best, *data.fitted_rows(style, i)) for i, best in enumerate(reached)]
 
     def resumed(self, candidate: Candidate) -> tuple[TrialOutcome, np.ndarray] | None:
         found = read_outcome(self.journal / candidate.name)
@@ -406,6 +477,8 @@ class _Run:
         if found[0].extra.get("inputs", []) != list(candidate.inputs):
             return None  # a second-layer trial that read other first-layer trials
         if found[0].extra.get("seed_offset", 0) != candidate.seed_offset:
+            return None
+        if found[0].extra.get("split", 0) != candidate.split:
             return None
         return found
 
@@ -444,7 +517,7 @@ class _Run:
 
     def worth_starting(self, candidate: Candidate, in_flight: int) -> bool:
         if self.settings.max_trials is not None:
-            return len(self.trials) + in_flight < self.settings.max_trials + 1  # + baseline
+            return self.done + in_flight < self.settings.max_trials + 1  # + baseline
         if not self.has_real_trial() and in_flight == 0:
             return True  # the first real candidate always runs
         left = self.time_left()
@@ -472,6 +545,7 @@ class _Run:
             tuners.append(self.make_tuner(leaders))
             due = self.stack_due if self.settings.stack else None
             yield from self.tuning_turn(tuners[0], stop=due)
+        yield from self.repeated()  # before the second layer picks the members it reads
         if self.settings.stack:
             yield from self.second_layer(tuners)
         bounded = self.settings.deadline is not None or self.settings.max_trials is not None
@@ -484,7 +558,9 @@ class _Run:
         and seed bagging of the ensemble's members. Each step is tried once; then the step
         whose last round gained most ensemble score per second (per trial under
         ``max_trials``, so that a counted search stays deterministic) goes next, the least
-        recently run first when none gained."""
+        recently run first when none gained. Before each round, repeated bagging fits the
+        ensemble's members on new fold splits (``repeat_round``), so that a step's gain is
+        read from scores that one split's luck flatters less."""
         steps: dict[str, Callable[[], Iterator[Candidate]]] = {
             f"tuning {'the second layer' if t.inputs else 'the first layer'}": partial(
                 self.tuning_turn, t
@@ -497,8 +573,10 @@ class _Run:
         idle = 0  # steps in a row that had nothing to run (seed bagging, say)
         score = self.ensemble_score()  # stands until a step yields (trials finish meanwhile)
         while idle < len(steps):
+            if (yield from self.repeated()):
+                score = self.ensemble_score()
             name = _next_step(steps, rates, last_run)
-            before, started, count = score, time.monotonic(), len(self.trials)
+            before, started, count = score, time.monotonic(), self.done
             produced = 0
             for candidate in steps[name]():
                 produced += 1
@@ -513,7 +591,7 @@ class _Run:
             gain = 0.0 if before is None or score is None else score - before
             gain = gain if self.greater else -gain
             spent = (
-                max(len(self.trials) - count, 1)
+                max(self.done - count, 1)
                 if self.settings.max_trials is not None
                 else max(time.monotonic() - started, 1e-3)
             )
@@ -569,6 +647,48 @@ class _Run:
             if yielded >= SEED_MEMBERS:
                 return
 
+    def repeated(self) -> Generator[Candidate, None, int]:
+        """A round of repeated bagging (``repeat_round``), logged; how many it asked for."""
+        repeats = list(self.repeat_round())
+        if repeats:
+            self.progress.log(
+                f"repeated bagging: {', '.join(c.extra['repeat_of'] for c in repeats)} "
+                "on new fold splits"
+            )
+            yield from repeats
+        return len(repeats)
+
+    def repeat_round(self) -> Iterator[Candidate]:
+        """Repeated k-fold bagging: each first-layer member of the greedy ensemble over both
+        layers that has been fitted on fewer than ``repeats`` fold splits, fitted again on
+        its next new split (see ``TrialResult.absorb``). A member may owe its place to one
+        split's luck; averaged over more splits its score is truer, and the ensemble chosen
+        next reads the truer one. A member whose fit takes more than REPEAT_SHARE of the
+        time left is not repeated."""
+        if self.settings.repeats <= 1 or self.settings.resplit is None:
+            return
+        self.ensemble_score()
+        for name in self.members:
+            trial = self.by_name(name)
+            if trial.candidate.layer != 1:
+                continue
+            split = self.splits_asked.get(name, trial.splits)
+            if split >= self.settings.repeats:
+                continue
+            if trial.fit_seconds > REPEAT_SHARE * self.time_left():
+                continue
+            self.splits_asked[name] = split + 1
+            origin = trial.candidate
+            yield Candidate(
+                f"{name}_split{split + 1}",
+                origin.family,
+                dict(origin.params),
+                origin="repeat",
+                extra={"repeat_of": name},
+                seed_offset=origin.seed_offset,
+                split=split,
+            )
+
     def leading_families(self, layer: int) -> list[str]:
         """Tunable families of ``layer``, best trial first."""
         leaders: list[str] = []
@@ -614,7 +734,7 @@ class _Run:
     def stack_due(self) -> bool:
         """Whether the first layer's tuning has had its share of the search."""
         if self.settings.max_trials is not None:
-            return len(self.trials) >= STACK_START * (self.settings.max_trials + 1)
+            return self.done >= STACK_START * (self.settings.max_trials + 1)
         if self.settings.deadline is None:
             return False
         window = self.settings.deadline - self.started
@@ -663,16 +783,16 @@ class _Run:
         """The greedy ensemble of ``trials`` on the out-of-fold predictions (name -> weight)."""
         from mlwright.search._ensemble import greedy_ensemble
 
-        validated = self.prepared.validated
         worst = -np.inf if self.greater else np.inf
 
         def score(truth: np.ndarray, pred: np.ndarray) -> float:
             value = self.scorer(truth, pred)
             return worst if value is None else value
 
+        predictions, truth = split_predictions(trials, self.prepared)
         weights = greedy_ensemble(
-            [np.asarray(t.oof)[validated] for t in trials],
-            self.prepared.y[validated],
+            predictions,
+            truth,
             score,
             greater=self.greater,
             seed=self.settings.seed,
@@ -848,6 +968,24 @@ def blend(
     return np.asarray(sum(w * predictions(n) for n, w in weights.items()))
 
 
+def split_predictions(
+    trials: Sequence[TrialResult], prepared: Prepared
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """What greedy ensemble selection reads: each trial's out-of-fold predictions on the
+    validated rows, one block per fold split, as many blocks as the most-repeated trial has
+    splits (a trial fitted on fewer repeats its own), and the truths to match. An ensemble
+    is then scored on every split, one model's predictions per member each time, so that
+    one split's luck weighs less, and a repeated trial gets no credit for an average over
+    splits that the model it ships would not have."""
+    validated = prepared.validated
+    most = max((t.splits for t in trials), default=1)
+    predictions = [
+        np.concatenate([t.split_oof(s % t.splits)[validated] for s in range(most)]) for t in trials
+    ]
+    truth = np.asarray(prepared.y)[validated]
+    return predictions, np.concatenate([truth] * most)
+
+
 def _extra(candidate: Candidate) -> dict[str, Any]:
     """What a trial's journal keeps of its candidate beyond the parameters."""
     extra = dict(candidate.extra)
@@ -855,6 +993,8 @@ def _extra(candidate: Candidate) -> dict[str, Any]:
         extra["inputs"] = list(candidate.inputs)
     if candidate.seed_offset:
         extra["seed_offset"] = candidate.seed_offset
+    if candidate.split:
+        extra["split"] = candidate.split
     return extra
 
 
@@ -942,6 +1082,7 @@ def run_search(
         interrupted=interrupted,
         resumed_from=journal if resume else None,
         stack_inputs=run.stack_inputs,
+        repeats=run.repeats,
     )
     if result.resume_note is not None:
         progress.log(result.resume_note)

@@ -18,7 +18,7 @@ from mlwright.errors import TrainingError
 from mlwright.features import FeaturePlan
 from mlwright.search._ensemble import greedy_ensemble
 from mlwright.search._models import bagged_members
-from mlwright.search._search import SearchResult, TrialResult, blend
+from mlwright.search._search import SearchResult, TrialResult, blend, split_predictions
 from mlwright.spec import METRICS
 
 # Builds a Model from members and the plans they read (the caller knows the spec, classes
@@ -248,16 +248,39 @@ def select(
         weights = {(admissible if kept or not first else first)[0].candidate.name: 1.0}
         model = ensemble_model(weights, search, make_model)
         latency, size_mb = model.measure_latency(records), ensemble_size_mb(weights, search)
-    oof = blend(weights, search.by_name, holdout=False)
+    return selection_of(weights, search, model, latency, rejected=rejected, layers=layers)
+
+
+def selection_of(
+    weights: dict[str, float],
+    search: SearchResult,
+    model: Model,
+    latency: dict[str, float],
+    *,
+    rejected: list[str],
+    layers: dict[str, Any] | None,
+) -> Selection:
+    """The selection of ``weights``' trials as ``model`` (its measured ``latency``): their
+    files' size and their blended out-of-fold predictions."""
     return Selection(
         weights=weights,
         model=model,
         latency=latency,
-        size_mb=size_mb,
-        oof=np.asarray(oof),
+        size_mb=ensemble_size_mb(weights, search),
+        oof=np.asarray(blend(weights, search.by_name, holdout=False)),
         rejected=rejected,
         layers=layers,
     )
+
+
+def wins_beyond_noise(
+    challenger: float, incumbent: float, noise: float | None, *, greater: bool
+) -> bool:
+    """The one-standard-error rule: whether ``challenger`` beats ``incumbent`` by more than
+    ``noise``, one standard error of their paired difference (never when it is undefined):
+    where a few hundred rows cannot tell them apart, the simpler model stays."""
+    gain = (challenger - incumbent) if greater else (incumbent - challenger)
+    return noise is not None and gain > noise
 
 
 def _admissible(search: SearchResult, limits: Limits) -> tuple[list[TrialResult], list[str]]:
@@ -316,7 +339,6 @@ class _Greedy:
         limits allowed (only then can the target have changed the choice)."""
         if len(admissible) == 1:
             return {admissible[0].candidate.name: 1.0}, False
-        validated = self.search.prepared.validated
         p99 = [t.latency["p99_us"] for t in admissible]  # type: ignore[index]
         size = [t.size_mb or 0.0 for t in admissible]
         p50 = [self.limits.shipped_p50_us(t) for t in admissible]
@@ -333,9 +355,10 @@ class _Greedy:
             refused = True
             return False
 
+        predictions, truth = split_predictions(admissible, self.search.prepared)
         chosen = greedy_ensemble(
-            [t.oof[validated] for t in admissible],  # type: ignore[index]
-            self.search.prepared.y[validated],
+            predictions,
+            truth,
             self.score,
             greater=self.greater,
             admissible=fits,
@@ -370,8 +393,8 @@ def _capped(
     limits: Limits,
 ) -> str | None:
     """What the p50 target cost: the ensemble chosen within it beside the one without it,
-    by their out-of-fold scores (the same rows the greedy selection scored); None when the
-    target changed nothing."""
+    by their out-of-fold scores on the first fold split (the rows the greedy selection
+    scored); None when the target changed nothing."""
     free = greedy(admissible, target=False)
     if free == dict(weights):
         return None
@@ -417,10 +440,9 @@ def judge_second_layer(
     first_pred = np.asarray(blend(first_only, search.by_name, holdout=True))
     second_pred = np.asarray(blend(with_second, search.by_name, holdout=True))
     first, second = score(truth, first_pred), score(truth, second_pred)
-    gain = (second - first) if greater else (first - second)
     uses_second = any(search.by_name(n).candidate.layer == 2 for n in with_second)
     spread = noise(truth, first_pred, second_pred) if uses_second else None
-    kept = spread is not None and gain > spread
+    kept = wins_beyond_noise(second, first, spread, greater=greater)
     layers = {
         "holdout_rows": len(holdout),
         "first_layer": {"choice": _named(first_only), "score": first},

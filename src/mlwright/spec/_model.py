@@ -238,6 +238,16 @@ class SearchSection(_Section):
         "when the search window and the validation allow it (random folds, a budget of "
         "minutes), else 0, and the run says why.",
     )
+    repeats: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Repeated k-fold bagging: once the default portfolio and the first "
+        "tuning are done, each member of the ensemble is cross-validated again on new random "
+        "folds, up to this many fold splits in all, and ensembles are chosen on every split's "
+        "out-of-fold predictions, so that one split's luck weighs less; 1: one split. A time "
+        "split has one split only.",
+    )
     gpu: bool = Field(
         False,
         description="Train XGBoost and CatBoost on a CUDA GPU when one is present; without "
