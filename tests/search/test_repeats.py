@@ -127,7 +127,7 @@ def test_a_journaled_repeat_of_another_split_is_not_reused(
     searched, _ = repeated
     repeat = searched.repeats[0]
     run = bare_run(searched.prepared, repeat.out_dir.parent)  # type: ignore[union-attr]
-    run.splits[repeat.candidate.split] = searched.prepared  # its data: not read here
+    run.split_data[repeat.candidate.split] = searched.prepared  # its data: not read here
     same = repeat.candidate
     assert run.resumed(same) is not None
     other = Candidate(

@@ -113,74 +113,58 @@ def leaderboard(searched: SearchResult, selection: Selection) -> list[dict[str, 
     """Every trial: score, spread, fit seconds, single-row latency, size, Pareto front,
     ensemble weight; finished ones best first, then the rest, then repeated bagging's fits
     (each a trial's configuration on a new fold split, scored into that trial's row)."""
-    greater = METRICS[searched.metric].greater_is_better
     ranked = searched.ranked()
-    front = pareto_front(ranked, greater)
+    front = pareto_front(ranked, METRICS[searched.metric].greater_is_better)
     rest = [t for t in searched.trials if t.status != "ok"]
-    rows = []
-    for rank, trial in enumerate([*ranked, *rest], start=1):
-        ok = trial.status == "ok"
-        latency = trial.latency or {}
-        rows.append(
-            {
-                "rank": rank if ok else None,
-                "model": trial.candidate.name,
-                "family": trial.candidate.family,
-                "origin": trial.candidate.origin,
-                f"cv_{searched.metric}": trial.cv_score if ok else None,
-                "cv_std": trial.cv_std if ok else None,
-                "fit_seconds": round(trial.fit_seconds, 3),
-                "p50_us": latency.get("p50_us"),
-                "p99_us": latency.get("p99_us"),
-                "size_mb": trial.size_mb,
-                "pareto": trial.candidate.name in front,
-                "weight": selection.weights.get(trial.candidate.name, 0.0),
-                "chosen": trial.candidate.name in selection.weights,
-                "status": trial.status,
-                "params": trial.candidate.params,
-                "note": "; ".join(
-                    n for n in (trial.message, "resumed" if trial.resumed else "") if n
-                ),
-                **_layer_columns(trial, searched),
-                "splits": trial.splits,
-            }
-        )
-    return rows + [_repeat_row(repeat, searched) for repeat in searched.repeats]
+    rows = [
+        _row(trial, searched, selection, rank if trial.status == "ok" else None, front)
+        for rank, trial in enumerate([*ranked, *rest], start=1)
+    ]
+    return rows + [_row(r, searched, selection, None, set()) for r in searched.repeats]
 
 
-def _repeat_row(repeat: TrialResult, searched: SearchResult) -> dict[str, Any]:
-    """A fit of repeated bagging: no rank or cross-validated score of its own (they are
-    its trial's); its fold models' score on the stacking holdout, when there is one."""
-    ok = repeat.status == "ok"
+def _row(
+    trial: TrialResult,
+    searched: SearchResult,
+    selection: Selection,
+    rank: int | None,
+    front: set[str],
+) -> dict[str, Any]:
+    """One leaderboard row. A fit of repeated bagging has no rank, cross-validated score,
+    latency or size of its own (they are its trial's, pooled over splits): its note names
+    the trial and the split, with its score there."""
     metric = searched.metric
-    of = repeat.candidate.extra.get("repeat_of", "")
+    ok = trial.status == "ok"
+    repeat_of = trial.candidate.extra.get("repeat_of")
+    scored = ok and repeat_of is None
+    latency = (trial.latency or {}) if repeat_of is None else {}
+    where = (
+        f"{repeat_of} on fold split {trial.candidate.split + 1}"
+        + (f" ({metric} {trial.cv_score:.4g} there)" if ok else "")
+        if repeat_of is not None
+        else ""
+    )
     return {
-        "rank": None,
-        "model": repeat.candidate.name,
-        "family": repeat.candidate.family,
-        "origin": repeat.candidate.origin,
-        f"cv_{metric}": None,
-        "cv_std": None,
-        "fit_seconds": round(repeat.fit_seconds, 3),
-        "p50_us": None,
-        "p99_us": None,
-        "size_mb": None,
-        "pareto": False,
-        "weight": 0.0,
-        "chosen": False,
-        "status": repeat.status,
-        "params": repeat.candidate.params,
+        "rank": rank,
+        "model": trial.candidate.name,
+        "family": trial.candidate.family,
+        "origin": trial.candidate.origin,
+        f"cv_{metric}": trial.cv_score if scored else None,
+        "cv_std": trial.cv_std if scored else None,
+        "fit_seconds": round(trial.fit_seconds, 3),
+        "p50_us": latency.get("p50_us"),
+        "p99_us": latency.get("p99_us"),
+        "size_mb": trial.size_mb if repeat_of is None else None,
+        "pareto": trial.candidate.name in front,
+        "weight": selection.weights.get(trial.candidate.name, 0.0),
+        "chosen": trial.candidate.name in selection.weights,
+        "status": trial.status,
+        "params": trial.candidate.params,
         "note": "; ".join(
-            n
-            for n in (
-                f"{of} on fold split {repeat.candidate.split + 1}"
-                + (f" ({metric} {repeat.cv_score:.4g} there)" if ok else ""),
-                repeat.message,
-                "resumed" if repeat.resumed else "",
-            )
-            if n
+            n for n in (where, trial.message, "resumed" if trial.resumed else "") if n
         ),
-        **_layer_columns(repeat, searched),
+        **_layer_columns(trial, searched),
+        "splits": trial.splits,
     }
 
 

@@ -336,7 +336,7 @@ class _Run:
         self.stack_inputs: tuple[str, ...] = ()
         self.seed_copies: dict[str, int] = {}  # a trial's name -> seed copies asked of it
         self.members: list[str] = []  # the latest greedy ensemble over both layers
-        self.splits: dict[int, Prepared] = {0: prepared}  # fold split -> its data
+        self.split_data: dict[int, Prepared] = {0: prepared}  # fold split -> its data
         self.repeats: list[TrialResult] = []  # repeated bagging's trials, absorbed
         self.splits_asked: dict[str, int] = {}  # a trial's name -> splits asked of it
 
@@ -347,15 +347,15 @@ class _Run:
 
     def split(self, index: int) -> Prepared:
         """The data of fold split ``index``, prepared the first time it is asked for."""
-        if index not in self.splits:
+        if index not in self.split_data:
             assert self.settings.resplit is not None
             started = time.monotonic()
-            self.splits[index] = self.settings.resplit(index)
+            self.split_data[index] = self.settings.resplit(index)
             self.progress.log(
                 f"repeated bagging: new fold split {index + 1} prepared in "
                 f"{time.monotonic() - started:.1f} s"
             )
-        return self.splits[index]
+        return self.split_data[index]
 
     # -- one trial ------------------------------------------------------------------------------
 
@@ -545,6 +545,7 @@ class _Run:
             tuners.append(self.make_tuner(leaders))
             due = self.stack_due if self.settings.stack else None
             yield from self.tuning_turn(tuners[0], stop=due)
+        self.ensemble_score()  # the members that repeated bagging fits again
         yield from self.repeated()  # before the second layer picks the members it reads
         if self.settings.stack:
             yield from self.second_layer(tuners)
@@ -659,15 +660,15 @@ class _Run:
         return len(repeats)
 
     def repeat_round(self) -> Iterator[Candidate]:
-        """Repeated k-fold bagging: each first-layer member of the greedy ensemble over both
-        layers that has been fitted on fewer than ``repeats`` fold splits, fitted again on
-        its next new split (see ``TrialResult.absorb``). A member may owe its place to one
-        split's luck; averaged over more splits its score is truer, and the ensemble chosen
-        next reads the truer one. A member whose fit takes more than REPEAT_SHARE of the
-        time left is not repeated."""
+        """Repeated k-fold bagging: each first-layer member of the latest greedy ensemble over
+        both layers (``members``, as the callers' last ``ensemble_score`` left them) that has
+        been fitted on fewer than ``repeats`` fold splits, fitted again on its next new split
+        (see ``TrialResult.absorb``). A member may owe its place to one split's luck;
+        averaged over more splits its score is truer, and the ensemble chosen next reads the
+        truer one. A member whose fit takes more than REPEAT_SHARE of the time left is not
+        repeated."""
         if self.settings.repeats <= 1 or self.settings.resplit is None:
             return
-        self.ensemble_score()
         for name in self.members:
             trial = self.by_name(name)
             if trial.candidate.layer != 1:
