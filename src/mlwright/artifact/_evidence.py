@@ -416,6 +416,20 @@ class Layers(_Shape):
     noise: float | None = None
 
 
+class Tuning(_Shape):
+    """The tuning check: the first layer's greedy ensemble with tuned configurations against
+    the one over default configurations alone (the portfolio's and their seed copies), on
+    the stacking holdout. Tuning chose its configurations on the folds' rows, which flatter
+    them; the tuned ones are kept only when they win by more than ``noise``."""
+
+    holdout_rows: int
+    defaults: LayerChoice
+    with_tuned: LayerChoice
+    kept: bool
+    # One standard error of the difference (a paired bootstrap of the holdout's rows).
+    noise: float | None = None
+
+
 class Evidence(_Shape):
     """The evidence a tabular training run writes into its model's metadata."""
 
@@ -426,6 +440,7 @@ class Evidence(_Shape):
     rejected_by_constraints: list[str] | None = None
     stacking: Stacking | None = None
     layers: Layers | None = None
+    tuning: Tuning | None = None
     interrupted: bool | None = None
     metrics: Metrics | None = None
     leaderboard: list[LeaderboardRow] | None = None

@@ -108,6 +108,15 @@ def print_summary(console: Console, result: RunResult) -> None:
             f"{fmt(layers.first_layer.score)} for the first layer alone"
             + ("" if layers.noise is None else f" (kept only beyond ±{layers.noise:.2g})")
         )
+    if evidence.tuning is not None:
+        tuning = evidence.tuning
+        console.print(
+            f"tuned configurations {'kept' if tuning.kept else 'not kept'}: on the stacking "
+            f"holdout ({tuning.holdout_rows} rows no model saw) {metrics.metric} "
+            f"{fmt(tuning.with_tuned.score)} with them, "
+            f"{fmt(tuning.defaults.score)} for the default configurations alone"
+            + ("" if tuning.noise is None else f" (kept only beyond ±{tuning.noise:.2g})")
+        )
     print_holdout(console, metrics.metric, metrics.holdout)
     if metrics.decision is not None:
         print_decision(console, metrics.decision)

@@ -46,6 +46,7 @@ def evidence(
         "rejected_by_constraints": selection.rejected,
         **({"stacking": evaluated.stacking} if evaluated.stacking is not None else {}),
         **({"layers": selection.layers} if selection.layers is not None else {}),
+        **({"tuning": selection.tuning} if selection.tuning is not None else {}),
         "interrupted": searched.interrupted,
         "metrics": evaluated.metrics,
         "leaderboard": leaderboard(searched, selection),

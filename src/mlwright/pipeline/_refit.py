@@ -147,6 +147,7 @@ def keep_within_target(
         bagged.measure_latency(framed.records, calls=TRIAL_LATENCY_CALLS),
         rejected=list(evaluated.selection.rejected),
         layers=evaluated.selection.layers,
+        tuning=evaluated.selection.tuning,
     )
     note = (
         f"{evaluated.selection.name}: measured after the refit at "

@@ -131,6 +131,8 @@ def choose(run: Run, searched: SearchResult, make_model: ModelFactory, framed: F
     )
     for note in selection.rejected:
         run.progress.log(f"constraint: rejected {note}")
+    if selection.tuning is not None:
+        run.progress.log(tuning_verdict(selection.tuning, metric))
     if selection.layers is not None:
         run.progress.log(second_layer_verdict(selection.layers, metric))
     over = stacks_over_latency(searched, selection, run.spec.constraints.max_latency_p99_ms)
@@ -162,14 +164,43 @@ def stacks_over_latency(
 
 
 def second_layer_verdict(layers: dict[str, Any], metric: str) -> str:
-    """One line on the stacking holdout's check: which ensemble it kept, and the scores."""
-    first, second = layers["first_layer"], layers["with_second_layer"]
-    verdict = "kept" if layers["kept"] else "not kept"
-    noise = layers.get("noise")
+    """One line on the stacking holdout's second-layer check (see ``holdout_verdict``)."""
+    return holdout_verdict(
+        layers,
+        metric,
+        "second layer",
+        ("with_second_layer", "with it"),
+        ("first_layer", "for the first layer alone"),
+    )
+
+
+def tuning_verdict(tuning: dict[str, Any], metric: str) -> str:
+    """One line on the stacking holdout's tuning check (see ``holdout_verdict``)."""
+    return holdout_verdict(
+        tuning,
+        metric,
+        "tuned configurations",
+        ("with_tuned", "with them"),
+        ("defaults", "for the default configurations alone"),
+    )
+
+
+def holdout_verdict(
+    check: dict[str, Any],
+    metric: str,
+    subject: str,
+    challenger: tuple[str, str],
+    incumbent: tuple[str, str],
+) -> str:
+    """One line on a check of the stacking holdout: whether ``subject`` was kept, and both
+    ensembles' scores (``challenger`` and ``incumbent``: the check's key, then words)."""
+    won, lost = check[challenger[0]], check[incumbent[0]]
+    verdict = "kept" if check["kept"] else "not kept"
+    noise = check.get("noise")
     return (
-        f"second layer {verdict}: on the stacking holdout ({layers['holdout_rows']} rows) "
-        f"{metric} {second['score']:.4g} with it ({second['choice']}) against "
-        f"{first['score']:.4g} for the first layer alone ({first['choice']})"
+        f"{subject} {verdict}: on the stacking holdout ({check['holdout_rows']} rows) "
+        f"{metric} {won['score']:.4g} {challenger[1]} ({won['choice']}) against "
+        f"{lost['score']:.4g} {incumbent[1]} ({lost['choice']})"
         + (
             ""
             if noise is None

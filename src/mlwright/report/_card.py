@@ -605,6 +605,27 @@ def _time_bought(section: Section, run: Run) -> None:
             f"bagging, up to {max(r.splits for r in repeated)} splits); their scores above, as "
             "everywhere in this card, are averaged over all their splits."
         )
+    _holdout_checks(section, run)
+
+
+def _holdout_checks(section: Section, run: Run) -> None:
+    """The stacking holdout's verdicts on tuning and on the second layer, when it had any."""
+    metric = run.metric
+    tuning = run.evidence.tuning
+    if tuning is not None:
+        verdict = "were kept" if tuning.kept else "were not kept"
+        section.text(
+            f"Tuned configurations {verdict}: on the stacking holdout ({tuning.holdout_rows} "
+            f"rows no model saw), {metric} {_num(tuning.with_tuned.score)} with them against "
+            f"{_num(tuning.defaults.score)} for the default configurations alone"
+            + (
+                "."
+                if tuning.noise is None
+                else "; tuning chose its configurations on the folds' rows, which flatter "
+                "them, so they are kept only when they win by more than the noise of that "
+                f"difference, ±{tuning.noise:.2g} (one standard error over the holdout's rows)."
+            )
+        )
     layers = run.evidence.layers
     if layers is not None:
         verdict = "was kept" if layers.kept else "was not kept"

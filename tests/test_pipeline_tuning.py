@@ -1,0 +1,103 @@
+"""A run whose tuned configurations the stacking holdout judges (``judge_tuning``): what
+ships, and what its evidence, card, summary and log say."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from rich.console import Console
+
+import mlwright
+from mlwright.search import _select
+from searching import LogLines
+from synth import make_frame
+
+# Tuning on (a trial count past the portfolio), a stacking holdout (stack_levels = 1).
+TUNED = {
+    "time_budget": 600,
+    "folds": 3,
+    "max_trials": 14,
+    "learners": ["lightgbm", "linear"],
+    "stack_levels": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def judged() -> tuple[mlwright.Model, list[str]]:
+    """A regression run on which the greedy ensemble over the first layer takes tuned
+    configurations (the linear model's), with the lines it logged."""
+    lines: list[str] = []
+    model = mlwright.fit(
+        make_frame("regression", n=1500, seed=5), target="y", progress=LogLines(lines), **TUNED
+    )
+    return model, lines
+
+
+def test_the_check_decides_what_ships_and_its_evidence_says_why(
+    judged: tuple[mlwright.Model, list[str]],
+) -> None:
+    model, _ = judged
+    tuning = model.metadata["tuning"]
+    leaderboard = {row["model"]: row for row in model.metadata["leaderboard"]}
+    assert tuning["holdout_rows"] == model.metadata["layers"]["holdout_rows"]
+    gain = tuning["defaults"]["score"] - tuning["with_tuned"]["score"]  # rmse: lower wins
+    assert tuning["kept"] == (tuning["noise"] is not None and gain > tuning["noise"])
+    shipped_origins = {leaderboard[name]["origin"] for name in model.metadata["ensemble"]}
+    if not tuning["kept"]:
+        assert "tpe" not in shipped_origins
+        first_layer = model.metadata["layers"]["first_layer"]["choice"]
+        assert first_layer == tuning["defaults"]["choice"]
+    assert model.evidence.tuning is not None
+    assert model.evidence.tuning.kept == tuning["kept"]
+
+
+def test_the_card_summary_and_log_say_whether_tuning_was_kept(
+    judged: tuple[mlwright.Model, list[str]],
+) -> None:
+    from mlwright.cli._print import print_summary
+    from mlwright.report import model_card
+
+    model, lines = judged
+    tuning = model.metadata["tuning"]
+    verdict = "kept" if tuning["kept"] else "not kept"
+    markdown = model_card(model).to_markdown()
+    assert f"Tuned configurations were {verdict}: on the stacking holdout" in markdown
+    assert f"±{tuning['noise']:.2g} (one standard error over the holdout's rows)" in markdown
+    out = io.StringIO()
+    result = SimpleNamespace(
+        model=model,
+        search=SimpleNamespace(resume_note=None),
+        timings={"wall": 1.0},
+        artifact_dir=None,
+        registration=None,
+    )
+    print_summary(Console(file=out, width=200), cast(Any, result))
+    assert (
+        f"tuned configurations {verdict}: on the stacking holdout ({tuning['holdout_rows']} "
+        "rows no model saw) rmse" in out.getvalue()
+    )
+    assert any(
+        line.startswith(f"tuned configurations {verdict}: on the stacking holdout")
+        and tuning["with_tuned"]["choice"] in line
+        for line in lines
+    )
+
+
+def test_without_the_check_the_tuned_ensemble_would_ship(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same run with the check made to keep tuning ships the tuned ensemble the check
+    weighed: the check is what changed the choice."""
+    real = _select.judge_tuning
+
+    def keep(search: Any, **kw: Any) -> tuple[dict[str, float], dict[str, Any]]:
+        _, tuning = real(search, **kw)
+        return kw["with_tuned"], {**tuning, "kept": True}
+
+    monkeypatch.setattr(_select, "judge_tuning", keep)
+    model = mlwright.fit(make_frame("regression", n=1500, seed=5), target="y", **TUNED)
+    tuning = model.metadata["tuning"]
+    assert model.metadata["layers"]["first_layer"]["choice"] == tuning["with_tuned"]["choice"]
