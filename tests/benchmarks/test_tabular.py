@@ -289,3 +289,44 @@ def test_the_unscaled_system_leaves_the_refit_rounds_as_reached_only_while_it_ru
     tabular._refit_rounds_unscaled(run)
     assert seen["rounds"] == 100
     assert _search.fold_rounds(100, 400, 500) == 125  # restored
+
+
+def test_the_tuned_ablation_keeps_tuning_only_while_it_runs(
+    tabular: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.search import _select
+
+    def check(search: Any, **kw: Any) -> tuple[dict[str, float], dict[str, Any]]:
+        return {"lightgbm_1": 1.0}, {"kept": False, "noise": 0.01}
+
+    monkeypatch.setattr(_select, "judge_tuning", check)
+    seen: dict[str, Any] = {}
+
+    def run(task: Any, budget: float, learners: Any, label: str = "", **more: Any) -> Any:
+        seen["label"] = label
+        seen["verdict"] = _select.judge_tuning(None, with_tuned={"lightgbm_tpe1": 1.0})
+        return row(tabular, task.item, label, 0.9)
+
+    monkeypatch.setattr(tabular, "run_mlwright", run)
+    tabular.SYSTEMS["mlwright-tuned"](SimpleNamespace(item="x"), 60.0)
+    assert seen["label"] == "mlwright-tuned"
+    assert seen["verdict"] == ({"lightgbm_tpe1": 1.0}, {"kept": True, "noise": 0.01})
+    assert _select.judge_tuning is check  # the check is back as it was
+
+
+def test_the_notes_give_the_tuning_verdict_and_the_runs_own_latency(
+    tabular: ModuleType,
+) -> None:
+    tuning = {
+        "holdout_rows": 169,
+        "defaults": {"choice": "lightgbm_1", "score": 0.9012},
+        "with_tuned": {"choice": "lightgbm_tpe3", "score": 0.8931},
+        "kept": False,
+        "noise": 0.0081,
+    }
+    assert tabular._tuning_note(tuning) == (
+        "; tuned configurations not kept on the stacking holdout: 0.8931 vs 0.9012 (noise 0.0081)"
+    )
+    assert tabular._tuning_note(None) == ""
+    assert tabular._own_latency_note({"p50_us": 1117.4}) == "; the run measured p50 1,117 µs"
+    assert tabular._own_latency_note(None) == ""
