@@ -610,36 +610,44 @@ def _time_bought(section: Section, run: Run) -> None:
 
 def _holdout_checks(section: Section, run: Run) -> None:
     """The stacking holdout's verdicts on tuning and on the second layer, when it had any."""
-    metric = run.metric
-    tuning = run.evidence.tuning
+    tuning, layers = run.evidence.tuning, run.evidence.layers
     if tuning is not None:
-        verdict = "were kept" if tuning.kept else "were not kept"
         section.text(
-            f"Tuned configurations {verdict}: on the stacking holdout ({tuning.holdout_rows} "
-            f"rows no model saw), {metric} {_num(tuning.with_tuned.score)} with them against "
-            f"{_num(tuning.defaults.score)} for the default configurations alone"
-            + (
-                "."
-                if tuning.noise is None
-                else "; tuning chose its configurations on the folds' rows, which flatter "
-                "them, so they are kept only when they win by more than the noise of that "
-                f"difference, ±{tuning.noise:.2g} (one standard error over the holdout's rows)."
+            _holdout_sentence(
+                run.metric,
+                f"Tuned configurations {'were kept' if tuning.kept else 'were not kept'}",
+                (tuning.holdout_rows, tuning.noise),
+                f"{_num(tuning.with_tuned.score)} with them against "
+                f"{_num(tuning.defaults.score)} for the default configurations alone",
+                "tuning chose its configurations on the folds' rows, which flatter them, so "
+                "they are kept only when they win",
             )
         )
-    layers = run.evidence.layers
     if layers is not None:
-        verdict = "was kept" if layers.kept else "was not kept"
         section.text(
-            f"The second layer {verdict}: on the stacking holdout ({layers.holdout_rows} rows "
-            f"no model saw), {metric} {_num(layers.with_second_layer.score)} with it against "
-            f"{_num(layers.first_layer.score)} for the first layer alone"
-            + (
-                "."
-                if layers.noise is None
-                else f"; it is kept only when it wins by more than the noise of that "
-                f"difference, ±{layers.noise:.2g} (one standard error over the holdout's rows)."
+            _holdout_sentence(
+                run.metric,
+                f"The second layer {'was kept' if layers.kept else 'was not kept'}",
+                (layers.holdout_rows, layers.noise),
+                f"{_num(layers.with_second_layer.score)} with it against "
+                f"{_num(layers.first_layer.score)} for the first layer alone",
+                "it is kept only when it wins",
             )
         )
+
+
+def _holdout_sentence(
+    metric: str, verdict: str, rows_noise: tuple[int, float | None], scores: str, rule: str
+) -> str:
+    """A check of the stacking holdout in words: the verdict, both scores, and the rule."""
+    rows, noise = rows_noise
+    head = f"{verdict}: on the stacking holdout ({rows} rows no model saw), {metric} {scores}"
+    if noise is None:
+        return head + "."
+    return (
+        f"{head}; {rule} by more than the noise of that difference, "
+        f"±{noise:.2g} (one standard error over the holdout's rows)."
+    )
 
 
 def _leaderboard(section: Section, run: Run) -> None:

@@ -321,16 +321,10 @@ def judge_tuning(
     rows, so the best of them is flattered there (the winner's curse); the holdout's rows
     decided none of them. At 300 s, tuned members shipped on HMDA, concrete and email
     scored below the 60 s models of mostly default configurations."""
-    holdout = search.prepared.holdout
-    assert holdout is not None
-    truth = search.prepared.y[holdout]
-    default_pred = np.asarray(blend(defaults, search.by_name, holdout=True))
-    tuned_pred = np.asarray(blend(with_tuned, search.by_name, holdout=True))
-    on_defaults, on_tuned = score(truth, default_pred), score(truth, tuned_pred)
-    spread = noise(truth, default_pred, tuned_pred)
+    on_defaults, on_tuned, spread, rows = _on_holdout(search, defaults, with_tuned, score, noise)
     kept = wins_beyond_noise(on_tuned, on_defaults, spread, greater=greater)
     tuning = {
-        "holdout_rows": len(holdout),
+        "holdout_rows": rows,
         "defaults": {"choice": _named(defaults), "score": on_defaults},
         "with_tuned": {"choice": _named(with_tuned), "score": on_tuned},
         "kept": bool(kept),
@@ -524,17 +518,13 @@ def judge_second_layer(
     rule prefers the simpler model where a few hundred rows cannot tell them apart. On 169
     rows at 300 s, HMDA kept a second layer that won by 0.005 AUC there and lost 0.018 on
     the test rows."""
-    holdout = search.prepared.holdout
-    assert holdout is not None
-    truth = search.prepared.y[holdout]
-    first_pred = np.asarray(blend(first_only, search.by_name, holdout=True))
-    second_pred = np.asarray(blend(with_second, search.by_name, holdout=True))
-    first, second = score(truth, first_pred), score(truth, second_pred)
     uses_second = any(search.by_name(n).candidate.layer == 2 for n in with_second)
-    spread = noise(truth, first_pred, second_pred) if uses_second else None
+    first, second, spread, rows = _on_holdout(
+        search, first_only, with_second, score, noise if uses_second else None
+    )
     kept = wins_beyond_noise(second, first, spread, greater=greater)
     layers = {
-        "holdout_rows": len(holdout),
+        "holdout_rows": rows,
         "first_layer": {"choice": _named(first_only), "score": first},
         "with_second_layer": {"choice": _named(with_second), "score": second},
         "inputs": list(search.stack_inputs),
@@ -542,6 +532,24 @@ def judge_second_layer(
         "noise": spread,
     }
     return (with_second if kept else first_only), layers
+
+
+def _on_holdout(
+    search: SearchResult,
+    incumbent: Mapping[str, float],
+    challenger: Mapping[str, float],
+    score: Score,
+    noise: Noise | None,
+) -> tuple[float, float, float | None, int]:
+    """Both ensembles' scores on the stacking holdout, one standard error of their paired
+    difference there (None without ``noise``), and the holdout's rows."""
+    holdout = search.prepared.holdout
+    assert holdout is not None
+    truth = search.prepared.y[holdout]
+    incumbent_pred = np.asarray(blend(incumbent, search.by_name, holdout=True))
+    challenger_pred = np.asarray(blend(challenger, search.by_name, holdout=True))
+    spread = noise(truth, incumbent_pred, challenger_pred) if noise is not None else None
+    return score(truth, incumbent_pred), score(truth, challenger_pred), spread, len(holdout)
 
 
 def _named(weights: Mapping[str, float]) -> str:
