@@ -420,7 +420,7 @@ class Tuning(_Shape):
     """The tuning check: the first layer's greedy ensemble with tuned configurations against
     the one over default configurations alone (the portfolio's and their seed copies), on
     the stacking holdout. Tuning chose its configurations on the folds' rows, which flatter
-    them; the tuned ones are kept only when they win by more than ``noise``."""
+    them; the defaults replace them only when they win by more than ``noise``."""
 
     holdout_rows: int
     defaults: LayerChoice

@@ -115,7 +115,11 @@ def print_summary(console: Console, result: RunResult) -> None:
             f"holdout ({tuning.holdout_rows} rows no model saw) {metrics.metric} "
             f"{fmt(tuning.with_tuned.score)} with them, "
             f"{fmt(tuning.defaults.score)} for the default configurations alone"
-            + ("" if tuning.noise is None else f" (kept only beyond ±{tuning.noise:.2g})")
+            + (
+                ""
+                if tuning.noise is None
+                else f" (the defaults replace them only beyond ±{tuning.noise:.2g})"
+            )
         )
     print_holdout(console, metrics.metric, metrics.holdout)
     if metrics.decision is not None:

@@ -171,6 +171,7 @@ def second_layer_verdict(layers: dict[str, Any], metric: str) -> str:
         "second layer",
         ("with_second_layer", "with it"),
         ("first_layer", "for the first layer alone"),
+        "kept only when it wins",
     )
 
 
@@ -182,6 +183,7 @@ def tuning_verdict(tuning: dict[str, Any], metric: str) -> str:
         "tuned configurations",
         ("with_tuned", "with them"),
         ("defaults", "for the default configurations alone"),
+        "the defaults replace them only when they win",
     )
 
 
@@ -191,9 +193,11 @@ def holdout_verdict(
     subject: str,
     challenger: tuple[str, str],
     incumbent: tuple[str, str],
+    rule: str,
 ) -> str:
-    """One line on a check of the stacking holdout: whether ``subject`` was kept, and both
-    ensembles' scores (``challenger`` and ``incumbent``: the check's key, then words)."""
+    """One line on a check of the stacking holdout: whether ``subject`` was kept, both
+    ensembles' scores (``challenger`` and ``incumbent``: the check's key, then words), and
+    the ``rule`` that decided."""
     won, lost = check[challenger[0]], check[incumbent[0]]
     verdict = "kept" if check["kept"] else "not kept"
     noise = check.get("noise")
@@ -204,7 +208,7 @@ def holdout_verdict(
         + (
             ""
             if noise is None
-            else f"; kept only when it wins by more than ±{noise:.2g}, "
+            else f"; {rule} by more than ±{noise:.2g}, "
             "one standard error of that difference over the holdout's rows"
         )
     )

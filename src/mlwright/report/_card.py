@@ -620,7 +620,7 @@ def _holdout_checks(section: Section, run: Run) -> None:
                 f"{_num(tuning.with_tuned.score)} with them against "
                 f"{_num(tuning.defaults.score)} for the default configurations alone",
                 "tuning chose its configurations on the folds' rows, which flatter them, so "
-                "they are kept only when they win",
+                "the default configurations replace them when they win there",
             )
         )
     if layers is not None:
