@@ -321,8 +321,8 @@ def judge_tuning(
     one set of rows, so the best of them is flattered there (the winner's curse), and the
     holdout's rows decided none of them. The burden of proof is on the defaults: the
     out-of-fold scores read every training row, the holdout a ninth of them. The other way
-    round (tuning kept only when it won beyond noise) shipped the defaults on all four
-    tasks of its A/B at 300 s, and scored worse on three (docs/benchmarks.md)."""
+    round (tuning kept only when it won beyond noise) shipped the defaults on four of the
+    five tasks of its A/B at 300 s, and scored worse on three of them (docs/benchmarks.md)."""
     on_defaults, on_tuned, spread, rows = _on_holdout(search, defaults, with_tuned, score, noise)
     kept = not wins_beyond_noise(on_defaults, on_tuned, spread, greater=greater)
     tuning = {
