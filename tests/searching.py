@@ -10,19 +10,22 @@ import numpy as np
 import polars as pl
 
 from mlwright._progress import Silent
-from mlwright.evaluate import defined, score
+from mlwright.evaluate import defined, paired_noise, score
 from mlwright.features import FeatureKind
 from mlwright.pipeline import encode_target
 from mlwright.search import (
     InlineExecutor,
+    Limits,
     Prepared,
     SearchResult,
     SearchSettings,
     SearchSplit,
     prepare,
     run_search,
+    select,
 )
 from mlwright.search._search import _Run
+from mlwright.search._select import Selection
 from synth import make_frame
 
 COLUMNS: list[tuple[str, FeatureKind]] = [
@@ -113,4 +116,37 @@ def search_binary(
         journal=journal,
         executor=InlineExecutor(),
         progress=LogLines(lines),
+    )
+
+
+class StandInModel:
+    """A model for ``select`` and ``measure_trials`` that predicts nothing: fast and small,
+    whatever its members, so the choice rests on the trials' predictions and latencies."""
+
+    def __init__(self, members: object = None, plans: object = None) -> None:
+        self.members = members
+
+    def measure_latency(self, records: object, calls: int = 200) -> dict[str, float]:
+        return {"p50_us": 1.0, "p99_us": 1.0}
+
+    def size_mb(self) -> float:
+        return 0.0
+
+    def set_stacker(self, stacker: object) -> None:
+        self.stacker = stacker
+
+
+def select_by_auc(
+    searched: SearchResult, limits: Limits | None = None, *, ensemble: bool = True
+) -> Selection:
+    """``select`` on a binary search scored by ROC AUC, with stand-in models."""
+    return select(
+        searched,
+        limits=limits or Limits(),
+        ensemble=ensemble,
+        score=lambda truth, pred: float(roc_auc(truth, pred) or 0.0),
+        make_model=StandInModel,  # type: ignore[arg-type]
+        records=[{}],
+        seed=0,
+        noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
     )

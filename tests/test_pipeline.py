@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import time
 from pathlib import Path
@@ -13,11 +12,9 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rich.console import Console
 
 import mlwright
 from mlwright import pipeline
-from mlwright.cli._print import print_summary
 from mlwright.pipeline import (
     OVERRUN_ALLOWED,
     _search,
@@ -30,6 +27,7 @@ from mlwright.pipeline import (
 from mlwright.pipeline._budget import refuse_overrun
 from mlwright.pipeline._evaluate import judge_stacker
 from mlwright.spec import METRICS, spec_from_kwargs
+from summarised import summary_text
 from synth import FAST, make_frame
 
 
@@ -45,13 +43,6 @@ class Lines:
 
     def log(self, message: str) -> None:
         self.lines.append(message)
-
-
-def summary(monkeypatch: pytest.MonkeyPatch, result: Any) -> str:
-    """What `mlwright run` prints after a run, on a wide console."""
-    console = Console(file=io.StringIO(), width=400, no_color=True)
-    print_summary(console, result)
-    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
 
 
 def test_group_validation_keeps_groups_apart() -> None:
@@ -203,9 +194,7 @@ def test_an_overrun_is_reported_with_its_size(
     assert any(
         line.startswith(said) and "past its time budget of 8 s" in line for line in progress.lines
     )
-    assert f"time: {wall:.1f} s, {wall - 8:.1f} s past the 8 s budget" in summary(
-        monkeypatch, result
-    )
+    assert f"time: {wall:.1f} s, {wall - 8:.1f} s past the 8 s budget" in summary_text(result)
 
 
 def _searched(first_fit_seconds: float) -> Any:

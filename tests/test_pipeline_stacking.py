@@ -16,6 +16,7 @@ from mlwright.pipeline import _stacking
 from mlwright.pipeline._prepare import Framed
 from mlwright.search import _select
 from mlwright.spec import spec_from_kwargs
+from summarised import summary_of
 from synth import make_frame
 
 STACKED = {
@@ -244,25 +245,10 @@ def test_a_resumed_run_keeps_the_interrupted_runs_stacking_decision(tmp_path: Pa
 
 
 def test_the_summary_says_whether_the_second_layer_was_kept(kept: mlwright.Model) -> None:
-    import io
-
-    from rich.console import Console
-
-    from mlwright.cli._print import print_summary
-
-    out = io.StringIO()
-    result = SimpleNamespace(
-        model=kept,
-        search=SimpleNamespace(resume_note=None),
-        timings={"wall": 1.0},
-        artifact_dir=None,
-        registration=None,
-    )
-    print_summary(Console(file=out, width=200), cast(Any, result))
     layers = kept.metadata["layers"]
     assert (
         f"second layer kept: on the stacking holdout ({layers['holdout_rows']} rows no model "
-        "saw) rmse" in out.getvalue()
+        "saw) rmse" in summary_of(kept)
     )
 
 

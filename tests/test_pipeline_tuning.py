@@ -3,16 +3,14 @@ ships, and what its evidence, card, summary and log say."""
 
 from __future__ import annotations
 
-import io
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from rich.console import Console
 
 import mlwright
 from mlwright.search import _select
 from searching import LogLines
+from summarised import summary_of
 from synth import make_frame
 
 # Tuning on (a trial count past the portfolio), a stacking holdout (stack_levels = 1).
@@ -58,7 +56,6 @@ def test_the_check_decides_what_ships_and_its_evidence_says_why(
 def test_the_card_summary_and_log_say_whether_tuning_was_kept(
     judged: tuple[mlwright.Model, list[str]],
 ) -> None:
-    from mlwright.cli._print import print_summary
     from mlwright.report import model_card
 
     model, lines = judged
@@ -67,18 +64,9 @@ def test_the_card_summary_and_log_say_whether_tuning_was_kept(
     markdown = model_card(model).to_markdown()
     assert f"Tuned configurations were {verdict}: on the stacking holdout" in markdown
     assert f"±{tuning['noise']:.2g} (one standard error over the holdout's rows)" in markdown
-    out = io.StringIO()
-    result = SimpleNamespace(
-        model=model,
-        search=SimpleNamespace(resume_note=None),
-        timings={"wall": 1.0},
-        artifact_dir=None,
-        registration=None,
-    )
-    print_summary(Console(file=out, width=200), cast(Any, result))
     assert (
         f"tuned configurations {verdict}: on the stacking holdout ({tuning['holdout_rows']} "
-        "rows no model saw) rmse" in out.getvalue()
+        "rows no model saw) rmse" in summary_of(model)
     )
     assert any(
         line.startswith(f"tuned configurations {verdict}: on the stacking holdout")

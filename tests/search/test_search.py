@@ -25,7 +25,7 @@ from mlwright.search import (
     select,
     stack,
 )
-from searching import prepared_binary, random_folds, roc_auc
+from searching import StandInModel, prepared_binary, random_folds, roc_auc
 from synth import make_frame
 
 COLUMNS: list[tuple[str, FeatureKind]] = [
@@ -433,7 +433,7 @@ def test_refit_seconds_spreads_the_fits_over_the_workers(finished) -> None:  # t
 
 
 def test_a_trials_size_is_what_its_members_write_to_an_artifact(finished, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    measure_trials(finished, _Unmeasured, [{}])  # type: ignore[arg-type]
+    measure_trials(finished, StandInModel, [{}])  # type: ignore[arg-type]
     for trial in finished.ranked():
         members, _ = bagged_members(trial, finished.prepared, 1.0)
         for member in members:
@@ -442,22 +442,6 @@ def test_a_trials_size_is_what_its_members_write_to_an_artifact(finished, tmp_pa
         written = sum(p.stat().st_size for p in files)
         assert trial.size_mb == pytest.approx(written / 1e6)
         assert trial.size_mb > 0
-
-
-class _Unmeasured:
-    """A model stand-in for ``select``: fast and small, whatever its members."""
-
-    def __init__(self, members: object, plans: object) -> None:
-        self.members = members
-
-    def measure_latency(self, records: object, calls: int = 200) -> dict[str, float]:
-        return {"p50_us": 1.0, "p99_us": 1.0}
-
-    def size_mb(self) -> float:
-        return 0.0
-
-    def set_stacker(self, stacker: object) -> None:
-        self.stacker = stacker
 
 
 def test_the_baseline_is_never_an_ensemble_member(tmp_path: Path) -> None:
@@ -469,13 +453,13 @@ def test_the_baseline_is_never_an_ensemble_member(tmp_path: Path) -> None:
     leak = np.where(y == 1, 0.6, 0.4)
     base.oof = np.stack([1 - leak, leak], axis=1) if base.oof.ndim == 2 else leak
     base.fold_scores = [1.0] * FOLDS
-    measure_trials(result, _Unmeasured, [{}])  # type: ignore[arg-type]
+    measure_trials(result, StandInModel, [{}])  # type: ignore[arg-type]
     chosen = select(
         result,
         limits=Limits(None, None),
         ensemble=True,
         score=lambda truth, pred: score("roc_auc", truth, pred),
-        make_model=_Unmeasured,  # type: ignore[arg-type]
+        make_model=StandInModel,  # type: ignore[arg-type]
         records=[{}],
         seed=0,
         noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
@@ -498,13 +482,13 @@ def test_the_stack_is_cross_fitted_on_each_folds_training_rows(
         return fit(outputs, y, problem_type, n_classes)
 
     monkeypatch.setattr(_stack, "fit_stacker", counting)
-    measure_trials(finished, _Unmeasured, [{}])  # type: ignore[arg-type]
+    measure_trials(finished, StandInModel, [{}])  # type: ignore[arg-type]
     chosen, why = stack(
         finished,
         limits=Limits(None, None),
         problem_type="binary",
         n_classes=2,
-        make_model=_Unmeasured,  # type: ignore[arg-type]
+        make_model=StandInModel,  # type: ignore[arg-type]
         records=[{}],
     )
     assert chosen is not None, why
@@ -526,7 +510,7 @@ def test_a_deadline_leaves_the_weaker_trials_unmeasured_and_unchosen(tmp_path: P
     result = search(tmp_path, families=["lightgbm", "linear"], max_trials=4)
     ranked = result.ranked()
     assert len(ranked) >= 3
-    left_out = measure_trials(result, _Unmeasured, [{}], deadline=time.monotonic() - 1)  # type: ignore[arg-type]
+    left_out = measure_trials(result, StandInModel, [{}], deadline=time.monotonic() - 1)  # type: ignore[arg-type]
     best = ranked[0]
     assert best.latency is not None
     assert left_out == [t.candidate.name for t in ranked[1:]]
@@ -538,12 +522,12 @@ def test_a_deadline_leaves_the_weaker_trials_unmeasured_and_unchosen(tmp_path: P
         limits=Limits(None, None),
         ensemble=True,
         score=lambda truth, pred: score("roc_auc", truth, pred),
-        make_model=_Unmeasured,  # type: ignore[arg-type]
+        make_model=StandInModel,  # type: ignore[arg-type]
         records=[{}],
         seed=0,
         noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
     )
     assert set(chosen.weights) == {best.candidate.name}
     # Without a deadline every trial is measured, as before.
-    assert measure_trials(result, _Unmeasured, [{}]) == []  # type: ignore[arg-type]
+    assert measure_trials(result, StandInModel, [{}]) == []  # type: ignore[arg-type]
     assert all(t.latency is not None for t in ranked)

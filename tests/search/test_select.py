@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwright.evaluate import paired_noise
 from mlwright.search import (
     Candidate,
     Limits,
@@ -16,23 +15,11 @@ from mlwright.search import (
     TrialResult,
     _select,
     carve_holdout,
-    select,
 )
-from searching import prepared_binary, random_folds, roc_auc
+from searching import StandInModel, prepared_binary, random_folds, roc_auc, select_by_auc
 
 FOLDS = 5
 BAGGED_P50_US = 1000.0  # each trial's five fold models; one refit model: 220 µs
-
-
-class _StandIn:
-    """A model for ``select`` that predicts nothing: the choice is made on the trials'
-    out-of-fold predictions and their measured latencies, set by the test."""
-
-    def __init__(self, members: object = None, plans: object = None) -> None:
-        self.members = members
-
-    def measure_latency(self, records: object, calls: int = 200) -> dict[str, float]:
-        return {"p50_us": 1.0, "p99_us": 1.0}
 
 
 @pytest.fixture
@@ -61,28 +48,15 @@ def searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SearchResult:
 
     trials = [trial(f"m{i}", "lightgbm", 0.9 + 0.05 * i) for i in range(6)]
     baseline = trial("baseline", "baseline", 5.0)
-    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: _StandIn())
+    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: StandInModel())
     monkeypatch.setattr(_select, "ensemble_size_mb", lambda w, s: 0.0)
     return SearchResult("roc_auc", [baseline, *trials], baseline, prepared)
-
-
-def choose(searched: SearchResult, limits: Limits) -> _select.Selection:
-    return select(
-        searched,
-        limits=limits,
-        ensemble=True,
-        score=lambda truth, pred: float(roc_auc(truth, pred) or 0.0),
-        make_model=_StandIn,  # type: ignore[arg-type]
-        records=[{}],
-        seed=0,
-        noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
-    )
 
 
 def test_without_a_target_the_ensemble_takes_every_member_that_helps(
     searched: SearchResult,
 ) -> None:
-    chosen = choose(searched, Limits())
+    chosen = select_by_auc(searched, Limits())
     assert len(chosen.weights) >= 3
     assert chosen.rejected == []
 
@@ -90,9 +64,9 @@ def test_without_a_target_the_ensemble_takes_every_member_that_helps(
 def test_the_target_caps_the_members_by_their_time_after_the_refit_and_says_what_it_cost(
     searched: SearchResult,
 ) -> None:
-    free = choose(searched, Limits())
+    free = select_by_auc(searched, Limits())
     # 220 µs a member once refit (200 µs and 10% more rounds): two fit in 0.5 ms, three do not.
-    capped = choose(searched, Limits(p50_ms=0.5))
+    capped = select_by_auc(searched, Limits(p50_ms=0.5))
     assert len(capped.weights) == 2
     assert set(capped.weights) <= set(free.weights)
     [note] = capped.rejected
@@ -106,7 +80,7 @@ def test_the_target_caps_the_members_by_their_time_after_the_refit_and_says_what
 def test_chosen_again_with_measured_times_the_ensemble_keeps_what_fits(
     searched: SearchResult,
 ) -> None:
-    free = choose(searched, Limits())
+    free = select_by_auc(searched, Limits())
     names = list(free.weights)
     # Measured after the refit, the weakest member takes 0.6 ms and the others 0.2 ms:
     # within 0.5 ms two of the others fit together, never the slow one beside another.
@@ -128,26 +102,26 @@ def test_chosen_again_with_measured_times_the_ensemble_keeps_what_fits(
 
 def test_without_a_refit_each_member_costs_its_fold_models_time(searched: SearchResult) -> None:
     # Shipped as fold models, each member takes 1 ms: the target leaves one, the best.
-    chosen = choose(searched, Limits(p50_ms=1.5, refit=False))
+    chosen = select_by_auc(searched, Limits(p50_ms=1.5, refit=False))
     assert list(chosen.weights) == [searched.ranked()[0].candidate.name]
     assert "expected single-row p50" in chosen.rejected[0]
 
 
 def test_a_single_model_slower_than_the_target_is_still_chosen(searched: SearchResult) -> None:
-    chosen = choose(searched, Limits(p50_ms=0.01))
+    chosen = select_by_auc(searched, Limits(p50_ms=0.01))
     assert list(chosen.weights) == [searched.ranked()[0].candidate.name]
 
 
 def test_a_target_that_changes_nothing_says_nothing(searched: SearchResult) -> None:
-    free = choose(searched, Limits())
-    roomy = choose(searched, Limits(p50_ms=0.22 * len(free.weights) + 0.01))
+    free = select_by_auc(searched, Limits())
+    roomy = select_by_auc(searched, Limits(p50_ms=0.22 * len(free.weights) + 0.01))
     assert roomy.weights == free.weights
     assert roomy.rejected == []
 
 
 def test_the_hard_limits_still_apply_beside_the_target(searched: SearchResult) -> None:
     searched.trials[1].latency = {"p50_us": BAGGED_P50_US, "p99_us": 5000.0}
-    chosen = choose(searched, Limits(p99_ms=2.0, p50_ms=10.0))
+    chosen = select_by_auc(searched, Limits(p99_ms=2.0, p50_ms=10.0))
     assert searched.trials[1].candidate.name not in chosen.weights
     assert any("max_latency_p99_ms" in note for note in chosen.rejected)
 
@@ -198,13 +172,15 @@ def test_the_latency_note_describes_the_choice_that_ships_when_the_holdout_drops
     second = [trial(f"l2_{i}", 0.0, inputs=("m0", "m1")) for i in range(2)]
     baseline = trial("baseline", 5.0)
     baseline.candidate = Candidate("baseline", "baseline", {})
-    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: _StandIn())
+    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: StandInModel())
     monkeypatch.setattr(_select, "ensemble_size_mb", lambda w, s: 0.0)
     searched = SearchResult("roc_auc", [baseline, *first, *second], baseline, prepared)
     searched.stack_inputs = ("m0", "m1")
 
-    free_first = choose(SearchResult("roc_auc", [baseline, *first], baseline, prepared), Limits())
-    chosen = choose(searched, Limits(p50_ms=0.5))
+    free_first = select_by_auc(
+        SearchResult("roc_auc", [baseline, *first], baseline, prepared), Limits()
+    )
+    chosen = select_by_auc(searched, Limits(p50_ms=0.5))
     assert chosen.layers is not None
     assert not chosen.layers["kept"]
     assert all(not name.startswith("l2_") for name in chosen.weights)

@@ -13,28 +13,16 @@ import pytest
 from mlwright.evaluate import paired_noise
 from mlwright.search import (
     Candidate,
-    Limits,
     Prepared,
     SearchResult,
     TrialResult,
     _select,
     carve_holdout,
-    select,
 )
-from searching import prepared_binary, random_folds, roc_auc
+from searching import StandInModel, prepared_binary, random_folds, roc_auc, select_by_auc
 
 FOLDS = 5
 N = 900
-
-
-class _StandIn:
-    """A model for ``select`` that predicts nothing; each member's latency is set here."""
-
-    def __init__(self, p99_us: float = 1.0) -> None:
-        self.p99_us = p99_us
-
-    def measure_latency(self, records: object, calls: int = 200) -> dict[str, float]:
-        return {"p50_us": self.p99_us, "p99_us": self.p99_us}
 
 
 def _probabilities(p: np.ndarray) -> np.ndarray:
@@ -94,22 +82,9 @@ def _search(prepared: Prepared, trials: list[TrialResult], monkeypatch: pytest.M
         size_mb=0.0,
     )
     baseline.fold_scores = [0.5] * FOLDS
-    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: _StandIn())
+    monkeypatch.setattr(_select, "ensemble_model", lambda w, s, make: StandInModel())
     monkeypatch.setattr(_select, "ensemble_size_mb", lambda w, s: 0.0)
     return SearchResult("roc_auc", [baseline, *trials], baseline, prepared)
-
-
-def _choose(searched: SearchResult, ensemble: bool = True) -> _select.Selection:
-    return select(
-        searched,
-        limits=Limits(),
-        ensemble=ensemble,
-        score=lambda truth, pred: float(roc_auc(truth, pred) or 0.0),
-        make_model=_StandIn,  # type: ignore[arg-type]
-        records=[{}],
-        seed=0,
-        noise=lambda truth, a, b: paired_noise("roc_auc", truth, a, b, seed=0),
-    )
 
 
 def _defaults(make: Make) -> list[TrialResult]:
@@ -123,7 +98,7 @@ def test_tuned_configurations_that_only_the_folds_flatter_do_not_ship(
     the greedy ensemble over all would take them; the defaults' ensemble ships."""
     tuned = [make(f"lightgbm_tpe{i}", "tpe", 0.3, 10.0) for i in range(1, 4)]
     searched = _search(prepared, [*_defaults(make), *tuned], monkeypatch)
-    chosen = _choose(searched)
+    chosen = select_by_auc(searched)
     assert chosen.tuning is not None
     assert not chosen.tuning["kept"]
     assert chosen.weights
@@ -142,7 +117,7 @@ def test_tuned_configurations_that_win_on_the_holdout_beyond_noise_ship(
 ) -> None:
     tuned = [make(f"lightgbm_tpe{i}", "tpe", 0.3, 0.3) for i in range(1, 4)]
     searched = _search(prepared, [*_defaults(make), *tuned], monkeypatch)
-    chosen = _choose(searched)
+    chosen = select_by_auc(searched)
     assert chosen.tuning is not None
     assert chosen.tuning["kept"]
     assert any("_tpe" in name for name in chosen.weights)
@@ -155,7 +130,7 @@ def test_a_single_model_choice_is_judged_the_same_way(
 ) -> None:
     tuned = [make("lightgbm_tpe1", "tpe", 0.3, 10.0)]
     searched = _search(prepared, [*_defaults(make), *tuned], monkeypatch)
-    chosen = _choose(searched, ensemble=False)
+    chosen = select_by_auc(searched, ensemble=False)
     assert chosen.tuning is not None
     assert not chosen.tuning["kept"]
     assert chosen.tuning["with_tuned"]["choice"] == "lightgbm_tpe1"
@@ -173,7 +148,7 @@ def test_seed_copies_count_as_what_they_copy(
     assert _select.untuned(default_copy, searched)
     assert not _select.untuned(tuned_copy, searched)
     assert not _select.untuned(tuned, searched)
-    chosen = _choose(searched)
+    chosen = select_by_auc(searched)
     assert chosen.tuning is not None
     assert not chosen.tuning["kept"]
     assert not {"lightgbm_tpe1", "lightgbm_tpe1_seed2"} & set(chosen.weights)
@@ -183,14 +158,14 @@ def test_no_check_without_a_holdout_or_without_tuned_members(
     tmp_path: Path, prepared: Prepared, make: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     only_defaults = _search(prepared, _defaults(make), monkeypatch)
-    assert _choose(only_defaults).tuning is None
+    assert select_by_auc(only_defaults).tuning is None
     # Without a stacking holdout nothing unseen can judge: the greedy choice stands.
     folds_only = prepared_binary(tmp_path / "folds", N, random_folds(N, FOLDS))
     trials = [*_defaults(make), make("lightgbm_tpe1", "tpe", 0.3, 1.0)]
     for trial in trials:
         trial.holdout_pred = None
     searched = _search(folds_only, trials, monkeypatch)
-    chosen = _choose(searched)
+    chosen = select_by_auc(searched)
     assert chosen.tuning is None
     assert "lightgbm_tpe1" in chosen.weights
 

@@ -89,6 +89,25 @@ def print_findings(console: Console, findings: Sequence[Finding], allow: list[st
 # -- run: a table model ---------------------------------------------------------------------------
 
 
+def _holdout_check_line(
+    subject: tuple[str, str],
+    kept: bool,
+    holdout: tuple[int, str],
+    scores: tuple[float, float],
+    baseline: str,
+    rule: str | None,
+) -> str:
+    """One line for a check on the stacking holdout (the second layer's, the tuning's):
+    ``subject`` is what was judged and its pronoun, ``holdout`` its rows and metric,
+    ``scores`` the score with it and the baseline's."""
+    (what, pronoun), (rows, metric), (with_it, base) = subject, holdout, scores
+    return (
+        f"{what} {'kept' if kept else 'not kept'}: on the stacking holdout ({rows} rows no "
+        f"model saw) {metric} {fmt(with_it)} with {pronoun}, {fmt(base)} {baseline}"
+        + ("" if rule is None else f" ({rule})")
+    )
+
+
 def print_summary(console: Console, result: RunResult) -> None:
     """What `mlwright run` prints after a tabular run: the leaderboard, the holdout scores
     with their intervals, the decision rule, calibration, intervals, latency and time."""
@@ -102,23 +121,27 @@ def print_summary(console: Console, result: RunResult) -> None:
     if evidence.layers is not None:
         layers = evidence.layers
         console.print(
-            f"second layer {'kept' if layers.kept else 'not kept'}: on the stacking holdout "
-            f"({layers.holdout_rows} rows no model saw) {metrics.metric} "
-            f"{fmt(layers.with_second_layer.score)} with it, "
-            f"{fmt(layers.first_layer.score)} for the first layer alone"
-            + ("" if layers.noise is None else f" (kept only beyond ±{layers.noise:.2g})")
+            _holdout_check_line(
+                ("second layer", "it"),
+                layers.kept,
+                (layers.holdout_rows, metrics.metric),
+                (layers.with_second_layer.score, layers.first_layer.score),
+                "for the first layer alone",
+                None if layers.noise is None else f"kept only beyond ±{layers.noise:.2g}",
+            )
         )
     if evidence.tuning is not None:
         tuning = evidence.tuning
         console.print(
-            f"tuned configurations {'kept' if tuning.kept else 'not kept'}: on the stacking "
-            f"holdout ({tuning.holdout_rows} rows no model saw) {metrics.metric} "
-            f"{fmt(tuning.with_tuned.score)} with them, "
-            f"{fmt(tuning.defaults.score)} for the default configurations alone"
-            + (
-                ""
+            _holdout_check_line(
+                ("tuned configurations", "them"),
+                tuning.kept,
+                (tuning.holdout_rows, metrics.metric),
+                (tuning.with_tuned.score, tuning.defaults.score),
+                "for the default configurations alone",
+                None
                 if tuning.noise is None
-                else f" (the defaults replace them only beyond ±{tuning.noise:.2g})"
+                else f"the defaults replace them only beyond ±{tuning.noise:.2g}",
             )
         )
     print_holdout(console, metrics.metric, metrics.holdout)
