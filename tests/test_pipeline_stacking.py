@@ -56,7 +56,7 @@ def test_when_a_run_stacks_and_why_not() -> None:
 
 def test_a_short_budget_says_it_did_not_stack() -> None:
     data = make_frame("binary", n=1200, seed=4)
-    model = mlwright.fit(data, target="y", time_budget=20, folds=3, learners=["lightgbm"])
+    model = mlwright.fit(data, target="y", time_budget=8, folds=3, learners=["lightgbm"])
     skipped = model.metadata["budget"]["skipped"]
     assert "the time budget leaves the search" in skipped[_stacking.STACK_SKIPPED]
     assert "layers" not in model.metadata

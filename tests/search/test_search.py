@@ -300,16 +300,24 @@ def test_tuning_goes_on_with_a_family_that_still_fits_the_time_left(tmp_path: Pa
     run.seconds_per_trial = {"catboost": 1000.0, "lightgbm": 0.5}
     run.tuner = _Tuner(["catboost", "lightgbm"], run.task, 300, greater=True, seed=0)
 
+    asked = []
+
     def asks():  # type: ignore[no-untyped-def]
-        while True:
-            yield run.tuner.ask()
+        while True:  # as the run's tuning loop asks: each candidate is the tuner's to tell
+            candidate = run.tuner.ask()
+            asked.append(candidate.name)
+            run.asked[candidate.name] = run.tuner
+            yield candidate
 
     chosen = run.next_candidate(asks(), in_flight=0)
     assert chosen is not None
     assert chosen.family == "lightgbm"
-    # When no tuned family fits, tuning stops rather than asking forever.
+    # When no tuned family fits, tuning stops rather than asking until the deadline.
     run.seconds_per_trial["lightgbm"] = 1000.0
+    asked.clear()
     assert run.next_candidate(asks(), in_flight=0) is None
+    assert run.time_left() > 0
+    assert len(asked) == len(run.tuner.active)  # one misfit per tuned family, then stop
 
 
 @pytest.mark.parametrize("clock", [False, True])
