@@ -155,12 +155,14 @@ class Budget:
     ) -> str:
         """Why a step of ``seconds`` is not done (with ``params`` and ``trees`` the plan it
         would make): what it and what must follow would take, what was left, and the budget
-        that would hold them."""
+        that would hold them, with the plan's margin (ESTIMATE_MARGIN)."""
         after = self.reserve(params, trees)
+        needed = (seconds + after) * ESTIMATE_MARGIN
         return (
             f"{what} would take about {seconds:.1f} s, and what must follow it about "
             f"{after:.1f} s, with {max(self.clock.left(), 0.0):.1f} s of the time budget left "
-            f"(a budget of about {self.clock.budget_for(seconds + after)} s would hold them)"
+            f"and plans allowing {ESTIMATE_MARGIN - 1:.0%} more for a busy machine "
+            f"(a budget of about {self.clock.budget_for(needed)} s would hold them)"
         )
 
 
