@@ -74,10 +74,10 @@ def test_no_time_means_a_reason_or_the_first_rows_only(
     none = global_importance(models["exact"], frame, y, seconds=0)  # type: ignore[arg-type]
     assert not none["computed"]
     assert "time budget" in none["reason"]
-    # A second is enough for a few hundred rows of these small models, never all 1,000
-    # in less than a second's probe: what is explained fits the time given.
+    # Two seconds are enough for a few hundred rows of these small models, even with the
+    # suite's other worker busy beside it: what is explained fits the time given.
     started = time.monotonic()
-    short = global_importance(models["exact"], frame, y, seconds=1.0)  # type: ignore[arg-type]
-    assert time.monotonic() - started < 1.5
+    short = global_importance(models["exact"], frame, y, seconds=2.0)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 3.0
     assert short["computed"]
     assert 100 <= short["rows"] <= 1000
