@@ -453,7 +453,10 @@ def test_a_refit_ensemble_over_the_target_is_chosen_again_with_its_measured_time
     again = [line for line in lines.lines if "measured after the refit at" in line]
     assert len(again) == 1, lines.lines
     assert again[0].startswith("constraint: rejected ensemble(")
-    assert "> target_latency_p50_ms 0.001 (its members alone: " in again[0]
+    assert (
+        "> 0.0008 ms, the 80% of target_latency_p50_ms 0.001 that a refit ensemble aims" in again[0]
+    )
+    assert "its members alone: " in again[0]
     chosen = again[0].rsplit("chosen again with those times: ", 1)[1]
     # Members' times add up: no two fit in 1 us, so the best of them ships alone, and the
     # holdout's evidence is about that model, not the ensemble it replaced.
@@ -467,6 +470,41 @@ def test_a_refit_ensemble_over_the_target_is_chosen_again_with_its_measured_time
     batch = model._raw(rows)
     for i, record in enumerate(rows.iter_rows(named=True)):
         np.testing.assert_allclose(model._raw_one(record), np.atleast_1d(batch[i]), rtol=1e-9)
+
+
+def test_a_refit_ensemble_under_the_target_but_over_its_aim_is_chosen_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under the 1 ms target but over the 0.8 ms a refit ensemble aims for: chosen again,
+    as a measurement elsewhere may read it over the target."""
+    from mlwright.artifact import Model
+    from mlwright.pipeline import _tabular
+    from mlwright.pipeline._refit import LATENCY_AIM, LATENCY_TARGET_MISSED
+    from mlwright.search import _select
+
+    monkeypatch.setattr(_select, "REFIT_TIME_GROWTH", 1e-9)  # members look free before
+    per_member_us = 450.0  # two members: 0.9 ms, under the 1 ms target, over its aim
+    assert 2 * per_member_us > LATENCY_AIM * 1e3
+
+    def measured(self: Model, records: Any, calls: int = 200) -> dict[str, float]:
+        trials = {m.name.split("/")[0] for m in self.members if m.weight > 0}
+        us = per_member_us * len(trials)
+        return {"p50_us": us, "p99_us": us, "calls": calls}
+
+    monkeypatch.setattr(Model, "measure_latency", measured)
+    lines = Lines()
+    spec = spec_from_kwargs({"target": "y", **{**FAST, "max_trials": 6}})
+    data = make_frame("binary", n=600, seed=4, curved=True)  # trees and linear both earn a weight
+    model = _tabular.train(spec, data, save=False, progress=lines).model
+    again = [line for line in lines.lines if "measured after the refit at" in line]
+    assert len(again) == 1, lines.lines
+    assert "> 0.8 ms, the 80% of target_latency_p50_ms 1 that a refit ensemble aims" in again[0]
+    rejected = again[0].split(": measured after the refit at", 1)[0]
+    assert rejected.count("×") == 2, rejected  # the ensemble measured at 0.9 ms
+    shipped = {m.name.split("/")[0] for m in model.members if m.weight > 0}
+    assert len(shipped) == 1  # two members alone add up to 0.9 ms, over the aim
+    assert model.metadata["latency"]["p50_us"] == pytest.approx(per_member_us)
+    assert LATENCY_TARGET_MISSED not in model.metadata["budget"]["skipped"]
 
 
 def test_the_refit_reserve_counts_the_members_of_the_searchs_latest_ensemble() -> None:

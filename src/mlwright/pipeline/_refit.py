@@ -30,6 +30,10 @@ from mlwright.search import (
 
 REFIT_SKIPPED = "refit on every labelled row"
 LATENCY_TARGET_MISSED = "single-row p50 within constraints.target_latency_p50_ms"
+# After the refit the shipped ensemble aims below the p50 target by this factor: the
+# benchmark's measurement of the same model on the test rows read from 42% below to 29%
+# above the run's own (docs/benchmarks.md, "The tuning check at 300 s" and the 900 s run).
+LATENCY_AIM = 0.8
 
 
 @dataclass
@@ -101,11 +105,11 @@ def keep_within_target(
     shipped: Refitted,
     make_model: ModelFactory,
 ) -> tuple[Evaluated, Refitted] | None:
-    """When the refit ensemble misses the single-row p50 target that its members' expected
-    times met, measure each refit member alone, choose the ensemble again over them with
-    those times, and ship that (the holdout scores it again: it is another model). None
-    when nothing changes: a single model, a stack, a linear stacker, no refit, or a
-    re-choice that keeps every member."""
+    """When the refit ensemble misses LATENCY_AIM of the single-row p50 target that its
+    members' expected times met, measure each refit member alone, choose the ensemble again
+    over them with those times within that aim, and ship that (the holdout scores it again:
+    it is another model). None when nothing changes: a single model, a stack, a linear
+    stacker, no refit, or a re-choice that keeps every member."""
     spec = run.spec
     target = spec.constraints.target_latency_p50_ms
     model = shipped.model
@@ -113,7 +117,7 @@ def keep_within_target(
     if (
         target is None
         or not shipped.refit
-        or not float(shipped.latency["p50_us"]) > target * 1e3  # NaN: nothing was measured
+        or not float(shipped.latency["p50_us"]) > LATENCY_AIM * target * 1e3  # NaN: unmeasured
         or len(members) < 2
         or model.stacker is not None
         or any(m.inputs for m in model.members)
@@ -129,9 +133,10 @@ def keep_within_target(
         for m in members
     }
     metric = spec.task.metric
+    aim = LATENCY_AIM * target
     weights = rechoose_within_target(
         searched,
-        limits(run),
+        replace(limits(run), p50_ms=aim),
         weights=evaluated.selection.weights,
         measured_p50_us=alone,
         score=lambda truth, pred: score(metric, truth, pred),
@@ -151,8 +156,9 @@ def keep_within_target(
     )
     note = (
         f"{evaluated.selection.name}: measured after the refit at "
-        f"{float(shipped.latency['p50_us']) / 1e3:.2f} ms a row > target_latency_p50_ms "
-        f"{target:g} (its members alone: "
+        f"{float(shipped.latency['p50_us']) / 1e3:.2f} ms a row > {aim:.3g} ms, the "
+        f"{LATENCY_AIM:.0%} of target_latency_p50_ms {target:g} that a refit ensemble aims "
+        "for (measured again, it may read slower; its members alone: "
         + ", ".join(f"{name} {us / 1e3:.2f} ms" for name, us in alone.items())
         + f"); chosen again with those times: {selection.name}"
     )
