@@ -236,6 +236,26 @@ def run_mlwright_tuned(task: Task, budget: float) -> Result:
         _select.judge_tuning = real  # type: ignore[assignment]
 
 
+# The learned portfolio that ``mlwright-learned`` reads (``--portfolio``): by default the
+# file benchmarks/portfolio.py writes, which plain ``mlwright`` reads too once committed.
+LEARNED_PORTFOLIO: list[Path] = []
+
+
+def run_mlwright_portfolio(task: Task, budget: float, learned: bool) -> Result:
+    """mlwright with its first configurations from the learned portfolio (``--portfolio``)
+    or from the hand-written defaults alone: what the learned portfolio buys, side by side."""
+    from mlwright.learners._portfolio import PORTFOLIO_FILE, use_portfolio
+
+    source = (LEARNED_PORTFOLIO or [PORTFOLIO_FILE])[-1] if learned else None
+    if source is not None and not source.is_file():
+        raise FileNotFoundError(
+            f"no learned portfolio at {source}: run benchmarks/portfolio.py, or pass --portfolio"
+        )
+    label = "mlwright-learned" if learned else "mlwright-handwritten"
+    with use_portfolio(source):
+        return run_mlwright(task, budget, None, label=label)
+
+
 def _layers_note(layers: dict[str, Any] | None) -> str:
     """The second layer's verdict on the stacking holdout, when the run stacked."""
     if layers is None:
@@ -456,6 +476,9 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
         task, budget, None, label="mlwright-norepeat", repeats=1
     ),
     "mlwright-tuned": run_mlwright_tuned,
+    # First configurations from the learned portfolio (--portfolio), or the hand-written.
+    "mlwright-learned": lambda task, budget: run_mlwright_portfolio(task, budget, True),
+    "mlwright-handwritten": lambda task, budget: run_mlwright_portfolio(task, budget, False),
     "lightgbm": run_lightgbm,
     **{peer: (lambda task, budget, peer=peer: run_peer(peer, task, budget)) for peer in PEERS},
 }
@@ -785,6 +808,12 @@ def main(argv: list[str] | None = None) -> int:
         "(benchmarks/requirements-peers.txt); default: this one",
     )
     parser.add_argument(
+        "--portfolio",
+        type=Path,
+        help="the learned portfolio file that system mlwright-learned reads (default: "
+        "src/mlwright/learners/portfolio.json, what benchmarks/portfolio.py writes)",
+    )
+    parser.add_argument(
         "--tables-from",
         help="instead of running, the table of these earlier runs' JSON results at one budget "
         "(comma-separated; the first file's meta heads it), for runs that spanned sessions",
@@ -807,6 +836,8 @@ def main(argv: list[str] | None = None) -> int:
         return table_from(args.tables_from.split(","), args.section, args.update_docs)
     if args.peer_python:
         PEER_PYTHON.append(args.peer_python)
+    if args.portfolio:
+        LEARNED_PORTFOLIO.append(args.portfolio)
     systems = args.systems.split(",")
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:

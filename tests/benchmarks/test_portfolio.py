@@ -233,3 +233,26 @@ def test_a_damaged_portfolio_file_is_an_artifact_error(tmp_path: Path) -> None:
     damaged.write_text(json.dumps({"families": {"lightgbm": {"binary": [3]}}}))
     with use_portfolio(damaged), pytest.raises(ArtifactError, match="cannot be read"):
         LightGBM.default_configs(BINARY, 1000)
+
+
+def test_a_run_inside_use_portfolio_starts_from_the_learned_configurations(
+    tmp_path: Path,
+) -> None:
+    """What the benchmark's mlwright-learned relies on: the search, wherever it asks for
+    default configurations, sees the portfolio of the block the run started in."""
+    import mlwright
+    from synth import make_frame
+
+    with use_portfolio(write_portfolio(tmp_path / "portfolio.json")):
+        model = mlwright.fit(
+            make_frame("binary", n=300, seed=0),
+            target="y",
+            learners=["lightgbm"],
+            max_trials=2,
+            folds=2,
+            time_budget=60,
+            progress=False,
+        )
+    rows = {r["model"]: r for r in model.metadata["leaderboard"]}
+    assert rows["lightgbm_1"]["params"]["num_leaves"] == 7
+    assert rows["lightgbm_2"]["params"]["num_leaves"] == 31

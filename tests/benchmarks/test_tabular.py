@@ -330,3 +330,28 @@ def test_the_notes_give_the_tuning_verdict_and_the_runs_own_latency(
     assert tabular._tuning_note(None) == ""
     assert tabular._own_latency_note({"p50_us": 1117.4}) == "; the run measured p50 1,117 µs"
     assert tabular._own_latency_note(None) == ""
+
+
+def test_the_learned_portfolio_and_the_hand_written_run_side_by_side(
+    tabular: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.learners._portfolio import learned_configs
+
+    seen: dict[str, Any] = {}
+
+    def run(task: Any, budget: float, learners: Any, label: str = "", **more: Any) -> Any:
+        seen[label] = learned_configs("lightgbm", "binary")
+        return row(tabular, task.item, label, 0.9)
+
+    monkeypatch.setattr(tabular, "run_mlwright", run)
+    monkeypatch.setattr(tabular, "LEARNED_PORTFOLIO", [tmp_path / "absent.json"])
+    task = SimpleNamespace(item="x")
+    with pytest.raises(FileNotFoundError, match="--portfolio"):
+        tabular.SYSTEMS["mlwright-learned"](task, 60.0)
+    learned = tmp_path / "portfolio.json"
+    families = {"lightgbm": {"binary": [{"num_leaves": 7}]}}
+    learned.write_text(json.dumps({"meta": {}, "families": families}))
+    monkeypatch.setattr(tabular, "LEARNED_PORTFOLIO", [learned])
+    tabular.SYSTEMS["mlwright-learned"](task, 60.0)
+    tabular.SYSTEMS["mlwright-handwritten"](task, 60.0)
+    assert seen == {"mlwright-learned": [{"num_leaves": 7}], "mlwright-handwritten": None}
