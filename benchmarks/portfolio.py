@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "benchmarks" / "meta_suite.txt"
 CACHE = ROOT / "benchmarks" / "results" / "portfolio-trials.jsonl"
 OUT = ROOT / "src" / "mlwright" / "learners" / "portfolio.json"
+ZEROSHOT = ROOT / "benchmarks" / "zeroshot_candidates.json"  # zeroshot_candidates.py writes it
 FAMILIES = FAMILY_PRIORITY  # every family the search's portfolio draws from, in its order
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
@@ -209,7 +210,7 @@ def load_meta_task(item: str, *, folds: int, max_rows: int, seed: int) -> MetaTa
 class Config:
     family: str
     params: dict[str, Any]
-    origin: str  # "default" (hand-written) or "sampled"
+    origin: str  # "default" (hand-written), "zeroshot" (AutoGluon's portfolio) or "sampled"
 
     @property
     def id(self) -> str:
@@ -218,10 +219,24 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def zeroshot(family: str, problem_type: str, path: Path = ZEROSHOT) -> list[Config]:
+    """The family's candidates from AutoGluon's zero-shot portfolio for ``problem_type``
+    (``benchmarks/zeroshot_candidates.py`` wrote them); none without the file."""
+    if not path.is_file():
+        return []
+    found = json.loads(path.read_text())["families"].get(family, [])
+    return [
+        Config(family, dict(c["params"]), "zeroshot")
+        for c in found
+        if problem_type in c["problem_types"]
+    ]
+
+
 def candidates(family: str, problem_type: str, *, samples: int, seed: int) -> list[Config]:
-    """The family's hand-written configurations, then ``samples`` drawn at random (seeded)
-    from its search space. Row-dependent settings are left out (n_rows=1): they are added
-    for each task as ``default_configs`` adds them."""
+    """The family's hand-written configurations, then AutoGluon's zero-shot ones
+    (``zeroshot``), then ``samples`` drawn at random (seeded) from its search space.
+    Row-dependent settings are left out (n_rows=1): they are added for each task as
+    ``default_configs`` adds them."""
     import optuna
 
     from mlwright.learners import LearnerTask, learner_class
@@ -231,6 +246,7 @@ def candidates(family: str, problem_type: str, *, samples: int, seed: int) -> li
     task = LearnerTask(problem_type, {"binary": 2, "multiclass": 3}.get(problem_type, 0))  # type: ignore[arg-type]
     with use_portfolio(None):
         configs = [Config(family, p, "default") for p in cls.default_configs(task, 1)]
+    configs += zeroshot(family, problem_type)
     if cls.tunable():
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
