@@ -194,7 +194,8 @@ def run_mlwright(
         note=f"chose {model.metadata.get('chosen')}"
         + _tuning_note(model.metadata.get("tuning"))
         + _layers_note(model.metadata.get("layers"))
-        + _own_latency_note(model.metadata.get("latency")),
+        + _own_latency_note(model.metadata.get("latency"))
+        + _skipped_note(model.metadata.get("budget")),
     )
 
 
@@ -208,6 +209,12 @@ def _tuning_note(tuning: dict[str, Any] | None) -> str:
         f"{fmt(tuning['with_tuned']['score'])} vs {fmt(tuning['defaults']['score'])} "
         f"(noise {fmt(tuning['noise'], 2)})"
     )
+
+
+def _skipped_note(budget: dict[str, Any] | None) -> str:
+    """The steps the run said it did not do (the summary's "not done" lines), by name."""
+    skipped = (budget or {}).get("skipped") or {}
+    return "; not done: " + ", ".join(skipped) if skipped else ""
 
 
 def _own_latency_note(latency: dict[str, Any] | None) -> str:

@@ -314,7 +314,7 @@ def test_the_tuned_ablation_keeps_tuning_only_while_it_runs(
     assert _select.judge_tuning is check  # the check is back as it was
 
 
-def test_the_notes_give_the_tuning_verdict_and_the_runs_own_latency(
+def test_the_notes_give_the_tuning_verdict_the_runs_own_latency_and_what_it_skipped(
     tabular: ModuleType,
 ) -> None:
     tuning = {
@@ -330,6 +330,12 @@ def test_the_notes_give_the_tuning_verdict_and_the_runs_own_latency(
     assert tabular._tuning_note(None) == ""
     assert tabular._own_latency_note({"p50_us": 1117.4}) == "; the run measured p50 1,117 µs"
     assert tabular._own_latency_note(None) == ""
+    skipped = {"refit on every labelled row": "it would take about 40 s", "x": "y"}
+    assert tabular._skipped_note({"skipped": skipped}) == (
+        "; not done: refit on every labelled row, x"
+    )
+    assert tabular._skipped_note({"skipped": {}}) == ""
+    assert tabular._skipped_note(None) == ""
 
 
 def test_the_learned_portfolio_and_the_hand_written_run_side_by_side(
