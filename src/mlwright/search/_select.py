@@ -463,9 +463,9 @@ def rechoose_within_target(
     seed: int,
 ) -> dict[str, float]:
     """The greedy ensemble chosen again over ``weights``' trials only, each taking the
-    single-row time its refit model was measured to take alone: what the p50 target admits
-    when the estimate before the refit fell short. Members' times add up, which overstates
-    an ensemble's (the per-call work runs once), so what this admits meets the target."""
+    single-row time ``measured_p50_us`` gives its refit model: what the p50 target admits
+    when the estimate before the refit fell short. Members' times add up; the caller scales
+    them for members run in turn (each evicts the others' trees from the CPU caches)."""
     greater = METRICS[search.metric].greater_is_better
     measured = replace(limits, measured_p50_us=dict(measured_p50_us))
     pool = [t for t in search.ranked() if t.candidate.name in weights]
