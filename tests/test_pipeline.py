@@ -458,7 +458,7 @@ def test_a_refit_ensemble_over_the_target_is_chosen_again_with_its_measured_time
         "> 0.0008 ms, the 80% of target_latency_p50_ms 0.001 that a refit ensemble aims" in again[0]
     )
     assert "its members alone: " in again[0]
-    chosen = again[0].rsplit("chosen again with those times: ", 1)[1]
+    chosen = again[0].rsplit("chosen again with the in-turn times: ", 1)[1]
     # Members' times add up: no two fit in 1 us, so the best of them ships alone, and the
     # holdout's evidence is about that model, not the ensemble it replaced.
     assert model.metadata["chosen"] == chosen

@@ -90,20 +90,22 @@ def print_findings(console: Console, findings: Sequence[Finding], allow: list[st
 
 
 def _holdout_check_line(
-    subject: tuple[str, str],
+    *,
+    what: str,
     kept: bool,
-    holdout: tuple[int, str],
-    scores: tuple[float, float],
-    baseline: str,
+    rows: int,
+    metric: str,
+    with_it: float,
+    baseline: float,
+    baseline_is: str,
     rule: str | None,
 ) -> str:
     """One line for a check on the stacking holdout (the second layer's, the tuning's):
-    ``subject`` is what was judged and its pronoun, ``holdout`` its rows and metric,
-    ``scores`` the score with it and the baseline's."""
-    (what, pronoun), (rows, metric), (with_it, base) = subject, holdout, scores
+    ``what`` was judged on ``rows`` held-out rows, scoring ``with_it`` against the
+    ``baseline`` that ``baseline_is`` names; ``rule`` says when it is kept."""
     return (
         f"{what} {'kept' if kept else 'not kept'}: on the stacking holdout ({rows} rows no "
-        f"model saw) {metric} {fmt(with_it)} with {pronoun}, {fmt(base)} {baseline}"
+        f"model saw) {metric} {fmt(with_it)} with the {what}, {fmt(baseline)} {baseline_is}"
         + ("" if rule is None else f" ({rule})")
     )
 
@@ -122,24 +124,28 @@ def print_summary(console: Console, result: RunResult) -> None:
         layers = evidence.layers
         console.print(
             _holdout_check_line(
-                ("second layer", "it"),
-                layers.kept,
-                (layers.holdout_rows, metrics.metric),
-                (layers.with_second_layer.score, layers.first_layer.score),
-                "for the first layer alone",
-                None if layers.noise is None else f"kept only beyond ±{layers.noise:.2g}",
+                what="second layer",
+                kept=layers.kept,
+                rows=layers.holdout_rows,
+                metric=metrics.metric,
+                with_it=layers.with_second_layer.score,
+                baseline=layers.first_layer.score,
+                baseline_is="for the first layer alone",
+                rule=None if layers.noise is None else f"kept only beyond ±{layers.noise:.2g}",
             )
         )
     if evidence.tuning is not None:
         tuning = evidence.tuning
         console.print(
             _holdout_check_line(
-                ("tuned configurations", "them"),
-                tuning.kept,
-                (tuning.holdout_rows, metrics.metric),
-                (tuning.with_tuned.score, tuning.defaults.score),
-                "for the default configurations alone",
-                None
+                what="tuned configurations",
+                kept=tuning.kept,
+                rows=tuning.holdout_rows,
+                metric=metrics.metric,
+                with_it=tuning.with_tuned.score,
+                baseline=tuning.defaults.score,
+                baseline_is="for the default configurations alone",
+                rule=None
                 if tuning.noise is None
                 else f"the defaults replace them only beyond ±{tuning.noise:.2g}",
             )

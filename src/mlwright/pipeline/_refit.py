@@ -114,10 +114,11 @@ def keep_within_target(
     target = spec.constraints.target_latency_p50_ms
     model = shipped.model
     members = [m for m in model.members if m.weight > 0]
+    shipped_us = float(shipped.latency["p50_us"])
     if (
         target is None
         or not shipped.refit
-        or not float(shipped.latency["p50_us"]) > LATENCY_AIM * target * 1e3  # NaN: unmeasured
+        or not shipped_us > LATENCY_AIM * target * 1e3  # NaN: unmeasured
         or len(members) < 2
         or model.stacker is not None
         or any(m.inputs for m in model.members)
@@ -134,7 +135,7 @@ def keep_within_target(
     }
     # Members run in turn evict each other's trees from the CPU caches: the ensemble can
     # take several times its members' times alone (hotel_rates: 2.50 ms against 0.90 ms).
-    in_turn = max(1.0, float(shipped.latency["p50_us"]) / max(sum(alone.values()), 1e-9))
+    in_turn = max(1.0, shipped_us / max(sum(alone.values()), 1e-9))
     metric = spec.task.metric
     aim = LATENCY_AIM * target
     weights = rechoose_within_target(
@@ -159,11 +160,12 @@ def keep_within_target(
     )
     note = (
         f"{evaluated.selection.name}: measured after the refit at "
-        f"{float(shipped.latency['p50_us']) / 1e3:.2f} ms a row > {aim:.3g} ms, the "
+        f"{shipped_us / 1e3:.2f} ms a row > {aim:.3g} ms, the "
         f"{LATENCY_AIM:.0%} of target_latency_p50_ms {target:g} that a refit ensemble aims "
         "for (measured again, it may read slower; its members alone: "
         + ", ".join(f"{name} {us / 1e3:.2f} ms" for name, us in alone.items())
-        + f"; in turn {in_turn:.2g}x that); chosen again with those times: {selection.name}"
+        + f"; in turn {in_turn:.2g}x that); chosen again with the in-turn times: "
+        + selection.name
     )
     selection.rejected.append(note)
     run.progress.log(f"constraint: rejected {note}")
