@@ -97,6 +97,48 @@ def test_greedy_takes_the_config_best_on_most_tasks_then_its_complement(
     assert portfolio.greedy({}, ["broad"], 3) == []
 
 
+def test_held_out_regret_scores_each_task_under_a_list_chosen_without_it(
+    portfolio: ModuleType,
+) -> None:
+    table = {
+        "t1": {"broad": 0.0, "niche": 0.9, "middling": 0.3},
+        "t2": {"broad": 0.0, "niche": 0.8, "middling": 0.3},
+        "t3": {"broad": 0.1, "niche": 1.0, "middling": 0.3},
+        "t4": {"broad": 1.0, "niche": 0.0, "middling": 0.3},
+    }
+    configs = ["middling", "niche", "broad"]
+    # Leave one task out: without t1, t2 or t3, "middling" leads the other three (0.3 against
+    # 0.33 to 0.37 for "broad"); without t4, "broad". So 0.3, 0.3, 0.3 and then t4's 1.0.
+    assert portfolio.held_out_regret(table, configs, 1, folds=4) == pytest.approx(0.475)
+    assert portfolio.mean_best_regret(table, portfolio.greedy(table, configs, 1)) == 0.275
+    assert portfolio.held_out_regret({"t1": table["t1"]}, configs, 1) is None
+
+
+def test_a_list_that_does_not_beat_the_hand_written_on_held_out_tasks_is_not_written(
+    portfolio: ModuleType,
+) -> None:
+    pool = [portfolio.Config("lightgbm", {"num_leaves": n}, "sampled") for n in (7, 31)]
+
+    def choice(held_out: float | None) -> object:
+        return portfolio.Choice(
+            key="binary",
+            configs=pool,
+            tasks=10,
+            defaults_regret=0.02,
+            defaults_first_regret=0.05,
+            learned_regret=0.001,  # in sample: always flattering
+            learned_first_regret=0.01,
+            learned_held_out_regret=held_out,
+        )
+
+    assert choice(0.01).configs_written() == [{"num_leaves": 7}, {"num_leaves": 31}]
+    assert choice(None).kept  # too few tasks to hold any out
+    beaten = choice(0.02)
+    assert not beaten.kept
+    assert beaten.configs_written() == []  # the hand-written configurations stay
+    assert beaten.summary()["kept"] is False
+
+
 def test_regret_runs_from_the_task_best_to_the_constant_baseline(portfolio: ModuleType) -> None:
     base = portfolio.baseline_config().id
 
@@ -162,6 +204,7 @@ def test_the_script_learns_a_portfolio_caches_its_trials_and_resumes(
     assert "alpha" in learned["families"]["linear"]["regression"][0]
     report = learned["meta"]["report"]["linear"]["binary"]["mean_regret"]
     assert report["learned"] <= report["hand_written"]
+    assert report["learned_held_out"] is None  # one binary task: nothing to hold out
     trials = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
     assert len(trials) == 2 * 3  # two tasks x (the baseline and two configurations)
     assert {t["status"] for t in trials} == {"ok"}
@@ -211,6 +254,17 @@ def test_a_learned_portfolio_leads_the_family_default_configs(tmp_path: Path) ->
         assert RandomForest.default_configs(BINARY, 500) == [
             {"max_features": 0.3, "min_samples_leaf": 4}
         ]
+
+
+def test_an_empty_list_keeps_the_hand_written_configurations_over_a_shared_one(
+    tmp_path: Path,
+) -> None:
+    with use_portfolio(None):
+        hand_written = LightGBM.default_configs(BINARY, 1000)
+    families = {"lightgbm": {"binary": [], "any": [{"num_leaves": 7}]}}
+    with use_portfolio(families):
+        assert LightGBM.default_configs(BINARY, 1000) == hand_written
+        assert LightGBM.default_configs(REGRESSION, 1000) == [{"num_leaves": 7}]
 
 
 def test_without_a_portfolio_file_default_configs_are_the_hand_written_ones(
