@@ -17,8 +17,16 @@ the CPU caches) and ``in turn`` (every part on each row one after another, as th
 runs them: each finds the caches holding the others' data, and costs up to several times
 more). p99 is of all calls of all rounds. The machine is shared: compare rows of one run.
 
+``--compiled`` also times the LightGBM and XGBoost members compiled to native code, alone,
+beside the path mlwright ships: ``lleaves`` (LightGBM through LLVM, compiled when the model
+loads) and ``tl2cgen`` (Treelite's C code compiled by gcc into a shared library; one
+``tl2cgen.DMatrix`` a row), with each one's compile seconds and its largest difference from
+``predict_one``. They are not dependencies of mlwright:
+``pip install -r benchmarks/requirements-compiled.txt``.
+
     .venv/bin/python benchmarks/latency_members.py            # the three tables, ~4 min
     .venv/bin/python benchmarks/latency_members.py --tables concrete --rounds 3
+    .venv/bin/python benchmarks/latency_members.py --compiled
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import math
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -128,8 +137,11 @@ def fitted(table: str) -> tuple[Model, list[dict[str, Any]], dict[str, float]]:
     return model, records, fit_s
 
 
-def measure(table: str, rounds: int) -> list[tuple[str, str, float, float, float]]:
-    """(table, part, p50 alone, p50 in turn, p99 in turn) per part, in µs."""
+def measure(
+    table: str, rounds: int, compiled: bool = False
+) -> list[tuple[str, str, float, float, float]]:
+    """(table, part, p50 alone, p50 in turn, p99 in turn) per part, in µs; with
+    ``compiled``, also the compiled LightGBM and XGBoost members alone."""
     model, records, _ = fitted(table)
     vectors = {key: [plan.transform_one(r) for r in records] for key, plan in model.plans.items()}
     calls: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {}
@@ -147,11 +159,104 @@ def measure(table: str, rounds: int) -> list[tuple[str, str, float, float, float
             c_path = model.members[[m.name for m in model.members].index("xgboost")].learner
             alone, _ = timed(c_path._fast_row(), vectors["tree/full"], rounds)  # type: ignore[attr-defined]
             rows.append((table, "xgboost (C)", alone, math.nan, math.nan))
+        family = name.split(" ")[0]
+        if compiled and family in ("lightgbm", "xgboost"):
+            rows.extend(_compiled_rows(table, model, family, vectors["tree/full"], rounds))
     p50, p99 = timed(model.predict_one, records, rounds)
     rows.append((table, "model (all members)", math.nan, p50, p99))
     parts = sum(row[3] for row in rows if not math.isnan(row[3]) and row[1] in calls)
     rows.append((table, "combination", math.nan, p50 - parts, math.nan))
     return rows
+
+
+def _compiled_rows(
+    table: str, model: Model, family: str, vectors: list[Any], rounds: int
+) -> list[tuple[str, str, float, float, float]]:
+    """The ``family`` member compiled each way, timed alone on its plan's vectors."""
+    learner = next(m.learner for m in model.members if m.name == family)
+    rows = []
+    for part, predict in compiled_predictors(learner, family):
+        alone, _ = timed(predict, vectors, rounds)
+        named = part + _agreement(predict, learner, vectors)
+        rows.append((table, named, alone, math.nan, math.nan))
+    return rows
+
+
+def compiled_predictors(
+    learner: Learner, family: str
+) -> list[tuple[str, Callable[[Sequence[float]], list[float]]]]:
+    """The member compiled by lleaves (LightGBM only) and by tl2cgen, each a single-row
+    predictor giving ``predict_one``'s outputs, named with its compile seconds."""
+    import tl2cgen
+    import treelite
+
+    booster: Any = learner.booster_  # type: ignore[attr-defined]
+    task = learner.task_  # type: ignore[attr-defined]
+    folder = Path(tempfile.mkdtemp(prefix="mlwright-compiled-"))
+    out: list[tuple[str, Callable[[Sequence[float]], list[float]]]] = []
+    if family == "lightgbm":
+        import lleaves
+
+        (folder / "model.txt").write_text(learner.model_text_)  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        jit = lleaves.Model(model_file=str(folder / "model.txt"))
+        jit.compile(cache=str(folder / "lleaves.o"))
+        seconds = time.perf_counter() - started
+        out.append(
+            (
+                f"{family} via lleaves (compiled in {seconds:.1f} s)",
+                _as_outputs(lambda x: jit.predict(np.asarray([x]), n_jobs=1)[0], task),
+            )
+        )
+    started = time.perf_counter()
+    tree_model = (
+        treelite.frontend.from_lightgbm(booster)
+        if family == "lightgbm"
+        else treelite.frontend.from_xgboost_json(booster.save_raw("json").decode())
+    )
+    tl2cgen.export_lib(
+        tree_model,
+        toolchain="gcc",
+        libpath=folder / "model.so",
+        params={"parallel_comp": 8},
+        nthread=1,
+    )
+    predictor = tl2cgen.Predictor(folder / "model.so", nthread=1)
+    seconds = time.perf_counter() - started
+    out.append(
+        (
+            f"{family} via tl2cgen (compiled in {seconds:.1f} s)",
+            _as_outputs(
+                lambda x: predictor.predict(tl2cgen.DMatrix(np.asarray([x]))).reshape(-1), task
+            ),
+        )
+    )
+    return out
+
+
+def _as_outputs(
+    raw: Callable[[Sequence[float]], Any], task: LearnerTask
+) -> Callable[..., list[float]]:
+    """A compiled predictor's row output as ``predict_one`` gives it (binary: [1 - p, p])."""
+
+    def call(x: Sequence[float]) -> list[float]:
+        values = np.asarray(raw(x), dtype=float).reshape(-1)
+        if task.problem_type == "binary":
+            return [1.0 - float(values[0]), float(values[0])]
+        return values.tolist()
+
+    return call
+
+
+def _agreement(
+    call: Callable[[Sequence[float]], list[float]], learner: Learner, vectors: Sequence[Any]
+) -> str:
+    """The largest difference from ``predict_one`` over the rows, as a suffix."""
+    worst = max(
+        float(np.max(np.abs(np.asarray(call(v)) - np.asarray(learner.predict_one(v)))))
+        for v in vectors
+    )
+    return f", differs by at most {worst:.1g}"
 
 
 def in_turn(
@@ -189,11 +294,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tables", default=",".join(TABLES), help="of: " + ", ".join(TABLES))
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds of 200 rows")
+    parser.add_argument(
+        "--compiled", action="store_true", help="also time lleaves and tl2cgen (see above)"
+    )
     args = parser.parse_args(argv)
     print("| table | part | p50 µs alone | p50 µs in turn | p99 µs in turn |")
     print("|---|---|---:|---:|---:|")
     for table in args.tables.split(","):
-        for row in measure(table, args.rounds):
+        for row in measure(table, args.rounds, args.compiled):
             cells = ["" if math.isnan(v) else f"{v:,.1f}" for v in row[2:]]
             print(f"| {row[0]} | {row[1]} | {' | '.join(cells)} |", flush=True)
 
