@@ -19,6 +19,15 @@ BINARY = LearnerTask("binary", 2)
 REGRESSION = LearnerTask("regression", 0)
 
 
+# Four tasks' regrets: "broad" is best on three, "niche" on the fourth, "middling" never.
+REGRETS = {
+    "t1": {"broad": 0.0, "niche": 0.9, "middling": 0.3},
+    "t2": {"broad": 0.0, "niche": 0.8, "middling": 0.3},
+    "t3": {"broad": 0.1, "niche": 1.0, "middling": 0.3},
+    "t4": {"broad": 1.0, "niche": 0.0, "middling": 0.3},
+}
+
+
 @pytest.fixture(scope="module")
 def portfolio() -> ModuleType:
     return load_benchmark("portfolio")
@@ -82,12 +91,7 @@ def test_a_malformed_suite_line_names_the_line(portfolio: ModuleType, tmp_path: 
 def test_greedy_takes_the_config_best_on_most_tasks_then_its_complement(
     portfolio: ModuleType,
 ) -> None:
-    table = {
-        "t1": {"broad": 0.0, "niche": 0.9, "middling": 0.3},
-        "t2": {"broad": 0.0, "niche": 0.8, "middling": 0.3},
-        "t3": {"broad": 0.1, "niche": 1.0, "middling": 0.3},
-        "t4": {"broad": 1.0, "niche": 0.0, "middling": 0.3},
-    }
+    table = REGRETS
     chosen = portfolio.greedy(table, ["middling", "niche", "broad"], 3)
     # "middling" has the second-best mean alone (0.3 vs 0.275) but adds little after
     # "broad"; "niche" covers the task "broad" misses; then nothing lowers the mean.
@@ -100,12 +104,7 @@ def test_greedy_takes_the_config_best_on_most_tasks_then_its_complement(
 def test_held_out_regret_scores_each_task_under_a_list_chosen_without_it(
     portfolio: ModuleType,
 ) -> None:
-    table = {
-        "t1": {"broad": 0.0, "niche": 0.9, "middling": 0.3},
-        "t2": {"broad": 0.0, "niche": 0.8, "middling": 0.3},
-        "t3": {"broad": 0.1, "niche": 1.0, "middling": 0.3},
-        "t4": {"broad": 1.0, "niche": 0.0, "middling": 0.3},
-    }
+    table = REGRETS
     configs = ["middling", "niche", "broad"]
     # Leave one task out: without t1, t2 or t3, "middling" leads the other three (0.3 against
     # 0.33 to 0.37 for "broad"); without t4, "broad". So 0.3, 0.3, 0.3 and then t4's 1.0.
