@@ -739,7 +739,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     parser.add_argument("--limit", type=int, help="only the first N tasks")
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated")
     parser.add_argument("--samples", type=int, default=12, help="random configs per family")
-    parser.add_argument("--size", type=int, default=3, help="configurations per learned list")
+    parser.add_argument("--size", type=int, default=8, help="configurations per learned list")
     parser.add_argument("--min-tasks", type=int, default=8, help="tasks for a per-type list")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlwright.learners import LearnerTask
+from mlwright.learners._portfolio import use_portfolio
 from mlwright.pipeline import encode_target
 from mlwright.search import (
     SearchResult,
@@ -134,3 +136,62 @@ def test_the_refit_reserve_is_told_the_latest_ensembles_members(
     assert run.members == list(run.greedy(run.usable(1) + run.usable(2)))
     run.time_left()
     assert told[-1] == run.members
+
+
+# A learned linear list of five configurations: three run up front, two wait for the anytime
+# rounds (linear, so that every trial is quick).
+LONG_LIST = {"linear": {"any": [{"C": c} for c in (1.0, 0.3, 3.0, 0.1, 10.0)]}}
+
+
+def _long_list_search(
+    root: Path, lines: list[str] | None = None, **settings: object
+) -> SearchResult:
+    data = prepared_binary(root, ROWS, random_folds(ROWS))
+    base = {"families": ["linear"], "metric": "roc_auc", "seed": 0, "deadline": None}
+    with use_portfolio(LONG_LIST):
+        return search_binary(
+            data,
+            SearchSettings(**(base | settings)),  # type: ignore[arg-type]
+            root / "t",
+            [] if lines is None else lines,
+        )
+
+
+def test_a_long_learned_list_runs_its_first_rounds_up_front_and_the_rest_as_a_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_search, "TUNING_PATIENCE", 2)
+    lines: list[str] = []
+    searched = _long_list_search(tmp_path, lines, max_trials=12)
+    names = [t.candidate.name for t in searched.trials if t.status != "skipped"]
+    assert names[:4] == ["baseline", "linear_1", "linear_2", "linear_3"]
+    # Tuning's first turn comes next; the later rounds wait for the anytime steps, where the
+    # step not yet tried goes first.
+    assert names[4].startswith("linear_tpe")
+    steps = [x for x in lines if x.startswith("more portfolio configurations: ")]
+    assert len(steps) == 2, "one round (a configuration of each family) a step"
+    assert all(x.startswith("more portfolio configurations: 1 trials") for x in steps)
+    fourth = names.index("linear_4")
+    assert names.index("linear_5") > fourth
+    assert all(n.startswith("linear_tpe") for n in names[4:fourth])
+    assert searched.by_name("linear_4").candidate.origin == "portfolio"
+    # Not reached is said only of the rounds that run up front.
+    assert not any(t.status == "skipped" for t in searched.trials)
+
+
+def test_without_tuning_the_whole_list_runs_in_order(tmp_path: Path) -> None:
+    searched = _long_list_search(tmp_path, max_trials=10, tune=False)
+    names = [t.candidate.name for t in searched.trials]
+    assert names == ["baseline"] + [f"linear_{i}" for i in range(1, 6)]
+
+
+def test_the_hand_written_configurations_all_run_up_front() -> None:
+    """No family's hand-written list is longer than the rounds run up front, so without a
+    learned portfolio the search runs as before the reserve existed."""
+    families = list(_search.FAMILY_PRIORITY)
+    task = LearnerTask("binary", 2)
+    with use_portfolio(None):
+        rounds = _search.portfolio_rounds(families, task, 500)
+        up_front = _search.portfolio(families, task, 500)
+    assert len(rounds) <= _search.PORTFOLIO_FIRST
+    assert [c.name for c in up_front] == [c.name for batch in rounds for c in batch]

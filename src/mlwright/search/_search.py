@@ -2,15 +2,17 @@
 
 1. The baseline, always, and first.
 2. A portfolio of strong default configurations, each family's best-expected first, in an
-   order of expected gain per second (families that usually win and fit fast go first).
+   order of expected gain per second (families that usually win and fit fast go first):
+   the first PORTFOLIO_FIRST of each family; a longer (learned) list keeps the rest for 6.
 3. Optuna's TPE on the families that lead, group by group while they improve.
 4. Repeated k-fold bagging: the greedy ensemble's members fitted again on new fold splits
    (up to ``repeats`` splits in all); ensembles are then scored on every split.
 5. With ``stack``: second-layer trials, each a family's configuration fitted on the original
    features plus the out-of-fold predictions of the leading first-layer trials (the greedy
    ensemble's members and each family's best); then Optuna on the best second-layer family.
-6. Until the budget is spent: rounds of steps (each layer's tuning, seed bagging), the one
-   that gained most per second next, each after a round of repeated bagging.
+6. Until the budget is spent: rounds of steps (more portfolio configurations, each layer's
+   tuning, seed bagging), the one that gained most per second next, each after a round of
+   repeated bagging.
 
 Every trial is k-fold bagged: one model per cross-validation fold, each stopping early on
 rows carved from its fold's training rows, giving out-of-fold predictions for every training
@@ -93,6 +95,10 @@ MAX_SEEDS = 4
 # Repeated bagging: a member is fitted again on a new fold split only while its own fit took
 # at most this share of the time left (what it buys is a truer score, not a new model).
 REPEAT_SHARE = 0.25
+# The portfolio's rounds run up front (a round: each family's next configuration); a
+# longer learned list's later rounds are an anytime step, one round at a time, weighed
+# against tuning by what each round gains per second.
+PORTFOLIO_FIRST = 3
 
 
 @dataclass(frozen=True)
@@ -231,9 +237,11 @@ class SearchSettings:
     resplit: Callable[[int], Prepared] | None = None
 
 
-def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
-    """Every family's default configurations: first configurations of all families (in
-    priority order), then second ones, and so on."""
+def portfolio_rounds(
+    families: Sequence[str], task: LearnerTask, n_rows: int
+) -> list[list[Candidate]]:
+    """Every family's default configurations in rounds: the first configuration of every
+    family (in priority order), then the second ones, and so on."""
     ordered = sorted(
         (f for f in families if f != "baseline"),
         key=lambda f: FAMILY_PRIORITY.index(f) if f in FAMILY_PRIORITY else len(FAMILY_PRIORITY),
@@ -249,7 +257,13 @@ def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[C
             while len(rounds) <= i:
                 rounds.append([])
             rounds[i].append(Candidate(name, family, dict(params)))
-    return [c for batch in rounds for c in batch]
+    return rounds
+
+
+def portfolio(families: Sequence[str], task: LearnerTask, n_rows: int) -> list[Candidate]:
+    """The portfolio's configurations that run up front: its first PORTFOLIO_FIRST rounds."""
+    rounds = portfolio_rounds(families, task, n_rows)
+    return [c for batch in rounds[:PORTFOLIO_FIRST] for c in batch]
 
 
 class _Tuner:
@@ -339,6 +353,7 @@ class _Run:
         self.split_data: dict[int, Prepared] = {0: prepared}  # fold split -> its data
         self.repeats: list[TrialResult] = []  # repeated bagging's trials, absorbed
         self.splits_asked: dict[str, int] = {}  # a trial's name -> splits asked of it
+        self.reserve: list[list[Candidate]] = []  # the portfolio's rounds not yet run
 
     @property
     def done(self) -> int:
@@ -535,9 +550,14 @@ class _Run:
 
     def candidates(self) -> Iterator[Candidate]:
         """Portfolio, tuning of the first layer, the second layer (with ``stack``), then
-        turns of tuning until the budget (or the count) is spent."""
-        yield from portfolio(self.settings.families, self.task, self.prepared.n_rows)
+        rounds of anytime steps until the budget (or the count) is spent. Without them (no
+        tuning, no bound) the portfolio's later rounds follow in order."""
+        rounds = portfolio_rounds(self.settings.families, self.task, self.prepared.n_rows)
+        self.reserve = rounds[PORTFOLIO_FIRST:]
+        yield from (c for batch in rounds[:PORTFOLIO_FIRST] for c in batch)
         if not self.settings.tune and not self.settings.stack:
+            while self.reserve:
+                yield from self.portfolio_round()
             return
         tuners: list[_Tuner] = []
         leaders = self.leading_families(layer=1)
@@ -551,23 +571,27 @@ class _Run:
             yield from self.second_layer(tuners)
         bounded = self.settings.deadline is not None or self.settings.max_trials is not None
         if not bounded or not tuners:
+            while self.reserve:
+                yield from self.portfolio_round()
             return
         yield from self.anytime(tuners)
 
     def anytime(self, tuners: Sequence[_Tuner]) -> Iterator[Candidate]:
-        """The rest of the budget, spent to its end in rounds of steps: each layer's tuning
-        and seed bagging of the ensemble's members. Each step is tried once; then the step
-        whose last round gained most ensemble score per second (per trial under
-        ``max_trials``, so that a counted search stays deterministic) goes next, the least
-        recently run first when none gained. Before each round, repeated bagging fits the
+        """The rest of the budget, spent to its end in rounds of steps: the portfolio's next
+        round (while a longer list has one), each layer's tuning and seed bagging of the
+        ensemble's members. Each step is tried once; then the step whose last round gained
+        most ensemble score per second (per trial under ``max_trials``, so that a counted
+        search stays deterministic) goes next, the least recently run first when none
+        gained. Before each round, repeated bagging fits the
         ensemble's members on new fold splits (``repeat_round``), so that a step's gain is
         read from scores that one split's luck flatters less."""
-        steps: dict[str, Callable[[], Iterator[Candidate]]] = {
-            f"tuning {'the second layer' if t.inputs else 'the first layer'}": partial(
+        steps: dict[str, Callable[[], Iterator[Candidate]]] = {}
+        if self.reserve:  # a learned list longer than the rounds run up front
+            steps["more portfolio configurations"] = self.portfolio_round
+        for t in tuners:
+            steps[f"tuning {'the second layer' if t.inputs else 'the first layer'}"] = partial(
                 self.tuning_turn, t
             )
-            for t in tuners
-        }
         steps["seed bagging"] = self.seed_round
         rates: dict[str, float] = {}
         last_run: dict[str, int] = {}  # a step -> the round it last ran
@@ -618,6 +642,11 @@ class _Run:
         pred = blend(weights, self.by_name, holdout=holdout is not None)
         rows = holdout if holdout is not None else self.prepared.validated
         return self.scorer(self.prepared.y[rows], pred if holdout is not None else pred[rows])
+
+    def portfolio_round(self) -> Iterator[Candidate]:
+        """The portfolio's next round not yet run: each family's next configuration."""
+        if self.reserve:
+            yield from self.reserve.pop(0)
 
     def seed_round(self) -> Iterator[Candidate]:
         """A copy with the next seed of each member of the first layer's greedy ensemble
