@@ -488,12 +488,18 @@ def greedy(table: dict[str, dict[str, float]], configs: Sequence[str], size: int
 
 
 def held_out_regret(
-    table: dict[str, dict[str, float]], configs: Sequence[str], size: int, folds: int = 5
+    table: dict[str, dict[str, float]],
+    configs: Sequence[str],
+    size: int,
+    *,
+    first: int,
+    folds: int = 5,
 ) -> float | None:
-    """The learned list's mean regret on tasks it was not chosen on: the tasks split into
-    ``folds`` groups (in order, every ``folds``-th task), each group's regret taken under
-    the greedy list chosen on the others. The in-sample regret of a greedy choice is
-    optimistic; this one is what a new task can expect. None: fewer than 2 tasks."""
+    """The mean regret of the learned list's ``first`` configurations on tasks it was not
+    chosen on: the tasks split into ``folds`` groups (every ``folds``-th task), each group's
+    regret taken under the greedy list chosen on the others. The in-sample regret of a
+    greedy choice is optimistic; this one is what a new task can expect. None: fewer than
+    2 tasks."""
     tasks = list(table)
     if len(tasks) < 2:
         return None
@@ -501,7 +507,7 @@ def held_out_regret(
     regrets_out: list[float] = []
     for group in groups:
         picked = greedy({t: table[t] for t in tasks if t not in group}, configs, size)
-        regrets_out += [min((table[t][c] for c in picked), default=1.0) for t in group]
+        regrets_out += [min((table[t][c] for c in picked[:first]), default=1.0) for t in group]
     return float(np.mean(regrets_out))
 
 
@@ -527,8 +533,9 @@ class Choice:
 
     @property
     def kept(self) -> bool:
-        """Whether the learned list beats the hand-written configurations on tasks it was
-        not chosen on (its in-sample regret flatters it); without either, it is kept."""
+        """Whether the learned list's first configurations (as many as the hand-written
+        list holds) beat the hand-written ones on tasks they were not chosen on (the
+        in-sample regret flatters them); without either regret, it is kept."""
         held_out, hand_written = self.learned_held_out_regret, self.defaults_regret
         return held_out is None or hand_written is None or held_out < hand_written
 
@@ -576,7 +583,8 @@ def choose(
         defaults_first_regret=mean_best_regret(table, defaults[:1]),
         learned_regret=mean_best_regret(table, picked),
         learned_first_regret=mean_best_regret(table, picked[:1]),
-        learned_held_out_regret=held_out_regret(table, ids, size),
+        # As many as the hand-written list holds: a longer list is not judged by its reserve.
+        learned_held_out_regret=held_out_regret(table, ids, size, first=max(len(defaults), 1)),
     )
     return choice, left_out
 

@@ -108,9 +108,12 @@ def test_held_out_regret_scores_each_task_under_a_list_chosen_without_it(
     configs = ["middling", "niche", "broad"]
     # Leave one task out: without t1, t2 or t3, "middling" leads the other three (0.3 against
     # 0.33 to 0.37 for "broad"); without t4, "broad". So 0.3, 0.3, 0.3 and then t4's 1.0.
-    assert portfolio.held_out_regret(table, configs, 1, folds=4) == pytest.approx(0.475)
+    assert portfolio.held_out_regret(table, configs, 1, first=1, folds=4) == pytest.approx(0.475)
+    # Lists of two judged by their first only: the same; by both: lower.
+    assert portfolio.held_out_regret(table, configs, 2, first=1, folds=4) == pytest.approx(0.475)
+    assert portfolio.held_out_regret(table, configs, 2, first=2, folds=4) < 0.475
     assert portfolio.mean_best_regret(table, portfolio.greedy(table, configs, 1)) == 0.275
-    assert portfolio.held_out_regret({"t1": table["t1"]}, configs, 1) is None
+    assert portfolio.held_out_regret({"t1": table["t1"]}, configs, 1, first=1) is None
 
 
 def test_a_list_that_does_not_beat_the_hand_written_on_held_out_tasks_is_not_written(
