@@ -18,6 +18,19 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hand_written_portfolio() -> Iterator[None]:
+    """Tests in this process search from the families' hand-written configurations, so that
+    a recomputed learned portfolio (src/mlwright/learners/portfolio.json, a data file that
+    benchmarks/portfolio.py rewrites) changes no test's result. Tests of the portfolio set
+    their own with ``use_portfolio``; tests/learners/test_shipped_portfolio.py checks the
+    shipped file; commands run as child processes read it as users do."""
+    from mlwright.learners._portfolio import use_portfolio
+
+    with use_portfolio(None):
+        yield
+
+
 @pytest.fixture
 def churn_csv() -> Path:
     """The bundled example's data (modeldata/wa_churn)."""
