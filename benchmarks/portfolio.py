@@ -83,6 +83,8 @@ DEV_STEMS = (
     "hotel",
 )
 EPS = 1e-12
+# A trial's fit seconds below this count as this much in a time ratio (timer noise).
+MIN_SECONDS = 0.05
 
 
 # -- the meta-suite ------------------------------------------------------------------------------
@@ -559,6 +561,33 @@ class Choice:
         }
 
 
+def affordable(
+    records: dict[tuple[str, str], dict[str, Any]],
+    tasks: Sequence[str],
+    pool: Sequence[Config],
+    max_slowdown: float | None,
+) -> list[str]:
+    """The pool's configurations whose fit takes at most ``max_slowdown`` times as long as
+    the family's first hand-written configuration's, at the median over ``tasks`` (a
+    failed or missing trial does not count). A trial's allowance is more than a short
+    budget gives one candidate, so the regret alone favours slow configurations; a
+    portfolio of them leaves a 60 s run fewer candidates and no time to refit."""
+    ids = [c.id for c in pool]
+    first = next((c.id for c in pool if c.origin == "default"), None)
+    if max_slowdown is None or first is None:
+        return ids
+    kept = []
+    for config in ids:
+        ratios = []
+        for item in tasks:
+            mine, base = records.get((item, config)), records.get((item, first))
+            if mine and base and mine["score"] is not None and base["score"] is not None:
+                ratios.append(mine["seconds"] / max(base["seconds"], MIN_SECONDS))
+        if not ratios or float(np.median(ratios)) <= max_slowdown:
+            kept.append(config)
+    return kept
+
+
 def choose(
     records: dict[tuple[str, str], dict[str, Any]],
     tasks: Sequence[str],
@@ -566,10 +595,12 @@ def choose(
     *,
     key: str,
     size: int,
+    max_slowdown: float | None = None,
 ) -> tuple[Choice | None, list[str]]:
-    """The greedy list of ``pool`` on ``tasks``, with the hand-written defaults' regret."""
-    ids = [c.id for c in pool]
-    table, left_out = regrets(records, tasks, ids)
+    """The greedy list of ``pool`` on ``tasks`` (of its ``affordable`` configurations),
+    with the hand-written defaults' regret."""
+    table, left_out = regrets(records, tasks, [c.id for c in pool])
+    ids = affordable(records, list(table), pool, max_slowdown)
     picked = greedy(table, ids, size)
     if not picked:
         return None, left_out
@@ -593,6 +624,7 @@ def choose(
 class Selection:
     size: int  # configurations per list
     min_tasks: int  # fewer tasks of a problem type: the shared list serves it
+    max_slowdown: float | None = None  # see ``affordable``; None: time does not count
 
 
 def select_family(
@@ -614,6 +646,7 @@ def select_family(
             pools[problem_type],
             key=problem_type,
             size=selection.size,
+            max_slowdown=selection.max_slowdown,
         )
         notes += left_out
         if choice is not None:
@@ -622,7 +655,14 @@ def select_family(
     if thin and common:
         everything = [t for p in PROBLEM_TYPES for t in tasks_by_type.get(p, [])]
         shared_pool = [c for c in pools[PROBLEM_TYPES[0]] if c.id in common]
-        choice, _ = choose(records, everything, shared_pool, key=SHARED, size=selection.size)
+        choice, _ = choose(
+            records,
+            everything,
+            shared_pool,
+            key=SHARED,
+            size=selection.size,
+            max_slowdown=selection.max_slowdown,
+        )
         if choice is not None:
             choices.append(choice)
     return choices, notes
@@ -702,6 +742,7 @@ def learn(plan: Plan) -> dict[str, Any]:
             "folds": plan.setup.folds,
             "seed": plan.setup.seed,
             "seconds_per_trial": plan.setup.seconds,
+            "max_slowdown": plan.selection.max_slowdown,
             "max_rows": plan.setup.max_rows,
             "samples": plan.samples,
             "minutes": round((time.monotonic() - started) / 60, 1),
@@ -749,6 +790,13 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     parser.add_argument("--samples", type=int, default=12, help="random configs per family")
     parser.add_argument("--size", type=int, default=8, help="configurations per learned list")
     parser.add_argument("--min-tasks", type=int, default=8, help="tasks for a per-type list")
+    parser.add_argument(
+        "--max-slowdown",
+        type=float,
+        default=2.0,
+        help="a configuration's median fit time over the family's first hand-written one's "
+        "must stay within this (0: time does not count)",
+    )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=60.0, help="allowance per trial")
@@ -773,7 +821,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         families=families,
         setup=Setup(args.folds, args.seed, args.seconds, args.max_rows),
         samples=args.samples,
-        selection=Selection(args.size, args.min_tasks),
+        selection=Selection(args.size, args.min_tasks, args.max_slowdown or None),
         jobs=args.jobs,
         cache=args.cache,
         out=args.out,

@@ -141,6 +141,33 @@ def test_a_list_that_does_not_beat_the_hand_written_on_held_out_tasks_is_not_wri
     assert beaten.summary()["kept"] is False
 
 
+def test_a_configuration_much_slower_than_the_hand_written_first_is_not_chosen(
+    portfolio: ModuleType,
+) -> None:
+    first = portfolio.Config("lightgbm", {}, "default")
+    slow = portfolio.Config("lightgbm", {"learning_rate": 0.01}, "sampled")
+    quick = portfolio.Config("lightgbm", {"num_leaves": 7}, "sampled")
+    baseline = portfolio.baseline_config()
+    records = {}
+    for task, scores in {"t1": (0.80, 0.90, 0.85), "t2": (0.70, 0.80, 0.75)}.items():
+        for config, score, seconds in zip(
+            (first, slow, quick), scores, (1.0, 5.0, 1.5), strict=True
+        ):
+            records[(task, config.id)] = {
+                "score": score,
+                "seconds": seconds,
+                "problem_type": "binary",
+            }
+        records[(task, baseline.id)] = {"score": 0.5, "seconds": 0.0, "problem_type": "binary"}
+    pool = [first, slow, quick]
+    assert portfolio.affordable(records, ["t1", "t2"], pool, 2.0) == [first.id, quick.id]
+    assert portfolio.affordable(records, ["t1", "t2"], pool, None) == [c.id for c in pool]
+    timed, _ = portfolio.choose(records, ["t1", "t2"], pool, key="binary", size=1, max_slowdown=2.0)
+    untimed, _ = portfolio.choose(records, ["t1", "t2"], pool, key="binary", size=1)
+    assert [c.id for c in untimed.configs] == [slow.id]  # the best score, 5x the time
+    assert [c.id for c in timed.configs] == [quick.id]
+
+
 def test_regret_runs_from_the_task_best_to_the_constant_baseline(portfolio: ModuleType) -> None:
     base = portfolio.baseline_config().id
 
