@@ -99,6 +99,7 @@ REPEAT_SHARE = 0.25
 # longer learned list's later rounds are an anytime step, one round at a time, weighed
 # against tuning by what each round gains per second.
 PORTFOLIO_FIRST = 3
+PORTFOLIO_STEP = "more portfolio configurations"
 
 
 @dataclass(frozen=True)
@@ -556,8 +557,7 @@ class _Run:
         self.reserve = rounds[PORTFOLIO_FIRST:]
         yield from (c for batch in rounds[:PORTFOLIO_FIRST] for c in batch)
         if not self.settings.tune and not self.settings.stack:
-            while self.reserve:
-                yield from self.portfolio_round()
+            yield from self.rest_of_portfolio()
             return
         tuners: list[_Tuner] = []
         leaders = self.leading_families(layer=1)
@@ -571,8 +571,7 @@ class _Run:
             yield from self.second_layer(tuners)
         bounded = self.settings.deadline is not None or self.settings.max_trials is not None
         if not bounded or not tuners:
-            while self.reserve:
-                yield from self.portfolio_round()
+            yield from self.rest_of_portfolio()
             return
         yield from self.anytime(tuners)
 
@@ -587,7 +586,7 @@ class _Run:
         read from scores that one split's luck flatters less."""
         steps: dict[str, Callable[[], Iterator[Candidate]]] = {}
         if self.reserve:  # a learned list longer than the rounds run up front
-            steps["more portfolio configurations"] = self.portfolio_round
+            steps[PORTFOLIO_STEP] = self.portfolio_round
         for t in tuners:
             steps[f"tuning {'the second layer' if t.inputs else 'the first layer'}"] = partial(
                 self.tuning_turn, t
@@ -598,6 +597,10 @@ class _Run:
         idle = 0  # steps in a row that had nothing to run (seed bagging, say)
         score = self.ensemble_score()  # stands until a step yields (trials finish meanwhile)
         while idle < len(steps):
+            if PORTFOLIO_STEP in steps and not self.reserve:  # spent: it would start nothing
+                del steps[PORTFOLIO_STEP]
+                rates.pop(PORTFOLIO_STEP, None)
+                last_run.pop(PORTFOLIO_STEP, None)
             if (yield from self.repeated()):
                 score = self.ensemble_score()
             name = _next_step(steps, rates, last_run)
@@ -647,6 +650,12 @@ class _Run:
         """The portfolio's next round not yet run: each family's next configuration."""
         if self.reserve:
             yield from self.reserve.pop(0)
+
+    def rest_of_portfolio(self) -> Iterator[Candidate]:
+        """Every round of the portfolio not yet run, in order (a search without anytime
+        steps)."""
+        while self.reserve:
+            yield from self.portfolio_round()
 
     def seed_round(self) -> Iterator[Candidate]:
         """A copy with the next seed of each member of the first layer's greedy ensemble
