@@ -11,9 +11,10 @@ so a long computation stops and resumes where it was.
 
 Selection, per family and problem type (TabRepo's greedy portfolio): each task's scores are
 turned into regrets, 0 for the family's best configuration on the task and 1 for the constant
-baseline (clipped to [0, 1], a failure counts 1), so that tasks weigh alike; then the
-configuration of least mean regret comes first, and each next one is the configuration that
-most lowers the mean over tasks of the best regret among those chosen. A problem type with
+baseline (clipped to [0, 1], a failure counts 1), so that tasks weigh alike; the family's
+hand-written configurations come first (``--replace-hand-written``: the configuration of
+least mean regret does), and each next one is the configuration that most lowers the mean
+over tasks of the best regret among those chosen. A problem type with
 fewer than ``--min-tasks`` tasks gets the list chosen on every task (when the family's
 candidates are the same for every problem type). The result is written as
 ``src/mlwright/learners/portfolio.json``, which the learners' ``default_configs`` read.
@@ -466,15 +467,21 @@ def regrets(
     return table, left_out
 
 
-def greedy(table: dict[str, dict[str, float]], configs: Sequence[str], size: int) -> list[str]:
-    """TabRepo's greedy portfolio: each next config the one that most lowers the mean over
-    tasks of the best regret among those chosen (ties: the earlier in ``configs``); stops
-    when no config lowers it."""
+def greedy(
+    table: dict[str, dict[str, float]],
+    configs: Sequence[str],
+    size: int,
+    *,
+    start: Sequence[str] = (),
+) -> list[str]:
+    """TabRepo's greedy portfolio: ``start`` (kept as given), then each next config the one
+    that most lowers the mean over tasks of the best regret among those chosen (ties: the
+    earlier in ``configs``), up to ``size`` in all; stops when no config lowers it."""
     if not table:
         return []
-    best_so_far = dict.fromkeys(table, 1.0)
-    chosen: list[str] = []
-    for _ in range(size):
+    chosen = [c for c in start if all(c in row for row in table.values())]
+    best_so_far = {t: min((table[t][c] for c in chosen), default=1.0) for t in table}
+    while len(chosen) < size:
         current = float(np.mean(list(best_so_far.values())))
         scored = [
             (float(np.mean([min(best_so_far[t], table[t][c]) for t in table])), i, c)
@@ -496,19 +503,21 @@ def held_out_regret(
     *,
     first: int,
     folds: int = 5,
+    start: Sequence[str] = (),
 ) -> float | None:
     """The mean regret of the learned list's ``first`` configurations on tasks it was not
     chosen on: the tasks split into ``folds`` groups (every ``folds``-th task), each group's
-    regret taken under the greedy list chosen on the others. The in-sample regret of a
-    greedy choice is optimistic; this one is what a new task can expect. None: fewer than
-    2 tasks."""
+    regret taken under the greedy list (from ``start``) chosen on the others. The in-sample
+    regret of a greedy choice is optimistic; this one is what a new task can expect. None:
+    fewer than 2 tasks."""
     tasks = list(table)
     if len(tasks) < 2:
         return None
     groups = [tasks[i :: min(folds, len(tasks))] for i in range(min(folds, len(tasks)))]
     regrets_out: list[float] = []
     for group in groups:
-        picked = greedy({t: table[t] for t in tasks if t not in group}, configs, size)
+        rest = {t: table[t] for t in tasks if t not in group}
+        picked = greedy(rest, configs, size, start=start)
         regrets_out += [min((table[t][c] for c in picked[:first]), default=1.0) for t in group]
     return float(np.mean(regrets_out))
 
@@ -532,12 +541,14 @@ class Choice:
     learned_regret: float | None
     learned_first_regret: float | None
     learned_held_out_regret: float | None
+    judged: int = 0  # how many of the list's first configurations the held-out regret reads
 
     @property
     def kept(self) -> bool:
-        """Whether the learned list's first configurations (as many as the hand-written
-        list holds) beat the hand-written ones on tasks they were not chosen on (the
-        in-sample regret flatters them); without either regret, it is kept."""
+        """Whether the learned list's first ``judged`` configurations beat the hand-written
+        ones on tasks they were not chosen on (the in-sample regret flatters them); without
+        either regret, it is kept. A list that follows the hand-written configurations holds
+        them, so it is kept where what it adds lowers the regret of tasks it never saw."""
         held_out, hand_written = self.learned_held_out_regret, self.defaults_regret
         return held_out is None or hand_written is None or held_out < hand_written
 
@@ -551,6 +562,7 @@ class Choice:
             "tasks": self.tasks,
             "kept": self.kept,
             "configs": [c.id for c in self.configs],
+            "held_out_judges_first": self.judged,
             "mean_regret": {
                 "hand_written": self.defaults_regret,
                 "hand_written_first": self.defaults_first_regret,
@@ -596,16 +608,22 @@ def choose(
     key: str,
     size: int,
     max_slowdown: float | None = None,
+    after_hand_written: bool = False,
 ) -> tuple[Choice | None, list[str]]:
     """The greedy list of ``pool`` on ``tasks`` (of its ``affordable`` configurations),
-    with the hand-written defaults' regret."""
+    with the hand-written defaults' regret. ``after_hand_written``: the list starts with
+    the hand-written configurations and the learned ones follow them (judged together)."""
     table, left_out = regrets(records, tasks, [c.id for c in pool])
     ids = affordable(records, list(table), pool, max_slowdown)
-    picked = greedy(table, ids, size)
-    if not picked:
+    defaults = [c.id for c in pool if c.origin == "default"]
+    start = defaults if after_hand_written else []
+    picked = greedy(table, ids, size, start=start)
+    if len(picked) <= len(start):
         return None, left_out
     by_id = {c.id: c for c in pool}
-    defaults = [c.id for c in pool if c.origin == "default"]
+    # Replacing them, as many as the hand-written list holds: a longer list is not judged by
+    # its reserve. Following them, the whole list (it holds the hand-written ones).
+    judged = size if after_hand_written else max(len(defaults), 1)
     choice = Choice(
         key=key,
         configs=[by_id[c] for c in picked],
@@ -614,8 +632,8 @@ def choose(
         defaults_first_regret=mean_best_regret(table, defaults[:1]),
         learned_regret=mean_best_regret(table, picked),
         learned_first_regret=mean_best_regret(table, picked[:1]),
-        # As many as the hand-written list holds: a longer list is not judged by its reserve.
-        learned_held_out_regret=held_out_regret(table, ids, size, first=max(len(defaults), 1)),
+        learned_held_out_regret=held_out_regret(table, ids, size, first=judged, start=start),
+        judged=judged,
     )
     return choice, left_out
 
@@ -625,6 +643,8 @@ class Selection:
     size: int  # configurations per list
     min_tasks: int  # fewer tasks of a problem type: the shared list serves it
     max_slowdown: float | None = None  # see ``affordable``; None: time does not count
+    # The learned configurations follow the hand-written ones instead of replacing them.
+    after_hand_written: bool = True
 
 
 def select_family(
@@ -634,7 +654,9 @@ def select_family(
     selection: Selection,
 ) -> tuple[list[Choice], list[str]]:
     """A family's lists: one per problem type with enough tasks, and a shared one (over
-    every task, the candidates common to all problem types) for the others."""
+    every task, the candidates common to all problem types) for the others. Following the
+    hand-written configurations, a shared list needs them to be the same for every problem
+    type (a forest's differ): it would hand one type another's."""
     choices, notes = [], []
     thin = [p for p in PROBLEM_TYPES if len(tasks_by_type.get(p, [])) < selection.min_tasks]
     for problem_type in PROBLEM_TYPES:
@@ -647,11 +669,17 @@ def select_family(
             key=problem_type,
             size=selection.size,
             max_slowdown=selection.max_slowdown,
+            after_hand_written=selection.after_hand_written,
         )
         notes += left_out
         if choice is not None:
             choices.append(choice)
     common = set.intersection(*({c.id for c in pools[p]} for p in PROBLEM_TYPES))
+    hand_written = {p: [c.id for c in pools[p] if c.origin == "default"] for p in PROBLEM_TYPES}
+    if selection.after_hand_written and any(
+        ids != hand_written[PROBLEM_TYPES[0]] for ids in hand_written.values()
+    ):
+        common = set()
     if thin and common:
         everything = [t for p in PROBLEM_TYPES for t in tasks_by_type.get(p, [])]
         shared_pool = [c for c in pools[PROBLEM_TYPES[0]] if c.id in common]
@@ -662,6 +690,7 @@ def select_family(
             key=SHARED,
             size=selection.size,
             max_slowdown=selection.max_slowdown,
+            after_hand_written=selection.after_hand_written,
         )
         if choice is not None:
             choices.append(choice)
@@ -743,6 +772,7 @@ def learn(plan: Plan) -> dict[str, Any]:
             "seed": plan.setup.seed,
             "seconds_per_trial": plan.setup.seconds,
             "max_slowdown": plan.selection.max_slowdown,
+            "after_hand_written": plan.selection.after_hand_written,
             "max_rows": plan.setup.max_rows,
             "samples": plan.samples,
             "minutes": round((time.monotonic() - started) / 60, 1),
@@ -759,20 +789,21 @@ def learn(plan: Plan) -> dict[str, Any]:
 
 def print_report(report: dict[str, dict[str, Any]]) -> None:
     """Per family and list: the mean regret of the hand-written defaults and the learned list
-    (all of them, and the first alone; then the learned list's on tasks it was not chosen
-    on); lower is better."""
+    (all of them, and the first alone; then the learned list's first n on tasks it was not
+    chosen on); lower is better."""
     print(
         "family         list        tasks  hand-written (first)   learned (first)"
-        "   learned, held-out tasks  written"
+        "   learned, held-out tasks (first n)  written"
     )
     for family, lists in report.items():
         for key, summary in lists.items():
             r = summary["mean_regret"]
+            judged = summary.get("held_out_judges_first", "-")
             print(
                 f"{family:14s} {key:10s} {summary['tasks']:6d}"
                 f"  {_num(r['hand_written'])} ({_num(r['hand_written_first'])})"
                 f"      {_num(r['learned'])} ({_num(r['learned_first'])})"
-                f"   {_num(r.get('learned_held_out'))}"
+                f"   {_num(r.get('learned_held_out'))} ({judged})"
                 f"                   {'learned' if summary.get('kept', True) else 'hand-written'}"
             )
 
@@ -796,6 +827,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         default=2.0,
         help="a configuration's median fit time over the family's first hand-written one's "
         "must stay within this (0: time does not count)",
+    )
+    parser.add_argument(
+        "--replace-hand-written",
+        action="store_true",
+        help="learned lists replace the hand-written configurations (default: they follow "
+        "them, so a run's first rounds stay the hand-written ones)",
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -821,7 +858,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         families=families,
         setup=Setup(args.folds, args.seed, args.seconds, args.max_rows),
         samples=args.samples,
-        selection=Selection(args.size, args.min_tasks, args.max_slowdown or None),
+        selection=Selection(
+            args.size,
+            args.min_tasks,
+            args.max_slowdown or None,
+            after_hand_written=not args.replace_hand_written,
+        ),
         jobs=args.jobs,
         cache=args.cache,
         out=args.out,

@@ -101,6 +101,22 @@ def test_greedy_takes_the_config_best_on_most_tasks_then_its_complement(
     assert portfolio.greedy({}, ["broad"], 3) == []
 
 
+def test_greedy_from_a_start_keeps_it_and_adds_what_lowers_the_regret_most(
+    portfolio: ModuleType,
+) -> None:
+    configs = ["middling", "niche", "broad"]
+    # After "middling" (0.3 on every task), "broad" lowers the mean to 0.1, "niche" to 0.225.
+    assert portfolio.greedy(REGRETS, configs, 3, start=["middling"]) == [
+        "middling",
+        "broad",
+        "niche",
+    ]
+    assert portfolio.greedy(REGRETS, configs, 1, start=["middling"]) == ["middling"]
+    # Judged on the whole list, held out: below the start's own mean regret of 0.3.
+    held_out = portfolio.held_out_regret(REGRETS, configs, 3, first=3, folds=4, start=["middling"])
+    assert held_out < 0.3
+
+
 def test_held_out_regret_scores_each_task_under_a_list_chosen_without_it(
     portfolio: ModuleType,
 ) -> None:
@@ -218,7 +234,8 @@ def run_script(portfolio: ModuleType, tmp_path: Path, *extra: str) -> dict:  # t
 def test_the_script_learns_a_portfolio_caches_its_trials_and_resumes(
     portfolio: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    learned = run_script(portfolio, tmp_path)
+    # Lists that replace the hand-written configurations: written whatever they add.
+    learned = run_script(portfolio, tmp_path, "--replace-hand-written")
     err = capsys.readouterr().err
     assert "skip sklearn/no_such_set:target: scikit-learn bundles no data set" in err
     assert learned["meta"]["skipped"] == {
@@ -239,7 +256,8 @@ def test_the_script_learns_a_portfolio_caches_its_trials_and_resumes(
     assert {t["status"] for t in trials} == {"ok"}
     assert all(len(t["fold_scores"]) == 2 for t in trials)
 
-    again = run_script(portfolio, tmp_path)  # every trial comes from the cache
+    # every trial comes from the cache
+    again = run_script(portfolio, tmp_path, "--replace-hand-written")
     assert len((tmp_path / "trials.jsonl").read_text().splitlines()) == len(trials)
     assert again["families"] == learned["families"]
     run_script(portfolio, tmp_path, "--seed", "1")  # another setup: its own trials
@@ -339,3 +357,72 @@ def test_a_run_inside_use_portfolio_starts_from_the_learned_configurations(
     rows = {r["model"]: r for r in model.metadata["leaderboard"]}
     assert rows["lightgbm_1"]["params"]["num_leaves"] == 7
     assert rows["lightgbm_2"]["params"]["num_leaves"] == 31
+
+
+def synthetic_records(
+    portfolio: ModuleType, scores: dict[str, list[tuple[object, float]]]
+) -> dict[tuple[str, str], dict[str, object]]:
+    """Trial records of binary tasks (AUC per configuration, 1 s each) beside the baseline."""
+    records: dict[tuple[str, str], dict[str, object]] = {}
+    for task, by_config in scores.items():
+        records[(task, portfolio.baseline_config().id)] = {
+            "score": 0.5,
+            "seconds": 0.0,
+            "problem_type": "binary",
+        }
+        for config, score in by_config:
+            records[(task, config.id)] = {  # type: ignore[attr-defined]
+                "score": score,
+                "seconds": 1.0,
+                "problem_type": "binary",
+            }
+    return records
+
+
+def test_a_list_after_the_hand_written_starts_with_them_and_is_judged_whole(
+    portfolio: ModuleType,
+) -> None:
+    hand = [portfolio.Config("lightgbm", {}, "default")]
+    strong = portfolio.Config("lightgbm", {"num_leaves": 7}, "sampled")
+    useless = portfolio.Config("lightgbm", {"num_leaves": 255}, "sampled")
+    pool = [*hand, strong, useless]
+    # "strong" beats the hand-written configuration on every task, "useless" on none.
+    records = synthetic_records(
+        portfolio,
+        {f"t{i}": [(hand[0], 0.80), (strong, 0.85 + 0.01 * i), (useless, 0.70)] for i in range(5)},
+    )
+    tasks = [f"t{i}" for i in range(5)]
+    after, _ = portfolio.choose(records, tasks, pool, key="binary", size=3, after_hand_written=True)
+    replacing, _ = portfolio.choose(records, tasks, pool, key="binary", size=3)
+    assert [c.id for c in after.configs] == [hand[0].id, strong.id]
+    assert [c.id for c in replacing.configs] == [strong.id]
+    assert after.judged == 3
+    assert replacing.judged == 1
+    assert after.kept
+    assert after.configs_written() == [{}, {"num_leaves": 7}]
+    assert after.summary()["held_out_judges_first"] == 3
+    # Nothing beyond the hand-written configuration lowers the regret: no list at all.
+    none, _ = portfolio.choose(
+        records, tasks, [*hand, useless], key="binary", size=3, after_hand_written=True
+    )
+    assert none is None
+
+
+def test_no_shared_list_follows_hand_written_configurations_that_differ_by_type(
+    portfolio: ModuleType,
+) -> None:
+    sampled = portfolio.Config("random_forest", {"max_depth": 6}, "sampled")
+    pools = {
+        p: [portfolio.Config("random_forest", {"max_features": mf}, "default"), sampled]
+        for p, mf in (("binary", "sqrt"), ("multiclass", "sqrt"), ("regression", 1.0))
+    }
+    records = synthetic_records(
+        portfolio, {f"t{i}": [(pools["binary"][0], 0.8), (sampled, 0.9)] for i in range(3)}
+    )
+    by_type = {"binary": ["t0", "t1", "t2"], "multiclass": [], "regression": []}
+    selection = portfolio.Selection(size=4, min_tasks=3)
+    choices, _ = portfolio.select_family(records, by_type, pools, selection)
+    assert [c.key for c in choices] == ["binary"]  # regression's hand-written one differs
+    replacing = portfolio.Selection(size=4, min_tasks=3, after_hand_written=False)
+    choices, _ = portfolio.select_family(records, by_type, pools, replacing)
+    assert [c.key for c in choices] == ["binary", portfolio.SHARED]

@@ -8,7 +8,10 @@ module: per family, an ordered list of configurations per problem type (``binary
 type, and its own hand-written configurations otherwise (and always without the file). An
 empty list keeps the hand-written configurations for that type, where a shared list would
 otherwise stand in: the script writes one when the learned list did not beat them on
-held-out tasks.
+held-out tasks. By default the script's lists start with the hand-written configurations
+and the learned ones follow (the search runs three rounds up front and keeps the rest for
+its anytime phase), so the file changes what a long run tries after them, not what a short
+run starts with.
 """
 
 from __future__ import annotations
