@@ -272,3 +272,37 @@ def test_a_latency_bound_no_stack_meets_gets_the_first_layer_and_what_a_stack_co
     assert "first-layer models, predicts one row in p99 2 ms" in why
     assert "the model is the best first-layer choice within the bound" in why
     assert not any(m.inputs for m in model.members)
+
+
+def test_a_kept_second_layer_over_the_p50_target_after_the_refit_gives_way_to_the_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refit ensemble with a second-layer member that reads over the p50 target is chosen
+    again over its first layer's refit members (credit at 300 s shipped 1.09 ms a row
+    with one), rather than shipped over the target."""
+    from mlwright.pipeline._refit import LATENCY_TARGET_MISSED
+
+    def measured(self: mlwright.Model, records: Any, calls: int = 200) -> dict[str, float]:
+        # A model whose second layer has a weight: 5 ms a row; else 0.1 ms a weighted trial.
+        if any(m.inputs and m.weight > 0 for m in self.members):
+            us = 5000.0
+        else:
+            us = 100.0 * len({m.name.split("/")[0] for m in self.members if m.weight > 0})
+        return {"p50_us": us, "p99_us": us, "calls": calls}
+
+    monkeypatch.setattr(mlwright.Model, "measure_latency", measured)
+    monkeypatch.setattr(_select, "judge_second_layer", keep_the_second_layer)
+    model = mlwright.fit(
+        make_frame("regression", n=1500, seed=5),
+        target="y",
+        target_latency_p50_ms=1.0,
+        **STACKED,
+    )
+    assert model.metadata["layers"]["kept"] is True  # the check kept it; the refit read 5 ms
+    notes = model.metadata["rejected_by_constraints"]
+    again = [n for n in notes if "measured after the refit at 5.00 ms" in n]
+    assert len(again) == 1, notes
+    assert "chosen again with the in-turn times over the first layer" in again[0]
+    assert not any(m.inputs for m in model.members)
+    assert model.metadata["latency"]["p50_us"] <= 800.0
+    assert LATENCY_TARGET_MISSED not in model.metadata["budget"]["skipped"]

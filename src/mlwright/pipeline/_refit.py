@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mlwright.artifact import Model
+from mlwright.artifact import Member, Model
 from mlwright.evaluate import score
 from mlwright.pipeline._budget import refit_growth
 from mlwright.pipeline._evaluate import Evaluated, evaluate_on_holdout
@@ -108,20 +108,21 @@ def keep_within_target(
     """When the refit ensemble misses LATENCY_AIM of the single-row p50 target that its
     members' expected times met, measure each refit member alone, choose the ensemble again
     over them with those times within that aim, and ship that (the holdout scores it again:
-    it is another model). None when nothing changes: a single model, a stack, a linear
+    it is another model). An ensemble with second-layer members is chosen again over its
+    first layer (``rechoice_pool``). None when nothing changes: a single model, a linear
     stacker, no refit, or a re-choice that keeps every member."""
     spec = run.spec
     target = spec.constraints.target_latency_p50_ms
     model = shipped.model
-    members = [m for m in model.members if m.weight > 0]
+    pool = rechoice_pool(model, searched)
     shipped_us = float(shipped.latency["p50_us"])
+    stacked = any(m.inputs for m in model.members)
     if (
         target is None
         or not shipped.refit
         or not shipped_us > LATENCY_AIM * target * 1e3  # NaN: unmeasured
-        or len(members) < 2
+        or len(pool) < (1 if stacked else 2)
         or model.stacker is not None
-        or any(m.inputs for m in model.members)
         or spec.search.stacking
     ):
         return None
@@ -131,17 +132,19 @@ def keep_within_target(
                 framed.records, calls=TRIAL_LATENCY_CALLS
             )["p50_us"]
         )
-        for m in members
+        for m in pool
     }
     # Members run in turn evict each other's trees from the CPU caches: the ensemble can
     # take several times its members' times alone (hotel_rates: 2.50 ms against 0.90 ms).
-    in_turn = max(1.0, shipped_us / max(sum(alone.values()), 1e-9))
+    # A second-layer member's time is not among them: the ratio overstates, to be safe.
+    weighted = sum(alone[m.name] for m in pool if m.weight > 0)
+    in_turn = max(1.0, shipped_us / max(weighted or sum(alone.values()), 1e-9))
     metric = spec.task.metric
     aim = LATENCY_AIM * target
     weights = rechoose_within_target(
         searched,
         replace(limits(run), p50_ms=aim),
-        weights=evaluated.selection.weights,
+        weights={m.name: m.weight for m in pool},
         measured_p50_us={name: us * in_turn for name, us in alone.items()},
         score=lambda truth, pred: score(metric, truth, pred),
         seed=spec.seed,
@@ -164,12 +167,14 @@ def keep_within_target(
         f"{LATENCY_AIM:.0%} of target_latency_p50_ms {target:g} that a refit ensemble aims "
         "for (measured again, it may read slower; its members alone: "
         + ", ".join(f"{name} {us / 1e3:.2f} ms" for name, us in alone.items())
-        + f"; in turn {in_turn:.2g}x that); chosen again with the in-turn times: "
+        + f"; in turn {in_turn:.2g}x that); chosen again with the in-turn times"
+        + (" over the first layer (a second-layer member reads the others)" if stacked else "")
+        + ": "
         + selection.name
     )
     selection.rejected.append(note)
     run.progress.log(f"constraint: rejected {note}")
-    kept = [replace(m, weight=weights[m.name]) for m in members if m.name in weights]
+    kept = [replace(m, weight=weights[m.name]) for m in pool if m.name in weights]
     refit_model = make_model(kept, {m.plan: model.plans[m.plan] for m in kept})
     return (
         evaluate_on_holdout(run, framed, searched, selection, make_model),
@@ -177,6 +182,17 @@ def keep_within_target(
             refit_model, True, refit_model.measure_latency(framed.records), refit_model.size_mb()
         ),
     )
+
+
+def rechoice_pool(model: Model, searched: SearchResult) -> list[Member]:
+    """The refit members an ensemble can be chosen again over: its weighted members, or,
+    when some are second-layer members (their time needs their inputs'), every first-layer
+    member it refit (the inputs included) that the search measured."""
+    if not any(m.inputs for m in model.members):
+        return [m for m in model.members if m.weight > 0]
+    return [
+        m for m in model.members if not m.inputs and searched.by_name(m.name).latency is not None
+    ]
 
 
 def say_if_over_target(run: Run, shipped: Refitted, chosen: int) -> None:
