@@ -483,6 +483,11 @@ SYSTEMS: dict[str, Callable[[Task, float], Result]] = {
         task, budget, None, label="mlwright-norepeat", repeats=1
     ),
     "mlwright-tuned": run_mlwright_tuned,
+    # No Optuna tuning (the portfolio, seed bagging, repeated bagging and stacking only),
+    # side by side: what tuning buys or costs on a small table at a long budget.
+    "mlwright-notune": lambda task, budget: run_mlwright(
+        task, budget, None, label="mlwright-notune", tune=False
+    ),
     # First configurations from the learned portfolio (--portfolio), or the hand-written.
     "mlwright-learned": lambda task, budget: run_mlwright_portfolio(task, budget, True),
     "mlwright-handwritten": lambda task, budget: run_mlwright_portfolio(task, budget, False),

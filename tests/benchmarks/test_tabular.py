@@ -361,3 +361,17 @@ def test_the_learned_portfolio_and_the_hand_written_run_side_by_side(
     tabular.SYSTEMS["mlwright-learned"](task, 60.0)
     tabular.SYSTEMS["mlwright-handwritten"](task, 60.0)
     assert seen == {"mlwright-learned": [{"num_leaves": 7}], "mlwright-handwritten": None}
+
+
+def test_the_notune_system_runs_mlwright_without_tuning(
+    tabular: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def run(task: Any, budget: float, learners: Any, label: str = "", **more: Any) -> Any:
+        seen.update(label=label, learners=learners, **more)
+        return row(tabular, task.item, label, 0.9)
+
+    monkeypatch.setattr(tabular, "run_mlwright", run)
+    tabular.SYSTEMS["mlwright-notune"](SimpleNamespace(item="x"), 60.0)
+    assert seen == {"label": "mlwright-notune", "learners": None, "tune": False}
