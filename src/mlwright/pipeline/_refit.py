@@ -126,14 +126,7 @@ def keep_within_target(
         or spec.search.stacking
     ):
         return None
-    alone = {
-        m.name: float(
-            make_model([replace(m, weight=1.0)], {m.plan: model.plans[m.plan]}).measure_latency(
-                framed.records, calls=TRIAL_LATENCY_CALLS
-            )["p50_us"]
-        )
-        for m in pool
-    }
+    alone = measured_alone(pool, model, framed, make_model)
     # Members run in turn evict each other's trees from the CPU caches: the ensemble can
     # take several times its members' times alone (hotel_rates: 2.50 ms against 0.90 ms).
     # A second-layer member's time is not among them: the ratio overstates, to be safe.
@@ -182,6 +175,20 @@ def keep_within_target(
             refit_model, True, refit_model.measure_latency(framed.records), refit_model.size_mb()
         ),
     )
+
+
+def measured_alone(
+    members: list[Member], model: Model, framed: Framed, make_model: ModelFactory
+) -> dict[str, float]:
+    """Each refit member's single-row p50 (µs), measured as a model of its own."""
+    return {
+        m.name: float(
+            make_model([replace(m, weight=1.0)], {m.plan: model.plans[m.plan]}).measure_latency(
+                framed.records, calls=TRIAL_LATENCY_CALLS
+            )["p50_us"]
+        )
+        for m in members
+    }
 
 
 def rechoice_pool(model: Model, searched: SearchResult) -> list[Member]:
