@@ -4,6 +4,7 @@ single-row time they are expected to add once refit, never a single model."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -197,3 +198,30 @@ def test_a_challenger_must_win_by_more_than_the_noise() -> None:
     assert not wins(0.90, 0.88, None, greater=True)  # noise undefined: the incumbent stays
     assert wins(0.30, 0.35, 0.02, greater=False)  # a loss: lower is better
     assert not wins(0.35, 0.30, 0.02, greater=False)
+
+
+def test_no_note_claims_the_target_refused_an_ensemble_that_fits_it(
+    searched: SearchResult,
+) -> None:
+    """The greedy path can differ once the target refuses one step, and end on another
+    ensemble than the free one, though the free one fits the target too: then the target
+    refused no ensemble, and a note saying it did would misstate it."""
+
+    class Free:
+        search = searched
+        score = staticmethod(lambda truth, pred: float(roc_auc(truth, pred) or 0.0))
+
+        def __init__(self, weights: dict[str, float]) -> None:
+            self.weights = weights
+
+        def __call__(self, admissible: Any, *, target: bool = True) -> dict[str, float]:
+            return self.weights
+
+    admissible = [t for t in searched.ranked() if t.candidate.family != "baseline"]
+    # 0.22 ms a member expected after the refit: one fits 0.5 ms, so the note would be false.
+    fits = Free({"m0": 1.0})
+    assert _select._capped({"m0": 0.5, "m1": 0.5}, fits, admissible, Limits(p50_ms=0.5)) is None  # type: ignore[arg-type]
+    over = Free({"m0": 0.5, "m1": 0.5})  # 0.44 ms: over a 0.3 ms target
+    note = _select._capped({"m0": 1.0}, over, admissible, Limits(p50_ms=0.3))  # type: ignore[arg-type]
+    assert note is not None
+    assert "a larger ensemble: 2 members, expected single-row p50 0.44 ms" in note

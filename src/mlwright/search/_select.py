@@ -480,7 +480,9 @@ def _capped(
 ) -> str | None:
     """What the p50 target cost: the ensemble chosen within it beside the one without it,
     by their out-of-fold scores on the first fold split (the rows the greedy selection
-    scored); None when the target changed nothing."""
+    scored); None when the target changed nothing, or when the ensemble without it would
+    fit it too (the target refused a step on the way, not that ensemble: a note would
+    misstate it)."""
     free = greedy(admissible, target=False)
     if free == dict(weights):
         return None
@@ -494,6 +496,8 @@ def _capped(
     def expected_ms(w: Mapping[str, float]) -> float:
         return sum(limits.shipped_p50_us(search.by_name(n)) for n in w) / 1e3
 
+    if limits.p50_ms is None or expected_ms(free) <= limits.p50_ms:
+        return None
     return (
         f"a larger ensemble: {len(free)} members, expected single-row p50 "
         f"{expected_ms(free):.2f} ms after the refit > target_latency_p50_ms {limits.p50_ms:g} "
