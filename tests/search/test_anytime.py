@@ -195,3 +195,19 @@ def test_the_hand_written_configurations_all_run_up_front() -> None:
         up_front = _search.portfolio(families, task, 500)
     assert len(rounds) <= _search.PORTFOLIO_FIRST
     assert [c.name for c in up_front] == [c.name for batch in rounds for c in batch]
+
+
+def test_without_tuning_a_bounded_search_still_runs_the_anytime_steps(tmp_path: Path) -> None:
+    """``tune = false`` keeps Optuna out, not the rest of the budget: the portfolio's reserve
+    and seed bagging of the ensemble's members still follow (they used to run only beside a
+    tuner, so such a run stopped after its first rounds)."""
+    lines: list[str] = []
+    data = prepared_binary(tmp_path, ROWS, random_folds(ROWS))
+    settings = SearchSettings(
+        families=["lightgbm"], metric="roc_auc", seed=0, deadline=None, max_trials=20, tune=False
+    )
+    searched = search_binary(data, settings, tmp_path / "trials", lines)
+    origins = [t.candidate.origin for t in searched.trials if t.status == "ok"]
+    assert "tpe" not in origins
+    assert "seed" in origins, "seed bagging ran without a tuner"
+    assert any(x.startswith("seed bagging: ") for x in lines)

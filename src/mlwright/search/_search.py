@@ -551,12 +551,15 @@ class _Run:
 
     def candidates(self) -> Iterator[Candidate]:
         """Portfolio, tuning of the first layer, the second layer (with ``stack``), then
-        rounds of anytime steps until the budget (or the count) is spent. Without them (no
-        tuning, no bound) the portfolio's later rounds follow in order."""
+        rounds of anytime steps until the budget (or the count) is spent: without tuning
+        too, so that ``tune = false`` still spends a budget on the portfolio's reserve,
+        repeated and seed bagging. Without a bound (nothing would end the anytime steps but
+        running out of them) the portfolio's later rounds follow in order."""
         rounds = portfolio_rounds(self.settings.families, self.task, self.prepared.n_rows)
         self.reserve = rounds[PORTFOLIO_FIRST:]
         yield from (c for batch in rounds[:PORTFOLIO_FIRST] for c in batch)
-        if not self.settings.tune and not self.settings.stack:
+        bounded = self.settings.deadline is not None or self.settings.max_trials is not None
+        if not bounded and not self.settings.tune and not self.settings.stack:
             yield from self.rest_of_portfolio()
             return
         tuners: list[_Tuner] = []
@@ -569,8 +572,7 @@ class _Run:
         yield from self.repeated()  # before the second layer picks the members it reads
         if self.settings.stack:
             yield from self.second_layer(tuners)
-        bounded = self.settings.deadline is not None or self.settings.max_trials is not None
-        if not bounded or not tuners:
+        if not bounded:
             yield from self.rest_of_portfolio()
             return
         yield from self.anytime(tuners)
