@@ -106,9 +106,9 @@ def capture(dataset: str, split_seed: int, budget: float, out: Path) -> dict[str
 
 def _origin(trial: Any, searched: Any) -> str:
     """``portfolio`` for a default configuration or a seed copy of one, else its origin."""
-    base = trial.candidate.extra.get("seed_of") or trial.candidate.extra.get("repeat_of")
-    origin = searched.by_name(base).candidate.origin if base else trial.candidate.origin
-    return str(origin)
+    from mlwright.search._select import untuned
+
+    return "portfolio" if untuned(trial, searched) else str(trial.candidate.origin)
 
 
 # -- the rules ----------------------------------------------------------------------------------
