@@ -11,7 +11,11 @@ To write a new golden file, when a change is meant to alter the result, run
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,54 @@ OVERRIDES = {
     "max_latency_p99_ms": None,
     "target_latency_p50_ms": None,
 }
+
+# The golden run's process computes with the x86-64-v3 (AVX2) code paths on every machine:
+# NumPy's runtime dispatch and OpenBLAS's kernels otherwise pick AVX-512 where the CPU has
+# it, and the linear learner's coefficients then differ in their last bits between CPUs.
+# Both settings are read once, at import, so the run goes in a child process.
+PINNED_CPU = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "OPENBLAS_CORETYPE": "Haswell",
+}
+RUN_IN_CHILD = """
+import json
+import sys
+from pathlib import Path
+
+from mlwright.learners._portfolio import use_portfolio
+from mlwright.pipeline import train
+from mlwright.spec import load_spec, with_overrides
+
+spec_path, out_dir, overrides = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+with use_portfolio(None):  # the hand-written configurations, as tests/conftest.py pins
+    result = train(with_overrides(load_spec(spec_path), overrides), save=True,
+                   register=False, out_dir=out_dir)
+print(result.artifact_dir)
+"""
+
+
+def train_golden(workdir: Path) -> Path:
+    """Train the golden run in a child process with the pinned CPU paths; its artifact."""
+    env = {**os.environ, **PINNED_CPU}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_IN_CHILD,
+            str(SPEC),
+            str(workdir / "churn"),
+            json.dumps(OVERRIDES),
+        ],
+        cwd=workdir,  # the run's work folder (.mlwright/runs) goes there
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"the golden run failed:\n{done.stderr[-4000:]}")
+    return workdir / done.stdout.strip().splitlines()[-1]  # relative to the child's cwd
+
 
 # Keys whose values measure the machine, not the model.
 MACHINE_KEYS = frozenset(

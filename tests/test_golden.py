@@ -8,22 +8,14 @@ from typing import Any
 
 import pytest
 
-from golden import GOLDEN, OVERRIDES, SPEC, card_text, model_digests, pinned, without_machine
+from golden import GOLDEN, card_text, model_digests, pinned, train_golden, without_machine
 from mlwright import load
-from mlwright.pipeline import train
 from mlwright.report import model_card
-from mlwright.spec import load_spec, with_overrides
 
 
 @pytest.fixture(scope="module")
 def golden_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    workdir = tmp_path_factory.mktemp("golden")
-    spec = with_overrides(load_spec(SPEC), OVERRIDES)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(workdir)  # the run's work folder (.mlwright/runs) goes there
-        result = train(spec, save=True, register=False, out_dir=workdir / "churn")
-    assert result.artifact_dir is not None
-    artifact = result.artifact_dir
+    artifact = train_golden(tmp_path_factory.mktemp("golden"))
     manifest = json.loads((artifact / "manifest.json").read_text())
     model = load(artifact)
     model.metadata = pinned(model.metadata)
