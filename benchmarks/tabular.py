@@ -85,6 +85,9 @@ class Result:
     p50_us: float | None
     p99_us: float | None
     note: str = ""
+    # mlwright's own stage seconds (the model's metadata["timings"]): where a run's wall
+    # clock went, so an overrun can be traced from the results file.
+    timings: dict[str, float] | None = None
 
 
 def load_task(item: str, split_seed: int = 0) -> Task:
@@ -196,6 +199,7 @@ def run_mlwright(
         + _layers_note(model.metadata.get("layers"))
         + _own_latency_note(model.metadata.get("latency"))
         + _skipped_note(model.metadata.get("budget")),
+        timings=model.metadata.get("timings"),
     )
 
 
