@@ -199,8 +199,17 @@ def run_mlwright(
         + _layers_note(model.metadata.get("layers"))
         + _own_latency_note(model.metadata.get("latency"))
         + _skipped_note(model.metadata.get("budget")),
-        timings=model.metadata.get("timings"),
+        timings=_timings(model.metadata),
     )
+
+
+def _timings(metadata: dict[str, Any]) -> dict[str, float] | None:
+    """The run's stage seconds, with the refit's expected and measured seconds beside them."""
+    timings = metadata.get("timings")
+    if timings is None:
+        return None
+    refit = (metadata.get("budget") or {}).get("refit_seconds") or {}
+    return {**timings, **{f"refit_{k}": v for k, v in refit.items()}}
 
 
 def _tuning_note(tuning: dict[str, Any] | None) -> str:

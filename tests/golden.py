@@ -94,6 +94,7 @@ MACHINE_KEYS = frozenset(
         "p50_us",
         "p99_us",
         "fit_seconds",
+        "refit_seconds",
         "finished_s",
         "batch_rows_per_second",
         "seconds",

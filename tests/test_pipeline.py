@@ -27,6 +27,7 @@ from mlwright.pipeline import (
 )
 from mlwright.pipeline._budget import refuse_overrun
 from mlwright.pipeline._evaluate import judge_stacker
+from mlwright.pipeline._refit import REFIT_SKIPPED
 from mlwright.spec import METRICS, spec_from_kwargs
 from summarised import summary_text
 from synth import FAST, make_frame
@@ -137,6 +138,13 @@ def test_a_run_keeps_its_budget_registration_included(
     assert result.timings["wall"] == pytest.approx(wall, abs=0.5)
     assert {"check", "search", "card", "save", "registration"} <= set(result.timings)
     assert result.model.metadata["budget"]["seconds"] == budget
+    # The refit's expected seconds beside what it took, or the reason it was skipped.
+    refit = result.model.metadata["budget"]["refit_seconds"]
+    if refit is None:
+        assert REFIT_SKIPPED in result.model.metadata["budget"]["skipped"]
+    else:
+        assert refit["expected"] > 0
+        assert 0 < refit["took"] <= result.timings["refit"]
     manifest = mlwright.load(result.artifact_dir).metadata  # type: ignore[arg-type]
     assert manifest["timings"]["until_save"] <= wall
 

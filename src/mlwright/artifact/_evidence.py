@@ -360,6 +360,8 @@ class Budget(_Shape):
     seconds: float
     search_seconds: float | None = None
     kept_for_card_save_register: float
+    # The refit of the chosen members on every row: its expected and measured seconds.
+    refit_seconds: dict[str, float] | None = None
     skipped: dict[str, str]
 
 

@@ -106,6 +106,7 @@ def budget_evidence(run: Run, metrics: dict[str, Any]) -> dict[str, Any]:
         if run.spec.search.max_trials is None
         else None,
         "kept_for_card_save_register": round(run.finish, 3),
+        "refit_seconds": run.refit_seconds,
         "skipped": run.skipped,
     }
 

@@ -79,6 +79,7 @@ def refit(
     run.progress.stage("refitting the chosen model on every labelled row")
     # A second layer learns from its inputs' out-of-sample outputs, as it did in the search.
     inputs = first_layer_outputs(selection.inputs, searched, framed, make_model)
+    began = time.monotonic()
     members, plans = refit_members(
         weights,
         selected,
@@ -92,6 +93,8 @@ def refit(
         workers=n_workers,
         inputs=inputs,
     )
+    took = time.monotonic() - began
+    run.refit_seconds = {"expected": round(expected, 3), "took": round(took, 3)}
     model = make_model(members, plans)
     model.set_stacker(selection.stacker)
     return Refitted(model, True, model.measure_latency(framed.records), model.size_mb())

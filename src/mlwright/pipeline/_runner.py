@@ -40,6 +40,8 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     # Steps the run left out, each with the reason it was measured to have.
     skipped: dict[str, str] = field(default_factory=dict)
+    # The refit's expected and measured seconds (None: no refit ran), for the evidence.
+    refit_seconds: dict[str, float] | None = None
     store: StoreOpener | None = None
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
