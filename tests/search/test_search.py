@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from mlwright.search import (
     select,
     stack,
 )
+from mlwright.search._executor import WORKER_THREAD_ENV, _one_thread_each
 from searching import StandInModel, prepared_binary, random_folds, roc_auc
 from synth import make_frame
 
@@ -103,6 +105,26 @@ def test_worker_processes_give_the_same_results_as_inline(tmp_path: Path) -> Non
     assert [t.candidate for t in inline.trials] == [t.candidate for t in parallel.trials]
     for a, b in zip(inline.trials, parallel.trials, strict=True):
         assert np.array_equal(a.oof, b.oof), a.candidate.name
+
+
+def test_a_process_search_leaves_the_callers_thread_settings_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers run one thread each (OMP_NUM_THREADS=1); the caller's own environment
+    stays as it was (left there, it made a later recommender single-threaded)."""
+    for name in WORKER_THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    executor = ProcessExecutor(2)
+    search(tmp_path, executor=executor, max_trials=2)  # shuts the executor down at the end
+    assert not set(WORKER_THREAD_ENV) & set(os.environ)
+    again = ProcessExecutor(2)
+    try:
+        with _one_thread_each():
+            asked = again._pool.submit(os.getenv, "OMP_NUM_THREADS")
+        assert asked.result(timeout=60) == "1"
+    finally:
+        again.shutdown()
+    assert not set(WORKER_THREAD_ENV) & set(os.environ)
 
 
 def test_resume_reuses_finished_trials(tmp_path: Path) -> None:

@@ -75,6 +75,26 @@ def _main_script_hidden() -> Iterator[None]:
         main.__file__ = path
 
 
+# Each learner gets its thread count explicitly; the workers' libraries must not spawn more.
+WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_each() -> Iterator[None]:
+    """WORKER_THREAD_ENV set to 1 (where the caller has not set them) only while workers
+    start: the fork server they come from keeps the environment it started with. Left in
+    the caller's process, OMP_NUM_THREADS=1 made its later OpenMP work single-threaded (a
+    recommender fitted after a search then overran its budget's plan)."""
+    missing = [name for name in WORKER_THREAD_ENV if name not in os.environ]
+    for name in missing:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in missing:
+            os.environ.pop(name, None)
+
+
 # How often a worker without pidfd support (not Linux) checks that the search still runs.
 PARENT_POLL_SECONDS = 1.0
 
@@ -122,9 +142,6 @@ class ProcessExecutor(Executor):
         self.workers = workers
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["mlwright.search._trial"])
-        # Each learner gets its thread count explicitly; keep libraries from spawning more.
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, "1")
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
@@ -134,7 +151,7 @@ class ProcessExecutor(Executor):
 
     def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
         # Workers start on demand, here; they must not re-run the caller's script.
-        with _main_script_hidden():
+        with _main_script_hidden(), _one_thread_each():
             return self._pool.submit(run_trial, spec)
 
     def shutdown(self, *, cancel: bool = False) -> None:
