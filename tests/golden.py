@@ -34,10 +34,9 @@ OVERRIDES = {
 # The golden run's process computes with the x86-64-v3 (AVX2) code paths on every machine:
 # NumPy's runtime dispatch and OpenBLAS's kernels otherwise pick AVX-512 where the CPU has
 # it, and the linear learner's coefficients then differ in their last bits between CPUs.
-# Its thread counts are pinned too: a test that ran a process-pool search before this one
-# left OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1 in the test worker's environment (see
-# mlwright.search._executor), and more threads sum in another order. All of these are read
-# once, at import, so the run goes in a child process.
+# Its thread counts are pinned too, whatever the test worker's environment holds (a
+# process-pool search once left OMP_NUM_THREADS=1 there): more threads sum in another
+# order. All of these are read once, at import, so the run goes in a child process.
 PINNED_CPU = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
     "OPENBLAS_CORETYPE": "Haswell",
