@@ -224,3 +224,27 @@ def test_no_cuda_device_is_seen_when_none_is_visible(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert cuda_available() is False
     cuda_available.cache_clear()
+
+
+PATIENCE = {"lightgbm": "early_stopping_rounds", "xgboost": "early_stopping_rounds"}
+PATIENCE |= {"catboost": "early_stopping_rounds", "mlp": "patience"}
+
+
+@pytest.mark.parametrize("family", BOOSTED)
+def test_rounds_run_count_what_early_stopping_cost_beyond_the_best_round(family: str) -> None:
+    """The refit's time is planned from the rounds a fold fit ran (search.Search.refit_effort):
+    the best round plus the patience that confirmed it, not the best round alone."""
+    X, y, task = dataset("regression", n=600)
+    y = y + np.random.default_rng(1).normal(scale=2.0, size=len(y))  # noise: it stops early
+    params = {PATIENCE[family]: 7, "learning_rate": 0.3}
+    # The network's early stopping waits out a quarter of its epochs first (here 15).
+    params |= {"epochs": 60} if family == "mlp" else {"n_estimators": 2000}
+    learner = LEARNERS[family](params, seed=0)
+    X = features_for(learner, X)
+    learner.fit(X[:400], y[:400], task, X_valid=X[400:], y_valid=y[400:])
+    best, ran = learner.best_iteration_, learner.rounds_run_  # type: ignore[attr-defined]
+    assert ran == best + 7 < params.get("epochs", 2000)
+    # Without a validation set nothing stops it: every round asked for runs.
+    params = {"epochs": 5} if family == "mlp" else {"n_estimators": 5}
+    learner = LEARNERS[family](params, seed=0).fit(X, y, task)
+    assert learner.rounds_run_ == learner.best_iteration_ == 5  # type: ignore[attr-defined]

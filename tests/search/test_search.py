@@ -457,7 +457,7 @@ def test_refit_in_threads_gives_the_same_models_as_one_at_a_time(finished) -> No
 
 def test_refit_seconds_spreads_the_fits_over_the_workers(finished) -> None:  # type: ignore[no-untyped-def]
     ok = [t for t in finished.trials if t.status == "ok"][:3]
-    each = [t.fit_seconds / len(t.fold_infos) * 1.5 for t in ok]
+    each = [t.fit_seconds / len(t.fold_infos) * t.refit_effort * 1.5 for t in ok]
     assert refit_seconds(ok, 1.5, 1) == pytest.approx(sum(each))
     assert refit_seconds(ok, 1.5, 2) >= max(*each, sum(each) / 2) - 1e-9
     assert refit_seconds([], 1.5, 2) == 0.0
@@ -468,12 +468,43 @@ def test_refit_seconds_is_the_busiest_threads_total_longest_fit_first(finished) 
     # one thread takes 22, 5, 3 and 2, the other 20 and 19: 39 s, where the mean says 35.5.
     model = next(t for t in finished.trials if t.status == "ok")
     trials = [
-        dataclasses.replace(model, fit_seconds=5 * s, fold_infos=[{}] * 5)
+        dataclasses.replace(model, fit_seconds=5 * s, fold_infos=[{}] * 5, refit_effort=1.0)
         for s in (5.0, 22.0, 2.0, 20.0, 3.0, 19.0)
     ]
     assert refit_seconds(trials, 1.0, 2) == pytest.approx(39.0)
     assert refit_seconds(trials, 2.0, 2) == pytest.approx(78.0)
     assert refit_seconds(trials, 1.0, 2, running=[30.0]) == pytest.approx(51.0)
+    # A member whose refit runs 1.5 times a fold fit's work: 33, 5 and 3 s on one thread.
+    trials[1] = dataclasses.replace(trials[1], refit_effort=1.5)
+    assert refit_seconds(trials, 1.0, 2) == pytest.approx(33 + 5 + 3)
+
+
+def test_a_trials_refit_effort_is_the_refits_rounds_and_rows_over_a_fold_fits(finished) -> None:  # type: ignore[no-untyped-def]
+    """A fold fit of a learner that stops early fits its fold less the stopping rows and
+    runs its best round plus patience; the refit fits every row for the folds' mean best
+    round (scaled to the fold's rows) times the family's factor."""
+    from mlwright.learners import learner_class
+    from mlwright.search._trial import read_outcome
+
+    checked = 0
+    for trial in (t for t in finished.trials if t.status == "ok"):
+        cls = learner_class(trial.candidate.family)
+        if not cls.stops_early():
+            assert trial.refit_effort == 1.0
+            continue
+        found = read_outcome(trial.out_dir)
+        assert found is not None
+        ran = found[0].rounds_run
+        assert len(ran) == len(trial.fold_infos)
+        sizes = [finished.prepared.fitted_rows(trial.style, i) for i in range(len(ran))]
+        rows = float(np.mean([fold / fitted for fitted, fold in sizes]))
+        assert cls.refit_rounds_param is not None
+        rounds = cls.refit_params(trial.candidate.params, trial.best_iterations)
+        effort = rows * rounds[cls.refit_rounds_param] / float(np.mean(ran))
+        assert trial.refit_effort == pytest.approx(effort)
+        assert max(ran) > min(trial.best_iterations) / rows  # patience ran past the best
+        checked += 1
+    assert checked >= 2  # lightgbm and mlp
 
 
 def test_a_trials_size_is_what_its_members_write_to_an_artifact(finished, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -62,6 +62,8 @@ class BoostedTrees(Learner):
     model_file: ClassVar[str]
     n_features_: int
     best_iteration_: int
+    #: Rounds the last fit boosted, early stopping's patience included (what it cost).
+    rounds_run_: int
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -105,7 +107,8 @@ class BoostedTrees(Learner):
         plan: BoostPlan,
         deadline: float | None,
     ) -> None:
-        """Boost with the family's library; keep the model and set ``best_iteration_``."""
+        """Boost with the family's library; keep the model and set ``best_iteration_`` and
+        ``rounds_run_``."""
 
     @abstractmethod
     def _prepare_predictors(self, task: LearnerTask) -> None:

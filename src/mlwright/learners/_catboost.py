@@ -201,6 +201,7 @@ class CatBoost(BoostedTrees):
             )
         except CatBoostError as e:
             raise TrainingError(f"catboost could not fit: {e}", hint="check the data") from e
+        self.rounds_run_ = _rounds_run(model)
         _compact_metadata(model)
         self.model_ = model
         self.best_iteration_ = int(model.tree_count_)
@@ -262,6 +263,15 @@ def _check_envelope(path: Path) -> None:
     size = path.stat().st_size
     if len(head) < 8 or head[:4] != b"CBM1" or int.from_bytes(head[4:], "little") > size - 8:
         raise NativeFileError(path.name, "it is not a CatBoost model (a .cbm) or it is cut short")
+
+
+def _rounds_run(model: Any) -> int:
+    """Rounds boosted: the length of the learning curve (its trees, after use_best_model
+    cut them back to the best round, are fewer)."""
+    curves = model.get_evals_result()
+    return max((len(c) for metrics in curves.values() for c in metrics.values()), default=0) or int(
+        model.tree_count_
+    )
 
 
 def _compact_metadata(model: Any) -> None:

@@ -46,17 +46,23 @@ _C_API_DTYPE_FLOAT64 = 1
 _C_API_PREDICT_NORMAL = 0
 
 
-def _stop_at(deadline: float | None) -> Callable[..., None]:
+class _StopAt:
     """A LightGBM callback that ends boosting at ``deadline`` or on a stop request, keeping
-    the trees so far."""
-    import lightgbm as lgb
+    the trees so far, and counts the rounds boosted (``lgb.train`` cuts an early-stopped
+    booster back to its best round, so the booster no longer says how many ran)."""
 
-    def callback(env: Any) -> None:
-        if out_of_time(deadline):
+    order = 5  # before early stopping's own check, so its last round is counted too
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+        self.rounds = 0
+
+    def __call__(self, env: Any) -> None:
+        import lightgbm as lgb
+
+        self.rounds = env.iteration - env.begin_iteration + 1
+        if out_of_time(self.deadline):
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
-
-    callback.order = 5  # type: ignore[attr-defined]  # before early stopping's own check
-    return callback
 
 
 class _FastRow:
@@ -196,7 +202,8 @@ class LightGBM(BoostedTrees):
             )
             valid_sets = [valid_data]
             callbacks.append(lgb.early_stopping(plan.patience, verbose=False))
-        callbacks.append(_stop_at(deadline))
+        stop = _StopAt(deadline)
+        callbacks.append(stop)
         booster = lgb.train(
             self._lgb_params(task, plan),
             train,
@@ -212,6 +219,7 @@ class LightGBM(BoostedTrees):
         # Keep exactly the trees that count, so predict, predict_one and the saved file agree.
         self.model_text_ = booster.model_to_string(num_iteration=best)
         self.best_iteration_ = int(best)
+        self.rounds_run_ = stop.rounds
 
     def _prepare_predictors(self, task: LearnerTask) -> None:
         import lightgbm as lgb

@@ -748,7 +748,7 @@ class MLP(Learner):
         """Take the trained network and the record of its training."""
         self.arch_ = arch
         self.tensors_ = result.tensors
-        self.epochs_run_ = result.epochs_run
+        self.epochs_run_ = self.rounds_run_ = result.epochs_run
         self.steps_run_ = result.steps_run
         self.best_epoch_ = result.best_epoch
         self.best_iteration_ = result.best_epoch  # the search's name for it

@@ -273,6 +273,7 @@ class XGBoost(BoostedTrees):
         self.model_raw_ = bytes(booster.save_raw("ubj"))
         self._source = self.model_raw_  # XGBoost's own bytes
         self.best_iteration_ = best
+        self.rounds_run_ = rounds_done
 
     def _prepare_predictors(self, task: LearnerTask) -> None:
         """(Re)build the prediction boosters from the saved bytes: one single-threaded, used

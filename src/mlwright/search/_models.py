@@ -106,7 +106,7 @@ def refit_members(
         return [fit(job) for job in jobs], plans
     # Longest fit first, so that no thread starts a long fit when the others are done; the
     # members keep the order of ``weights``.
-    longest_first = sorted(jobs, key=lambda job: -_per_fold(by_name[job[0].name]))
+    longest_first = sorted(jobs, key=lambda job: -_refit_work(by_name[job[0].name]))
     with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
         fitted = {m.name: m for m in pool.map(fit, longest_first)}
     return [fitted[job[0].name] for job in jobs], plans
@@ -115,18 +115,19 @@ def refit_members(
 def refit_seconds(
     trials: Sequence[TrialResult], growth: float, workers: int, running: Sequence[float] = ()
 ) -> float:
-    """Expected wall time of :func:`refit_members`: each trial's mean fold fit (or, for a
-    trial still ``running``, the seconds per fold it may take), scaled by ``growth`` (rows
-    refit / rows per fold), on ``workers`` threads that each take the longest fit left
-    (as refit_members orders them): the busiest thread's total. The mean over threads said
-    35 s for six members of 2 to 22 s on diamonds (2 threads), this says 39; they took 56 s
-    (the run records both in its budget evidence, ``refit_seconds``)."""
-    per_fold = [_per_fold(t) for t in trials] + list(running)
+    """Expected wall time of :func:`refit_members`: each trial's mean fold fit times its
+    ``refit_effort`` (rounds and rows a refit runs beyond a fold fit's; for a trial still
+    ``running``, the seconds per fold it may take), scaled by ``growth`` (rows refit / rows
+    per fold), on ``workers`` threads that each take the longest fit left (as refit_members
+    orders them): the busiest thread's total. The run records this beside what the refit
+    took in its budget evidence (``refit_seconds``)."""
+    work = [_refit_work(t) for t in trials] + list(running)
     loads = [0.0] * max(workers, 1)
-    for seconds in sorted(per_fold, reverse=True):
+    for seconds in sorted(work, reverse=True):
         loads[loads.index(min(loads))] += seconds * growth
     return max(loads)
 
 
-def _per_fold(trial: TrialResult) -> float:
-    return trial.fit_seconds / max(len(trial.fold_infos), 1)
+def _refit_work(trial: TrialResult) -> float:
+    """A trial's refit in seconds before the rows grow: its mean fold fit times its effort."""
+    return trial.fit_seconds / max(len(trial.fold_infos), 1) * trial.refit_effort

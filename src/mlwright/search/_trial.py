@@ -75,6 +75,8 @@ class TrialOutcome:
     origin: str = "portfolio"
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per fold, the rounds (or epochs) an iterative learner ran, patience included.
+    rounds_run: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +135,9 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
             best = getattr(learner, "best_iteration_", None)
             if best is not None:
                 outcome.best_iterations.append(int(best))
+            ran = getattr(learner, "rounds_run_", None)
+            if ran is not None:
+                outcome.rounds_run.append(int(ran))
             if spec.valid_positions is not None:
                 oof[spec.valid_positions[i]] = learner.predict(np.asarray(X_valid))
             if X_hold is not None:
