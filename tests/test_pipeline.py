@@ -547,7 +547,7 @@ def test_the_refit_reserve_counts_the_members_of_the_searchs_latest_ensemble() -
     must be kept free too, or it is skipped at the end."""
     from types import SimpleNamespace
 
-    from mlwright.pipeline._budget import refit_reserve
+    from mlwright.pipeline._budget import REFIT_RESERVE_MARGIN, REFIT_SHARE, refit_reserve
     from mlwright.search import Candidate, TrialResult
 
     spec = spec_from_kwargs({"target": "y", "metric": "roc_auc", "time_budget": 600})
@@ -564,7 +564,15 @@ def test_the_refit_reserve_counts_the_members_of_the_searchs_latest_ensemble() -
     ]
     reserve = refit_reserve(spec, prepared, 1000, budget=600.0, workers=1)  # type: ignore[arg-type]
     assert reserve is not None
-    # The three leaders alone, then with the five other members of the ensemble.
-    assert reserve(trials, [], []) == pytest.approx(3 * 2.5)
-    assert reserve(trials, [], trials[:2]) == pytest.approx(3 * 2.5)
-    assert reserve(trials, [], trials) == pytest.approx(8 * 2.5)
+    # The three leaders alone, then with the five other members of the ensemble; the
+    # search keeps a margin beyond what the refit is expected to take.
+    margin = REFIT_RESERVE_MARGIN
+    assert margin > 1
+    assert reserve(trials, [], []) == pytest.approx(3 * 2.5 * margin)
+    assert reserve(trials, [], trials[:2]) == pytest.approx(3 * 2.5 * margin)
+    assert reserve(trials, [], trials) == pytest.approx(8 * 2.5 * margin)
+    # A refit over its share of the budget is skipped anyway: nothing is kept for it.
+    small = refit_reserve(spec, prepared, 1000, budget=19.0 / REFIT_SHARE, workers=1)  # type: ignore[arg-type]
+    assert small is not None
+    assert small(trials, [], trials[:7]) == pytest.approx(7 * 2.5 * margin)
+    assert small(trials, [], trials) == 0.0
