@@ -170,6 +170,8 @@ def test_a_deadline_ends_a_long_epoch_and_a_long_fit() -> None:
     learner = MLP(params, seed=0).fit(X, y, TASKS["binary"], deadline=start - 1.0)
     assert learner.epochs_run_ == 1
     assert learner.steps_run_ == MIN_STEPS_BEFORE_DEADLINE < 625
+    # What it cost, for the refit's plan: the part of the epoch that ran.
+    assert learner.rounds_run_ == pytest.approx(MIN_STEPS_BEFORE_DEADLINE / 625)
     assert np.isfinite(learner.predict(X)).all()
     # Many epochs, a deadline 0.5 s away: training ends soon after it.
     X, y = data("binary")

@@ -76,7 +76,7 @@ class TrialOutcome:
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     # Per fold, the rounds (or epochs) an iterative learner ran, patience included.
-    rounds_run: list[int] = field(default_factory=list)
+    rounds_run: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,7 +137,7 @@ def run_trial(spec: TrialSpec) -> TrialOutcome:
                 outcome.best_iterations.append(int(best))
             ran = getattr(learner, "rounds_run_", None)
             if ran is not None:
-                outcome.rounds_run.append(int(ran))
+                outcome.rounds_run.append(float(ran))
             if spec.valid_positions is not None:
                 oof[spec.valid_positions[i]] = learner.predict(np.asarray(X_valid))
             if X_hold is not None:
