@@ -3,6 +3,7 @@ model it ships (refit over out-of-sample first-layer outputs), and what its evid
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -52,6 +53,12 @@ def test_when_a_run_stacks_and_why_not() -> None:
     why = _stacking.stacking_plan(spec, framed("stratified", 2000), work_seconds=60)
     assert why is not None
     assert "the time budget leaves the search" in why
+    # The budget it names is one that stacks, and a second less is not.
+    named = re.search(r"a time budget of about (\d+) s before saving", why)
+    assert named is not None
+    enough = int(named.group(1))
+    assert _stacking.stacking_plan(spec, framed("stratified", 2000), work_seconds=enough) is None
+    assert _stacking.stacking_plan(spec, framed("stratified", 2000), work_seconds=enough - 1)
 
 
 def test_a_short_budget_says_it_did_not_stack() -> None:

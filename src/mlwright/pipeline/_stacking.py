@@ -12,6 +12,7 @@ way the folds are (random rows, whole groups, or the latest rows of a time split
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import polars as pl
 
 from mlwright.artifact import Model
 from mlwright.data import refold
-from mlwright.pipeline._budget import search_seconds
+from mlwright.pipeline._budget import budget_for_search, search_seconds
 from mlwright.pipeline._prepare import (
     Framed,
     ModelFactory,
@@ -66,7 +67,9 @@ def stacking_plan(spec: TaskSpec, framed: Framed, work_seconds: float) -> str | 
     if window < MIN_STACK_SEARCH_SECONDS:
         return (
             f"the time budget leaves the search {window:.0f} s, and a second layer is tried "
-            f"from {MIN_STACK_SEARCH_SECONDS:.0f} s (a budget of about 3 minutes)"
+            f"from {MIN_STACK_SEARCH_SECONDS:.0f} s (a time budget of about "
+            f"{math.ceil(budget_for_search(MIN_STACK_SEARCH_SECONDS))} s before saving and "
+            "registering)"
         )
     return None
 
