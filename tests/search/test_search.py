@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mlwright.search import (
     Prepared,
     ProcessExecutor,
     SearchSettings,
+    TrialResult,
     bagged_members,
     measure_trials,
     portfolio,
@@ -466,7 +468,7 @@ def test_refit_seconds_spreads_the_fits_over_the_workers(finished) -> None:  # t
 def test_refit_seconds_is_the_busiest_threads_total_longest_fit_first(finished) -> None:  # type: ignore[no-untyped-def]
     # Seconds per fold of six members (five folds each); on two threads, longest first:
     # one thread takes 22, 5, 3 and 2, the other 20 and 19: 39 s, where the mean says 35.5.
-    model = next(t for t in finished.trials if t.status == "ok")
+    model = next(t for t in finished.trials if t.status == "ok" and not _holds_gil(t))
     trials = [
         dataclasses.replace(model, fit_seconds=5 * s, fold_infos=[{}] * 5, refit_effort=1.0)
         for s in (5.0, 22.0, 2.0, 20.0, 3.0, 19.0)
@@ -477,6 +479,76 @@ def test_refit_seconds_is_the_busiest_threads_total_longest_fit_first(finished) 
     # A member whose refit runs 1.5 times a fold fit's work: 33, 5 and 3 s on one thread.
     trials[1] = dataclasses.replace(trials[1], refit_effort=1.5)
     assert refit_seconds(trials, 1.0, 2) == pytest.approx(33 + 5 + 3)
+
+
+def _holds_gil(trial: TrialResult) -> bool:
+    from mlwright.learners import learner_class
+
+    return learner_class(trial.candidate.family).holds_gil
+
+
+def test_refit_seconds_runs_fits_that_hold_the_gil_one_at_a_time(finished) -> None:  # type: ignore[no-untyped-def]
+    # Two network refits (10 s and 8 s) and a tree refit (3 s) on two threads: the second
+    # network waits for the first (the tree fills the wait): 18 s, where 11 s would be
+    # read if they ran side by side.
+    mlp = next(t for t in finished.trials if t.status == "ok" and t.candidate.family == "mlp")
+    tree = next(t for t in finished.trials if t.status == "ok" and t.candidate.family == "lightgbm")
+    assert _holds_gil(mlp)
+    assert not _holds_gil(tree)
+
+    def per_fold(trial: TrialResult, seconds: float) -> TrialResult:
+        return dataclasses.replace(trial, fit_seconds=seconds, fold_infos=[{}], refit_effort=1.0)
+
+    trials = [per_fold(mlp, 10.0), per_fold(mlp, 8.0), per_fold(tree, 3.0)]
+    assert refit_seconds(trials, 1.0, 2) == pytest.approx(18.0)
+    assert refit_seconds(trials, 1.0, 1) == pytest.approx(21.0)
+    assert refit_seconds([trials[0], trials[2]], 1.0, 2) == pytest.approx(10.0)
+    # A trial still running counts as a fit beside the others: 20 s on one thread, the
+    # networks and then the tree on the other (10 + 8 + 3).
+    assert refit_seconds(trials, 1.0, 2, running=[20.0]) == pytest.approx(21.0)
+
+
+def test_side_by_side_never_runs_two_lone_jobs_at_once_and_fills_the_wait() -> None:
+    from mlwright.search._models import side_by_side
+
+    lock = threading.Lock()
+    running = {"lone": 0, "most_lone": 0}
+    plain_ran = threading.Event()
+
+    def run(job: tuple[str, bool]) -> str:
+        name, lone = job
+        if lone:
+            with lock:
+                running["lone"] += 1
+                running["most_lone"] = max(running["most_lone"], running["lone"])
+            # The other thread, barred from the second lone job, runs a plain one meanwhile.
+            assert plain_ran.wait(10)
+            with lock:
+                running["lone"] -= 1
+        else:
+            plain_ran.set()
+        return name.upper()
+
+    jobs = [("a", True), ("b", True), ("c", False), ("d", False)]
+    assert side_by_side(jobs, run, 2, alone=lambda job: job[1]) == ["A", "B", "C", "D"]
+    assert running["most_lone"] == 1
+    assert side_by_side(jobs, run, 1, alone=lambda job: job[1]) == ["A", "B", "C", "D"]
+
+
+def test_side_by_side_raises_the_first_error_and_starts_nothing_after_it() -> None:
+    from mlwright.search._models import side_by_side
+
+    started: list[int] = []
+
+    def run(job: int) -> int:
+        started.append(job)
+        if job == 0:
+            raise ValueError("job 0 failed")
+        return job
+
+    with pytest.raises(ValueError, match="job 0 failed"):
+        side_by_side(list(range(6)), run, 1, alone=lambda job: False)
+    assert started == [0]
 
 
 def test_a_trials_refit_effort_is_the_refits_rounds_and_rows_over_a_fold_fits(finished) -> None:  # type: ignore[no-untyped-def]

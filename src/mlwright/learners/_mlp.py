@@ -615,6 +615,7 @@ class MLP(Learner):
     # A refit has no validation rows: a whole one-cycle schedule over a few more epochs.
     refit_rounds_param = "epochs"
     refit_rounds_factor = REFIT_EPOCHS
+    holds_gil = True  # PyTorch steps on small batches: Python between short kernels
     feature_style = "linear"
     description = "feed-forward neural network (PyTorch training, NumPy prediction)"
     libraries = ("safetensors",)  # loading reads safetensors; PyTorch only trains

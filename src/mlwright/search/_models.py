@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypedDict, Unpack
+from typing import TypedDict, TypeVar, Unpack
 
 import numpy as np
 import polars as pl
@@ -16,6 +16,9 @@ from mlwright.learners import LearnerTask, learner_class
 from mlwright.search._prepare import Prepared, plan_key
 from mlwright.search._search import TrialResult
 from mlwright.spec import ProblemType
+
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 def bagged_members(
@@ -64,7 +67,7 @@ def refit_members(
     learns from its inputs' out-of-sample outputs (``inputs``) beside the features; weight
     0 marks a trial refit only as such an input. With ``workers`` > 1 the members fit side
     by side in threads, one CPU thread each, as the trials did (the libraries release the
-    GIL while they fit)."""
+    GIL while they fit; those that hold it fit one at a time: ``Learner.holds_gil``)."""
     from mlwright.artifact import stack_columns
 
     gpu = run.get("gpu", False)
@@ -107,9 +110,62 @@ def refit_members(
     # Longest fit first, so that no thread starts a long fit when the others are done; the
     # members keep the order of ``weights``.
     longest_first = sorted(jobs, key=lambda job: -_refit_work(by_name[job[0].name]))
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        fitted = {m.name: m for m in pool.map(fit, longest_first)}
+    fitted = {
+        m.name: m
+        for m in side_by_side(
+            longest_first, fit, workers, alone=lambda job: type(job[0].learner).holds_gil
+        )
+    }
     return [fitted[job[0].name] for job in jobs], plans
+
+
+def side_by_side(
+    jobs: Sequence[J], run: Callable[[J], R], workers: int, *, alone: Callable[[J], bool]
+) -> list[R]:
+    """``run`` over ``jobs`` in ``workers`` threads, each thread taking the first job left
+    that it may start: a job for which ``alone`` holds never runs beside another such job
+    (fits that hold the interpreter's lock), and a thread with only those left waits for the
+    one running. Results in the order of ``jobs``; the first error is raised once every
+    thread has stopped (no new job starts after it)."""
+    pending = list(range(len(jobs)))
+    results: dict[int, R] = {}
+    errors: list[BaseException] = []
+    turn = threading.Condition()
+    lone_running = False
+
+    def next_job() -> int | None:
+        nonlocal lone_running
+        with turn:
+            while pending and not errors:
+                index = next((i for i in pending if not (lone_running and alone(jobs[i]))), None)
+                if index is not None:
+                    pending.remove(index)
+                    lone_running = lone_running or alone(jobs[index])
+                    return index
+                turn.wait()
+            return None
+
+    def thread() -> None:
+        nonlocal lone_running
+        while (index := next_job()) is not None:
+            try:
+                results[index] = run(jobs[index])
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+            finally:
+                with turn:
+                    if alone(jobs[index]):
+                        lone_running = False
+                    turn.notify_all()
+
+    threads = [threading.Thread(target=thread) for _ in range(min(workers, len(jobs)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(jobs))]
 
 
 def refit_seconds(
@@ -118,14 +174,31 @@ def refit_seconds(
     """Expected wall time of :func:`refit_members`: each trial's mean fold fit times its
     ``refit_effort`` (rounds and rows a refit runs beyond a fold fit's; for a trial still
     ``running``, the seconds per fold it may take), scaled by ``growth`` (rows refit / rows
-    per fold), on ``workers`` threads that each take the longest fit left (as refit_members
-    orders them): the busiest thread's total. The run records this beside what the refit
-    took in its budget evidence (``refit_seconds``)."""
-    work = [_refit_work(t) for t in trials] + list(running)
-    loads = [0.0] * max(workers, 1)
-    for seconds in sorted(work, reverse=True):
-        loads[loads.index(min(loads))] += seconds * growth
-    return max(loads)
+    per fold), on ``workers`` threads that each take the longest fit left that they may
+    start, fits that hold the GIL one at a time (as refit_members runs them): when the
+    last thread ends. The run records this beside what the refit took in its budget
+    evidence (``refit_seconds``)."""
+    work = [(_refit_work(t) * growth, _holds_gil(t)) for t in trials]
+    work += [(seconds * growth, False) for seconds in running]
+    pending = sorted(work, key=lambda job: -job[0])
+    free = [0.0] * max(workers, 1)  # when each thread is next free
+    lone_free = 0.0  # when the running fit that holds the GIL ends
+    while pending:
+        thread = free.index(min(free))
+        now = free[thread]
+        job = next((j for j in pending if not (j[1] and lone_free > now)), None)
+        if job is None:  # only GIL-holding fits are left: wait for the one running
+            free[thread] = lone_free
+            continue
+        pending.remove(job)
+        free[thread] = now + job[0]
+        if job[1]:
+            lone_free = free[thread]
+    return max(free)
+
+
+def _holds_gil(trial: TrialResult) -> bool:
+    return learner_class(trial.candidate.family).holds_gil
 
 
 def _refit_work(trial: TrialResult) -> float:
