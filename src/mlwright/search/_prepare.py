@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +99,10 @@ class Prepared:
     n_features: dict[str, int]
     # Rows of the search set that no fold fits or validates: the stacking holdout.
     holdout: np.ndarray | None = None
+    # fitted_rows' answers: every finished trial asks them, and each reads a stop mask.
+    _fitted: dict[tuple[str, int], tuple[int, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def n_rows(self) -> int:
@@ -107,9 +111,12 @@ class Prepared:
     def fitted_rows(self, style: str, fold: int) -> tuple[int, int]:
         """How many of ``fold``'s training rows a learner that stops early fits, and how
         many the fold has (the difference: its early-stopping rows)."""
-        fold_rows = len(self.folds[fold][0])
-        stop = self.files[style][fold].load_stop()
-        return fold_rows - (0 if stop is None else int(stop.sum())), fold_rows
+        if (style, fold) not in self._fitted:
+            fold_rows = len(self.folds[fold][0])
+            stop = self.files[style][fold].load_stop()
+            fitted = fold_rows - (0 if stop is None else int(stop.sum()))
+            self._fitted[style, fold] = fitted, fold_rows
+        return self._fitted[style, fold]
 
     @property
     def validated(self) -> np.ndarray:
