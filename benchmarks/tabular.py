@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,17 @@ class Result:
     # mlwright's own stage seconds (the model's metadata["timings"]): where a run's wall
     # clock went, so an overrun can be traced from the results file.
     timings: dict[str, float] | None = None
+    # The test rows' predictions (probabilities in sorted class order, or values), saved
+    # beside the results file (``save_predictions``) rather than in it: two runs on one
+    # split are then compared row by row (``paired_change``), not only by their scores.
+    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def as_row(result: Result) -> dict[str, Any]:
+    """``result`` as its results file keeps it: everything but its predictions."""
+    row = asdict(result)
+    row.pop("predictions")
+    return row
 
 
 def load_task(item: str, split_seed: int = 0) -> Task:
@@ -200,6 +211,7 @@ def run_mlwright(
         + _own_latency_note(model.metadata.get("latency"))
         + _skipped_note(model.metadata.get("budget")),
         timings=_timings(model.metadata),
+        predictions=raw,
     )
 
 
@@ -330,6 +342,7 @@ def run_lightgbm(task: Task, budget: float) -> Result:
         p50,
         p99,
         note="defaults, pandas categoricals",
+        predictions=np.asarray(pred),
     )
 
 
@@ -376,6 +389,7 @@ def run_peer(system: str, task: Task, budget: float) -> Result:
         info["p50_us"],
         info["p99_us"],
         note=info["note"],
+        predictions=pred,
     )
 
 
@@ -693,6 +707,65 @@ def save_results(
     return path
 
 
+PREDICTIONS_SUFFIX = ".predictions.npz"
+
+
+def predictions_path(results_file: Path) -> Path:
+    """Where the test predictions of a results file's runs are kept: beside it."""
+    return results_file.with_name(results_file.stem + PREDICTIONS_SUFFIX)
+
+
+def save_predictions(results_file: Path, results: list[Result]) -> None:
+    """Each result's test predictions (float32, keyed by dataset and system) beside
+    ``results_file``: a compressed NumPy archive, no pickle."""
+    kept = [r for r in results if r.predictions is not None]
+    if not kept:
+        return
+    arrays = {f"p{i}": np.asarray(r.predictions, dtype=np.float32) for i, r in enumerate(kept)}
+    keys = np.array([f"{r.dataset}|{r.system}" for r in kept])
+    np.savez_compressed(predictions_path(results_file), keys=keys, **arrays)
+
+
+def load_predictions(results_file: Path) -> dict[tuple[str, str], np.ndarray]:
+    """(dataset, system) -> test predictions of a results file's runs; empty when the file
+    has none (runs before predictions were kept)."""
+    path = predictions_path(results_file)
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as archive:
+        found = {}
+        for i, key in enumerate(str(k) for k in archive["keys"]):
+            dataset, system = key.rsplit("|", 1)
+            found[dataset, system] = np.asarray(archive[f"p{i}"], dtype=float)
+        return found
+
+
+def task_of(dataset: str) -> Task:
+    """The task (and split) a results row names: ``item`` or ``item@seed``."""
+    item, _, seed = dataset.partition("@")
+    return load_task(item, int(seed) if seed else 0)
+
+
+def paired_change(
+    task: Task, first: np.ndarray, second: np.ndarray, *, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """How much better ``second`` scores than ``first`` on the task's test rows, relative to
+    ``first``'s score (+: better), and the standard error of that change over bootstrap
+    resamples of the rows, each scoring both models on the same rows: the noise of this
+    split's verdict between two models, smaller than either score's own."""
+    truth = task.test[task.target].reset_index(drop=True)
+
+    def change(rows: np.ndarray) -> float:
+        a = score_against(task, truth.iloc[rows], first[rows])
+        b = score_against(task, truth.iloc[rows], second[rows])
+        return (b - a) / abs(a) * (1 if task.metric == "roc_auc" else -1)
+
+    rng = np.random.default_rng(seed)
+    n = len(truth)
+    draws = [change(rng.integers(0, n, n)) for _ in range(resamples)]
+    return change(np.arange(n)), float(np.std(draws, ddof=1))
+
+
 def repo_path(path: Path) -> str:
     """``path`` as docs/benchmarks.md names it: relative to the repository when inside it."""
     try:
@@ -881,8 +954,9 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             results += run_dataset(item, systems, args.budget, seed)
         # Saved after every dataset: a run of hours that stops keeps what it finished.
-        payload = {"meta": meta, "results": [asdict(r) for r in results]}
+        payload = {"meta": meta, "results": [as_row(r) for r in results]}
         saved = save_results("tabular", payload, 1, path=saved)
+        save_predictions(saved, results)
     assert saved is not None
     meta = with_results(meta, saved)
     if args.merge:
@@ -922,7 +996,9 @@ def run_dataset(item: str, systems: list[str], budget: float, split_seed: int = 
 
 def anytime(short: list[str], long: list[str], *, system: str) -> str:
     """``system``'s score per dataset at a short and a long budget (each from results files
-    of one budget), and where the longer budget scores worse beyond a 0.1% tie."""
+    of one budget), and where the longer budget scores worse beyond a 0.1% tie; where both
+    runs kept their test predictions, the change's paired bootstrap SE on the test rows and
+    whether the longer budget is worse by more than twice it."""
 
     def rows(files: list[str]) -> tuple[float, dict[str, Result]]:
         found: dict[str, Result] = {}
@@ -930,9 +1006,11 @@ def anytime(short: list[str], long: list[str], *, system: str) -> str:
         for f in files:
             run = json.loads(Path(f).read_text())
             budgets.add(float(run["meta"]["budget"]))
+            predictions = load_predictions(Path(f))
             for r in run["results"]:
-                if r["system"] == system and r["score"] is not None:
-                    found.setdefault(r["dataset"], Result(**r))
+                if r["system"] == system and r["score"] is not None and r["dataset"] not in found:
+                    kept = predictions.get((r["dataset"], system))
+                    found[r["dataset"]] = replace(Result(**r), predictions=kept)
         if len(budgets) != 1:
             raise SystemExit(f"--anytime: {files} hold budgets {sorted(budgets)}; give one each")
         return budgets.pop(), found
@@ -941,10 +1019,11 @@ def anytime(short: list[str], long: list[str], *, system: str) -> str:
     common = [d for d in DEV_SUITE if d in at_short and d in at_long]
     common += sorted(set(at_short) & set(at_long) - set(common))
     lines = [
-        f"| dataset | metric | {b_short:g} s | {b_long:g} s | change (+: better) | longer worse? |",
-        "|---|---|---:|---:|---:|---|",
+        f"| dataset | metric | {b_short:g} s | {b_long:g} s | change (+: better) | longer worse? "
+        "| paired SE | worse beyond 2 SE? |",
+        "|---|---|---:|---:|---:|---|---:|---|",
     ]
-    worse = 0
+    worse = paired = beyond = 0
     for d in common:
         a, b = at_short[d], at_long[d]
         assert a.score is not None
@@ -952,15 +1031,27 @@ def anytime(short: list[str], long: list[str], *, system: str) -> str:
         change = (b.score - a.score) / abs(a.score) * (1 if a.metric == "roc_auc" else -1)
         is_worse = not at_least(b, a)
         worse += is_worse
+        se, past = "–", "–"
+        if a.predictions is not None and b.predictions is not None:
+            _, noise = paired_change(task_of(d), a.predictions, b.predictions)
+            paired += 1
+            beyond += change < -2 * noise
+            se, past = f"{noise:.2%}", "yes" if change < -2 * noise else "no"
         lines.append(
             f"| {d} | {a.metric} | {fmt(a.score)} | {fmt(b.score)} | {change:+.2%} | "
-            f"{'yes' if is_worse else 'no'} |"
+            f"{'yes' if is_worse else 'no'} | {se} | {past} |"
         )
     lines += [
         "",
         f"The {b_long:g} s model scores worse than the {b_short:g} s one (beyond a 0.1% tie) on "
         f"{worse} of {len(common)} datasets (target: at most 1 in 10).",
     ]
+    if paired:
+        lines.append(
+            f"Where both runs kept their test predictions ({paired} of the {len(common)}), it "
+            f"is worse by more than twice the change's paired bootstrap SE (test rows "
+            f"resampled, both models scored on the same rows) on {beyond}."
+        )
     return "\n".join(lines)
 
 

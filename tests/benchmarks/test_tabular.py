@@ -375,3 +375,99 @@ def test_the_notune_system_runs_mlwright_without_tuning(
     monkeypatch.setattr(tabular, "run_mlwright", run)
     tabular.SYSTEMS["mlwright-notune"](SimpleNamespace(item="x"), 60.0)
     assert seen == {"label": "mlwright-notune", "learners": None, "tune": False}
+
+
+def _regression_task(tabular: ModuleType, n: int = 400):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    test = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
+    return tabular.Task("pkg/item:y", "y", "regression", test.iloc[:0], test)
+
+
+def test_a_run_keeps_its_test_predictions_beside_its_results(
+    tabular: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credit = tabular.DEV_SUITE[0]
+    monkeypatch.setattr(tabular, "RESULTS", tmp_path)
+    monkeypatch.setattr(
+        tabular,
+        "load_task",
+        lambda item, seed=0: SimpleNamespace(
+            item=item, problem_type="binary", train=[0], test=[0], metric="roc_auc"
+        ),
+    )
+    proba = np.array([[0.2, 0.8], [0.7, 0.3], [0.5, 0.5]])
+
+    def system(task: Any, budget: float) -> Any:
+        return tabular.Result(
+            task.item, "mlwright", "roc_auc", 0.9, 1.0, 1.0, 1.0, 1.0, predictions=proba
+        )
+
+    monkeypatch.setitem(tabular.SYSTEMS, "mlwright", system)
+    monkeypatch.setitem(
+        tabular.SYSTEMS, "lightgbm", lambda task, budget: row(tabular, task.item, "lightgbm", 0.8)
+    )
+    tabular.main(["--systems", "mlwright,lightgbm", "--datasets", credit])
+    [saved] = tmp_path.glob("tabular-*.json")
+    assert "predictions" not in saved.read_text()  # the JSON keeps scores, not rows
+    kept = tabular.load_predictions(saved)
+    assert set(kept) == {(credit, "mlwright")}  # lightgbm's stand-in kept none
+    np.testing.assert_allclose(kept[credit, "mlwright"], proba, rtol=1e-6)
+    assert tabular.predictions_path(saved).name == saved.stem + ".predictions.npz"
+    assert tabular.load_predictions(tmp_path / "older.json") == {}
+
+
+def test_the_paired_change_scores_both_models_on_the_same_resampled_rows(
+    tabular: ModuleType,
+) -> None:
+    task = _regression_task(tabular)
+    truth = task.test["y"].to_numpy()
+    rng = np.random.default_rng(1)
+    rough = truth + rng.normal(scale=1.0, size=len(truth))
+    close = truth + rng.normal(scale=0.5, size=len(truth))
+    change, se = tabular.paired_change(task, rough, rough, resamples=200)
+    assert (change, se) == (0.0, 0.0)  # the same model: no change, and no noise in it
+    change, se = tabular.paired_change(task, rough, close, resamples=200)
+    rmse = lambda p: float(np.sqrt(np.mean((truth - p) ** 2)))  # noqa: E731
+    assert change == pytest.approx((rmse(rough) - rmse(close)) / rmse(rough))  # +: better
+    assert 0 < se < change / 4  # halving the error is far beyond this split's noise
+    worse, _ = tabular.paired_change(task, close, rough, resamples=200)
+    assert worse < 0
+
+
+def test_anytime_gives_the_paired_noise_where_both_runs_kept_predictions(
+    tabular: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = _regression_task(tabular)
+    truth = task.test["y"].to_numpy()
+    monkeypatch.setattr(tabular, "load_task", lambda item, seed=0: task)
+    rng = np.random.default_rng(2)
+    first = truth + rng.normal(scale=1.0, size=len(truth))
+    second = first + rng.normal(scale=0.05, size=len(truth))  # a hair's difference
+    rmse = lambda p: float(np.sqrt(np.mean((truth - p) ** 2)))  # noqa: E731
+
+    def result(p: np.ndarray) -> Any:
+        return tabular.Result(
+            "pkg/item:y@1", "mlwright", "rmse", rmse(p), 1.0, 1.0, 1.0, 1.0, predictions=p
+        )
+
+    short = write_run(tabular, tmp_path / "60.json", 60.0, [])
+    long = write_run(tabular, tmp_path / "300.json", 300.0, [])
+    for path, p in ((short, first), (long, second)):
+        payload = json.loads(path.read_text())
+        payload["results"] = [tabular.as_row(result(p))]
+        path.write_text(json.dumps(payload))
+        tabular.save_predictions(path, [result(p)])
+    table = tabular.anytime([str(short)], [str(long)], system="mlwright")
+    line = next(line for line in table.splitlines() if line.startswith("| pkg/item:y@1"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    change, se = float(cells[4].rstrip("%")), float(cells[6].rstrip("%"))
+    assert se > 0
+    assert cells[7] == ("yes" if change < -2 * se else "no")
+    assert "Where both runs kept their test predictions (1 of the 1)" in table
+    # Without predictions (older runs) the columns say so and the verdict stands alone.
+    tabular.predictions_path(long).unlink()
+    table = tabular.anytime([str(short)], [str(long)], system="mlwright")
+    assert table.splitlines()[2].endswith("| – | – |")
+    assert "kept their test predictions" not in table
