@@ -225,3 +225,31 @@ def test_no_note_claims_the_target_refused_an_ensemble_that_fits_it(
     note = _select._capped({"m0": 1.0}, over, admissible, Limits(p50_ms=0.3))  # type: ignore[arg-type]
     assert note is not None
     assert "a larger ensemble: 2 members, expected single-row p50 0.44 ms" in note
+
+
+def test_measuring_takes_each_familys_best_before_the_rest() -> None:
+    """A long search's many tuned boosting trials must not use up the time measuring has
+    before the best linear model or forest is measured: unmeasured trials cannot join the
+    ensemble."""
+    from mlwright.search import Candidate, TrialResult
+    from mlwright.search._select import measuring_order
+
+    def trial(name: str, family: str, inputs: tuple[str, ...] = ()) -> TrialResult:
+        return TrialResult(Candidate(name, family, {}, inputs=inputs), "ok")
+
+    ranked = [
+        trial("lgbm_a", "lightgbm"),
+        trial("l2_a", "lightgbm", ("lgbm_a", "linear")),
+        trial("lgbm_b", "lightgbm"),
+        trial("xgb_a", "xgboost"),
+        trial("lgbm_c", "lightgbm"),
+        trial("l2_b", "linear", ("lgbm_a", "linear")),
+        trial("xgb_b", "xgboost"),
+        trial("linear", "linear"),
+    ]
+    names = [t.candidate.name for t in measuring_order(ranked)]
+    first_layer = [n for n in names if not n.startswith("l2_")]
+    assert first_layer == ["lgbm_a", "xgb_a", "linear", "lgbm_b", "lgbm_c", "xgb_b"]
+    assert [n for n in names if n.startswith("l2_")] == ["l2_a", "l2_b"]  # each a family
+    assert names[:4] == ["lgbm_a", "l2_a", "xgb_a", "l2_b"]  # the layers take turns
+    assert sorted(names) == sorted(t.candidate.name for t in ranked)
