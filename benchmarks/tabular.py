@@ -736,7 +736,10 @@ def load_predictions(results_file: Path) -> dict[tuple[str, str], np.ndarray]:
         found = {}
         for i, key in enumerate(str(k) for k in archive["keys"]):
             dataset, system = key.rsplit("|", 1)
-            found[dataset, system] = np.asarray(archive[f"p{i}"], dtype=float)
+            kept = np.asarray(archive[f"p{i}"], dtype=float)
+            if kept.ndim == 2:  # probabilities: sum to 1 again after float32's rounding
+                kept = kept / kept.sum(axis=1, keepdims=True)
+            found[dataset, system] = kept
         return found
 
 

@@ -414,6 +414,7 @@ def test_a_run_keeps_its_test_predictions_beside_its_results(
     kept = tabular.load_predictions(saved)
     assert set(kept) == {(credit, "mlwright")}  # lightgbm's stand-in kept none
     np.testing.assert_allclose(kept[credit, "mlwright"], proba, rtol=1e-6)
+    np.testing.assert_array_equal(kept[credit, "mlwright"].sum(axis=1), 1.0)  # scorers check
     assert tabular.predictions_path(saved).name == saved.stem + ".predictions.npz"
     assert tabular.load_predictions(tmp_path / "older.json") == {}
 
