@@ -30,8 +30,8 @@ from mlwright.spec import TaskSpec
 # up to 60 s). Measuring, choosing and the holdout took 3.5 to 10.3 s at 60 s on the dev
 # suite (the most for holdout predictions of 20 bagged boosting models on hotel_rates) and
 # 11 to 15 s at 300 s: a longer search has more candidates, but not in proportion. With a
-# tenth plus 6 s, 300 s runs ended 21 to 32 s early (docs/benchmarks.md, "The search's
-# share of a long budget").
+# tenth plus 6 s, 300 s runs ended 21 to 32 s early (docs/benchmarks.md, "A long
+# budget's last seconds, and its ensemble's diversity").
 # The search also keeps free the time a refit of its leaders would take (at most
 # REFIT_SHARE of the budget): a refit model is one model per member instead of one per
 # fold, faster to predict and trained on every row; a refit that needs more is skipped.
