@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from conftest import open_page
 from mlwright.recommend import (
+    GENERATORS,
     FeatureSources,
     Recommender,
     Scorers,
@@ -40,11 +43,16 @@ def test_the_card_shows_scores_beside_baselines_and_renders(browser: Any, tmp_pa
 
 
 def _with_choice(model: Recommender, chosen: str, choice: dict[str, Any]) -> Recommender:
-    """``model`` as if its fit had recorded ``choice`` and chosen ``chosen``."""
+    """``model`` as if its fit had recorded ``choice`` and chosen ``chosen`` (fitted on
+    the model's rows when the model does not carry it: it ships only what it scores with)."""
+    generators = dict(model.generators)
+    if chosen not in generators:
+        met = (model.seen > 0).astype(np.float32).tocsr()
+        generators[chosen] = GENERATORS[chosen]().fit(met)
     return Recommender(
         user_ids=model.user_ids,
         item_ids=model.item_ids,
-        scorers=Scorers(model.generators, None, chosen),
+        scorers=Scorers(generators, None, chosen),
         sources=FeatureSources(model.stats, model.item_features),
         seen=model.seen,
         depth=model.depth,
@@ -70,6 +78,9 @@ def test_a_ranker_the_budget_skipped_is_never_said_to_have_lost() -> None:
     assert f"the ease generator alone (the ranker was not trained: {why})" in text
     assert "did not beat" not in text
     assert "cross-validation over users" not in text  # no ranker was cross-validated
+    # Its details say what it scores with, not the ranker's candidates and features.
+    assert "ease scores every catalogue item from the user's history" in text
+    assert "Candidates: the top" not in text
     assert why in chosen_text(skipped)
     # An artifact written before fits said why: only what its record shows.
     older = _with_choice(model, "ease", {"ranker": {}, "because": "", "skipped": {}})

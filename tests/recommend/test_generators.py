@@ -8,10 +8,13 @@ import io
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from mlwright.errors import NotFittedError
 from mlwright.recommend import ALS, EASE, GENERATORS, Generator, ItemKNN, Popularity
-from mlwright.recommend._generators import history_matrix, top_per_row
+from mlwright.recommend._generators import history_matrix, spd_inverse, top_per_row
 
 N_USERS, N_ITEMS = 60, 40
 
@@ -65,6 +68,41 @@ def test_top_per_row_keeps_the_largest_magnitudes() -> None:
     kept = top_per_row(m, 2).toarray()
     np.testing.assert_allclose(kept, [[0, -5.0, 2.0, 0], [3.0, 0, 0, 4.0]])
     np.testing.assert_allclose(top_per_row(m, 10).toarray(), m.astype(np.float32))
+
+
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(1, 40), st.integers(1, 12)), elements=st.floats(-9, 9)
+    ),
+    st.integers(1, 12),
+    st.integers(1, 7),
+)
+def test_top_per_row_is_the_same_whatever_its_block(m: np.ndarray, keep: int, block: int) -> None:
+    whole = top_per_row(m, keep, block=len(m))
+    np.testing.assert_array_equal(top_per_row(m, keep, block=block).toarray(), whole.toarray())
+    magnitudes = np.abs(m.astype(np.float32))
+    for row, kept in zip(magnitudes, whole.toarray(), strict=True):
+        # Every entry kept is at least as large as any left out (zeros are never stored).
+        left_out = row[kept == 0]
+        if (kept != 0).any() and len(left_out):
+            assert np.abs(kept[kept != 0]).min() >= left_out.max() or left_out.max() == 0
+
+
+def test_the_spd_inverse_is_the_inverse_written_over_its_input() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.random((150, 150))
+    p = a @ a.T + 10.0 * np.eye(150)
+    expected = np.linalg.inv(p)
+    work = p.copy()
+    inverse = spd_inverse(work, block=32)  # blocks that do not divide the size
+    assert np.shares_memory(inverse, work)
+    np.testing.assert_allclose(inverse, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(inverse, inverse.T)
+
+
+def test_the_spd_inverse_refuses_a_matrix_that_is_not_positive_definite() -> None:
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        spd_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
 
 
 # -- popularity ----------------------------------------------------------------------------------

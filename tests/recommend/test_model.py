@@ -37,6 +37,7 @@ from mlwright.recommend import (
     user_split,
     windows,
 )
+from mlwright.recommend._fit import used_generators
 
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "ease": [{"l2": 20.0, "min_users": 1}],
@@ -122,6 +123,19 @@ def test_fit_chooses_and_records_its_choices(chosen: Recommender) -> None:
     # Clustered tastes: every learned generator finds far more than popularity does.
     for kind in ("ease", "als", "item_knn"):
         assert fit["generator_ndcg"][kind] > fit["generator_ndcg"]["popularity"] + 0.1
+
+
+def test_a_fit_that_follows_a_plan_ships_the_generators_its_scorer_uses(
+    chosen: Recommender, models: dict[str, Recommender]
+) -> None:
+    """The choosing fit keeps every generator (the evaluation scores each one alone); the
+    artifact's fit keeps the ranker's candidates' sources, or the one chosen and popularity
+    (the cold-start answer): refitting the others on every interaction would be wasted."""
+    assert set(chosen.generators) == set(GRIDS)
+    assert set(models["ranker"].generators) == set(GRIDS)
+    assert set(models["item_knn"].generators) == {"popularity", "item_knn"}
+    plan = FitPlan(chosen.metadata["plan"]["generators"], "item_knn")
+    assert used_generators(plan) == {k: plan.generators[k] for k in ("popularity", "item_knn")}
 
 
 def test_fit_without_a_ranker_takes_the_best_generator(split: Split) -> None:
@@ -346,7 +360,10 @@ def test_save_and_load_give_identical_recommendations(
     model = models[which]
     path = save_recommender(model, tmp_path / "rec")
     files = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
-    assert {f"generators/{kind}.npz" for kind in GRIDS} <= files
+    shipped = set(GRIDS) if which == "ranker" else {"popularity", which}
+    assert {f for f in files if f.startswith("generators/")} == {
+        f"generators/{kind}.npz" for kind in shipped
+    }
     assert ("ranker.txt" in files) == (which == "ranker")
     assert not any(f.endswith((".pkl", ".pickle")) for f in files)
     loaded = load_recommender(path)
@@ -371,7 +388,7 @@ def test_mlwright_load_reads_a_recommender(models: dict[str, Recommender], tmp_p
 
 
 def test_a_tampered_file_is_refused(models: dict[str, Recommender], tmp_path: Path) -> None:
-    path = save_recommender(models["item_knn"], tmp_path / "rec")
+    path = save_recommender(models["ranker"], tmp_path / "rec")
     target = path / "generators" / "ease.npz"
     raw = bytearray(target.read_bytes())
     raw[len(raw) // 2] ^= 0x01

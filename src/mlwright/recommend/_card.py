@@ -222,6 +222,17 @@ def _details(model: Recommender) -> Section:
     section = Section("Model details")
     rows = [[name, g.describe()] for name, g in model.generators.items()]
     section.table(["generator", "parameters"], rows)
+    if model.ranker is None:
+        scores = (
+            "popularity recommends the items most users met"
+            if model.chosen == "popularity"
+            else f"{model.chosen} scores every catalogue item from the user's history; "
+            "popularity answers a user without one"
+        )
+        section.text(
+            f"{scores}. The other generators tried are in the evaluation, not in the model."
+        )
+        return section
     section.text(
         f"Candidates: the top {model.depth} items of each generator per user. Features: each "
         "generator's score, relative score and rank; item popularity and recent popularity; "

@@ -11,7 +11,8 @@
    (lambdarank, rank_xendcg or binary) and number of trees are chosen by full-ranking
    NDCG@K in a cross-validation over users; its score is compared, on the same users and
    the same measure, with each generator alone, and the better one is what recommends.
-4. The generators are fitted again on every row, and the ranker kept as trained.
+4. The generators the model scores with (all of them under the ranker; else the one
+   chosen, and popularity) are fitted again on every row, and the ranker kept as trained.
 5. A time budget bounds it all (``Budget``). Before each generator setting, the ranker and
    each of its objectives, the fit estimates the step's seconds (``Costs``: the data's size
    times this machine's speed, measured as the fit goes) and keeps free what must follow
@@ -437,7 +438,7 @@ def _probe(
     for _ in range(2):  # a busy machine only ever slows a probe: the quicker one is the fit's
         started = time.perf_counter()
         sub = X[:, top]
-        gram = np.asarray((sub.T @ sub).toarray(), dtype=np.float64)
+        gram = (sub.T @ sub).toarray()
         EASE(params).fit_gram(np.arange(len(top)), gram, n_items=len(top))
         took.append(time.perf_counter() - started)
     costs.record_fit("ease", {"min_users": 2}, probe, min(took))
@@ -812,6 +813,14 @@ class FitPlan:
     trees: int | None = None
 
 
+def used_generators(plan: FitPlan) -> dict[str, dict[str, Any]]:
+    """The generators a model of ``plan`` scores with: every one under a ranker (its
+    candidates come from all); else the one chosen, and popularity (the cold-start answer)."""
+    if plan.chosen == "ranker":
+        return dict(plan.generators)
+    return {k: p for k, p in plan.generators.items() if k in ("popularity", plan.chosen)}
+
+
 def fit_recommender(
     data: Interactions,
     *,
@@ -825,8 +834,9 @@ def fit_recommender(
 ) -> Recommender:
     """Fit on every row of ``data``: choose as the module docstring says, or follow
     ``plan`` (an earlier fit's choices) without choosing again. A choosing fit plans within
-    ``budget`` (default: ``time_budget`` seconds from now, nothing kept after it); a fit
-    that follows a plan does the plan's work, which its caller budgeted."""
+    ``budget`` (default: ``time_budget`` seconds from now, nothing kept after it) and
+    keeps every generator; a fit that follows a plan fits what the plan's scorer uses
+    (``used_generators``), work its caller budgeted."""
     import lightgbm as lgb
 
     settings = settings or RecommendSettings()
@@ -837,6 +847,7 @@ def fit_recommender(
     if not parts_raw:
         raise ValueError("no user has two or more interactions to learn from")
     ranker = None
+    follows = plan
     if plan is None:
         budget = _with_own_finish(
             budget if budget is not None else Budget(Clock.start(time_budget)),
@@ -856,9 +867,11 @@ def fit_recommender(
         ranker = lgb.train(
             _lgb_params(plan.objective, settings.seed), _dataset(everything), plan.trees
         )
-    params = plan.generators
     chosen = plan.chosen
     log.chosen = chosen
+    # A choosing fit keeps every generator: the evaluation scores each one alone. A fit
+    # that follows a plan keeps what the plan's scorer uses.
+    params = plan.generators if follows is None else used_generators(plan)
     step = time.monotonic()
     generators = {kind: fit_generator(kind, p, data, settings.seed) for kind, p in params.items()}
     log.seconds["final_fit"] = time.monotonic() - step

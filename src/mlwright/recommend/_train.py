@@ -170,8 +170,10 @@ def _after_choosing(
     data: Interactions, split: Split, settings: RecommendSettings, costs: Costs
 ) -> Reserve:
     """Seconds that follow the choosing fit, for a plan: scoring the held-out users with
-    the model and each generator alone, then fitting the plan on every interaction (the
-    ranker's windows and trees included when it recommends)."""
+    the model and each generator alone, then fitting the plan on every interaction: the
+    generators the model scores with (``used_generators``: all of them, with the ranker's
+    windows and trees, when the ranker recommends; else the costliest, which may be the
+    one chosen, and popularity)."""
     size = Size.of(data)
     users, items = len(split.test), data.n_items
     final_windows: list[tuple[Size, int]] = []
@@ -179,18 +181,20 @@ def _after_choosing(
     def reserve(params: Mapping[str, Mapping[str, Any]], trees: int | None) -> float:
         scoring = [costs.score(kind, p, users, items) for kind, p in params.items()]
         seconds = sum(scoring) + max(scoring, default=0.0)  # the model: one more
-        seconds += sum(costs.fit(kind, p, size) for kind, p in params.items())
-        if trees is not None:
-            if not final_windows:
-                final_windows.extend(
-                    (Size.of(rows), len(held))
-                    for rows, held in windows(data, settings.windows, settings.history_share)
-                )
-            seconds += costs.candidates(users, len(params), items)
-            seconds += ranker_fit_seconds(final_windows, params, costs, items)
-            rows = costs.pool_rows(sum(n for _, n in final_windows), settings.depth, len(params))
-            seconds += costs.trees(rows, costs.n_features(len(params)), trees)
-        return seconds
+        fits = {kind: costs.fit(kind, p, size) for kind, p in params.items()}
+        if trees is None:  # a generator alone will recommend: it and popularity are refitted
+            others = [s for kind, s in fits.items() if kind != "popularity"]
+            return seconds + fits.get("popularity", 0.0) + max(others, default=0.0)
+        seconds += sum(fits.values())
+        if not final_windows:
+            final_windows.extend(
+                (Size.of(rows), len(held))
+                for rows, held in windows(data, settings.windows, settings.history_share)
+            )
+        seconds += costs.candidates(users, len(params), items)
+        seconds += ranker_fit_seconds(final_windows, params, costs, items)
+        rows = costs.pool_rows(sum(n for _, n in final_windows), settings.depth, len(params))
+        return seconds + costs.trees(rows, costs.n_features(len(params)), trees)
 
     return reserve
 
