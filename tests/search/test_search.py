@@ -8,12 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mlwright.evaluate import paired_noise, score
 from mlwright.features import FeatureKind
 from mlwright.learners import LearnerTask
 from mlwright.pipeline import encode_target
 from mlwright.search import (
+    Candidate,
     InlineExecutor,
     Limits,
     Prepared,
@@ -21,6 +24,7 @@ from mlwright.search import (
     SearchSettings,
     TrialResult,
     bagged_members,
+    family_bests,
     measure_trials,
     portfolio,
     refit_members,
@@ -683,3 +687,19 @@ def test_a_deadline_leaves_the_weaker_trials_unmeasured_and_unchosen(tmp_path: P
     # Without a deadline every trial is measured, as before.
     assert measure_trials(result, StandInModel, [{}]) == []  # type: ignore[arg-type]
     assert all(t.latency is not None for t in ranked)
+
+
+@given(
+    st.lists(st.sampled_from(["lightgbm", "xgboost", "linear", "mlp"]), max_size=12),
+    st.sets(st.sampled_from(["lightgbm", "xgboost", "linear", "mlp"])),
+)
+def test_family_bests_are_each_familys_first_trial_in_order(
+    families: list[str], besides: set[str]
+) -> None:
+    ranked = [TrialResult(Candidate(f"{f}_{i}", f, {}), "ok") for i, f in enumerate(families)]
+    bests = family_bests(ranked, besides=besides)
+    expected = [
+        t for i, t in enumerate(ranked) if t.candidate.family not in besides
+        and t.candidate.family not in families[:i]
+    ]  # fmt: skip
+    assert [t.candidate.name for t in bests] == [t.candidate.name for t in expected]

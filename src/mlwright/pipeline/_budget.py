@@ -18,6 +18,7 @@ from mlwright.search import (
     Prepared,
     SearchResult,
     TrialResult,
+    family_bests,
     portfolio,
     rank_trials,
     refit_seconds,
@@ -123,9 +124,7 @@ def refit_leaders(ranked: Sequence[TrialResult]) -> list[TrialResult]:
     trials that second-layer ones among them read."""
     done = [t for t in ranked if t.candidate.family != "baseline"]
     leaders = done[:REFIT_LEADERS]
-    for t in done:
-        if t.candidate.family not in {m.candidate.family for m in leaders}:
-            leaders.append(t)
+    leaders += family_bests(done, besides={t.candidate.family for t in leaders})
     wanted = {name for t in leaders for name in t.candidate.inputs}
     names = {t.candidate.name for t in leaders}
     return leaders + [t for t in done if t.candidate.name in wanted - names]

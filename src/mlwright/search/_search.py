@@ -208,6 +208,21 @@ class SearchResult:
         return next(t for t in self.trials if t.candidate.name == name)
 
 
+def family_bests(
+    ranked: Iterable[TrialResult], *, besides: Iterable[str] = ()
+) -> list[TrialResult]:
+    """The first trial of each family in ``ranked`` (its best, when ranked best first), in
+    ``ranked``'s order, leaving out the families in ``besides``: the trials an ensemble
+    takes for diversity."""
+    seen = set(besides)
+    firsts = []
+    for trial in ranked:
+        if trial.candidate.family not in seen:
+            seen.add(trial.candidate.family)
+            firsts.append(trial)
+    return firsts
+
+
 def rank_trials(trials: Sequence[TrialResult], metric: str) -> list[TrialResult]:
     """The trials that finished, best cross-validated ``metric`` first."""
     ok = [t for t in trials if t.status == "ok"]
@@ -893,10 +908,7 @@ class _Run:
             return ()
         chosen = list(self.greedy(ranked))
         families = {self.by_name(n).candidate.family for n in chosen}
-        for trial in ranked:
-            if trial.candidate.family not in families:
-                chosen.append(trial.candidate.name)
-                families.add(trial.candidate.family)
+        chosen += [t.candidate.name for t in family_bests(ranked, besides=families)]
         return tuple(chosen[:STACK_INPUTS])
 
     def by_name(self, name: str) -> TrialResult:

@@ -18,7 +18,13 @@ from mlwright.errors import TrainingError
 from mlwright.features import FeaturePlan
 from mlwright.search._ensemble import greedy_ensemble
 from mlwright.search._models import bagged_members
-from mlwright.search._search import SearchResult, TrialResult, blend, split_predictions
+from mlwright.search._search import (
+    SearchResult,
+    TrialResult,
+    blend,
+    family_bests,
+    split_predictions,
+)
 from mlwright.spec import METRICS
 
 # Builds a Model from members and the plans they read (the caller knows the spec, classes
@@ -168,12 +174,7 @@ def measuring_order(ranked: Sequence[TrialResult]) -> list[TrialResult]:
 
 def _families_first(ranked: Sequence[TrialResult]) -> list[TrialResult]:
     """``ranked`` with each family's best trial moved ahead of the rest (order kept)."""
-    seen: set[str] = set()
-    firsts = []
-    for t in ranked:
-        if t.candidate.family not in seen:
-            seen.add(t.candidate.family)
-            firsts.append(t)
+    firsts = family_bests(ranked)
     chosen = {id(t) for t in firsts}
     return firsts + [t for t in ranked if id(t) not in chosen]
 
