@@ -577,3 +577,31 @@ def test_the_refit_reserve_counts_the_members_of_the_searchs_latest_ensemble() -
     assert small is not None
     assert small(trials, [], trials[:7]) == pytest.approx(7 * 2.5 * margin)
     assert small(trials, [], trials) == 0.0
+
+
+def test_a_long_search_warms_up_every_family_beside_it_and_a_short_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyTorch's import and first step (about 3 s) go beside the search's workers, not into
+    the refit's first network; a search too short to hide them leaves them to the refit."""
+    from mlwright.pipeline import _search
+
+    warmed: list[str] = []
+
+    class Family:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def warm_up(self) -> None:
+            if self.name == "broken":
+                raise RuntimeError("left for the fit to report")
+            warmed.append(self.name)
+
+    monkeypatch.setattr(_search, "learner_class", Family)
+    families = ["lightgbm", "broken", "mlp"]
+    assert _search.warm_up(families, _search.WARM_UP_SEARCH_SECONDS - 1) is None
+    assert warmed == []
+    thread = _search.warm_up(families, _search.WARM_UP_SEARCH_SECONDS)
+    assert thread is not None
+    thread.join(timeout=10)
+    assert warmed == ["lightgbm", "mlp"]  # a failing family does not stop the others

@@ -211,6 +211,23 @@ def test_fitting_leaves_torch_global_state_alone() -> None:
     assert torch.equal(torch.random.get_rng_state(), rng_state)
 
 
+def test_warming_up_leaves_torch_global_state_alone_and_needs_no_torch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run warms PyTorch up in a thread beside the search: the state the fits rely on
+    is as before, and without PyTorch the warm-up does nothing (the fit says what to do)."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    rng_state = torch.random.get_rng_state()
+    MLP.warm_up()
+    TabM.warm_up()
+    assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    MLP.warm_up()  # no error: nothing to warm
+
+
 def test_the_seed_changes_the_model() -> None:
     X, y = data("regression")
     a = MLP(SMALL, seed=1).fit(X, y, TASKS["regression"]).predict(X)

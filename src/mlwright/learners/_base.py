@@ -106,6 +106,14 @@ class Learner(ABC):
     task_: LearnerTask  # set by fit (and from_files)
 
     @classmethod
+    def warm_up(cls) -> None:
+        """Get this process ready to fit the family (a library's import and first-use
+        setup), so that the first fit here, a refit's, does not pay for them. The run calls
+        it in a thread while the search's workers fit; a failure here is left for the fit.
+        Most families need nothing: their libraries load with mlwright."""
+        return None
+
+    @classmethod
     def stops_early(cls) -> bool:
         """Whether ``fit`` stops on its validation rows (boosting rounds, network epochs),
         whose count a refit then replays: the search gives such a learner rows of its own

@@ -616,6 +616,25 @@ class MLP(Learner):
     refit_rounds_param = "epochs"
     refit_rounds_factor = REFIT_EPOCHS
     holds_gil = True  # PyTorch steps on small batches: Python between short kernels
+
+    @classmethod
+    def warm_up(cls) -> None:
+        # PyTorch's import and its first training step took 3.1 s in a new process (1.9 s
+        # and 1.2 s); the search fits in other processes, so without this the refit paid
+        # them: a 512-wide network's first fit took 3.8 to 6.5 s, later ones 2.2 to 2.4 s.
+        try:
+            torch = _import_torch()
+        except SpecError:  # not installed: a fit says so
+            return
+        with _torch_session(torch, 0, 1):
+            net = torch.nn.Sequential(
+                torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(8, 1)
+            )
+            optimizer = torch.optim.AdamW(net.parameters())
+            out = net(torch.zeros(2, 4)).squeeze(1)
+            torch.nn.functional.binary_cross_entropy_with_logits(out, torch.zeros(2)).backward()
+            optimizer.step()
+
     feature_style = "linear"
     description = "feed-forward neural network (PyTorch training, NumPy prediction)"
     libraries = ("safetensors",)  # loading reads safetensors; PyTorch only trains

@@ -3,12 +3,15 @@ time each finished one on single rows, and choose the model (or ensemble) to eva
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mlwright.evaluate import defined, paired_noise, score
-from mlwright.learners import cuda_available
+from mlwright.learners import cuda_available, learner_class
 from mlwright.pipeline._budget import MEASURE_SHARE, refit_reserve, refuse_overrun, search_seconds
 from mlwright.pipeline._prepare import Framed, ModelFactory, workers
 from mlwright.pipeline._runner import Run
@@ -36,6 +39,28 @@ def use_gpu(run: Run) -> bool:
     return gpu
 
 
+# The families' warm-up (``Learner.warm_up``: PyTorch's import and first step, about 3 s)
+# runs beside a search at least this long, which it then outlasts; a shorter search leaves
+# it to the refit, rather than have it share the interpreter with what is timed next.
+WARM_UP_SEARCH_SECONDS = 20.0
+
+
+def warm_up(families: Sequence[str], search_seconds: float) -> threading.Thread | None:
+    """Start the families' warm-up in a thread when the search is long enough to hide it;
+    the thread, to be joined before anything is timed, or None."""
+    if search_seconds < WARM_UP_SEARCH_SECONDS:
+        return None
+
+    def warm() -> None:
+        for family in families:
+            with contextlib.suppress(Exception):  # the fit itself reports what is wrong
+                learner_class(family).warm_up()
+
+    thread = threading.Thread(target=warm, name="mlwright-warm-up")
+    thread.start()
+    return thread
+
+
 def search(
     run: Run, framed: Framed, prepared: Prepared, work: Path, *, resume: bool, gpu: bool
 ) -> SearchResult:
@@ -44,12 +69,13 @@ def search(
     spec = run.spec
     metric = spec.task.metric
     budget, finish = run.budget, run.finish
+    deadline = run.started + search_seconds(budget - finish)
     settings = SearchSettings(
         gpu=gpu,
         families=framed.families,
         metric=metric,
         seed=spec.seed,
-        deadline=run.started + search_seconds(budget - finish),
+        deadline=deadline,
         reserve=refit_reserve(
             spec, prepared, framed.frame.height, budget - finish, workers(spec, prepared)
         ),
@@ -59,6 +85,7 @@ def search(
         repeats=spec.search.repeats,
         resplit=new_splits(spec, framed, work, prepared.holdout),
     )
+    warming = warm_up(framed.families, deadline - time.monotonic())
     result = run_search(
         prepared=prepared,
         problem_type=spec.resolved_problem_type,
@@ -69,6 +96,8 @@ def search(
         resume=resume,
         progress=run.progress,
     )
+    if warming is not None:
+        warming.join()
     if spec.search.max_trials is None:
         overrun = refuse_overrun(result, run.started, budget, finish)
         if overrun:
