@@ -605,3 +605,36 @@ def test_a_long_search_warms_up_every_family_beside_it_and_a_short_one_does_not(
     assert thread is not None
     thread.join(timeout=10)
     assert warmed == ["lightgbm", "mlp"]  # a failing family does not stop the others
+
+
+def test_measuring_keeps_the_refits_reserve_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measuring takes at most half of what is left once the refit's reserve is kept: on
+    ames at 300 s it took half of all that was left, and the refit was skipped."""
+    from mlwright.pipeline import _search
+
+    now = time.monotonic()
+    seen: dict[str, float] = {}
+
+    def measure_trials(
+        searched: Any, make_model: Any, records: Any, *, deadline: float
+    ) -> list[str]:
+        seen["deadline"] = deadline
+        return ["lightgbm_2"]
+
+    monkeypatch.setattr(_search, "measure_trials", measure_trials)
+    monkeypatch.setattr(_search, "refit_reserve", lambda *args: lambda *more: 40.0)
+    monkeypatch.setattr(_search, "workers", lambda spec, prepared: 2)
+    skipped: dict[str, str] = {}
+    run = SimpleNamespace(
+        spec=None,
+        budget=300.0,
+        finish=3.5,
+        clock=SimpleNamespace(end=now + 60.0),
+        skipped=skipped,
+        progress=SimpleNamespace(log=lambda message: None),
+    )
+    searched = SimpleNamespace(prepared=None, trials=[], ranked=lambda: ["a", "lightgbm_2"])
+    framed = SimpleNamespace(frame=pl.DataFrame({"x": [1, 2]}), records=[])
+    _search.measure(run, searched, None, framed)  # type: ignore[arg-type]
+    assert now + 9.5 <= seen["deadline"] <= now + 10.5  # half of 60 - 40, not half of 60
+    assert "once the refit's 40.0 s were kept" in skipped["measuring every candidate"]
