@@ -61,6 +61,15 @@ def warm_up(families: Sequence[str], search_seconds: float) -> threading.Thread 
     return thread
 
 
+def _refit_reserve(run: Run, prepared: Prepared, framed: Framed) -> Any:
+    """The seconds the refit needs kept free, as a function of the trials (``refit_reserve``):
+    the search stops for it, and measuring leaves it."""
+    spec = run.spec
+    return refit_reserve(
+        spec, prepared, framed.frame.height, run.budget - run.finish, workers(spec, prepared)
+    )
+
+
 def search(
     run: Run, framed: Framed, prepared: Prepared, work: Path, *, resume: bool, gpu: bool
 ) -> SearchResult:
@@ -76,9 +85,7 @@ def search(
         metric=metric,
         seed=spec.seed,
         deadline=deadline,
-        reserve=refit_reserve(
-            spec, prepared, framed.frame.height, budget - finish, workers(spec, prepared)
-        ),
+        reserve=_refit_reserve(run, prepared, framed),
         max_trials=spec.search.max_trials,
         tune=spec.search.tune,
         stack=prepared.holdout is not None,
@@ -112,10 +119,7 @@ def measure(run: Run, searched: SearchResult, make_model: ModelFactory, framed: 
     measuring took 35 s of ames' 66 s at 300 s, and the refit (expected about 37 s) was
     skipped: the bagged fold models shipped at 6 ms a row."""
     step = time.monotonic()
-    spec, prepared = run.spec, searched.prepared
-    reserve = refit_reserve(
-        spec, prepared, framed.frame.height, run.budget - run.finish, workers(spec, prepared)
-    )
+    reserve = _refit_reserve(run, searched.prepared, framed)
     kept = reserve(searched.trials, (), ()) if reserve is not None else 0.0
     share = max(run.clock.end - step - kept, 0.0)
     unmeasured = measure_trials(
