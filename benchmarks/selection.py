@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # The leading trials (by cross-validated score) whose test scores the Spearman reads.
 LEADERS = 50
+# The share of the search after which the "checkpoint" rule takes what had finished.
+CHECKPOINT = 0.2
+# How many of the best trials the "sorted start" rule begins its ensemble with.
+SORTED_START = 5
+# The "at most N a family" rules: a pool of the best 20 with at most N trials of a family.
+FAMILY_CAPS = (3, 5)
 
 
 def capture(dataset: str, split_seed: int, budget: float, out: Path) -> dict[str, Any]:
@@ -84,8 +90,18 @@ def capture(dataset: str, split_seed: int, budget: float, out: Path) -> dict[str
             refit.append(model.predict_proba(X)[columns].to_numpy())
     most = max(t.splits for t in trials)
     truth = task.test[task.target]
+    holdout = searched.prepared.holdout
+    if holdout is not None and all(t.holdout_pred is not None for t in trials):
+        on_holdout = {
+            "holdout": np.asarray(holdout),
+            "holdout_pred": np.stack([np.asarray(t.holdout_pred) for t in trials]),
+        }
+    else:  # a run without a stacking holdout (or a trial without its predictions)
+        on_holdout = {"holdout": np.zeros(0, dtype=int)}
     np.savez_compressed(
         out,
+        **on_holdout,
+        finished=np.array([t.finished_s for t in trials]),
         names=np.array([t.candidate.name for t in trials]),
         family=np.array([t.candidate.family for t in trials]),
         origin=np.array([_origin(t, searched) for t in trials]),
@@ -142,17 +158,57 @@ def greedy(
     return {pool[i]: w for i, w in weights.items()}
 
 
-def rules(
-    cv: np.ndarray,
-    family: Sequence[str],
-    origin: Sequence[str],
+def greedy_rounds(
+    pool: Sequence[int],
     oof: np.ndarray,
     y: np.ndarray,
     score: Scorer,
     greater: bool,
+    *,
+    start: Sequence[int] = (),
+    stop: bool = False,
+    rounds: int = 40,
+) -> dict[int, float]:
+    """Greedy selection with replacement as AutoGluon runs it (every round, the best
+    ensemble along the way kept), or with ``stop`` ending when no addition helps; ``start``:
+    the trials the ensemble begins with (Caruana et al., 2006, sorted initialisation),
+    else the best single one."""
+    blocks = {i: np.concatenate(list(oof[i])).astype(float) for i in pool}
+    truth = np.concatenate([y] * oof.shape[1])
+
+    def better(a: float, b: float) -> bool:
+        return a > b if greater else a < b
+
+    counts: Counter[int] = Counter(start)
+    if not counts:
+        counts[max(pool, key=lambda i: score(truth, blocks[i]) * (1 if greater else -1))] = 1
+    total = sum(blocks[i] * c for i, c in counts.items())
+    size = sum(counts.values())
+    best, best_counts = score(truth, total / size), Counter(counts)
+    for _ in range(rounds - size):
+        value, i = min(
+            ((score(truth, (total + blocks[i]) / (size + 1)), i) for i in pool),
+            key=lambda vi: -vi[0] if greater else vi[0],
+        )
+        if stop and not better(value, best):
+            break
+        counts[i] += 1
+        total, size = total + blocks[i], size + 1
+        if better(value, best):
+            best, best_counts = value, Counter(counts)
+    n = sum(best_counts.values())
+    return {i: c / n for i, c in sorted(best_counts.items())}
+
+
+def rules(
+    data: Mapping[str, np.ndarray], oof: np.ndarray, y: np.ndarray, score: Scorer, greater: bool
 ) -> dict[str, dict[int, float]]:
-    """Each rule's ensemble (trial position -> weight); ``oof`` is (trials, splits, rows)
-    on the validated rows, ``y`` their truths."""
+    """Each rule's ensemble (trial position -> weight) over a capture's trials (``data``:
+    their cross-validated scores, families, origins, and where kept the fold splits each
+    was fitted on and its seconds from the search's start); ``oof`` is (trials, splits,
+    rows) on the validated rows, ``y`` their truths."""
+    cv, family, origin = data["cv"], list(data["family"]), list(data["origin"])
+    splits, finished = data.get("splits"), data.get("finished")
     order = ranked(cv, greater)
     firsts: list[int] = []
     seen: set[str] = set()
@@ -178,7 +234,68 @@ def rules(
         for i, w in greedy([pool[j] for j in half], oof, y, score, greater).items():
             mean[i] += w / bags
     chosen["bagged selection"] = dict(mean)
+    for cap in FAMILY_CAPS:  # the best 20 with at most ``cap`` trials of one family
+        seen_of: Counter[str] = Counter()
+        capped: list[int] = []
+        for i in order:
+            if seen_of[family[i]] < cap:
+                seen_of[family[i]] += 1
+                capped.append(i)
+        chosen[f"at most {cap} a family (best 20)"] = greedy(capped[:20], oof, y, score, greater)
+    chosen["every round, best kept"] = greedy_rounds(order[:20], oof, y, score, greater)
+    chosen["sorted start (best 5)"] = greedy_rounds(
+        order[:20], oof, y, score, greater, start=order[:SORTED_START], stop=True
+    )
+    if splits is not None and splits.max() > 1:
+        # Only trials fitted on every fold split the search drew: no trial's place rests on
+        # one split's luck (an unrepeated one repeats its own split's predictions).
+        repeated = [i for i in order if splits[i] == splits.max()]
+        chosen["repeated only"] = greedy(repeated[:20], oof, y, score, greater)
+    if finished is not None and len(finished):
+        # What the search had after a fifth of its time (about what a budget a fifth as
+        # long would have had, less the holdout it carved).
+        early = [i for i in order if finished[i] <= CHECKPOINT * finished.max()]
+        if early:
+            chosen["checkpoint"] = greedy(early[:20], oof, y, score, greater)
     return chosen
+
+
+def guards(
+    chosen: dict[str, dict[int, float]], data: Any, metric: str, score: Scorer, greater: bool
+) -> dict[str, dict[int, float]]:
+    """Rules that decide on the stacking holdout between two of ``chosen``'s ensembles: an
+    incumbent kept unless the search's beats it there by more than one standard error of
+    the paired difference; and whichever of the rules scores best there."""
+    from mlwright.evaluate import paired_noise
+
+    truth = data["y"][data["holdout"]]
+    preds = data["holdout_pred"]
+
+    def on_holdout(weights: dict[int, float]) -> np.ndarray:
+        return np.asarray(sum(w * preds[i] for i, w in weights.items()))
+
+    search = chosen["the search's (best 20)"]
+    out: dict[str, dict[int, float]] = {}
+    for incumbent in ("checkpoint", "repeated only", "default configurations"):
+        if incumbent not in chosen:
+            continue
+        first, second = on_holdout(chosen[incumbent]), on_holdout(search)
+        gain = score(truth, second) - score(truth, first)
+        gain = gain if greater else -gain
+        noise = paired_noise(metric, truth, first, second, seed=0)
+        wins = noise is not None and gain > noise
+        out[f"{incumbent} unless the search's wins on the holdout"] = (
+            search if wins else chosen[incumbent]
+        )
+    candidates = [
+        n
+        for n in chosen
+        if n in ("the search's (best 20)", "checkpoint", "repeated only", "default configurations")
+    ]
+    scores = {n: score(truth, on_holdout(chosen[n])) for n in candidates}
+    best = (max if greater else min)(scores, key=lambda n: scores[n])
+    out["best of the rules on the holdout"] = chosen[best]
+    return out
 
 
 def analyse_one(path: Path) -> dict[str, Any]:
@@ -201,7 +318,9 @@ def analyse_one(path: Path) -> dict[str, Any]:
         return float(metric_score(metric, y_test, pred))
 
     cv = data["cv"]
-    chosen = rules(cv, list(data["family"]), list(data["origin"]), oof, y, score, greater)
+    chosen = rules(data, oof, y, score, greater)
+    if "holdout_pred" in data:
+        chosen.update(guards(chosen, data, metric, score, greater))
     order = ranked(cv, greater)[:LEADERS]
     singles = [on_test({i: 1.0}) for i in order]
     rho = spearmanr([cv[i] for i in order], singles)[0] if len(order) > 2 else float("nan")

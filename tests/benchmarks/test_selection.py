@@ -29,7 +29,10 @@ def test_each_rule_chooses_from_its_own_pool(selection: ModuleType) -> None:
     cv = np.array([_rmse(y, oof[i, 0]) for i in range(len(noise))])
     family = ["a", "a", "b", "b", "c", "c"]
     origin = ["tpe", "portfolio", "portfolio", "tpe", "tpe", "portfolio"]
-    chosen = selection.rules(cv, family, origin, oof, y, _rmse, False)
+    splits = np.array([2, 1, 2, 1, 1, 2])  # trials 1, 3 and 4 fitted on one split only
+    finished = np.array([50.0, 1.0, 2.0, 60.0, 70.0, 100.0])  # seconds into the search
+    data = {"cv": cv, "family": family, "origin": origin, "splits": splits, "finished": finished}
+    chosen = selection.rules(data, oof, y, _rmse, False)
     for weights in chosen.values():
         assert sum(weights.values()) == pytest.approx(1.0)
     assert chosen["best single"] == {int(np.argmin(cv)): 1.0}
@@ -37,6 +40,37 @@ def test_each_rule_chooses_from_its_own_pool(selection: ModuleType) -> None:
     firsts = set(chosen["best of each family"])
     assert len({family[i] for i in firsts}) == len(firsts), "one trial a family at most"
     assert firsts <= {0, 2, 4}, "each family's best by its cross-validated score"
+    assert set(chosen["repeated only"]) <= {0, 2, 5}, "only trials fitted on every split"
+    assert set(chosen["checkpoint"]) <= {1, 2}, "only what finished in the first fifth"
+    assert set(chosen["sorted start (best 5)"]) >= set(np.argsort(cv)[:5].tolist())
+
+    def on_oof(weights: dict[int, float]) -> float:
+        blocks = [np.concatenate(list(oof[i])) for i in weights]
+        pred = sum(w * b for w, b in zip(weights.values(), blocks, strict=True))
+        return _rmse(np.concatenate([y, y]), pred)
+
+    # Running every round and keeping the best passes where stopping early stopped.
+    assert on_oof(chosen["every round, best kept"]) <= on_oof(chosen["the search's (best 20)"])
+
+
+def test_the_holdout_decides_between_the_checkpoint_and_the_search(
+    selection: ModuleType,
+) -> None:
+    """The guards keep the incumbent unless the search's choice wins on the holdout by
+    more than its noise; with the search's far better there, it ships."""
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=300)
+    good, bad = truth + 0.1 * rng.normal(size=300), truth + 2.0 * rng.normal(size=300)
+    data = {"y": truth, "holdout": np.arange(300), "holdout_pred": np.stack([good, bad])}
+    search, checkpoint = {0: 1.0}, {1: 1.0}
+    chosen = {"the search's (best 20)": search, "checkpoint": checkpoint}
+    out = selection.guards(chosen, data, "rmse", _rmse, False)
+    assert out["checkpoint unless the search's wins on the holdout"] == search
+    assert out["best of the rules on the holdout"] == search
+    # The other way round: the search's is the worse there, the checkpoint stays.
+    chosen = {"the search's (best 20)": checkpoint, "checkpoint": search}
+    out = selection.guards(chosen, data, "rmse", _rmse, False)
+    assert out["checkpoint unless the search's wins on the holdout"] == search
 
 
 def test_a_capture_of_a_real_run_is_analysed(selection: ModuleType, tmp_path: Path) -> None:
