@@ -104,12 +104,26 @@ MACHINE_KEYS = frozenset(
 )
 # A ratio of two measured latencies, inside a sentence.
 LATENCY_RATIO = re.compile(r"\d[\d.,]*x the single-row")
+# The libraries' versions the run recorded: facts of the installation, not of the model (a
+# fresh install takes each library's newest release; the model's files and numbers above
+# pin what a new release may change).
+LIBRARIES = "libraries"
+VERSION = "<version>"
+
+
+def _versions_masked(libraries: dict[str, Any]) -> dict[str, str]:
+    return dict.fromkeys(libraries, VERSION)
 
 
 def without_machine(value: Any) -> Any:
-    """``value`` with every machine-measured key dropped and latency ratios masked."""
+    """``value`` with every machine-measured key dropped, latency ratios and library
+    versions masked."""
     if isinstance(value, dict):
-        return {k: without_machine(v) for k, v in value.items() if k not in MACHINE_KEYS}
+        return {
+            k: _versions_masked(v) if k == LIBRARIES else without_machine(v)
+            for k, v in value.items()
+            if k not in MACHINE_KEYS
+        }
     if isinstance(value, list):
         return [without_machine(v) for v in value]
     if isinstance(value, str):
@@ -118,10 +132,17 @@ def without_machine(value: Any) -> Any:
 
 
 def pinned(value: Any) -> Any:
-    """``value`` with every machine-measured number set to one constant (for the card)."""
+    """``value`` with every machine-measured number set to one constant and library versions
+    masked (for the card)."""
     if isinstance(value, dict):
         return {
-            k: (_pin(v) if k in MACHINE_KEYS - {"files", "path"} else pinned(v))
+            k: (
+                _pin(v)
+                if k in MACHINE_KEYS - {"files", "path"}
+                else _versions_masked(v)
+                if k == LIBRARIES
+                else pinned(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
