@@ -39,6 +39,8 @@ LEADERS = 50
 CHECKPOINT = 0.2
 # How many of the best trials the "sorted start" rule begins its ensemble with.
 SORTED_START = 5
+# The rules the holdout-decided rules weigh against the search's own (``guards``).
+HOLDOUT_INCUMBENTS = ("checkpoint", "repeated only", "default configurations")
 # The "at most N a family" rules: a pool of the best 20 with at most N trials of a family.
 FAMILY_CAPS = (3, 5)
 
@@ -267,6 +269,7 @@ def guards(
     incumbent kept unless the search's beats it there by more than one standard error of
     the paired difference; and whichever of the rules scores best there."""
     from mlwright.evaluate import paired_noise
+    from mlwright.search import wins_beyond_noise
 
     truth = data["y"][data["holdout"]]
     preds = data["holdout_pred"]
@@ -276,22 +279,15 @@ def guards(
 
     search = chosen["the search's (best 20)"]
     out: dict[str, dict[int, float]] = {}
-    for incumbent in ("checkpoint", "repeated only", "default configurations"):
-        if incumbent not in chosen:
-            continue
+    incumbents = [n for n in HOLDOUT_INCUMBENTS if n in chosen]
+    for incumbent in incumbents:
         first, second = on_holdout(chosen[incumbent]), on_holdout(search)
-        gain = score(truth, second) - score(truth, first)
-        gain = gain if greater else -gain
         noise = paired_noise(metric, truth, first, second, seed=0)
-        wins = noise is not None and gain > noise
+        wins = wins_beyond_noise(score(truth, second), score(truth, first), noise, greater=greater)
         out[f"{incumbent} unless the search's wins on the holdout"] = (
             search if wins else chosen[incumbent]
         )
-    candidates = [
-        n
-        for n in chosen
-        if n in ("the search's (best 20)", "checkpoint", "repeated only", "default configurations")
-    ]
+    candidates = ["the search's (best 20)", *incumbents]
     scores = {n: score(truth, on_holdout(chosen[n])) for n in candidates}
     best = (max if greater else min)(scores, key=lambda n: scores[n])
     out["best of the rules on the holdout"] = chosen[best]
