@@ -232,8 +232,21 @@ def test_a_run_over_budget_around_a_quick_candidate_keeps_its_model() -> None:
     assert "past the 10 s budget" in said
     assert "quickest candidate took 0.2 s" in said
     assert refuse_overrun(_searched(0.2), time.monotonic() - 10.5, 10.0) is None  # within 10%
-    with pytest.raises(mlwright.TrainingError, match="too small to fit anything"):
+    with pytest.raises(mlwright.TrainingError, match="too small to fit anything") as refused:
         refuse_overrun(_searched(9.0), time.monotonic() - 12.0, 10.0)
+    # The message's numbers say why: the candidate took more than the search's window.
+    assert "took 9.0 s for its 5 folds, more than the 8.0 s the search had" in str(refused.value)
+
+
+def test_slow_work_before_the_search_does_not_refuse_a_candidate_that_fitted() -> None:
+    """CI refused a 15 s run (3.5 s kept for the card, saving and registering) that had used
+    15.5 s by the search's end, its first candidate done in 0.6 s of a 9.2 s window: the
+    busy machine had slowed starting and checking. It keeps its model and says so."""
+    said = refuse_overrun(_searched(0.6), time.monotonic() - 15.5, 15.0, finish=3.5)
+    assert said is not None
+    assert "quickest candidate took 0.6 s of the search's 9.2 s" in said
+    with pytest.raises(mlwright.TrainingError, match="too small to fit anything"):
+        refuse_overrun(_searched(9.5), time.monotonic() - 15.5, 15.0, finish=3.5)
 
 
 @given(st.floats(min_value=0.01, max_value=1e6), st.floats(min_value=0.01, max_value=1e6))
