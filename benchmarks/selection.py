@@ -244,6 +244,14 @@ def rules(
                 seen_of[family[i]] += 1
                 capped.append(i)
         chosen[f"at most {cap} a family (best 20)"] = greedy(capped[:20], oof, y, score, greater)
+        chosen[f"at most {cap} a family"] = greedy(capped, oof, y, score, greater)
+        tuned_of: Counter[str] = Counter()
+        tuned_capped: list[int] = []
+        for i in order:  # default configurations all kept, at most ``cap`` tuned a family
+            if origin[i] == "portfolio" or tuned_of[family[i]] < cap:
+                tuned_of[family[i]] += origin[i] != "portfolio"
+                tuned_capped.append(i)
+        chosen[f"at most {cap} tuned a family"] = greedy(tuned_capped, oof, y, score, greater)
     chosen["every round, best kept"] = greedy_rounds(order[:20], oof, y, score, greater)
     chosen["sorted start (best 5)"] = greedy_rounds(
         order[:20], oof, y, score, greater, start=order[:SORTED_START], stop=True

@@ -949,9 +949,15 @@ def main(argv: list[str] | None = None) -> int:
         "(each a comma-separated list of results files at one budget): does the longer budget "
         "score worse?",
     )
+    parser.add_argument(
+        "--anytime-system",
+        default="mlwright",
+        help="with --anytime, the system whose scores it reads (default mlwright; a peer's "
+        "own reading shows how often a longer budget scores worse where it is noise)",
+    )
     args = parser.parse_args(argv)
     if args.anytime:
-        print(anytime(*(f.split(",") for f in args.anytime), system="mlwright"))
+        print(anytime(*(f.split(",") for f in args.anytime), system=args.anytime_system))
         return 0
     if args.bundled:
         return bundled(args.repeats, args.update_docs, argv)

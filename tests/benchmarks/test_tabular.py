@@ -240,6 +240,24 @@ def test_anytime_says_where_the_longer_budget_scores_worse(
         tabular.anytime([str(short), str(long)], [str(long)], system="mlwright")
 
 
+def test_anytime_reads_the_system_it_is_given(
+    tabular: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    credit = tabular.DEV_SUITE[0]
+    rows = [row(tabular, credit, "mlwright", 0.85), row(tabular, credit, "flaml", 0.80)]
+    short = write_run(tabular, tmp_path / "60.json", 60.0, rows)
+    long = write_run(
+        tabular,
+        tmp_path / "300.json",
+        300.0,
+        [row(tabular, credit, "mlwright", 0.86), row(tabular, credit, "flaml", 0.79)],
+    )
+    assert tabular.main(["--anytime", str(short), str(long), "--anytime-system", "flaml"]) == 0
+    table = capsys.readouterr().out
+    assert f"| {credit} | roc_auc | 0.8 | 0.79 | -1.25% | yes |" in table
+    assert "on 1 of 1 datasets" in table
+
+
 def test_the_mlp_encodings_system_changes_the_mlp_only_while_it_runs(tabular: ModuleType) -> None:
     from mlwright.learners import MLP, LearnerTask, TabM
 
