@@ -41,7 +41,8 @@ CHECKPOINT = 0.2
 SORTED_START = 5
 # The rules the holdout-decided rules weigh against the search's own (``guards``).
 HOLDOUT_INCUMBENTS = ("checkpoint", "repeated only", "default configurations")
-# The "at most N a family" rules: a pool of the best 20 with at most N trials of a family.
+# The "at most N a family" rules: at most N trials of a family (or N tuned ones, every
+# default configuration kept), the pool cut to the best 20 or not.
 FAMILY_CAPS = (3, 5)
 
 
